@@ -1,0 +1,16 @@
+//! Wire formats spoken at the edges of Switchyard.
+//!
+//! # Layout
+//! - [`json`]: a one-pass, allocation-light *view* of a top-level JSON object (every member kept as a
+//!   borrowed raw slice with its byte span) and [`json::Splicer`], which rewrites a few members of the
+//!   original bytes without re-serialising the rest. This is what makes the same-dialect fast path cheap.
+//! - [`openai`]: the OpenAI dialect: request views that validate exactly the fields the gateway relies
+//!   on (and the types of every standard field) while letting everything else pass through untouched,
+//!   the error body, and the model list.
+//! - [`sse`]: Server-Sent Events framing helpers.
+//!
+//! This crate has no I/O and depends on nothing else in the workspace: every other crate points at it.
+
+pub mod json;
+pub mod openai;
+pub mod sse;

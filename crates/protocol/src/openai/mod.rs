@@ -1,0 +1,14 @@
+//! The OpenAI dialect (Chat Completions, Embeddings, Models), as the front door and as an upstream.
+
+mod error;
+mod fields;
+mod models;
+mod request;
+
+pub use error::ErrorBody;
+pub use fields::Expect;
+pub use models::{ModelEntry, ModelList};
+pub use request::{ChatRequest, EmbeddingsRequest, RequestError, StreamFlag};
+
+#[cfg(test)]
+mod tests;
