@@ -1,1 +1,101 @@
+//! `switchyard.toml`, loaded in two stages: [`raw`] mirrors the file exactly (`deny_unknown_fields`, so
+//! a typo is an error, not a silently ignored key), then [`validate`] turns it into [`Config`], in which
+//! every value is known to be usable (addresses parsed, `env:VAR` resolved, targets pointing at real
+//! providers). Errors name the file, line and column.
+//!
+//! # Layout
+//! - [`raw`]: the serde mirror of the file.
+//! - [`validate`]: raw → [`Config`], with located errors.
+//! - [`model`]: [`Config`] and its parts ([`ServerConfig`], [`ModelBinding`], [`ModelRef`]).
+//! - [`env`]: providers picked up from the usual environment variables.
+//! - [`template`]: the commented example written by `switchyard init`.
+//!
+//! This crate sits between the binary/server and the providers crate: it knows provider settings
+//! ([`switchyard_providers::ProviderSpec`]) but nothing about HTTP.
 
+pub mod env;
+pub mod model;
+pub mod raw;
+pub mod template;
+pub mod validate;
+
+use std::path::{Path, PathBuf};
+
+pub use model::{Config, ModelBinding, ModelRef, ServerConfig};
+
+/// A configuration error, located in its file when it comes from one.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read {path}: {source}")]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{location}: {message}")]
+    Invalid { location: String, message: String },
+}
+
+/// Where in the source a problem is: `file:line:column`, or just the file/origin.
+pub(crate) struct Source<'a> {
+    pub name: &'a str,
+    pub text: &'a str,
+}
+
+impl Source<'_> {
+    pub(crate) fn error(&self, span: Option<std::ops::Range<usize>>, message: impl Into<String>) -> ConfigError {
+        let location = match span {
+            Some(span) => {
+                let (line, column) = line_column(self.text, span.start);
+                format!("{}:{line}:{column}", self.name)
+            }
+            None => self.name.to_owned(),
+        };
+        ConfigError::Invalid {
+            location,
+            message: message.into(),
+        }
+    }
+}
+
+/// 1-based line and column (in characters) of a byte offset.
+fn line_column(text: &str, offset: usize) -> (usize, usize) {
+    let offset = offset.min(text.len());
+    let before = &text[..offset];
+    let line = before.matches('\n').count() + 1;
+    let line_start = before.rfind('\n').map_or(0, |i| i + 1);
+    (line, before[line_start..].chars().count() + 1)
+}
+
+/// Loads and validates a config file.
+pub fn load_file(path: &Path) -> Result<Config, ConfigError> {
+    let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+        path: path.to_owned(),
+        source,
+    })?;
+    let mut config = load_str(&path.display().to_string(), &text)?;
+    config.source = Some(path.to_owned());
+    Ok(config)
+}
+
+/// Validates config text; `name` is used in error locations.
+pub fn load_str(name: &str, text: &str) -> Result<Config, ConfigError> {
+    load_str_with_env(name, text, &env::ProcessEnv)
+}
+
+/// [`load_str`] with an explicit environment (tests use a fixed map).
+pub fn load_str_with_env(name: &str, text: &str, env: &dyn env::Env) -> Result<Config, ConfigError> {
+    let source = Source { name, text };
+    let raw: raw::RawConfig = toml::from_str(text).map_err(|e| {
+        let message = e.message().trim_end().to_owned();
+        source.error(e.span(), message)
+    })?;
+    validate::validate(raw, &source, env)
+}
+
+/// The embedded defaults used when no file is given: loopback listener, providers from env vars.
+pub fn defaults() -> Result<Config, ConfigError> {
+    load_str("<embedded defaults>", "")
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,57 @@
+//! The file as written. Every table denies unknown fields so typos are caught at start-up.
+
+use std::collections::BTreeMap;
+
+use serde::Deserialize;
+use switchyard_providers::ProviderKind;
+use toml::Spanned;
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawConfig {
+    #[serde(default)]
+    pub server: RawServer,
+    #[serde(default)]
+    pub providers: BTreeMap<String, RawProvider>,
+    #[serde(default)]
+    pub models: Vec<RawModel>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawServer {
+    pub listen: Option<Spanned<String>>,
+    pub max_body_bytes: Option<Spanned<u64>>,
+    pub max_response_bytes: Option<Spanned<u64>>,
+    pub shutdown_grace_ms: Option<u64>,
+    pub log_level: Option<Spanned<String>>,
+    /// Add providers for API keys found in the usual env vars (default true).
+    pub env_providers: Option<bool>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawProvider {
+    pub kind: Spanned<ProviderKind>,
+    pub base_url: Option<Spanned<String>>,
+    pub api_key: Option<Spanned<String>>,
+    #[serde(default)]
+    pub models: Vec<String>,
+    #[serde(default)]
+    pub headers: BTreeMap<String, Spanned<String>>,
+    pub api_version: Option<String>,
+    #[serde(default)]
+    pub deployments: BTreeMap<String, String>,
+    pub connect_timeout_ms: Option<Spanned<u64>>,
+    pub timeout_ms: Option<Spanned<u64>>,
+    pub idle_timeout_ms: Option<Spanned<u64>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawModel {
+    pub name: Spanned<String>,
+    pub target: Spanned<String>,
+    #[serde(default)]
+    pub fallbacks: Vec<Spanned<String>>,
+}

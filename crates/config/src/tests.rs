@@ -1,0 +1,136 @@
+use std::collections::HashMap;
+
+use switchyard_providers::ProviderKind;
+
+use super::*;
+
+fn load(text: &str) -> Result<Config, ConfigError> {
+    load_str_with_env("test.toml", text, &HashMap::from([("MY_KEY", "sk-from-env")]))
+}
+
+fn error(text: &str) -> String {
+    load(text).unwrap_err().to_string()
+}
+
+#[test]
+fn the_first_config_users_write_works() {
+    let c = load(
+        r#"
+[server]
+listen = "127.0.0.1:9000"
+[providers.mock-openai]
+kind = "openai"
+base_url = "http://127.0.0.1:9001/v1"
+api_key = "sk-test"
+"#,
+    )
+    .unwrap();
+    assert_eq!(c.server.listen.to_string(), "127.0.0.1:9000");
+    let p = &c.providers[0];
+    assert_eq!((p.name.as_str(), p.kind), ("mock-openai", ProviderKind::OpenAi));
+    assert_eq!(p.base_url, "http://127.0.0.1:9001/v1");
+    assert_eq!(p.api_key.as_ref().unwrap().expose(), "sk-test");
+}
+
+#[test]
+fn defaults_listen_on_loopback_8787() {
+    let c = load("").unwrap();
+    assert_eq!(c.server.listen.to_string(), "127.0.0.1:8787");
+    assert_eq!(c.server.max_body_bytes, 32 * 1024 * 1024);
+    assert!(c.providers.is_empty());
+}
+
+#[test]
+fn env_keys_add_providers() {
+    let env = HashMap::from([("GROQ_API_KEY", "gsk"), ("OPENAI_API_KEY", "sk")]);
+    let c = load_str_with_env("x", "", &env).unwrap();
+    let names: Vec<_> = c.providers.iter().map(|p| p.name.as_str()).collect();
+    assert_eq!(names, ["openai", "groq"]);
+    assert_eq!(c.providers[1].base_url, "https://api.groq.com/openai/v1");
+    let c = load_str_with_env("x", "[server]\nenv_providers = false", &env).unwrap();
+    assert!(c.providers.is_empty());
+}
+
+#[test]
+fn presets_need_no_base_url_and_take_the_key_from_env() {
+    let env = HashMap::from([("GROQ_API_KEY", "gsk")]);
+    let c = load_str_with_env("x", "[providers.fast]\nkind = \"groq\"", &env).unwrap();
+    let p = c.providers.iter().find(|p| p.name == "fast").unwrap();
+    assert_eq!(p.base_url, "https://api.groq.com/openai/v1");
+    assert_eq!(p.api_key.as_ref().unwrap().expose(), "gsk");
+}
+
+#[test]
+fn env_indirection_resolves_or_fails_with_location() {
+    let c = load("[providers.p]\nkind = \"openai\"\napi_key = \"env:MY_KEY\"").unwrap();
+    assert_eq!(c.providers[0].api_key.as_ref().unwrap().expose(), "sk-from-env");
+    let e = error("[providers.p]\nkind = \"openai\"\napi_key = \"env:NOPE\"");
+    assert!(e.starts_with("test.toml:3:11:"), "{e}");
+    assert!(e.contains("NOPE"), "{e}");
+}
+
+#[test]
+fn unknown_fields_fail_with_line_and_column() {
+    let e = error("[server]\nlisten = \"127.0.0.1:1\"\nlisen = 3\n");
+    assert!(e.starts_with("test.toml:3:1:"), "{e}");
+    assert!(e.contains("unknown field `lisen`"), "{e}");
+    let e = error("[providers.p]\nkind = \"opena1\"\n");
+    assert!(e.starts_with("test.toml:2:8:"), "{e}");
+    assert!(e.contains("expected one of"), "{e}");
+    let e = error("[server]\nmax_body_bytes = \"big\"\n");
+    assert!(e.starts_with("test.toml:2:18:"), "{e}");
+}
+
+#[test]
+fn bad_values_are_located() {
+    let e = error("[server]\nlisten = \"localhost\"\n");
+    assert!(e.starts_with("test.toml:2:10:") && e.contains("IP:PORT"), "{e}");
+    let e = error("[providers.a]\nkind = \"azure\"\n");
+    assert!(e.contains("needs a `base_url`"), "{e}");
+    let e = error("[providers.a]\nkind = \"openai\"\nbase_url = \"ftp://x\"\n");
+    assert!(e.starts_with("test.toml:3:12:"), "{e}");
+}
+
+#[test]
+fn model_bindings_are_checked() {
+    let base = "[providers.p]\nkind = \"openai\"\napi_key = \"k\"\n";
+    let c = load(&format!(
+        "{base}[[models]]\nname = \"fast\"\ntarget = \"p/gpt-4o-mini\"\nfallbacks = [\"p/gpt-4o\"]\n"
+    ))
+    .unwrap();
+    assert_eq!(c.models[0].target.to_string(), "p/gpt-4o-mini");
+    assert_eq!(c.models[0].fallbacks[0].model, "gpt-4o");
+    let e = error(&format!("{base}[[models]]\nname = \"f\"\ntarget = \"q/m\"\n"));
+    assert!(e.contains("provider `q`") && e.starts_with("test.toml:6:10:"), "{e}");
+    let e = error(&format!("{base}[[models]]\nname = \"f\"\ntarget = \"nomodel\"\n"));
+    assert!(e.contains("provider/model"), "{e}");
+}
+
+#[test]
+fn azure_settings() {
+    let c = load("[providers.az]\nkind = \"azure\"\nbase_url = \"https://r.openai.azure.com/\"\napi_key = \"k\"\ndeployments = { \"gpt-4o\" = \"dep\" }\n").unwrap();
+    let az = c.providers[0].azure.as_ref().unwrap();
+    assert_eq!(az.api_version, validate::DEFAULT_AZURE_API_VERSION);
+    assert_eq!(az.deployments["gpt-4o"], "dep");
+    assert_eq!(c.providers[0].base_url, "https://r.openai.azure.com");
+}
+
+#[test]
+fn redacted_toml_never_contains_secrets() {
+    let c = load("[providers.p]\nkind = \"openai\"\napi_key = \"sk-secret-123\"\nheaders = { \"x-h\" = \"hidden-456\" }\n").unwrap();
+    let text = c.to_redacted_toml();
+    assert!(!text.contains("sk-secret-123") && !text.contains("hidden-456"), "{text}");
+    assert!(text.contains("[redacted]"), "{text}");
+    assert!(!format!("{c:?}").contains("sk-secret-123"));
+}
+
+#[test]
+fn the_init_template_is_valid() {
+    let c = load_str_with_env(
+        "example",
+        template::EXAMPLE,
+        &HashMap::from([("OPENAI_API_KEY", "sk")]),
+    )
+    .unwrap();
+    assert_eq!(c.providers[0].name, "openai");
+}

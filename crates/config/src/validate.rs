@@ -1,0 +1,277 @@
+//! Raw → validated. Each check reports the file position of the offending value.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use switchyard_providers::{AzureSpec, ProviderKind, ProviderSpec, Secret, Timeouts};
+use toml::Spanned;
+
+use crate::env::{env_provider_kinds, Env};
+use crate::raw::{RawConfig, RawModel, RawProvider, RawServer};
+use crate::{Config, ConfigError, ModelBinding, ModelRef, ServerConfig, Source};
+
+/// The Azure OpenAI API version used when none is configured (latest GA at the time of writing).
+pub const DEFAULT_AZURE_API_VERSION: &str = "2024-10-21";
+
+pub(crate) fn validate(raw: RawConfig, src: &Source<'_>, env: &dyn Env) -> Result<Config, ConfigError> {
+    let mut warnings = Vec::new();
+    let env_providers = raw.server.env_providers.unwrap_or(true);
+    let server = server(raw.server, src)?;
+
+    let mut providers = Vec::with_capacity(raw.providers.len());
+    for (name, p) in raw.providers {
+        providers.push(provider(name, p, src, env, &mut warnings)?);
+    }
+    if env_providers {
+        for (kind, key_env) in env_provider_kinds() {
+            let name = kind.name();
+            if providers.iter().any(|p| p.name == name) {
+                continue;
+            }
+            if let Some(key) = env.var(key_env) {
+                providers.push(from_env(kind, key));
+            }
+        }
+    }
+
+    let mut models: Vec<ModelBinding> = Vec::with_capacity(raw.models.len());
+    for m in raw.models {
+        let binding = model(m, src, &providers)?;
+        if models.iter().any(|b| b.name == binding.name) {
+            return Err(src.error(None, format!("model alias `{}` is declared twice", binding.name)));
+        }
+        models.push(binding);
+    }
+
+    Ok(Config {
+        source: None,
+        server,
+        providers,
+        models,
+        warnings,
+    })
+}
+
+fn server(raw: RawServer, src: &Source<'_>) -> Result<ServerConfig, ConfigError> {
+    let mut server = ServerConfig::default();
+    if let Some(listen) = raw.listen {
+        server.listen = listen.get_ref().parse::<SocketAddr>().map_err(|_| {
+            src.error(
+                Some(listen.span()),
+                format!(
+                    "invalid `listen` address `{}`: expected IP:PORT, e.g. \"127.0.0.1:8787\"",
+                    listen.get_ref()
+                ),
+            )
+        })?;
+    }
+    if let Some(max) = raw.max_body_bytes {
+        server.max_body_bytes = positive_size(&max, "max_body_bytes", src)?;
+    }
+    if let Some(max) = raw.max_response_bytes {
+        server.max_response_bytes = positive_size(&max, "max_response_bytes", src)?;
+    }
+    if let Some(ms) = raw.shutdown_grace_ms {
+        server.shutdown_grace = Duration::from_millis(ms);
+    }
+    if let Some(level) = raw.log_level {
+        const LEVELS: &[&str] = &["error", "warn", "info", "debug", "trace"];
+        if !LEVELS.contains(&level.get_ref().as_str()) {
+            return Err(src.error(
+                Some(level.span()),
+                format!("invalid `log_level` `{}`: expected one of {}", level.get_ref(), LEVELS.join(", ")),
+            ));
+        }
+        server.log_level = level.into_inner();
+    }
+    Ok(server)
+}
+
+fn positive_size(v: &Spanned<u64>, field: &str, src: &Source<'_>) -> Result<usize, ConfigError> {
+    match usize::try_from(*v.get_ref()) {
+        Ok(n) if n > 0 => Ok(n),
+        _ => Err(src.error(Some(v.span()), format!("`{field}` must be a positive number of bytes"))),
+    }
+}
+
+fn provider(
+    name: String,
+    raw: RawProvider,
+    src: &Source<'_>,
+    env: &dyn Env,
+    warnings: &mut Vec<String>,
+) -> Result<ProviderSpec, ConfigError> {
+    let kind = *raw.kind.get_ref();
+    let kind_span = raw.kind.span();
+    if name.is_empty()
+        || !name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
+    {
+        return Err(src.error(
+            Some(kind_span),
+            format!("invalid provider name `{name}`: use letters, digits, `-`, `_` or `.` (no `/`)"),
+        ));
+    }
+    let preset = kind.preset();
+    let base_url = match (&raw.base_url, preset) {
+        (Some(url), _) => {
+            let text = url.get_ref().trim_end_matches('/');
+            if !(text.starts_with("http://") || text.starts_with("https://")) || text.len() < 9 {
+                return Err(src.error(
+                    Some(url.span()),
+                    format!("invalid `base_url` `{}`: expected an http:// or https:// URL", url.get_ref()),
+                ));
+            }
+            text.to_owned()
+        }
+        (None, Some(preset)) => preset.base_url.to_owned(),
+        (None, None) => {
+            let hint = if kind == ProviderKind::Azure {
+                "e.g. base_url = \"https://YOUR-RESOURCE.openai.azure.com\""
+            } else {
+                "e.g. base_url = \"http://127.0.0.1:8000/v1\""
+            };
+            return Err(src.error(
+                Some(kind_span),
+                format!("provider `{name}` of kind `{}` needs a `base_url` ({hint})", kind.name()),
+            ));
+        }
+    };
+
+    let api_key = match &raw.api_key {
+        Some(key) => Some(resolve_secret(key, &format!("providers.{name}.api_key"), src, env)?),
+        None => preset.and_then(|p| p.key_env).and_then(|var| env.var(var)).map(Secret::new),
+    };
+    if api_key.is_none() && preset.is_none_or(|p| p.key_env.is_some()) && kind != ProviderKind::OpenAiCompatible {
+        warnings.push(format!(
+            "provider `{name}` has no api_key; requests to it will be sent without credentials"
+        ));
+    }
+
+    let mut headers = BTreeMap::new();
+    for (header, value) in &raw.headers {
+        headers.insert(
+            header.clone(),
+            resolve_secret(value, &format!("providers.{name}.headers.{header}"), src, env)?,
+        );
+    }
+
+    let azure = (kind == ProviderKind::Azure).then(|| AzureSpec {
+        api_version: raw
+            .api_version
+            .clone()
+            .unwrap_or_else(|| DEFAULT_AZURE_API_VERSION.to_owned()),
+        deployments: raw.deployments.clone(),
+    });
+    if kind != ProviderKind::Azure && (raw.api_version.is_some() || !raw.deployments.is_empty()) {
+        return Err(src.error(
+            Some(kind_span),
+            format!("`api_version` and `deployments` apply only to providers of kind `azure` (provider `{name}` is `{}`)", kind.name()),
+        ));
+    }
+
+    let mut timeouts = Timeouts::default();
+    let ms = |v: &Option<Spanned<u64>>, field: &str| -> Result<Option<Duration>, ConfigError> {
+        match v {
+            None => Ok(None),
+            Some(v) if *v.get_ref() == 0 => Err(src.error(Some(v.span()), format!("`{field}` must be greater than 0"))),
+            Some(v) => Ok(Some(Duration::from_millis(*v.get_ref()))),
+        }
+    };
+    if let Some(d) = ms(&raw.connect_timeout_ms, "connect_timeout_ms")? {
+        timeouts.connect = d;
+    }
+    if let Some(d) = ms(&raw.timeout_ms, "timeout_ms")? {
+        timeouts.first_byte = d;
+    }
+    if let Some(d) = ms(&raw.idle_timeout_ms, "idle_timeout_ms")? {
+        timeouts.idle = d;
+    }
+
+    Ok(ProviderSpec {
+        name,
+        kind,
+        base_url,
+        api_key,
+        models: raw.models,
+        headers,
+        azure,
+        timeouts,
+    })
+}
+
+/// `"env:VAR"` reads the variable (it must be set); anything else is the literal secret.
+fn resolve_secret(
+    value: &Spanned<String>,
+    what: &str,
+    src: &Source<'_>,
+    env: &dyn Env,
+) -> Result<Secret, ConfigError> {
+    match value.get_ref().strip_prefix("env:") {
+        Some(var) => env.var(var).map(Secret::new).ok_or_else(|| {
+            src.error(
+                Some(value.span()),
+                format!("`{what}` refers to environment variable `{var}`, which is not set"),
+            )
+        }),
+        None => Ok(Secret::new(value.get_ref().clone())),
+    }
+}
+
+fn from_env(kind: ProviderKind, key: String) -> ProviderSpec {
+    let base_url = kind.preset().map_or_else(String::new, |p| p.base_url.to_owned());
+    ProviderSpec {
+        name: kind.name().to_owned(),
+        kind,
+        base_url,
+        api_key: Some(Secret::new(key)),
+        models: Vec::new(),
+        headers: BTreeMap::new(),
+        azure: None,
+        timeouts: Timeouts::default(),
+    }
+}
+
+fn model(raw: RawModel, src: &Source<'_>, providers: &[ProviderSpec]) -> Result<ModelBinding, ConfigError> {
+    let name = raw.name.get_ref().trim();
+    if name.is_empty() {
+        return Err(src.error(Some(raw.name.span()), "model alias `name` must not be empty"));
+    }
+    let target = model_ref(&raw.target, src, providers)?;
+    let fallbacks = raw
+        .fallbacks
+        .iter()
+        .map(|f| model_ref(f, src, providers))
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(ModelBinding {
+        name: name.to_owned(),
+        target,
+        fallbacks,
+    })
+}
+
+fn model_ref(value: &Spanned<String>, src: &Source<'_>, providers: &[ProviderSpec]) -> Result<ModelRef, ConfigError> {
+    let text = value.get_ref();
+    let Some((provider, model)) = text.split_once('/').filter(|(p, m)| !p.is_empty() && !m.is_empty()) else {
+        return Err(src.error(
+            Some(value.span()),
+            format!("invalid model target `{text}`: expected \"provider/model\", e.g. \"openai/gpt-4o-mini\""),
+        ));
+    };
+    if !providers.iter().any(|p| p.name == provider) {
+        let known: Vec<&str> = providers.iter().map(|p| p.name.as_str()).collect();
+        return Err(src.error(
+            Some(value.span()),
+            format!(
+                "model target `{text}` names provider `{provider}`, which is not configured (configured: {})",
+                if known.is_empty() { "none".to_owned() } else { known.join(", ") }
+            ),
+        ));
+    }
+    Ok(ModelRef {
+        provider: provider.to_owned(),
+        model: model.to_owned(),
+    })
+}

@@ -1,0 +1,67 @@
+//! A provider's validated settings.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use serde::Serialize;
+
+use crate::{ProviderKind, Secret};
+
+/// Everything needed to build a [`crate::Provider`]. Built by the config crate after validation, so
+/// every field here is already known to be usable.
+#[derive(Debug, Clone, Serialize)]
+pub struct ProviderSpec {
+    pub name: String,
+    pub kind: ProviderKind,
+    /// Without a trailing slash, e.g. `https://api.openai.com/v1`.
+    pub base_url: String,
+    pub api_key: Option<Secret>,
+    /// Models this provider declares (listed by `/v1/models`; bare names resolve to it).
+    pub models: Vec<String>,
+    /// Extra headers sent upstream on every request (values may be secrets).
+    pub headers: BTreeMap<String, Secret>,
+    pub azure: Option<AzureSpec>,
+    pub timeouts: Timeouts,
+}
+
+/// Azure OpenAI addressing.
+#[derive(Debug, Clone, Serialize)]
+pub struct AzureSpec {
+    pub api_version: String,
+    /// Model name → deployment name; a model without an entry is used as the deployment name.
+    pub deployments: BTreeMap<String, String>,
+}
+
+/// Upstream time limits.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct Timeouts {
+    /// TCP (and TLS) connection establishment.
+    #[serde(with = "millis")]
+    pub connect: Duration,
+    /// From sending the request to the response headers.
+    #[serde(with = "millis")]
+    pub first_byte: Duration,
+    /// Longest silence between two chunks of a response body.
+    #[serde(with = "millis")]
+    pub idle: Duration,
+}
+
+impl Default for Timeouts {
+    fn default() -> Self {
+        Timeouts {
+            connect: Duration::from_secs(10),
+            first_byte: Duration::from_secs(600),
+            idle: Duration::from_secs(300),
+        }
+    }
+}
+
+mod millis {
+    use std::time::Duration;
+
+    use serde::Serializer;
+
+    pub fn serialize<S: Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_u64(u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+    }
+}
