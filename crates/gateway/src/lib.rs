@@ -1,1 +1,29 @@
+//! The gateway pipeline: what happens to a request between the HTTP edge and the provider.
+//!
+//! ```text
+//! parse+validate ─► authenticate ─► rate-limit/budget ─► cache lookup ─► route
+//!     ─► call provider ─► translate back ─► record
+//! ```
+//! [`Gateway::handle`] is that life cycle in one function; each step is a named call. Steps that
+//! later work adds (auth, limits, cache, fallbacks) slot in there.
+//!
+//! # Layout
+//! - [`router`]: model addressing — `provider/model`, `[[models]]` aliases, bare declared names.
+//! - [`pipeline`]: [`Gateway`] and `handle`, the life cycle.
+//! - [`relay`]: [`ReplyBody`], the response body: buffered JSON, or an upstream SSE stream relayed
+//!   chunk by chunk with an idle timeout and a clean error event if the upstream breaks.
+//! - [`error`]: [`GatewayError`]: who failed (client / upstream / internal), whether a retry could
+//!   help, and what to tell the caller.
+//! - [`context`]: [`RequestContext`], per-request identity and clocks.
 
+pub mod context;
+pub mod error;
+pub mod pipeline;
+pub mod relay;
+pub mod router;
+
+pub use context::RequestContext;
+pub use error::{ErrorOrigin, GatewayError};
+pub use pipeline::{Gateway, Reply};
+pub use relay::ReplyBody;
+pub use router::{ModelRouter, Route};

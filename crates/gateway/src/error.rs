@@ -1,0 +1,180 @@
+//! One error type for everything the pipeline can fail with. It says who failed, whether trying
+//! again (or elsewhere) could help, and carries what the caller should see; the edge renders it in
+//! the caller's dialect.
+
+use http::StatusCode;
+use switchyard_protocol::openai::RequestError;
+use switchyard_providers::{UpstreamError, UpstreamErrorKind};
+
+/// Who is to blame.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ErrorOrigin {
+    Client,
+    Upstream,
+    Internal,
+}
+
+/// A failed request, ready to be rendered.
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("{message}")]
+pub struct GatewayError {
+    pub status: StatusCode,
+    pub origin: ErrorOrigin,
+    /// Whether the same request could succeed on a retry or on another provider.
+    pub retryable: bool,
+    /// OpenAI's `type`, e.g. `invalid_request_error`.
+    pub kind: String,
+    /// OpenAI's `code`, machine readable.
+    pub code: Option<String>,
+    /// The request field at fault.
+    pub param: Option<String>,
+    pub message: String,
+    /// Upstream headers worth relaying with the error (`retry-after`, `x-ratelimit-*`).
+    pub headers: Vec<(http::HeaderName, http::HeaderValue)>,
+}
+
+impl GatewayError {
+    fn new(status: StatusCode, origin: ErrorOrigin, kind: &str, code: &str, message: String) -> Self {
+        GatewayError {
+            status,
+            origin,
+            retryable: false,
+            kind: kind.to_owned(),
+            code: Some(code.to_owned()),
+            param: None,
+            message,
+            headers: Vec::new(),
+        }
+    }
+
+    pub fn invalid_request(e: RequestError) -> Self {
+        let mut err = Self::new(StatusCode::BAD_REQUEST, ErrorOrigin::Client, "invalid_request_error", e.code, e.message);
+        err.param = e.param;
+        err
+    }
+
+    pub fn model_not_found(message: String) -> Self {
+        let mut err = Self::new(StatusCode::NOT_FOUND, ErrorOrigin::Client, "invalid_request_error", "model_not_found", message);
+        err.param = Some("model".to_owned());
+        err
+    }
+
+    pub fn body_too_large(limit: usize) -> Self {
+        Self::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            ErrorOrigin::Client,
+            "invalid_request_error",
+            "request_too_large",
+            format!("request body exceeds the limit of {limit} bytes (server.max_body_bytes)"),
+        )
+    }
+
+    pub fn bad_body(message: String) -> Self {
+        Self::new(StatusCode::BAD_REQUEST, ErrorOrigin::Client, "invalid_request_error", "invalid_body", message)
+    }
+
+    pub fn route_not_found(method: &str, path: &str) -> Self {
+        Self::new(
+            StatusCode::NOT_FOUND,
+            ErrorOrigin::Client,
+            "invalid_request_error",
+            "unknown_route",
+            format!("no route for {method} {path}: see /v1/chat/completions, /v1/embeddings, /v1/models"),
+        )
+    }
+
+    pub fn method_not_allowed(method: &str, path: &str) -> Self {
+        Self::new(
+            StatusCode::METHOD_NOT_ALLOWED,
+            ErrorOrigin::Client,
+            "invalid_request_error",
+            "method_not_allowed",
+            format!("{method} is not allowed on {path}"),
+        )
+    }
+
+    pub fn internal(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::INTERNAL_SERVER_ERROR, ErrorOrigin::Internal, "internal_error", "internal_error", message.into())
+    }
+
+    /// The upstream answered with an error status. 4xx is relayed as is (the request was wrong for
+    /// that provider); 5xx becomes 502 (the provider failed, not the gateway).
+    pub fn upstream_status(provider: &str, status: StatusCode, body: &[u8]) -> Self {
+        let upstream = parse_openai_error(body);
+        let message = upstream
+            .as_ref()
+            .map(|u| u.message.clone())
+            .unwrap_or_else(|| switchyard_protocol::openai::ErrorBody::message_from_upstream(body));
+        if status.is_client_error() {
+            let mut err = Self::new(status, ErrorOrigin::Upstream, "invalid_request_error", "upstream_error", message);
+            if let Some(u) = upstream {
+                err.kind = u.kind;
+                err.code = u.code;
+                err.param = u.param;
+            }
+            err.retryable = status == StatusCode::TOO_MANY_REQUESTS || status == StatusCode::REQUEST_TIMEOUT;
+            return err;
+        }
+        let mut err = Self::new(
+            StatusCode::BAD_GATEWAY,
+            ErrorOrigin::Upstream,
+            "upstream_error",
+            "upstream_error",
+            format!("provider `{provider}` failed with HTTP {}: {message}", status.as_u16()),
+        );
+        err.retryable = true;
+        err
+    }
+
+    pub fn with_headers(mut self, headers: Vec<(http::HeaderName, http::HeaderValue)>) -> Self {
+        self.headers = headers;
+        self
+    }
+}
+
+impl From<RequestError> for GatewayError {
+    fn from(e: RequestError) -> Self {
+        Self::invalid_request(e)
+    }
+}
+
+impl From<UpstreamError> for GatewayError {
+    fn from(e: UpstreamError) -> Self {
+        let (status, code) = match e.kind {
+            UpstreamErrorKind::ConnectTimeout(_)
+            | UpstreamErrorKind::FirstByteTimeout(_)
+            | UpstreamErrorKind::IdleTimeout(_) => (StatusCode::GATEWAY_TIMEOUT, "upstream_timeout"),
+            UpstreamErrorKind::Connect => (StatusCode::BAD_GATEWAY, "upstream_unreachable"),
+            UpstreamErrorKind::Protocol => (StatusCode::BAD_GATEWAY, "upstream_connection_error"),
+            UpstreamErrorKind::TooLarge(_) => (StatusCode::BAD_GATEWAY, "upstream_response_too_large"),
+            UpstreamErrorKind::InvalidRequest => (StatusCode::INTERNAL_SERVER_ERROR, "provider_misconfigured"),
+        };
+        let kind = if status == StatusCode::GATEWAY_TIMEOUT { "timeout_error" } else { "upstream_error" };
+        let mut err = Self::new(status, ErrorOrigin::Upstream, kind, code, e.to_string());
+        err.retryable = e.retryable();
+        err
+    }
+}
+
+struct UpstreamOpenAiError {
+    message: String,
+    kind: String,
+    code: Option<String>,
+    param: Option<String>,
+}
+
+fn parse_openai_error(body: &[u8]) -> Option<UpstreamOpenAiError> {
+    let value: serde_json::Value = serde_json::from_slice(body).ok()?;
+    let error = value.get("error")?;
+    let text = |k: &str| match error.get(k) {
+        Some(serde_json::Value::String(s)) => Some(s.clone()),
+        Some(serde_json::Value::Number(n)) => Some(n.to_string()),
+        _ => None,
+    };
+    Some(UpstreamOpenAiError {
+        message: text("message")?,
+        kind: text("type").unwrap_or_else(|| "invalid_request_error".to_owned()),
+        code: text("code"),
+        param: text("param"),
+    })
+}

@@ -1,0 +1,195 @@
+//! [`Gateway::handle`]: the request life cycle, one named step after another.
+
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use http::header::{HeaderName, HeaderValue, CACHE_CONTROL, CONTENT_TYPE, RETRY_AFTER};
+use http::{Response, StatusCode};
+use switchyard_config::Config;
+use switchyard_protocol::openai::{ChatRequest, EmbeddingsRequest, ModelList};
+use switchyard_providers::{Endpoint, Provider, UpstreamBody, UpstreamError};
+
+use crate::relay::StreamInfo;
+use crate::{GatewayError, ModelRouter, ReplyBody, RequestContext};
+
+/// Upstream error bodies larger than this are cut (they are only read for their message).
+const MAX_ERROR_BODY: usize = 1024 * 1024;
+
+/// Shared, immutable gateway state.
+pub struct Gateway {
+    router: ModelRouter,
+    max_response_bytes: usize,
+}
+
+/// A successful answer, plus what the edge reports about it.
+pub struct Reply {
+    pub response: Response<ReplyBody>,
+    pub provider: String,
+    pub upstream_model: String,
+    /// From sending the upstream request to its response headers.
+    pub upstream_latency: Duration,
+    pub stream: bool,
+}
+
+/// A request checked, routed and rewritten, ready to send. Owns everything it needs, so the body
+/// views used to build it are gone before the first `.await`.
+struct PreparedCall {
+    api: Endpoint,
+    provider: Provider,
+    upstream_model: String,
+    body: Bytes,
+    stream: bool,
+}
+
+/// The upstream's response headers, and when they arrived.
+struct UpstreamReply {
+    response: Response<UpstreamBody>,
+    latency: Duration,
+}
+
+impl Gateway {
+    pub fn new(config: &Config) -> Result<Self, UpstreamError> {
+        Ok(Gateway {
+            router: ModelRouter::new(config)?,
+            max_response_bytes: config.server.max_response_bytes,
+        })
+    }
+
+    /// The life cycle of one API call.
+    pub async fn handle(&self, ctx: &RequestContext, api: Endpoint, body: Bytes) -> Result<Reply, GatewayError> {
+        // parse + validate, then route, then rewrite for the chosen provider
+        let call = self.prepare(api, &body)?;
+        // authenticate, rate-limit/budget and cache lookup slot in here
+        let upstream = self.call_provider(&call).await?;
+        self.translate_back(ctx, call, upstream).await
+    }
+
+    /// `GET /v1/models`.
+    pub fn models(&self) -> ModelList {
+        self.router.model_list()
+    }
+
+    pub fn router(&self) -> &ModelRouter {
+        &self.router
+    }
+
+    fn prepare(&self, api: Endpoint, body: &Bytes) -> Result<PreparedCall, GatewayError> {
+        let (requested, stream, splicer) = match api {
+            Endpoint::ChatCompletions => {
+                let req = ChatRequest::parse(body)?;
+                let route = self.router.resolve(req.model())?;
+                let splicer = req.rewrite(route.upstream_model);
+                (self.owned_route(&route), req.stream().is_on(), splicer)
+            }
+            Endpoint::Embeddings => {
+                let req = EmbeddingsRequest::parse(body)?;
+                let route = self.router.resolve(req.model())?;
+                let splicer = req.rewrite(route.upstream_model);
+                (self.owned_route(&route), false, splicer)
+            }
+        };
+        let (provider, upstream_model) = requested;
+        let body = if splicer.is_noop() {
+            body.clone()
+        } else {
+            Bytes::from(splicer.finish())
+        };
+        Ok(PreparedCall {
+            api,
+            provider,
+            upstream_model,
+            body,
+            stream,
+        })
+    }
+
+    fn owned_route(&self, route: &crate::Route<'_>) -> (Provider, String) {
+        (route.provider.clone(), route.upstream_model.to_owned())
+    }
+
+    async fn call_provider(&self, call: &PreparedCall) -> Result<UpstreamReply, GatewayError> {
+        let request = call.provider.build(call.api, &call.upstream_model, call.body.clone())?;
+        let sent = Instant::now();
+        let response = call.provider.send(request).await?;
+        Ok(UpstreamReply {
+            response,
+            latency: sent.elapsed(),
+        })
+    }
+
+    /// Same dialect on both sides: relay status, body and the useful headers. Errors become
+    /// [`GatewayError`]s so the edge renders them uniformly.
+    async fn translate_back(
+        &self,
+        ctx: &RequestContext,
+        call: PreparedCall,
+        upstream: UpstreamReply,
+    ) -> Result<Reply, GatewayError> {
+        let (parts, body) = upstream.response.into_parts();
+        let relayed = relayed_headers(&parts.headers);
+        if !parts.status.is_success() {
+            let bytes = call.provider.read_body(body, MAX_ERROR_BODY).await.unwrap_or_default();
+            let err = if parts.status.is_client_error() || parts.status.is_server_error() {
+                GatewayError::upstream_status(call.provider.name(), parts.status, &bytes)
+            } else {
+                GatewayError::upstream_status(call.provider.name(), StatusCode::BAD_GATEWAY, b"unexpected HTTP status")
+            };
+            return Err(err.with_headers(relayed));
+        }
+        let is_sse = parts
+            .headers
+            .get(CONTENT_TYPE)
+            .is_some_and(|v| v.as_bytes().starts_with(b"text/event-stream"));
+        let stream = call.stream && is_sse;
+        let body = if stream {
+            ReplyBody::sse(
+                body,
+                StreamInfo {
+                    request_id: ctx.id,
+                    provider: call.provider.name().to_owned(),
+                    idle: call.provider.idle_timeout(),
+                },
+            )
+        } else {
+            ReplyBody::full(call.provider.read_body(body, self.max_response_bytes).await?)
+        };
+        let mut response = Response::new(body);
+        *response.status_mut() = parts.status;
+        let headers = response.headers_mut();
+        let content_type = parts
+            .headers
+            .get(CONTENT_TYPE)
+            .cloned()
+            .unwrap_or(HeaderValue::from_static("application/json"));
+        headers.insert(CONTENT_TYPE, content_type);
+        if stream {
+            headers.insert(CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+        }
+        for (name, value) in relayed {
+            headers.insert(name, value);
+        }
+        Ok(Reply {
+            response,
+            provider: call.provider.name().to_owned(),
+            upstream_model: call.upstream_model,
+            upstream_latency: upstream.latency,
+            stream,
+        })
+    }
+}
+
+static UPSTREAM_REQUEST_ID: HeaderName = HeaderName::from_static("x-upstream-request-id");
+
+/// Upstream headers a client benefits from: rate-limit state, `retry-after`, the upstream's request
+/// id (renamed, so it cannot be confused with ours).
+fn relayed_headers(headers: &http::HeaderMap) -> Vec<(HeaderName, HeaderValue)> {
+    let mut out = Vec::new();
+    for (name, value) in headers {
+        if name == RETRY_AFTER || name.as_str().starts_with("x-ratelimit-") {
+            out.push((name.clone(), value.clone()));
+        } else if name.as_str() == "x-request-id" {
+            out.push((UPSTREAM_REQUEST_ID.clone(), value.clone()));
+        }
+    }
+    out
+}

@@ -1,0 +1,170 @@
+//! The body of a reply: a buffered JSON answer, or an upstream SSE stream relayed chunk by chunk.
+//!
+//! The stream relay forwards each upstream frame the moment it arrives (no buffering, no parsing on
+//! the fast path). Two failures are turned into a final, well-formed SSE error event rather than a
+//! connection the client cannot interpret: the upstream connection breaking, and the upstream going
+//! silent for longer than its idle timeout. Dropping the relay (the client went away) drops the
+//! upstream body, which closes that upstream connection: the provider stops generating.
+
+use std::convert::Infallible;
+use std::future::Future;
+use std::pin::Pin;
+use std::task::{ready, Context, Poll};
+use std::time::Duration;
+
+use bytes::Bytes;
+use http_body::{Body, Frame, SizeHint};
+use switchyard_protocol::openai::ErrorBody;
+use switchyard_protocol::sse;
+use switchyard_providers::provider::error_chain;
+use switchyard_providers::UpstreamBody;
+use tokio::time::{Instant, Sleep};
+use uuid::Uuid;
+
+/// A reply body (implements [`http_body::Body`]).
+pub struct ReplyBody {
+    inner: Inner,
+}
+
+enum Inner {
+    Full(Option<Bytes>),
+    Sse(Box<SseRelay>),
+}
+
+impl ReplyBody {
+    pub fn full(bytes: impl Into<Bytes>) -> Self {
+        let bytes = bytes.into();
+        ReplyBody {
+            inner: Inner::Full((!bytes.is_empty()).then_some(bytes)),
+        }
+    }
+
+    pub fn empty() -> Self {
+        ReplyBody { inner: Inner::Full(None) }
+    }
+
+    /// Relays an upstream SSE body.
+    pub fn sse(upstream: UpstreamBody, relay: StreamInfo) -> Self {
+        let deadline = Box::pin(tokio::time::sleep(relay.idle));
+        ReplyBody {
+            inner: Inner::Sse(Box::new(SseRelay {
+                upstream,
+                info: relay,
+                deadline,
+                last_activity: Instant::now(),
+                bytes: 0,
+                finished: false,
+            })),
+        }
+    }
+}
+
+/// What the relay needs to know to report on the stream.
+pub struct StreamInfo {
+    pub request_id: Uuid,
+    pub provider: String,
+    pub idle: Duration,
+}
+
+struct SseRelay {
+    upstream: UpstreamBody,
+    info: StreamInfo,
+    /// Fires at most `idle` after the last frame; re-armed lazily (only when it fires), so the
+    /// per-chunk cost is one clock read, not a timer update.
+    deadline: Pin<Box<Sleep>>,
+    last_activity: Instant,
+    bytes: u64,
+    finished: bool,
+}
+
+impl SseRelay {
+    fn error_event(&mut self, code: &str, message: String) -> Frame<Bytes> {
+        self.finished = true;
+        tracing::warn!(request_id = %self.info.request_id, provider = %self.info.provider, bytes = self.bytes, "{message}");
+        let body = ErrorBody::new(message, "upstream_error", None, Some(code));
+        Frame::data(sse::data_event(&body.to_json()))
+    }
+
+    fn poll(&mut self, cx: &mut Context<'_>) -> Poll<Option<Frame<Bytes>>> {
+        if self.finished {
+            return Poll::Ready(None);
+        }
+        match Pin::new(&mut self.upstream).poll_frame(cx) {
+            Poll::Ready(Some(Ok(frame))) => {
+                self.last_activity = Instant::now();
+                if let Some(data) = frame.data_ref() {
+                    self.bytes += data.len() as u64;
+                }
+                Poll::Ready(Some(frame))
+            }
+            Poll::Ready(Some(Err(e))) => {
+                let message = format!(
+                    "the stream from provider `{}` broke: {}",
+                    self.info.provider,
+                    error_chain(&e)
+                );
+                Poll::Ready(Some(self.error_event("stream_broken", message)))
+            }
+            Poll::Ready(None) => {
+                self.finished = true;
+                Poll::Ready(None)
+            }
+            Poll::Pending => loop {
+                ready!(self.deadline.as_mut().poll(cx));
+                let due = self.last_activity + self.info.idle;
+                if due > Instant::now() {
+                    self.deadline.as_mut().reset(due);
+                    continue;
+                }
+                let message = format!(
+                    "provider `{}` sent nothing for {} ms in the middle of the stream",
+                    self.info.provider,
+                    self.info.idle.as_millis()
+                );
+                return Poll::Ready(Some(self.error_event("upstream_timeout", message)));
+            },
+        }
+    }
+}
+
+impl Drop for SseRelay {
+    fn drop(&mut self) {
+        if !self.finished {
+            tracing::info!(
+                request_id = %self.info.request_id,
+                provider = %self.info.provider,
+                bytes = self.bytes,
+                "client went away mid-stream; upstream request cancelled"
+            );
+        }
+    }
+}
+
+impl Body for ReplyBody {
+    type Data = Bytes;
+    type Error = Infallible;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, Infallible>>> {
+        match &mut self.inner {
+            Inner::Full(bytes) => Poll::Ready(bytes.take().map(|b| Ok(Frame::data(b)))),
+            Inner::Sse(relay) => relay.poll(cx).map(|f| f.map(Ok)),
+        }
+    }
+
+    fn is_end_stream(&self) -> bool {
+        match &self.inner {
+            Inner::Full(bytes) => bytes.is_none(),
+            Inner::Sse(relay) => relay.finished,
+        }
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        match &self.inner {
+            Inner::Full(bytes) => SizeHint::with_exact(bytes.as_ref().map_or(0, |b| b.len() as u64)),
+            Inner::Sse(_) => SizeHint::default(),
+        }
+    }
+}

@@ -1,0 +1,154 @@
+//! Model addressing: which provider serves the model a client named, and under which upstream name.
+//!
+//! Resolution order: an alias from `[[models]]` (exact name), then `provider/model`, then a bare
+//! model name that exactly one provider declares in its `models` list (the first, in config order).
+
+use std::collections::HashMap;
+
+use switchyard_config::{Config, ModelRef};
+use switchyard_protocol::openai::{ModelEntry, ModelList};
+use switchyard_providers::{Provider, UpstreamError};
+
+use crate::GatewayError;
+
+/// Where a request goes.
+#[derive(Clone)]
+pub struct Route<'a> {
+    pub provider: &'a Provider,
+    /// The model name to send upstream.
+    pub upstream_model: &'a str,
+    /// The alias the client used, if any.
+    pub alias: Option<&'a str>,
+}
+
+struct Target {
+    provider: usize,
+    model: String,
+}
+
+/// Immutable routing table built from the config.
+pub struct ModelRouter {
+    providers: Vec<Provider>,
+    by_name: HashMap<String, usize>,
+    /// Alias → target. Fallback lists stay in the config until the fallback step executes them.
+    aliases: HashMap<String, Target>,
+    declared: HashMap<String, usize>,
+    alias_order: Vec<String>,
+}
+
+impl ModelRouter {
+    pub fn new(config: &Config) -> Result<Self, UpstreamError> {
+        let providers = config
+            .providers
+            .iter()
+            .cloned()
+            .map(Provider::new)
+            .collect::<Result<Vec<_>, _>>()?;
+        let by_name: HashMap<String, usize> = providers
+            .iter()
+            .enumerate()
+            .map(|(i, p)| (p.name().to_owned(), i))
+            .collect();
+        let target = |r: &ModelRef| -> Option<Target> {
+            Some(Target {
+                provider: *by_name.get(&r.provider)?,
+                model: r.model.clone(),
+            })
+        };
+        let mut aliases = HashMap::new();
+        let mut alias_order = Vec::new();
+        for binding in &config.models {
+            // The config crate has checked that every target names a configured provider.
+            let Some(t) = target(&binding.target) else { continue };
+            aliases.insert(binding.name.clone(), t);
+            alias_order.push(binding.name.clone());
+        }
+        let mut declared = HashMap::new();
+        for (i, p) in providers.iter().enumerate() {
+            for model in &p.spec().models {
+                declared.entry(model.clone()).or_insert(i);
+            }
+        }
+        Ok(ModelRouter {
+            providers,
+            by_name,
+            aliases,
+            declared,
+            alias_order,
+        })
+    }
+
+    /// Resolves the model a client asked for.
+    pub fn resolve<'a>(&'a self, requested: &'a str) -> Result<Route<'a>, GatewayError> {
+        if let Some(alias) = self.aliases.get(requested) {
+            return Ok(Route {
+                provider: &self.providers[alias.provider],
+                upstream_model: &alias.model,
+                alias: Some(requested),
+            });
+        }
+        if let Some((provider, model)) = requested.split_once('/') {
+            if let Some(&i) = self.by_name.get(provider) {
+                if model.is_empty() {
+                    return Err(self.unknown(requested));
+                }
+                return Ok(Route {
+                    provider: &self.providers[i],
+                    upstream_model: model,
+                    alias: None,
+                });
+            }
+        }
+        if let Some(&i) = self.declared.get(requested) {
+            return Ok(Route {
+                provider: &self.providers[i],
+                upstream_model: requested,
+                alias: None,
+            });
+        }
+        Err(self.unknown(requested))
+    }
+
+    fn unknown(&self, requested: &str) -> GatewayError {
+        let providers: Vec<&str> = self.providers.iter().map(Provider::name).collect();
+        let mut message = format!(
+            "model `{requested}` not found: address a model as \"provider/model\" (e.g. \"{}/gpt-4o-mini\") or by an alias declared in [[models]]",
+            providers.first().copied().unwrap_or("openai")
+        );
+        if let Some((p, _)) = requested.split_once('/') {
+            if !self.by_name.contains_key(p) {
+                message.push_str(&format!("; no provider is named `{p}`"));
+            }
+        }
+        message.push_str(&format!(
+            ". Configured providers: {}",
+            if providers.is_empty() { "none (set OPENAI_API_KEY or similar, or pass --config)".to_owned() } else { providers.join(", ") }
+        ));
+        if !self.alias_order.is_empty() {
+            message.push_str(&format!("; aliases: {}", self.alias_order.join(", ")));
+        }
+        GatewayError::model_not_found(message)
+    }
+
+    /// `GET /v1/models`: every alias, then each provider's declared models as `provider/model`.
+    pub fn model_list(&self) -> ModelList {
+        let mut data: Vec<ModelEntry> = self
+            .alias_order
+            .iter()
+            .map(|alias| ModelEntry::new(alias.clone(), "switchyard"))
+            .collect();
+        for p in &self.providers {
+            for model in &p.spec().models {
+                data.push(ModelEntry::new(format!("{}/{model}", p.name()), p.name()));
+            }
+        }
+        ModelList::new(data)
+    }
+
+    pub fn providers(&self) -> &[Provider] {
+        &self.providers
+    }
+}
+
+#[cfg(test)]
+mod tests;
