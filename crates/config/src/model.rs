@@ -8,15 +8,13 @@ use std::time::Duration;
 use serde::Serialize;
 use switchyard_providers::ProviderSpec;
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone)]
 pub struct Config {
-    #[serde(skip)]
     pub source: Option<PathBuf>,
     pub server: ServerConfig,
     pub providers: Vec<ProviderSpec>,
     pub models: Vec<ModelBinding>,
     /// Things that are allowed but probably not intended (a provider without a key, …).
-    #[serde(skip)]
     pub warnings: Vec<String>,
 }
 
@@ -75,8 +73,61 @@ fn millis<S: serde::Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
 }
 
 impl Config {
-    /// The resolved configuration as TOML, secrets redacted (what `switchyard config check` prints).
+    /// The resolved configuration as TOML in the same shape as the file (so it can be loaded again),
+    /// with every secret redacted. This is what `switchyard config check` prints.
     pub fn to_redacted_toml(&self) -> String {
-        toml::to_string_pretty(self).unwrap_or_else(|e| format!("# cannot render config: {e}\n"))
+        let view = Resolved {
+            server: &self.server,
+            providers: self
+                .providers
+                .iter()
+                .map(|p| (p.name.as_str(), ResolvedProvider::from(p)))
+                .collect(),
+            models: &self.models,
+        };
+        toml::to_string_pretty(&view).unwrap_or_else(|e| format!("# cannot render config: {e}\n"))
+    }
+}
+
+#[derive(Serialize)]
+struct Resolved<'a> {
+    server: &'a ServerConfig,
+    providers: std::collections::BTreeMap<&'a str, ResolvedProvider<'a>>,
+    models: &'a [ModelBinding],
+}
+
+#[derive(Serialize)]
+struct ResolvedProvider<'a> {
+    kind: &'static str,
+    base_url: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    api_key: Option<&'a switchyard_providers::Secret>,
+    models: &'a [String],
+    connect_timeout_ms: u64,
+    timeout_ms: u64,
+    idle_timeout_ms: u64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    api_version: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    deployments: Option<&'a std::collections::BTreeMap<String, String>>,
+    #[serde(skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    headers: &'a std::collections::BTreeMap<String, switchyard_providers::Secret>,
+}
+
+impl<'a> From<&'a ProviderSpec> for ResolvedProvider<'a> {
+    fn from(p: &'a ProviderSpec) -> Self {
+        let ms = |d: Duration| u64::try_from(d.as_millis()).unwrap_or(u64::MAX);
+        ResolvedProvider {
+            kind: p.kind.name(),
+            base_url: &p.base_url,
+            api_key: p.api_key.as_ref(),
+            models: &p.models,
+            connect_timeout_ms: ms(p.timeouts.connect),
+            timeout_ms: ms(p.timeouts.first_byte),
+            idle_timeout_ms: ms(p.timeouts.idle),
+            api_version: p.azure.as_ref().map(|a| a.api_version.as_str()),
+            deployments: p.azure.as_ref().map(|a| &a.deployments),
+            headers: &p.headers,
+        }
     }
 }

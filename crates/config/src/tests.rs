@@ -121,6 +121,9 @@ fn redacted_toml_never_contains_secrets() {
     let text = c.to_redacted_toml();
     assert!(!text.contains("sk-secret-123") && !text.contains("hidden-456"), "{text}");
     assert!(text.contains("[redacted]"), "{text}");
+    // The printed config has the file's shape and loads again.
+    let again = load(&text.replace("[redacted]", "k")).unwrap();
+    assert_eq!(again.providers[0].name, "p");
     assert!(!format!("{c:?}").contains("sk-secret-123"));
 }
 

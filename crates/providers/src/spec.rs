@@ -3,13 +3,11 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use serde::Serialize;
-
 use crate::{ProviderKind, Secret};
 
 /// Everything needed to build a [`crate::Provider`]. Built by the config crate after validation, so
 /// every field here is already known to be usable.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone)]
 pub struct ProviderSpec {
     pub name: String,
     pub kind: ProviderKind,
@@ -25,7 +23,7 @@ pub struct ProviderSpec {
 }
 
 /// Azure OpenAI addressing.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone)]
 pub struct AzureSpec {
     pub api_version: String,
     /// Model name → deployment name; a model without an entry is used as the deployment name.
@@ -33,16 +31,13 @@ pub struct AzureSpec {
 }
 
 /// Upstream time limits.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Timeouts {
     /// TCP (and TLS) connection establishment.
-    #[serde(with = "millis")]
     pub connect: Duration,
     /// From sending the request to the response headers.
-    #[serde(with = "millis")]
     pub first_byte: Duration,
     /// Longest silence between two chunks of a response body.
-    #[serde(with = "millis")]
     pub idle: Duration,
 }
 
@@ -53,15 +48,5 @@ impl Default for Timeouts {
             first_byte: Duration::from_secs(600),
             idle: Duration::from_secs(300),
         }
-    }
-}
-
-mod millis {
-    use std::time::Duration;
-
-    use serde::Serializer;
-
-    pub fn serialize<S: Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_u64(u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
     }
 }

@@ -1,1 +1,23 @@
+//! The HTTP edge of Switchyard.
+//!
+//! # Layout
+//! - [`app`]: `fn app(state) -> Router`, every route in one place (testable with `oneshot`).
+//! - [`routes`]: handlers per dialect (`openai`) plus health.
+//! - [`edge`]: what wraps every request: a request id, `server-timing`, the access log line, and a
+//!   caught panic turned into a 500.
+//! - [`body`]: reading request bodies within `max_body_bytes` (413 without reading the rest).
+//! - [`render`]: [`switchyard_gateway::GatewayError`] → HTTP response in the caller's dialect.
+//! - [`listener`]: the accept loop: `TCP_NODELAY`, HTTP/1.1 keep-alive, graceful shutdown.
+//! - [`state`]: [`AppState`], shared by handlers.
 
+pub mod app;
+pub mod body;
+pub mod edge;
+pub mod listener;
+pub mod render;
+pub mod routes;
+pub mod state;
+
+pub use app::app;
+pub use listener::serve;
+pub use state::AppState;

@@ -1,1 +1,140 @@
-fn main() {}
+//! The `switchyard` binary: wiring only. Parses the command line, loads the config, sets up
+//! logging, binds the listener and runs the server until SIGTERM/SIGINT.
+
+mod cli;
+
+use std::io::Write as _;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use anyhow::Context as _;
+use clap::Parser;
+use switchyard_config::Config;
+use tokio::net::TcpListener;
+use tracing_subscriber::EnvFilter;
+
+use crate::cli::{Cli, Command, ConfigCommand};
+
+const DEFAULT_CONFIG_FILE: &str = "switchyard.toml";
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Serve { config, listen } => serve(config, listen),
+        Command::Init { path, force } => init(&path, force),
+        Command::Config {
+            command: ConfigCommand::Check { file },
+        } => check(file),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("switchyard: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// An explicit file, else ./switchyard.toml if present, else the embedded defaults.
+fn load_config(file: Option<PathBuf>) -> anyhow::Result<Config> {
+    let file = file.or_else(|| {
+        let default = PathBuf::from(DEFAULT_CONFIG_FILE);
+        default.exists().then_some(default)
+    });
+    let config = match file {
+        Some(path) => switchyard_config::load_file(&path)?,
+        None => switchyard_config::defaults()?,
+    };
+    Ok(config)
+}
+
+fn serve(file: Option<PathBuf>, listen: Option<std::net::SocketAddr>) -> anyhow::Result<()> {
+    let mut config = load_config(file)?;
+    if let Some(listen) = listen {
+        config.server.listen = listen;
+    }
+    let _log_guard = init_logging(&config.server.log_level);
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("starting the async runtime")?;
+    runtime.block_on(run(config))
+}
+
+async fn run(config: Config) -> anyhow::Result<()> {
+    match &config.source {
+        Some(path) => tracing::info!("config: {}", path.display()),
+        None => tracing::info!("config: embedded defaults (no switchyard.toml)"),
+    }
+    for warning in &config.warnings {
+        tracing::warn!("{warning}");
+    }
+    let names: Vec<&str> = config.providers.iter().map(|p| p.name.as_str()).collect();
+    tracing::info!("providers: {}", if names.is_empty() { "none".to_owned() } else { names.join(", ") });
+
+    let state = switchyard_server::AppState::new(&config).context("building providers")?;
+    let listener = TcpListener::bind(config.server.listen)
+        .await
+        .with_context(|| format!("cannot listen on {}", config.server.listen))?;
+    let addr = listener.local_addr().context("reading the bound address")?;
+    // Printed on stdout (not through the logger) so scripts and tests can wait for it.
+    println!("switchyard listening on http://{addr}");
+    let _ = std::io::stdout().flush();
+
+    let app = switchyard_server::app(state.clone());
+    let shutdown = async move {
+        shutdown_signal().await;
+        state.set_not_ready();
+    };
+    switchyard_server::serve(listener, app, shutdown, config.server.shutdown_grace).await;
+    tracing::info!("stopped");
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    use tokio::signal::unix::{signal, SignalKind};
+    let (Ok(mut term), Ok(mut int)) = (signal(SignalKind::terminate()), signal(SignalKind::interrupt())) else {
+        tracing::warn!("cannot install signal handlers; stop with SIGKILL");
+        return std::future::pending().await;
+    };
+    tokio::select! {
+        _ = term.recv() => tracing::info!("SIGTERM received"),
+        _ = int.recv() => tracing::info!("SIGINT received"),
+    }
+}
+
+/// Logs go to stderr through a background writer, so the request path never blocks on I/O.
+/// `RUST_LOG` overrides the configured level.
+fn init_logging(level: &str) -> tracing_appender::non_blocking::WorkerGuard {
+    let (writer, guard) = tracing_appender::non_blocking(std::io::stderr());
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(level));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(writer)
+        .with_ansi(false)
+        .init();
+    guard
+}
+
+fn init(path: &Path, force: bool) -> anyhow::Result<()> {
+    if path.exists() && !force {
+        anyhow::bail!("{} already exists (use --force to overwrite)", path.display());
+    }
+    std::fs::write(path, switchyard_config::template::EXAMPLE)
+        .with_context(|| format!("writing {}", path.display()))?;
+    println!("wrote {}; check it with `switchyard config check {}`", path.display(), path.display());
+    Ok(())
+}
+
+fn check(file: Option<PathBuf>) -> anyhow::Result<()> {
+    let config = load_config(file)?;
+    for warning in &config.warnings {
+        eprintln!("warning: {warning}");
+    }
+    match &config.source {
+        Some(path) => println!("# {}: OK", path.display()),
+        None => println!("# embedded defaults: OK"),
+    }
+    print!("{}", config.to_redacted_toml());
+    Ok(())
+}

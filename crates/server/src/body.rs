@@ -1,0 +1,25 @@
+//! Request bodies, read within the configured limit.
+
+use axum::extract::Request;
+use bytes::Bytes;
+use http::header::CONTENT_LENGTH;
+use http_body_util::{BodyExt, LengthLimitError, Limited};
+use switchyard_gateway::GatewayError;
+
+/// Reads the whole body. A declared `content-length` over the limit is refused before reading a
+/// byte; a chunked body is cut off as soon as it crosses the limit.
+pub async fn read_body(request: Request, limit: usize) -> Result<Bytes, GatewayError> {
+    let declared = request
+        .headers()
+        .get(CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|len| len > limit as u64) {
+        return Err(GatewayError::body_too_large(limit));
+    }
+    match Limited::new(request.into_body(), limit).collect().await {
+        Ok(collected) => Ok(collected.to_bytes()),
+        Err(e) if e.is::<LengthLimitError>() => Err(GatewayError::body_too_large(limit)),
+        Err(e) => Err(GatewayError::bad_body(format!("could not read the request body: {e}"))),
+    }
+}

@@ -1,0 +1,124 @@
+//! What happens around every request, whatever its route: a request id and clock, panics caught and
+//! turned into a 500, the `cf-aig-request-id` and `server-timing` headers, and one access-log line.
+
+use std::convert::Infallible;
+use std::fmt::Write as _;
+use std::panic::AssertUnwindSafe;
+use std::time::Duration;
+
+use axum::body::Body;
+use axum::Router;
+use futures_util::FutureExt;
+use http::header::{HeaderName, HeaderValue};
+use http::{Request, Response};
+use switchyard_gateway::{GatewayError, RequestContext};
+use tower::Service;
+
+use crate::render::{render, ErrorNote};
+
+static REQUEST_ID: HeaderName = HeaderName::from_static("cf-aig-request-id");
+static SERVER_TIMING: HeaderName = HeaderName::from_static("server-timing");
+
+/// Set by handlers that reached a provider; read here for timing and the access log.
+#[derive(Clone, Debug)]
+pub struct Served {
+    pub provider: String,
+    pub model: String,
+    pub upstream_latency: Duration,
+    pub stream: bool,
+}
+
+/// Runs one request through the router.
+pub async fn handle<B>(mut router: Router, mut request: Request<B>) -> Result<Response<Body>, Infallible>
+where
+    B: http_body::Body<Data = bytes::Bytes> + Send + 'static,
+    B::Error: Into<axum::BoxError>,
+{
+    let ctx = RequestContext::new();
+    let method = request.method().clone();
+    let path = request.uri().path().to_owned();
+    request.extensions_mut().insert(ctx.clone());
+
+    let outcome = AssertUnwindSafe(router.call(request.map(Body::new)))
+        .catch_unwind()
+        .await;
+    let mut response = match outcome {
+        Ok(Ok(response)) => response,
+        Ok(Err(never)) => match never {},
+        Err(panic) => {
+            let what = panic
+                .downcast_ref::<&str>()
+                .map(|s| (*s).to_owned())
+                .or_else(|| panic.downcast_ref::<String>().cloned())
+                .unwrap_or_default();
+            tracing::error!(request_id = %ctx.id, %method, path, "handler panicked: {what}");
+            render(&GatewayError::internal(format!(
+                "internal error while handling request {} (a bug; it has been logged)",
+                ctx.id
+            )))
+        }
+    };
+
+    let total = ctx.received.elapsed();
+    let served = response.extensions().get::<Served>().cloned();
+    let mut buf = uuid::Uuid::encode_buffer();
+    let id = ctx.id.hyphenated().encode_lower(&mut buf);
+    let headers = response.headers_mut();
+    if let Ok(value) = HeaderValue::from_str(id) {
+        headers.insert(REQUEST_ID.clone(), value);
+    }
+    if let Ok(value) = HeaderValue::from_str(&server_timing(total, served.as_ref().map(|s| s.upstream_latency))) {
+        headers.insert(SERVER_TIMING.clone(), value);
+    }
+
+    let status = response.status().as_u16();
+    let error = response.extensions().get::<ErrorNote>().map(|e| e.0.as_str());
+    match (&served, error) {
+        (Some(s), _) => tracing::info!(
+            request_id = id, %method, path, status, provider = s.provider, model = s.model,
+            stream = s.stream, ms = %ms3(total), upstream_ms = %ms3(s.upstream_latency), "request"
+        ),
+        (None, Some(error)) if status >= 500 => {
+            tracing::warn!(request_id = id, %method, path, status, ms = %ms3(total), error, "request failed")
+        }
+        (None, Some(error)) => {
+            tracing::info!(request_id = id, %method, path, status, ms = %ms3(total), error, "request rejected")
+        }
+        (None, None) => tracing::debug!(request_id = id, %method, path, status, ms = %ms3(total), "request"),
+    }
+    Ok(response)
+}
+
+fn ms(d: Duration) -> f64 {
+    d.as_secs_f64() * 1000.0
+}
+
+/// Milliseconds with microsecond precision, for log fields.
+fn ms3(d: Duration) -> impl std::fmt::Display {
+    struct Ms(f64);
+    impl std::fmt::Display for Ms {
+        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            write!(f, "{:.3}", self.0)
+        }
+    }
+    Ms(ms(d))
+}
+
+/// `gateway;dur=0.041, upstream;dur=1.203` (milliseconds; W3C Server-Timing). For streams the
+/// figures cover the time to the response headers.
+fn server_timing(total: Duration, upstream: Option<Duration>) -> String {
+    let mut out = String::with_capacity(48);
+    match upstream {
+        Some(up) => {
+            let own = total.saturating_sub(up);
+            let _ = write!(out, "gateway;dur={:.3}, upstream;dur={:.3}", ms(own), ms(up));
+        }
+        None => {
+            let _ = write!(out, "gateway;dur={:.3}", ms(total));
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests;

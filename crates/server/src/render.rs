@@ -1,0 +1,34 @@
+//! Errors rendered in the caller's dialect (OpenAI's `{"error": {...}}` for now).
+
+use axum::body::Body;
+use axum::response::Response;
+use http::header::{HeaderValue, CONNECTION, CONTENT_TYPE};
+use http::StatusCode;
+use switchyard_gateway::GatewayError;
+use switchyard_protocol::openai::ErrorBody;
+
+/// The message, kept on the response so the access log can say why a request failed.
+#[derive(Clone, Debug)]
+pub struct ErrorNote(pub String);
+
+pub fn render(err: &GatewayError) -> Response {
+    let body = ErrorBody::new(
+        err.message.clone(),
+        &err.kind,
+        err.param.as_deref(),
+        err.code.as_deref(),
+    );
+    let mut response = Response::new(Body::from(body.to_json()));
+    *response.status_mut() = err.status;
+    let headers = response.headers_mut();
+    headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    if err.status == StatusCode::PAYLOAD_TOO_LARGE {
+        // The rest of the body is never read, so the connection cannot be reused.
+        headers.insert(CONNECTION, HeaderValue::from_static("close"));
+    }
+    for (name, value) in &err.headers {
+        headers.insert(name.clone(), value.clone());
+    }
+    response.extensions_mut().insert(ErrorNote(err.message.clone()));
+    response
+}

@@ -1,0 +1,4 @@
+//! Handlers, one module per dialect.
+
+pub mod health;
+pub mod openai;

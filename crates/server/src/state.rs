@@ -1,0 +1,34 @@
+//! State shared by every handler.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+
+use switchyard_config::Config;
+use switchyard_gateway::Gateway;
+use switchyard_providers::UpstreamError;
+
+#[derive(Clone)]
+pub struct AppState {
+    pub gateway: Arc<Gateway>,
+    pub max_body_bytes: usize,
+    /// False once shutdown has begun: `/readyz` answers 503 so load balancers stop sending.
+    ready: Arc<AtomicBool>,
+}
+
+impl AppState {
+    pub fn new(config: &Config) -> Result<Self, UpstreamError> {
+        Ok(AppState {
+            gateway: Arc::new(Gateway::new(config)?),
+            max_body_bytes: config.server.max_body_bytes,
+            ready: Arc::new(AtomicBool::new(true)),
+        })
+    }
+
+    pub fn is_ready(&self) -> bool {
+        self.ready.load(Ordering::Relaxed)
+    }
+
+    pub fn set_not_ready(&self) {
+        self.ready.store(false, Ordering::Relaxed);
+    }
+}
