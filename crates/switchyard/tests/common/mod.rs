@@ -1,0 +1,68 @@
+//! Shared helpers: a mock upstream plus the real binary configured to use it.
+#![allow(dead_code, clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::path::Path;
+
+use switchyard_testkit::{MockOpenAi, Switchyard};
+
+pub fn bin() -> &'static Path {
+    Path::new(env!("CARGO_BIN_EXE_switchyard"))
+}
+
+pub struct Harness {
+    pub mock: MockOpenAi,
+    pub gateway: Switchyard,
+    pub http: reqwest::Client,
+}
+
+/// The config from the issue, pointed at the mock, plus `extra` TOML.
+pub fn config(mock: &MockOpenAi, extra: &str) -> String {
+    format!(
+        "[server]\nlisten = \"127.0.0.1:0\"\nenv_providers = false\n[providers.mock-openai]\nkind = \"openai\"\nbase_url = \"{}\"\napi_key = \"sk-test\"\nmodels = [\"gpt-4o-mini\"]\n{extra}",
+        mock.base_url()
+    )
+}
+
+pub async fn start(extra: &str) -> Harness {
+    let mock = MockOpenAi::start().await.unwrap();
+    let gateway = Switchyard::start(bin(), &config(&mock, extra)).await.unwrap();
+    Harness { mock, gateway, http: reqwest::Client::new() }
+}
+
+pub fn chat(model: &str) -> serde_json::Value {
+    serde_json::json!({"model": model, "messages": [{"role": "user", "content": "Say hello"}]})
+}
+
+impl Harness {
+    pub async fn post(&self, path: &str, body: &serde_json::Value) -> reqwest::Response {
+        self.http
+            .post(self.gateway.url(path))
+            .header("authorization", "Bearer sk-client-secret")
+            .json(body)
+            .send()
+            .await
+            .unwrap()
+    }
+
+    pub async fn post_raw(&self, path: &str, body: &'static str) -> reqwest::Response {
+        self.http
+            .post(self.gateway.url(path))
+            .header("content-type", "application/json")
+            .body(body)
+            .send()
+            .await
+            .unwrap()
+    }
+}
+
+/// Asserts an OpenAI-shaped error and returns its `error` object.
+pub async fn expect_error(response: reqwest::Response, status: u16) -> serde_json::Value {
+    assert_eq!(response.status().as_u16(), status, "unexpected status");
+    assert!(response.headers().contains_key("cf-aig-request-id"));
+    let body: serde_json::Value = response.json().await.unwrap();
+    let error = body["error"].clone();
+    assert!(error["message"].is_string(), "{body}");
+    assert!(error["type"].is_string(), "{body}");
+    assert!(error.get("param").is_some() && error.get("code").is_some(), "{body}");
+    error
+}

@@ -1,0 +1,388 @@
+//! A mock OpenAI API on `127.0.0.1:0`, with bodies shaped like the real API's and failures chosen
+//! by the requested model name.
+
+use std::convert::Infallible;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use axum::body::{Body, Bytes};
+use axum::extract::{Request, State};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::Router;
+use http::{HeaderMap, StatusCode};
+use serde_json::{json, Value};
+use tokio::sync::mpsc;
+
+/// One request as the mock received it.
+#[derive(Debug, Clone)]
+pub struct Recorded {
+    pub method: String,
+    pub path: String,
+    pub query: Option<String>,
+    pub headers: HeaderMap,
+    pub body: Bytes,
+}
+
+impl Recorded {
+    pub fn json(&self) -> Value {
+        serde_json::from_slice(&self.body).unwrap_or(Value::Null)
+    }
+
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.get(name).and_then(|v| v.to_str().ok())
+    }
+}
+
+#[derive(Default)]
+struct MockState {
+    requests: Mutex<Vec<Recorded>>,
+    /// Handlers or streams dropped before they finished: the gateway closed the connection.
+    cancelled: AtomicUsize,
+    completed_streams: AtomicUsize,
+    connections: Arc<AtomicUsize>,
+}
+
+/// Counts accepted connections, so tests can check that the gateway pools upstream connections.
+struct CountingListener {
+    inner: tokio::net::TcpListener,
+    accepted: Arc<AtomicUsize>,
+}
+
+impl axum::serve::Listener for CountingListener {
+    type Io = tokio::net::TcpStream;
+    type Addr = SocketAddr;
+
+    async fn accept(&mut self) -> (Self::Io, Self::Addr) {
+        loop {
+            if let Ok((stream, addr)) = self.inner.accept().await {
+                self.accepted.fetch_add(1, Ordering::SeqCst);
+                return (stream, addr);
+            }
+        }
+    }
+
+    fn local_addr(&self) -> std::io::Result<Self::Addr> {
+        self.inner.local_addr()
+    }
+}
+
+/// A running mock; stops when dropped.
+pub struct MockOpenAi {
+    addr: SocketAddr,
+    state: Arc<MockState>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl MockOpenAi {
+    pub async fn start() -> std::io::Result<Self> {
+        let state = Arc::new(MockState::default());
+        let app = Router::new()
+            .route("/v1/chat/completions", post(chat))
+            .route("/v1/embeddings", post(embeddings))
+            .route("/v1/models", get(models))
+            .route("/openai/deployments/{deployment}/chat/completions", post(chat))
+            .route("/openai/deployments/{deployment}/embeddings", post(embeddings))
+            .with_state(state.clone());
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+        let addr = listener.local_addr()?;
+        let listener = CountingListener {
+            inner: listener,
+            accepted: state.connections.clone(),
+        };
+        let task = tokio::spawn(async move {
+            let _ = axum::serve(listener, app).await;
+        });
+        Ok(MockOpenAi { addr, state, task })
+    }
+
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// `http://127.0.0.1:PORT/v1`
+    pub fn base_url(&self) -> String {
+        format!("http://{}/v1", self.addr)
+    }
+
+    /// `http://127.0.0.1:PORT` (for Azure-style configs).
+    pub fn root_url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    pub fn requests(&self) -> Vec<Recorded> {
+        self.state.requests.lock().map(|r| r.clone()).unwrap_or_default()
+    }
+
+    pub fn last_request(&self) -> Option<Recorded> {
+        self.requests().pop()
+    }
+
+    pub fn cancelled(&self) -> usize {
+        self.state.cancelled.load(Ordering::SeqCst)
+    }
+
+    /// TCP connections accepted so far.
+    pub fn connections(&self) -> usize {
+        self.state.connections.load(Ordering::SeqCst)
+    }
+
+    pub fn completed_streams(&self) -> usize {
+        self.state.completed_streams.load(Ordering::SeqCst)
+    }
+}
+
+impl Drop for MockOpenAi {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+/// Counts as cancelled unless disarmed.
+struct CancelGuard {
+    state: Arc<MockState>,
+    armed: bool,
+}
+
+impl Drop for CancelGuard {
+    fn drop(&mut self) {
+        if self.armed {
+            self.state.cancelled.fetch_add(1, Ordering::SeqCst);
+        }
+    }
+}
+
+async fn record(state: &MockState, request: Request) -> Recorded {
+    let (parts, body) = request.into_parts();
+    let body = axum::body::to_bytes(body, usize::MAX).await.unwrap_or_default();
+    let recorded = Recorded {
+        method: parts.method.to_string(),
+        path: parts.uri.path().to_owned(),
+        query: parts.uri.query().map(str::to_owned),
+        headers: parts.headers,
+        body,
+    };
+    if let Ok(mut requests) = state.requests.lock() {
+        requests.push(recorded.clone());
+    }
+    recorded
+}
+
+/// What the model name asks the mock to do.
+enum Behaviour {
+    Normal,
+    Status(u16),
+    Delay(u64),
+    Hang,
+    BrokenStream,
+    StallStream,
+    SlowStream(usize),
+}
+
+fn behaviour(model: &str) -> Behaviour {
+    let number = |prefix: &str| model.strip_prefix(prefix).and_then(|n| n.parse::<u64>().ok());
+    if let Some(code) = number("status-") {
+        return Behaviour::Status(u16::try_from(code).unwrap_or(500));
+    }
+    if let Some(ms) = number("delay-") {
+        return Behaviour::Delay(ms);
+    }
+    if let Some(n) = number("slow-stream-") {
+        return Behaviour::SlowStream(usize::try_from(n).unwrap_or(10));
+    }
+    match model {
+        "hang" => Behaviour::Hang,
+        "broken-stream" => Behaviour::BrokenStream,
+        "stall-stream" => Behaviour::StallStream,
+        _ => Behaviour::Normal,
+    }
+}
+
+fn error_response(status: u16) -> Response {
+    let status = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    let (kind, code, message) = match status.as_u16() {
+        401 => ("invalid_request_error", "invalid_api_key", "Incorrect API key provided: sk-test. You can find your API key at https://platform.openai.com/account/api-keys."),
+        404 => ("invalid_request_error", "model_not_found", "The model `x` does not exist or you do not have access to it."),
+        429 => ("requests", "rate_limit_exceeded", "Rate limit reached for gpt-4o-mini in organization org-mock on requests per min (RPM): Limit 3, Used 3, Requested 1."),
+        400..=499 => ("invalid_request_error", "invalid_value", "Invalid value for 'temperature': must be between 0 and 2."),
+        _ => ("server_error", "server_error", "The server had an error while processing your request. Sorry about that!"),
+    };
+    let body = json!({"error": {"message": message, "type": kind, "param": null, "code": code}});
+    let mut response = (status, axum::Json(body)).into_response();
+    if status == StatusCode::TOO_MANY_REQUESTS {
+        response.headers_mut().insert("retry-after", http::HeaderValue::from_static("7"));
+        response.headers_mut().insert("x-ratelimit-remaining-requests", http::HeaderValue::from_static("0"));
+    }
+    response
+}
+
+async fn chat(State(state): State<Arc<MockState>>, request: Request) -> Response {
+    let recorded = record(&state, request).await;
+    let body = recorded.json();
+    let model = body["model"].as_str().unwrap_or("unknown").to_owned();
+    let stream = body["stream"].as_bool().unwrap_or(false);
+    let include_usage = body["stream_options"]["include_usage"].as_bool().unwrap_or(false);
+    let n = body["n"].as_u64().unwrap_or(1);
+    let mut guard = CancelGuard { state: state.clone(), armed: true };
+    match behaviour(&model) {
+        Behaviour::Status(code) => {
+            guard.armed = false;
+            return error_response(code);
+        }
+        Behaviour::Delay(ms) => tokio::time::sleep(Duration::from_millis(ms)).await,
+        Behaviour::Hang => std::future::pending::<()>().await,
+        _ => {}
+    }
+    guard.armed = false;
+    if !stream {
+        return axum::Json(completion(&model, n)).into_response();
+    }
+    let (tx, rx) = mpsc::channel::<Result<Bytes, std::io::Error>>(4);
+    let plan = behaviour(&model);
+    let state2 = state.clone();
+    tokio::spawn(async move {
+        let mut guard = CancelGuard { state: state2.clone(), armed: true };
+        let chunks = stream_chunks(&model, include_usage);
+        let ok = match plan {
+            Behaviour::BrokenStream => {
+                for c in chunks.iter().take(2) {
+                    let _ = tx.send(Ok(c.clone())).await;
+                }
+                let _ = tx.send(Err(std::io::Error::other("mock: connection broken"))).await;
+                guard.armed = false;
+                return;
+            }
+            Behaviour::StallStream => {
+                let _ = tx.send(Ok(chunks[0].clone())).await;
+                // Stay silent; the guard fires when the gateway gives up and drops the connection.
+                tx.closed().await;
+                return;
+            }
+            Behaviour::SlowStream(count) => {
+                let mut ok = tx.send(Ok(chunks[0].clone())).await.is_ok();
+                for i in 0..count {
+                    if !ok {
+                        break;
+                    }
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    ok = tx.send(Ok(content_chunk(&model, &format!("tick{i} ")))).await.is_ok();
+                }
+                for c in &chunks[chunks.len() - 2..] {
+                    ok = ok && tx.send(Ok(c.clone())).await.is_ok();
+                }
+                ok
+            }
+            _ => {
+                let mut ok = true;
+                for c in chunks {
+                    ok = ok && tx.send(Ok(c)).await.is_ok();
+                }
+                ok
+            }
+        };
+        if ok {
+            guard.armed = false;
+            state2.completed_streams.fetch_add(1, Ordering::SeqCst);
+        }
+    });
+    let body = Body::from_stream(futures_util::stream::unfold(rx, |mut rx| async move {
+        rx.recv().await.map(|item| (item, rx))
+    }));
+    Response::builder()
+        .header("content-type", "text/event-stream; charset=utf-8")
+        .header("x-request-id", "req_mock_123")
+        .header("x-ratelimit-remaining-tokens", "149984")
+        .body(body)
+        .unwrap_or_else(|_| StatusCode::INTERNAL_SERVER_ERROR.into_response())
+}
+
+fn completion(model: &str, n: u64) -> Value {
+    let choices: Vec<Value> = (0..n)
+        .map(|i| {
+            json!({
+                "index": i,
+                "message": {"role": "assistant", "content": "Hello from mock", "refusal": null, "annotations": []},
+                "logprobs": null,
+                "finish_reason": "stop"
+            })
+        })
+        .collect();
+    json!({
+        "id": "chatcmpl-mock123",
+        "object": "chat.completion",
+        "created": 1_730_000_000,
+        "model": model,
+        "choices": choices,
+        "usage": {
+            "prompt_tokens": 12, "completion_tokens": 3, "total_tokens": 15,
+            "prompt_tokens_details": {"cached_tokens": 0, "audio_tokens": 0},
+            "completion_tokens_details": {"reasoning_tokens": 0, "audio_tokens": 0, "accepted_prediction_tokens": 0, "rejected_prediction_tokens": 0}
+        },
+        "service_tier": "default",
+        "system_fingerprint": "fp_mock"
+    })
+}
+
+fn chunk(model: &str, delta: Value, finish: Value) -> Value {
+    json!({
+        "id": "chatcmpl-mock123", "object": "chat.completion.chunk", "created": 1_730_000_000,
+        "model": model, "service_tier": "default", "system_fingerprint": "fp_mock",
+        "choices": [{"index": 0, "delta": delta, "logprobs": null, "finish_reason": finish}]
+    })
+}
+
+fn sse(value: &Value) -> Bytes {
+    Bytes::from(format!("data: {value}\n\n"))
+}
+
+fn content_chunk(model: &str, text: &str) -> Bytes {
+    sse(&chunk(model, json!({"content": text}), Value::Null))
+}
+
+/// The SSE events of a streamed completion, `[DONE]` last.
+fn stream_chunks(model: &str, include_usage: bool) -> Vec<Bytes> {
+    let mut out = vec![sse(&chunk(model, json!({"role": "assistant", "content": "", "refusal": null}), Value::Null))];
+    for word in ["Hello", " from", " mock"] {
+        out.push(content_chunk(model, word));
+    }
+    out.push(sse(&chunk(model, json!({}), json!("stop"))));
+    if include_usage {
+        out.push(sse(&json!({
+            "id": "chatcmpl-mock123", "object": "chat.completion.chunk", "created": 1_730_000_000,
+            "model": model, "system_fingerprint": "fp_mock", "choices": [],
+            "usage": {"prompt_tokens": 12, "completion_tokens": 3, "total_tokens": 15}
+        })));
+    }
+    out.push(Bytes::from_static(b"data: [DONE]\n\n"));
+    out
+}
+
+async fn embeddings(State(state): State<Arc<MockState>>, request: Request) -> Response {
+    let recorded = record(&state, request).await;
+    let body = recorded.json();
+    let model = body["model"].as_str().unwrap_or("unknown").to_owned();
+    if let Behaviour::Status(code) = behaviour(&model) {
+        return error_response(code);
+    }
+    let inputs = match &body["input"] {
+        Value::Array(items) => items.len(),
+        _ => 1,
+    };
+    let data: Vec<Value> = (0..inputs)
+        .map(|i| json!({"object": "embedding", "index": i, "embedding": [0.0023064255, -0.009327292, 0.015797347]}))
+        .collect();
+    axum::Json(json!({
+        "object": "list", "data": data, "model": model,
+        "usage": {"prompt_tokens": 8 * inputs, "total_tokens": 8 * inputs}
+    }))
+    .into_response()
+}
+
+async fn models() -> Result<axum::Json<Value>, Infallible> {
+    Ok(axum::Json(json!({
+        "object": "list",
+        "data": [{"id": "gpt-4o-mini", "object": "model", "created": 1_721_172_741, "owned_by": "system"}]
+    })))
+}
