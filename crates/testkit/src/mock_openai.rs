@@ -250,6 +250,8 @@ async fn chat(State(state): State<Arc<MockState>>, request: Request) -> Response
                 for c in chunks.iter().take(2) {
                     let _ = tx.send(Ok(c.clone())).await;
                 }
+                // Let hyper flush the two events before the connection is torn down.
+                tokio::time::sleep(Duration::from_millis(50)).await;
                 let _ = tx.send(Err(std::io::Error::other("mock: connection broken"))).await;
                 guard.armed = false;
                 return;
