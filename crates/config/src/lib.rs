@@ -42,7 +42,11 @@ pub(crate) struct Source<'a> {
 }
 
 impl Source<'_> {
-    pub(crate) fn error(&self, span: Option<std::ops::Range<usize>>, message: impl Into<String>) -> ConfigError {
+    pub(crate) fn error(
+        &self,
+        span: Option<std::ops::Range<usize>>,
+        message: impl Into<String>,
+    ) -> ConfigError {
         let location = match span {
             Some(span) => {
                 let (line, column) = line_column(self.text, span.start);
@@ -83,7 +87,11 @@ pub fn load_str(name: &str, text: &str) -> Result<Config, ConfigError> {
 }
 
 /// [`load_str`] with an explicit environment (tests use a fixed map).
-pub fn load_str_with_env(name: &str, text: &str, env: &dyn env::Env) -> Result<Config, ConfigError> {
+pub fn load_str_with_env(
+    name: &str,
+    text: &str,
+    env: &dyn env::Env,
+) -> Result<Config, ConfigError> {
     let source = Source { name, text };
     let raw: raw::RawConfig = toml::from_str(text).map_err(|e| {
         let message = e.message().trim_end().to_owned();

@@ -5,7 +5,11 @@ use switchyard_providers::ProviderKind;
 use super::*;
 
 fn load(text: &str) -> Result<Config, ConfigError> {
-    load_str_with_env("test.toml", text, &HashMap::from([("MY_KEY", "sk-from-env")]))
+    load_str_with_env(
+        "test.toml",
+        text,
+        &HashMap::from([("MY_KEY", "sk-from-env")]),
+    )
 }
 
 fn error(text: &str) -> String {
@@ -27,7 +31,10 @@ api_key = "sk-test"
     .unwrap();
     assert_eq!(c.server.listen.to_string(), "127.0.0.1:9000");
     let p = &c.providers[0];
-    assert_eq!((p.name.as_str(), p.kind), ("mock-openai", ProviderKind::OpenAi));
+    assert_eq!(
+        (p.name.as_str(), p.kind),
+        ("mock-openai", ProviderKind::OpenAi)
+    );
     assert_eq!(p.base_url, "http://127.0.0.1:9001/v1");
     assert_eq!(p.api_key.as_ref().unwrap().expose(), "sk-test");
 }
@@ -63,7 +70,10 @@ fn presets_need_no_base_url_and_take_the_key_from_env() {
 #[test]
 fn env_indirection_resolves_or_fails_with_location() {
     let c = load("[providers.p]\nkind = \"openai\"\napi_key = \"env:MY_KEY\"").unwrap();
-    assert_eq!(c.providers[0].api_key.as_ref().unwrap().expose(), "sk-from-env");
+    assert_eq!(
+        c.providers[0].api_key.as_ref().unwrap().expose(),
+        "sk-from-env"
+    );
     let e = error("[providers.p]\nkind = \"openai\"\napi_key = \"env:NOPE\"");
     assert!(e.starts_with("test.toml:3:11:"), "{e}");
     assert!(e.contains("NOPE"), "{e}");
@@ -84,7 +94,10 @@ fn unknown_fields_fail_with_line_and_column() {
 #[test]
 fn bad_values_are_located() {
     let e = error("[server]\nlisten = \"localhost\"\n");
-    assert!(e.starts_with("test.toml:2:10:") && e.contains("IP:PORT"), "{e}");
+    assert!(
+        e.starts_with("test.toml:2:10:") && e.contains("IP:PORT"),
+        "{e}"
+    );
     let e = error("[providers.a]\nkind = \"azure\"\n");
     assert!(e.contains("needs a `base_url`"), "{e}");
     let e = error("[providers.a]\nkind = \"openai\"\nbase_url = \"ftp://x\"\n");
@@ -100,9 +113,16 @@ fn model_bindings_are_checked() {
     .unwrap();
     assert_eq!(c.models[0].target.to_string(), "p/gpt-4o-mini");
     assert_eq!(c.models[0].fallbacks[0].model, "gpt-4o");
-    let e = error(&format!("{base}[[models]]\nname = \"f\"\ntarget = \"q/m\"\n"));
-    assert!(e.contains("provider `q`") && e.starts_with("test.toml:6:10:"), "{e}");
-    let e = error(&format!("{base}[[models]]\nname = \"f\"\ntarget = \"nomodel\"\n"));
+    let e = error(&format!(
+        "{base}[[models]]\nname = \"f\"\ntarget = \"q/m\"\n"
+    ));
+    assert!(
+        e.contains("provider `q`") && e.starts_with("test.toml:6:10:"),
+        "{e}"
+    );
+    let e = error(&format!(
+        "{base}[[models]]\nname = \"f\"\ntarget = \"nomodel\"\n"
+    ));
     assert!(e.contains("provider/model"), "{e}");
 }
 
@@ -119,7 +139,10 @@ fn azure_settings() {
 fn redacted_toml_never_contains_secrets() {
     let c = load("[providers.p]\nkind = \"openai\"\napi_key = \"sk-secret-123\"\nheaders = { \"x-h\" = \"hidden-456\" }\n").unwrap();
     let text = c.to_redacted_toml();
-    assert!(!text.contains("sk-secret-123") && !text.contains("hidden-456"), "{text}");
+    assert!(
+        !text.contains("sk-secret-123") && !text.contains("hidden-456"),
+        "{text}"
+    );
     assert!(text.contains("[redacted]"), "{text}");
     // The printed config has the file's shape and loads again.
     let again = load(&text.replace("[redacted]", "k")).unwrap();

@@ -14,7 +14,11 @@ use crate::{Config, ConfigError, ModelBinding, ModelRef, ServerConfig, Source};
 /// The Azure OpenAI API version used when none is configured (latest GA at the time of writing).
 pub const DEFAULT_AZURE_API_VERSION: &str = "2024-10-21";
 
-pub(crate) fn validate(raw: RawConfig, src: &Source<'_>, env: &dyn Env) -> Result<Config, ConfigError> {
+pub(crate) fn validate(
+    raw: RawConfig,
+    src: &Source<'_>,
+    env: &dyn Env,
+) -> Result<Config, ConfigError> {
     let mut warnings = Vec::new();
     let env_providers = raw.server.env_providers.unwrap_or(true);
     let server = server(raw.server, src)?;
@@ -39,7 +43,10 @@ pub(crate) fn validate(raw: RawConfig, src: &Source<'_>, env: &dyn Env) -> Resul
     for m in raw.models {
         let binding = model(m, src, &providers)?;
         if models.iter().any(|b| b.name == binding.name) {
-            return Err(src.error(None, format!("model alias `{}` is declared twice", binding.name)));
+            return Err(src.error(
+                None,
+                format!("model alias `{}` is declared twice", binding.name),
+            ));
         }
         models.push(binding);
     }
@@ -80,7 +87,11 @@ fn server(raw: RawServer, src: &Source<'_>) -> Result<ServerConfig, ConfigError>
         if !LEVELS.contains(&level.get_ref().as_str()) {
             return Err(src.error(
                 Some(level.span()),
-                format!("invalid `log_level` `{}`: expected one of {}", level.get_ref(), LEVELS.join(", ")),
+                format!(
+                    "invalid `log_level` `{}`: expected one of {}",
+                    level.get_ref(),
+                    LEVELS.join(", ")
+                ),
             ));
         }
         server.log_level = level.into_inner();
@@ -91,7 +102,10 @@ fn server(raw: RawServer, src: &Source<'_>) -> Result<ServerConfig, ConfigError>
 fn positive_size(v: &Spanned<u64>, field: &str, src: &Source<'_>) -> Result<usize, ConfigError> {
     match usize::try_from(*v.get_ref()) {
         Ok(n) if n > 0 => Ok(n),
-        _ => Err(src.error(Some(v.span()), format!("`{field}` must be a positive number of bytes"))),
+        _ => Err(src.error(
+            Some(v.span()),
+            format!("`{field}` must be a positive number of bytes"),
+        )),
     }
 }
 
@@ -111,7 +125,9 @@ fn provider(
     {
         return Err(src.error(
             Some(kind_span),
-            format!("invalid provider name `{name}`: use letters, digits, `-`, `_` or `.` (no `/`)"),
+            format!(
+                "invalid provider name `{name}`: use letters, digits, `-`, `_` or `.` (no `/`)"
+            ),
         ));
     }
     let preset = kind.preset();
@@ -121,7 +137,10 @@ fn provider(
             if !(text.starts_with("http://") || text.starts_with("https://")) || text.len() < 9 {
                 return Err(src.error(
                     Some(url.span()),
-                    format!("invalid `base_url` `{}`: expected an http:// or https:// URL", url.get_ref()),
+                    format!(
+                        "invalid `base_url` `{}`: expected an http:// or https:// URL",
+                        url.get_ref()
+                    ),
                 ));
             }
             text.to_owned()
@@ -135,16 +154,30 @@ fn provider(
             };
             return Err(src.error(
                 Some(kind_span),
-                format!("provider `{name}` of kind `{}` needs a `base_url` ({hint})", kind.name()),
+                format!(
+                    "provider `{name}` of kind `{}` needs a `base_url` ({hint})",
+                    kind.name()
+                ),
             ));
         }
     };
 
     let api_key = match &raw.api_key {
-        Some(key) => Some(resolve_secret(key, &format!("providers.{name}.api_key"), src, env)?),
-        None => preset.and_then(|p| p.key_env).and_then(|var| env.var(var)).map(Secret::new),
+        Some(key) => Some(resolve_secret(
+            key,
+            &format!("providers.{name}.api_key"),
+            src,
+            env,
+        )?),
+        None => preset
+            .and_then(|p| p.key_env)
+            .and_then(|var| env.var(var))
+            .map(Secret::new),
     };
-    if api_key.is_none() && preset.is_none_or(|p| p.key_env.is_some()) && kind != ProviderKind::OpenAiCompatible {
+    if api_key.is_none()
+        && preset.is_none_or(|p| p.key_env.is_some())
+        && kind != ProviderKind::OpenAiCompatible
+    {
         warnings.push(format!(
             "provider `{name}` has no api_key; requests to it will be sent without credentials"
         ));
@@ -154,7 +187,12 @@ fn provider(
     for (header, value) in &raw.headers {
         headers.insert(
             header.clone(),
-            resolve_secret(value, &format!("providers.{name}.headers.{header}"), src, env)?,
+            resolve_secret(
+                value,
+                &format!("providers.{name}.headers.{header}"),
+                src,
+                env,
+            )?,
         );
     }
 
@@ -176,7 +214,9 @@ fn provider(
     let ms = |v: &Option<Spanned<u64>>, field: &str| -> Result<Option<Duration>, ConfigError> {
         match v {
             None => Ok(None),
-            Some(v) if *v.get_ref() == 0 => Err(src.error(Some(v.span()), format!("`{field}` must be greater than 0"))),
+            Some(v) if *v.get_ref() == 0 => {
+                Err(src.error(Some(v.span()), format!("`{field}` must be greater than 0")))
+            }
             Some(v) => Ok(Some(Duration::from_millis(*v.get_ref()))),
         }
     };
@@ -221,7 +261,9 @@ fn resolve_secret(
 }
 
 fn from_env(kind: ProviderKind, key: String) -> ProviderSpec {
-    let base_url = kind.preset().map_or_else(String::new, |p| p.base_url.to_owned());
+    let base_url = kind
+        .preset()
+        .map_or_else(String::new, |p| p.base_url.to_owned());
     ProviderSpec {
         name: kind.name().to_owned(),
         kind,
@@ -234,10 +276,17 @@ fn from_env(kind: ProviderKind, key: String) -> ProviderSpec {
     }
 }
 
-fn model(raw: RawModel, src: &Source<'_>, providers: &[ProviderSpec]) -> Result<ModelBinding, ConfigError> {
+fn model(
+    raw: RawModel,
+    src: &Source<'_>,
+    providers: &[ProviderSpec],
+) -> Result<ModelBinding, ConfigError> {
     let name = raw.name.get_ref().trim();
     if name.is_empty() {
-        return Err(src.error(Some(raw.name.span()), "model alias `name` must not be empty"));
+        return Err(src.error(
+            Some(raw.name.span()),
+            "model alias `name` must not be empty",
+        ));
     }
     let target = model_ref(&raw.target, src, providers)?;
     let fallbacks = raw
@@ -252,9 +301,16 @@ fn model(raw: RawModel, src: &Source<'_>, providers: &[ProviderSpec]) -> Result<
     })
 }
 
-fn model_ref(value: &Spanned<String>, src: &Source<'_>, providers: &[ProviderSpec]) -> Result<ModelRef, ConfigError> {
+fn model_ref(
+    value: &Spanned<String>,
+    src: &Source<'_>,
+    providers: &[ProviderSpec],
+) -> Result<ModelRef, ConfigError> {
     let text = value.get_ref();
-    let Some((provider, model)) = text.split_once('/').filter(|(p, m)| !p.is_empty() && !m.is_empty()) else {
+    let Some((provider, model)) = text
+        .split_once('/')
+        .filter(|(p, m)| !p.is_empty() && !m.is_empty())
+    else {
         return Err(src.error(
             Some(value.span()),
             format!("invalid model target `{text}`: expected \"provider/model\", e.g. \"openai/gpt-4o-mini\""),

@@ -14,10 +14,28 @@ pub enum ErrorOrigin {
     Internal,
 }
 
-/// A failed request, ready to be rendered.
+/// A failed request, ready to be rendered. Boxed so `Result<_, GatewayError>` stays small on the hot
+/// path; fields are reached through `Deref`.
 #[derive(Debug, Clone, thiserror::Error)]
-#[error("{message}")]
-pub struct GatewayError {
+#[error("{}", .0.message)]
+pub struct GatewayError(Box<ErrorInfo>);
+
+impl std::ops::Deref for GatewayError {
+    type Target = ErrorInfo;
+    fn deref(&self) -> &ErrorInfo {
+        &self.0
+    }
+}
+
+impl std::ops::DerefMut for GatewayError {
+    fn deref_mut(&mut self) -> &mut ErrorInfo {
+        &mut self.0
+    }
+}
+
+/// What a [`GatewayError`] says.
+#[derive(Debug, Clone)]
+pub struct ErrorInfo {
     pub status: StatusCode,
     pub origin: ErrorOrigin,
     /// Whether the same request could succeed on a retry or on another provider.
@@ -34,8 +52,14 @@ pub struct GatewayError {
 }
 
 impl GatewayError {
-    fn new(status: StatusCode, origin: ErrorOrigin, kind: &str, code: &str, message: String) -> Self {
-        GatewayError {
+    fn new(
+        status: StatusCode,
+        origin: ErrorOrigin,
+        kind: &str,
+        code: &str,
+        message: String,
+    ) -> Self {
+        GatewayError(Box::new(ErrorInfo {
             status,
             origin,
             retryable: false,
@@ -44,17 +68,29 @@ impl GatewayError {
             param: None,
             message,
             headers: Vec::new(),
-        }
+        }))
     }
 
     pub fn invalid_request(e: RequestError) -> Self {
-        let mut err = Self::new(StatusCode::BAD_REQUEST, ErrorOrigin::Client, "invalid_request_error", e.code, e.message);
+        let mut err = Self::new(
+            StatusCode::BAD_REQUEST,
+            ErrorOrigin::Client,
+            "invalid_request_error",
+            e.code,
+            e.message,
+        );
         err.param = e.param;
         err
     }
 
     pub fn model_not_found(message: String) -> Self {
-        let mut err = Self::new(StatusCode::NOT_FOUND, ErrorOrigin::Client, "invalid_request_error", "model_not_found", message);
+        let mut err = Self::new(
+            StatusCode::NOT_FOUND,
+            ErrorOrigin::Client,
+            "invalid_request_error",
+            "model_not_found",
+            message,
+        );
         err.param = Some("model".to_owned());
         err
     }
@@ -70,7 +106,13 @@ impl GatewayError {
     }
 
     pub fn bad_body(message: String) -> Self {
-        Self::new(StatusCode::BAD_REQUEST, ErrorOrigin::Client, "invalid_request_error", "invalid_body", message)
+        Self::new(
+            StatusCode::BAD_REQUEST,
+            ErrorOrigin::Client,
+            "invalid_request_error",
+            "invalid_body",
+            message,
+        )
     }
 
     pub fn route_not_found(method: &str, path: &str) -> Self {
@@ -94,7 +136,13 @@ impl GatewayError {
     }
 
     pub fn internal(message: impl Into<String>) -> Self {
-        Self::new(StatusCode::INTERNAL_SERVER_ERROR, ErrorOrigin::Internal, "internal_error", "internal_error", message.into())
+        Self::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            ErrorOrigin::Internal,
+            "internal_error",
+            "internal_error",
+            message.into(),
+        )
     }
 
     /// The upstream answered with an error status. 4xx is relayed as is (the request was wrong for
@@ -106,13 +154,20 @@ impl GatewayError {
             .map(|u| u.message.clone())
             .unwrap_or_else(|| switchyard_protocol::openai::ErrorBody::message_from_upstream(body));
         if status.is_client_error() {
-            let mut err = Self::new(status, ErrorOrigin::Upstream, "invalid_request_error", "upstream_error", message);
+            let mut err = Self::new(
+                status,
+                ErrorOrigin::Upstream,
+                "invalid_request_error",
+                "upstream_error",
+                message,
+            );
             if let Some(u) = upstream {
                 err.kind = u.kind;
                 err.code = u.code;
                 err.param = u.param;
             }
-            err.retryable = status == StatusCode::TOO_MANY_REQUESTS || status == StatusCode::REQUEST_TIMEOUT;
+            err.retryable =
+                status == StatusCode::TOO_MANY_REQUESTS || status == StatusCode::REQUEST_TIMEOUT;
             return err;
         }
         let mut err = Self::new(
@@ -120,7 +175,10 @@ impl GatewayError {
             ErrorOrigin::Upstream,
             "upstream_error",
             "upstream_error",
-            format!("provider `{provider}` failed with HTTP {}: {message}", status.as_u16()),
+            format!(
+                "provider `{provider}` failed with HTTP {}: {message}",
+                status.as_u16()
+            ),
         );
         err.retryable = true;
         err
@@ -143,13 +201,23 @@ impl From<UpstreamError> for GatewayError {
         let (status, code) = match e.kind {
             UpstreamErrorKind::ConnectTimeout(_)
             | UpstreamErrorKind::FirstByteTimeout(_)
-            | UpstreamErrorKind::IdleTimeout(_) => (StatusCode::GATEWAY_TIMEOUT, "upstream_timeout"),
+            | UpstreamErrorKind::IdleTimeout(_) => {
+                (StatusCode::GATEWAY_TIMEOUT, "upstream_timeout")
+            }
             UpstreamErrorKind::Connect => (StatusCode::BAD_GATEWAY, "upstream_unreachable"),
             UpstreamErrorKind::Protocol => (StatusCode::BAD_GATEWAY, "upstream_connection_error"),
-            UpstreamErrorKind::TooLarge(_) => (StatusCode::BAD_GATEWAY, "upstream_response_too_large"),
-            UpstreamErrorKind::InvalidRequest => (StatusCode::INTERNAL_SERVER_ERROR, "provider_misconfigured"),
+            UpstreamErrorKind::TooLarge(_) => {
+                (StatusCode::BAD_GATEWAY, "upstream_response_too_large")
+            }
+            UpstreamErrorKind::InvalidRequest => {
+                (StatusCode::INTERNAL_SERVER_ERROR, "provider_misconfigured")
+            }
         };
-        let kind = if status == StatusCode::GATEWAY_TIMEOUT { "timeout_error" } else { "upstream_error" };
+        let kind = if status == StatusCode::GATEWAY_TIMEOUT {
+            "timeout_error"
+        } else {
+            "upstream_error"
+        };
         let mut err = Self::new(status, ErrorOrigin::Upstream, kind, code, e.to_string());
         err.retryable = e.retryable();
         err

@@ -40,7 +40,9 @@ impl ReplyBody {
     }
 
     pub fn empty() -> Self {
-        ReplyBody { inner: Inner::Full(None) }
+        ReplyBody {
+            inner: Inner::Full(None),
+        }
     }
 
     /// Relays an upstream SSE body.
@@ -163,7 +165,9 @@ impl Body for ReplyBody {
 
     fn size_hint(&self) -> SizeHint {
         match &self.inner {
-            Inner::Full(bytes) => SizeHint::with_exact(bytes.as_ref().map_or(0, |b| b.len() as u64)),
+            Inner::Full(bytes) => {
+                SizeHint::with_exact(bytes.as_ref().map_or(0, |b| b.len() as u64))
+            }
             Inner::Sse(_) => SizeHint::default(),
         }
     }

@@ -59,7 +59,9 @@ impl ModelRouter {
         let mut alias_order = Vec::new();
         for binding in &config.models {
             // The config crate has checked that every target names a configured provider.
-            let Some(t) = target(&binding.target) else { continue };
+            let Some(t) = target(&binding.target) else {
+                continue;
+            };
             aliases.insert(binding.name.clone(), t);
             alias_order.push(binding.name.clone());
         }
@@ -122,7 +124,11 @@ impl ModelRouter {
         }
         message.push_str(&format!(
             ". Configured providers: {}",
-            if providers.is_empty() { "none (set OPENAI_API_KEY or similar, or pass --config)".to_owned() } else { providers.join(", ") }
+            if providers.is_empty() {
+                "none (set OPENAI_API_KEY or similar, or pass --config)".to_owned()
+            } else {
+                providers.join(", ")
+            }
         ));
         if !self.alias_order.is_empty() {
             message.push_str(&format!("; aliases: {}", self.alias_order.join(", ")));

@@ -64,20 +64,22 @@ impl UpstreamError {
         match &self.kind {
             UpstreamErrorKind::Connect => format!("could not connect to provider `{p}`{detail}"),
             UpstreamErrorKind::ConnectTimeout(d) => {
-                format!("connecting to provider `{p}` timed out after {} ms", d.as_millis())
+                format!(
+                    "connecting to provider `{p}` timed out after {} ms",
+                    d.as_millis()
+                )
             }
-            UpstreamErrorKind::FirstByteTimeout(d) => format!(
-                "provider `{p}` did not answer within {} ms",
-                d.as_millis()
-            ),
+            UpstreamErrorKind::FirstByteTimeout(d) => {
+                format!("provider `{p}` did not answer within {} ms", d.as_millis())
+            }
             UpstreamErrorKind::IdleTimeout(d) => format!(
                 "provider `{p}` sent nothing for {} ms in the middle of a response",
                 d.as_millis()
             ),
             UpstreamErrorKind::Protocol => format!("connection to provider `{p}` failed{detail}"),
-            UpstreamErrorKind::TooLarge(max) => format!(
-                "provider `{p}` sent a response larger than {max} bytes"
-            ),
+            UpstreamErrorKind::TooLarge(max) => {
+                format!("provider `{p}` sent a response larger than {max} bytes")
+            }
             UpstreamErrorKind::InvalidRequest => {
                 format!("could not build the request for provider `{p}`{detail}")
             }

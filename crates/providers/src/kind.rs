@@ -75,7 +75,9 @@ impl ProviderKind {
             ProviderKind::Mistral => ("https://api.mistral.ai/v1", Some("MISTRAL_API_KEY")),
             ProviderKind::Deepseek => ("https://api.deepseek.com/v1", Some("DEEPSEEK_API_KEY")),
             ProviderKind::Xai => ("https://api.x.ai/v1", Some("XAI_API_KEY")),
-            ProviderKind::Openrouter => ("https://openrouter.ai/api/v1", Some("OPENROUTER_API_KEY")),
+            ProviderKind::Openrouter => {
+                ("https://openrouter.ai/api/v1", Some("OPENROUTER_API_KEY"))
+            }
             ProviderKind::Together => ("https://api.together.xyz/v1", Some("TOGETHER_API_KEY")),
             ProviderKind::Fireworks => (
                 "https://api.fireworks.ai/inference/v1",

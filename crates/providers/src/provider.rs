@@ -75,11 +75,14 @@ impl Provider {
         let mut headers = Vec::new();
         if let Some(key) = &spec.api_key {
             let (name, value) = match spec.kind {
-                ProviderKind::Azure => (HeaderName::from_static("api-key"), key.expose().to_owned()),
+                ProviderKind::Azure => {
+                    (HeaderName::from_static("api-key"), key.expose().to_owned())
+                }
                 _ => (AUTHORIZATION, format!("Bearer {}", key.expose())),
             };
-            let mut value = HeaderValue::try_from(value)
-                .map_err(|_| invalid("api_key contains characters not allowed in a header".into()))?;
+            let mut value = HeaderValue::try_from(value).map_err(|_| {
+                invalid("api_key contains characters not allowed in a header".into())
+            })?;
             value.set_sensitive(true);
             headers.push((name, value));
         }
@@ -181,7 +184,11 @@ impl Provider {
 
     /// Reads a whole response body, failing if it stalls longer than the idle timeout or grows
     /// beyond `max` bytes.
-    pub async fn read_body(&self, mut body: UpstreamBody, max: usize) -> Result<Bytes, UpstreamError> {
+    pub async fn read_body(
+        &self,
+        mut body: UpstreamBody,
+        max: usize,
+    ) -> Result<Bytes, UpstreamError> {
         let idle = self.inner.spec.timeouts.idle;
         let mut first: Option<Bytes> = None;
         let mut rest: Vec<u8> = Vec::new();
@@ -194,7 +201,9 @@ impl Provider {
                 }
                 Ok(Some(Ok(frame))) => frame,
             };
-            let Ok(data) = frame.into_data() else { continue };
+            let Ok(data) = frame.into_data() else {
+                continue;
+            };
             let total = first.as_ref().map_or(0, Bytes::len) + rest.len() + data.len();
             if total > max {
                 return Err(self.error(UpstreamErrorKind::TooLarge(max), ""));
@@ -237,7 +246,9 @@ impl Provider {
     }
 }
 
-fn build_client(connect_timeout: Duration) -> Result<Client<Connector, Full<Bytes>>, rustls::Error> {
+fn build_client(
+    connect_timeout: Duration,
+) -> Result<Client<Connector, Full<Bytes>>, rustls::Error> {
     let mut http = HttpConnector::new();
     http.set_nodelay(true);
     http.enforce_http(false);

@@ -20,6 +20,8 @@ pub async fn read_body(request: Request, limit: usize) -> Result<Bytes, GatewayE
     match Limited::new(request.into_body(), limit).collect().await {
         Ok(collected) => Ok(collected.to_bytes()),
         Err(e) if e.is::<LengthLimitError>() => Err(GatewayError::body_too_large(limit)),
-        Err(e) => Err(GatewayError::bad_body(format!("could not read the request body: {e}"))),
+        Err(e) => Err(GatewayError::bad_body(format!(
+            "could not read the request body: {e}"
+        ))),
     }
 }

@@ -29,7 +29,10 @@ pub struct Served {
 }
 
 /// Runs one request through the router.
-pub async fn handle<B>(mut router: Router, mut request: Request<B>) -> Result<Response<Body>, Infallible>
+pub async fn handle<B>(
+    mut router: Router,
+    mut request: Request<B>,
+) -> Result<Response<Body>, Infallible>
 where
     B: http_body::Body<Data = bytes::Bytes> + Send + 'static,
     B::Error: Into<axum::BoxError>,
@@ -67,12 +70,18 @@ where
     if let Ok(value) = HeaderValue::from_str(id) {
         headers.insert(REQUEST_ID.clone(), value);
     }
-    if let Ok(value) = HeaderValue::from_str(&server_timing(total, served.as_ref().map(|s| s.upstream_latency))) {
+    if let Ok(value) = HeaderValue::from_str(&server_timing(
+        total,
+        served.as_ref().map(|s| s.upstream_latency),
+    )) {
         headers.insert(SERVER_TIMING.clone(), value);
     }
 
     let status = response.status().as_u16();
-    let error = response.extensions().get::<ErrorNote>().map(|e| e.0.as_str());
+    let error = response
+        .extensions()
+        .get::<ErrorNote>()
+        .map(|e| e.0.as_str());
     match (&served, error) {
         (Some(s), _) => tracing::info!(
             request_id = id, %method, path, status, provider = s.provider, model = s.model,
@@ -84,7 +93,9 @@ where
         (None, Some(error)) => {
             tracing::info!(request_id = id, %method, path, status, ms = %ms3(total), error, "request rejected")
         }
-        (None, None) => tracing::debug!(request_id = id, %method, path, status, ms = %ms3(total), "request"),
+        (None, None) => {
+            tracing::debug!(request_id = id, %method, path, status, ms = %ms3(total), "request")
+        }
     }
     Ok(response)
 }
@@ -111,7 +122,12 @@ fn server_timing(total: Duration, upstream: Option<Duration>) -> String {
     match upstream {
         Some(up) => {
             let own = total.saturating_sub(up);
-            let _ = write!(out, "gateway;dur={:.3}, upstream;dur={:.3}", ms(own), ms(up));
+            let _ = write!(
+                out,
+                "gateway;dur={:.3}, upstream;dur={:.3}",
+                ms(own),
+                ms(up)
+            );
         }
         None => {
             let _ = write!(out, "gateway;dur={:.3}", ms(total));

@@ -15,7 +15,12 @@ use crate::edge;
 
 /// Serves `app` on `listener` until `shutdown` resolves, then stops accepting and lets in-flight
 /// requests (streams included) finish for up to `grace`.
-pub async fn serve(listener: TcpListener, app: Router, shutdown: impl Future<Output = ()>, grace: Duration) {
+pub async fn serve(
+    listener: TcpListener,
+    app: Router,
+    shutdown: impl Future<Output = ()>,
+    grace: Duration,
+) {
     let mut http = http1::Builder::new();
     http.timer(TokioTimer::new())
         .keep_alive(true)
@@ -39,7 +44,8 @@ pub async fn serve(listener: TcpListener, app: Router, shutdown: impl Future<Out
             tracing::debug!(%peer, "could not set TCP_NODELAY: {e}");
         }
         let router = app.clone();
-        let service = hyper::service::service_fn(move |request| edge::handle(router.clone(), request));
+        let service =
+            hyper::service::service_fn(move |request| edge::handle(router.clone(), request));
         let connection = graceful.watch(http.serve_connection(TokioIo::new(stream), service));
         tokio::spawn(async move {
             if let Err(e) = connection.await {
@@ -48,7 +54,10 @@ pub async fn serve(listener: TcpListener, app: Router, shutdown: impl Future<Out
         });
     }
     drop(listener);
-    tracing::info!("shutting down: no longer accepting; waiting up to {} ms for in-flight requests", grace.as_millis());
+    tracing::info!(
+        "shutting down: no longer accepting; waiting up to {} ms for in-flight requests",
+        grace.as_millis()
+    );
     tokio::select! {
         () = graceful.shutdown() => tracing::info!("all connections finished"),
         () = tokio::time::sleep(grace) => tracing::warn!("grace period over; closing the remaining connections"),

@@ -29,6 +29,8 @@ pub fn render(err: &GatewayError) -> Response {
     for (name, value) in &err.headers {
         headers.insert(name.clone(), value.clone());
     }
-    response.extensions_mut().insert(ErrorNote(err.message.clone()));
+    response
+        .extensions_mut()
+        .insert(ErrorNote(err.message.clone()));
     response
 }

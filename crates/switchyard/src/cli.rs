@@ -6,7 +6,11 @@ use std::path::PathBuf;
 use clap::{Parser, Subcommand};
 
 #[derive(Debug, Parser)]
-#[command(name = "switchyard", version, about = "AI gateway and local inference server in one binary")]
+#[command(
+    name = "switchyard",
+    version,
+    about = "AI gateway and local inference server in one binary"
+)]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,

@@ -70,7 +70,14 @@ async fn run(config: Config) -> anyhow::Result<()> {
         tracing::warn!("{warning}");
     }
     let names: Vec<&str> = config.providers.iter().map(|p| p.name.as_str()).collect();
-    tracing::info!("providers: {}", if names.is_empty() { "none".to_owned() } else { names.join(", ") });
+    tracing::info!(
+        "providers: {}",
+        if names.is_empty() {
+            "none".to_owned()
+        } else {
+            names.join(", ")
+        }
+    );
 
     let state = switchyard_server::AppState::new(&config).context("building providers")?;
     let listener = TcpListener::bind(config.server.listen)
@@ -93,7 +100,10 @@ async fn run(config: Config) -> anyhow::Result<()> {
 
 async fn shutdown_signal() {
     use tokio::signal::unix::{signal, SignalKind};
-    let (Ok(mut term), Ok(mut int)) = (signal(SignalKind::terminate()), signal(SignalKind::interrupt())) else {
+    let (Ok(mut term), Ok(mut int)) = (
+        signal(SignalKind::terminate()),
+        signal(SignalKind::interrupt()),
+    ) else {
         tracing::warn!("cannot install signal handlers; stop with SIGKILL");
         return std::future::pending().await;
     };
@@ -118,11 +128,18 @@ fn init_logging(level: &str) -> tracing_appender::non_blocking::WorkerGuard {
 
 fn init(path: &Path, force: bool) -> anyhow::Result<()> {
     if path.exists() && !force {
-        anyhow::bail!("{} already exists (use --force to overwrite)", path.display());
+        anyhow::bail!(
+            "{} already exists (use --force to overwrite)",
+            path.display()
+        );
     }
     std::fs::write(path, switchyard_config::template::EXAMPLE)
         .with_context(|| format!("writing {}", path.display()))?;
-    println!("wrote {}; check it with `switchyard config check {}`", path.display(), path.display());
+    println!(
+        "wrote {}; check it with `switchyard config check {}`",
+        path.display(),
+        path.display()
+    );
     Ok(())
 }
 

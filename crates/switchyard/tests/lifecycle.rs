@@ -22,14 +22,19 @@ async fn eventually(what: &str, mut check: impl FnMut() -> bool) {
 async fn a_client_that_disconnects_cancels_a_pending_upstream_request() {
     let h = start("").await;
     let body = serde_json::to_vec(&chat("mock-openai/hang")).unwrap();
-    let mut socket = tokio::net::TcpStream::connect(h.gateway.addr()).await.unwrap();
+    let mut socket = tokio::net::TcpStream::connect(h.gateway.addr())
+        .await
+        .unwrap();
     let head = format!("POST /v1/chat/completions HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n", body.len());
     socket.write_all(head.as_bytes()).await.unwrap();
     socket.write_all(&body).await.unwrap();
     eventually("the mock sees the request", || h.mock.requests().len() == 1).await;
     assert_eq!(h.mock.cancelled(), 0);
     drop(socket);
-    eventually("the upstream request is cancelled", || h.mock.cancelled() == 1).await;
+    eventually("the upstream request is cancelled", || {
+        h.mock.cancelled() == 1
+    })
+    .await;
 }
 
 #[tokio::test]
@@ -42,9 +47,15 @@ async fn a_client_that_disconnects_mid_stream_cancels_the_upstream_stream() {
     let first = stream.next().await.unwrap().unwrap();
     assert!(first.starts_with(b"data: "));
     drop(stream);
-    eventually("the upstream stream is cancelled", || h.mock.cancelled() == 1).await;
+    eventually("the upstream stream is cancelled", || {
+        h.mock.cancelled() == 1
+    })
+    .await;
     assert_eq!(h.mock.completed_streams(), 0);
-    eventually("the gateway logs it", || h.gateway.logs().contains("client went away mid-stream")).await;
+    eventually("the gateway logs it", || {
+        h.gateway.logs().contains("client went away mid-stream")
+    })
+    .await;
 }
 
 #[tokio::test]
@@ -58,11 +69,17 @@ async fn sigterm_lets_in_flight_streams_finish_then_exits_zero() {
     h.gateway.terminate().unwrap();
     // New connections are refused once the listener is closed.
     let addr = h.gateway.addr();
-    eventually("the listener closes", || std::net::TcpStream::connect(&addr).is_err()).await;
+    eventually("the listener closes", || {
+        std::net::TcpStream::connect(&addr).is_err()
+    })
+    .await;
     while let Some(chunk) = stream.next().await {
         text.push_str(std::str::from_utf8(&chunk.unwrap()).unwrap());
     }
-    assert!(text.ends_with("data: [DONE]\n\n"), "the in-flight stream was cut: {text}");
+    assert!(
+        text.ends_with("data: [DONE]\n\n"),
+        "the in-flight stream was cut: {text}"
+    );
     let status = h.gateway.wait(Duration::from_secs(5)).await.unwrap();
     assert_eq!(status.code(), Some(0));
     assert_eq!(h.mock.completed_streams(), 1);
@@ -71,18 +88,32 @@ async fn sigterm_lets_in_flight_streams_finish_then_exits_zero() {
 #[tokio::test]
 async fn the_grace_period_bounds_shutdown() {
     let mock = switchyard_testkit::MockOpenAi::start().await.unwrap();
-    let config = common::config(&mock, "").replace("env_providers = false", "env_providers = false\nshutdown_grace_ms = 300");
-    let mut gateway = switchyard_testkit::Switchyard::start(bin(), &config).await.unwrap();
+    let config = common::config(&mock, "").replace(
+        "env_providers = false",
+        "env_providers = false\nshutdown_grace_ms = 300",
+    );
+    let mut gateway = switchyard_testkit::Switchyard::start(bin(), &config)
+        .await
+        .unwrap();
     let mut body = chat("mock-openai/slow-stream-1000");
     body["stream"] = json!(true);
-    let response = reqwest::Client::new().post(gateway.url("/v1/chat/completions")).json(&body).send().await.unwrap();
+    let response = reqwest::Client::new()
+        .post(gateway.url("/v1/chat/completions"))
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
     let mut stream = response.bytes_stream();
     stream.next().await.unwrap().unwrap();
     let started = Instant::now();
     gateway.terminate().unwrap();
     let status = gateway.wait(Duration::from_secs(5)).await.unwrap();
     assert_eq!(status.code(), Some(0));
-    assert!(started.elapsed() < Duration::from_secs(2), "{:?}", started.elapsed());
+    assert!(
+        started.elapsed() < Duration::from_secs(2),
+        "{:?}",
+        started.elapsed()
+    );
 }
 
 #[tokio::test]
@@ -93,13 +124,17 @@ async fn health_and_readiness() {
     assert!(r.headers().contains_key("cf-aig-request-id"));
     let r = h.http.get(h.gateway.url("/readyz")).send().await.unwrap();
     assert_eq!(r.status(), 200);
-    assert_eq!(r.json::<serde_json::Value>().await.unwrap()["status"], "ready");
+    assert_eq!(
+        r.json::<serde_json::Value>().await.unwrap()["status"],
+        "ready"
+    );
 }
 
 #[tokio::test]
 async fn requests_are_logged_without_secrets() {
     let h = start("").await;
-    h.post("/v1/chat/completions", &chat("mock-openai/gpt-4o-mini")).await;
+    h.post("/v1/chat/completions", &chat("mock-openai/gpt-4o-mini"))
+        .await;
     h.post("/v1/chat/completions", &chat("nope")).await;
     eventually("both requests are logged", || {
         let logs = h.gateway.logs();
@@ -108,7 +143,10 @@ async fn requests_are_logged_without_secrets() {
     .await;
     let logs = h.gateway.logs();
     assert!(logs.contains("provider=\"mock-openai\""), "{logs}");
-    assert!(!logs.contains("sk-test") && !logs.contains("sk-client-secret"), "{logs}");
+    assert!(
+        !logs.contains("sk-test") && !logs.contains("sk-client-secret"),
+        "{logs}"
+    );
 }
 
 fn run(args: &[&str], dir: &std::path::Path) -> std::process::Output {
@@ -131,7 +169,10 @@ fn version_init_and_config_check() {
     assert!(out.status.success(), "{out:?}");
     let written = std::fs::read_to_string(dir.path().join("switchyard.toml")).unwrap();
     assert!(written.contains("[providers.openai]"));
-    assert!(!run(&["init"], dir.path()).status.success(), "init must not overwrite");
+    assert!(
+        !run(&["init"], dir.path()).status.success(),
+        "init must not overwrite"
+    );
 
     // With no file at all: the embedded defaults, on 127.0.0.1:8787.
     let empty = tempfile::tempdir().unwrap();
@@ -139,24 +180,45 @@ fn version_init_and_config_check() {
     assert!(out.status.success(), "{out:?}");
     assert!(String::from_utf8_lossy(&out.stdout).contains("listen = \"127.0.0.1:8787\""));
 
-    std::fs::write(dir.path().join("good.toml"), "[providers.p]\nkind = \"openai\"\napi_key = \"sk-live-abcdef\"\n").unwrap();
+    std::fs::write(
+        dir.path().join("good.toml"),
+        "[providers.p]\nkind = \"openai\"\napi_key = \"sk-live-abcdef\"\n",
+    )
+    .unwrap();
     let out = run(&["config", "check", "good.toml"], dir.path());
     let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(out.status.success() && stdout.contains("[redacted]") && !stdout.contains("sk-live-abcdef"), "{stdout}");
+    assert!(
+        out.status.success() && stdout.contains("[redacted]") && !stdout.contains("sk-live-abcdef"),
+        "{stdout}"
+    );
 
-    std::fs::write(dir.path().join("bad.toml"), "[server]\nlisten = \"127.0.0.1:1\"\nport = 3\n").unwrap();
+    std::fs::write(
+        dir.path().join("bad.toml"),
+        "[server]\nlisten = \"127.0.0.1:1\"\nport = 3\n",
+    )
+    .unwrap();
     let out = run(&["config", "check", "bad.toml"], dir.path());
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(!out.status.success());
-    assert!(stderr.contains("bad.toml:3:1") && stderr.contains("unknown field `port`"), "{stderr}");
+    assert!(
+        stderr.contains("bad.toml:3:1") && stderr.contains("unknown field `port`"),
+        "{stderr}"
+    );
 }
 
 #[test]
 fn serve_fails_at_start_up_on_a_bad_file() {
     let dir = tempfile::tempdir().unwrap();
-    std::fs::write(dir.path().join("bad.toml"), "[providers.p]\nkind = \"openai\"\napi_key = \"env:SWITCHYARD_TEST_UNSET_VAR\"\n").unwrap();
+    std::fs::write(
+        dir.path().join("bad.toml"),
+        "[providers.p]\nkind = \"openai\"\napi_key = \"env:SWITCHYARD_TEST_UNSET_VAR\"\n",
+    )
+    .unwrap();
     let out = run(&["serve", "--config", "bad.toml"], dir.path());
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(!out.status.success());
-    assert!(stderr.contains("bad.toml:3:11") && stderr.contains("SWITCHYARD_TEST_UNSET_VAR"), "{stderr}");
+    assert!(
+        stderr.contains("bad.toml:3:11") && stderr.contains("SWITCHYARD_TEST_UNSET_VAR"),
+        "{stderr}"
+    );
 }

@@ -83,8 +83,14 @@ impl MockOpenAi {
             .route("/v1/chat/completions", post(chat))
             .route("/v1/embeddings", post(embeddings))
             .route("/v1/models", get(models))
-            .route("/openai/deployments/{deployment}/chat/completions", post(chat))
-            .route("/openai/deployments/{deployment}/embeddings", post(embeddings))
+            .route(
+                "/openai/deployments/{deployment}/chat/completions",
+                post(chat),
+            )
+            .route(
+                "/openai/deployments/{deployment}/embeddings",
+                post(embeddings),
+            )
             .with_state(state.clone());
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
         let addr = listener.local_addr()?;
@@ -113,7 +119,11 @@ impl MockOpenAi {
     }
 
     pub fn requests(&self) -> Vec<Recorded> {
-        self.state.requests.lock().map(|r| r.clone()).unwrap_or_default()
+        self.state
+            .requests
+            .lock()
+            .map(|r| r.clone())
+            .unwrap_or_default()
     }
 
     pub fn last_request(&self) -> Option<Recorded> {
@@ -156,7 +166,9 @@ impl Drop for CancelGuard {
 
 async fn record(state: &MockState, request: Request) -> Recorded {
     let (parts, body) = request.into_parts();
-    let body = axum::body::to_bytes(body, usize::MAX).await.unwrap_or_default();
+    let body = axum::body::to_bytes(body, usize::MAX)
+        .await
+        .unwrap_or_default();
     let recorded = Recorded {
         method: parts.method.to_string(),
         path: parts.uri.path().to_owned(),
@@ -182,7 +194,11 @@ enum Behaviour {
 }
 
 fn behaviour(model: &str) -> Behaviour {
-    let number = |prefix: &str| model.strip_prefix(prefix).and_then(|n| n.parse::<u64>().ok());
+    let number = |prefix: &str| {
+        model
+            .strip_prefix(prefix)
+            .and_then(|n| n.parse::<u64>().ok())
+    };
     if let Some(code) = number("status-") {
         return Behaviour::Status(u16::try_from(code).unwrap_or(500));
     }
@@ -212,8 +228,13 @@ fn error_response(status: u16) -> Response {
     let body = json!({"error": {"message": message, "type": kind, "param": null, "code": code}});
     let mut response = (status, axum::Json(body)).into_response();
     if status == StatusCode::TOO_MANY_REQUESTS {
-        response.headers_mut().insert("retry-after", http::HeaderValue::from_static("7"));
-        response.headers_mut().insert("x-ratelimit-remaining-requests", http::HeaderValue::from_static("0"));
+        response
+            .headers_mut()
+            .insert("retry-after", http::HeaderValue::from_static("7"));
+        response.headers_mut().insert(
+            "x-ratelimit-remaining-requests",
+            http::HeaderValue::from_static("0"),
+        );
     }
     response
 }
@@ -223,9 +244,14 @@ async fn chat(State(state): State<Arc<MockState>>, request: Request) -> Response
     let body = recorded.json();
     let model = body["model"].as_str().unwrap_or("unknown").to_owned();
     let stream = body["stream"].as_bool().unwrap_or(false);
-    let include_usage = body["stream_options"]["include_usage"].as_bool().unwrap_or(false);
+    let include_usage = body["stream_options"]["include_usage"]
+        .as_bool()
+        .unwrap_or(false);
     let n = body["n"].as_u64().unwrap_or(1);
-    let mut guard = CancelGuard { state: state.clone(), armed: true };
+    let mut guard = CancelGuard {
+        state: state.clone(),
+        armed: true,
+    };
     match behaviour(&model) {
         Behaviour::Status(code) => {
             guard.armed = false;
@@ -243,7 +269,10 @@ async fn chat(State(state): State<Arc<MockState>>, request: Request) -> Response
     let plan = behaviour(&model);
     let state2 = state.clone();
     tokio::spawn(async move {
-        let mut guard = CancelGuard { state: state2.clone(), armed: true };
+        let mut guard = CancelGuard {
+            state: state2.clone(),
+            armed: true,
+        };
         let chunks = stream_chunks(&model, include_usage);
         let ok = match plan {
             Behaviour::BrokenStream => {
@@ -252,7 +281,9 @@ async fn chat(State(state): State<Arc<MockState>>, request: Request) -> Response
                 }
                 // Let hyper flush the two events before the connection is torn down.
                 tokio::time::sleep(Duration::from_millis(50)).await;
-                let _ = tx.send(Err(std::io::Error::other("mock: connection broken"))).await;
+                let _ = tx
+                    .send(Err(std::io::Error::other("mock: connection broken")))
+                    .await;
                 guard.armed = false;
                 return;
             }
@@ -269,7 +300,10 @@ async fn chat(State(state): State<Arc<MockState>>, request: Request) -> Response
                         break;
                     }
                     tokio::time::sleep(Duration::from_millis(50)).await;
-                    ok = tx.send(Ok(content_chunk(&model, &format!("tick{i} ")))).await.is_ok();
+                    ok = tx
+                        .send(Ok(content_chunk(&model, &format!("tick{i} "))))
+                        .await
+                        .is_ok();
                 }
                 for c in &chunks[chunks.len() - 2..] {
                     ok = ok && tx.send(Ok(c.clone())).await.is_ok();
@@ -345,7 +379,11 @@ fn content_chunk(model: &str, text: &str) -> Bytes {
 
 /// The SSE events of a streamed completion, `[DONE]` last.
 fn stream_chunks(model: &str, include_usage: bool) -> Vec<Bytes> {
-    let mut out = vec![sse(&chunk(model, json!({"role": "assistant", "content": "", "refusal": null}), Value::Null))];
+    let mut out = vec![sse(&chunk(
+        model,
+        json!({"role": "assistant", "content": "", "refusal": null}),
+        Value::Null,
+    ))];
     for word in ["Hello", " from", " mock"] {
         out.push(content_chunk(model, word));
     }

@@ -37,7 +37,14 @@ impl Switchyard {
     /// Starts the binary with custom arguments (for commands without a config file). `dir` is its
     /// working directory.
     pub async fn spawn(mut command: Command, dir: tempfile::TempDir) -> std::io::Result<Self> {
-        for var in ["OPENAI_API_KEY", "ANTHROPIC_API_KEY", "GEMINI_API_KEY", "GROQ_API_KEY", "MISTRAL_API_KEY", "SWITCHYARD_CONFIG"] {
+        for var in [
+            "OPENAI_API_KEY",
+            "ANTHROPIC_API_KEY",
+            "GEMINI_API_KEY",
+            "GROQ_API_KEY",
+            "MISTRAL_API_KEY",
+            "SWITCHYARD_CONFIG",
+        ] {
             command.env_remove(var);
         }
         command
@@ -60,7 +67,10 @@ impl Switchyard {
                 }
             });
         }
-        let stdout = child.stdout.take().ok_or_else(|| std::io::Error::other("no stdout"))?;
+        let stdout = child
+            .stdout
+            .take()
+            .ok_or_else(|| std::io::Error::other("no stdout"))?;
         let mut lines = BufReader::new(stdout).lines();
         let wait = async {
             while let Some(line) = lines.next_line().await? {
@@ -77,7 +87,11 @@ impl Switchyard {
                 let logs = logs.lock().map(|l| l.clone()).unwrap_or_default();
                 return Err(std::io::Error::other(format!("{e}; logs:\n{logs}")));
             }
-            Err(_) => return Err(std::io::Error::other("switchyard did not start within 20 s")),
+            Err(_) => {
+                return Err(std::io::Error::other(
+                    "switchyard did not start within 20 s",
+                ))
+            }
         };
         // Keep draining stdout so the process never blocks on a full pipe.
         tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
@@ -113,8 +127,13 @@ impl Switchyard {
 
     /// Sends SIGTERM (through `kill`, to stay free of `unsafe`).
     pub fn terminate(&self) -> std::io::Result<()> {
-        let pid = self.pid().ok_or_else(|| std::io::Error::other("already exited"))?;
-        let status = std::process::Command::new("kill").arg("-TERM").arg(pid.to_string()).status()?;
+        let pid = self
+            .pid()
+            .ok_or_else(|| std::io::Error::other("already exited"))?;
+        let status = std::process::Command::new("kill")
+            .arg("-TERM")
+            .arg(pid.to_string())
+            .status()?;
         if status.success() {
             Ok(())
         } else {

@@ -35,7 +35,10 @@ target = "b/real"
 fn provider_slash_model() {
     let r = router();
     let route = r.resolve("a/gpt-4o").unwrap();
-    assert_eq!((route.provider.name(), route.upstream_model), ("a", "gpt-4o"));
+    assert_eq!(
+        (route.provider.name(), route.upstream_model),
+        ("a", "gpt-4o")
+    );
     let route = r.resolve("b/meta-llama/llama-3.1-8b").unwrap();
     assert_eq!(route.upstream_model, "meta-llama/llama-3.1-8b");
 }
@@ -44,7 +47,10 @@ fn provider_slash_model() {
 fn aliases_win_and_bare_declared_names_resolve_to_the_first_provider() {
     let r = router();
     let route = r.resolve("fast").unwrap();
-    assert_eq!((route.provider.name(), route.upstream_model, route.alias), ("b", "llama-3", Some("fast")));
+    assert_eq!(
+        (route.provider.name(), route.upstream_model, route.alias),
+        ("b", "llama-3", Some("fast"))
+    );
     assert_eq!(r.resolve("a/shadowed").unwrap().upstream_model, "real");
     assert_eq!(r.resolve("gpt-4o-mini").unwrap().provider.name(), "a");
     assert_eq!(r.resolve("llama").unwrap().provider.name(), "b");
@@ -59,11 +65,30 @@ fn unknown_models_explain_addressing() {
         assert!(err.message.contains("provider/model"), "{}", err.message);
         assert!(err.message.contains("a, b"), "{}", err.message);
     }
-    assert!(r.resolve("zz/x").err().unwrap().message.contains("no provider is named `zz`"));
+    assert!(r
+        .resolve("zz/x")
+        .err()
+        .unwrap()
+        .message
+        .contains("no provider is named `zz`"));
 }
 
 #[test]
 fn model_list_has_aliases_and_declared_models() {
-    let ids: Vec<String> = router().model_list().data.into_iter().map(|m| m.id).collect();
-    assert_eq!(ids, ["fast", "a/shadowed", "a/gpt-4o-mini", "b/gpt-4o-mini", "b/llama"]);
+    let ids: Vec<String> = router()
+        .model_list()
+        .data
+        .into_iter()
+        .map(|m| m.id)
+        .collect();
+    assert_eq!(
+        ids,
+        [
+            "fast",
+            "a/shadowed",
+            "a/gpt-4o-mini",
+            "b/gpt-4o-mini",
+            "b/llama"
+        ]
+    );
 }

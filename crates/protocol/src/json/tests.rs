@@ -27,9 +27,18 @@ fn err_text(body: &[u8]) -> String {
 
 #[test]
 fn non_objects_and_duplicates_are_rejected() {
-    assert_eq!(ObjectView::parse(b"[1,2]").unwrap_err(), JsonError::NotAnObject);
-    assert_eq!(ObjectView::parse(b"\"s\"").unwrap_err(), JsonError::NotAnObject);
-    assert_eq!(ObjectView::parse(b"12").unwrap_err(), JsonError::NotAnObject);
+    assert_eq!(
+        ObjectView::parse(b"[1,2]").unwrap_err(),
+        JsonError::NotAnObject
+    );
+    assert_eq!(
+        ObjectView::parse(b"\"s\"").unwrap_err(),
+        JsonError::NotAnObject
+    );
+    assert_eq!(
+        ObjectView::parse(b"12").unwrap_err(),
+        JsonError::NotAnObject
+    );
     assert_eq!(
         ObjectView::parse(br#"{"model":"a","model":"b"}"#).unwrap_err(),
         JsonError::DuplicateKey("model".into())
@@ -86,5 +95,8 @@ fn splicer_appends_into_empty_object() {
 fn json_strings_are_escaped() {
     let mut out = Vec::new();
     push_json_string(&mut out, "a\"b\\c\n\u{1}é");
-    assert_eq!(String::from_utf8(out).unwrap(), "\"a\\\"b\\\\c\\n\\u0001é\"");
+    assert_eq!(
+        String::from_utf8(out).unwrap(),
+        "\"a\\\"b\\\\c\\n\\u0001é\""
+    );
 }

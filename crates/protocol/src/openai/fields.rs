@@ -93,4 +93,11 @@ pub(crate) const EMBEDDINGS_FIELDS: &[(&str, Expect)] = &[
 ];
 
 /// Message roles the Chat Completions API defines.
-pub(crate) const ROLES: &[&str] = &["system", "developer", "user", "assistant", "tool", "function"];
+pub(crate) const ROLES: &[&str] = &[
+    "system",
+    "developer",
+    "user",
+    "assistant",
+    "tool",
+    "function",
+];

@@ -115,7 +115,12 @@ impl<'a> ChatRequest<'a> {
 
     /// Starts a rewrite of the original body with `model` replaced by `upstream_model`.
     pub fn rewrite(&self, upstream_model: &str) -> Splicer<'a> {
-        rewrite_model(&self.view, &self.model, self.model_span.clone(), upstream_model)
+        rewrite_model(
+            &self.view,
+            &self.model,
+            self.model_span.clone(),
+            upstream_model,
+        )
     }
 
     pub fn view(&self) -> &ObjectView<'a> {
@@ -159,7 +164,12 @@ impl<'a> EmbeddingsRequest<'a> {
     }
 
     pub fn rewrite(&self, upstream_model: &str) -> Splicer<'a> {
-        rewrite_model(&self.view, &self.model, self.model_span.clone(), upstream_model)
+        rewrite_model(
+            &self.view,
+            &self.model,
+            self.model_span.clone(),
+            upstream_model,
+        )
     }
 
     pub fn view(&self) -> &ObjectView<'a> {
@@ -274,7 +284,11 @@ fn check_messages(messages: &RawValue) -> Result<(), RequestError> {
             ));
         }
         let shape: MessageShape<'_> = serde_json::from_str(item.get()).map_err(|e| {
-            RequestError::field(param(), format!("invalid `messages[{i}]`: {e}"), "invalid_type")
+            RequestError::field(
+                param(),
+                format!("invalid `messages[{i}]`: {e}"),
+                "invalid_type",
+            )
         })?;
         let role = shape.role.and_then(as_str).ok_or_else(|| {
             RequestError::field(

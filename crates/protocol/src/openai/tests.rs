@@ -40,7 +40,8 @@ fn missing_and_mistyped_fields_name_the_field() {
     let e = chat_err(r#"{"model":3,"messages":[{"role":"user","content":"x"}]}"#);
     assert_eq!(e.param.as_deref(), Some("model"));
     assert!(e.message.contains("expected a string"), "{}", e.message);
-    let e = chat_err(r#"{"model":"m","messages":[{"role":"user","content":"x"}],"temperature":"hot"}"#);
+    let e =
+        chat_err(r#"{"model":"m","messages":[{"role":"user","content":"x"}],"temperature":"hot"}"#);
     assert_eq!(e.param.as_deref(), Some("temperature"));
     let e = chat_err(r#"{"model":"m","messages":[{"role":"user","content":"x"}],"n":1.5}"#);
     assert_eq!(e.param.as_deref(), Some("n"));
@@ -48,7 +49,9 @@ fn missing_and_mistyped_fields_name_the_field() {
     assert_eq!(e.param.as_deref(), Some("stream"));
     let e = chat_err(r#"{"model":"m","messages":[{"content":"x"}]}"#);
     assert_eq!(e.param.as_deref(), Some("messages[0].role"));
-    let e = chat_err(r#"{"model":"m","messages":[{"role":"user","content":"x"},{"role":"robot","content":"x"}]}"#);
+    let e = chat_err(
+        r#"{"model":"m","messages":[{"role":"user","content":"x"},{"role":"robot","content":"x"}]}"#,
+    );
     assert_eq!(e.param.as_deref(), Some("messages[1].role"));
     let e = chat_err(r#"{"model":"m","messages":[{"role":"user","content":5}]}"#);
     assert_eq!(e.param.as_deref(), Some("messages[0].content"));
@@ -88,7 +91,13 @@ fn upstream_messages_are_extracted() {
         ErrorBody::message_from_upstream(br#"{"error":{"message":"bad key","type":"x"}}"#),
         "bad key"
     );
-    assert_eq!(ErrorBody::message_from_upstream(br#"{"error":"nope"}"#), "nope");
+    assert_eq!(
+        ErrorBody::message_from_upstream(br#"{"error":"nope"}"#),
+        "nope"
+    );
     assert_eq!(ErrorBody::message_from_upstream(br#"{"detail":"d"}"#), "d");
-    assert_eq!(ErrorBody::message_from_upstream(b"plain text\n"), "plain text");
+    assert_eq!(
+        ErrorBody::message_from_upstream(b"plain text\n"),
+        "plain text"
+    );
 }

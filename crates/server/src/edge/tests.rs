@@ -21,14 +21,22 @@ async fn a_panicking_handler_becomes_a_500_with_json() {
 #[tokio::test]
 async fn every_response_gets_an_id_and_timing() {
     let router = Router::new().route("/ok", get(|| async { "ok" }));
-    let response = handle(router, Request::get("/ok").body(Body::empty()).unwrap()).await.unwrap();
+    let response = handle(router, Request::get("/ok").body(Body::empty()).unwrap())
+        .await
+        .unwrap();
     let id = response.headers()["cf-aig-request-id"].to_str().unwrap();
     assert_eq!(uuid::Uuid::parse_str(id).unwrap().get_version_num(), 7);
-    assert!(response.headers()["server-timing"].to_str().unwrap().starts_with("gateway;dur="));
+    assert!(response.headers()["server-timing"]
+        .to_str()
+        .unwrap()
+        .starts_with("gateway;dur="));
 }
 
 #[test]
 fn server_timing_splits_gateway_and_upstream() {
-    let s = server_timing(Duration::from_micros(1500), Some(Duration::from_micros(1200)));
+    let s = server_timing(
+        Duration::from_micros(1500),
+        Some(Duration::from_micros(1200)),
+    );
     assert_eq!(s, "gateway;dur=0.300, upstream;dur=1.200");
 }

@@ -18,7 +18,10 @@ pub async fn readyz(State(state): State<AppState>) -> Response {
     if state.is_ready() {
         json(StatusCode::OK, r#"{"status":"ready"}"#)
     } else {
-        json(StatusCode::SERVICE_UNAVAILABLE, r#"{"status":"shutting_down"}"#)
+        json(
+            StatusCode::SERVICE_UNAVAILABLE,
+            r#"{"status":"shutting_down"}"#,
+        )
     }
 }
 
@@ -27,9 +30,17 @@ pub async fn not_found(method: Method, uri: Uri) -> Response {
 }
 
 pub async fn method_not_allowed(method: Method, uri: Uri) -> Response {
-    render(&GatewayError::method_not_allowed(method.as_str(), uri.path()))
+    render(&GatewayError::method_not_allowed(
+        method.as_str(),
+        uri.path(),
+    ))
 }
 
 fn json(status: StatusCode, body: &'static str) -> Response {
-    (status, [(http::header::CONTENT_TYPE, "application/json")], body).into_response()
+    (
+        status,
+        [(http::header::CONTENT_TYPE, "application/json")],
+        body,
+    )
+        .into_response()
 }

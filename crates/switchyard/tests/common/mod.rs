@@ -25,8 +25,14 @@ pub fn config(mock: &MockOpenAi, extra: &str) -> String {
 
 pub async fn start(extra: &str) -> Harness {
     let mock = MockOpenAi::start().await.unwrap();
-    let gateway = Switchyard::start(bin(), &config(&mock, extra)).await.unwrap();
-    Harness { mock, gateway, http: reqwest::Client::new() }
+    let gateway = Switchyard::start(bin(), &config(&mock, extra))
+        .await
+        .unwrap();
+    Harness {
+        mock,
+        gateway,
+        http: reqwest::Client::new(),
+    }
 }
 
 pub fn chat(model: &str) -> serde_json::Value {
@@ -63,6 +69,9 @@ pub async fn expect_error(response: reqwest::Response, status: u16) -> serde_jso
     let error = body["error"].clone();
     assert!(error["message"].is_string(), "{body}");
     assert!(error["type"].is_string(), "{body}");
-    assert!(error.get("param").is_some() && error.get("code").is_some(), "{body}");
+    assert!(
+        error.get("param").is_some() && error.get("code").is_some(),
+        "{body}"
+    );
     error
 }
