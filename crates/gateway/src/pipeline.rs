@@ -130,7 +130,7 @@ impl Gateway {
             .provider
             .build(call.api, &call.upstream_model, call.body.clone())?;
         let sent = Instant::now();
-        let response = call.provider.send(request).await?;
+        let response = call.provider.send(&request).await?;
         Ok(UpstreamReply {
             response,
             latency: sent.elapsed(),

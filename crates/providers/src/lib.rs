@@ -5,21 +5,26 @@
 //! - [`kind`]: [`ProviderKind`], the closed set of provider kinds, with presets (base URL, key env var)
 //!   for the OpenAI-compatible vendors so `kind = "groq"` needs nothing else.
 //! - [`spec`]: [`ProviderSpec`], a provider's validated settings (the config crate builds these).
-//! - [`provider`]: [`Provider`], a spec turned into ready-made URIs and headers plus its own pooled,
-//!   keep-alive, `TCP_NODELAY` client; builds and sends upstream requests.
+//! - [`provider`]: [`Provider`], a spec turned into ready-made paths and headers; builds and sends
+//!   upstream requests (retrying once on a fresh connection if a pooled one had gone stale).
+//! - `pool`: keep-alive HTTP/1.1 connections (`TCP_NODELAY`), each driven by the task using it.
+//! - [`body`]: [`UpstreamBody`], a response body that returns its connection to the pool when read.
 //! - [`error`]: [`UpstreamError`], which says which provider failed and how (connect, timeout, …).
 //!
 //! Translation between dialects lands here too (one module per provider family), keeping the gateway
 //! crate free of wire formats.
 
+pub mod body;
 pub mod error;
 pub mod kind;
+mod pool;
 pub mod provider;
 pub mod secret;
 pub mod spec;
 
 pub use error::{UpstreamError, UpstreamErrorKind};
 pub use kind::{Preset, ProviderKind};
-pub use provider::{Endpoint, Provider, UpstreamBody};
+pub use body::UpstreamBody;
+pub use provider::{Endpoint, Provider, UpstreamRequest};
 pub use secret::Secret;
 pub use spec::{AzureSpec, ProviderSpec, Timeouts};

@@ -4,19 +4,14 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
-use http::header::{HeaderName, HeaderValue, AUTHORIZATION, CONTENT_TYPE, USER_AGENT};
+use http::header::{HeaderName, HeaderValue, AUTHORIZATION, CONTENT_TYPE, HOST, USER_AGENT};
+use http::uri::PathAndQuery;
 use http::{Method, Request, Response, Uri};
 use http_body_util::{BodyExt, Full};
 use hyper_util::client::legacy::connect::HttpConnector;
-use hyper_util::client::legacy::Client;
-use hyper_util::rt::TokioExecutor;
 
-use crate::{ProviderKind, ProviderSpec, UpstreamError, UpstreamErrorKind};
-
-/// The body of an upstream response, streamed as it arrives.
-pub type UpstreamBody = hyper::body::Incoming;
-
-type Connector = hyper_rustls::HttpsConnector<HttpConnector>;
+use crate::pool::{Connector, Pool};
+use crate::{ProviderKind, ProviderSpec, UpstreamBody, UpstreamError, UpstreamErrorKind};
 
 /// Which API an upstream request is for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -49,10 +44,23 @@ pub struct Provider {
 
 struct Inner {
     spec: ProviderSpec,
-    client: Client<Connector, Full<Bytes>>,
-    chat_uri: Uri,
-    embeddings_uri: Uri,
+    pool: Arc<Pool>,
+    /// `scheme://authority`, what connections are opened to.
+    origin: Uri,
+    /// The `Host` header.
+    host: HeaderValue,
+    /// Path of `base_url` (e.g. `/v1`), without a trailing slash.
+    base_path: String,
+    chat_path: PathAndQuery,
+    embeddings_path: PathAndQuery,
     headers: Vec<(HeaderName, HeaderValue)>,
+}
+
+/// A request ready to go upstream; can be sent again on a fresh connection if a pooled one turns
+/// out to have been closed by the server.
+pub struct UpstreamRequest {
+    path: PathAndQuery,
+    body: Bytes,
 }
 
 static SWITCHYARD_AGENT: HeaderValue =
@@ -64,13 +72,28 @@ impl Provider {
         let invalid = |detail: String| {
             UpstreamError::new(&spec.name, UpstreamErrorKind::InvalidRequest, detail)
         };
-        let uri = |endpoint: Endpoint| -> Result<Uri, UpstreamError> {
-            format!("{}/{}", spec.base_url, endpoint.path())
-                .parse::<Uri>()
+        let base: Uri = spec
+            .base_url
+            .parse()
+            .map_err(|e| invalid(format!("base_url `{}`: {e}", spec.base_url)))?;
+        let (Some(scheme), Some(authority)) = (base.scheme(), base.authority()) else {
+            return Err(invalid(format!("base_url `{}` must be an absolute URL", spec.base_url)));
+        };
+        let origin = Uri::builder()
+            .scheme(scheme.clone())
+            .authority(authority.clone())
+            .path_and_query("/")
+            .build()
+            .map_err(|e| invalid(format!("base_url `{}`: {e}", spec.base_url)))?;
+        let host = HeaderValue::from_str(authority.as_str())
+            .map_err(|e| invalid(format!("base_url `{}`: {e}", spec.base_url)))?;
+        let base_path = base.path().trim_end_matches('/').to_owned();
+        let path = |endpoint: Endpoint| -> Result<PathAndQuery, UpstreamError> {
+            PathAndQuery::try_from(format!("{base_path}/{}", endpoint.path()))
                 .map_err(|e| invalid(format!("base_url `{}`: {e}", spec.base_url)))
         };
-        let chat_uri = uri(Endpoint::ChatCompletions)?;
-        let embeddings_uri = uri(Endpoint::Embeddings)?;
+        let chat_path = path(Endpoint::ChatCompletions)?;
+        let embeddings_path = path(Endpoint::Embeddings)?;
 
         let mut headers = Vec::new();
         if let Some(key) = &spec.api_key {
@@ -95,13 +118,17 @@ impl Provider {
             headers.push((name, value));
         }
 
+        let connector =
+            build_connector(spec.timeouts.connect).map_err(|e| invalid(format!("TLS setup: {e}")))?;
         Ok(Provider {
             inner: Arc::new(Inner {
-                client: build_client(spec.timeouts.connect)
-                    .map_err(|e| invalid(format!("TLS setup: {e}")))?,
+                pool: Pool::new(connector),
                 spec,
-                chat_uri,
-                embeddings_uri,
+                origin,
+                host,
+                base_path,
+                chat_path,
+                embeddings_path,
                 headers,
             }),
         })
@@ -115,70 +142,120 @@ impl Provider {
         &self.inner.spec
     }
 
-    /// Builds the upstream request for `endpoint` carrying `body` (already rewritten for this
-    /// provider). Only the provider's own credentials and configured headers are sent; nothing from
-    /// the client's request headers is copied.
+    /// Prepares the upstream request for `endpoint` carrying `body` (already rewritten for this
+    /// provider).
     pub fn build(
         &self,
         endpoint: Endpoint,
         upstream_model: &str,
         body: Bytes,
-    ) -> Result<Request<Full<Bytes>>, UpstreamError> {
+    ) -> Result<UpstreamRequest, UpstreamError> {
         let inner = &*self.inner;
-        let uri = match &inner.spec.azure {
+        let path = match &inner.spec.azure {
             Some(azure) => {
                 let deployment = azure
                     .deployments
                     .get(upstream_model)
                     .map_or(upstream_model, String::as_str);
-                format!(
+                PathAndQuery::try_from(format!(
                     "{}/openai/deployments/{}/{}?api-version={}",
-                    inner.spec.base_url,
+                    inner.base_path,
                     percent_encode_segment(deployment),
                     endpoint.path(),
                     azure.api_version
-                )
-                .parse::<Uri>()
+                ))
                 .map_err(|e| {
-                    UpstreamError::new(
-                        self.name(),
+                    self.error(
                         UpstreamErrorKind::InvalidRequest,
                         format!("deployment `{deployment}`: {e}"),
                     )
                 })?
             }
             None => match endpoint {
-                Endpoint::ChatCompletions => inner.chat_uri.clone(),
-                Endpoint::Embeddings => inner.embeddings_uri.clone(),
+                Endpoint::ChatCompletions => inner.chat_path.clone(),
+                Endpoint::Embeddings => inner.embeddings_path.clone(),
             },
         };
-        let mut request = Request::new(Full::new(body));
-        *request.method_mut() = Method::POST;
-        *request.uri_mut() = uri;
-        let headers = request.headers_mut();
-        headers.reserve(inner.headers.len() + 2);
+        Ok(UpstreamRequest { path, body })
+    }
+
+    /// The HTTP request for one attempt. Only the provider's own credentials and configured headers
+    /// are sent; nothing from the client's request headers is copied.
+    fn http_request(&self, request: &UpstreamRequest) -> Request<Full<Bytes>> {
+        let inner = &*self.inner;
+        let mut http = Request::new(Full::new(request.body.clone()));
+        *http.method_mut() = Method::POST;
+        *http.uri_mut() = Uri::from(request.path.clone());
+        let headers = http.headers_mut();
+        headers.reserve(inner.headers.len() + 3);
+        headers.insert(HOST, inner.host.clone());
         headers.insert(CONTENT_TYPE, JSON.clone());
         headers.insert(USER_AGENT, SWITCHYARD_AGENT.clone());
         for (name, value) in &inner.headers {
             headers.insert(name.clone(), value.clone());
         }
-        Ok(request)
+        http
     }
 
-    /// Sends a request and waits for the response headers, within the first-byte timeout.
+    /// Sends a request and waits for the response headers, all within the first-byte timeout.
     pub async fn send(
         &self,
-        request: Request<Full<Bytes>>,
+        request: &UpstreamRequest,
     ) -> Result<Response<UpstreamBody>, UpstreamError> {
-        let timeouts = self.inner.spec.timeouts;
-        match tokio::time::timeout(timeouts.first_byte, self.inner.client.request(request)).await {
-            Err(_) => Err(UpstreamError::new(
-                self.name(),
-                UpstreamErrorKind::FirstByteTimeout(timeouts.first_byte),
-                "",
-            )),
-            Ok(Err(e)) => Err(self.classify(&e)),
-            Ok(Ok(response)) => Ok(response),
+        let limit = self.inner.spec.timeouts.first_byte;
+        match tokio::time::timeout(limit, self.exchange(request)).await {
+            Err(_) => Err(self.error(UpstreamErrorKind::FirstByteTimeout(limit), "")),
+            Ok(result) => result,
+        }
+    }
+
+    /// One exchange on a pooled connection, or on a new one. A pooled connection the server closed
+    /// while it sat idle is detected before the request is written, or fails it without a response;
+    /// either way the request goes out again, once, on a fresh connection.
+    async fn exchange(
+        &self,
+        request: &UpstreamRequest,
+    ) -> Result<Response<UpstreamBody>, UpstreamError> {
+        let pool = &self.inner.pool;
+        loop {
+            let mut conn = match pool.checkout() {
+                Some(conn) => conn,
+                None => self.connect().await?,
+            };
+            if !conn.ready().await {
+                if conn.reused {
+                    continue;
+                }
+                return Err(self.error(UpstreamErrorKind::Connect, "connection closed during setup"));
+            }
+            match conn.send(self.http_request(request)).await {
+                Ok(response) => {
+                    let (parts, body) = response.into_parts();
+                    let body = UpstreamBody::new(body, conn, pool.clone());
+                    return Ok(Response::from_parts(parts, body));
+                }
+                Err(e) if conn.reused && (e.is_canceled() || e.is_incomplete_message()) => {
+                    continue;
+                }
+                Err(e) => return Err(self.error(UpstreamErrorKind::Protocol, error_chain(&e))),
+            }
+        }
+    }
+
+    async fn connect(&self) -> Result<crate::pool::Conn, UpstreamError> {
+        let limit = self.inner.spec.timeouts.connect;
+        match tokio::time::timeout(limit, self.inner.pool.connect(&self.inner.origin)).await {
+            Err(_) => Err(self.error(UpstreamErrorKind::ConnectTimeout(limit), "")),
+            Ok(Err(e)) => {
+                let timed_out = e.0.contains("timed out") || e.0.contains("timeout");
+                let kind = if timed_out {
+                    UpstreamErrorKind::ConnectTimeout(limit)
+                } else {
+                    UpstreamErrorKind::Connect
+                };
+                Err(self.error(kind, e.0))
+            }
+            Ok(Ok(conn)) => Ok(conn),
         }
     }
 
@@ -231,24 +308,9 @@ impl Provider {
     pub fn error(&self, kind: UpstreamErrorKind, detail: impl Into<String>) -> UpstreamError {
         UpstreamError::new(self.name(), kind, detail)
     }
-
-    fn classify(&self, e: &hyper_util::client::legacy::Error) -> UpstreamError {
-        let detail = error_chain(e);
-        if e.is_connect() {
-            let timed_out = detail.contains("timed out") || detail.contains("timeout");
-            if timed_out {
-                let connect = self.inner.spec.timeouts.connect;
-                return self.error(UpstreamErrorKind::ConnectTimeout(connect), detail);
-            }
-            return self.error(UpstreamErrorKind::Connect, detail);
-        }
-        self.error(UpstreamErrorKind::Protocol, detail)
-    }
 }
 
-fn build_client(
-    connect_timeout: Duration,
-) -> Result<Client<Connector, Full<Bytes>>, rustls::Error> {
+fn build_connector(connect_timeout: Duration) -> Result<Connector, rustls::Error> {
     let mut http = HttpConnector::new();
     http.set_nodelay(true);
     http.enforce_http(false);
@@ -263,15 +325,11 @@ fn build_client(
     .with_safe_default_protocol_versions()?
     .with_root_certificates(roots)
     .with_no_client_auth();
-    let connector = hyper_rustls::HttpsConnectorBuilder::new()
+    Ok(hyper_rustls::HttpsConnectorBuilder::new()
         .with_tls_config(tls)
         .https_or_http()
         .enable_http1()
-        .wrap_connector(http);
-    Ok(Client::builder(TokioExecutor::new())
-        .pool_idle_timeout(Duration::from_secs(90))
-        .pool_max_idle_per_host(1024)
-        .build(connector))
+        .wrap_connector(http))
 }
 
 /// Formats an error with all its sources, e.g. `client error (Connect): tcp connect error: Connection refused`.
