@@ -27,19 +27,34 @@ fn gateway() -> Gateway {
 }
 
 fn hot_path(c: &mut Criterion) {
-    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
     let _guard = runtime.enter();
     let gateway = gateway();
     let body = Bytes::from_static(BODY.as_bytes());
 
     c.bench_function("prepare (parse+validate, route, rewrite)", |b| {
-        b.iter(|| gateway.prepare(Endpoint::ChatCompletions, black_box(&body)).unwrap())
+        b.iter(|| {
+            gateway
+                .prepare(Endpoint::ChatCompletions, black_box(&body))
+                .unwrap()
+        })
     });
 
     c.bench_function("prepare + build upstream request", |b| {
         b.iter(|| {
-            let call = gateway.prepare(Endpoint::ChatCompletions, black_box(&body)).unwrap();
-            call.provider().build(Endpoint::ChatCompletions, "gpt-4o-mini", call.body().clone()).unwrap()
+            let call = gateway
+                .prepare(Endpoint::ChatCompletions, black_box(&body))
+                .unwrap();
+            call.provider()
+                .build(
+                    Endpoint::ChatCompletions,
+                    "gpt-4o-mini",
+                    call.body().clone(),
+                )
+                .unwrap()
         })
     });
 

@@ -22,9 +22,9 @@ pub mod provider;
 pub mod secret;
 pub mod spec;
 
+pub use body::UpstreamBody;
 pub use error::{UpstreamError, UpstreamErrorKind};
 pub use kind::{Preset, ProviderKind};
-pub use body::UpstreamBody;
 pub use provider::{Endpoint, Provider, UpstreamRequest};
 pub use secret::Secret;
 pub use spec::{AzureSpec, ProviderSpec, Timeouts};

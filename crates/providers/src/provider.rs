@@ -77,7 +77,10 @@ impl Provider {
             .parse()
             .map_err(|e| invalid(format!("base_url `{}`: {e}", spec.base_url)))?;
         let (Some(scheme), Some(authority)) = (base.scheme(), base.authority()) else {
-            return Err(invalid(format!("base_url `{}` must be an absolute URL", spec.base_url)));
+            return Err(invalid(format!(
+                "base_url `{}` must be an absolute URL",
+                spec.base_url
+            )));
         };
         let origin = Uri::builder()
             .scheme(scheme.clone())
@@ -118,8 +121,8 @@ impl Provider {
             headers.push((name, value));
         }
 
-        let connector =
-            build_connector(spec.timeouts.connect).map_err(|e| invalid(format!("TLS setup: {e}")))?;
+        let connector = build_connector(spec.timeouts.connect)
+            .map_err(|e| invalid(format!("TLS setup: {e}")))?;
         Ok(Provider {
             inner: Arc::new(Inner {
                 pool: Pool::new(connector),
@@ -226,7 +229,9 @@ impl Provider {
                 if conn.reused {
                     continue;
                 }
-                return Err(self.error(UpstreamErrorKind::Connect, "connection closed during setup"));
+                return Err(
+                    self.error(UpstreamErrorKind::Connect, "connection closed during setup")
+                );
             }
             match conn.send(self.http_request(request)).await {
                 Ok(response) => {

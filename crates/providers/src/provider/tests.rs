@@ -20,7 +20,11 @@ fn spec(kind: ProviderKind, base_url: &str) -> ProviderSpec {
 async fn openai_requests_carry_bearer_key_host_and_origin_form_path() {
     let p = Provider::new(spec(ProviderKind::OpenAi, "http://127.0.0.1:9/v1")).unwrap();
     let req = p
-        .build(Endpoint::ChatCompletions, "gpt-4o-mini", Bytes::from_static(b"{}"))
+        .build(
+            Endpoint::ChatCompletions,
+            "gpt-4o-mini",
+            Bytes::from_static(b"{}"),
+        )
         .unwrap();
     let req = p.http_request(&req);
     assert_eq!(req.uri(), "/v1/chat/completions");
@@ -38,7 +42,10 @@ async fn azure_requests_use_deployment_url_and_api_key_header() {
         deployments: BTreeMap::from([("gpt-4o".to_owned(), "prod gpt4o".to_owned())]),
     });
     let p = Provider::new(s).unwrap();
-    let req = p.http_request(&p.build(Endpoint::Embeddings, "gpt-4o", Bytes::new()).unwrap());
+    let req = p.http_request(
+        &p.build(Endpoint::Embeddings, "gpt-4o", Bytes::new())
+            .unwrap(),
+    );
     assert_eq!(
         req.uri(),
         "/openai/deployments/prod%20gpt4o/embeddings?api-version=2024-10-21"
@@ -46,7 +53,10 @@ async fn azure_requests_use_deployment_url_and_api_key_header() {
     assert_eq!(req.headers()["host"], "res.openai.azure.com");
     assert_eq!(req.headers()["api-key"], "sk-test");
     assert!(req.headers().get("authorization").is_none());
-    let req = p.http_request(&p.build(Endpoint::ChatCompletions, "other", Bytes::new()).unwrap());
+    let req = p.http_request(
+        &p.build(Endpoint::ChatCompletions, "other", Bytes::new())
+            .unwrap(),
+    );
     assert_eq!(
         req.uri(),
         "/openai/deployments/other/chat/completions?api-version=2024-10-21"
@@ -61,8 +71,14 @@ async fn refused_connection_names_the_provider() {
         .local_addr()
         .unwrap()
         .port();
-    let p = Provider::new(spec(ProviderKind::OpenAi, &format!("http://127.0.0.1:{port}/v1"))).unwrap();
-    let req = p.build(Endpoint::ChatCompletions, "m", Bytes::new()).unwrap();
+    let p = Provider::new(spec(
+        ProviderKind::OpenAi,
+        &format!("http://127.0.0.1:{port}/v1"),
+    ))
+    .unwrap();
+    let req = p
+        .build(Endpoint::ChatCompletions, "m", Bytes::new())
+        .unwrap();
     let err = p.send(&req).await.err().unwrap();
     assert_eq!(err.kind, UpstreamErrorKind::Connect);
     assert!(err.to_string().contains("provider `p`"), "{err}");
@@ -90,9 +106,15 @@ async fn a_stale_pooled_connection_is_replaced_transparently() {
             });
         }
     });
-    let p = Provider::new(spec(ProviderKind::OpenAi, &format!("http://127.0.0.1:{port}/v1"))).unwrap();
+    let p = Provider::new(spec(
+        ProviderKind::OpenAi,
+        &format!("http://127.0.0.1:{port}/v1"),
+    ))
+    .unwrap();
     for _ in 0..3 {
-        let req = p.build(Endpoint::ChatCompletions, "m", Bytes::from_static(b"{}")).unwrap();
+        let req = p
+            .build(Endpoint::ChatCompletions, "m", Bytes::from_static(b"{}"))
+            .unwrap();
         let response = p.send(&req).await.unwrap();
         assert_eq!(response.status(), 200);
         let body = p.read_body(response.into_body(), 1024).await.unwrap();
