@@ -257,6 +257,23 @@ struct MessageShape<'a> {
 }
 
 fn check_messages(messages: &RawValue) -> Result<(), RequestError> {
+    // Fast path: one pass over the array. Only if it fails (or finds something to report) do we go
+    // item by item to say precisely which message is wrong.
+    if let Ok(shapes) = serde_json::from_str::<Vec<MessageShape<'_>>>(messages.get()) {
+        let all_fine = !shapes.is_empty()
+            && shapes.iter().all(|m| {
+                m.role.and_then(as_str).is_some_and(|r| ROLES.contains(&r.as_ref()))
+                    && m.content.is_none_or(|c| {
+                        matches!(
+                            JsonType::of(c),
+                            JsonType::String | JsonType::Array | JsonType::Null
+                        )
+                    })
+            });
+        if all_fine {
+            return Ok(());
+        }
+    }
     let items: Vec<&RawValue> = serde_json::from_str(messages.get()).map_err(|_| {
         RequestError::field(
             "messages",
