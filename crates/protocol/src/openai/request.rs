@@ -262,7 +262,9 @@ fn check_messages(messages: &RawValue) -> Result<(), RequestError> {
     if let Ok(shapes) = serde_json::from_str::<Vec<MessageShape<'_>>>(messages.get()) {
         let all_fine = !shapes.is_empty()
             && shapes.iter().all(|m| {
-                m.role.and_then(as_str).is_some_and(|r| ROLES.contains(&r.as_ref()))
+                m.role
+                    .and_then(as_str)
+                    .is_some_and(|r| ROLES.contains(&r.as_ref()))
                     && m.content.is_none_or(|c| {
                         matches!(
                             JsonType::of(c),
