@@ -18,3 +18,6 @@ pub fn app(state: AppState) -> Router {
         .method_not_allowed_fallback(health::method_not_allowed)
         .with_state(state)
 }
+
+#[cfg(test)]
+mod tests;
