@@ -7,10 +7,14 @@
 //! - [`openai`]: the OpenAI dialect: request views that validate exactly the fields the gateway relies
 //!   on (and the types of every standard field) while letting everything else pass through untouched,
 //!   the error body, and the model list.
-//! - [`sse`]: Server-Sent Events framing helpers.
+//! - [`canonical`]: the dialect-neutral chat model every converter goes through.
+//! - [`anthropic`]: the Anthropic Messages API as an upstream (request, response, stream decoder).
+//! - [`sse`]: Server-Sent Events framing and an incremental parser.
 //!
 //! This crate has no I/O and depends on nothing else in the workspace: every other crate points at it.
 
+pub mod anthropic;
+pub mod canonical;
 pub mod json;
 pub mod openai;
 pub mod sse;

@@ -1,5 +1,6 @@
 //! The OpenAI dialect (Chat Completions, Embeddings, Models), as the front door and as an upstream.
 
+pub mod convert;
 mod error;
 mod fields;
 mod models;
