@@ -135,6 +135,17 @@ impl GatewayError {
         )
     }
 
+    /// A feature the chosen provider cannot honour: 400 naming the feature and the provider.
+    pub fn unsupported(provider: &str, e: &switchyard_protocol::canonical::Unsupported) -> Self {
+        Self::new(
+            StatusCode::BAD_REQUEST,
+            ErrorOrigin::Client,
+            "invalid_request_error",
+            "unsupported_by_provider",
+            format!("provider `{provider}`: {e}"),
+        )
+    }
+
     pub fn internal(message: impl Into<String>) -> Self {
         Self::new(
             StatusCode::INTERNAL_SERVER_ERROR,
@@ -212,13 +223,14 @@ impl From<UpstreamError> for GatewayError {
             UpstreamErrorKind::InvalidRequest => {
                 (StatusCode::INTERNAL_SERVER_ERROR, "provider_misconfigured")
             }
+            UpstreamErrorKind::Unsupported => (StatusCode::BAD_REQUEST, "unsupported_by_provider"),
         };
-        let kind = if status == StatusCode::GATEWAY_TIMEOUT {
-            "timeout_error"
-        } else {
-            "upstream_error"
+        let (kind, origin) = match status {
+            StatusCode::GATEWAY_TIMEOUT => ("timeout_error", ErrorOrigin::Upstream),
+            StatusCode::BAD_REQUEST => ("invalid_request_error", ErrorOrigin::Client),
+            _ => ("upstream_error", ErrorOrigin::Upstream),
         };
-        let mut err = Self::new(status, ErrorOrigin::Upstream, kind, code, e.to_string());
+        let mut err = Self::new(status, origin, kind, code, e.to_string());
         err.retryable = e.retryable();
         err
     }

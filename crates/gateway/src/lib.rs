@@ -15,12 +15,15 @@
 //! - [`error`]: [`GatewayError`]: who failed (client / upstream / internal), whether a retry could
 //!   help, and what to tell the caller.
 //! - [`context`]: [`RequestContext`], per-request identity and clocks.
+//! - [`translate`]: client dialect ⇄ provider dialect through the canonical model (only when they
+//!   differ), including the streaming [`translate::Transcoder`].
 
 pub mod context;
 pub mod error;
 pub mod pipeline;
 pub mod relay;
 pub mod router;
+pub mod translate;
 
 pub use context::RequestContext;
 pub use error::{ErrorOrigin, GatewayError};

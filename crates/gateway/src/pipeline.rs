@@ -7,9 +7,11 @@ use http::header::{HeaderName, HeaderValue, CACHE_CONTROL, CONTENT_TYPE, RETRY_A
 use http::{Response, StatusCode};
 use switchyard_config::Config;
 use switchyard_protocol::openai::{ChatRequest, EmbeddingsRequest, ModelList};
+use switchyard_protocol::Dialect;
 use switchyard_providers::{Endpoint, Provider, UpstreamBody, UpstreamError};
 
 use crate::relay::StreamInfo;
+use crate::translate::{self, Transcoder, Translation};
 use crate::{GatewayError, ModelRouter, ReplyBody, RequestContext};
 
 /// Upstream error bodies larger than this are cut (they are only read for their message).
@@ -39,6 +41,8 @@ pub struct PreparedCall {
     upstream_model: String,
     body: Bytes,
     stream: bool,
+    /// Set when the provider speaks another dialect than the client.
+    translation: Option<Translation>,
 }
 
 impl PreparedCall {
@@ -96,6 +100,19 @@ impl Gateway {
             Endpoint::ChatCompletions => {
                 let req = ChatRequest::parse(body)?;
                 let route = self.router.resolve(req.model())?;
+                if route.provider.dialect() != Dialect::OpenAi {
+                    let (upstream_body, translation) =
+                        translate::request(body, route.provider, route.upstream_model)?;
+                    let (provider, upstream_model) = self.owned_route(&route);
+                    return Ok(PreparedCall {
+                        api,
+                        provider,
+                        upstream_model,
+                        body: upstream_body,
+                        stream: req.stream().is_on(),
+                        translation: Some(translation),
+                    });
+                }
                 let splicer = req.rewrite(route.upstream_model);
                 (self.owned_route(&route), req.stream().is_on(), splicer)
             }
@@ -118,6 +135,7 @@ impl Gateway {
             upstream_model,
             body,
             stream,
+            translation: None,
         })
     }
 
@@ -169,30 +187,39 @@ impl Gateway {
             .get(CONTENT_TYPE)
             .is_some_and(|v| v.as_bytes().starts_with(b"text/event-stream"));
         let stream = call.stream && is_sse;
-        let body = if stream {
-            ReplyBody::sse(
-                body,
-                StreamInfo {
-                    request_id: ctx.id,
-                    provider: call.provider.name().to_owned(),
-                    idle: call.provider.idle_timeout(),
-                },
-            )
-        } else {
-            ReplyBody::full(
+        let info = StreamInfo {
+            request_id: ctx.id,
+            provider: call.provider.name().to_owned(),
+            idle: call.provider.idle_timeout(),
+        };
+        let body = match (&call.translation, stream) {
+            (None, true) => ReplyBody::sse(body, info, None),
+            (Some(t), true) => ReplyBody::sse(body, info, Some(Transcoder::new(t))),
+            (None, false) => ReplyBody::full(
                 call.provider
                     .read_body(body, self.max_response_bytes)
                     .await?,
-            )
+            ),
+            (Some(t), false) => {
+                let bytes = call
+                    .provider
+                    .read_body(body, self.max_response_bytes)
+                    .await?;
+                ReplyBody::full(translate::response(&bytes, t, call.provider.name())?)
+            }
         };
         let mut response = Response::new(body);
         *response.status_mut() = parts.status;
         let headers = response.headers_mut();
-        let content_type = parts
-            .headers
-            .get(CONTENT_TYPE)
-            .cloned()
-            .unwrap_or(HeaderValue::from_static("application/json"));
+        let content_type = match (&call.translation, stream) {
+            (Some(_), true) => HeaderValue::from_static("text/event-stream"),
+            (Some(_), false) => HeaderValue::from_static("application/json"),
+            (None, _) => parts
+                .headers
+                .get(CONTENT_TYPE)
+                .cloned()
+                .unwrap_or(HeaderValue::from_static("application/json")),
+        };
         headers.insert(CONTENT_TYPE, content_type);
         if stream {
             headers.insert(CACHE_CONTROL, HeaderValue::from_static("no-cache"));

@@ -21,6 +21,8 @@ use switchyard_providers::UpstreamBody;
 use tokio::time::{Instant, Sleep};
 use uuid::Uuid;
 
+use crate::translate::Transcoder;
+
 /// A reply body (implements [`http_body::Body`]).
 pub struct ReplyBody {
     inner: Inner,
@@ -45,8 +47,8 @@ impl ReplyBody {
         }
     }
 
-    /// Relays an upstream SSE body.
-    pub fn sse(upstream: UpstreamBody, relay: StreamInfo) -> Self {
+    /// Relays an upstream SSE body, re-encoding it on the way when the dialects differ.
+    pub fn sse(upstream: UpstreamBody, relay: StreamInfo, transcoder: Option<Transcoder>) -> Self {
         let deadline = Box::pin(tokio::time::sleep(relay.idle));
         ReplyBody {
             inner: Inner::Sse(Box::new(SseRelay {
@@ -56,6 +58,7 @@ impl ReplyBody {
                 last_activity: Instant::now(),
                 bytes: 0,
                 finished: false,
+                transcoder: transcoder.map(Box::new),
             })),
         }
     }
@@ -77,6 +80,7 @@ struct SseRelay {
     last_activity: Instant,
     bytes: u64,
     finished: bool,
+    transcoder: Option<Box<Transcoder>>,
 }
 
 impl SseRelay {
@@ -91,13 +95,27 @@ impl SseRelay {
         if self.finished {
             return Poll::Ready(None);
         }
+        loop {
+            match self.poll_upstream(cx) {
+                // A transcoder may need more upstream bytes before it has a whole event to emit.
+                Poll::Ready(Some(frame)) if frame.data_ref().is_some_and(Bytes::is_empty) => {}
+                other => return other,
+            }
+        }
+    }
+
+    fn poll_upstream(&mut self, cx: &mut Context<'_>) -> Poll<Option<Frame<Bytes>>> {
         match Pin::new(&mut self.upstream).poll_frame(cx) {
             Poll::Ready(Some(Ok(frame))) => {
                 self.last_activity = Instant::now();
-                if let Some(data) = frame.data_ref() {
-                    self.bytes += data.len() as u64;
+                let Ok(data) = frame.into_data() else {
+                    return Poll::Ready(Some(Frame::data(Bytes::new())));
+                };
+                self.bytes += data.len() as u64;
+                match &mut self.transcoder {
+                    None => Poll::Ready(Some(Frame::data(data))),
+                    Some(t) => Poll::Ready(Some(Frame::data(Bytes::from(t.feed(&data))))),
                 }
-                Poll::Ready(Some(frame))
             }
             Poll::Ready(Some(Err(e))) => {
                 let message = format!(
@@ -108,6 +126,13 @@ impl SseRelay {
                 Poll::Ready(Some(self.error_event("stream_broken", message)))
             }
             Poll::Ready(None) => {
+                if self.transcoder.as_ref().is_some_and(|t| !t.is_complete()) {
+                    let message = format!(
+                        "the stream from provider `{}` ended before the answer was complete",
+                        self.info.provider
+                    );
+                    return Poll::Ready(Some(self.error_event("stream_broken", message)));
+                }
                 self.finished = true;
                 Poll::Ready(None)
             }

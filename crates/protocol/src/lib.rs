@@ -18,3 +18,21 @@ pub mod canonical;
 pub mod json;
 pub mod openai;
 pub mod sse;
+
+/// The wire format a client speaks or a provider expects.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Dialect {
+    /// OpenAI Chat Completions / Embeddings.
+    OpenAi,
+    /// Anthropic Messages.
+    Anthropic,
+}
+
+impl Dialect {
+    pub fn name(self) -> &'static str {
+        match self {
+            Dialect::OpenAi => "openai",
+            Dialect::Anthropic => "anthropic",
+        }
+    }
+}

@@ -19,6 +19,8 @@ pub enum UpstreamErrorKind {
     TooLarge(usize),
     /// The request could not be built (bad URL or header from config).
     InvalidRequest,
+    /// The provider has no such API (e.g. embeddings on Anthropic).
+    Unsupported,
 }
 
 /// An upstream failure: which provider, what happened, and the underlying cause as text.
@@ -41,7 +43,10 @@ impl UpstreamError {
 
     /// True for failures worth retrying elsewhere (nothing reached the client yet).
     pub fn retryable(&self) -> bool {
-        !matches!(self.kind, UpstreamErrorKind::InvalidRequest)
+        !matches!(
+            self.kind,
+            UpstreamErrorKind::InvalidRequest | UpstreamErrorKind::Unsupported
+        )
     }
 
     /// True when the failure is a timeout (rendered as 504).
@@ -82,6 +87,9 @@ impl UpstreamError {
             }
             UpstreamErrorKind::InvalidRequest => {
                 format!("could not build the request for provider `{p}`{detail}")
+            }
+            UpstreamErrorKind::Unsupported => {
+                format!("provider `{p}` does not offer this API{detail}")
             }
         }
     }

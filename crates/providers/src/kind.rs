@@ -28,7 +28,7 @@ pub enum ProviderKind {
     Vllm,
     Llamacpp,
     Tgi,
-    /// Anthropic, through its OpenAI-compatible endpoint (native Messages translation is separate work).
+    /// Anthropic, natively: the Messages API, with requests and answers translated.
     Anthropic,
     /// Google Gemini, through its OpenAI-compatible endpoint.
     Gemini,
@@ -96,6 +96,14 @@ impl ProviderKind {
             ),
         };
         Some(Preset { base_url, key_env })
+    }
+
+    /// The wire format this kind of provider speaks.
+    pub fn dialect(self) -> switchyard_protocol::Dialect {
+        match self {
+            ProviderKind::Anthropic => switchyard_protocol::Dialect::Anthropic,
+            _ => switchyard_protocol::Dialect::OpenAi,
+        }
     }
 
     /// The config spelling of this kind.

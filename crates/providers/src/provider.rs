@@ -10,6 +10,8 @@ use http::{Method, Request, Response, Uri};
 use http_body_util::{BodyExt, Full};
 use hyper_util::client::legacy::connect::HttpConnector;
 
+use switchyard_protocol::Dialect;
+
 use crate::pool::{Connector, Pool};
 use crate::{ProviderKind, ProviderSpec, UpstreamBody, UpstreamError, UpstreamErrorKind};
 
@@ -21,10 +23,13 @@ pub enum Endpoint {
 }
 
 impl Endpoint {
-    fn path(self) -> &'static str {
-        match self {
-            Endpoint::ChatCompletions => "chat/completions",
-            Endpoint::Embeddings => "embeddings",
+    /// Path below `base_url` for a provider speaking `dialect`; `None` if it has no such API.
+    fn path(self, dialect: Dialect) -> Option<&'static str> {
+        match (self, dialect) {
+            (Endpoint::ChatCompletions, Dialect::OpenAi) => Some("chat/completions"),
+            (Endpoint::Embeddings, Dialect::OpenAi) => Some("embeddings"),
+            (Endpoint::ChatCompletions, Dialect::Anthropic) => Some("messages"),
+            (Endpoint::Embeddings, Dialect::Anthropic) => None,
         }
     }
 
@@ -51,8 +56,8 @@ struct Inner {
     host: HeaderValue,
     /// Path of `base_url` (e.g. `/v1`), without a trailing slash.
     base_path: String,
-    chat_path: PathAndQuery,
-    embeddings_path: PathAndQuery,
+    chat_path: Option<PathAndQuery>,
+    embeddings_path: Option<PathAndQuery>,
     headers: Vec<(HeaderName, HeaderValue)>,
 }
 
@@ -62,6 +67,9 @@ pub struct UpstreamRequest {
     path: PathAndQuery,
     body: Bytes,
 }
+
+/// The Messages API version sent to Anthropic (override with a `headers` entry).
+const ANTHROPIC_VERSION: &str = "2023-06-01";
 
 static SWITCHYARD_AGENT: HeaderValue =
     HeaderValue::from_static(concat!("switchyard/", env!("CARGO_PKG_VERSION")));
@@ -91,19 +99,34 @@ impl Provider {
         let host = HeaderValue::from_str(authority.as_str())
             .map_err(|e| invalid(format!("base_url `{}`: {e}", spec.base_url)))?;
         let base_path = base.path().trim_end_matches('/').to_owned();
-        let path = |endpoint: Endpoint| -> Result<PathAndQuery, UpstreamError> {
-            PathAndQuery::try_from(format!("{base_path}/{}", endpoint.path()))
+        let dialect = spec.kind.dialect();
+        let path = |endpoint: Endpoint| -> Result<Option<PathAndQuery>, UpstreamError> {
+            let Some(tail) = endpoint.path(dialect) else {
+                return Ok(None);
+            };
+            PathAndQuery::try_from(format!("{base_path}/{tail}"))
+                .map(Some)
                 .map_err(|e| invalid(format!("base_url `{}`: {e}", spec.base_url)))
         };
         let chat_path = path(Endpoint::ChatCompletions)?;
         let embeddings_path = path(Endpoint::Embeddings)?;
 
         let mut headers = Vec::new();
+        if spec.kind == ProviderKind::Anthropic {
+            headers.push((
+                HeaderName::from_static("anthropic-version"),
+                HeaderValue::from_static(ANTHROPIC_VERSION),
+            ));
+        }
         if let Some(key) = &spec.api_key {
             let (name, value) = match spec.kind {
                 ProviderKind::Azure => {
                     (HeaderName::from_static("api-key"), key.expose().to_owned())
                 }
+                ProviderKind::Anthropic => (
+                    HeaderName::from_static("x-api-key"),
+                    key.expose().to_owned(),
+                ),
                 _ => (AUTHORIZATION, format!("Bearer {}", key.expose())),
             };
             let mut value = HeaderValue::try_from(value).map_err(|_| {
@@ -141,6 +164,11 @@ impl Provider {
         &self.inner.spec.name
     }
 
+    /// The wire format this provider expects.
+    pub fn dialect(&self) -> Dialect {
+        self.inner.spec.kind.dialect()
+    }
+
     pub fn spec(&self) -> &ProviderSpec {
         &self.inner.spec
     }
@@ -154,6 +182,12 @@ impl Provider {
         body: Bytes,
     ) -> Result<UpstreamRequest, UpstreamError> {
         let inner = &*self.inner;
+        let tail = endpoint.path(inner.spec.kind.dialect()).ok_or_else(|| {
+            self.error(
+                UpstreamErrorKind::Unsupported,
+                format!("{} (kind `{}`)", endpoint.name(), inner.spec.kind.name()),
+            )
+        })?;
         let path = match &inner.spec.azure {
             Some(azure) => {
                 let deployment = azure
@@ -164,7 +198,7 @@ impl Provider {
                     "{}/openai/deployments/{}/{}?api-version={}",
                     inner.base_path,
                     percent_encode_segment(deployment),
-                    endpoint.path(),
+                    tail,
                     azure.api_version
                 ))
                 .map_err(|e| {
@@ -177,7 +211,8 @@ impl Provider {
             None => match endpoint {
                 Endpoint::ChatCompletions => inner.chat_path.clone(),
                 Endpoint::Embeddings => inner.embeddings_path.clone(),
-            },
+            }
+            .ok_or_else(|| self.error(UpstreamErrorKind::Unsupported, endpoint.name()))?,
         };
         Ok(UpstreamRequest { path, body })
     }

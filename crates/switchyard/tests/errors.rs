@@ -113,7 +113,7 @@ async fn unknown_routes_and_methods_get_json() {
 
 #[tokio::test]
 async fn oversized_declared_body_is_refused_before_it_is_sent() {
-    let mock = switchyard_testkit::MockOpenAi::start().await.unwrap();
+    let mock = switchyard_testkit::MockUpstream::start().await.unwrap();
     let config = common::config(&mock, "").replace(
         "env_providers = false",
         "env_providers = false\nmax_body_bytes = 1024",
@@ -209,7 +209,7 @@ async fn upstream_5xx_becomes_502() {
 
 #[tokio::test]
 async fn upstream_timeout_becomes_504() {
-    let mock = switchyard_testkit::MockOpenAi::start().await.unwrap();
+    let mock = switchyard_testkit::MockUpstream::start().await.unwrap();
     let config = common::config(&mock, "timeout_ms = 300\n");
     let gateway = switchyard_testkit::Switchyard::start(common::bin(), &config)
         .await
@@ -279,7 +279,7 @@ async fn a_broken_upstream_stream_ends_with_an_error_event() {
 
 #[tokio::test]
 async fn a_stalled_upstream_stream_times_out_with_an_error_event() {
-    let mock = switchyard_testkit::MockOpenAi::start().await.unwrap();
+    let mock = switchyard_testkit::MockUpstream::start().await.unwrap();
     let config = common::config(&mock, "idle_timeout_ms = 300\n");
     let gateway = switchyard_testkit::Switchyard::start(common::bin(), &config)
         .await

@@ -87,7 +87,7 @@ async fn sigterm_lets_in_flight_streams_finish_then_exits_zero() {
 
 #[tokio::test]
 async fn the_grace_period_bounds_shutdown() {
-    let mock = switchyard_testkit::MockOpenAi::start().await.unwrap();
+    let mock = switchyard_testkit::MockUpstream::start().await.unwrap();
     let config = common::config(&mock, "").replace(
         "env_providers = false",
         "env_providers = false\nshutdown_grace_ms = 300",

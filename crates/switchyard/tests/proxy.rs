@@ -191,7 +191,7 @@ async fn models_lists_aliases_and_declared_models() {
 
 #[tokio::test]
 async fn azure_uses_deployment_urls_api_version_and_api_key_header() {
-    let mock = switchyard_testkit::MockOpenAi::start().await.unwrap();
+    let mock = switchyard_testkit::MockUpstream::start().await.unwrap();
     let config = format!(
         "[server]\nenv_providers = false\n[providers.az]\nkind = \"azure\"\nbase_url = \"{}\"\napi_key = \"azure-key\"\napi_version = \"2024-10-21\"\ndeployments = {{ \"gpt-4o\" = \"prod-4o\" }}\n",
         mock.root_url()
@@ -228,7 +228,7 @@ async fn azure_uses_deployment_urls_api_version_and_api_key_header() {
 
 #[tokio::test]
 async fn preset_kinds_work_against_any_base_url() {
-    let mock = switchyard_testkit::MockOpenAi::start().await.unwrap();
+    let mock = switchyard_testkit::MockUpstream::start().await.unwrap();
     let config = format!(
         "[server]\nenv_providers = false\n[providers.local]\nkind = \"vllm\"\nbase_url = \"{}\"\n[providers.groq]\nkind = \"groq\"\nbase_url = \"{}\"\napi_key = \"gsk-test\"\n",
         mock.base_url(),

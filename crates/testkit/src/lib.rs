@@ -1,14 +1,14 @@
 //! Test support for Switchyard.
 //!
 //! # Layout
-//! - [`mock_openai`]: a mock OpenAI upstream (chat completions JSON and SSE, embeddings, models, Azure
+//! - [`mock_upstream`]: a mock OpenAI upstream (chat completions JSON and SSE, embeddings, models, Azure
 //!   deployment paths) that records every request and can be steered into failures by the model
 //!   name: `status-429`, `delay-300`, `hang`, `broken-stream`, `stall-stream`, `slow-stream-20`.
 //! - [`spawn`]: starts the real `switchyard` binary with a config, waits until it listens, captures
 //!   its logs, and can signal it.
 
-pub mod mock_openai;
+pub mod mock_upstream;
 pub mod spawn;
 
-pub use mock_openai::{MockOpenAi, Recorded};
+pub use mock_upstream::{MockUpstream, Recorded};
 pub use spawn::Switchyard;

@@ -204,13 +204,15 @@ fn convert_message(i: usize, message: &Value, req: &mut ChatRequest) -> Result<(
                                     })?;
                                 parts.push(Part::Image(Image::from_url(url)));
                             }
-                            other => return Err(bad(
-                                format!("messages[{i}].content[{j}].type"),
-                                format!(
+                            other => {
+                                return Err(bad(
+                                    format!("messages[{i}].content[{j}].type"),
+                                    format!(
                                     "content part type `{}` cannot be translated to this provider",
                                     other.unwrap_or("(missing)")
                                 ),
-                            )),
+                                ))
+                            }
                         }
                     }
                 }

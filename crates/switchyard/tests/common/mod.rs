@@ -3,20 +3,20 @@
 
 use std::path::Path;
 
-use switchyard_testkit::{MockOpenAi, Switchyard};
+use switchyard_testkit::{MockUpstream, Switchyard};
 
 pub fn bin() -> &'static Path {
     Path::new(env!("CARGO_BIN_EXE_switchyard"))
 }
 
 pub struct Harness {
-    pub mock: MockOpenAi,
+    pub mock: MockUpstream,
     pub gateway: Switchyard,
     pub http: reqwest::Client,
 }
 
 /// The config from the issue, pointed at the mock, plus `extra` TOML.
-pub fn config(mock: &MockOpenAi, extra: &str) -> String {
+pub fn config(mock: &MockUpstream, extra: &str) -> String {
     format!(
         "[server]\nlisten = \"127.0.0.1:0\"\nenv_providers = false\n[providers.mock-openai]\nkind = \"openai\"\nbase_url = \"{}\"\napi_key = \"sk-test\"\nmodels = [\"gpt-4o-mini\"]\n{extra}",
         mock.base_url()
@@ -24,7 +24,7 @@ pub fn config(mock: &MockOpenAi, extra: &str) -> String {
 }
 
 pub async fn start(extra: &str) -> Harness {
-    let mock = MockOpenAi::start().await.unwrap();
+    let mock = MockUpstream::start().await.unwrap();
     let gateway = Switchyard::start(bin(), &config(&mock, extra))
         .await
         .unwrap();

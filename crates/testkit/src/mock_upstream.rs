@@ -1,5 +1,8 @@
-//! A mock OpenAI API on `127.0.0.1:0`, with bodies shaped like the real API's and failures chosen
-//! by the requested model name.
+//! A mock upstream on `127.0.0.1:0` speaking the OpenAI API (and, in [`anthropic`], the Anthropic
+//! Messages API at `/v1/messages`), with bodies shaped like the real APIs' and failures chosen by
+//! the requested model name.
+
+mod anthropic;
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
@@ -37,7 +40,7 @@ impl Recorded {
 }
 
 #[derive(Default)]
-struct MockState {
+pub(crate) struct MockState {
     requests: Mutex<Vec<Recorded>>,
     /// Handlers or streams dropped before they finished: the gateway closed the connection.
     cancelled: AtomicUsize,
@@ -70,19 +73,20 @@ impl axum::serve::Listener for CountingListener {
 }
 
 /// A running mock; stops when dropped.
-pub struct MockOpenAi {
+pub struct MockUpstream {
     addr: SocketAddr,
     state: Arc<MockState>,
     task: tokio::task::JoinHandle<()>,
 }
 
-impl MockOpenAi {
+impl MockUpstream {
     pub async fn start() -> std::io::Result<Self> {
         let state = Arc::new(MockState::default());
         let app = Router::new()
             .route("/v1/chat/completions", post(chat))
             .route("/v1/embeddings", post(embeddings))
             .route("/v1/models", get(models))
+            .route("/v1/messages", post(anthropic::messages))
             .route(
                 "/openai/deployments/{deployment}/chat/completions",
                 post(chat),
@@ -101,7 +105,7 @@ impl MockOpenAi {
         let task = tokio::spawn(async move {
             let _ = axum::serve(listener, app).await;
         });
-        Ok(MockOpenAi { addr, state, task })
+        Ok(MockUpstream { addr, state, task })
     }
 
     pub fn addr(&self) -> SocketAddr {
@@ -144,16 +148,16 @@ impl MockOpenAi {
     }
 }
 
-impl Drop for MockOpenAi {
+impl Drop for MockUpstream {
     fn drop(&mut self) {
         self.task.abort();
     }
 }
 
 /// Counts as cancelled unless disarmed.
-struct CancelGuard {
-    state: Arc<MockState>,
-    armed: bool,
+pub(crate) struct CancelGuard {
+    pub(crate) state: Arc<MockState>,
+    pub(crate) armed: bool,
 }
 
 impl Drop for CancelGuard {
@@ -164,7 +168,7 @@ impl Drop for CancelGuard {
     }
 }
 
-async fn record(state: &MockState, request: Request) -> Recorded {
+pub(crate) async fn record(state: &MockState, request: Request) -> Recorded {
     let (parts, body) = request.into_parts();
     let body = axum::body::to_bytes(body, usize::MAX)
         .await
@@ -183,7 +187,8 @@ async fn record(state: &MockState, request: Request) -> Recorded {
 }
 
 /// What the model name asks the mock to do.
-enum Behaviour {
+pub(crate) enum Behaviour {
+    ErrorStream,
     Normal,
     Status(u16),
     Delay(u64),
@@ -193,7 +198,7 @@ enum Behaviour {
     SlowStream(usize),
 }
 
-fn behaviour(model: &str) -> Behaviour {
+pub(crate) fn behaviour(model: &str) -> Behaviour {
     let number = |prefix: &str| {
         model
             .strip_prefix(prefix)
@@ -212,6 +217,7 @@ fn behaviour(model: &str) -> Behaviour {
         "hang" => Behaviour::Hang,
         "broken-stream" => Behaviour::BrokenStream,
         "stall-stream" => Behaviour::StallStream,
+        "error-stream" => Behaviour::ErrorStream,
         _ => Behaviour::Normal,
     }
 }
