@@ -10,7 +10,7 @@ use std::hint::black_box;
 
 use bytes::Bytes;
 use criterion::{criterion_group, criterion_main, Criterion};
-use switchyard_gateway::Gateway;
+use switchyard_gateway::{ClientApi, Gateway};
 use switchyard_providers::Endpoint;
 
 /// The load harness's fixed request (`../shared/bench/bench.sh`), streamed variant.
@@ -38,7 +38,7 @@ fn hot_path(c: &mut Criterion) {
     c.bench_function("prepare (parse+validate, route, rewrite)", |b| {
         b.iter(|| {
             gateway
-                .prepare(Endpoint::ChatCompletions, black_box(&body))
+                .prepare(ClientApi::ChatCompletions, black_box(&body))
                 .unwrap()
         })
     });
@@ -46,7 +46,7 @@ fn hot_path(c: &mut Criterion) {
     c.bench_function("prepare + build upstream request", |b| {
         b.iter(|| {
             let call = gateway
-                .prepare(Endpoint::ChatCompletions, black_box(&body))
+                .prepare(ClientApi::ChatCompletions, black_box(&body))
                 .unwrap();
             call.provider()
                 .build(

@@ -27,6 +27,6 @@ pub mod translate;
 
 pub use context::RequestContext;
 pub use error::{ErrorOrigin, GatewayError};
-pub use pipeline::{Gateway, Reply};
+pub use pipeline::{ClientApi, Gateway, Reply};
 pub use relay::ReplyBody;
 pub use router::{ModelRouter, Route};

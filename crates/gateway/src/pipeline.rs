@@ -6,9 +6,38 @@ use bytes::Bytes;
 use http::header::{HeaderName, HeaderValue, CACHE_CONTROL, CONTENT_TYPE, RETRY_AFTER};
 use http::{Response, StatusCode};
 use switchyard_config::Config;
+use switchyard_protocol::anthropic::client::MessagesRequest;
 use switchyard_protocol::openai::{ChatRequest, EmbeddingsRequest, ModelList};
 use switchyard_protocol::Dialect;
 use switchyard_providers::{Endpoint, Provider, UpstreamBody, UpstreamError};
+
+/// The API a client called, which fixes its dialect.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ClientApi {
+    /// OpenAI `POST /v1/chat/completions`.
+    ChatCompletions,
+    /// OpenAI `POST /v1/embeddings`.
+    Embeddings,
+    /// Anthropic `POST /v1/messages`.
+    Messages,
+}
+
+impl ClientApi {
+    pub fn dialect(self) -> Dialect {
+        match self {
+            ClientApi::ChatCompletions | ClientApi::Embeddings => Dialect::OpenAi,
+            ClientApi::Messages => Dialect::Anthropic,
+        }
+    }
+
+    /// The provider API that serves it.
+    pub fn endpoint(self) -> Endpoint {
+        match self {
+            ClientApi::ChatCompletions | ClientApi::Messages => Endpoint::ChatCompletions,
+            ClientApi::Embeddings => Endpoint::Embeddings,
+        }
+    }
+}
 
 use crate::relay::StreamInfo;
 use crate::translate::{self, Transcoder, Translation};
@@ -36,7 +65,7 @@ pub struct Reply {
 /// A request checked, routed and rewritten, ready to send. Owns everything it needs, so the body
 /// views used to build it are gone before the first `.await`.
 pub struct PreparedCall {
-    api: Endpoint,
+    api: ClientApi,
     provider: Provider,
     upstream_model: String,
     body: Bytes,
@@ -74,7 +103,7 @@ impl Gateway {
     pub async fn handle(
         &self,
         ctx: &RequestContext,
-        api: Endpoint,
+        api: ClientApi,
         body: Bytes,
     ) -> Result<Reply, GatewayError> {
         // parse + validate, then route, then rewrite for the chosen provider
@@ -95,28 +124,33 @@ impl Gateway {
 
     /// Parse + validate, route and rewrite: all the CPU work of the hot path before the upstream
     /// call (public so the criterion benchmark measures exactly this).
-    pub fn prepare(&self, api: Endpoint, body: &Bytes) -> Result<PreparedCall, GatewayError> {
+    pub fn prepare(&self, api: ClientApi, body: &Bytes) -> Result<PreparedCall, GatewayError> {
         let (requested, stream, splicer) = match api {
-            Endpoint::ChatCompletions => {
+            ClientApi::ChatCompletions => {
                 let req = ChatRequest::parse(body)?;
                 let route = self.router.resolve(req.model())?;
                 if route.provider.dialect() != Dialect::OpenAi {
-                    let (upstream_body, translation) =
-                        translate::request(body, route.provider, route.upstream_model)?;
-                    let (provider, upstream_model) = self.owned_route(&route);
-                    return Ok(PreparedCall {
+                    return self.translated(
                         api,
-                        provider,
-                        upstream_model,
-                        body: upstream_body,
-                        stream: req.stream().is_on(),
-                        translation: Some(translation),
-                    });
+                        Dialect::OpenAi,
+                        body,
+                        &route,
+                        req.stream().is_on(),
+                    );
                 }
                 let splicer = req.rewrite(route.upstream_model);
                 (self.owned_route(&route), req.stream().is_on(), splicer)
             }
-            Endpoint::Embeddings => {
+            ClientApi::Messages => {
+                let req = MessagesRequest::parse(body)?;
+                let route = self.router.resolve(req.model())?;
+                if route.provider.dialect() != Dialect::Anthropic {
+                    return self.translated(api, Dialect::Anthropic, body, &route, req.stream());
+                }
+                let splicer = req.rewrite(route.upstream_model);
+                (self.owned_route(&route), req.stream(), splicer)
+            }
+            ClientApi::Embeddings => {
                 let req = EmbeddingsRequest::parse(body)?;
                 let route = self.router.resolve(req.model())?;
                 let splicer = req.rewrite(route.upstream_model);
@@ -139,14 +173,36 @@ impl Gateway {
         })
     }
 
+    /// Client and provider speak different dialects: go through the canonical model.
+    fn translated(
+        &self,
+        api: ClientApi,
+        client: Dialect,
+        body: &[u8],
+        route: &crate::Route<'_>,
+        stream: bool,
+    ) -> Result<PreparedCall, GatewayError> {
+        let (upstream_body, translation) =
+            translate::request(client, body, route.provider, route.upstream_model)?;
+        let (provider, upstream_model) = self.owned_route(route);
+        Ok(PreparedCall {
+            api,
+            provider,
+            upstream_model,
+            body: upstream_body,
+            stream,
+            translation: Some(translation),
+        })
+    }
+
     fn owned_route(&self, route: &crate::Route<'_>) -> (Provider, String) {
         (route.provider.clone(), route.upstream_model.to_owned())
     }
 
     async fn call_provider(&self, call: &PreparedCall) -> Result<UpstreamReply, GatewayError> {
-        let request = call
-            .provider
-            .build(call.api, &call.upstream_model, call.body.clone())?;
+        let request =
+            call.provider
+                .build(call.api.endpoint(), &call.upstream_model, call.body.clone())?;
         let sent = Instant::now();
         let response = call.provider.send(&request).await?;
         Ok(UpstreamReply {
@@ -188,6 +244,7 @@ impl Gateway {
             .is_some_and(|v| v.as_bytes().starts_with(b"text/event-stream"));
         let stream = call.stream && is_sse;
         let info = StreamInfo {
+            dialect: call.api.dialect(),
             request_id: ctx.id,
             provider: call.provider.name().to_owned(),
             idle: call.provider.idle_timeout(),

@@ -15,7 +15,7 @@ use std::time::Duration;
 use bytes::Bytes;
 use http_body::{Body, Frame, SizeHint};
 use switchyard_protocol::openai::ErrorBody;
-use switchyard_protocol::sse;
+use switchyard_protocol::{anthropic, sse, Dialect};
 use switchyard_providers::provider::error_chain;
 use switchyard_providers::UpstreamBody;
 use tokio::time::{Instant, Sleep};
@@ -66,6 +66,8 @@ impl ReplyBody {
 
 /// What the relay needs to know to report on the stream.
 pub struct StreamInfo {
+    /// The client's dialect, for error events.
+    pub dialect: Dialect,
     pub request_id: Uuid,
     pub provider: String,
     pub idle: Duration,
@@ -87,8 +89,16 @@ impl SseRelay {
     fn error_event(&mut self, code: &str, message: String) -> Frame<Bytes> {
         self.finished = true;
         tracing::warn!(request_id = %self.info.request_id, provider = %self.info.provider, bytes = self.bytes, "{message}");
-        let body = ErrorBody::new(message, "upstream_error", None, Some(code));
-        Frame::data(sse::data_event(&body.to_json()))
+        match self.info.dialect {
+            Dialect::OpenAi => {
+                let body = ErrorBody::new(message, "upstream_error", None, Some(code));
+                Frame::data(sse::data_event(&body.to_json()))
+            }
+            Dialect::Anthropic => {
+                let body = anthropic::client::error_body(502, &format!("{code}: {message}"));
+                Frame::data(Bytes::from(format!("event: error\ndata: {body}\n\n")))
+            }
+        }
     }
 
     fn poll(&mut self, cx: &mut Context<'_>) -> Poll<Option<Frame<Bytes>>> {

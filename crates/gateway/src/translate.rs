@@ -4,8 +4,8 @@
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
-use switchyard_protocol::canonical::StreamEvent;
-use switchyard_protocol::openai::convert::{self, StreamEncoder};
+use switchyard_protocol::canonical::{ChatRequest, ChatResponse, StreamEvent};
+use switchyard_protocol::openai::{convert, upstream};
 use switchyard_protocol::{anthropic, sse, Dialect};
 use switchyard_providers::Provider;
 
@@ -13,58 +13,62 @@ use crate::GatewayError;
 
 /// What translating the answer back needs to remember from the request.
 pub(crate) struct Translation {
-    pub(crate) provider_dialect: Dialect,
+    pub(crate) client: Dialect,
+    pub(crate) provider: Dialect,
     pub(crate) include_usage: bool,
     pub(crate) model: String,
 }
 
-/// An OpenAI Chat Completions body → the provider's request body.
+/// A client body in `client` dialect → the provider's request body.
 pub(crate) fn request(
+    client: Dialect,
     body: &[u8],
     provider: &Provider,
     upstream_model: &str,
 ) -> Result<(Bytes, Translation), GatewayError> {
-    let canonical = convert::request_to_canonical(body)?;
-    let dialect = provider.dialect();
-    let upstream = match dialect {
+    let canonical: ChatRequest = match client {
+        Dialect::OpenAi => convert::request_to_canonical(body)?,
+        Dialect::Anthropic => anthropic::client::request_to_canonical(body)?,
+    };
+    let upstream = match provider.dialect() {
         Dialect::Anthropic => anthropic::request_from_canonical(&canonical, upstream_model)
             .map_err(|e| GatewayError::unsupported(provider.name(), &e))?,
-        Dialect::OpenAi => {
-            return Err(GatewayError::internal(
-                "translation requested between identical dialects",
-            ))
-        }
+        Dialect::OpenAi => upstream::request_from_canonical(&canonical, upstream_model),
     };
     let bytes = serde_json::to_vec(&upstream)
         .map_err(|e| GatewayError::internal(format!("serialising the upstream request: {e}")))?;
     Ok((
         Bytes::from(bytes),
         Translation {
-            provider_dialect: dialect,
+            client,
+            provider: provider.dialect(),
             include_usage: canonical.include_usage,
             model: upstream_model.to_owned(),
         },
     ))
 }
 
-/// A complete provider answer → OpenAI `chat.completion` JSON.
+/// A complete provider answer → the client's answer JSON.
 pub(crate) fn response(
     body: &[u8],
     translation: &Translation,
     provider: &str,
 ) -> Result<Bytes, GatewayError> {
-    let canonical = match translation.provider_dialect {
+    let canonical: Option<ChatResponse> = match translation.provider {
         Dialect::Anthropic => anthropic::response_to_canonical(body),
-        Dialect::OpenAi => None,
-    }
-    .ok_or_else(|| {
+        Dialect::OpenAi => upstream::response_to_canonical(body),
+    };
+    let canonical = canonical.ok_or_else(|| {
         GatewayError::upstream_status(
             provider,
             http::StatusCode::BAD_GATEWAY,
             b"the provider's answer could not be understood",
         )
     })?;
-    let json = convert::response_from_canonical(&canonical, unix_now());
+    let json = match translation.client {
+        Dialect::OpenAi => convert::response_from_canonical(&canonical, unix_now()),
+        Dialect::Anthropic => anthropic::client::response_from_canonical(&canonical),
+    };
     serde_json::to_vec(&json)
         .map(Bytes::from)
         .map_err(|e| GatewayError::internal(format!("serialising the answer: {e}")))
@@ -76,21 +80,43 @@ fn unix_now() -> u64 {
         .map_or(0, |d| d.as_secs())
 }
 
-/// Re-encodes a provider's SSE stream as OpenAI chunks, event by event, as bytes arrive.
+enum Decoder {
+    Anthropic(anthropic::StreamDecoder),
+    OpenAi(upstream::StreamDecoder),
+}
+
+enum Encoder {
+    OpenAi(convert::StreamEncoder),
+    Anthropic(anthropic::client::StreamEncoder),
+}
+
+/// Re-encodes a provider's SSE stream in the client's dialect, event by event, as bytes arrive.
 pub struct Transcoder {
     parser: sse::Parser,
-    decoder: anthropic::StreamDecoder,
-    encoder: StreamEncoder,
+    decoder: Decoder,
+    encoder: Encoder,
     events: Vec<sse::Event>,
     canonical: Vec<StreamEvent>,
 }
 
 impl Transcoder {
-    pub(crate) fn new(translation: &Translation) -> Self {
+    pub(crate) fn new(t: &Translation) -> Self {
         Transcoder {
             parser: sse::Parser::new(),
-            decoder: anthropic::StreamDecoder::new(),
-            encoder: StreamEncoder::new(&translation.model, unix_now(), translation.include_usage),
+            decoder: match t.provider {
+                Dialect::Anthropic => Decoder::Anthropic(anthropic::StreamDecoder::new()),
+                Dialect::OpenAi => Decoder::OpenAi(upstream::StreamDecoder::new()),
+            },
+            encoder: match t.client {
+                Dialect::OpenAi => Encoder::OpenAi(convert::StreamEncoder::new(
+                    &t.model,
+                    unix_now(),
+                    t.include_usage,
+                )),
+                Dialect::Anthropic => {
+                    Encoder::Anthropic(anthropic::client::StreamEncoder::new(&t.model))
+                }
+            },
             events: Vec::new(),
             canonical: Vec::new(),
         }
@@ -100,17 +126,26 @@ impl Transcoder {
     pub fn feed(&mut self, chunk: &[u8]) -> Vec<u8> {
         self.parser.feed(chunk, &mut self.events);
         for event in self.events.drain(..) {
-            self.decoder.decode(&event, &mut self.canonical);
+            match &mut self.decoder {
+                Decoder::Anthropic(d) => d.decode(&event, &mut self.canonical),
+                Decoder::OpenAi(d) => d.decode(&event, &mut self.canonical),
+            }
         }
         let mut out = Vec::new();
         for event in self.canonical.drain(..) {
-            self.encoder.encode(&event, &mut out);
+            match &mut self.encoder {
+                Encoder::OpenAi(e) => e.encode(&event, &mut out),
+                Encoder::Anthropic(e) => e.encode(&event, &mut out),
+            }
         }
         out
     }
 
     /// True once the upstream said the answer is complete (or reported an error).
     pub fn is_complete(&self) -> bool {
-        self.decoder.is_done()
+        match &self.decoder {
+            Decoder::Anthropic(d) => d.is_done(),
+            Decoder::OpenAi(d) => d.is_done(),
+        }
     }
 }

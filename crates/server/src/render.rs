@@ -6,19 +6,32 @@ use http::header::{HeaderValue, CONNECTION, CONTENT_TYPE};
 use http::StatusCode;
 use switchyard_gateway::GatewayError;
 use switchyard_protocol::openai::ErrorBody;
+use switchyard_protocol::{anthropic, Dialect};
 
 /// The message, kept on the response so the access log can say why a request failed.
 #[derive(Clone, Debug)]
 pub struct ErrorNote(pub String);
 
+/// Renders in the OpenAI dialect (the default for routes that are not dialect-specific).
 pub fn render(err: &GatewayError) -> Response {
-    let body = ErrorBody::new(
-        err.message.clone(),
-        &err.kind,
-        err.param.as_deref(),
-        err.code.as_deref(),
-    );
-    let mut response = Response::new(Body::from(body.to_json()));
+    render_in(Dialect::OpenAi, err)
+}
+
+/// Renders in the caller's dialect.
+pub fn render_in(dialect: Dialect, err: &GatewayError) -> Response {
+    let json = match dialect {
+        Dialect::OpenAi => ErrorBody::new(
+            err.message.clone(),
+            &err.kind,
+            err.param.as_deref(),
+            err.code.as_deref(),
+        )
+        .to_json(),
+        Dialect::Anthropic => anthropic::client::error_body(err.status.as_u16(), &err.message)
+            .to_string()
+            .into_bytes(),
+    };
+    let mut response = Response::new(Body::from(json));
     *response.status_mut() = err.status;
     let headers = response.headers_mut();
     headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));

@@ -254,6 +254,11 @@ async fn chat(State(state): State<Arc<MockState>>, request: Request) -> Response
         .as_bool()
         .unwrap_or(false);
     let n = body["n"].as_u64().unwrap_or(1);
+    // With tools offered (and not refused), the mock answers with a call to the first tool.
+    let tool = body["tools"][0]["function"]["name"]
+        .as_str()
+        .filter(|_| body["tool_choice"] != "none")
+        .map(str::to_owned);
     let mut guard = CancelGuard {
         state: state.clone(),
         armed: true,
@@ -269,7 +274,7 @@ async fn chat(State(state): State<Arc<MockState>>, request: Request) -> Response
     }
     guard.armed = false;
     if !stream {
-        return axum::Json(completion(&model, n)).into_response();
+        return axum::Json(completion(&model, n, tool.as_deref())).into_response();
     }
     let (tx, rx) = mpsc::channel::<Result<Bytes, std::io::Error>>(4);
     let plan = behaviour(&model);
@@ -279,7 +284,7 @@ async fn chat(State(state): State<Arc<MockState>>, request: Request) -> Response
             state: state2.clone(),
             armed: true,
         };
-        let chunks = stream_chunks(&model, include_usage);
+        let chunks = stream_chunks(&model, include_usage, tool.as_deref());
         let ok = match plan {
             Behaviour::BrokenStream => {
                 for c in chunks.iter().take(2) {
@@ -340,15 +345,22 @@ async fn chat(State(state): State<Arc<MockState>>, request: Request) -> Response
         .unwrap_or_else(|_| StatusCode::INTERNAL_SERVER_ERROR.into_response())
 }
 
-fn completion(model: &str, n: u64) -> Value {
+fn completion(model: &str, n: u64, tool: Option<&str>) -> Value {
     let choices: Vec<Value> = (0..n)
-        .map(|i| {
-            json!({
+        .map(|i| match tool {
+            None => json!({
                 "index": i,
                 "message": {"role": "assistant", "content": "Hello from mock", "refusal": null, "annotations": []},
                 "logprobs": null,
                 "finish_reason": "stop"
-            })
+            }),
+            Some(name) => json!({
+                "index": i,
+                "message": {"role": "assistant", "content": null, "refusal": null, "annotations": [],
+                    "tool_calls": [{"id": "call_mock_1", "type": "function", "function": {"name": name, "arguments": "{\"city\":\"Paris\"}"}}]},
+                "logprobs": null,
+                "finish_reason": "tool_calls"
+            }),
         })
         .collect();
     json!({
@@ -384,16 +396,31 @@ fn content_chunk(model: &str, text: &str) -> Bytes {
 }
 
 /// The SSE events of a streamed completion, `[DONE]` last.
-fn stream_chunks(model: &str, include_usage: bool) -> Vec<Bytes> {
+fn stream_chunks(model: &str, include_usage: bool, tool: Option<&str>) -> Vec<Bytes> {
     let mut out = vec![sse(&chunk(
         model,
         json!({"role": "assistant", "content": "", "refusal": null}),
         Value::Null,
     ))];
-    for word in ["Hello", " from", " mock"] {
-        out.push(content_chunk(model, word));
+    match tool {
+        None => {
+            for word in ["Hello", " from", " mock"] {
+                out.push(content_chunk(model, word));
+            }
+            out.push(sse(&chunk(model, json!({}), json!("stop"))));
+        }
+        Some(name) => {
+            out.push(sse(&chunk(model, json!({"tool_calls": [{"index": 0, "id": "call_mock_1", "type": "function", "function": {"name": name, "arguments": ""}}]}), Value::Null)));
+            for part in ["{\"city\":", "\"Paris\"}"] {
+                out.push(sse(&chunk(
+                    model,
+                    json!({"tool_calls": [{"index": 0, "function": {"arguments": part}}]}),
+                    Value::Null,
+                )));
+            }
+            out.push(sse(&chunk(model, json!({}), json!("tool_calls"))));
+        }
     }
-    out.push(sse(&chunk(model, json!({}), json!("stop"))));
     if include_usage {
         out.push(sse(&json!({
             "id": "chatcmpl-mock123", "object": "chat.completion.chunk", "created": 1_730_000_000,

@@ -1,5 +1,7 @@
-//! The Anthropic Messages API as an upstream: canonical requests out, answers and SSE streams in.
+//! The Anthropic Messages API, both as an upstream (canonical requests out, answers and SSE streams
+//! in) and, in [`client`], as a client dialect.
 
+pub mod client;
 mod request;
 mod response;
 mod stream;

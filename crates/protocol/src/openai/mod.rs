@@ -5,6 +5,7 @@ mod error;
 mod fields;
 mod models;
 mod request;
+pub mod upstream;
 
 pub use error::ErrorBody;
 pub use fields::Expect;

@@ -1,4 +1,6 @@
 //! Handlers, one module per dialect.
 
+pub mod anthropic;
+mod call;
 pub mod health;
 pub mod openai;

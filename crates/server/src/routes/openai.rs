@@ -1,15 +1,11 @@
 //! The OpenAI dialect: `/v1/chat/completions`, `/v1/embeddings`, `/v1/models`.
 
-use axum::body::Body;
 use axum::extract::{Request, State};
 use axum::response::{IntoResponse, Response};
 use axum::{Extension, Json};
-use switchyard_gateway::RequestContext;
-use switchyard_providers::Endpoint;
+use switchyard_gateway::{ClientApi, RequestContext};
 
-use crate::body::read_body;
-use crate::edge::Served;
-use crate::render::render;
+use super::call::call;
 use crate::AppState;
 
 pub async fn chat_completions(
@@ -17,7 +13,7 @@ pub async fn chat_completions(
     Extension(ctx): Extension<RequestContext>,
     request: Request,
 ) -> Response {
-    call(state, ctx, Endpoint::ChatCompletions, request).await
+    call(state, ctx, ClientApi::ChatCompletions, request).await
 }
 
 pub async fn embeddings(
@@ -25,31 +21,9 @@ pub async fn embeddings(
     Extension(ctx): Extension<RequestContext>,
     request: Request,
 ) -> Response {
-    call(state, ctx, Endpoint::Embeddings, request).await
+    call(state, ctx, ClientApi::Embeddings, request).await
 }
 
 pub async fn models(State(state): State<AppState>) -> Response {
     Json(state.gateway.models()).into_response()
-}
-
-async fn call(state: AppState, ctx: RequestContext, api: Endpoint, request: Request) -> Response {
-    let body = match read_body(request, state.max_body_bytes).await {
-        Ok(body) => body,
-        Err(e) => return render(&e),
-    };
-    match state.gateway.handle(&ctx, api, body).await {
-        Ok(reply) => {
-            let served = Served {
-                provider: reply.provider,
-                model: reply.upstream_model,
-                upstream_latency: reply.upstream_latency,
-                stream: reply.stream,
-            };
-            let (parts, body) = reply.response.into_parts();
-            let mut response = Response::from_parts(parts, Body::new(body));
-            response.extensions_mut().insert(served);
-            response
-        }
-        Err(e) => render(&e),
-    }
 }

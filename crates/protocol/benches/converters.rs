@@ -1,0 +1,56 @@
+//! Per-converter cost of dialect translation (request, response, per streamed event).
+//! Run: `cargo bench -p switchyard-protocol --bench converters`.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::hint::black_box;
+
+use criterion::{criterion_group, criterion_main, Criterion};
+use switchyard_protocol::canonical::StreamEvent;
+use switchyard_protocol::openai::convert::{
+    request_to_canonical, response_from_canonical, StreamEncoder,
+};
+use switchyard_protocol::{anthropic, sse};
+
+const OPENAI_REQUEST: &str = r#"{"model":"claude/claude-sonnet-4-5","messages":[{"role":"system","content":"You are a concise assistant. Answer in one short sentence."},{"role":"user","content":"What is the capital of France?"},{"role":"assistant","content":"The capital of France is Paris."},{"role":"user","content":"Say goodbye politely."}],"max_tokens":16,"temperature":0}"#;
+
+const ANTHROPIC_RESPONSE: &str = r#"{"id":"msg_01","type":"message","role":"assistant","model":"claude-sonnet-4-5","content":[{"type":"text","text":"Goodbye! It was a pleasure chatting with you today."}],"stop_reason":"end_turn","stop_sequence":null,"usage":{"input_tokens":42,"output_tokens":12}}"#;
+
+const ANTHROPIC_DELTA: &str =
+    r#"{"type":"content_block_delta","index":0,"delta":{"type":"text_delta","text":" pleasure"}}"#;
+
+fn converters(c: &mut Criterion) {
+    c.bench_function("request openai -> anthropic", |b| {
+        b.iter(|| {
+            let canonical = request_to_canonical(black_box(OPENAI_REQUEST.as_bytes())).unwrap();
+            let body = anthropic::request_from_canonical(&canonical, "claude-sonnet-4-5").unwrap();
+            serde_json::to_vec(&body).unwrap()
+        })
+    });
+    c.bench_function("response anthropic -> openai", |b| {
+        b.iter(|| {
+            let canonical =
+                anthropic::response_to_canonical(black_box(ANTHROPIC_RESPONSE.as_bytes())).unwrap();
+            serde_json::to_vec(&response_from_canonical(&canonical, 0)).unwrap()
+        })
+    });
+    c.bench_function("stream event anthropic -> openai (one text delta)", |b| {
+        let mut decoder = anthropic::StreamDecoder::new();
+        let mut encoder = StreamEncoder::new("claude-sonnet-4-5", 0, false);
+        let event = sse::Event {
+            event: Some("content_block_delta".into()),
+            data: ANTHROPIC_DELTA.into(),
+        };
+        let mut events: Vec<StreamEvent> = Vec::new();
+        let mut out = Vec::new();
+        b.iter(|| {
+            decoder.decode(black_box(&event), &mut events);
+            for e in events.drain(..) {
+                encoder.encode(&e, &mut out);
+            }
+            out.clear();
+        })
+    });
+}
+
+criterion_group!(benches, converters);
+criterion_main!(benches);

@@ -1,0 +1,325 @@
+//! OpenAI as the *provider* side of a translation: canonical → Chat Completions request, and
+//! answers / stream chunks → canonical.
+
+use std::collections::HashMap;
+
+use serde_json::{json, Map, Value};
+
+use crate::canonical::{
+    ChatRequest, ChatResponse, Image, Part, ResponseFormat, Role, StopReason, StreamEvent,
+    ToolCall, ToolChoice, Usage,
+};
+use crate::sse;
+
+/// Canonical request → Chat Completions body. Reasoning parts in the history are not sent back
+/// (OpenAI-style APIs have no field for them).
+pub fn request_from_canonical(req: &ChatRequest, model: &str) -> Value {
+    let mut messages: Vec<Value> = req
+        .system
+        .iter()
+        .map(|s| json!({"role": "system", "content": s}))
+        .collect();
+    for m in &req.messages {
+        match m.role {
+            Role::User => {
+                let simple = m.content.len() == 1 && matches!(m.content[0], Part::Text(_));
+                let content = if simple {
+                    match &m.content[0] {
+                        Part::Text(t) => json!(t),
+                        _ => Value::Null,
+                    }
+                } else {
+                    Value::Array(
+                        m.content
+                            .iter()
+                            .filter_map(|p| match p {
+                                Part::Text(t) => Some(json!({"type": "text", "text": t})),
+                                Part::Image(Image::Url(u)) => {
+                                    Some(json!({"type": "image_url", "image_url": {"url": u}}))
+                                }
+                                Part::Image(Image::Base64 { media_type, data }) => Some(json!({
+                                    "type": "image_url",
+                                    "image_url": {"url": format!("data:{media_type};base64,{data}")}
+                                })),
+                                _ => None,
+                            })
+                            .collect(),
+                    )
+                };
+                messages.push(json!({"role": "user", "content": content}));
+            }
+            Role::Assistant => {
+                let text: String = m
+                    .content
+                    .iter()
+                    .filter_map(|p| match p {
+                        Part::Text(t) => Some(t.as_str()),
+                        _ => None,
+                    })
+                    .collect();
+                let calls: Vec<Value> = m
+                    .content
+                    .iter()
+                    .filter_map(|p| match p {
+                        Part::ToolCall(c) => Some(json!({
+                            "id": c.id, "type": "function",
+                            "function": {"name": c.name, "arguments": c.arguments}
+                        })),
+                        _ => None,
+                    })
+                    .collect();
+                let mut msg = json!({"role": "assistant", "content": if text.is_empty() { Value::Null } else { json!(text) }});
+                if !calls.is_empty() {
+                    msg["tool_calls"] = Value::Array(calls);
+                }
+                messages.push(msg);
+            }
+            Role::Tool => {
+                for p in &m.content {
+                    if let Part::ToolResult {
+                        call_id, content, ..
+                    } = p
+                    {
+                        messages.push(
+                            json!({"role": "tool", "tool_call_id": call_id, "content": content}),
+                        );
+                    }
+                }
+            }
+        }
+    }
+    let mut body = Map::new();
+    body.insert("model".into(), json!(model));
+    body.insert("messages".into(), Value::Array(messages));
+    if !req.tools.is_empty() {
+        let tools: Vec<Value> = req
+            .tools
+            .iter()
+            .map(|t| {
+                let mut f = json!({"name": t.name, "parameters": t.parameters});
+                if let Some(d) = &t.description {
+                    f["description"] = json!(d);
+                }
+                json!({"type": "function", "function": f})
+            })
+            .collect();
+        body.insert("tools".into(), Value::Array(tools));
+    }
+    if let Some(choice) = &req.tool_choice {
+        body.insert(
+            "tool_choice".into(),
+            match choice {
+                ToolChoice::Auto => json!("auto"),
+                ToolChoice::None => json!("none"),
+                ToolChoice::Required => json!("required"),
+                ToolChoice::Specific(name) => {
+                    json!({"type": "function", "function": {"name": name}})
+                }
+            },
+        );
+    }
+    if let Some(p) = req.parallel_tool_calls {
+        body.insert("parallel_tool_calls".into(), json!(p));
+    }
+    match &req.response_format {
+        None => {}
+        Some(ResponseFormat::Text) => {
+            body.insert("response_format".into(), json!({"type": "text"}));
+        }
+        Some(ResponseFormat::JsonObject) => {
+            body.insert("response_format".into(), json!({"type": "json_object"}));
+        }
+        Some(ResponseFormat::JsonSchema { name, schema }) => {
+            body.insert(
+                "response_format".into(),
+                json!({"type": "json_schema", "json_schema": {"name": name, "schema": schema}}),
+            );
+        }
+    }
+    if !req.stop.is_empty() {
+        body.insert("stop".into(), json!(req.stop));
+    }
+    let mut put = |k: &str, v: Option<Value>| {
+        if let Some(v) = v {
+            body.insert(k.into(), v);
+        }
+    };
+    put("max_tokens", req.max_tokens.map(|v| json!(v)));
+    put("temperature", req.temperature.map(|v| json!(v)));
+    put("top_p", req.top_p.map(|v| json!(v)));
+    put("top_k", req.top_k.map(|v| json!(v)));
+    put("seed", req.seed.map(|v| json!(v)));
+    put("presence_penalty", req.presence_penalty.map(|v| json!(v)));
+    put("frequency_penalty", req.frequency_penalty.map(|v| json!(v)));
+    put("n", req.n.map(|v| json!(v)));
+    put("user", req.user.as_ref().map(|v| json!(v)));
+    put(
+        "reasoning_effort",
+        req.reasoning.as_ref().map(|r| {
+            json!(r.effort.clone().unwrap_or_else(|| match r.budget_tokens {
+                Some(b) if b <= 1024 => "low".to_owned(),
+                Some(b) if b <= 8192 => "medium".to_owned(),
+                _ => "high".to_owned(),
+            }))
+        }),
+    );
+    if req.stream {
+        body.insert("stream".into(), json!(true));
+        // Usage is always requested so the client's dialect can report it.
+        body.insert("stream_options".into(), json!({"include_usage": true}));
+    }
+    for (k, v) in &req.extra {
+        body.entry(k.clone()).or_insert_with(|| v.clone());
+    }
+    Value::Object(body)
+}
+
+pub fn stop_reason(finish: &str) -> StopReason {
+    match finish {
+        "length" => StopReason::Length,
+        "tool_calls" | "function_call" => StopReason::ToolCalls,
+        "content_filter" => StopReason::ContentFilter,
+        _ => StopReason::Stop,
+    }
+}
+
+fn usage(u: &Value) -> Usage {
+    let n = |p: &str| u.pointer(p).and_then(Value::as_u64).unwrap_or(0);
+    Usage {
+        input: n("/prompt_tokens"),
+        output: n("/completion_tokens"),
+        cached_input: n("/prompt_tokens_details/cached_tokens"),
+        reasoning: n("/completion_tokens_details/reasoning_tokens"),
+    }
+}
+
+/// A `chat.completion` body → canonical (first choice).
+pub fn response_to_canonical(body: &[u8]) -> Option<ChatResponse> {
+    let v: Value = serde_json::from_slice(body).ok()?;
+    let choice = v.get("choices")?.get(0)?;
+    let message = &choice["message"];
+    let mut content = Vec::new();
+    if let Some(r) = message["reasoning_content"]
+        .as_str()
+        .filter(|r| !r.is_empty())
+    {
+        content.push(Part::Reasoning {
+            text: r.to_owned(),
+            signature: None,
+        });
+    }
+    if let Some(t) = message["content"].as_str().filter(|t| !t.is_empty()) {
+        content.push(Part::Text(t.to_owned()));
+    }
+    for call in message["tool_calls"].as_array().into_iter().flatten() {
+        content.push(Part::ToolCall(ToolCall {
+            id: call["id"].as_str().unwrap_or_default().to_owned(),
+            name: call
+                .pointer("/function/name")
+                .and_then(Value::as_str)
+                .unwrap_or_default()
+                .to_owned(),
+            arguments: call
+                .pointer("/function/arguments")
+                .and_then(Value::as_str)
+                .unwrap_or("{}")
+                .to_owned(),
+        }));
+    }
+    Some(ChatResponse {
+        id: v["id"].as_str().unwrap_or_default().to_owned(),
+        model: v["model"].as_str().unwrap_or_default().to_owned(),
+        content,
+        stop: stop_reason(choice["finish_reason"].as_str().unwrap_or("stop")),
+        usage: usage(&v["usage"]),
+    })
+}
+
+/// `chat.completion.chunk` events → canonical stream events.
+#[derive(Debug, Default)]
+pub struct StreamDecoder {
+    started: bool,
+    done: bool,
+    /// OpenAI tool call index → whether its start was announced.
+    tools: HashMap<u64, bool>,
+}
+
+impl StreamDecoder {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    pub fn is_done(&self) -> bool {
+        self.done
+    }
+
+    pub fn decode(&mut self, event: &sse::Event, out: &mut Vec<StreamEvent>) {
+        if event.data.trim() == "[DONE]" {
+            self.done = true;
+            out.push(StreamEvent::Done);
+            return;
+        }
+        let Ok(v) = serde_json::from_str::<Value>(&event.data) else {
+            return;
+        };
+        if let Some(error) = v.get("error") {
+            self.done = true;
+            let message = error["message"].as_str().unwrap_or("upstream stream error");
+            out.push(StreamEvent::Error {
+                message: message.to_owned(),
+            });
+            return;
+        }
+        if !self.started {
+            self.started = true;
+            out.push(StreamEvent::Start {
+                id: v["id"].as_str().unwrap_or_default().to_owned(),
+                model: v["model"].as_str().unwrap_or_default().to_owned(),
+            });
+        }
+        if let Some(choice) = v["choices"].get(0) {
+            let delta = &choice["delta"];
+            if let Some(r) = delta["reasoning_content"]
+                .as_str()
+                .filter(|r| !r.is_empty())
+            {
+                out.push(StreamEvent::Reasoning(r.to_owned()));
+            }
+            if let Some(t) = delta["content"].as_str().filter(|t| !t.is_empty()) {
+                out.push(StreamEvent::Text(t.to_owned()));
+            }
+            for call in delta["tool_calls"].as_array().into_iter().flatten() {
+                let index = call["index"].as_u64().unwrap_or(0);
+                let announced = self.tools.get(&index).copied().unwrap_or(false);
+                if !announced {
+                    self.tools.insert(index, true);
+                    out.push(StreamEvent::ToolCallStart {
+                        index: usize::try_from(index).unwrap_or(0),
+                        id: call["id"].as_str().unwrap_or_default().to_owned(),
+                        name: call
+                            .pointer("/function/name")
+                            .and_then(Value::as_str)
+                            .unwrap_or_default()
+                            .to_owned(),
+                    });
+                }
+                if let Some(args) = call
+                    .pointer("/function/arguments")
+                    .and_then(Value::as_str)
+                    .filter(|a| !a.is_empty())
+                {
+                    out.push(StreamEvent::ToolCallArguments {
+                        index: usize::try_from(index).unwrap_or(0),
+                        delta: args.to_owned(),
+                    });
+                }
+            }
+            if let Some(finish) = choice["finish_reason"].as_str() {
+                out.push(StreamEvent::Finish(stop_reason(finish)));
+            }
+        }
+        if let Some(u) = v.get("usage").filter(|u| u.is_object()) {
+            out.push(StreamEvent::Usage(usage(u)));
+        }
+    }
+}

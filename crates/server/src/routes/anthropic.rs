@@ -1,0 +1,17 @@
+//! The Anthropic dialect: `POST /v1/messages`.
+
+use axum::extract::{Request, State};
+use axum::response::Response;
+use axum::Extension;
+use switchyard_gateway::{ClientApi, RequestContext};
+
+use super::call::call;
+use crate::AppState;
+
+pub async fn messages(
+    State(state): State<AppState>,
+    Extension(ctx): Extension<RequestContext>,
+    request: Request,
+) -> Response {
+    call(state, ctx, ClientApi::Messages, request).await
+}

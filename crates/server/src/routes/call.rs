@@ -1,0 +1,40 @@
+//! The part every API handler shares, whatever its dialect.
+
+use axum::body::Body;
+use axum::extract::Request;
+use axum::response::Response;
+use switchyard_gateway::{ClientApi, RequestContext};
+
+use crate::body::read_body;
+use crate::edge::Served;
+use crate::render::render_in;
+use crate::AppState;
+
+/// Reads the body, runs the gateway, and renders the reply (or error) in `api`'s dialect.
+pub(crate) async fn call(
+    state: AppState,
+    ctx: RequestContext,
+    api: ClientApi,
+    request: Request,
+) -> Response {
+    let dialect = api.dialect();
+    let body = match read_body(request, state.max_body_bytes).await {
+        Ok(body) => body,
+        Err(e) => return render_in(dialect, &e),
+    };
+    match state.gateway.handle(&ctx, api, body).await {
+        Ok(reply) => {
+            let served = Served {
+                provider: reply.provider,
+                model: reply.upstream_model,
+                upstream_latency: reply.upstream_latency,
+                stream: reply.stream,
+            };
+            let (parts, body) = reply.response.into_parts();
+            let mut response = Response::from_parts(parts, Body::new(body));
+            response.extensions_mut().insert(served);
+            response
+        }
+        Err(e) => render_in(dialect, &e),
+    }
+}
