@@ -66,11 +66,14 @@ pub(crate) fn response(
         )
     })?;
     let json = match translation.client {
-        Dialect::OpenAi => convert::response_from_canonical(&canonical, unix_now()),
-        Dialect::Anthropic => anthropic::client::response_from_canonical(&canonical),
+        Dialect::OpenAi => {
+            serde_json::to_vec(&convert::response_from_canonical(&canonical, unix_now()))
+        }
+        Dialect::Anthropic => {
+            serde_json::to_vec(&anthropic::client::response_from_canonical(&canonical))
+        }
     };
-    serde_json::to_vec(&json)
-        .map(Bytes::from)
+    json.map(Bytes::from)
         .map_err(|e| GatewayError::internal(format!("serialising the answer: {e}")))
 }
 

@@ -122,7 +122,7 @@ fn response_with_text_and_tool_use_becomes_a_chat_completion() {
     });
     let canonical = response_to_canonical(body.to_string().as_bytes()).unwrap();
     assert_eq!(canonical.stop, StopReason::ToolCalls);
-    let openai = response_from_canonical(&canonical, 1);
+    let openai = serde_json::to_value(response_from_canonical(&canonical, 1)).unwrap();
     assert_eq!(openai["choices"][0]["finish_reason"], "tool_calls");
     assert_eq!(
         openai["choices"][0]["message"]["content"],

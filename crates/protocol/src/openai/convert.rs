@@ -1,5 +1,6 @@
 //! OpenAI Chat Completions ↔ canonical: requests in, responses and stream chunks out.
 
+use serde::Serialize;
 use serde_json::{json, Map, Value};
 
 use super::RequestError;
@@ -309,8 +310,87 @@ pub fn usage_json(usage: &Usage) -> Value {
     })
 }
 
+#[derive(Serialize)]
+struct WireUsage {
+    prompt_tokens: u64,
+    completion_tokens: u64,
+    total_tokens: u64,
+    prompt_tokens_details: CachedTokens,
+    completion_tokens_details: ReasoningTokens,
+}
+
+#[derive(Serialize)]
+struct CachedTokens {
+    cached_tokens: u64,
+}
+
+#[derive(Serialize)]
+struct ReasoningTokens {
+    reasoning_tokens: u64,
+}
+
+impl From<&Usage> for WireUsage {
+    fn from(u: &Usage) -> Self {
+        WireUsage {
+            prompt_tokens: u.input,
+            completion_tokens: u.output,
+            total_tokens: u.input + u.output,
+            prompt_tokens_details: CachedTokens {
+                cached_tokens: u.cached_input,
+            },
+            completion_tokens_details: ReasoningTokens {
+                reasoning_tokens: u.reasoning,
+            },
+        }
+    }
+}
+
+/// An OpenAI `chat.completion`, serialisable without building a `serde_json::Value` tree.
+#[derive(Serialize)]
+pub struct ChatCompletion<'a> {
+    id: &'a str,
+    object: &'static str,
+    created: u64,
+    model: &'a str,
+    choices: [Choice<'a>; 1],
+    usage: WireUsage,
+}
+
+#[derive(Serialize)]
+struct Choice<'a> {
+    index: u32,
+    message: AssistantMessage<'a>,
+    logprobs: Option<()>,
+    finish_reason: &'static str,
+}
+
+#[derive(Serialize)]
+struct AssistantMessage<'a> {
+    role: &'static str,
+    content: Option<String>,
+    refusal: Option<()>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    tool_calls: Vec<WireToolCall<'a>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    reasoning_content: Option<String>,
+}
+
+#[derive(Serialize)]
+struct WireToolCall<'a> {
+    id: &'a str,
+    #[serde(rename = "type")]
+    kind: &'static str,
+    function: WireFunction<'a>,
+}
+
+#[derive(Serialize)]
+struct WireFunction<'a> {
+    name: &'a str,
+    arguments: &'a str,
+}
+
 /// A canonical answer as an OpenAI `chat.completion`.
-pub fn response_from_canonical(response: &ChatResponse, created: u64) -> Value {
+pub fn response_from_canonical(response: &ChatResponse, created: u64) -> ChatCompletion<'_> {
     let mut text = String::new();
     let mut reasoning = String::new();
     let mut tool_calls = Vec::new();
@@ -318,32 +398,41 @@ pub fn response_from_canonical(response: &ChatResponse, created: u64) -> Value {
         match part {
             Part::Text(t) => text.push_str(t),
             Part::Reasoning { text: r, .. } => reasoning.push_str(r),
-            Part::ToolCall(call) => tool_calls.push(json!({
-                "id": call.id, "type": "function",
-                "function": {"name": call.name, "arguments": call.arguments}
-            })),
+            Part::ToolCall(call) => tool_calls.push(WireToolCall {
+                id: &call.id,
+                kind: "function",
+                function: WireFunction {
+                    name: &call.name,
+                    arguments: &call.arguments,
+                },
+            }),
             _ => {}
         }
     }
-    let mut message = json!({
-        "role": "assistant",
-        "content": if text.is_empty() && !tool_calls.is_empty() { Value::Null } else { Value::String(text) },
-        "refusal": null,
-    });
-    if !tool_calls.is_empty() {
-        message["tool_calls"] = Value::Array(tool_calls);
+    let content = if text.is_empty() && !tool_calls.is_empty() {
+        None
+    } else {
+        Some(text)
+    };
+    ChatCompletion {
+        id: &response.id,
+        object: "chat.completion",
+        created,
+        model: &response.model,
+        choices: [Choice {
+            index: 0,
+            message: AssistantMessage {
+                role: "assistant",
+                content,
+                refusal: None,
+                tool_calls,
+                reasoning_content: (!reasoning.is_empty()).then_some(reasoning),
+            },
+            logprobs: None,
+            finish_reason: finish_reason(&response.stop),
+        }],
+        usage: WireUsage::from(&response.usage),
     }
-    if !reasoning.is_empty() {
-        message["reasoning_content"] = Value::String(reasoning);
-    }
-    json!({
-        "id": response.id,
-        "object": "chat.completion",
-        "created": created,
-        "model": response.model,
-        "choices": [{"index": 0, "message": message, "logprobs": null, "finish_reason": finish_reason(&response.stop)}],
-        "usage": usage_json(&response.usage),
-    })
 }
 
 /// Turns canonical stream events into OpenAI `chat.completion.chunk` SSE events.
