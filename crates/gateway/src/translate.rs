@@ -30,13 +30,17 @@ pub(crate) fn request(
         Dialect::OpenAi => convert::request_to_canonical(body)?,
         Dialect::Anthropic => anthropic::client::request_to_canonical(body)?,
     };
-    let upstream = match provider.dialect() {
-        Dialect::Anthropic => anthropic::request_from_canonical(&canonical, upstream_model)
-            .map_err(|e| GatewayError::unsupported(provider.name(), &e))?,
-        Dialect::OpenAi => upstream::request_from_canonical(&canonical, upstream_model),
-    };
-    let bytes = serde_json::to_vec(&upstream)
-        .map_err(|e| GatewayError::internal(format!("serialising the upstream request: {e}")))?;
+    let bytes = match provider.dialect() {
+        Dialect::Anthropic => serde_json::to_vec(
+            &anthropic::request_from_canonical(&canonical, upstream_model)
+                .map_err(|e| GatewayError::unsupported(provider.name(), &e))?,
+        ),
+        Dialect::OpenAi => serde_json::to_vec(&upstream::request_from_canonical(
+            &canonical,
+            upstream_model,
+        )),
+    }
+    .map_err(|e| GatewayError::internal(format!("serialising the upstream request: {e}")))?;
     Ok((
         Bytes::from(bytes),
         Translation {

@@ -1,5 +1,9 @@
-//! Canonical request → Anthropic Messages request body.
+//! Canonical request → Anthropic Messages request body. Serialised from typed, borrowing structs
+//! (no `serde_json::Value` tree): this runs on every translated request.
 
+use serde::ser::SerializeMap;
+use serde::{Serialize, Serializer};
+use serde_json::value::RawValue;
 use serde_json::{json, Map, Value};
 
 use crate::canonical::{ChatRequest, Image, Part, ResponseFormat, Role, ToolChoice, Unsupported};
@@ -16,8 +20,122 @@ fn unsupported(feature: &str) -> Unsupported {
     }
 }
 
-/// Builds the JSON body for `POST /v1/messages` for `model`.
-pub fn request_from_canonical(req: &ChatRequest, model: &str) -> Result<Value, Unsupported> {
+/// A Messages request body.
+#[derive(Serialize)]
+pub struct MessagesBody<'a> {
+    model: &'a str,
+    max_tokens: u64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    thinking: Option<Value>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    system: Vec<Block<'a>>,
+    messages: Vec<WireMessage<'a>>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    tools: Vec<ToolDef<'a>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    tool_choice: Option<Value>,
+    #[serde(skip_serializing_if = "<[String]>::is_empty")]
+    stop_sequences: &'a [String],
+    #[serde(skip_serializing_if = "Option::is_none")]
+    temperature: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    top_p: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    top_k: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    metadata: Option<Metadata<'a>>,
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    stream: bool,
+    #[serde(flatten)]
+    extra: Extras<'a>,
+}
+
+#[derive(Serialize)]
+struct Metadata<'a> {
+    user_id: &'a str,
+}
+
+#[derive(Serialize)]
+struct WireMessage<'a> {
+    role: &'static str,
+    content: Vec<Block<'a>>,
+}
+
+#[derive(Serialize)]
+struct ToolDef<'a> {
+    name: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    description: Option<&'a str>,
+    input_schema: &'a Value,
+}
+
+#[derive(Serialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+enum Block<'a> {
+    Text {
+        text: &'a str,
+    },
+    Image {
+        source: Source<'a>,
+    },
+    ToolUse {
+        id: &'a str,
+        name: &'a str,
+        input: &'a RawValue,
+    },
+    ToolResult {
+        tool_use_id: &'a str,
+        content: &'a str,
+        #[serde(skip_serializing_if = "std::ops::Not::not")]
+        is_error: bool,
+    },
+    Thinking {
+        thinking: &'a str,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        signature: Option<&'a str>,
+    },
+}
+
+#[derive(Serialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+enum Source<'a> {
+    Base64 { media_type: &'a str, data: &'a str },
+    Url { url: &'a str },
+}
+
+/// Fields the client sent that the canonical model does not know: carried through, except any
+/// that would collide with a field set above.
+struct Extras<'a>(&'a Map<String, Value>);
+
+const OWN_FIELDS: &[&str] = &[
+    "model",
+    "max_tokens",
+    "thinking",
+    "system",
+    "messages",
+    "tools",
+    "tool_choice",
+    "stop_sequences",
+    "temperature",
+    "top_p",
+    "top_k",
+    "metadata",
+    "stream",
+];
+
+impl Serialize for Extras<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let mut map = s.serialize_map(None)?;
+        for (k, v) in self.0 {
+            if !OWN_FIELDS.contains(&k.as_str()) {
+                map.serialize_entry(k, v)?;
+            }
+        }
+        map.end()
+    }
+}
+
+fn check_supported(req: &ChatRequest) -> Result<(), Unsupported> {
     if req.n.is_some_and(|n| n > 1) {
         return Err(unsupported("n > 1"));
     }
@@ -37,17 +155,20 @@ pub fn request_from_canonical(req: &ChatRequest, model: &str) -> Result<Value, U
         return Err(unsupported("seed"));
     }
     match &req.response_format {
-        None | Some(ResponseFormat::Text) => {}
-        Some(ResponseFormat::JsonObject) => return Err(unsupported("response_format json_object")),
-        Some(ResponseFormat::JsonSchema { .. }) => {
-            return Err(unsupported("response_format json_schema"))
-        }
+        None | Some(ResponseFormat::Text) => Ok(()),
+        Some(ResponseFormat::JsonObject) => Err(unsupported("response_format json_object")),
+        Some(ResponseFormat::JsonSchema { .. }) => Err(unsupported("response_format json_schema")),
     }
+}
 
-    let mut body = Map::new();
-    body.insert("model".into(), json!(model));
+/// Builds the body for `POST /v1/messages` for `model`; serialise it with `serde_json`.
+pub fn request_from_canonical<'a>(
+    req: &'a ChatRequest,
+    model: &'a str,
+) -> Result<MessagesBody<'a>, Unsupported> {
+    check_supported(req)?;
     let mut max_tokens = req.max_tokens.unwrap_or(DEFAULT_MAX_TOKENS);
-    if let Some(reasoning) = &req.reasoning {
+    let thinking = req.reasoning.as_ref().map(|reasoning| {
         let budget = reasoning
             .budget_tokens
             .unwrap_or(match reasoning.effort.as_deref() {
@@ -58,76 +179,47 @@ pub fn request_from_canonical(req: &ChatRequest, model: &str) -> Result<Value, U
         if max_tokens <= budget {
             max_tokens += budget;
         }
-        body.insert(
-            "thinking".into(),
-            json!({"type": "enabled", "budget_tokens": budget}),
-        );
-    }
-    body.insert("max_tokens".into(), json!(max_tokens));
-    if !req.system.is_empty() {
-        let blocks: Vec<Value> = req
-            .system
-            .iter()
-            .map(|text| json!({"type": "text", "text": text}))
-            .collect();
-        body.insert("system".into(), Value::Array(blocks));
-    }
-    body.insert("messages".into(), Value::Array(messages(req)?));
-    if !req.tools.is_empty() {
-        let tools: Vec<Value> = req
-            .tools
-            .iter()
-            .map(|t| {
-                let mut tool = json!({"name": t.name, "input_schema": t.parameters});
-                if let Some(d) = &t.description {
-                    tool["description"] = json!(d);
-                }
-                tool
-            })
-            .collect();
-        body.insert("tools".into(), Value::Array(tools));
-    }
-    let mut choice = match &req.tool_choice {
-        None => None,
-        Some(ToolChoice::Auto) => Some(json!({"type": "auto"})),
-        Some(ToolChoice::None) => Some(json!({"type": "none"})),
-        Some(ToolChoice::Required) => Some(json!({"type": "any"})),
-        Some(ToolChoice::Specific(name)) => Some(json!({"type": "tool", "name": name})),
-    };
+        json!({"type": "enabled", "budget_tokens": budget})
+    });
+    let mut tool_choice = req.tool_choice.as_ref().map(|choice| match choice {
+        ToolChoice::Auto => json!({"type": "auto"}),
+        ToolChoice::None => json!({"type": "none"}),
+        ToolChoice::Required => json!({"type": "any"}),
+        ToolChoice::Specific(name) => json!({"type": "tool", "name": name}),
+    });
     if req.parallel_tool_calls == Some(false) && !req.tools.is_empty() {
-        let c = choice.get_or_insert_with(|| json!({"type": "auto"}));
+        let c = tool_choice.get_or_insert_with(|| json!({"type": "auto"}));
         c["disable_parallel_tool_use"] = json!(true);
     }
-    if let Some(choice) = choice {
-        body.insert("tool_choice".into(), choice);
-    }
-    if !req.stop.is_empty() {
-        body.insert("stop_sequences".into(), json!(req.stop));
-    }
-    if let Some(t) = req.temperature {
-        body.insert("temperature".into(), json!(t));
-    }
-    if let Some(p) = req.top_p {
-        body.insert("top_p".into(), json!(p));
-    }
-    if let Some(k) = req.top_k {
-        body.insert("top_k".into(), json!(k));
-    }
-    if let Some(user) = &req.user {
-        body.insert("metadata".into(), json!({"user_id": user}));
-    }
-    if req.stream {
-        body.insert("stream".into(), json!(true));
-    }
-    for (k, v) in &req.extra {
-        body.entry(k.clone()).or_insert_with(|| v.clone());
-    }
-    Ok(Value::Object(body))
+    Ok(MessagesBody {
+        model,
+        max_tokens,
+        thinking,
+        system: req.system.iter().map(|text| Block::Text { text }).collect(),
+        messages: messages(req)?,
+        tools: req
+            .tools
+            .iter()
+            .map(|t| ToolDef {
+                name: &t.name,
+                description: t.description.as_deref(),
+                input_schema: &t.parameters,
+            })
+            .collect(),
+        tool_choice,
+        stop_sequences: &req.stop,
+        temperature: req.temperature,
+        top_p: req.top_p,
+        top_k: req.top_k,
+        metadata: req.user.as_deref().map(|user_id| Metadata { user_id }),
+        stream: req.stream,
+        extra: Extras(&req.extra),
+    })
 }
 
 /// Messages with tool results moved into user turns and consecutive same-role turns merged.
-fn messages(req: &ChatRequest) -> Result<Vec<Value>, Unsupported> {
-    let mut out: Vec<(String, Vec<Value>)> = Vec::new();
+fn messages(req: &ChatRequest) -> Result<Vec<WireMessage<'_>>, Unsupported> {
+    let mut out: Vec<WireMessage<'_>> = Vec::with_capacity(req.messages.len());
     for message in &req.messages {
         let role = match message.role {
             Role::User | Role::Tool => "user",
@@ -141,51 +233,51 @@ fn messages(req: &ChatRequest) -> Result<Vec<Value>, Unsupported> {
             continue;
         }
         match out.last_mut() {
-            Some((last, existing)) if last == role => existing.extend(blocks),
-            _ => out.push((role.to_owned(), blocks)),
+            Some(last) if last.role == role => last.content.extend(blocks),
+            _ => out.push(WireMessage {
+                role,
+                content: blocks,
+            }),
         }
     }
-    Ok(out
-        .into_iter()
-        .map(|(role, content)| json!({"role": role, "content": content}))
-        .collect())
+    Ok(out)
 }
 
-fn block(part: &Part) -> Result<Value, Unsupported> {
+fn block(part: &Part) -> Result<Block<'_>, Unsupported> {
     Ok(match part {
-        Part::Text(text) => json!({"type": "text", "text": text}),
-        Part::Image(Image::Base64 { media_type, data }) => json!({
-            "type": "image", "source": {"type": "base64", "media_type": media_type, "data": data}
-        }),
-        Part::Image(Image::Url(url)) => {
-            json!({"type": "image", "source": {"type": "url", "url": url}})
-        }
+        Part::Text(text) => Block::Text { text },
+        Part::Image(Image::Base64 { media_type, data }) => Block::Image {
+            source: Source::Base64 { media_type, data },
+        },
+        Part::Image(Image::Url(url)) => Block::Image {
+            source: Source::Url { url },
+        },
         Part::ToolCall(call) => {
-            let input: Value = if call.arguments.trim().is_empty() {
-                json!({})
+            let args = call.arguments.trim();
+            let input: &RawValue = if args.is_empty() {
+                serde_json::from_str("{}")
             } else {
-                serde_json::from_str(&call.arguments)
-                    .map_err(|_| unsupported("tool call arguments that are not valid JSON"))?
-            };
-            json!({"type": "tool_use", "id": call.id, "name": call.name, "input": input})
+                serde_json::from_str(args)
+            }
+            .map_err(|_| unsupported("tool call arguments that are not valid JSON"))?;
+            Block::ToolUse {
+                id: &call.id,
+                name: &call.name,
+                input,
+            }
         }
         Part::ToolResult {
             call_id,
             content,
             is_error,
-        } => {
-            let mut b = json!({"type": "tool_result", "tool_use_id": call_id, "content": content});
-            if *is_error {
-                b["is_error"] = json!(true);
-            }
-            b
-        }
-        Part::Reasoning { text, signature } => {
-            let mut b = json!({"type": "thinking", "thinking": text});
-            if let Some(sig) = signature {
-                b["signature"] = json!(sig);
-            }
-            b
-        }
+        } => Block::ToolResult {
+            tool_use_id: call_id,
+            content,
+            is_error: *is_error,
+        },
+        Part::Reasoning { text, signature } => Block::Thinking {
+            thinking: text,
+            signature: signature.as_deref(),
+        },
     })
 }

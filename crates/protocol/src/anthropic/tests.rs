@@ -10,6 +10,7 @@ use crate::sse;
 fn to_anthropic(openai: Value) -> Result<Value, crate::canonical::Unsupported> {
     let req = request_to_canonical(openai.to_string().as_bytes()).unwrap();
     request_from_canonical(&req, "claude-sonnet-4-5")
+        .map(|body| serde_json::to_value(body).unwrap())
 }
 
 #[test]

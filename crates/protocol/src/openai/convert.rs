@@ -1,42 +1,17 @@
 //! OpenAI Chat Completions ↔ canonical: requests in, responses and stream chunks out.
 
-use serde::Serialize;
-use serde_json::{json, Map, Value};
+use std::borrow::Cow;
+
+use serde::{Deserialize, Serialize};
+use serde_json::value::RawValue;
+use serde_json::{json, Value};
 
 use super::RequestError;
 use crate::canonical::{
     ChatRequest, ChatResponse, Image, Message, Part, Reasoning, ResponseFormat, Role, StopReason,
     StreamEvent, Tool, ToolCall, ToolChoice, Usage,
 };
-
-/// Fields this converter understands; anything else is carried in `extra`.
-const KNOWN: &[&str] = &[
-    "model",
-    "messages",
-    "tools",
-    "tool_choice",
-    "parallel_tool_calls",
-    "response_format",
-    "stop",
-    "max_tokens",
-    "max_completion_tokens",
-    "temperature",
-    "top_p",
-    "top_k",
-    "seed",
-    "presence_penalty",
-    "frequency_penalty",
-    "n",
-    "logprobs",
-    "top_logprobs",
-    "logit_bias",
-    "reasoning_effort",
-    "user",
-    "stream",
-    "stream_options",
-    "functions",
-    "function_call",
-];
+use crate::json::ObjectView;
 
 fn bad(param: impl Into<String>, message: impl Into<String>) -> RequestError {
     RequestError {
@@ -46,172 +21,264 @@ fn bad(param: impl Into<String>, message: impl Into<String>) -> RequestError {
     }
 }
 
-/// Converts an already validated (see [`super::ChatRequest::parse`]) OpenAI body.
+/// A message as sent, borrowed from the body; `content` is inspected lazily.
+#[derive(Deserialize)]
+struct WireMessage<'a> {
+    #[serde(borrow)]
+    role: Cow<'a, str>,
+    #[serde(default, borrow)]
+    content: Option<&'a RawValue>,
+    #[serde(default, borrow)]
+    tool_calls: Option<Vec<WireToolCallIn<'a>>>,
+    #[serde(default, borrow)]
+    tool_call_id: Option<Cow<'a, str>>,
+    #[serde(default, borrow)]
+    reasoning_content: Option<Cow<'a, str>>,
+    #[serde(default, borrow)]
+    reasoning_signature: Option<Cow<'a, str>>,
+}
+
+#[derive(Deserialize)]
+struct WireToolCallIn<'a> {
+    #[serde(borrow)]
+    id: Cow<'a, str>,
+    #[serde(borrow)]
+    function: WireFunctionIn<'a>,
+}
+
+#[derive(Deserialize)]
+struct WireFunctionIn<'a> {
+    #[serde(borrow)]
+    name: Cow<'a, str>,
+    #[serde(default, borrow)]
+    arguments: Cow<'a, str>,
+}
+
+#[derive(Deserialize)]
+struct WirePart<'a> {
+    #[serde(rename = "type", borrow)]
+    kind: Cow<'a, str>,
+    #[serde(default, borrow)]
+    text: Option<Cow<'a, str>>,
+    #[serde(default, borrow)]
+    image_url: Option<WireImageUrl<'a>>,
+}
+
+#[derive(Deserialize)]
+struct WireImageUrl<'a> {
+    #[serde(borrow)]
+    url: Cow<'a, str>,
+}
+
+#[derive(Deserialize)]
+struct WireTool<'a> {
+    #[serde(borrow)]
+    function: WireToolFunction<'a>,
+}
+
+#[derive(Deserialize)]
+struct WireToolFunction<'a> {
+    #[serde(borrow)]
+    name: Cow<'a, str>,
+    #[serde(default, borrow)]
+    description: Option<Cow<'a, str>>,
+    #[serde(default)]
+    parameters: Option<Value>,
+}
+
+fn parse<'a, T: Deserialize<'a>>(param: &str, raw: &'a RawValue) -> Result<T, RequestError> {
+    serde_json::from_str(raw.get()).map_err(|e| bad(param, format!("invalid `{param}`: {e}")))
+}
+
+/// Converts an already validated (see [`super::ChatRequest::parse`]) OpenAI body. One pass over
+/// the top level; each known field is deserialised into a typed, borrowing shape.
 pub fn request_to_canonical(body: &[u8]) -> Result<ChatRequest, RequestError> {
-    let value: Map<String, Value> =
-        serde_json::from_slice(body).map_err(|e| bad("", format!("invalid request: {e}")))?;
-    let mut req = ChatRequest {
-        model: value["model"].as_str().unwrap_or_default().to_owned(),
-        ..ChatRequest::default()
-    };
-    if value.contains_key("functions") || value.contains_key("function_call") {
-        return Err(bad(
-            "functions",
-            "the deprecated `functions`/`function_call` fields cannot be translated; use `tools`/`tool_choice`",
-        ));
-    }
-    for (i, message) in value
-        .get("messages")
-        .and_then(Value::as_array)
-        .into_iter()
-        .flatten()
-        .enumerate()
-    {
-        convert_message(i, message, &mut req)?;
-    }
-    if let Some(tools) = value.get("tools").and_then(Value::as_array) {
-        for (i, tool) in tools.iter().enumerate() {
-            let function = &tool["function"];
-            let name = function["name"]
-                .as_str()
-                .ok_or_else(|| bad(format!("tools[{i}].function.name"), "missing tool name"))?;
-            req.tools.push(Tool {
-                name: name.to_owned(),
-                description: function["description"].as_str().map(str::to_owned),
-                parameters: function
-                    .get("parameters")
-                    .cloned()
-                    .unwrap_or_else(|| json!({"type": "object", "properties": {}})),
-            });
+    let view = ObjectView::parse(body)?;
+    let mut req = ChatRequest::default();
+    let mut max_tokens = None;
+    let mut max_completion_tokens = None;
+    for member in view.members() {
+        let raw = member.value;
+        if raw.get() == "null" {
+            continue;
+        }
+        let key = member.key;
+        match key {
+            "model" => req.model = parse::<Cow<'_, str>>(key, raw)?.into_owned(),
+            "messages" => {
+                let messages: Vec<WireMessage<'_>> = parse(key, raw)?;
+                req.messages.reserve(messages.len());
+                for (i, message) in messages.into_iter().enumerate() {
+                    convert_message(i, message, &mut req)?;
+                }
+            }
+            "tools" => {
+                let tools: Vec<WireTool<'_>> = parse(key, raw)?;
+                req.tools = tools
+                    .into_iter()
+                    .map(|t| Tool {
+                        name: t.function.name.into_owned(),
+                        description: t.function.description.map(Cow::into_owned),
+                        parameters: t
+                            .function
+                            .parameters
+                            .unwrap_or_else(|| json!({"type": "object", "properties": {}})),
+                    })
+                    .collect();
+            }
+            "tool_choice" => req.tool_choice = Some(tool_choice(&parse::<Value>(key, raw)?)?),
+            "parallel_tool_calls" => req.parallel_tool_calls = Some(parse(key, raw)?),
+            "response_format" => {
+                req.response_format = Some(response_format(&parse::<Value>(key, raw)?)?)
+            }
+            "stop" => {
+                req.stop = match parse::<Value>(key, raw)? {
+                    Value::String(s) => vec![s],
+                    Value::Array(items) => items
+                        .into_iter()
+                        .filter_map(|s| s.as_str().map(str::to_owned))
+                        .collect(),
+                    _ => Vec::new(),
+                }
+            }
+            "max_tokens" => max_tokens = Some(parse(key, raw)?),
+            "max_completion_tokens" => max_completion_tokens = Some(parse(key, raw)?),
+            "temperature" => req.temperature = Some(parse(key, raw)?),
+            "top_p" => req.top_p = Some(parse(key, raw)?),
+            "top_k" => req.top_k = Some(parse(key, raw)?),
+            "seed" => req.seed = Some(parse(key, raw)?),
+            "presence_penalty" => req.presence_penalty = Some(parse(key, raw)?),
+            "frequency_penalty" => req.frequency_penalty = Some(parse(key, raw)?),
+            "n" => req.n = Some(parse(key, raw)?),
+            "logprobs" => req.logprobs = parse(key, raw)?,
+            "top_logprobs" => {}
+            "logit_bias" => req.logit_bias = true,
+            "reasoning_effort" => {
+                req.reasoning = Some(Reasoning {
+                    effort: Some(parse::<String>(key, raw)?),
+                    budget_tokens: None,
+                })
+            }
+            "user" => req.user = Some(parse(key, raw)?),
+            "stream" => req.stream = parse(key, raw)?,
+            "stream_options" => {
+                req.include_usage = parse::<Value>(key, raw)?
+                    .get("include_usage")
+                    .and_then(Value::as_bool)
+                    == Some(true)
+            }
+            "functions" | "function_call" => {
+                return Err(bad(
+                    "functions",
+                    "the deprecated `functions`/`function_call` fields cannot be translated; use `tools`/`tool_choice`",
+                ))
+            }
+            _ => {
+                req.extra.insert(key.to_owned(), parse::<Value>(key, raw)?);
+            }
         }
     }
-    req.tool_choice = match value.get("tool_choice") {
-        None | Some(Value::Null) => None,
-        Some(Value::String(s)) => Some(match s.as_str() {
+    req.max_tokens = max_completion_tokens.or(max_tokens);
+    Ok(req)
+}
+
+fn tool_choice(v: &Value) -> Result<ToolChoice, RequestError> {
+    Ok(match v {
+        Value::String(s) => match s.as_str() {
             "auto" => ToolChoice::Auto,
             "none" => ToolChoice::None,
             "required" => ToolChoice::Required,
             other => return Err(bad("tool_choice", format!("unknown tool_choice `{other}`"))),
-        }),
-        Some(v) => Some(ToolChoice::Specific(
+        },
+        v => ToolChoice::Specific(
             v.pointer("/function/name")
                 .and_then(Value::as_str)
                 .ok_or_else(|| bad("tool_choice", "tool_choice object needs function.name"))?
                 .to_owned(),
-        )),
-    };
-    req.parallel_tool_calls = value.get("parallel_tool_calls").and_then(Value::as_bool);
-    req.response_format = match value.get("response_format") {
-        None | Some(Value::Null) => None,
-        Some(v) => Some(match v["type"].as_str() {
-            Some("text") => ResponseFormat::Text,
-            Some("json_object") => ResponseFormat::JsonObject,
-            Some("json_schema") => ResponseFormat::JsonSchema {
-                name: v
-                    .pointer("/json_schema/name")
-                    .and_then(Value::as_str)
-                    .unwrap_or("response")
-                    .to_owned(),
-                schema: v
-                    .pointer("/json_schema/schema")
-                    .cloned()
-                    .unwrap_or(Value::Null),
-            },
-            _ => {
-                return Err(bad(
-                    "response_format.type",
-                    "response_format.type must be text, json_object or json_schema",
-                ))
-            }
-        }),
-    };
-    req.stop = match value.get("stop") {
-        Some(Value::String(s)) => vec![s.clone()],
-        Some(Value::Array(items)) => items
-            .iter()
-            .filter_map(|s| s.as_str().map(str::to_owned))
-            .collect(),
-        _ => Vec::new(),
-    };
-    let uint = |k: &str| value.get(k).and_then(Value::as_u64);
-    let float = |k: &str| value.get(k).and_then(Value::as_f64);
-    req.max_tokens = uint("max_completion_tokens").or_else(|| uint("max_tokens"));
-    req.temperature = float("temperature");
-    req.top_p = float("top_p");
-    req.top_k = uint("top_k");
-    req.seed = value.get("seed").and_then(Value::as_i64);
-    req.presence_penalty = float("presence_penalty");
-    req.frequency_penalty = float("frequency_penalty");
-    req.n = uint("n");
-    req.logprobs = value.get("logprobs").and_then(Value::as_bool) == Some(true);
-    req.logit_bias = value.get("logit_bias").is_some_and(|v| !v.is_null());
-    req.reasoning = value
-        .get("reasoning_effort")
-        .and_then(Value::as_str)
-        .map(|effort| Reasoning {
-            effort: Some(effort.to_owned()),
-            budget_tokens: None,
-        });
-    req.user = value.get("user").and_then(Value::as_str).map(str::to_owned);
-    req.stream = value.get("stream").and_then(Value::as_bool) == Some(true);
-    req.include_usage = value
-        .get("stream_options")
-        .and_then(|o| o.get("include_usage"))
-        .and_then(Value::as_bool)
-        == Some(true);
-    req.extra = value
-        .into_iter()
-        .filter(|(k, _)| !KNOWN.contains(&k.as_str()))
-        .collect();
-    Ok(req)
+        ),
+    })
 }
 
-fn text_of(content: &Value) -> String {
-    match content {
-        Value::String(s) => s.clone(),
-        Value::Array(parts) => parts
-            .iter()
-            .filter_map(|p| p["text"].as_str())
-            .collect::<Vec<_>>()
-            .join(""),
-        _ => String::new(),
+fn response_format(v: &Value) -> Result<ResponseFormat, RequestError> {
+    Ok(match v["type"].as_str() {
+        Some("text") => ResponseFormat::Text,
+        Some("json_object") => ResponseFormat::JsonObject,
+        Some("json_schema") => ResponseFormat::JsonSchema {
+            name: v
+                .pointer("/json_schema/name")
+                .and_then(Value::as_str)
+                .unwrap_or("response")
+                .to_owned(),
+            schema: v
+                .pointer("/json_schema/schema")
+                .cloned()
+                .unwrap_or(Value::Null),
+        },
+        _ => {
+            return Err(bad(
+                "response_format.type",
+                "response_format.type must be text, json_object or json_schema",
+            ))
+        }
+    })
+}
+
+/// The text of a `content` value: a string, or the concatenated text parts of an array.
+fn text_of(i: usize, content: Option<&RawValue>) -> Result<String, RequestError> {
+    let Some(raw) = content else {
+        return Ok(String::new());
+    };
+    match raw.get().as_bytes().first() {
+        Some(b'"') => {
+            parse::<Cow<'_, str>>(&format!("messages[{i}].content"), raw).map(Cow::into_owned)
+        }
+        Some(b'[') => {
+            let parts: Vec<WirePart<'_>> = parse(&format!("messages[{i}].content"), raw)?;
+            Ok(parts
+                .into_iter()
+                .filter_map(|p| p.text)
+                .collect::<Vec<_>>()
+                .concat())
+        }
+        _ => Ok(String::new()),
     }
 }
 
-fn convert_message(i: usize, message: &Value, req: &mut ChatRequest) -> Result<(), RequestError> {
-    let role = message["role"].as_str().unwrap_or_default();
-    let content = &message["content"];
-    match role {
-        "system" | "developer" => req.system.push(text_of(content)),
+fn convert_message(
+    i: usize,
+    message: WireMessage<'_>,
+    req: &mut ChatRequest,
+) -> Result<(), RequestError> {
+    match message.role.as_ref() {
+        "system" | "developer" => req.system.push(text_of(i, message.content)?),
         "user" => {
             let mut parts = Vec::new();
-            match content {
-                Value::String(s) => parts.push(Part::Text(s.clone())),
-                Value::Array(items) => {
-                    for (j, item) in items.iter().enumerate() {
-                        match item["type"].as_str() {
-                            Some("text") => parts.push(Part::Text(
-                                item["text"].as_str().unwrap_or_default().to_owned(),
+            match message.content.map(|c| (c, c.get().as_bytes().first())) {
+                Some((c, Some(b'"'))) => parts.push(Part::Text(
+                    parse::<Cow<'_, str>>("content", c)?.into_owned(),
+                )),
+                Some((c, Some(b'['))) => {
+                    let items: Vec<WirePart<'_>> = parse(&format!("messages[{i}].content"), c)?;
+                    for (j, item) in items.into_iter().enumerate() {
+                        match item.kind.as_ref() {
+                            "text" => parts.push(Part::Text(
+                                item.text.map(Cow::into_owned).unwrap_or_default(),
                             )),
-                            Some("image_url") => {
-                                let url = item
-                                    .pointer("/image_url/url")
-                                    .and_then(Value::as_str)
-                                    .ok_or_else(|| {
-                                        bad(
-                                            format!("messages[{i}].content[{j}].image_url.url"),
-                                            "missing image url",
-                                        )
-                                    })?;
-                                parts.push(Part::Image(Image::from_url(url)));
+                            "image_url" => {
+                                let url = item.image_url.ok_or_else(|| {
+                                    bad(
+                                        format!("messages[{i}].content[{j}].image_url.url"),
+                                        "missing image url",
+                                    )
+                                })?;
+                                parts.push(Part::Image(Image::from_url(&url.url)));
                             }
                             other => {
                                 return Err(bad(
                                     format!("messages[{i}].content[{j}].type"),
                                     format!(
-                                    "content part type `{}` cannot be translated to this provider",
-                                    other.unwrap_or("(missing)")
-                                ),
+                                        "content part type `{other}` cannot be translated to this provider"
+                                    ),
                                 ))
                             }
                         }
@@ -226,38 +293,21 @@ fn convert_message(i: usize, message: &Value, req: &mut ChatRequest) -> Result<(
         }
         "assistant" => {
             let mut parts = Vec::new();
-            if let Some(reasoning) = message.get("reasoning_content").and_then(Value::as_str) {
+            if let Some(reasoning) = message.reasoning_content {
                 parts.push(Part::Reasoning {
-                    text: reasoning.to_owned(),
-                    signature: message
-                        .get("reasoning_signature")
-                        .and_then(Value::as_str)
-                        .map(str::to_owned),
+                    text: reasoning.into_owned(),
+                    signature: message.reasoning_signature.map(Cow::into_owned),
                 });
             }
-            let text = text_of(content);
+            let text = text_of(i, message.content)?;
             if !text.is_empty() {
                 parts.push(Part::Text(text));
             }
-            for (j, call) in message
-                .get("tool_calls")
-                .and_then(Value::as_array)
-                .into_iter()
-                .flatten()
-                .enumerate()
-            {
-                let field = |name: &str| {
-                    call.pointer(name).and_then(Value::as_str).ok_or_else(|| {
-                        bad(
-                            format!("messages[{i}].tool_calls[{j}]"),
-                            format!("tool call is missing `{}`", name.trim_start_matches('/')),
-                        )
-                    })
-                };
+            for call in message.tool_calls.into_iter().flatten() {
                 parts.push(Part::ToolCall(ToolCall {
-                    id: field("/id")?.to_owned(),
-                    name: field("/function/name")?.to_owned(),
-                    arguments: field("/function/arguments")?.to_owned(),
+                    id: call.id.into_owned(),
+                    name: call.function.name.into_owned(),
+                    arguments: call.function.arguments.into_owned(),
                 }));
             }
             req.messages.push(Message {
@@ -266,17 +316,18 @@ fn convert_message(i: usize, message: &Value, req: &mut ChatRequest) -> Result<(
             });
         }
         "tool" => {
-            let call_id = message["tool_call_id"].as_str().ok_or_else(|| {
+            let call_id = message.tool_call_id.ok_or_else(|| {
                 bad(
                     format!("messages[{i}].tool_call_id"),
                     "a tool message needs `tool_call_id`",
                 )
             })?;
+            let content = text_of(i, message.content)?;
             req.messages.push(Message {
                 role: Role::Tool,
                 content: vec![Part::ToolResult {
-                    call_id: call_id.to_owned(),
-                    content: text_of(content),
+                    call_id: call_id.into_owned(),
+                    content,
                     is_error: false,
                 }],
             });
