@@ -5,7 +5,6 @@ use std::borrow::Cow;
 
 use serde::Deserialize;
 use serde_json::value::RawValue;
-use serde_json::Value;
 
 use crate::canonical::{ChatResponse, Part, ToolCall, Usage};
 
@@ -22,6 +21,7 @@ pub(crate) struct WireUsage {
 }
 
 impl WireUsage {
+    /// Input counts every input token, cached or not.
     pub(crate) fn canonical(&self) -> Usage {
         let read = self.cache_read_input_tokens.unwrap_or(0);
         Usage {
@@ -31,11 +31,6 @@ impl WireUsage {
             reasoning: 0,
         }
     }
-}
-
-/// Usage from a Messages `usage` object: input counts every input token, cached or not.
-pub(crate) fn usage(u: &Value) -> Usage {
-    WireUsage::deserialize(u).unwrap_or_default().canonical()
 }
 
 #[derive(Deserialize)]

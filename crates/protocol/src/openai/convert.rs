@@ -509,11 +509,19 @@ impl StreamEncoder {
         }
     }
 
-    fn chunk(&self, delta: Value, finish: Option<&str>, out: &mut Vec<u8>) {
-        let chunk = json!({
-            "id": self.id, "object": "chat.completion.chunk", "created": self.created, "model": self.model,
-            "choices": [{"index": 0, "delta": delta, "logprobs": null, "finish_reason": finish}]
-        });
+    fn chunk(&self, delta: Delta<'_>, finish: Option<&'static str>, out: &mut Vec<u8>) {
+        let chunk = Chunk {
+            id: &self.id,
+            object: "chat.completion.chunk",
+            created: self.created,
+            model: &self.model,
+            choices: [ChunkChoice {
+                index: 0,
+                delta,
+                logprobs: None,
+                finish_reason: finish,
+            }],
+        };
         push_event(&chunk, out);
     }
 
@@ -525,23 +533,60 @@ impl StreamEncoder {
                 if !model.is_empty() {
                     self.model = model.clone();
                 }
-                self.chunk(json!({"role": "assistant", "content": ""}), None, out);
+                let delta = Delta {
+                    role: Some("assistant"),
+                    content: Some(""),
+                    ..Delta::default()
+                };
+                self.chunk(delta, None, out);
             }
-            StreamEvent::Text(text) => self.chunk(json!({"content": text}), None, out),
+            StreamEvent::Text(text) => {
+                let delta = Delta {
+                    content: Some(text),
+                    ..Delta::default()
+                };
+                self.chunk(delta, None, out)
+            }
             StreamEvent::Reasoning(text) => {
-                self.chunk(json!({"reasoning_content": text}), None, out)
+                let delta = Delta {
+                    reasoning_content: Some(text),
+                    ..Delta::default()
+                };
+                self.chunk(delta, None, out)
             }
-            StreamEvent::ToolCallStart { index, id, name } => self.chunk(
-                json!({"tool_calls": [{"index": index, "id": id, "type": "function", "function": {"name": name, "arguments": ""}}]}),
-                None,
-                out,
-            ),
-            StreamEvent::ToolCallArguments { index, delta } => self.chunk(
-                json!({"tool_calls": [{"index": index, "function": {"arguments": delta}}]}),
-                None,
-                out,
-            ),
-            StreamEvent::Finish(stop) => self.chunk(json!({}), Some(finish_reason(stop)), out),
+            StreamEvent::ToolCallStart { index, id, name } => {
+                let delta = Delta {
+                    tool_calls: Some([ToolCallDelta {
+                        index: *index,
+                        id: Some(id),
+                        kind: Some("function"),
+                        function: FunctionDelta {
+                            name: Some(name),
+                            arguments: "",
+                        },
+                    }]),
+                    ..Delta::default()
+                };
+                self.chunk(delta, None, out)
+            }
+            StreamEvent::ToolCallArguments { index, delta } => {
+                let delta = Delta {
+                    tool_calls: Some([ToolCallDelta {
+                        index: *index,
+                        id: None,
+                        kind: None,
+                        function: FunctionDelta {
+                            name: None,
+                            arguments: delta,
+                        },
+                    }]),
+                    ..Delta::default()
+                };
+                self.chunk(delta, None, out)
+            }
+            StreamEvent::Finish(stop) => {
+                self.chunk(Delta::default(), Some(finish_reason(stop)), out)
+            }
             StreamEvent::Usage(usage) => self.usage = *usage,
             StreamEvent::Error { message } => {
                 self.finished = true;
@@ -554,10 +599,14 @@ impl StreamEncoder {
                 }
                 self.finished = true;
                 if self.include_usage {
-                    let chunk = json!({
-                        "id": self.id, "object": "chat.completion.chunk", "created": self.created,
-                        "model": self.model, "choices": [], "usage": usage_json(&self.usage)
-                    });
+                    let chunk = UsageChunk {
+                        id: &self.id,
+                        object: "chat.completion.chunk",
+                        created: self.created,
+                        model: &self.model,
+                        choices: [],
+                        usage: WireUsage::from(&self.usage),
+                    };
                     push_event(&chunk, out);
                 }
                 out.extend_from_slice(crate::sse::DONE);
@@ -566,9 +615,65 @@ impl StreamEncoder {
     }
 }
 
-fn push_event(value: &Value, out: &mut Vec<u8>) {
+#[derive(Serialize)]
+struct Chunk<'a> {
+    id: &'a str,
+    object: &'static str,
+    created: u64,
+    model: &'a str,
+    choices: [ChunkChoice<'a>; 1],
+}
+
+#[derive(Serialize)]
+struct UsageChunk<'a> {
+    id: &'a str,
+    object: &'static str,
+    created: u64,
+    model: &'a str,
+    choices: [(); 0],
+    usage: WireUsage,
+}
+
+#[derive(Serialize)]
+struct ChunkChoice<'a> {
+    index: u32,
+    delta: Delta<'a>,
+    logprobs: Option<()>,
+    finish_reason: Option<&'static str>,
+}
+
+#[derive(Serialize, Default)]
+struct Delta<'a> {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    role: Option<&'static str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    content: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    reasoning_content: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    tool_calls: Option<[ToolCallDelta<'a>; 1]>,
+}
+
+#[derive(Serialize)]
+struct ToolCallDelta<'a> {
+    index: usize,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    id: Option<&'a str>,
+    #[serde(rename = "type", skip_serializing_if = "Option::is_none")]
+    kind: Option<&'static str>,
+    function: FunctionDelta<'a>,
+}
+
+#[derive(Serialize)]
+struct FunctionDelta<'a> {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    name: Option<&'a str>,
+    arguments: &'a str,
+}
+
+fn push_event<T: Serialize>(value: &T, out: &mut Vec<u8>) {
     out.extend_from_slice(b"data: ");
-    // Serialising a Value into a Vec cannot fail.
+    // Serialising plain data into a Vec cannot fail.
     let _ = serde_json::to_writer(&mut *out, value);
     out.extend_from_slice(b"\n\n");
 }
