@@ -160,3 +160,9 @@ fn the_init_template_is_valid() {
     .unwrap();
     assert_eq!(c.providers[0].name, "openai");
 }
+
+#[test]
+fn provider_names_that_shadow_routes_are_rejected() {
+    let e = error("[providers.v1]\nkind = \"openai\"\n");
+    assert!(e.contains("reserved"), "{e}");
+}

@@ -14,6 +14,19 @@ use crate::{Config, ConfigError, ModelBinding, ModelRef, ServerConfig, Source};
 /// The Azure OpenAI API version used when none is configured (latest GA at the time of writing).
 pub const DEFAULT_AZURE_API_VERSION: &str = "2024-10-21";
 
+/// Provider names that would collide with routes (`/{provider}/…` is the native passthrough).
+pub const RESERVED_NAMES: &[&str] = &[
+    "v1",
+    "api",
+    "ai",
+    "healthz",
+    "readyz",
+    "metrics",
+    "universal",
+    "compat",
+    "dashboard",
+];
+
 pub(crate) fn validate(
     raw: RawConfig,
     src: &Source<'_>,
@@ -127,6 +140,15 @@ fn provider(
             Some(kind_span),
             format!(
                 "invalid provider name `{name}`: use letters, digits, `-`, `_` or `.` (no `/`)"
+            ),
+        ));
+    }
+    if RESERVED_NAMES.contains(&name.as_str()) {
+        return Err(src.error(
+            Some(kind_span),
+            format!(
+                "provider name `{name}` is reserved (it is a path prefix of Switchyard's own routes: {})",
+                RESERVED_NAMES.join(", ")
             ),
         ));
     }

@@ -125,6 +125,16 @@ impl GatewayError {
         )
     }
 
+    pub fn route_not_found_with(message: String) -> Self {
+        Self::new(
+            StatusCode::NOT_FOUND,
+            ErrorOrigin::Client,
+            "invalid_request_error",
+            "unknown_route",
+            message,
+        )
+    }
+
     pub fn method_not_allowed(method: &str, path: &str) -> Self {
         Self::new(
             StatusCode::METHOD_NOT_ALLOWED,

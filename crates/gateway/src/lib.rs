@@ -14,12 +14,14 @@
 //!   chunk by chunk with an idle timeout and a clean error event if the upstream breaks.
 //! - [`error`]: [`GatewayError`]: who failed (client / upstream / internal), whether a retry could
 //!   help, and what to tell the caller.
+//! - [`passthrough`]: provider-native requests (`/{provider}/…`) forwarded with credentials injected.
 //! - [`context`]: [`RequestContext`], per-request identity and clocks.
 //! - [`translate`]: client dialect ⇄ provider dialect through the canonical model (only when they
 //!   differ), including the streaming [`translate::Transcoder`].
 
 pub mod context;
 pub mod error;
+pub mod passthrough;
 pub mod pipeline;
 pub mod relay;
 pub mod router;
@@ -27,6 +29,7 @@ pub mod translate;
 
 pub use context::RequestContext;
 pub use error::{ErrorOrigin, GatewayError};
+pub use passthrough::NativeRequest;
 pub use pipeline::{ClientApi, Gateway, Reply};
 pub use relay::ReplyBody;
 pub use router::{ModelRouter, Route};

@@ -244,7 +244,7 @@ impl Gateway {
             .is_some_and(|v| v.as_bytes().starts_with(b"text/event-stream"));
         let stream = call.stream && is_sse;
         let info = StreamInfo {
-            dialect: call.api.dialect(),
+            dialect: Some(call.api.dialect()),
             request_id: ctx.id,
             provider: call.provider.name().to_owned(),
             idle: call.provider.idle_timeout(),

@@ -6,7 +6,6 @@
 //! silent for longer than its idle timeout. Dropping the relay (the client went away) drops the
 //! upstream body, which closes that upstream connection: the provider stops generating.
 
-use std::convert::Infallible;
 use std::future::Future;
 use std::pin::Pin;
 use std::task::{ready, Context, Poll};
@@ -47,6 +46,12 @@ impl ReplyBody {
         }
     }
 
+    /// Relays an upstream body untouched (native passthrough), with the idle timeout.
+    pub fn raw(upstream: UpstreamBody, mut info: StreamInfo) -> Self {
+        info.dialect = None;
+        Self::sse(upstream, info, None)
+    }
+
     /// Relays an upstream SSE body, re-encoding it on the way when the dialects differ.
     pub fn sse(upstream: UpstreamBody, relay: StreamInfo, transcoder: Option<Transcoder>) -> Self {
         let deadline = Box::pin(tokio::time::sleep(relay.idle));
@@ -66,8 +71,9 @@ impl ReplyBody {
 
 /// What the relay needs to know to report on the stream.
 pub struct StreamInfo {
-    /// The client's dialect, for error events.
-    pub dialect: Dialect,
+    /// The client's dialect, for error events; `None` relays bytes untouched (native passthrough),
+    /// where a failure can only be signalled by aborting the response.
+    pub dialect: Option<Dialect>,
     pub request_id: Uuid,
     pub provider: String,
     pub idle: Duration,
@@ -86,45 +92,51 @@ struct SseRelay {
 }
 
 impl SseRelay {
-    fn error_event(&mut self, code: &str, message: String) -> Frame<Bytes> {
+    fn error_event(&mut self, code: &str, message: String) -> Result<Frame<Bytes>, RelayError> {
         self.finished = true;
         tracing::warn!(request_id = %self.info.request_id, provider = %self.info.provider, bytes = self.bytes, "{message}");
         match self.info.dialect {
-            Dialect::OpenAi => {
+            Some(Dialect::OpenAi) => {
                 let body = ErrorBody::new(message, "upstream_error", None, Some(code));
-                Frame::data(sse::data_event(&body.to_json()))
+                Ok(Frame::data(sse::data_event(&body.to_json())))
             }
-            Dialect::Anthropic => {
+            Some(Dialect::Anthropic) => {
                 let body = anthropic::client::error_body(502, &format!("{code}: {message}"));
-                Frame::data(Bytes::from(format!("event: error\ndata: {body}\n\n")))
+                Ok(Frame::data(Bytes::from(format!(
+                    "event: error\ndata: {body}\n\n"
+                ))))
             }
+            None => Err(RelayError(message)),
         }
     }
 
-    fn poll(&mut self, cx: &mut Context<'_>) -> Poll<Option<Frame<Bytes>>> {
+    fn poll(&mut self, cx: &mut Context<'_>) -> Poll<Option<Result<Frame<Bytes>, RelayError>>> {
         if self.finished {
             return Poll::Ready(None);
         }
         loop {
             match self.poll_upstream(cx) {
                 // A transcoder may need more upstream bytes before it has a whole event to emit.
-                Poll::Ready(Some(frame)) if frame.data_ref().is_some_and(Bytes::is_empty) => {}
+                Poll::Ready(Some(Ok(frame))) if frame.data_ref().is_some_and(Bytes::is_empty) => {}
                 other => return other,
             }
         }
     }
 
-    fn poll_upstream(&mut self, cx: &mut Context<'_>) -> Poll<Option<Frame<Bytes>>> {
+    fn poll_upstream(
+        &mut self,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, RelayError>>> {
         match Pin::new(&mut self.upstream).poll_frame(cx) {
             Poll::Ready(Some(Ok(frame))) => {
                 self.last_activity = Instant::now();
                 let Ok(data) = frame.into_data() else {
-                    return Poll::Ready(Some(Frame::data(Bytes::new())));
+                    return Poll::Ready(Some(Ok(Frame::data(Bytes::new()))));
                 };
                 self.bytes += data.len() as u64;
                 match &mut self.transcoder {
-                    None => Poll::Ready(Some(Frame::data(data))),
-                    Some(t) => Poll::Ready(Some(Frame::data(Bytes::from(t.feed(&data))))),
+                    None => Poll::Ready(Some(Ok(Frame::data(data)))),
+                    Some(t) => Poll::Ready(Some(Ok(Frame::data(Bytes::from(t.feed(&data)))))),
                 }
             }
             Poll::Ready(Some(Err(e))) => {
@@ -177,17 +189,31 @@ impl Drop for SseRelay {
     }
 }
 
+/// A relayed body that could not be completed (native passthrough only; dialect-aware relays end
+/// with an error event instead). The server aborts the response, so the client sees a truncated
+/// body rather than a silently short one.
+#[derive(Debug)]
+pub struct RelayError(String);
+
+impl std::fmt::Display for RelayError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for RelayError {}
+
 impl Body for ReplyBody {
     type Data = Bytes;
-    type Error = Infallible;
+    type Error = RelayError;
 
     fn poll_frame(
         mut self: Pin<&mut Self>,
         cx: &mut Context<'_>,
-    ) -> Poll<Option<Result<Frame<Bytes>, Infallible>>> {
+    ) -> Poll<Option<Result<Frame<Bytes>, RelayError>>> {
         match &mut self.inner {
             Inner::Full(bytes) => Poll::Ready(bytes.take().map(|b| Ok(Frame::data(b)))),
-            Inner::Sse(relay) => relay.poll(cx).map(|f| f.map(Ok)),
+            Inner::Sse(relay) => relay.poll(cx),
         }
     }
 

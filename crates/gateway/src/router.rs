@@ -151,6 +151,11 @@ impl ModelRouter {
         ModelList::new(data)
     }
 
+    /// A provider by its configured name.
+    pub fn provider(&self, name: &str) -> Option<&Provider> {
+        self.by_name.get(name).map(|&i| &self.providers[i])
+    }
+
     pub fn providers(&self) -> &[Provider] {
         &self.providers
     }

@@ -6,7 +6,7 @@ use std::time::Duration;
 use bytes::Bytes;
 use http::header::{HeaderName, HeaderValue, AUTHORIZATION, CONTENT_TYPE, HOST, USER_AGENT};
 use http::uri::PathAndQuery;
-use http::{Method, Request, Response, Uri};
+use http::{HeaderMap, Method, Request, Response, Uri};
 use http_body_util::{BodyExt, Full};
 use hyper_util::client::legacy::connect::HttpConnector;
 
@@ -64,8 +64,12 @@ struct Inner {
 /// A request ready to go upstream; can be sent again on a fresh connection if a pooled one turns
 /// out to have been closed by the server.
 pub struct UpstreamRequest {
+    method: Method,
     path: PathAndQuery,
     body: Bytes,
+    /// Client headers forwarded on the native passthrough route (already filtered); empty for API
+    /// calls, where nothing from the client's headers is sent.
+    headers: HeaderMap,
 }
 
 /// The Messages API version sent to Anthropic (override with a `headers` entry).
@@ -214,7 +218,52 @@ impl Provider {
             }
             .ok_or_else(|| self.error(UpstreamErrorKind::Unsupported, endpoint.name()))?,
         };
-        Ok(UpstreamRequest { path, body })
+        Ok(UpstreamRequest {
+            method: Method::POST,
+            path,
+            body,
+            headers: HeaderMap::new(),
+        })
+    }
+
+    /// A native request to this provider: `rest` (the path after `/{provider}/`) is appended to
+    /// `base_url`, and the client's `headers` go along, minus anything carrying credentials or
+    /// hop-by-hop semantics; the provider's own credentials are added. A leading `v1/` is not
+    /// doubled when `base_url` already ends in `/v1`, so both `/openai/chat/completions` and
+    /// `/anthropic/v1/messages` (Cloudflare's spellings) work.
+    pub fn passthrough(
+        &self,
+        method: Method,
+        rest: &str,
+        query: Option<&str>,
+        client_headers: &HeaderMap,
+        body: Bytes,
+    ) -> Result<UpstreamRequest, UpstreamError> {
+        let base = &self.inner.base_path;
+        let rest = rest.trim_start_matches('/');
+        let rest = match (base.rsplit('/').next(), rest.split_once('/')) {
+            (Some(last), Some((first, tail))) if !last.is_empty() && last == first => tail,
+            _ => rest,
+        };
+        let mut path = format!("{base}/{rest}");
+        if let Some(q) = query {
+            path.push('?');
+            path.push_str(q);
+        }
+        let path = PathAndQuery::try_from(path)
+            .map_err(|e| self.error(UpstreamErrorKind::InvalidRequest, e.to_string()))?;
+        let mut headers = HeaderMap::with_capacity(client_headers.len());
+        for (name, value) in client_headers {
+            if !is_withheld(name) {
+                headers.append(name.clone(), value.clone());
+            }
+        }
+        Ok(UpstreamRequest {
+            method,
+            path,
+            body,
+            headers,
+        })
     }
 
     /// The HTTP request for one attempt. Only the provider's own credentials and configured headers
@@ -222,12 +271,17 @@ impl Provider {
     fn http_request(&self, request: &UpstreamRequest) -> Request<Full<Bytes>> {
         let inner = &*self.inner;
         let mut http = Request::new(Full::new(request.body.clone()));
-        *http.method_mut() = Method::POST;
+        *http.method_mut() = request.method.clone();
         *http.uri_mut() = Uri::from(request.path.clone());
+        if !request.headers.is_empty() {
+            *http.headers_mut() = request.headers.clone();
+        }
         let headers = http.headers_mut();
         headers.reserve(inner.headers.len() + 3);
         headers.insert(HOST, inner.host.clone());
-        headers.insert(CONTENT_TYPE, JSON.clone());
+        if !headers.contains_key(CONTENT_TYPE) {
+            headers.insert(CONTENT_TYPE, JSON.clone());
+        }
         headers.insert(USER_AGENT, SWITCHYARD_AGENT.clone());
         for (name, value) in &inner.headers {
             headers.insert(name.clone(), value.clone());
@@ -370,6 +424,29 @@ fn build_connector(connect_timeout: Duration) -> Result<Connector, rustls::Error
         .https_or_http()
         .enable_http1()
         .wrap_connector(http))
+}
+
+/// Request headers never forwarded on passthrough: credentials (the provider's own are injected),
+/// hop-by-hop headers, and the gateway's own control headers.
+fn is_withheld(name: &HeaderName) -> bool {
+    const WITHHELD: &[&str] = &[
+        "authorization",
+        "x-api-key",
+        "api-key",
+        "x-goog-api-key",
+        "proxy-authorization",
+        "host",
+        "connection",
+        "keep-alive",
+        "te",
+        "trailer",
+        "transfer-encoding",
+        "upgrade",
+        "content-length",
+        "cookie",
+    ];
+    let n = name.as_str();
+    WITHHELD.contains(&n) || n.starts_with("cf-aig-") || n.starts_with("proxy-")
 }
 
 /// Formats an error with all its sources, e.g. `client error (Connect): tcp connect error: Connection refused`.

@@ -1,9 +1,9 @@
 //! The route table.
 
-use axum::routing::{get, post};
+use axum::routing::{any, get, post};
 use axum::Router;
 
-use crate::routes::{anthropic, health, openai};
+use crate::routes::{anthropic, health, native, openai};
 use crate::AppState;
 
 /// Every route Switchyard serves.
@@ -13,6 +13,19 @@ pub fn app(state: AppState) -> Router {
         .route("/v1/embeddings", post(openai::embeddings))
         .route("/v1/models", get(openai::models))
         .route("/v1/messages", post(anthropic::messages))
+        .route(
+            "/v1/{account}/{gateway}/compat/chat/completions",
+            post(native::compat_chat),
+        )
+        .route(
+            "/v1/{account}/{gateway}/compat/embeddings",
+            post(native::compat_embeddings),
+        )
+        .route(
+            "/v1/{account}/{gateway}/{provider}/{*rest}",
+            any(native::cloudflare),
+        )
+        .route("/{provider}/{*rest}", any(native::provider))
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
         .fallback(health::not_found)

@@ -453,7 +453,11 @@ async fn embeddings(State(state): State<Arc<MockState>>, request: Request) -> Re
     .into_response()
 }
 
-async fn models() -> Result<axum::Json<Value>, Infallible> {
+async fn models(
+    State(state): State<Arc<MockState>>,
+    request: Request,
+) -> Result<axum::Json<Value>, Infallible> {
+    record(&state, request).await;
     Ok(axum::Json(json!({
         "object": "list",
         "data": [{"id": "gpt-4o-mini", "object": "model", "created": 1_721_172_741, "owned_by": "system"}]

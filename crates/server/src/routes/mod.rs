@@ -3,4 +3,5 @@
 pub mod anthropic;
 mod call;
 pub mod health;
+pub mod native;
 pub mod openai;

@@ -1,0 +1,77 @@
+//! Provider-native passthrough: `/{provider}/…` forwards the request as is to that provider, with
+//! the configured credentials injected (the client never needs the real key) and the answer relayed
+//! untouched, streams included. No translation, no validation of the body: it is the provider's API.
+
+use std::time::Instant;
+
+use bytes::Bytes;
+use http::header::{HeaderName, CONNECTION, CONTENT_LENGTH, TRANSFER_ENCODING};
+use http::{HeaderMap, Method, Response};
+
+use crate::relay::StreamInfo;
+use crate::{Gateway, GatewayError, Reply, ReplyBody, RequestContext};
+
+/// A native request as the client sent it.
+pub struct NativeRequest {
+    pub provider: String,
+    pub method: Method,
+    /// The path after `/{provider}/`.
+    pub rest: String,
+    pub query: Option<String>,
+    pub headers: HeaderMap,
+    pub body: Bytes,
+}
+
+impl Gateway {
+    /// Forwards a native request and relays the answer.
+    pub async fn passthrough(
+        &self,
+        ctx: &RequestContext,
+        req: NativeRequest,
+    ) -> Result<Reply, GatewayError> {
+        let provider = self.router().provider(&req.provider).ok_or_else(|| {
+            let known: Vec<&str> = self.router().providers().iter().map(|p| p.name()).collect();
+            GatewayError::route_not_found_with(format!(
+                "no route for {} /{}/{}: `{}` is neither an API route nor a configured provider (providers: {})",
+                req.method,
+                req.provider,
+                req.rest,
+                req.provider,
+                if known.is_empty() { "none".to_owned() } else { known.join(", ") }
+            ))
+        })?;
+        let upstream = provider.passthrough(
+            req.method,
+            &req.rest,
+            req.query.as_deref(),
+            &req.headers,
+            req.body,
+        )?;
+        let sent = Instant::now();
+        let response = provider.send(&upstream).await?;
+        let latency = sent.elapsed();
+        let (mut parts, body) = response.into_parts();
+        for hop in [CONNECTION, TRANSFER_ENCODING, CONTENT_LENGTH] {
+            parts.headers.remove(hop);
+        }
+        parts.headers.remove(HeaderName::from_static("keep-alive"));
+        let stream = parts
+            .headers
+            .get(http::header::CONTENT_TYPE)
+            .is_some_and(|v| v.as_bytes().starts_with(b"text/event-stream"));
+        let info = StreamInfo {
+            dialect: None,
+            request_id: ctx.id,
+            provider: provider.name().to_owned(),
+            idle: provider.idle_timeout(),
+        };
+        let response = Response::from_parts(parts, ReplyBody::raw(body, info));
+        Ok(Reply {
+            response,
+            provider: provider.name().to_owned(),
+            upstream_model: String::new(),
+            upstream_latency: latency,
+            stream,
+        })
+    }
+}

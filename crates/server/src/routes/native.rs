@@ -1,0 +1,94 @@
+//! Provider-native passthrough (`/{provider}/…`) and Cloudflare AI Gateway's URL shapes
+//! (`/v1/{account}/{gateway}/{provider}/…` and `/v1/{account}/{gateway}/compat/…`), so Cloudflare
+//! users only change the host.
+
+use axum::body::Body;
+use axum::extract::{Path, Request, State};
+use axum::response::Response;
+use axum::Extension;
+use switchyard_gateway::{ClientApi, NativeRequest, RequestContext};
+
+use super::call::call;
+use crate::body::read_body;
+use crate::edge::Served;
+use crate::render::render;
+use crate::AppState;
+
+/// `/{provider}/{*rest}`
+pub async fn provider(
+    State(state): State<AppState>,
+    Extension(ctx): Extension<RequestContext>,
+    Path((provider, rest)): Path<(String, String)>,
+    request: Request,
+) -> Response {
+    forward(state, ctx, provider, rest, request).await
+}
+
+/// `/v1/{account}/{gateway}/{provider}/{*rest}`: the account and gateway are Cloudflare's
+/// addressing and have no meaning here.
+pub async fn cloudflare(
+    State(state): State<AppState>,
+    Extension(ctx): Extension<RequestContext>,
+    Path((_account, _gateway, provider, rest)): Path<(String, String, String, String)>,
+    request: Request,
+) -> Response {
+    forward(state, ctx, provider, rest, request).await
+}
+
+/// `/v1/{account}/{gateway}/compat/chat/completions`: the OpenAI-compatible endpoint, models
+/// addressed as `provider/model`.
+pub async fn compat_chat(
+    State(state): State<AppState>,
+    Extension(ctx): Extension<RequestContext>,
+    request: Request,
+) -> Response {
+    call(state, ctx, ClientApi::ChatCompletions, request).await
+}
+
+/// `/v1/{account}/{gateway}/compat/embeddings`
+pub async fn compat_embeddings(
+    State(state): State<AppState>,
+    Extension(ctx): Extension<RequestContext>,
+    request: Request,
+) -> Response {
+    call(state, ctx, ClientApi::Embeddings, request).await
+}
+
+async fn forward(
+    state: AppState,
+    ctx: RequestContext,
+    provider: String,
+    rest: String,
+    request: Request,
+) -> Response {
+    let method = request.method().clone();
+    let query = request.uri().query().map(str::to_owned);
+    let headers = request.headers().clone();
+    let body = match read_body(request, state.max_body_bytes).await {
+        Ok(body) => body,
+        Err(e) => return render(&e),
+    };
+    let native = NativeRequest {
+        provider,
+        method,
+        rest,
+        query,
+        headers,
+        body,
+    };
+    match state.gateway.passthrough(&ctx, native).await {
+        Ok(reply) => {
+            let served = Served {
+                provider: reply.provider,
+                model: reply.upstream_model,
+                upstream_latency: reply.upstream_latency,
+                stream: reply.stream,
+            };
+            let (parts, body) = reply.response.into_parts();
+            let mut response = Response::from_parts(parts, Body::new(body));
+            response.extensions_mut().insert(served);
+            response
+        }
+        Err(e) => render(&e),
+    }
+}

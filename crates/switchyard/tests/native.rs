@@ -1,0 +1,175 @@
+//! Provider-native passthrough and Cloudflare AI Gateway's URL shapes.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod common;
+
+use serde_json::{json, Value};
+use switchyard_testkit::{MockUpstream, Switchyard};
+
+struct H {
+    mock: MockUpstream,
+    gateway: Switchyard,
+    http: reqwest::Client,
+}
+
+async fn start() -> H {
+    let mock = MockUpstream::start().await.unwrap();
+    let config = format!(
+        "[server]\nenv_providers = false\n[providers.mock-openai]\nkind = \"openai\"\nbase_url = \"{0}\"\napi_key = \"sk-test\"\n[providers.claude]\nkind = \"anthropic\"\nbase_url = \"{0}\"\napi_key = \"sk-ant-test\"\n",
+        mock.base_url()
+    );
+    let gateway = Switchyard::start(common::bin(), &config).await.unwrap();
+    H {
+        mock,
+        gateway,
+        http: reqwest::Client::new(),
+    }
+}
+
+#[tokio::test]
+async fn native_requests_are_forwarded_untouched_with_the_providers_key() {
+    let h = start().await;
+    let body = r#"{"model":"gpt-4o-mini","messages":[{"role":"user","content":"hi"}],"x":1}"#;
+    let response = h
+        .http
+        .post(h.gateway.url("/mock-openai/chat/completions?trace=1"))
+        .header("authorization", "Bearer client-secret")
+        .header("content-type", "application/json")
+        .header("openai-organization", "org-123")
+        .header("cf-aig-metadata", "{}")
+        .body(body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    assert!(response.headers().contains_key("cf-aig-request-id"));
+    let answer: Value = response.json().await.unwrap();
+    assert_eq!(answer["object"], "chat.completion");
+    let seen = h.mock.last_request().unwrap();
+    assert_eq!(seen.path, "/v1/chat/completions");
+    assert_eq!(seen.query.as_deref(), Some("trace=1"));
+    assert_eq!(
+        std::str::from_utf8(&seen.body).unwrap(),
+        body,
+        "the body is not rewritten"
+    );
+    assert_eq!(seen.header("authorization"), Some("Bearer sk-test"));
+    assert_eq!(seen.header("openai-organization"), Some("org-123"));
+    assert_eq!(
+        seen.header("cf-aig-metadata"),
+        None,
+        "gateway control headers stay here"
+    );
+
+    let models = h
+        .http
+        .get(h.gateway.url("/mock-openai/models"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(models.status(), 200);
+    assert_eq!(h.mock.last_request().unwrap().method, "GET");
+}
+
+#[tokio::test]
+async fn anthropic_native_path_gets_x_api_key_and_keeps_client_beta_headers() {
+    let h = start().await;
+    let response = h
+        .http
+        .post(h.gateway.url("/claude/v1/messages"))
+        .header("x-api-key", "client-key")
+        .header("anthropic-version", "2023-06-01")
+        .header("anthropic-beta", "prompt-caching-2024-07-31")
+        .json(&json!({"model": "claude-sonnet-4-5", "max_tokens": 10, "messages": [{"role": "user", "content": "hi"}], "stream": true}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    assert!(response.headers()["content-type"]
+        .to_str()
+        .unwrap()
+        .starts_with("text/event-stream"));
+    let text = response.text().await.unwrap();
+    assert!(
+        text.starts_with("event: message_start") && text.contains("event: message_stop"),
+        "{text}"
+    );
+    let seen = h.mock.last_request().unwrap();
+    assert_eq!(seen.path, "/v1/messages", "a leading v1/ is not doubled");
+    assert_eq!(seen.header("x-api-key"), Some("sk-ant-test"));
+    assert_eq!(
+        seen.header("anthropic-beta"),
+        Some("prompt-caching-2024-07-31")
+    );
+}
+
+#[tokio::test]
+async fn upstream_errors_are_relayed_as_the_provider_sent_them() {
+    let h = start().await;
+    let response = h
+        .http
+        .post(h.gateway.url("/mock-openai/chat/completions"))
+        .json(&json!({"model": "status-429", "messages": [{"role": "user", "content": "hi"}]}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 429);
+    assert_eq!(response.headers()["retry-after"], "7");
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body["error"]["code"], "rate_limit_exceeded");
+}
+
+#[tokio::test]
+async fn cloudflare_url_shapes_work() {
+    let h = start().await;
+    let response = h
+        .http
+        .post(
+            h.gateway
+                .url("/v1/my-account/my-gateway/mock-openai/chat/completions"),
+        )
+        .json(&common::chat("gpt-4o-mini"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    assert_eq!(h.mock.last_request().unwrap().path, "/v1/chat/completions");
+
+    let response = h
+        .http
+        .post(
+            h.gateway
+                .url("/v1/my-account/my-gateway/compat/chat/completions"),
+        )
+        .json(&common::chat("claude/claude-sonnet-4-5"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(
+        body["object"], "chat.completion",
+        "compat translates to Anthropic and back"
+    );
+    assert_eq!(h.mock.last_request().unwrap().path, "/v1/messages");
+}
+
+#[tokio::test]
+async fn an_unknown_provider_is_a_json_404() {
+    let h = start().await;
+    let response = h
+        .http
+        .get(h.gateway.url("/nobody/chat/completions"))
+        .send()
+        .await
+        .unwrap();
+    let error = common::expect_error(response, 404).await;
+    assert!(
+        error["message"]
+            .as_str()
+            .unwrap()
+            .contains("claude, mock-openai"),
+        "{error}"
+    );
+    assert!(h.mock.requests().is_empty());
+}
