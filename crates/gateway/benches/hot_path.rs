@@ -52,6 +52,7 @@ fn hot_path(c: &mut Criterion) {
                 .build(
                     Endpoint::ChatCompletions,
                     "gpt-4o-mini",
+                    true,
                     call.body().clone(),
                 )
                 .unwrap()

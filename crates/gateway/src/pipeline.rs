@@ -153,6 +153,19 @@ impl Gateway {
             ClientApi::Embeddings => {
                 let req = EmbeddingsRequest::parse(body)?;
                 let route = self.router.resolve(req.model())?;
+                if route.provider.dialect() == Dialect::Gemini {
+                    let (upstream_body, translation) =
+                        translate::embeddings_request(body, route.provider, route.upstream_model)?;
+                    let (provider, upstream_model) = self.owned_route(&route);
+                    return Ok(PreparedCall {
+                        api,
+                        provider,
+                        upstream_model,
+                        body: upstream_body,
+                        stream: false,
+                        translation: Some(translation),
+                    });
+                }
                 let splicer = req.rewrite(route.upstream_model);
                 (self.owned_route(&route), false, splicer)
             }
@@ -200,9 +213,12 @@ impl Gateway {
     }
 
     async fn call_provider(&self, call: &PreparedCall) -> Result<UpstreamReply, GatewayError> {
-        let request =
-            call.provider
-                .build(call.api.endpoint(), &call.upstream_model, call.body.clone())?;
+        let request = call.provider.build(
+            call.api.endpoint(),
+            &call.upstream_model,
+            call.stream,
+            call.body.clone(),
+        )?;
         let sent = Instant::now();
         let response = call.provider.send(&request).await?;
         Ok(UpstreamReply {

@@ -96,7 +96,8 @@ impl SseRelay {
         self.finished = true;
         tracing::warn!(request_id = %self.info.request_id, provider = %self.info.provider, bytes = self.bytes, "{message}");
         match self.info.dialect {
-            Some(Dialect::OpenAi) => {
+            // Clients speak OpenAI or Anthropic; Gemini is a provider-side dialect only.
+            Some(Dialect::OpenAi | Dialect::Gemini) => {
                 let body = ErrorBody::new(message, "upstream_error", None, Some(code));
                 Ok(Frame::data(sse::data_event(&body.to_json())))
             }
@@ -148,12 +149,22 @@ impl SseRelay {
                 Poll::Ready(Some(self.error_event("stream_broken", message)))
             }
             Poll::Ready(None) => {
-                if self.transcoder.as_ref().is_some_and(|t| !t.is_complete()) {
-                    let message = format!(
-                        "the stream from provider `{}` ended before the answer was complete",
-                        self.info.provider
-                    );
-                    return Poll::Ready(Some(self.error_event("stream_broken", message)));
+                if let Some(t) = &mut self.transcoder {
+                    match t.finish() {
+                        // Dialects without a terminator event (Gemini) close the answer here.
+                        Some(tail) if !tail.is_empty() => {
+                            self.transcoder = None;
+                            return Poll::Ready(Some(Ok(Frame::data(Bytes::from(tail)))));
+                        }
+                        Some(_) => {}
+                        None => {
+                            let message = format!(
+                                "the stream from provider `{}` ended before the answer was complete",
+                                self.info.provider
+                            );
+                            return Poll::Ready(Some(self.error_event("stream_broken", message)));
+                        }
+                    }
                 }
                 self.finished = true;
                 Poll::Ready(None)

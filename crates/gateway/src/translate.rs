@@ -6,7 +6,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use bytes::Bytes;
 use switchyard_protocol::canonical::{ChatRequest, ChatResponse, StreamEvent};
 use switchyard_protocol::openai::{convert, upstream};
-use switchyard_protocol::{anthropic, sse, Dialect};
+use switchyard_protocol::{anthropic, gemini, sse, Dialect};
 use switchyard_providers::Provider;
 
 use crate::GatewayError;
@@ -15,11 +15,22 @@ use crate::GatewayError;
 pub(crate) struct Translation {
     pub(crate) client: Dialect,
     pub(crate) provider: Dialect,
+    pub(crate) embeddings: bool,
     pub(crate) include_usage: bool,
     pub(crate) model: String,
 }
 
-/// A client body in `client` dialect → the provider's request body.
+fn serialise<T: serde::Serialize>(value: &T) -> Result<Bytes, GatewayError> {
+    serde_json::to_vec(value)
+        .map(Bytes::from)
+        .map_err(|e| GatewayError::internal(format!("serialising a translated body: {e}")))
+}
+
+fn no_gemini_clients() -> GatewayError {
+    GatewayError::internal("Gemini is a provider dialect only")
+}
+
+/// A client chat body in `client` dialect → the provider's request body.
 pub(crate) fn request(
     client: Dialect,
     body: &[u8],
@@ -29,27 +40,65 @@ pub(crate) fn request(
     let canonical: ChatRequest = match client {
         Dialect::OpenAi => convert::request_to_canonical(body)?,
         Dialect::Anthropic => anthropic::client::request_to_canonical(body)?,
+        Dialect::Gemini => return Err(no_gemini_clients()),
     };
+    let unsupported = |e| GatewayError::unsupported(provider.name(), &e);
     let bytes = match provider.dialect() {
-        Dialect::Anthropic => serde_json::to_vec(
-            &anthropic::request_from_canonical(&canonical, upstream_model)
-                .map_err(|e| GatewayError::unsupported(provider.name(), &e))?,
-        ),
-        Dialect::OpenAi => serde_json::to_vec(&upstream::request_from_canonical(
+        Dialect::Anthropic => serialise(
+            &anthropic::request_from_canonical(&canonical, upstream_model).map_err(unsupported)?,
+        )?,
+        Dialect::OpenAi => serialise(&upstream::request_from_canonical(
             &canonical,
             upstream_model,
-        )),
-    }
-    .map_err(|e| GatewayError::internal(format!("serialising the upstream request: {e}")))?;
+        ))?,
+        Dialect::Gemini => {
+            serialise(&gemini::request_from_canonical(&canonical).map_err(unsupported)?)?
+        }
+    };
     Ok((
-        Bytes::from(bytes),
+        bytes,
         Translation {
             client,
             provider: provider.dialect(),
+            embeddings: false,
             include_usage: canonical.include_usage,
             model: upstream_model.to_owned(),
         },
     ))
+}
+
+/// An OpenAI embeddings body → the provider's embeddings request.
+pub(crate) fn embeddings_request(
+    body: &[u8],
+    provider: &Provider,
+    upstream_model: &str,
+) -> Result<(Bytes, Translation), GatewayError> {
+    let bytes = match provider.dialect() {
+        Dialect::Gemini => serialise(
+            &gemini::embeddings_request(body, upstream_model)
+                .map_err(|e| GatewayError::unsupported(provider.name(), &e))?,
+        )?,
+        // Providers without an embeddings API are refused when the request is built.
+        Dialect::OpenAi | Dialect::Anthropic => Bytes::copy_from_slice(body),
+    };
+    Ok((
+        bytes,
+        Translation {
+            client: Dialect::OpenAi,
+            provider: provider.dialect(),
+            embeddings: true,
+            include_usage: false,
+            model: upstream_model.to_owned(),
+        },
+    ))
+}
+
+fn not_understood(provider: &str) -> GatewayError {
+    GatewayError::upstream_status(
+        provider,
+        http::StatusCode::BAD_GATEWAY,
+        b"the provider's answer could not be understood",
+    )
 }
 
 /// A complete provider answer → the client's answer JSON.
@@ -58,27 +107,24 @@ pub(crate) fn response(
     translation: &Translation,
     provider: &str,
 ) -> Result<Bytes, GatewayError> {
+    if translation.embeddings {
+        let json = match translation.provider {
+            Dialect::Gemini => gemini::embeddings_response(body, &translation.model),
+            Dialect::OpenAi | Dialect::Anthropic => None,
+        };
+        return serialise(&json.ok_or_else(|| not_understood(provider))?);
+    }
     let canonical: Option<ChatResponse> = match translation.provider {
         Dialect::Anthropic => anthropic::response_to_canonical(body),
         Dialect::OpenAi => upstream::response_to_canonical(body),
+        Dialect::Gemini => gemini::response_to_canonical(body),
     };
-    let canonical = canonical.ok_or_else(|| {
-        GatewayError::upstream_status(
-            provider,
-            http::StatusCode::BAD_GATEWAY,
-            b"the provider's answer could not be understood",
-        )
-    })?;
-    let json = match translation.client {
-        Dialect::OpenAi => {
-            serde_json::to_vec(&convert::response_from_canonical(&canonical, unix_now()))
-        }
-        Dialect::Anthropic => {
-            serde_json::to_vec(&anthropic::client::response_from_canonical(&canonical))
-        }
-    };
-    json.map(Bytes::from)
-        .map_err(|e| GatewayError::internal(format!("serialising the answer: {e}")))
+    let canonical = canonical.ok_or_else(|| not_understood(provider))?;
+    match translation.client {
+        Dialect::OpenAi => serialise(&convert::response_from_canonical(&canonical, unix_now())),
+        Dialect::Anthropic => serialise(&anthropic::client::response_from_canonical(&canonical)),
+        Dialect::Gemini => Err(no_gemini_clients()),
+    }
 }
 
 fn unix_now() -> u64 {
@@ -90,6 +136,7 @@ fn unix_now() -> u64 {
 enum Decoder {
     Anthropic(anthropic::StreamDecoder),
     OpenAi(upstream::StreamDecoder),
+    Gemini(gemini::StreamDecoder),
 }
 
 enum Encoder {
@@ -113,31 +160,24 @@ impl Transcoder {
             decoder: match t.provider {
                 Dialect::Anthropic => Decoder::Anthropic(anthropic::StreamDecoder::new()),
                 Dialect::OpenAi => Decoder::OpenAi(upstream::StreamDecoder::new()),
+                Dialect::Gemini => Decoder::Gemini(gemini::StreamDecoder::new()),
             },
             encoder: match t.client {
-                Dialect::OpenAi => Encoder::OpenAi(convert::StreamEncoder::new(
+                Dialect::Anthropic => {
+                    Encoder::Anthropic(anthropic::client::StreamEncoder::new(&t.model))
+                }
+                Dialect::OpenAi | Dialect::Gemini => Encoder::OpenAi(convert::StreamEncoder::new(
                     &t.model,
                     unix_now(),
                     t.include_usage,
                 )),
-                Dialect::Anthropic => {
-                    Encoder::Anthropic(anthropic::client::StreamEncoder::new(&t.model))
-                }
             },
             events: Vec::new(),
             canonical: Vec::new(),
         }
     }
 
-    /// The client-dialect bytes for an upstream chunk (possibly empty).
-    pub fn feed(&mut self, chunk: &[u8]) -> Vec<u8> {
-        self.parser.feed(chunk, &mut self.events);
-        for event in self.events.drain(..) {
-            match &mut self.decoder {
-                Decoder::Anthropic(d) => d.decode(&event, &mut self.canonical),
-                Decoder::OpenAi(d) => d.decode(&event, &mut self.canonical),
-            }
-        }
+    fn encode_pending(&mut self) -> Vec<u8> {
         let mut out = Vec::new();
         for event in self.canonical.drain(..) {
             match &mut self.encoder {
@@ -148,11 +188,30 @@ impl Transcoder {
         out
     }
 
-    /// True once the upstream said the answer is complete (or reported an error).
-    pub fn is_complete(&self) -> bool {
-        match &self.decoder {
+    /// The client-dialect bytes for an upstream chunk (possibly empty).
+    pub fn feed(&mut self, chunk: &[u8]) -> Vec<u8> {
+        self.parser.feed(chunk, &mut self.events);
+        for event in self.events.drain(..) {
+            match &mut self.decoder {
+                Decoder::Anthropic(d) => d.decode(&event, &mut self.canonical),
+                Decoder::OpenAi(d) => d.decode(&event, &mut self.canonical),
+                Decoder::Gemini(d) => d.decode(&event, &mut self.canonical),
+            }
+        }
+        self.encode_pending()
+    }
+
+    /// The upstream body ended. `Some(last bytes)` if the answer was complete, `None` if the
+    /// stream stopped short.
+    pub fn finish(&mut self) -> Option<Vec<u8>> {
+        let complete = match &mut self.decoder {
             Decoder::Anthropic(d) => d.is_done(),
             Decoder::OpenAi(d) => d.is_done(),
-        }
+            Decoder::Gemini(d) => {
+                d.finish(&mut self.canonical);
+                d.is_done()
+            }
+        };
+        complete.then(|| self.encode_pending())
     }
 }

@@ -8,13 +8,15 @@
 //!   on (and the types of every standard field) while letting everything else pass through untouched,
 //!   the error body, and the model list.
 //! - [`canonical`]: the dialect-neutral chat model every converter goes through.
-//! - [`anthropic`]: the Anthropic Messages API as an upstream (request, response, stream decoder).
+//! - [`anthropic`]: the Anthropic Messages API, as an upstream and as a client dialect.
+//! - [`gemini`]: Google Gemini `generateContent` as an upstream, embeddings included.
 //! - [`sse`]: Server-Sent Events framing and an incremental parser.
 //!
 //! This crate has no I/O and depends on nothing else in the workspace: every other crate points at it.
 
 pub mod anthropic;
 pub mod canonical;
+pub mod gemini;
 pub mod json;
 pub mod openai;
 pub mod sse;
@@ -26,6 +28,8 @@ pub enum Dialect {
     OpenAi,
     /// Anthropic Messages.
     Anthropic,
+    /// Google Gemini `generateContent` (provider side only).
+    Gemini,
 }
 
 impl Dialect {
@@ -33,6 +37,7 @@ impl Dialect {
         match self {
             Dialect::OpenAi => "openai",
             Dialect::Anthropic => "anthropic",
+            Dialect::Gemini => "gemini",
         }
     }
 }

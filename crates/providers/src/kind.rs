@@ -30,7 +30,7 @@ pub enum ProviderKind {
     Tgi,
     /// Anthropic, natively: the Messages API, with requests and answers translated.
     Anthropic,
-    /// Google Gemini, through its OpenAI-compatible endpoint.
+    /// Google Gemini (AI Studio), natively: `generateContent`, translated.
     Gemini,
 }
 
@@ -91,7 +91,7 @@ impl ProviderKind {
             ProviderKind::Tgi => ("http://127.0.0.1:8080/v1", None),
             ProviderKind::Anthropic => ("https://api.anthropic.com/v1", Some("ANTHROPIC_API_KEY")),
             ProviderKind::Gemini => (
-                "https://generativelanguage.googleapis.com/v1beta/openai",
+                "https://generativelanguage.googleapis.com/v1beta",
                 Some("GEMINI_API_KEY"),
             ),
         };
@@ -102,6 +102,7 @@ impl ProviderKind {
     pub fn dialect(self) -> switchyard_protocol::Dialect {
         match self {
             ProviderKind::Anthropic => switchyard_protocol::Dialect::Anthropic,
+            ProviderKind::Gemini => switchyard_protocol::Dialect::Gemini,
             _ => switchyard_protocol::Dialect::OpenAi,
         }
     }

@@ -30,6 +30,8 @@ impl Endpoint {
             (Endpoint::Embeddings, Dialect::OpenAi) => Some("embeddings"),
             (Endpoint::ChatCompletions, Dialect::Anthropic) => Some("messages"),
             (Endpoint::Embeddings, Dialect::Anthropic) => None,
+            // Gemini puts the model in the path; see `Provider::build`.
+            (_, Dialect::Gemini) => None,
         }
     }
 
@@ -131,6 +133,10 @@ impl Provider {
                     HeaderName::from_static("x-api-key"),
                     key.expose().to_owned(),
                 ),
+                ProviderKind::Gemini => (
+                    HeaderName::from_static("x-goog-api-key"),
+                    key.expose().to_owned(),
+                ),
                 _ => (AUTHORIZATION, format!("Bearer {}", key.expose())),
             };
             let mut value = HeaderValue::try_from(value).map_err(|_| {
@@ -183,9 +189,35 @@ impl Provider {
         &self,
         endpoint: Endpoint,
         upstream_model: &str,
+        stream: bool,
         body: Bytes,
     ) -> Result<UpstreamRequest, UpstreamError> {
         let inner = &*self.inner;
+        if inner.spec.kind.dialect() == Dialect::Gemini {
+            // The model (and streaming) are part of Gemini's URL.
+            let method = match (endpoint, stream) {
+                (Endpoint::ChatCompletions, false) => "generateContent",
+                (Endpoint::ChatCompletions, true) => "streamGenerateContent?alt=sse",
+                (Endpoint::Embeddings, _) => "batchEmbedContents",
+            };
+            let path = PathAndQuery::try_from(format!(
+                "{}/models/{}:{method}",
+                inner.base_path,
+                percent_encode_segment(upstream_model)
+            ))
+            .map_err(|e| {
+                self.error(
+                    UpstreamErrorKind::InvalidRequest,
+                    format!("model `{upstream_model}`: {e}"),
+                )
+            })?;
+            return Ok(UpstreamRequest {
+                method: Method::POST,
+                path,
+                body,
+                headers: HeaderMap::new(),
+            });
+        }
         let tail = endpoint.path(inner.spec.kind.dialect()).ok_or_else(|| {
             self.error(
                 UpstreamErrorKind::Unsupported,

@@ -1,8 +1,9 @@
-//! A mock upstream on `127.0.0.1:0` speaking the OpenAI API (and, in [`anthropic`], the Anthropic
-//! Messages API at `/v1/messages`), with bodies shaped like the real APIs' and failures chosen by
+//! A mock upstream on `127.0.0.1:0` speaking the OpenAI API (and, in `anthropic`, the Anthropic
+//! Messages API at `/v1/messages`; in `gemini`, Gemini's `/v1beta/models/{model}:…`), with bodies shaped like the real APIs' and failures chosen by
 //! the requested model name.
 
 mod anthropic;
+mod gemini;
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
@@ -87,6 +88,7 @@ impl MockUpstream {
             .route("/v1/embeddings", post(embeddings))
             .route("/v1/models", get(models))
             .route("/v1/messages", post(anthropic::messages))
+            .route("/v1beta/models/{*rest}", post(gemini::models))
             .route(
                 "/openai/deployments/{deployment}/chat/completions",
                 post(chat),

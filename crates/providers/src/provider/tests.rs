@@ -23,6 +23,7 @@ async fn openai_requests_carry_bearer_key_host_and_origin_form_path() {
         .build(
             Endpoint::ChatCompletions,
             "gpt-4o-mini",
+            false,
             Bytes::from_static(b"{}"),
         )
         .unwrap();
@@ -43,7 +44,7 @@ async fn azure_requests_use_deployment_url_and_api_key_header() {
     });
     let p = Provider::new(s).unwrap();
     let req = p.http_request(
-        &p.build(Endpoint::Embeddings, "gpt-4o", Bytes::new())
+        &p.build(Endpoint::Embeddings, "gpt-4o", false, Bytes::new())
             .unwrap(),
     );
     assert_eq!(
@@ -54,7 +55,7 @@ async fn azure_requests_use_deployment_url_and_api_key_header() {
     assert_eq!(req.headers()["api-key"], "sk-test");
     assert!(req.headers().get("authorization").is_none());
     let req = p.http_request(
-        &p.build(Endpoint::ChatCompletions, "other", Bytes::new())
+        &p.build(Endpoint::ChatCompletions, "other", false, Bytes::new())
             .unwrap(),
     );
     assert_eq!(
@@ -77,7 +78,7 @@ async fn refused_connection_names_the_provider() {
     ))
     .unwrap();
     let req = p
-        .build(Endpoint::ChatCompletions, "m", Bytes::new())
+        .build(Endpoint::ChatCompletions, "m", false, Bytes::new())
         .unwrap();
     let err = p.send(&req).await.err().unwrap();
     assert_eq!(err.kind, UpstreamErrorKind::Connect);
@@ -113,7 +114,12 @@ async fn a_stale_pooled_connection_is_replaced_transparently() {
     .unwrap();
     for _ in 0..3 {
         let req = p
-            .build(Endpoint::ChatCompletions, "m", Bytes::from_static(b"{}"))
+            .build(
+                Endpoint::ChatCompletions,
+                "m",
+                false,
+                Bytes::from_static(b"{}"),
+            )
             .unwrap();
         let response = p.send(&req).await.unwrap();
         assert_eq!(response.status(), 200);

@@ -1,0 +1,126 @@
+//! Google Gemini (AI Studio) `models/{model}:generateContent`, `:streamGenerateContent?alt=sse`
+//! (events framed with `\r\n\r\n`, no terminator) and `:batchEmbedContents`, authenticated with
+//! `x-goog-api-key`. Steered by model name: `status-NNN`, `safety-block`, `broken-stream`.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::body::{Body, Bytes};
+use axum::extract::{Path, Request, State};
+use axum::response::{IntoResponse, Response};
+use http::StatusCode;
+use serde_json::{json, Value};
+
+use super::{behaviour, record, Behaviour, MockState};
+
+fn error(code: u16, status: &str, message: &str) -> Response {
+    let http = StatusCode::from_u16(code).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    (
+        http,
+        axum::Json(json!({"error": {"code": code, "message": message, "status": status}})),
+    )
+        .into_response()
+}
+
+fn usage(candidates: u64) -> Value {
+    json!({"promptTokenCount": 9, "candidatesTokenCount": candidates, "totalTokenCount": 9 + candidates})
+}
+
+fn chunk(parts: Value, finish: Option<&str>, candidates: u64) -> Value {
+    let mut candidate = json!({"content": {"parts": parts, "role": "model"}, "index": 0});
+    if let Some(f) = finish {
+        candidate["finishReason"] = json!(f);
+    }
+    json!({"candidates": [candidate], "usageMetadata": usage(candidates), "modelVersion": "gemini-2.5-flash", "responseId": "resp-mock"})
+}
+
+pub(super) async fn models(
+    State(state): State<Arc<MockState>>,
+    Path(rest): Path<String>,
+    request: Request,
+) -> Response {
+    let recorded = record(&state, request).await;
+    if recorded.header("x-goog-api-key").is_none() {
+        return error(
+            403,
+            "PERMISSION_DENIED",
+            "Method doesn't allow unregistered callers. Please use API Key.",
+        );
+    }
+    let Some((model, method)) = rest.split_once(':') else {
+        return error(404, "NOT_FOUND", "unknown method");
+    };
+    let body = recorded.json();
+    if let Behaviour::Status(code) = behaviour(model) {
+        return match code {
+            429 => error(
+                429,
+                "RESOURCE_EXHAUSTED",
+                "Resource has been exhausted (e.g. check quota).",
+            ),
+            400..=499 => error(code, "INVALID_ARGUMENT", "Invalid JSON payload received."),
+            _ => error(code, "INTERNAL", "An internal error has occurred."),
+        };
+    }
+    let tool = body["tools"][0]["functionDeclarations"][0]["name"]
+        .as_str()
+        .map(str::to_owned);
+    match method {
+        "batchEmbedContents" => {
+            let n = body["requests"].as_array().map_or(0, Vec::len);
+            let embeddings: Vec<Value> = (0..n)
+                .map(|i| json!({"values": [0.01 * i as f64, 0.5, -0.25]}))
+                .collect();
+            axum::Json(json!({"embeddings": embeddings})).into_response()
+        }
+        "generateContent" => {
+            if model == "safety-block" {
+                return axum::Json(json!({"promptFeedback": {"blockReason": "SAFETY"}, "usageMetadata": {"promptTokenCount": 9, "totalTokenCount": 9}, "modelVersion": "gemini-2.5-flash"})).into_response();
+            }
+            let parts = match &tool {
+                Some(name) => {
+                    json!([{"functionCall": {"name": name, "args": {"city": "Paris"}}, "thoughtSignature": "c2lnLW1vY2s="}])
+                }
+                None => json!([{"text": "Hello from mock"}]),
+            };
+            axum::Json(chunk(parts, Some("STOP"), 3)).into_response()
+        }
+        "streamGenerateContent" => {
+            let mut events: Vec<Value> = match &tool {
+                Some(name) => vec![chunk(
+                    json!([{"functionCall": {"name": name, "args": {"city": "Paris"}}, "thoughtSignature": "c2lnLW1vY2s="}]),
+                    Some("STOP"),
+                    3,
+                )],
+                None => vec![
+                    chunk(json!([{"text": "Hello"}]), None, 1),
+                    chunk(json!([{"text": " from"}]), None, 2),
+                    chunk(json!([{"text": " mock"}]), Some("STOP"), 3),
+                ],
+            };
+            let broken = matches!(behaviour(model), Behaviour::BrokenStream);
+            if broken {
+                events.truncate(1);
+            }
+            let frames: Vec<Result<Bytes, std::io::Error>> = events
+                .iter()
+                .map(|e| Ok(Bytes::from(format!("data: {e}\r\n\r\n"))))
+                .collect();
+            let stream = futures_util::stream::iter(frames);
+            let body = if broken {
+                let tail = futures_util::stream::once(async {
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    Err(std::io::Error::other("mock: connection broken"))
+                });
+                Body::from_stream(futures_util::StreamExt::chain(stream, tail))
+            } else {
+                Body::from_stream(stream)
+            };
+            Response::builder()
+                .header("content-type", "text/event-stream")
+                .body(body)
+                .unwrap_or_else(|_| StatusCode::INTERNAL_SERVER_ERROR.into_response())
+        }
+        _ => error(404, "NOT_FOUND", "unknown method"),
+    }
+}
