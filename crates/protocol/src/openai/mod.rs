@@ -1,6 +1,7 @@
 //! The OpenAI dialect (Chat Completions, Embeddings, Models), as the front door and as an upstream.
 
 pub mod convert;
+mod decode;
 mod error;
 mod fields;
 mod models;
