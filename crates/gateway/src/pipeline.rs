@@ -4,7 +4,7 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use http::header::{HeaderName, HeaderValue, CACHE_CONTROL, CONTENT_TYPE, RETRY_AFTER};
-use http::{Response, StatusCode};
+use http::{HeaderMap, Response, StatusCode};
 use switchyard_config::Config;
 use switchyard_protocol::anthropic::client::MessagesRequest;
 use switchyard_protocol::openai::{ChatRequest, EmbeddingsRequest, ModelList};
@@ -100,16 +100,19 @@ impl Gateway {
     }
 
     /// The life cycle of one API call.
+    /// `forward`: client headers meant for a same-dialect provider (`anthropic-beta`, …); sent only
+    /// when no translation happens.
     pub async fn handle(
         &self,
         ctx: &RequestContext,
         api: ClientApi,
+        forward: &HeaderMap,
         body: Bytes,
     ) -> Result<Reply, GatewayError> {
         // parse + validate, then route, then rewrite for the chosen provider
         let call = self.prepare(api, &body)?;
         // authenticate, rate-limit/budget and cache lookup slot in here
-        let upstream = self.call_provider(&call).await?;
+        let upstream = self.call_provider(&call, forward).await?;
         self.translate_back(ctx, call, upstream).await
     }
 
@@ -212,13 +215,20 @@ impl Gateway {
         (route.provider.clone(), route.upstream_model.to_owned())
     }
 
-    async fn call_provider(&self, call: &PreparedCall) -> Result<UpstreamReply, GatewayError> {
-        let request = call.provider.build(
+    async fn call_provider(
+        &self,
+        call: &PreparedCall,
+        forward: &HeaderMap,
+    ) -> Result<UpstreamReply, GatewayError> {
+        let mut request = call.provider.build(
             call.api.endpoint(),
             &call.upstream_model,
             call.stream,
             call.body.clone(),
         )?;
+        if call.translation.is_none() && !forward.is_empty() {
+            call.provider.forward_headers(&mut request, forward);
+        }
         let sent = Instant::now();
         let response = call.provider.send(&request).await?;
         Ok(UpstreamReply {

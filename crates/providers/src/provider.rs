@@ -305,20 +305,34 @@ impl Provider {
         let mut http = Request::new(Full::new(request.body.clone()));
         *http.method_mut() = request.method.clone();
         *http.uri_mut() = Uri::from(request.path.clone());
-        if !request.headers.is_empty() {
-            *http.headers_mut() = request.headers.clone();
-        }
         let headers = http.headers_mut();
-        headers.reserve(inner.headers.len() + 3);
+        headers.reserve(inner.headers.len() + request.headers.len() + 3);
         headers.insert(HOST, inner.host.clone());
-        if !headers.contains_key(CONTENT_TYPE) {
-            headers.insert(CONTENT_TYPE, JSON.clone());
-        }
+        headers.insert(CONTENT_TYPE, JSON.clone());
         headers.insert(USER_AGENT, SWITCHYARD_AGENT.clone());
         for (name, value) in &inner.headers {
             headers.insert(name.clone(), value.clone());
         }
+        // Client headers last, so e.g. its `anthropic-version` wins; credentials were withheld.
+        let mut last: Option<&HeaderName> = None;
+        for (name, value) in &request.headers {
+            if last != Some(name) {
+                headers.remove(name);
+                last = Some(name);
+            }
+            headers.append(name.clone(), value.clone());
+        }
         http
+    }
+
+    /// Forwards client headers (already chosen by the caller) with an API request: e.g.
+    /// `anthropic-beta` on the Messages fast path. Credentials are never forwarded.
+    pub fn forward_headers(&self, request: &mut UpstreamRequest, client: &HeaderMap) {
+        for (name, value) in client {
+            if !is_withheld(name) {
+                request.headers.append(name.clone(), value.clone());
+            }
+        }
     }
 
     /// Sends a request and waits for the response headers, all within the first-byte timeout.

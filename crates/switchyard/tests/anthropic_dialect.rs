@@ -76,6 +76,8 @@ async fn same_dialect_passes_the_body_through_with_only_the_model_rewritten() {
         .http
         .post(h.gateway.url("/v1/messages"))
         .header("content-type", "application/json")
+        .header("anthropic-version", "2023-06-01")
+        .header("anthropic-beta", "prompt-caching-2024-07-31")
         .body(raw)
         .send()
         .await
@@ -114,6 +116,11 @@ async fn messages_to_an_openai_provider_are_translated_both_ways() {
     let seen = h.mock.last_request().unwrap();
     assert_eq!(seen.path, "/v1/chat/completions");
     assert_eq!(seen.header("authorization"), Some("Bearer sk-oai-test"));
+    assert_eq!(
+        seen.header("anthropic-version"),
+        None,
+        "Anthropic headers stay off other providers"
+    );
     assert_eq!(
         seen.json(),
         json!({

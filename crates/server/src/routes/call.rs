@@ -3,6 +3,8 @@
 use axum::body::Body;
 use axum::extract::Request;
 use axum::response::Response;
+use http::header::HeaderName;
+use http::HeaderMap;
 use switchyard_gateway::{ClientApi, RequestContext};
 
 use crate::body::read_body;
@@ -18,11 +20,12 @@ pub(crate) async fn call(
     request: Request,
 ) -> Response {
     let dialect = api.dialect();
+    let forward = forwarded_headers(api, request.headers());
     let body = match read_body(request, state.max_body_bytes).await {
         Ok(body) => body,
         Err(e) => return render_in(dialect, &e),
     };
-    match state.gateway.handle(&ctx, api, body).await {
+    match state.gateway.handle(&ctx, api, &forward, body).await {
         Ok(reply) => {
             let served = Served {
                 provider: reply.provider,
@@ -37,4 +40,18 @@ pub(crate) async fn call(
         }
         Err(e) => render_in(dialect, &e),
     }
+}
+
+/// Client headers a same-dialect provider should see: Anthropic's version and beta flags on the
+/// Messages API. Nothing else from the client reaches a provider.
+fn forwarded_headers(api: ClientApi, headers: &HeaderMap) -> HeaderMap {
+    let mut out = HeaderMap::new();
+    if api == ClientApi::Messages {
+        for name in ["anthropic-version", "anthropic-beta"] {
+            for value in headers.get_all(name) {
+                out.append(HeaderName::from_static(name), value.clone());
+            }
+        }
+    }
+    out
 }
