@@ -40,6 +40,8 @@ pub struct RawProvider {
     #[serde(default)]
     pub headers: BTreeMap<String, Spanned<String>>,
     pub api_version: Option<String>,
+    /// Cloudflare account id (kind `workers-ai`); `env:VAR` allowed.
+    pub account_id: Option<Spanned<String>>,
     #[serde(default)]
     pub deployments: BTreeMap<String, String>,
     pub connect_timeout_ms: Option<Spanned<u64>>,

@@ -166,3 +166,27 @@ fn provider_names_that_shadow_routes_are_rejected() {
     let e = error("[providers.v1]\nkind = \"openai\"\n");
     assert!(e.contains("reserved"), "{e}");
 }
+
+#[test]
+fn workers_ai_is_addressed_by_account() {
+    let env = HashMap::from([
+        ("CF_ACCOUNT", "abc123"),
+        ("CLOUDFLARE_API_TOKEN", "cf-token"),
+    ]);
+    let c = load_str_with_env(
+        "t",
+        "[providers.cf]\nkind = \"workers-ai\"\naccount_id = \"env:CF_ACCOUNT\"\n",
+        &env,
+    )
+    .unwrap();
+    let p = c.providers.iter().find(|p| p.name == "cf").unwrap();
+    assert_eq!(
+        p.base_url,
+        "https://api.cloudflare.com/client/v4/accounts/abc123/ai/v1"
+    );
+    assert_eq!(p.api_key.as_ref().unwrap().expose(), "cf-token");
+    let e = error("[providers.cf]\nkind = \"workers-ai\"\n");
+    assert!(e.contains("account_id"), "{e}");
+    let e = error("[providers.o]\nkind = \"openai\"\naccount_id = \"x\"\n");
+    assert!(e.contains("only to providers of kind `workers-ai`"), "{e}");
+}

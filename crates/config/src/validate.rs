@@ -153,36 +153,15 @@ fn provider(
         ));
     }
     let preset = kind.preset();
-    let base_url = match (&raw.base_url, preset) {
-        (Some(url), _) => {
-            let text = url.get_ref().trim_end_matches('/');
-            if !(text.starts_with("http://") || text.starts_with("https://")) || text.len() < 9 {
-                return Err(src.error(
-                    Some(url.span()),
-                    format!(
-                        "invalid `base_url` `{}`: expected an http:// or https:// URL",
-                        url.get_ref()
-                    ),
-                ));
-            }
-            text.to_owned()
-        }
-        (None, Some(preset)) => preset.base_url.to_owned(),
-        (None, None) => {
-            let hint = if kind == ProviderKind::Azure {
-                "e.g. base_url = \"https://YOUR-RESOURCE.openai.azure.com\""
-            } else {
-                "e.g. base_url = \"http://127.0.0.1:8000/v1\""
-            };
+    let base_url = base_url(&name, &raw, src, env)?;
+    if kind != ProviderKind::WorkersAi {
+        if let Some(account) = &raw.account_id {
             return Err(src.error(
-                Some(kind_span),
-                format!(
-                    "provider `{name}` of kind `{}` needs a `base_url` ({hint})",
-                    kind.name()
-                ),
+                Some(account.span()),
+                "`account_id` applies only to providers of kind `workers-ai`",
             ));
         }
-    };
+    }
 
     let api_key = match &raw.api_key {
         Some(key) => Some(resolve_secret(
@@ -193,6 +172,7 @@ fn provider(
         )?),
         None => preset
             .and_then(|p| p.key_env)
+            .or((kind == ProviderKind::WorkersAi).then_some("CLOUDFLARE_API_TOKEN"))
             .and_then(|var| env.var(var))
             .map(Secret::new),
     };
@@ -262,6 +242,59 @@ fn provider(
         azure,
         timeouts,
     })
+}
+
+/// The provider's base URL: configured, from the kind's preset, or built from `account_id`
+/// (Workers AI).
+fn base_url(
+    name: &str,
+    raw: &RawProvider,
+    src: &Source<'_>,
+    env: &dyn Env,
+) -> Result<String, ConfigError> {
+    let kind = *raw.kind.get_ref();
+    let kind_span = raw.kind.span();
+    if let Some(url) = &raw.base_url {
+        let text = url.get_ref().trim_end_matches('/');
+        if !(text.starts_with("http://") || text.starts_with("https://")) || text.len() < 9 {
+            return Err(src.error(
+                Some(url.span()),
+                format!(
+                    "invalid `base_url` `{}`: expected an http:// or https:// URL",
+                    url.get_ref()
+                ),
+            ));
+        }
+        return Ok(text.to_owned());
+    }
+    if let Some(preset) = kind.preset() {
+        return Ok(preset.base_url.to_owned());
+    }
+    if kind == ProviderKind::WorkersAi {
+        let Some(account) = &raw.account_id else {
+            return Err(src.error(
+                Some(kind_span),
+                format!("provider `{name}` of kind `workers-ai` needs `account_id` (your Cloudflare account id, or \"env:CLOUDFLARE_ACCOUNT_ID\")"),
+            ));
+        };
+        let account = resolve_secret(account, &format!("providers.{name}.account_id"), src, env)?;
+        return Ok(format!(
+            "https://api.cloudflare.com/client/v4/accounts/{}/ai/v1",
+            account.expose()
+        ));
+    }
+    let hint = if kind == ProviderKind::Azure {
+        "e.g. base_url = \"https://YOUR-RESOURCE.openai.azure.com\""
+    } else {
+        "e.g. base_url = \"http://127.0.0.1:8000/v1\""
+    };
+    Err(src.error(
+        Some(kind_span),
+        format!(
+            "provider `{name}` of kind `{}` needs a `base_url` ({hint})",
+            kind.name()
+        ),
+    ))
 }
 
 /// `"env:VAR"` reads the variable (it must be set); anything else is the literal secret.

@@ -32,6 +32,9 @@ pub enum ProviderKind {
     Anthropic,
     /// Google Gemini (AI Studio), natively: `generateContent`, translated.
     Gemini,
+    /// Cloudflare Workers AI, through its OpenAI-compatible endpoints (`account_id` required).
+    #[serde(rename = "workers-ai")]
+    WorkersAi,
 }
 
 /// Where a vendor lives and where its key usually is.
@@ -63,6 +66,7 @@ impl ProviderKind {
         ProviderKind::Tgi,
         ProviderKind::Anthropic,
         ProviderKind::Gemini,
+        ProviderKind::WorkersAi,
     ];
 
     /// The preset for kinds that have a well-known endpoint. Azure (per-resource URL) and the generic
@@ -70,7 +74,10 @@ impl ProviderKind {
     pub fn preset(self) -> Option<Preset> {
         let (base_url, key_env) = match self {
             ProviderKind::OpenAi => ("https://api.openai.com/v1", Some("OPENAI_API_KEY")),
-            ProviderKind::Azure | ProviderKind::OpenAiCompatible => return None,
+            // Per-resource / per-account URLs: built from config, not a preset.
+            ProviderKind::Azure | ProviderKind::OpenAiCompatible | ProviderKind::WorkersAi => {
+                return None
+            }
             ProviderKind::Groq => ("https://api.groq.com/openai/v1", Some("GROQ_API_KEY")),
             ProviderKind::Mistral => ("https://api.mistral.ai/v1", Some("MISTRAL_API_KEY")),
             ProviderKind::Deepseek => ("https://api.deepseek.com/v1", Some("DEEPSEEK_API_KEY")),
@@ -128,6 +135,7 @@ impl ProviderKind {
             ProviderKind::Tgi => "tgi",
             ProviderKind::Anthropic => "anthropic",
             ProviderKind::Gemini => "gemini",
+            ProviderKind::WorkersAi => "workers-ai",
         }
     }
 }
@@ -148,7 +156,10 @@ mod tests {
     fn every_vendor_preset_needs_no_base_url() {
         for kind in ProviderKind::ALL {
             let has = kind.preset().is_some();
-            let expected = !matches!(kind, ProviderKind::Azure | ProviderKind::OpenAiCompatible);
+            let expected = !matches!(
+                kind,
+                ProviderKind::Azure | ProviderKind::OpenAiCompatible | ProviderKind::WorkersAi
+            );
             assert_eq!(has, expected, "{kind:?}");
         }
         assert_eq!(
