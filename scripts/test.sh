@@ -4,8 +4,14 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-# Services the tests need. None yet: the gateway tests use mock upstreams bound to 127.0.0.1:0 and
-# spawn the real binary. Redis / PostgreSQL are installed and started here from Debian packages
-# when the cache, log store and limits land.
+# What the tests need from Debian. The gateway tests use mock upstreams bound to 127.0.0.1:0 and
+# spawn the real binary; the Vertex AI test generates an RSA service-account key with `openssl`.
+# (Redis / PostgreSQL are installed and started here when the cache, log store and limits land.)
+missing=()
+command -v openssl >/dev/null || missing+=(openssl)
+if ((${#missing[@]})); then
+  echo "test.sh: apt-get install ${missing[*]}"
+  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
+fi
 
 cargo test --workspace --locked "$@"

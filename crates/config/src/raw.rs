@@ -40,6 +40,13 @@ pub struct RawProvider {
     #[serde(default)]
     pub headers: BTreeMap<String, Spanned<String>>,
     pub api_version: Option<String>,
+    /// Vertex AI: a service-account key file path, or `env:VAR` holding the key JSON (default: the
+    /// file named by GOOGLE_APPLICATION_CREDENTIALS).
+    pub service_account: Option<Spanned<String>>,
+    /// Vertex AI project (default: the service account's `project_id`).
+    pub project: Option<String>,
+    /// Vertex AI location (default `us-central1`; `global` for the global endpoint).
+    pub location: Option<String>,
     /// Cloudflare account id (kind `workers-ai`); `env:VAR` allowed.
     pub account_id: Option<Spanned<String>>,
     #[serde(default)]

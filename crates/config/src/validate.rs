@@ -4,6 +4,7 @@ use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::time::Duration;
 
+use switchyard_providers::google::ServiceAccount;
 use switchyard_providers::{AzureSpec, ProviderKind, ProviderSpec, Secret, Timeouts};
 use toml::Spanned;
 
@@ -153,7 +154,24 @@ fn provider(
         ));
     }
     let preset = kind.preset();
-    let base_url = base_url(&name, &raw, src, env)?;
+    if kind != ProviderKind::Vertex
+        && (raw.service_account.is_some() || raw.project.is_some() || raw.location.is_some())
+    {
+        return Err(src.error(
+            Some(kind_span.clone()),
+            "`service_account`, `project` and `location` apply only to providers of kind `vertex`",
+        ));
+    }
+    let google = if kind == ProviderKind::Vertex {
+        Some(vertex(&name, &raw, src, env)?)
+    } else {
+        None
+    };
+    let base_url = match (&google, &raw.base_url) {
+        (Some((_, default)), None) => default.clone(),
+        _ => base_url(&name, &raw, src, env)?,
+    };
+    let google = google.map(|(account, _)| account);
     if kind != ProviderKind::WorkersAi {
         if let Some(account) = &raw.account_id {
             return Err(src.error(
@@ -178,7 +196,7 @@ fn provider(
     };
     if api_key.is_none()
         && preset.is_none_or(|p| p.key_env.is_some())
-        && kind != ProviderKind::OpenAiCompatible
+        && !matches!(kind, ProviderKind::OpenAiCompatible | ProviderKind::Vertex)
     {
         warnings.push(format!(
             "provider `{name}` has no api_key; requests to it will be sent without credentials"
@@ -240,8 +258,67 @@ fn provider(
         models: raw.models,
         headers,
         azure,
+        google,
         timeouts,
     })
+}
+
+/// Vertex AI: the service account, and the default base URL
+/// (`https://{location}-aiplatform.googleapis.com/v1/projects/{project}/locations/{location}/publishers/google`).
+fn vertex(
+    name: &str,
+    raw: &RawProvider,
+    src: &Source<'_>,
+    env: &dyn Env,
+) -> Result<(ServiceAccount, String), ConfigError> {
+    let span = raw
+        .service_account
+        .as_ref()
+        .map_or_else(|| raw.kind.span(), Spanned::span);
+    let fail = |message: String| src.error(Some(span.clone()), message);
+    let text = match &raw.service_account {
+        Some(value) => match value.get_ref().strip_prefix("env:") {
+            Some(var) => env.var(var).ok_or_else(|| {
+                fail(format!("`providers.{name}.service_account` refers to environment variable `{var}`, which is not set"))
+            })?,
+            None => std::fs::read_to_string(value.get_ref()).map_err(|e| {
+                fail(format!("cannot read service account file `{}`: {e}", value.get_ref()))
+            })?,
+        },
+        None => {
+            let path = env.var("GOOGLE_APPLICATION_CREDENTIALS").ok_or_else(|| {
+                fail(format!("provider `{name}` of kind `vertex` needs `service_account` (a key file path or \"env:VAR\" with the key JSON), or GOOGLE_APPLICATION_CREDENTIALS"))
+            })?;
+            std::fs::read_to_string(&path)
+                .map_err(|e| fail(format!("cannot read GOOGLE_APPLICATION_CREDENTIALS file `{path}`: {e}")))?
+        }
+    };
+    let account = ServiceAccount::from_json(&text).map_err(|e| {
+        fail(format!(
+            "invalid service account for provider `{name}`: {e}"
+        ))
+    })?;
+    let project = raw
+        .project
+        .clone()
+        .or_else(|| account.project_id.clone())
+        .ok_or_else(|| {
+            fail(format!(
+                "provider `{name}` needs `project` (the service account names none)"
+            ))
+        })?;
+    let location = raw
+        .location
+        .clone()
+        .unwrap_or_else(|| "us-central1".to_owned());
+    let host = if location == "global" {
+        "aiplatform.googleapis.com".to_owned()
+    } else {
+        format!("{location}-aiplatform.googleapis.com")
+    };
+    let base =
+        format!("https://{host}/v1/projects/{project}/locations/{location}/publishers/google");
+    Ok((account, base))
 }
 
 /// The provider's base URL: configured, from the kind's preset, or built from `account_id`
@@ -327,6 +404,7 @@ fn from_env(kind: ProviderKind, key: String) -> ProviderSpec {
         models: Vec::new(),
         headers: BTreeMap::new(),
         azure: None,
+        google: None,
         timeouts: Timeouts::default(),
     }
 }

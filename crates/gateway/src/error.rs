@@ -234,6 +234,7 @@ impl From<UpstreamError> for GatewayError {
                 (StatusCode::INTERNAL_SERVER_ERROR, "provider_misconfigured")
             }
             UpstreamErrorKind::Unsupported => (StatusCode::BAD_REQUEST, "unsupported_by_provider"),
+            UpstreamErrorKind::Auth => (StatusCode::BAD_GATEWAY, "upstream_auth_failed"),
         };
         let (kind, origin) = match status {
             StatusCode::GATEWAY_TIMEOUT => ("timeout_error", ErrorOrigin::Upstream),

@@ -21,6 +21,8 @@ pub enum UpstreamErrorKind {
     InvalidRequest,
     /// The provider has no such API (e.g. embeddings on Anthropic).
     Unsupported,
+    /// Credentials could not be obtained (e.g. the OAuth token exchange failed).
+    Auth,
 }
 
 /// An upstream failure: which provider, what happened, and the underlying cause as text.
@@ -90,6 +92,9 @@ impl UpstreamError {
             }
             UpstreamErrorKind::Unsupported => {
                 format!("provider `{p}` does not offer this API{detail}")
+            }
+            UpstreamErrorKind::Auth => {
+                format!("could not obtain credentials for provider `{p}`{detail}")
             }
         }
     }

@@ -32,6 +32,8 @@ pub enum ProviderKind {
     Anthropic,
     /// Google Gemini (AI Studio), natively: `generateContent`, translated.
     Gemini,
+    /// Google Vertex AI (Gemini models): service-account OAuth, Gemini wire format.
+    Vertex,
     /// Cloudflare Workers AI, through its OpenAI-compatible endpoints (`account_id` required).
     #[serde(rename = "workers-ai")]
     WorkersAi,
@@ -67,6 +69,7 @@ impl ProviderKind {
         ProviderKind::Anthropic,
         ProviderKind::Gemini,
         ProviderKind::WorkersAi,
+        ProviderKind::Vertex,
     ];
 
     /// The preset for kinds that have a well-known endpoint. Azure (per-resource URL) and the generic
@@ -75,9 +78,10 @@ impl ProviderKind {
         let (base_url, key_env) = match self {
             ProviderKind::OpenAi => ("https://api.openai.com/v1", Some("OPENAI_API_KEY")),
             // Per-resource / per-account URLs: built from config, not a preset.
-            ProviderKind::Azure | ProviderKind::OpenAiCompatible | ProviderKind::WorkersAi => {
-                return None
-            }
+            ProviderKind::Azure
+            | ProviderKind::OpenAiCompatible
+            | ProviderKind::WorkersAi
+            | ProviderKind::Vertex => return None,
             ProviderKind::Groq => ("https://api.groq.com/openai/v1", Some("GROQ_API_KEY")),
             ProviderKind::Mistral => ("https://api.mistral.ai/v1", Some("MISTRAL_API_KEY")),
             ProviderKind::Deepseek => ("https://api.deepseek.com/v1", Some("DEEPSEEK_API_KEY")),
@@ -109,7 +113,7 @@ impl ProviderKind {
     pub fn dialect(self) -> switchyard_protocol::Dialect {
         match self {
             ProviderKind::Anthropic => switchyard_protocol::Dialect::Anthropic,
-            ProviderKind::Gemini => switchyard_protocol::Dialect::Gemini,
+            ProviderKind::Gemini | ProviderKind::Vertex => switchyard_protocol::Dialect::Gemini,
             _ => switchyard_protocol::Dialect::OpenAi,
         }
     }
@@ -136,6 +140,7 @@ impl ProviderKind {
             ProviderKind::Anthropic => "anthropic",
             ProviderKind::Gemini => "gemini",
             ProviderKind::WorkersAi => "workers-ai",
+            ProviderKind::Vertex => "vertex",
         }
     }
 }
@@ -158,7 +163,10 @@ mod tests {
             let has = kind.preset().is_some();
             let expected = !matches!(
                 kind,
-                ProviderKind::Azure | ProviderKind::OpenAiCompatible | ProviderKind::WorkersAi
+                ProviderKind::Azure
+                    | ProviderKind::OpenAiCompatible
+                    | ProviderKind::WorkersAi
+                    | ProviderKind::Vertex
             );
             assert_eq!(has, expected, "{kind:?}");
         }

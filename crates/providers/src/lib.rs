@@ -9,6 +9,7 @@
 //!   upstream requests (retrying once on a fresh connection if a pooled one had gone stale).
 //! - `pool`: keep-alive HTTP/1.1 connections (`TCP_NODELAY`), each driven by the task using it.
 //! - [`body`]: [`UpstreamBody`], a response body that returns its connection to the pool when read.
+//! - [`google`]: service-account JWT → OAuth token, minted and cached (Vertex AI).
 //! - [`error`]: [`UpstreamError`], which says which provider failed and how (connect, timeout, …).
 //!
 //! Translation between dialects lands here too (one module per provider family), keeping the gateway
@@ -16,6 +17,7 @@
 
 pub mod body;
 pub mod error;
+pub mod google;
 pub mod kind;
 mod pool;
 pub mod provider;

@@ -12,6 +12,7 @@ use hyper_util::client::legacy::connect::HttpConnector;
 
 use switchyard_protocol::Dialect;
 
+use crate::google::TokenSource;
 use crate::pool::{Connector, Pool};
 use crate::{ProviderKind, ProviderSpec, UpstreamBody, UpstreamError, UpstreamErrorKind};
 
@@ -61,6 +62,8 @@ struct Inner {
     chat_path: Option<PathAndQuery>,
     embeddings_path: Option<PathAndQuery>,
     headers: Vec<(HeaderName, HeaderValue)>,
+    /// Minted OAuth tokens instead of a static key (Vertex AI).
+    token: Option<TokenSource>,
 }
 
 /// A request ready to go upstream; can be sent again on a fresh connection if a pooled one turns
@@ -156,8 +159,16 @@ impl Provider {
 
         let connector = build_connector(spec.timeouts.connect)
             .map_err(|e| invalid(format!("TLS setup: {e}")))?;
+        let token = match &spec.google {
+            Some(account) => Some(
+                TokenSource::new(account, connector.clone())
+                    .map_err(|e| invalid(format!("service account: {e}")))?,
+            ),
+            None => None,
+        };
         Ok(Provider {
             inner: Arc::new(Inner {
+                token,
                 pool: Pool::new(connector),
                 spec,
                 origin,
@@ -341,7 +352,17 @@ impl Provider {
         request: &UpstreamRequest,
     ) -> Result<Response<UpstreamBody>, UpstreamError> {
         let limit = self.inner.spec.timeouts.first_byte;
-        match tokio::time::timeout(limit, self.exchange(request)).await {
+        let authorization = match &self.inner.token {
+            Some(source) => Some(
+                source
+                    .authorization()
+                    .await
+                    .map_err(|e| self.error(UpstreamErrorKind::Auth, e))?,
+            ),
+            None => None,
+        };
+        let exchange = self.exchange(request, authorization.as_ref());
+        match tokio::time::timeout(limit, exchange).await {
             Err(_) => Err(self.error(UpstreamErrorKind::FirstByteTimeout(limit), "")),
             Ok(result) => result,
         }
@@ -353,6 +374,7 @@ impl Provider {
     async fn exchange(
         &self,
         request: &UpstreamRequest,
+        authorization: Option<&HeaderValue>,
     ) -> Result<Response<UpstreamBody>, UpstreamError> {
         let pool = &self.inner.pool;
         loop {
@@ -368,7 +390,11 @@ impl Provider {
                     self.error(UpstreamErrorKind::Connect, "connection closed during setup")
                 );
             }
-            match conn.send(self.http_request(request)).await {
+            let mut http = self.http_request(request);
+            if let Some(value) = authorization {
+                http.headers_mut().insert(AUTHORIZATION, value.clone());
+            }
+            match conn.send(http).await {
                 Ok(response) => {
                     let (parts, body) = response.into_parts();
                     let body = UpstreamBody::new(body, conn, pool.clone());

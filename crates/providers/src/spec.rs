@@ -19,6 +19,8 @@ pub struct ProviderSpec {
     /// Extra headers sent upstream on every request (values may be secrets).
     pub headers: BTreeMap<String, Secret>,
     pub azure: Option<AzureSpec>,
+    /// Google service account (kind `vertex`): requests carry minted OAuth tokens.
+    pub google: Option<crate::google::ServiceAccount>,
     pub timeouts: Timeouts,
 }
 

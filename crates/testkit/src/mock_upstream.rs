@@ -90,6 +90,11 @@ impl MockUpstream {
             .route("/v1/messages", post(anthropic::messages))
             .route("/v1beta/models/{*rest}", post(gemini::models))
             .route(
+                "/v1/projects/{project}/locations/{location}/publishers/google/models/{*rest}",
+                post(vertex_models),
+            )
+            .route("/token", post(gemini::token))
+            .route(
                 "/openai/deployments/{deployment}/chat/completions",
                 post(chat),
             )
@@ -186,6 +191,15 @@ pub(crate) async fn record(state: &MockState, request: Request) -> Recorded {
         requests.push(recorded.clone());
     }
     recorded
+}
+
+/// Vertex AI serves Gemini's wire format under a project/location path.
+async fn vertex_models(
+    state: State<Arc<MockState>>,
+    axum::extract::Path((_project, _location, rest)): axum::extract::Path<(String, String, String)>,
+    request: Request,
+) -> Response {
+    gemini::models(state, axum::extract::Path(rest), request).await
 }
 
 /// What the model name asks the mock to do.

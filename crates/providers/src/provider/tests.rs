@@ -12,6 +12,7 @@ fn spec(kind: ProviderKind, base_url: &str) -> ProviderSpec {
         models: vec![],
         headers: BTreeMap::from([("x-extra".to_owned(), Secret::new("v"))]),
         azure: None,
+        google: None,
         timeouts: Timeouts::default(),
     }
 }

@@ -40,7 +40,8 @@ pub(super) async fn models(
     request: Request,
 ) -> Response {
     let recorded = record(&state, request).await;
-    if recorded.header("x-goog-api-key").is_none() {
+    let vertex_token = recorded.header("authorization") == Some("Bearer ya29.mock-token");
+    if recorded.header("x-goog-api-key").is_none() && !vertex_token {
         return error(
             403,
             "PERMISSION_DENIED",
@@ -123,4 +124,27 @@ pub(super) async fn models(
         }
         _ => error(404, "NOT_FOUND", "unknown method"),
     }
+}
+
+/// Google's OAuth token endpoint for service accounts: takes a JWT-bearer assertion, answers a
+/// short-lived access token. The assertion is recorded; tests verify its signature.
+pub(super) async fn token(State(state): State<Arc<MockState>>, request: Request) -> Response {
+    let recorded = record(&state, request).await;
+    let form = String::from_utf8_lossy(&recorded.body).into_owned();
+    let grant = form.contains("grant_type=urn%3Aietf%3Aparams%3Aoauth%3Agrant-type%3Ajwt-bearer");
+    let assertion = form
+        .split('&')
+        .find_map(|kv| kv.strip_prefix("assertion="))
+        .unwrap_or_default();
+    if !grant || assertion.split('.').count() != 3 {
+        return (
+            StatusCode::BAD_REQUEST,
+            axum::Json(json!({"error": "invalid_grant", "error_description": "Invalid JWT"})),
+        )
+            .into_response();
+    }
+    axum::Json(
+        json!({"access_token": "ya29.mock-token", "expires_in": 3599, "token_type": "Bearer"}),
+    )
+    .into_response()
 }
