@@ -6,7 +6,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use bytes::Bytes;
 use switchyard_protocol::canonical::{ChatRequest, ChatResponse, StreamEvent};
 use switchyard_protocol::openai::{convert, upstream};
-use switchyard_protocol::{anthropic, gemini, sse, Dialect};
+use switchyard_protocol::{anthropic, cohere, gemini, sse, Dialect};
 use switchyard_providers::Provider;
 
 use crate::GatewayError;
@@ -26,8 +26,8 @@ fn serialise<T: serde::Serialize>(value: &T) -> Result<Bytes, GatewayError> {
         .map_err(|e| GatewayError::internal(format!("serialising a translated body: {e}")))
 }
 
-fn no_gemini_clients() -> GatewayError {
-    GatewayError::internal("Gemini is a provider dialect only")
+fn provider_only_dialect() -> GatewayError {
+    GatewayError::internal("Gemini and Cohere are provider dialects only")
 }
 
 /// A client chat body in `client` dialect → the provider's request body.
@@ -40,7 +40,7 @@ pub(crate) fn request(
     let canonical: ChatRequest = match client {
         Dialect::OpenAi => convert::request_to_canonical(body)?,
         Dialect::Anthropic => anthropic::client::request_to_canonical(body)?,
-        Dialect::Gemini => return Err(no_gemini_clients()),
+        Dialect::Gemini | Dialect::Cohere => return Err(provider_only_dialect()),
     };
     let unsupported = |e| GatewayError::unsupported(provider.name(), &e);
     let bytes = match provider.dialect() {
@@ -54,6 +54,9 @@ pub(crate) fn request(
         Dialect::Gemini => {
             serialise(&gemini::request_from_canonical(&canonical).map_err(unsupported)?)?
         }
+        Dialect::Cohere => serialise(
+            &cohere::request_from_canonical(&canonical, upstream_model).map_err(unsupported)?,
+        )?,
     };
     Ok((
         bytes,
@@ -79,7 +82,7 @@ pub(crate) fn embeddings_request(
                 .map_err(|e| GatewayError::unsupported(provider.name(), &e))?,
         )?,
         // Providers without an embeddings API are refused when the request is built.
-        Dialect::OpenAi | Dialect::Anthropic => Bytes::copy_from_slice(body),
+        Dialect::OpenAi | Dialect::Anthropic | Dialect::Cohere => Bytes::copy_from_slice(body),
     };
     Ok((
         bytes,
@@ -110,7 +113,7 @@ pub(crate) fn response(
     if translation.embeddings {
         let json = match translation.provider {
             Dialect::Gemini => gemini::embeddings_response(body, &translation.model),
-            Dialect::OpenAi | Dialect::Anthropic => None,
+            Dialect::OpenAi | Dialect::Anthropic | Dialect::Cohere => None,
         };
         return serialise(&json.ok_or_else(|| not_understood(provider))?);
     }
@@ -118,12 +121,13 @@ pub(crate) fn response(
         Dialect::Anthropic => anthropic::response_to_canonical(body),
         Dialect::OpenAi => upstream::response_to_canonical(body),
         Dialect::Gemini => gemini::response_to_canonical(body),
+        Dialect::Cohere => cohere::response_to_canonical(body),
     };
     let canonical = canonical.ok_or_else(|| not_understood(provider))?;
     match translation.client {
         Dialect::OpenAi => serialise(&convert::response_from_canonical(&canonical, unix_now())),
         Dialect::Anthropic => serialise(&anthropic::client::response_from_canonical(&canonical)),
-        Dialect::Gemini => Err(no_gemini_clients()),
+        Dialect::Gemini | Dialect::Cohere => Err(provider_only_dialect()),
     }
 }
 
@@ -137,6 +141,7 @@ enum Decoder {
     Anthropic(anthropic::StreamDecoder),
     OpenAi(upstream::StreamDecoder),
     Gemini(gemini::StreamDecoder),
+    Cohere(cohere::StreamDecoder),
 }
 
 enum Encoder {
@@ -161,16 +166,15 @@ impl Transcoder {
                 Dialect::Anthropic => Decoder::Anthropic(anthropic::StreamDecoder::new()),
                 Dialect::OpenAi => Decoder::OpenAi(upstream::StreamDecoder::new()),
                 Dialect::Gemini => Decoder::Gemini(gemini::StreamDecoder::new()),
+                Dialect::Cohere => Decoder::Cohere(cohere::StreamDecoder::new()),
             },
             encoder: match t.client {
                 Dialect::Anthropic => {
                     Encoder::Anthropic(anthropic::client::StreamEncoder::new(&t.model))
                 }
-                Dialect::OpenAi | Dialect::Gemini => Encoder::OpenAi(convert::StreamEncoder::new(
-                    &t.model,
-                    unix_now(),
-                    t.include_usage,
-                )),
+                Dialect::OpenAi | Dialect::Gemini | Dialect::Cohere => Encoder::OpenAi(
+                    convert::StreamEncoder::new(&t.model, unix_now(), t.include_usage),
+                ),
             },
             events: Vec::new(),
             canonical: Vec::new(),
@@ -196,6 +200,7 @@ impl Transcoder {
                 Decoder::Anthropic(d) => d.decode(&event, &mut self.canonical),
                 Decoder::OpenAi(d) => d.decode(&event, &mut self.canonical),
                 Decoder::Gemini(d) => d.decode(&event, &mut self.canonical),
+                Decoder::Cohere(d) => d.decode(&event, &mut self.canonical),
             }
         }
         self.encode_pending()
@@ -207,6 +212,7 @@ impl Transcoder {
         let complete = match &mut self.decoder {
             Decoder::Anthropic(d) => d.is_done(),
             Decoder::OpenAi(d) => d.is_done(),
+            Decoder::Cohere(d) => d.is_done(),
             Decoder::Gemini(d) => {
                 d.finish(&mut self.canonical);
                 d.is_done()

@@ -9,6 +9,7 @@
 //!   the error body, and the model list.
 //! - [`canonical`]: the dialect-neutral chat model every converter goes through.
 //! - [`anthropic`]: the Anthropic Messages API, as an upstream and as a client dialect.
+//! - [`cohere`]: Cohere v2 chat as an upstream.
 //! - [`gemini`]: Google Gemini `generateContent` as an upstream, embeddings included.
 //! - [`sse`]: Server-Sent Events framing and an incremental parser.
 //!
@@ -16,6 +17,7 @@
 
 pub mod anthropic;
 pub mod canonical;
+pub mod cohere;
 pub mod gemini;
 pub mod json;
 pub mod openai;
@@ -30,6 +32,8 @@ pub enum Dialect {
     Anthropic,
     /// Google Gemini `generateContent` (provider side only).
     Gemini,
+    /// Cohere v2 chat (provider side only).
+    Cohere,
 }
 
 impl Dialect {
@@ -38,6 +42,7 @@ impl Dialect {
             Dialect::OpenAi => "openai",
             Dialect::Anthropic => "anthropic",
             Dialect::Gemini => "gemini",
+            Dialect::Cohere => "cohere",
         }
     }
 }

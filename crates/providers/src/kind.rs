@@ -32,6 +32,8 @@ pub enum ProviderKind {
     Anthropic,
     /// Google Gemini (AI Studio), natively: `generateContent`, translated.
     Gemini,
+    /// Cohere v2 chat, translated.
+    Cohere,
     /// Google Vertex AI (Gemini models): service-account OAuth, Gemini wire format.
     Vertex,
     /// Cloudflare Workers AI, through its OpenAI-compatible endpoints (`account_id` required).
@@ -70,6 +72,7 @@ impl ProviderKind {
         ProviderKind::Gemini,
         ProviderKind::WorkersAi,
         ProviderKind::Vertex,
+        ProviderKind::Cohere,
     ];
 
     /// The preset for kinds that have a well-known endpoint. Azure (per-resource URL) and the generic
@@ -101,6 +104,7 @@ impl ProviderKind {
             ProviderKind::Llamacpp => ("http://127.0.0.1:8080/v1", None),
             ProviderKind::Tgi => ("http://127.0.0.1:8080/v1", None),
             ProviderKind::Anthropic => ("https://api.anthropic.com/v1", Some("ANTHROPIC_API_KEY")),
+            ProviderKind::Cohere => ("https://api.cohere.com/v2", Some("COHERE_API_KEY")),
             ProviderKind::Gemini => (
                 "https://generativelanguage.googleapis.com/v1beta",
                 Some("GEMINI_API_KEY"),
@@ -114,6 +118,7 @@ impl ProviderKind {
         match self {
             ProviderKind::Anthropic => switchyard_protocol::Dialect::Anthropic,
             ProviderKind::Gemini | ProviderKind::Vertex => switchyard_protocol::Dialect::Gemini,
+            ProviderKind::Cohere => switchyard_protocol::Dialect::Cohere,
             _ => switchyard_protocol::Dialect::OpenAi,
         }
     }
@@ -141,6 +146,7 @@ impl ProviderKind {
             ProviderKind::Gemini => "gemini",
             ProviderKind::WorkersAi => "workers-ai",
             ProviderKind::Vertex => "vertex",
+            ProviderKind::Cohere => "cohere",
         }
     }
 }

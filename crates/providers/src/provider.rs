@@ -31,6 +31,8 @@ impl Endpoint {
             (Endpoint::Embeddings, Dialect::OpenAi) => Some("embeddings"),
             (Endpoint::ChatCompletions, Dialect::Anthropic) => Some("messages"),
             (Endpoint::Embeddings, Dialect::Anthropic) => None,
+            (Endpoint::ChatCompletions, Dialect::Cohere) => Some("chat"),
+            (Endpoint::Embeddings, Dialect::Cohere) => None,
             // Gemini puts the model in the path; see `Provider::build`.
             (_, Dialect::Gemini) => None,
         }

@@ -3,6 +3,7 @@
 //! the requested model name.
 
 mod anthropic;
+mod cohere;
 mod gemini;
 
 use std::convert::Infallible;
@@ -94,6 +95,7 @@ impl MockUpstream {
                 post(vertex_models),
             )
             .route("/token", post(gemini::token))
+            .route("/v2/chat", post(cohere::chat))
             .route(
                 "/openai/deployments/{deployment}/chat/completions",
                 post(chat),

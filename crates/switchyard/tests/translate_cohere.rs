@@ -1,0 +1,93 @@
+//! OpenAI- and Anthropic-dialect clients talking to a Cohere-kind provider (`/v2/chat`).
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod common;
+
+use serde_json::{json, Value};
+use switchyard_testkit::{MockUpstream, Switchyard};
+
+async fn start() -> (MockUpstream, Switchyard) {
+    let mock = MockUpstream::start().await.unwrap();
+    let config = format!(
+        "[server]\nenv_providers = false\n[providers.co]\nkind = \"cohere\"\nbase_url = \"{}/v2\"\napi_key = \"co-test\"\n",
+        mock.root_url()
+    );
+    let gateway = Switchyard::start(common::bin(), &config).await.unwrap();
+    (mock, gateway)
+}
+
+#[tokio::test]
+async fn chat_json_stream_and_tools() {
+    let (mock, gateway) = start().await;
+    let http = reqwest::Client::new();
+    let mut body = common::chat("co/command-r-plus");
+    body["top_p"] = json!(0.5);
+    let answer: Value = http
+        .post(gateway.url("/v1/chat/completions"))
+        .json(&body)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        answer["choices"][0]["message"]["content"],
+        "Hello from mock"
+    );
+    assert_eq!(answer["usage"]["prompt_tokens"], 12);
+    let seen = mock.last_request().unwrap();
+    assert_eq!(seen.path, "/v2/chat");
+    assert_eq!(seen.header("authorization"), Some("Bearer co-test"));
+    assert_eq!(seen.json()["p"], 0.5);
+    assert_eq!(seen.json()["model"], "command-r-plus");
+
+    body["stream"] = json!(true);
+    body["stream_options"] = json!({"include_usage": true});
+    let text = http
+        .post(gateway.url("/v1/chat/completions"))
+        .json(&body)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        text.contains("\"content\":\"Hello\"") && text.ends_with("data: [DONE]\n\n"),
+        "{text}"
+    );
+    assert!(text.contains("\"total_tokens\":15"), "{text}");
+
+    let tools = json!([{"type": "function", "function": {"name": "get_weather", "parameters": {"type": "object"}}}]);
+    let claude = json!({"model": "co/command-r-plus", "max_tokens": 50, "messages": [{"role": "user", "content": "Weather?"}], "tools": [{"name": "get_weather", "input_schema": {"type": "object"}}]});
+    let answer: Value = http
+        .post(gateway.url("/v1/messages"))
+        .json(&claude)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(answer["stop_reason"], "tool_use", "{answer}");
+    assert_eq!(answer["content"][0]["input"], json!({"city": "Paris"}));
+    assert_eq!(mock.last_request().unwrap().json()["tools"], tools);
+
+    let error = common::expect_error(
+        http.post(gateway.url("/v1/chat/completions"))
+            .json(&common::chat("co/status-404"))
+            .send()
+            .await
+            .unwrap(),
+        404,
+    )
+    .await;
+    assert!(
+        error["message"]
+            .as_str()
+            .unwrap()
+            .contains("model not found"),
+        "{error}"
+    );
+}
