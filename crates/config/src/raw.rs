@@ -47,6 +47,12 @@ pub struct RawProvider {
     pub project: Option<String>,
     /// Vertex AI location (default `us-central1`; `global` for the global endpoint).
     pub location: Option<String>,
+    /// AWS region (kind `bedrock`; default AWS_REGION, AWS_DEFAULT_REGION, then us-east-1).
+    pub region: Option<String>,
+    /// AWS credentials (kind `bedrock`; default the usual AWS_* variables); `env:VAR` allowed.
+    pub aws_access_key_id: Option<Spanned<String>>,
+    pub aws_secret_access_key: Option<Spanned<String>>,
+    pub aws_session_token: Option<Spanned<String>>,
     /// Cloudflare account id (kind `workers-ai`); `env:VAR` allowed.
     pub account_id: Option<Spanned<String>>,
     #[serde(default)]

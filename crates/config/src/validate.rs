@@ -5,7 +5,7 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use switchyard_providers::google::ServiceAccount;
-use switchyard_providers::{AzureSpec, ProviderKind, ProviderSpec, Secret, Timeouts};
+use switchyard_providers::{AwsSpec, AzureSpec, ProviderKind, ProviderSpec, Secret, Timeouts};
 use toml::Spanned;
 
 use crate::env::{env_provider_kinds, Env};
@@ -169,9 +169,20 @@ fn provider(
     };
     let base_url = match (&google, &raw.base_url) {
         (Some((_, default)), None) => default.clone(),
+        _ if kind == ProviderKind::Bedrock && raw.base_url.is_none() => {
+            format!(
+                "https://bedrock-runtime.{}.amazonaws.com",
+                aws_region(&raw, env)
+            )
+        }
         _ => base_url(&name, &raw, src, env)?,
     };
     let google = google.map(|(account, _)| account);
+    let aws = if kind == ProviderKind::Bedrock {
+        bedrock(&name, &raw, src, env)?
+    } else {
+        None
+    };
     if kind != ProviderKind::WorkersAi {
         if let Some(account) = &raw.account_id {
             return Err(src.error(
@@ -191,11 +202,13 @@ fn provider(
         None => preset
             .and_then(|p| p.key_env)
             .or((kind == ProviderKind::WorkersAi).then_some("CLOUDFLARE_API_TOKEN"))
+            .or((kind == ProviderKind::Bedrock).then_some("AWS_BEARER_TOKEN_BEDROCK"))
             .and_then(|var| env.var(var))
             .map(Secret::new),
     };
     if api_key.is_none()
         && preset.is_none_or(|p| p.key_env.is_some())
+        && aws.is_none()
         && !matches!(kind, ProviderKind::OpenAiCompatible | ProviderKind::Vertex)
     {
         warnings.push(format!(
@@ -259,6 +272,7 @@ fn provider(
         headers,
         azure,
         google,
+        aws,
         timeouts,
     })
 }
@@ -319,6 +333,61 @@ fn vertex(
     let base =
         format!("https://{host}/v1/projects/{project}/locations/{location}/publishers/google");
     Ok((account, base))
+}
+
+fn aws_region(raw: &RawProvider, env: &dyn Env) -> String {
+    raw.region
+        .clone()
+        .or_else(|| env.var("AWS_REGION"))
+        .or_else(|| env.var("AWS_DEFAULT_REGION"))
+        .unwrap_or_else(|| "us-east-1".to_owned())
+}
+
+/// Bedrock: SigV4 credentials from config or the usual AWS_* variables. `None` when there are
+/// none, in which case a Bedrock API key (`api_key`, or AWS_BEARER_TOKEN_BEDROCK) is used instead.
+fn bedrock(
+    name: &str,
+    raw: &RawProvider,
+    src: &Source<'_>,
+    env: &dyn Env,
+) -> Result<Option<AwsSpec>, ConfigError> {
+    let field = |value: &Option<Spanned<String>>,
+                 key: &str,
+                 var: &str|
+     -> Result<Option<Secret>, ConfigError> {
+        match value {
+            Some(v) => resolve_secret(v, &format!("providers.{name}.{key}"), src, env).map(Some),
+            None => Ok(env.var(var).map(Secret::new)),
+        }
+    };
+    let id = field(
+        &raw.aws_access_key_id,
+        "aws_access_key_id",
+        "AWS_ACCESS_KEY_ID",
+    )?;
+    let secret = field(
+        &raw.aws_secret_access_key,
+        "aws_secret_access_key",
+        "AWS_SECRET_ACCESS_KEY",
+    )?;
+    let token = field(
+        &raw.aws_session_token,
+        "aws_session_token",
+        "AWS_SESSION_TOKEN",
+    )?;
+    match (id, secret) {
+        (Some(access_key_id), Some(secret_access_key)) => Ok(Some(AwsSpec {
+            region: aws_region(raw, env),
+            access_key_id,
+            secret_access_key,
+            session_token: token,
+        })),
+        (None, None) if raw.api_key.is_some() || env.var("AWS_BEARER_TOKEN_BEDROCK").is_some() => Ok(None),
+        _ => Err(src.error(
+            Some(raw.kind.span()),
+            format!("provider `{name}` of kind `bedrock` needs `aws_access_key_id` and `aws_secret_access_key` (or AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY), or a Bedrock API key in `api_key` / AWS_BEARER_TOKEN_BEDROCK"),
+        )),
+    }
 }
 
 /// The provider's base URL: configured, from the kind's preset, or built from `account_id`
@@ -405,6 +474,7 @@ fn from_env(kind: ProviderKind, key: String) -> ProviderSpec {
         headers: BTreeMap::new(),
         azure: None,
         google: None,
+        aws: None,
         timeouts: Timeouts::default(),
     }
 }

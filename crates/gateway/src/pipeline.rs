@@ -264,10 +264,11 @@ impl Gateway {
             };
             return Err(err.with_headers(relayed));
         }
-        let is_sse = parts
-            .headers
-            .get(CONTENT_TYPE)
-            .is_some_and(|v| v.as_bytes().starts_with(b"text/event-stream"));
+        let is_sse = parts.headers.get(CONTENT_TYPE).is_some_and(|v| {
+            let v = v.as_bytes();
+            v.starts_with(b"text/event-stream")
+                || v.starts_with(b"application/vnd.amazon.eventstream")
+        });
         let stream = call.stream && is_sse;
         let info = StreamInfo {
             dialect: Some(call.api.dialect()),

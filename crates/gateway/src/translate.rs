@@ -4,6 +4,7 @@
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
+use switchyard_protocol::bedrock::{self, eventstream};
 use switchyard_protocol::canonical::{ChatRequest, ChatResponse, StreamEvent};
 use switchyard_protocol::openai::{convert, upstream};
 use switchyard_protocol::{anthropic, cohere, gemini, sse, Dialect};
@@ -27,7 +28,7 @@ fn serialise<T: serde::Serialize>(value: &T) -> Result<Bytes, GatewayError> {
 }
 
 fn provider_only_dialect() -> GatewayError {
-    GatewayError::internal("Gemini and Cohere are provider dialects only")
+    GatewayError::internal("Gemini, Cohere and Bedrock are provider dialects only")
 }
 
 /// A client chat body in `client` dialect → the provider's request body.
@@ -40,7 +41,7 @@ pub(crate) fn request(
     let canonical: ChatRequest = match client {
         Dialect::OpenAi => convert::request_to_canonical(body)?,
         Dialect::Anthropic => anthropic::client::request_to_canonical(body)?,
-        Dialect::Gemini | Dialect::Cohere => return Err(provider_only_dialect()),
+        Dialect::Gemini | Dialect::Cohere | Dialect::Bedrock => return Err(provider_only_dialect()),
     };
     let unsupported = |e| GatewayError::unsupported(provider.name(), &e);
     let bytes = match provider.dialect() {
@@ -57,6 +58,9 @@ pub(crate) fn request(
         Dialect::Cohere => serialise(
             &cohere::request_from_canonical(&canonical, upstream_model).map_err(unsupported)?,
         )?,
+        Dialect::Bedrock => {
+            serialise(&bedrock::request_from_canonical(&canonical).map_err(unsupported)?)?
+        }
     };
     Ok((
         bytes,
@@ -82,7 +86,9 @@ pub(crate) fn embeddings_request(
                 .map_err(|e| GatewayError::unsupported(provider.name(), &e))?,
         )?,
         // Providers without an embeddings API are refused when the request is built.
-        Dialect::OpenAi | Dialect::Anthropic | Dialect::Cohere => Bytes::copy_from_slice(body),
+        Dialect::OpenAi | Dialect::Anthropic | Dialect::Cohere | Dialect::Bedrock => {
+            Bytes::copy_from_slice(body)
+        }
     };
     Ok((
         bytes,
@@ -113,7 +119,7 @@ pub(crate) fn response(
     if translation.embeddings {
         let json = match translation.provider {
             Dialect::Gemini => gemini::embeddings_response(body, &translation.model),
-            Dialect::OpenAi | Dialect::Anthropic | Dialect::Cohere => None,
+            Dialect::OpenAi | Dialect::Anthropic | Dialect::Cohere | Dialect::Bedrock => None,
         };
         return serialise(&json.ok_or_else(|| not_understood(provider))?);
     }
@@ -122,12 +128,13 @@ pub(crate) fn response(
         Dialect::OpenAi => upstream::response_to_canonical(body),
         Dialect::Gemini => gemini::response_to_canonical(body),
         Dialect::Cohere => cohere::response_to_canonical(body),
+        Dialect::Bedrock => bedrock::response_to_canonical(body),
     };
     let canonical = canonical.ok_or_else(|| not_understood(provider))?;
     match translation.client {
         Dialect::OpenAi => serialise(&convert::response_from_canonical(&canonical, unix_now())),
         Dialect::Anthropic => serialise(&anthropic::client::response_from_canonical(&canonical)),
-        Dialect::Gemini | Dialect::Cohere => Err(provider_only_dialect()),
+        Dialect::Gemini | Dialect::Cohere | Dialect::Bedrock => Err(provider_only_dialect()),
     }
 }
 
@@ -142,6 +149,13 @@ enum Decoder {
     OpenAi(upstream::StreamDecoder),
     Gemini(gemini::StreamDecoder),
     Cohere(cohere::StreamDecoder),
+    Bedrock(bedrock::StreamDecoder),
+}
+
+/// How the provider frames its stream.
+enum Framing {
+    Sse(sse::Parser),
+    EventStream(eventstream::Parser),
 }
 
 enum Encoder {
@@ -151,7 +165,7 @@ enum Encoder {
 
 /// Re-encodes a provider's SSE stream in the client's dialect, event by event, as bytes arrive.
 pub struct Transcoder {
-    parser: sse::Parser,
+    framing: Framing,
     decoder: Decoder,
     encoder: Encoder,
     events: Vec<sse::Event>,
@@ -161,20 +175,28 @@ pub struct Transcoder {
 impl Transcoder {
     pub(crate) fn new(t: &Translation) -> Self {
         Transcoder {
-            parser: sse::Parser::new(),
+            framing: match t.provider {
+                Dialect::Bedrock => Framing::EventStream(eventstream::Parser::new()),
+                _ => Framing::Sse(sse::Parser::new()),
+            },
             decoder: match t.provider {
                 Dialect::Anthropic => Decoder::Anthropic(anthropic::StreamDecoder::new()),
                 Dialect::OpenAi => Decoder::OpenAi(upstream::StreamDecoder::new()),
                 Dialect::Gemini => Decoder::Gemini(gemini::StreamDecoder::new()),
                 Dialect::Cohere => Decoder::Cohere(cohere::StreamDecoder::new()),
+                Dialect::Bedrock => Decoder::Bedrock(bedrock::StreamDecoder::new()),
             },
             encoder: match t.client {
                 Dialect::Anthropic => {
                     Encoder::Anthropic(anthropic::client::StreamEncoder::new(&t.model))
                 }
-                Dialect::OpenAi | Dialect::Gemini | Dialect::Cohere => Encoder::OpenAi(
-                    convert::StreamEncoder::new(&t.model, unix_now(), t.include_usage),
-                ),
+                Dialect::OpenAi | Dialect::Gemini | Dialect::Cohere | Dialect::Bedrock => {
+                    Encoder::OpenAi(convert::StreamEncoder::new(
+                        &t.model,
+                        unix_now(),
+                        t.include_usage,
+                    ))
+                }
             },
             events: Vec::new(),
             canonical: Vec::new(),
@@ -194,13 +216,24 @@ impl Transcoder {
 
     /// The client-dialect bytes for an upstream chunk (possibly empty).
     pub fn feed(&mut self, chunk: &[u8]) -> Vec<u8> {
-        self.parser.feed(chunk, &mut self.events);
+        match &mut self.framing {
+            Framing::Sse(p) => p.feed(chunk, &mut self.events),
+            Framing::EventStream(p) => {
+                if let Err(e) = p.feed(chunk, &mut self.events) {
+                    // A corrupt frame ends the answer with an error event, not a hang.
+                    self.canonical.push(StreamEvent::Error { message: e.0 });
+                    self.framing = Framing::Sse(sse::Parser::new());
+                    return self.encode_pending();
+                }
+            }
+        }
         for event in self.events.drain(..) {
             match &mut self.decoder {
                 Decoder::Anthropic(d) => d.decode(&event, &mut self.canonical),
                 Decoder::OpenAi(d) => d.decode(&event, &mut self.canonical),
                 Decoder::Gemini(d) => d.decode(&event, &mut self.canonical),
                 Decoder::Cohere(d) => d.decode(&event, &mut self.canonical),
+                Decoder::Bedrock(d) => d.decode(&event, &mut self.canonical),
             }
         }
         self.encode_pending()
@@ -213,6 +246,7 @@ impl Transcoder {
             Decoder::Anthropic(d) => d.is_done(),
             Decoder::OpenAi(d) => d.is_done(),
             Decoder::Cohere(d) => d.is_done(),
+            Decoder::Bedrock(d) => d.is_done(),
             Decoder::Gemini(d) => {
                 d.finish(&mut self.canonical);
                 d.is_done()

@@ -9,6 +9,7 @@
 //!   the error body, and the model list.
 //! - [`canonical`]: the dialect-neutral chat model every converter goes through.
 //! - [`anthropic`]: the Anthropic Messages API, as an upstream and as a client dialect.
+//! - [`bedrock`]: AWS Bedrock Converse as an upstream, with the event-stream codec.
 //! - [`cohere`]: Cohere v2 chat as an upstream.
 //! - [`gemini`]: Google Gemini `generateContent` as an upstream, embeddings included.
 //! - [`sse`]: Server-Sent Events framing and an incremental parser.
@@ -16,6 +17,7 @@
 //! This crate has no I/O and depends on nothing else in the workspace: every other crate points at it.
 
 pub mod anthropic;
+pub mod bedrock;
 pub mod canonical;
 pub mod cohere;
 pub mod gemini;
@@ -34,6 +36,8 @@ pub enum Dialect {
     Gemini,
     /// Cohere v2 chat (provider side only).
     Cohere,
+    /// AWS Bedrock Converse (provider side only; streams use AWS event-stream framing).
+    Bedrock,
 }
 
 impl Dialect {
@@ -43,6 +47,7 @@ impl Dialect {
             Dialect::Anthropic => "anthropic",
             Dialect::Gemini => "gemini",
             Dialect::Cohere => "cohere",
+            Dialect::Bedrock => "bedrock",
         }
     }
 }

@@ -34,6 +34,8 @@ pub enum ProviderKind {
     Gemini,
     /// Cohere v2 chat, translated.
     Cohere,
+    /// AWS Bedrock Converse / ConverseStream, SigV4-signed (or a Bedrock API key), translated.
+    Bedrock,
     /// Google Vertex AI (Gemini models): service-account OAuth, Gemini wire format.
     Vertex,
     /// Cloudflare Workers AI, through its OpenAI-compatible endpoints (`account_id` required).
@@ -73,6 +75,7 @@ impl ProviderKind {
         ProviderKind::WorkersAi,
         ProviderKind::Vertex,
         ProviderKind::Cohere,
+        ProviderKind::Bedrock,
     ];
 
     /// The preset for kinds that have a well-known endpoint. Azure (per-resource URL) and the generic
@@ -84,7 +87,8 @@ impl ProviderKind {
             ProviderKind::Azure
             | ProviderKind::OpenAiCompatible
             | ProviderKind::WorkersAi
-            | ProviderKind::Vertex => return None,
+            | ProviderKind::Vertex
+            | ProviderKind::Bedrock => return None,
             ProviderKind::Groq => ("https://api.groq.com/openai/v1", Some("GROQ_API_KEY")),
             ProviderKind::Mistral => ("https://api.mistral.ai/v1", Some("MISTRAL_API_KEY")),
             ProviderKind::Deepseek => ("https://api.deepseek.com/v1", Some("DEEPSEEK_API_KEY")),
@@ -119,6 +123,7 @@ impl ProviderKind {
             ProviderKind::Anthropic => switchyard_protocol::Dialect::Anthropic,
             ProviderKind::Gemini | ProviderKind::Vertex => switchyard_protocol::Dialect::Gemini,
             ProviderKind::Cohere => switchyard_protocol::Dialect::Cohere,
+            ProviderKind::Bedrock => switchyard_protocol::Dialect::Bedrock,
             _ => switchyard_protocol::Dialect::OpenAi,
         }
     }
@@ -147,6 +152,7 @@ impl ProviderKind {
             ProviderKind::WorkersAi => "workers-ai",
             ProviderKind::Vertex => "vertex",
             ProviderKind::Cohere => "cohere",
+            ProviderKind::Bedrock => "bedrock",
         }
     }
 }
@@ -173,6 +179,7 @@ mod tests {
                     | ProviderKind::OpenAiCompatible
                     | ProviderKind::WorkersAi
                     | ProviderKind::Vertex
+                    | ProviderKind::Bedrock
             );
             assert_eq!(has, expected, "{kind:?}");
         }

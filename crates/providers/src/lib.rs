@@ -9,12 +9,14 @@
 //!   upstream requests (retrying once on a fresh connection if a pooled one had gone stale).
 //! - `pool`: keep-alive HTTP/1.1 connections (`TCP_NODELAY`), each driven by the task using it.
 //! - [`body`]: [`UpstreamBody`], a response body that returns its connection to the pool when read.
+//! - [`aws`]: SigV4 request signing (with the `aws-sigv4` crate) for Bedrock.
 //! - [`google`]: service-account JWT → OAuth token, minted and cached (Vertex AI).
 //! - [`error`]: [`UpstreamError`], which says which provider failed and how (connect, timeout, …).
 //!
 //! Translation between dialects lands here too (one module per provider family), keeping the gateway
 //! crate free of wire formats.
 
+pub mod aws;
 pub mod body;
 pub mod error;
 pub mod google;
@@ -29,4 +31,4 @@ pub use error::{UpstreamError, UpstreamErrorKind};
 pub use kind::{Preset, ProviderKind};
 pub use provider::{Endpoint, Provider, UpstreamRequest};
 pub use secret::Secret;
-pub use spec::{AzureSpec, ProviderSpec, Timeouts};
+pub use spec::{AwsSpec, AzureSpec, ProviderSpec, Timeouts};

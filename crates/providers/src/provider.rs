@@ -32,6 +32,9 @@ impl Endpoint {
             (Endpoint::ChatCompletions, Dialect::Anthropic) => Some("messages"),
             (Endpoint::Embeddings, Dialect::Anthropic) => None,
             (Endpoint::ChatCompletions, Dialect::Cohere) => Some("chat"),
+            (Endpoint::Embeddings, Dialect::Bedrock) => None,
+            // Bedrock, like Gemini, puts the model in the path; see `Provider::build`.
+            (Endpoint::ChatCompletions, Dialect::Bedrock) => None,
             (Endpoint::Embeddings, Dialect::Cohere) => None,
             // Gemini puts the model in the path; see `Provider::build`.
             (_, Dialect::Gemini) => None,
@@ -206,6 +209,30 @@ impl Provider {
         body: Bytes,
     ) -> Result<UpstreamRequest, UpstreamError> {
         let inner = &*self.inner;
+        if inner.spec.kind.dialect() == Dialect::Bedrock && endpoint == Endpoint::ChatCompletions {
+            let action = if stream {
+                "converse-stream"
+            } else {
+                "converse"
+            };
+            let path = PathAndQuery::try_from(format!(
+                "{}/model/{}/{action}",
+                inner.base_path,
+                percent_encode_segment(upstream_model)
+            ))
+            .map_err(|e| {
+                self.error(
+                    UpstreamErrorKind::InvalidRequest,
+                    format!("model `{upstream_model}`: {e}"),
+                )
+            })?;
+            return Ok(UpstreamRequest {
+                method: Method::POST,
+                path,
+                body,
+                headers: HeaderMap::new(),
+            });
+        }
         if inner.spec.kind.dialect() == Dialect::Gemini {
             // The model (and streaming) are part of Gemini's URL.
             let method = match (endpoint, stream) {
@@ -395,6 +422,11 @@ impl Provider {
             let mut http = self.http_request(request);
             if let Some(value) = authorization {
                 http.headers_mut().insert(AUTHORIZATION, value.clone());
+            }
+            if let Some(aws) = &self.inner.spec.aws {
+                let origin = self.inner.origin.to_string();
+                crate::aws::sign_request(aws, &origin, &request.body, &mut http)
+                    .map_err(|e| self.error(UpstreamErrorKind::Auth, e))?;
             }
             match conn.send(http).await {
                 Ok(response) => {

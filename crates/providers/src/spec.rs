@@ -21,6 +21,8 @@ pub struct ProviderSpec {
     pub azure: Option<AzureSpec>,
     /// Google service account (kind `vertex`): requests carry minted OAuth tokens.
     pub google: Option<crate::google::ServiceAccount>,
+    /// AWS credentials (kind `bedrock`): requests are SigV4-signed.
+    pub aws: Option<AwsSpec>,
     pub timeouts: Timeouts,
 }
 
@@ -30,6 +32,15 @@ pub struct AzureSpec {
     pub api_version: String,
     /// Model name → deployment name; a model without an entry is used as the deployment name.
     pub deployments: BTreeMap<String, String>,
+}
+
+/// AWS signing material.
+#[derive(Debug, Clone)]
+pub struct AwsSpec {
+    pub region: String,
+    pub access_key_id: Secret,
+    pub secret_access_key: Secret,
+    pub session_token: Option<Secret>,
 }
 
 /// Upstream time limits.

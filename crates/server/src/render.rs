@@ -20,7 +20,7 @@ pub fn render(err: &GatewayError) -> Response {
 /// Renders in the caller's dialect.
 pub fn render_in(dialect: Dialect, err: &GatewayError) -> Response {
     let json = match dialect {
-        Dialect::OpenAi | Dialect::Gemini | Dialect::Cohere => ErrorBody::new(
+        Dialect::OpenAi | Dialect::Gemini | Dialect::Cohere | Dialect::Bedrock => ErrorBody::new(
             err.message.clone(),
             &err.kind,
             err.param.as_deref(),

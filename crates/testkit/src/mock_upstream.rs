@@ -3,6 +3,7 @@
 //! the requested model name.
 
 mod anthropic;
+mod bedrock;
 mod cohere;
 mod gemini;
 
@@ -96,6 +97,7 @@ impl MockUpstream {
             )
             .route("/token", post(gemini::token))
             .route("/v2/chat", post(cohere::chat))
+            .route("/model/{model}/{action}", post(bedrock::model))
             .route(
                 "/openai/deployments/{deployment}/chat/completions",
                 post(chat),

@@ -13,6 +13,7 @@ fn spec(kind: ProviderKind, base_url: &str) -> ProviderSpec {
         headers: BTreeMap::from([("x-extra".to_owned(), Secret::new("v"))]),
         azure: None,
         google: None,
+        aws: None,
         timeouts: Timeouts::default(),
     }
 }
