@@ -20,13 +20,15 @@ pub enum ClientApi {
     Embeddings,
     /// Anthropic `POST /v1/messages`.
     Messages,
+    /// Anthropic `POST /v1/messages/count_tokens`.
+    CountTokens,
 }
 
 impl ClientApi {
     pub fn dialect(self) -> Dialect {
         match self {
             ClientApi::ChatCompletions | ClientApi::Embeddings => Dialect::OpenAi,
-            ClientApi::Messages => Dialect::Anthropic,
+            ClientApi::Messages | ClientApi::CountTokens => Dialect::Anthropic,
         }
     }
 
@@ -35,6 +37,7 @@ impl ClientApi {
         match self {
             ClientApi::ChatCompletions | ClientApi::Messages => Endpoint::ChatCompletions,
             ClientApi::Embeddings => Endpoint::Embeddings,
+            ClientApi::CountTokens => Endpoint::CountTokens,
         }
     }
 }
@@ -152,6 +155,29 @@ impl Gateway {
                 }
                 let splicer = req.rewrite(route.upstream_model);
                 (self.owned_route(&route), req.stream(), splicer)
+            }
+            ClientApi::CountTokens => {
+                let req = MessagesRequest::parse_count(body)?;
+                let route = self.router.resolve(req.model())?;
+                if route.provider.dialect() == Dialect::Gemini {
+                    let (upstream_body, translation) = translate::count_tokens_request(
+                        body,
+                        route.provider,
+                        route.upstream_model,
+                    )?;
+                    let (provider, upstream_model) = self.owned_route(&route);
+                    return Ok(PreparedCall {
+                        api,
+                        provider,
+                        upstream_model,
+                        body: upstream_body,
+                        stream: false,
+                        translation: Some(translation),
+                    });
+                }
+                // Anthropic forwards it; other providers have no such API (refused as 400).
+                let splicer = req.rewrite(route.upstream_model);
+                (self.owned_route(&route), false, splicer)
             }
             ClientApi::Embeddings => {
                 let req = EmbeddingsRequest::parse(body)?;

@@ -12,11 +12,19 @@ use switchyard_providers::Provider;
 
 use crate::GatewayError;
 
+/// Which API is being translated.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Kind {
+    Chat,
+    Embeddings,
+    CountTokens,
+}
+
 /// What translating the answer back needs to remember from the request.
 pub(crate) struct Translation {
     pub(crate) client: Dialect,
     pub(crate) provider: Dialect,
-    pub(crate) embeddings: bool,
+    pub(crate) kind: Kind,
     pub(crate) include_usage: bool,
     pub(crate) model: String,
 }
@@ -67,8 +75,29 @@ pub(crate) fn request(
         Translation {
             client,
             provider: provider.dialect(),
-            embeddings: false,
+            kind: Kind::Chat,
             include_usage: canonical.include_usage,
+            model: upstream_model.to_owned(),
+        },
+    ))
+}
+
+/// A Messages `count_tokens` body → Gemini's `countTokens` request.
+pub(crate) fn count_tokens_request(
+    body: &[u8],
+    provider: &Provider,
+    upstream_model: &str,
+) -> Result<(Bytes, Translation), GatewayError> {
+    let canonical = anthropic::client::request_to_canonical(body)?;
+    let request = gemini::count_tokens_request(&canonical, upstream_model)
+        .map_err(|e| GatewayError::unsupported(provider.name(), &e))?;
+    Ok((
+        serialise(&request)?,
+        Translation {
+            client: Dialect::Anthropic,
+            provider: provider.dialect(),
+            kind: Kind::CountTokens,
+            include_usage: false,
             model: upstream_model.to_owned(),
         },
     ))
@@ -95,7 +124,7 @@ pub(crate) fn embeddings_request(
         Translation {
             client: Dialect::OpenAi,
             provider: provider.dialect(),
-            embeddings: true,
+            kind: Kind::Embeddings,
             include_usage: false,
             model: upstream_model.to_owned(),
         },
@@ -116,7 +145,14 @@ pub(crate) fn response(
     translation: &Translation,
     provider: &str,
 ) -> Result<Bytes, GatewayError> {
-    if translation.embeddings {
+    if translation.kind == Kind::CountTokens {
+        let json = match translation.provider {
+            Dialect::Gemini => gemini::count_tokens_response(body),
+            _ => None,
+        };
+        return serialise(&json.ok_or_else(|| not_understood(provider))?);
+    }
+    if translation.kind == Kind::Embeddings {
         let json = match translation.provider {
             Dialect::Gemini => gemini::embeddings_response(body, &translation.model),
             Dialect::OpenAi | Dialect::Anthropic | Dialect::Cohere | Dialect::Bedrock => None,

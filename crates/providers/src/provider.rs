@@ -21,6 +21,8 @@ use crate::{ProviderKind, ProviderSpec, UpstreamBody, UpstreamError, UpstreamErr
 pub enum Endpoint {
     ChatCompletions,
     Embeddings,
+    /// Anthropic's `messages/count_tokens` (Gemini: `countTokens`).
+    CountTokens,
 }
 
 impl Endpoint {
@@ -32,6 +34,8 @@ impl Endpoint {
             (Endpoint::ChatCompletions, Dialect::Anthropic) => Some("messages"),
             (Endpoint::Embeddings, Dialect::Anthropic) => None,
             (Endpoint::ChatCompletions, Dialect::Cohere) => Some("chat"),
+            (Endpoint::CountTokens, Dialect::Anthropic) => Some("messages/count_tokens"),
+            (Endpoint::CountTokens, _) => None,
             (Endpoint::Embeddings, Dialect::Bedrock) => None,
             // Bedrock, like Gemini, puts the model in the path; see `Provider::build`.
             (Endpoint::ChatCompletions, Dialect::Bedrock) => None,
@@ -45,6 +49,7 @@ impl Endpoint {
         match self {
             Endpoint::ChatCompletions => "chat_completions",
             Endpoint::Embeddings => "embeddings",
+            Endpoint::CountTokens => "count_tokens",
         }
     }
 }
@@ -239,6 +244,7 @@ impl Provider {
                 (Endpoint::ChatCompletions, false) => "generateContent",
                 (Endpoint::ChatCompletions, true) => "streamGenerateContent?alt=sse",
                 (Endpoint::Embeddings, _) => "batchEmbedContents",
+                (Endpoint::CountTokens, _) => "countTokens",
             };
             let path = PathAndQuery::try_from(format!(
                 "{}/models/{}:{method}",
@@ -287,6 +293,11 @@ impl Provider {
             None => match endpoint {
                 Endpoint::ChatCompletions => inner.chat_path.clone(),
                 Endpoint::Embeddings => inner.embeddings_path.clone(),
+                Endpoint::CountTokens => {
+                    endpoint.path(inner.spec.kind.dialect()).and_then(|tail| {
+                        PathAndQuery::try_from(format!("{}/{tail}", inner.base_path)).ok()
+                    })
+                }
             }
             .ok_or_else(|| self.error(UpstreamErrorKind::Unsupported, endpoint.name()))?,
         };

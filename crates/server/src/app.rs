@@ -13,6 +13,7 @@ pub fn app(state: AppState) -> Router {
         .route("/v1/embeddings", post(openai::embeddings))
         .route("/v1/models", get(openai::models))
         .route("/v1/messages", post(anthropic::messages))
+        .route("/v1/messages/count_tokens", post(anthropic::count_tokens))
         .route(
             "/v1/{account}/{gateway}/compat/chat/completions",
             post(native::compat_chat),

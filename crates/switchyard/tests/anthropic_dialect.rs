@@ -264,3 +264,42 @@ async fn errors_are_in_anthropic_shape() {
         "{error}"
     );
 }
+
+#[tokio::test]
+async fn count_tokens_goes_to_anthropic_and_is_refused_by_name_elsewhere() {
+    let h = start().await;
+    let body = json!({"model": "claude/claude-sonnet-4-5", "messages": [{"role": "user", "content": "Hello there"}]});
+    let response = h
+        .http
+        .post(h.gateway.url("/v1/messages/count_tokens"))
+        .header("anthropic-beta", "token-counting-2024-11-01")
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    let count: Value = response.json().await.unwrap();
+    assert!(count["input_tokens"].as_u64().unwrap() > 0);
+    let seen = h.mock.last_request().unwrap();
+    assert_eq!(seen.path, "/v1/messages/count_tokens");
+    assert_eq!(seen.json()["model"], "claude-sonnet-4-5");
+    assert_eq!(
+        seen.header("anthropic-beta"),
+        Some("token-counting-2024-11-01")
+    );
+
+    let response = h
+        .http
+        .post(h.gateway.url("/v1/messages/count_tokens"))
+        .json(&json!({"model": "oai/gpt-4o", "messages": [{"role": "user", "content": "x"}]}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 400);
+    let error: Value = response.json().await.unwrap();
+    let message = error["error"]["message"].as_str().unwrap();
+    assert!(
+        message.contains("oai") && message.contains("count_tokens"),
+        "{message}"
+    );
+}

@@ -220,3 +220,19 @@ async fn embeddings_are_translated_to_batch_embed_contents() {
         "models/text-embedding-004"
     );
 }
+
+#[tokio::test]
+async fn count_tokens_uses_gemini_count_tokens() {
+    let h = start().await;
+    let body = json!({"model": "g/gemini-2.5-flash", "system": "Be brief.", "messages": [{"role": "user", "content": "Hello there, how are you?"}]});
+    let response = h.post("/v1/messages/count_tokens", &body).await;
+    assert_eq!(response.status(), 200);
+    let count: Value = response.json().await.unwrap();
+    assert!(count["input_tokens"].as_u64().unwrap() > 0, "{count}");
+    let seen = h.mock.last_request().unwrap();
+    assert_eq!(seen.path, "/v1beta/models/gemini-2.5-flash:countTokens");
+    assert_eq!(
+        seen.json()["generateContentRequest"]["systemInstruction"]["parts"][0]["text"],
+        "Be brief."
+    );
+}

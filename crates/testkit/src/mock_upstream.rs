@@ -90,6 +90,7 @@ impl MockUpstream {
             .route("/v1/embeddings", post(embeddings))
             .route("/v1/models", get(models))
             .route("/v1/messages", post(anthropic::messages))
+            .route("/v1/messages/count_tokens", post(anthropic::count_tokens))
             .route("/v1beta/models/{*rest}", post(gemini::models))
             .route(
                 "/v1/projects/{project}/locations/{location}/publishers/google/models/{*rest}",

@@ -9,8 +9,8 @@ mod request;
 mod response;
 mod stream;
 
-pub use request::{embeddings_request, request_from_canonical};
-pub use response::{embeddings_response, response_to_canonical};
+pub use request::{count_tokens_request, embeddings_request, request_from_canonical};
+pub use response::{count_tokens_response, embeddings_response, response_to_canonical};
 pub use stream::StreamDecoder;
 
 use crate::canonical::StopReason;

@@ -198,3 +198,14 @@ pub fn embeddings_request(openai: &[u8], model: &str) -> Result<Value, Unsupport
         .collect();
     Ok(json!({"requests": requests}))
 }
+
+/// A Messages `count_tokens` request (as canonical) → `models/{model}:countTokens` body.
+pub fn count_tokens_request(req: &ChatRequest, model: &str) -> Result<Value, Unsupported> {
+    let mut inner = request_from_canonical(req)?;
+    if let Value::Object(map) = &mut inner {
+        map.remove("generationConfig");
+        map.remove("toolConfig");
+        map.insert("model".into(), json!(format!("models/{model}")));
+    }
+    Ok(json!({"generateContentRequest": inner}))
+}

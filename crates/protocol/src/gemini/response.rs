@@ -91,3 +91,9 @@ pub fn embeddings_response(body: &[u8], model: &str) -> Option<Value> {
         "usage": {"prompt_tokens": 0, "total_tokens": 0}
     }))
 }
+
+/// `{"totalTokens": n}` → Anthropic's `{"input_tokens": n}`.
+pub fn count_tokens_response(body: &[u8]) -> Option<Value> {
+    let v: Value = serde_json::from_slice(body).ok()?;
+    Some(json!({"input_tokens": v.get("totalTokens")?.as_u64()?}))
+}

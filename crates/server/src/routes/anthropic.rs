@@ -1,4 +1,4 @@
-//! The Anthropic dialect: `POST /v1/messages`.
+//! The Anthropic dialect: `POST /v1/messages` and `POST /v1/messages/count_tokens`.
 
 use axum::extract::{Request, State};
 use axum::response::Response;
@@ -14,4 +14,12 @@ pub async fn messages(
     request: Request,
 ) -> Response {
     call(state, ctx, ClientApi::Messages, request).await
+}
+
+pub async fn count_tokens(
+    State(state): State<AppState>,
+    Extension(ctx): Extension<RequestContext>,
+    request: Request,
+) -> Response {
+    call(state, ctx, ClientApi::CountTokens, request).await
 }

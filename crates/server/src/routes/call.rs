@@ -46,7 +46,7 @@ pub(crate) async fn call(
 /// Messages API. Nothing else from the client reaches a provider.
 fn forwarded_headers(api: ClientApi, headers: &HeaderMap) -> HeaderMap {
     let mut out = HeaderMap::new();
-    if api == ClientApi::Messages {
+    if matches!(api, ClientApi::Messages | ClientApi::CountTokens) {
         for name in ["anthropic-version", "anthropic-beta"] {
             for value in headers.get_all(name) {
                 out.append(HeaderName::from_static(name), value.clone());

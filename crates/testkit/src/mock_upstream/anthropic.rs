@@ -153,3 +153,17 @@ pub(super) async fn messages(State(state): State<Arc<MockState>>, request: Reque
         .body(body)
         .unwrap_or_else(|_| StatusCode::INTERNAL_SERVER_ERROR.into_response())
 }
+
+/// `POST /v1/messages/count_tokens`: a rough count (one token per 4 bytes of messages, plus 10).
+pub(super) async fn count_tokens(
+    State(state): State<Arc<MockState>>,
+    request: Request,
+) -> Response {
+    let recorded = record(&state, request).await;
+    if recorded.header("x-api-key").is_none() {
+        return error(401, "authentication_error", "x-api-key header is required");
+    }
+    let body = recorded.json();
+    let n = body["messages"].to_string().len() / 4 + 10;
+    axum::Json(json!({"input_tokens": n})).into_response()
+}

@@ -67,6 +67,17 @@ pub(super) async fn models(
         .as_str()
         .map(str::to_owned);
     match method {
+        "countTokens" => {
+            let request = &body["generateContentRequest"];
+            if request["model"].as_str() != Some(&format!("models/{model}")) {
+                return error(
+                    400,
+                    "INVALID_ARGUMENT",
+                    "generateContentRequest.model is required",
+                );
+            }
+            axum::Json(json!({"totalTokens": request["contents"].to_string().len() / 4, "promptTokensDetails": []})).into_response()
+        }
         "batchEmbedContents" => {
             let n = body["requests"].as_array().map_or(0, Vec::len);
             let embeddings: Vec<Value> = (0..n)

@@ -48,6 +48,15 @@ pub struct MessagesRequest<'a> {
 
 impl<'a> MessagesRequest<'a> {
     pub fn parse(body: &'a [u8]) -> Result<Self, RequestError> {
+        Self::parse_with(body, &["model", "messages", "max_tokens"])
+    }
+
+    /// A `POST /v1/messages/count_tokens` body (no `max_tokens`).
+    pub fn parse_count(body: &'a [u8]) -> Result<Self, RequestError> {
+        Self::parse_with(body, &["model", "messages"])
+    }
+
+    fn parse_with(body: &'a [u8], required: &[&str]) -> Result<Self, RequestError> {
         let view = ObjectView::parse(body)?;
         for member in view.members() {
             let Some((_, expect)) = FIELDS.iter().find(|(n, _)| *n == member.key) else {
@@ -66,7 +75,7 @@ impl<'a> MessagesRequest<'a> {
                 ));
             }
         }
-        for required in ["model", "messages", "max_tokens"] {
+        for &required in required {
             if view.get(required).is_none() {
                 return Err(field_error(
                     required,
