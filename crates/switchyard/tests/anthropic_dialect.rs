@@ -180,6 +180,7 @@ async fn a_stream_from_an_openai_provider_follows_the_messages_event_grammar() {
         names,
         [
             "message_start",
+            "ping",
             "content_block_start",
             "content_block_delta",
             "content_block_delta",
@@ -195,7 +196,7 @@ async fn a_stream_from_an_openai_provider_follows_the_messages_event_grammar() {
         .filter_map(|(_, d)| d.pointer("/delta/text").and_then(Value::as_str))
         .collect();
     assert_eq!(deltas, "Hello from mock");
-    let (_, delta) = &events[6];
+    let (_, delta) = &events[7];
     assert_eq!(delta["delta"]["stop_reason"], "end_turn");
     assert_eq!(
         delta["usage"]["output_tokens"], 3,

@@ -1,4 +1,4 @@
-//! Canonical stream events → the Messages event grammar: `message_start`, then per content block
+//! Canonical stream events → the Messages event grammar: `message_start`, `ping`, then per content block
 //! `content_block_start` / `content_block_delta`* / `content_block_stop`, then `message_delta` (stop
 //! reason, usage) and `message_stop`.
 
@@ -91,6 +91,8 @@ impl StreamEncoder {
                     "stop_reason": null, "stop_sequence": null,
                     "usage": {"input_tokens": 0, "output_tokens": 0}}}),
                 );
+                // Anthropic sends a ping right after message_start; clients expect the grammar.
+                push(out, "ping", &json!({"type": "ping"}));
             }
             StreamEvent::Text(text) => {
                 let index = self.ensure(Block::Text, json!({"type": "text", "text": ""}), out);
