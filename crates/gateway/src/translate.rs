@@ -27,6 +27,8 @@ pub(crate) struct Translation {
     pub(crate) kind: Kind,
     pub(crate) include_usage: bool,
     pub(crate) model: String,
+    /// JSON mode emulated with a forced tool (Anthropic): turn that tool call back into text.
+    pub(crate) json_tool: bool,
 }
 
 fn serialise<T: serde::Serialize>(value: &T) -> Result<Bytes, GatewayError> {
@@ -76,6 +78,8 @@ pub(crate) fn request(
             client,
             provider: provider.dialect(),
             kind: Kind::Chat,
+            json_tool: provider.dialect() == Dialect::Anthropic
+                && anthropic::json_mode(&canonical).is_some(),
             include_usage: canonical.include_usage,
             model: upstream_model.to_owned(),
         },
@@ -97,6 +101,7 @@ pub(crate) fn count_tokens_request(
             client: Dialect::Anthropic,
             provider: provider.dialect(),
             kind: Kind::CountTokens,
+            json_tool: false,
             include_usage: false,
             model: upstream_model.to_owned(),
         },
@@ -125,6 +130,7 @@ pub(crate) fn embeddings_request(
             client: Dialect::OpenAi,
             provider: provider.dialect(),
             kind: Kind::Embeddings,
+            json_tool: false,
             include_usage: false,
             model: upstream_model.to_owned(),
         },
@@ -166,7 +172,10 @@ pub(crate) fn response(
         Dialect::Cohere => cohere::response_to_canonical(body),
         Dialect::Bedrock => bedrock::response_to_canonical(body),
     };
-    let canonical = canonical.ok_or_else(|| not_understood(provider))?;
+    let mut canonical = canonical.ok_or_else(|| not_understood(provider))?;
+    if translation.json_tool {
+        anthropic::json_tool_to_text(&mut canonical);
+    }
     match translation.client {
         Dialect::OpenAi => serialise(&convert::response_from_canonical(&canonical, unix_now())),
         Dialect::Anthropic => serialise(&anthropic::client::response_from_canonical(&canonical)),
@@ -206,6 +215,7 @@ pub struct Transcoder {
     encoder: Encoder,
     events: Vec<sse::Event>,
     canonical: Vec<StreamEvent>,
+    json_tool: Option<anthropic::JsonToolFilter>,
 }
 
 impl Transcoder {
@@ -236,12 +246,20 @@ impl Transcoder {
             },
             events: Vec::new(),
             canonical: Vec::new(),
+            json_tool: t.json_tool.then(anthropic::JsonToolFilter::default),
         }
     }
 
     fn encode_pending(&mut self) -> Vec<u8> {
         let mut out = Vec::new();
         for event in self.canonical.drain(..) {
+            let event = match &mut self.json_tool {
+                Some(filter) => match filter.apply(event) {
+                    Some(e) => e,
+                    None => continue,
+                },
+                None => event,
+            };
             match &mut self.encoder {
                 Encoder::OpenAi(e) => e.encode(&event, &mut out),
                 Encoder::Anthropic(e) => e.encode(&event, &mut out),

@@ -242,3 +242,62 @@ async fn mid_stream_errors_end_with_an_error_event() {
         );
     }
 }
+
+#[tokio::test]
+async fn json_mode_works_through_a_forced_tool() {
+    let h = start().await;
+    for stream in [false, true] {
+        let mut body = request("claude-sonnet-4-5");
+        body["response_format"] = json!({"type": "json_schema", "json_schema": {"name": "w", "schema": {"type": "object", "properties": {"city": {"type": "string"}}}}});
+        body["stream"] = json!(stream);
+        let response = h.post("/v1/chat/completions", &body).await;
+        assert_eq!(response.status(), 200);
+        let (content, finish) = if stream {
+            let text = response.text().await.unwrap();
+            let chunks = sse_chunks(&text);
+            let content: String = chunks
+                .iter()
+                .filter_map(|c| c["choices"][0]["delta"]["content"].as_str())
+                .collect();
+            assert!(
+                chunks
+                    .iter()
+                    .all(|c| c["choices"][0]["delta"].get("tool_calls").is_none()),
+                "{text}"
+            );
+            let finish = chunks
+                .iter()
+                .find_map(|c| c["choices"][0]["finish_reason"].as_str().map(str::to_owned));
+            (content, finish.unwrap())
+        } else {
+            let v: Value = response.json().await.unwrap();
+            assert!(
+                v["choices"][0]["message"].get("tool_calls").is_none(),
+                "{v}"
+            );
+            (
+                v["choices"][0]["message"]["content"]
+                    .as_str()
+                    .unwrap()
+                    .to_owned(),
+                v["choices"][0]["finish_reason"]
+                    .as_str()
+                    .unwrap()
+                    .to_owned(),
+            )
+        };
+        // The mock also says "Hello from mock" before the forced tool call.
+        let content = content.replace("Hello from mock", "");
+        assert_eq!(
+            serde_json::from_str::<Value>(&content).unwrap(),
+            json!({"city": "Paris"}),
+            "stream={stream}"
+        );
+        assert_eq!(finish, "stop");
+        let seen = h.mock.last_request().unwrap().json();
+        assert_eq!(
+            seen["tool_choice"],
+            json!({"type": "tool", "name": "json_response"})
+        );
+    }
+}

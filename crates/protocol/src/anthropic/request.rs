@@ -154,10 +154,26 @@ fn check_supported(req: &ChatRequest) -> Result<(), Unsupported> {
     if req.seed.is_some() {
         return Err(unsupported("seed"));
     }
+    if json_mode(req).is_some() && !req.tools.is_empty() {
+        return Err(unsupported("response_format together with tools"));
+    }
+    Ok(())
+}
+
+/// Anthropic has no JSON mode; it is emulated with one forced tool whose input *is* the answer
+/// (the gateway turns that tool call back into text; see [`JSON_TOOL`]).
+pub const JSON_TOOL: &str = "json_response";
+
+static ANY_OBJECT: std::sync::LazyLock<Value> =
+    std::sync::LazyLock::new(|| json!({"type": "object"}));
+
+/// The schema JSON mode must follow, if the request asks for JSON.
+pub fn json_mode(req: &ChatRequest) -> Option<&Value> {
     match &req.response_format {
-        None | Some(ResponseFormat::Text) => Ok(()),
-        Some(ResponseFormat::JsonObject) => Err(unsupported("response_format json_object")),
-        Some(ResponseFormat::JsonSchema { .. }) => Err(unsupported("response_format json_schema")),
+        Some(ResponseFormat::JsonObject) => Some(&ANY_OBJECT),
+        Some(ResponseFormat::JsonSchema { schema, .. }) if schema.is_object() => Some(schema),
+        Some(ResponseFormat::JsonSchema { .. }) => Some(&ANY_OBJECT),
+        None | Some(ResponseFormat::Text) => None,
     }
 }
 
@@ -181,6 +197,7 @@ pub fn request_from_canonical<'a>(
         }
         json!({"type": "enabled", "budget_tokens": budget})
     });
+    let json_schema = json_mode(req);
     let mut tool_choice = req.tool_choice.as_ref().map(|choice| match choice {
         ToolChoice::Auto => json!({"type": "auto"}),
         ToolChoice::None => json!({"type": "none"}),
@@ -197,16 +214,26 @@ pub fn request_from_canonical<'a>(
         thinking,
         system: req.system.iter().map(|text| Block::Text { text }).collect(),
         messages: messages(req)?,
-        tools: req
-            .tools
-            .iter()
-            .map(|t| ToolDef {
-                name: &t.name,
-                description: t.description.as_deref(),
-                input_schema: &t.parameters,
-            })
-            .collect(),
-        tool_choice,
+        tools: match json_schema {
+            Some(schema) => vec![ToolDef {
+                name: JSON_TOOL,
+                description: Some("Give the answer as a JSON object matching this schema."),
+                input_schema: schema,
+            }],
+            None => req
+                .tools
+                .iter()
+                .map(|t| ToolDef {
+                    name: &t.name,
+                    description: t.description.as_deref(),
+                    input_schema: &t.parameters,
+                })
+                .collect(),
+        },
+        tool_choice: match json_schema {
+            Some(_) => Some(json!({"type": "tool", "name": JSON_TOOL})),
+            None => tool_choice,
+        },
         stop_sequences: &req.stop,
         temperature: req.temperature,
         top_p: req.top_p,

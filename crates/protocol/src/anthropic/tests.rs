@@ -95,11 +95,6 @@ fn unsupported_features_are_named() {
         ("n", json!(2), "n > 1"),
         ("logprobs", json!(true), "logprobs"),
         ("seed", json!(1), "seed"),
-        (
-            "response_format",
-            json!({"type": "json_object"}),
-            "response_format json_object",
-        ),
     ] {
         let mut body = base.clone();
         body[field] = value;
@@ -232,5 +227,41 @@ fn stream_errors_become_an_error_event_without_done() {
     assert!(
         text.contains("Overloaded") && !text.contains("[DONE]"),
         "{text}"
+    );
+}
+
+#[test]
+fn json_mode_is_emulated_with_a_forced_tool_and_undone_on_the_answer() {
+    let schema = json!({"type": "object", "properties": {"answer": {"type": "string"}}});
+    let body = to_anthropic(json!({"model": "m", "messages": [{"role": "user", "content": "hi"}],
+        "response_format": {"type": "json_schema", "json_schema": {"name": "a", "schema": schema}}}))
+    .unwrap();
+    assert_eq!(
+        body["tools"],
+        json!([{"name": JSON_TOOL, "description": "Give the answer as a JSON object matching this schema.", "input_schema": schema}])
+    );
+    assert_eq!(
+        body["tool_choice"],
+        json!({"type": "tool", "name": JSON_TOOL})
+    );
+    let with_tools = to_anthropic(
+        json!({"model": "m", "messages": [{"role": "user", "content": "hi"}],
+        "response_format": {"type": "json_object"},
+        "tools": [{"type": "function", "function": {"name": "f", "parameters": {}}}]}),
+    );
+    assert_eq!(
+        with_tools.unwrap_err().feature,
+        "response_format together with tools"
+    );
+
+    let answer = json!({"id": "m1", "type": "message", "model": "c", "content": [
+        {"type": "tool_use", "id": "t", "name": JSON_TOOL, "input": {"answer": "42"}}],
+        "stop_reason": "tool_use", "usage": {"input_tokens": 1, "output_tokens": 1}});
+    let mut canonical = response_to_canonical(answer.to_string().as_bytes()).unwrap();
+    json_tool_to_text(&mut canonical);
+    assert_eq!(canonical.stop, StopReason::Stop);
+    assert_eq!(
+        canonical.content,
+        vec![crate::canonical::Part::Text("{\"answer\":\"42\"}".into())]
     );
 }

@@ -79,10 +79,14 @@ pub(super) async fn messages(State(state): State<Arc<MockState>>, request: Reque
     }
     guard.armed = false;
     let tool = wants_tool(&body);
+    let tool_name = body["tools"][0]["name"]
+        .as_str()
+        .unwrap_or("get_weather")
+        .to_owned();
     if body["stream"].as_bool() != Some(true) {
         let mut content = vec![json!({"type": "text", "text": "Hello from mock"})];
         if tool {
-            content.push(json!({"type": "tool_use", "id": "toolu_mock_1", "name": "get_weather", "input": {"city": "Paris"}}));
+            content.push(json!({"type": "tool_use", "id": "toolu_mock_1", "name": tool_name, "input": {"city": "Paris"}}));
         }
         return axum::Json(json!({
             "id": "msg_mock123", "type": "message", "role": "assistant", "model": model,
@@ -113,7 +117,7 @@ pub(super) async fn messages(State(state): State<Arc<MockState>>, request: Reque
         &json!({"type": "content_block_stop", "index": 0}),
     ));
     if tool {
-        events.push(event("content_block_start", &json!({"type": "content_block_start", "index": 1, "content_block": {"type": "tool_use", "id": "toolu_mock_1", "name": "get_weather", "input": {}}})));
+        events.push(event("content_block_start", &json!({"type": "content_block_start", "index": 1, "content_block": {"type": "tool_use", "id": "toolu_mock_1", "name": tool_name, "input": {}}})));
         for part in ["{\"city\":", " \"Paris\"}"] {
             events.push(event("content_block_delta", &json!({"type": "content_block_delta", "index": 1, "delta": {"type": "input_json_delta", "partial_json": part}})));
         }
