@@ -182,7 +182,10 @@ impl Gateway {
             ClientApi::Embeddings => {
                 let req = EmbeddingsRequest::parse(body)?;
                 let route = self.router.resolve(req.model())?;
-                if route.provider.dialect() == Dialect::Gemini {
+                if matches!(
+                    route.provider.dialect(),
+                    Dialect::Gemini | Dialect::Cohere | Dialect::Bedrock
+                ) {
                     let (upstream_body, translation) =
                         translate::embeddings_request(body, route.provider, route.upstream_model)?;
                     let (provider, upstream_model) = self.owned_route(&route);

@@ -114,15 +114,19 @@ pub(crate) fn embeddings_request(
     provider: &Provider,
     upstream_model: &str,
 ) -> Result<(Bytes, Translation), GatewayError> {
+    let unsupported = |e| GatewayError::unsupported(provider.name(), &e);
     let bytes = match provider.dialect() {
-        Dialect::Gemini => serialise(
-            &gemini::embeddings_request(body, upstream_model)
-                .map_err(|e| GatewayError::unsupported(provider.name(), &e))?,
-        )?,
-        // Providers without an embeddings API are refused when the request is built.
-        Dialect::OpenAi | Dialect::Anthropic | Dialect::Cohere | Dialect::Bedrock => {
-            Bytes::copy_from_slice(body)
+        Dialect::Gemini => {
+            serialise(&gemini::embeddings_request(body, upstream_model).map_err(unsupported)?)?
         }
+        Dialect::Cohere => {
+            serialise(&cohere::embeddings_request(body, upstream_model).map_err(unsupported)?)?
+        }
+        Dialect::Bedrock => {
+            serialise(&bedrock::embeddings_request(body, upstream_model).map_err(unsupported)?)?
+        }
+        // Providers without an embeddings API are refused when the request is built.
+        Dialect::OpenAi | Dialect::Anthropic => Bytes::copy_from_slice(body),
     };
     Ok((
         bytes,
@@ -161,7 +165,9 @@ pub(crate) fn response(
     if translation.kind == Kind::Embeddings {
         let json = match translation.provider {
             Dialect::Gemini => gemini::embeddings_response(body, &translation.model),
-            Dialect::OpenAi | Dialect::Anthropic | Dialect::Cohere | Dialect::Bedrock => None,
+            Dialect::Cohere => cohere::embeddings_response(body, &translation.model),
+            Dialect::Bedrock => bedrock::embeddings_response(body, &translation.model),
+            Dialect::OpenAi | Dialect::Anthropic => None,
         };
         return serialise(&json.ok_or_else(|| not_understood(provider))?);
     }

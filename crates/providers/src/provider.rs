@@ -34,12 +34,12 @@ impl Endpoint {
             (Endpoint::ChatCompletions, Dialect::Anthropic) => Some("messages"),
             (Endpoint::Embeddings, Dialect::Anthropic) => None,
             (Endpoint::ChatCompletions, Dialect::Cohere) => Some("chat"),
+            (Endpoint::Embeddings, Dialect::Cohere) => Some("embed"),
             (Endpoint::CountTokens, Dialect::Anthropic) => Some("messages/count_tokens"),
             (Endpoint::CountTokens, _) => None,
             (Endpoint::Embeddings, Dialect::Bedrock) => None,
             // Bedrock, like Gemini, puts the model in the path; see `Provider::build`.
             (Endpoint::ChatCompletions, Dialect::Bedrock) => None,
-            (Endpoint::Embeddings, Dialect::Cohere) => None,
             // Gemini puts the model in the path; see `Provider::build`.
             (_, Dialect::Gemini) => None,
         }
@@ -214,11 +214,11 @@ impl Provider {
         body: Bytes,
     ) -> Result<UpstreamRequest, UpstreamError> {
         let inner = &*self.inner;
-        if inner.spec.kind.dialect() == Dialect::Bedrock && endpoint == Endpoint::ChatCompletions {
-            let action = if stream {
-                "converse-stream"
-            } else {
-                "converse"
+        if inner.spec.kind.dialect() == Dialect::Bedrock && endpoint != Endpoint::CountTokens {
+            let action = match (endpoint, stream) {
+                (Endpoint::Embeddings, _) => "invoke",
+                (_, true) => "converse-stream",
+                (_, false) => "converse",
             };
             let path = PathAndQuery::try_from(format!(
                 "{}/model/{}/{action}",

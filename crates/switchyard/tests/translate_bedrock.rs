@@ -109,3 +109,53 @@ async fn converse_and_converse_stream_with_sigv4() {
         "{error}"
     );
 }
+
+#[tokio::test]
+async fn embeddings_with_cohere_and_titan_models() {
+    let mock = MockUpstream::start().await.unwrap();
+    let config = format!(
+        "[server]\nenv_providers = false\n[providers.br]\nkind = \"bedrock\"\nbase_url = \"{}\"\napi_key = \"bedrock-api-key\"\n",
+        mock.root_url()
+    );
+    let gateway = Switchyard::start(common::bin(), &config).await.unwrap();
+    let http = reqwest::Client::new();
+    let post = |body: Value| http.post(gateway.url("/v1/embeddings")).json(&body).send();
+
+    let body: Value = post(json!({"model": "br/cohere.embed-english-v3", "input": ["x", "y"]}))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(body["data"][1]["embedding"], json!([1.0, 1.0]));
+    let seen = mock.last_request().unwrap();
+    assert_eq!(seen.path, "/model/cohere.embed-english-v3/invoke");
+    assert_eq!(
+        seen.header("authorization"),
+        Some("Bearer bedrock-api-key"),
+        "Bedrock API keys are bearer tokens"
+    );
+
+    let body: Value =
+        post(json!({"model": "br/amazon.titan-embed-text-v2:0", "input": "x", "dimensions": 256}))
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+    assert_eq!(body["data"][0]["embedding"], json!([0.5, -0.5, 0.125]));
+    assert_eq!(body["usage"]["prompt_tokens"], 3);
+    assert_eq!(
+        mock.last_request().unwrap().json(),
+        json!({"inputText": "x", "dimensions": 256})
+    );
+
+    let response = post(json!({"model": "br/amazon.titan-embed-text-v2:0", "input": ["x", "y"]}))
+        .await
+        .unwrap();
+    let error = common::expect_error(response, 400).await;
+    assert!(
+        error["message"].as_str().unwrap().contains("Titan"),
+        "{error}"
+    );
+}

@@ -91,3 +91,25 @@ async fn chat_json_stream_and_tools() {
         "{error}"
     );
 }
+
+#[tokio::test]
+async fn embeddings_go_to_v2_embed() {
+    let (mock, gateway) = start().await;
+    let response = reqwest::Client::new()
+        .post(gateway.url("/v1/embeddings"))
+        .json(&json!({"model": "co/embed-v4.0", "input": ["a", "b"], "input_type": "search_query"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(
+        body["data"][1],
+        json!({"object": "embedding", "index": 1, "embedding": [1.0, 0.25]})
+    );
+    assert_eq!(body["usage"]["prompt_tokens"], 4);
+    let seen = mock.last_request().unwrap();
+    assert_eq!(seen.path, "/v2/embed");
+    assert_eq!(seen.json()["input_type"], "search_query");
+    assert_eq!(seen.json()["texts"], json!(["a", "b"]));
+}

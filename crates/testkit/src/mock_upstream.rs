@@ -98,6 +98,7 @@ impl MockUpstream {
             )
             .route("/token", post(gemini::token))
             .route("/v2/chat", post(cohere::chat))
+            .route("/v2/embed", post(cohere::embed))
             .route("/model/{model}/{action}", post(bedrock::model))
             .route(
                 "/openai/deployments/{deployment}/chat/completions",

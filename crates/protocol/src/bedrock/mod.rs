@@ -308,5 +308,51 @@ impl StreamDecoder {
     }
 }
 
+/// OpenAI embeddings body → `InvokeModel` body for Bedrock's embedding models: Cohere
+/// (`cohere.embed-*`, batched) or Amazon Titan (`amazon.titan-embed-*`, one text per call).
+pub fn embeddings_request(openai: &[u8], model: &str) -> Result<Value, Unsupported> {
+    let (texts, v) = crate::openai::embedding_texts(openai)
+        .ok_or_else(|| unsupported("token-id inputs (send text)"))?;
+    if model.contains("cohere.embed") {
+        return Ok(json!({
+            "texts": texts,
+            "input_type": v.get("input_type").and_then(Value::as_str).unwrap_or("search_document"),
+        }));
+    }
+    if model.contains("titan-embed") {
+        let [text] = texts.as_slice() else {
+            return Err(unsupported(
+                "more than one input per request with Titan embedding models",
+            ));
+        };
+        let mut body = json!({"inputText": text});
+        if let Some(d) = v.get("dimensions").and_then(Value::as_u64) {
+            body["dimensions"] = json!(d);
+        }
+        return Ok(body);
+    }
+    Err(unsupported(
+        "embeddings with this model (use cohere.embed-* or amazon.titan-embed-*)",
+    ))
+}
+
+/// `InvokeModel` embedding answer (Cohere or Titan shape) → OpenAI embeddings list.
+pub fn embeddings_response(body: &[u8], model: &str) -> Option<Value> {
+    let v: Value = serde_json::from_slice(body).ok()?;
+    if let Some(single) = v.get("embedding") {
+        let tokens = v["inputTextTokenCount"].as_u64().unwrap_or(0);
+        return Some(crate::openai::embeddings_list(
+            vec![single.clone()],
+            model,
+            tokens,
+        ));
+    }
+    let vectors = match v.get("embeddings")? {
+        Value::Array(list) => list.clone(),
+        other => other.get("float")?.as_array()?.clone(),
+    };
+    Some(crate::openai::embeddings_list(vectors, model, 0))
+}
+
 #[cfg(test)]
 mod tests;

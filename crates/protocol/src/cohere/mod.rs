@@ -242,5 +242,34 @@ impl StreamDecoder {
     }
 }
 
+/// OpenAI embeddings body → `/v2/embed` body. Cohere needs an `input_type`; it defaults to
+/// `search_document` and can be set with an `input_type` field in the request.
+pub fn embeddings_request(openai: &[u8], model: &str) -> Result<Value, Unsupported> {
+    let (texts, v) = crate::openai::embedding_texts(openai)
+        .ok_or_else(|| unsupported("token-id inputs (send text)"))?;
+    if v.get("encoding_format").and_then(Value::as_str) == Some("base64") {
+        return Err(unsupported("encoding_format base64"));
+    }
+    let mut body = json!({
+        "model": model, "texts": texts, "embedding_types": ["float"],
+        "input_type": v.get("input_type").and_then(Value::as_str).unwrap_or("search_document"),
+    });
+    if let Some(d) = v.get("dimensions").and_then(Value::as_u64) {
+        body["output_dimension"] = json!(d);
+    }
+    Ok(body)
+}
+
+/// `/v2/embed` answer → OpenAI embeddings list.
+pub fn embeddings_response(body: &[u8], model: &str) -> Option<Value> {
+    let v: Value = serde_json::from_slice(body).ok()?;
+    let vectors = v.pointer("/embeddings/float")?.as_array()?.clone();
+    let tokens = v
+        .pointer("/meta/billed_units/input_tokens")
+        .and_then(Value::as_u64)
+        .unwrap_or(0);
+    Some(crate::openai::embeddings_list(vectors, model, tokens))
+}
+
 #[cfg(test)]
 mod tests;

@@ -44,6 +44,15 @@ pub(super) async fn model(
         .and_then(|v| v.as_str())
         .map(str::to_owned);
     match action.as_str() {
+        "invoke" if model.contains("titan-embed") => {
+            axum::Json(json!({"embedding": [0.5, -0.5, 0.125], "inputTextTokenCount": 3}))
+                .into_response()
+        }
+        "invoke" => {
+            let n = body["texts"].as_array().map_or(0, Vec::len);
+            let vectors: Vec<serde_json::Value> = (0..n).map(|i| json!([i as f64, 1.0])).collect();
+            axum::Json(json!({"embeddings": vectors, "id": "e1", "response_type": "embeddings_floats", "texts": body["texts"]})).into_response()
+        }
         "converse" => {
             let content = match &tool {
                 Some(name) => {

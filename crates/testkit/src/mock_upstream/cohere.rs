@@ -99,3 +99,19 @@ pub(super) async fn chat(State(state): State<Arc<MockState>>, request: Request) 
         .body(Body::from_stream(futures_util::stream::iter(frames)))
         .unwrap_or_else(|_| StatusCode::INTERNAL_SERVER_ERROR.into_response())
 }
+
+/// `POST /v2/embed`: one small vector per text; `input_type` is required, as Cohere requires it.
+pub(super) async fn embed(State(state): State<Arc<MockState>>, request: Request) -> Response {
+    let recorded = record(&state, request).await;
+    let body = recorded.json();
+    if body["input_type"].as_str().is_none() {
+        return (
+            StatusCode::BAD_REQUEST,
+            axum::Json(json!({"message": "invalid request: input_type is required"})),
+        )
+            .into_response();
+    }
+    let n = body["texts"].as_array().map_or(0, Vec::len);
+    let vectors: Vec<Value> = (0..n).map(|i| json!([i as f64, 0.25])).collect();
+    axum::Json(json!({"id": "emb-1", "embeddings": {"float": vectors}, "texts": body["texts"], "meta": {"billed_units": {"input_tokens": 2 * n}}})).into_response()
+}
