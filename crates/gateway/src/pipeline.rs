@@ -135,7 +135,7 @@ impl Gateway {
             ClientApi::ChatCompletions => {
                 let req = ChatRequest::parse(body)?;
                 let route = self.router.resolve(req.model())?;
-                if route.provider.dialect() != Dialect::OpenAi {
+                if route.provider.dialect_for(route.upstream_model) != Dialect::OpenAi {
                     return self.translated(
                         api,
                         Dialect::OpenAi,
@@ -150,7 +150,7 @@ impl Gateway {
             ClientApi::Messages => {
                 let req = MessagesRequest::parse(body)?;
                 let route = self.router.resolve(req.model())?;
-                if route.provider.dialect() != Dialect::Anthropic {
+                if route.provider.dialect_for(route.upstream_model) != Dialect::Anthropic {
                     return self.translated(api, Dialect::Anthropic, body, &route, req.stream());
                 }
                 let splicer = req.rewrite(route.upstream_model);
@@ -159,7 +159,7 @@ impl Gateway {
             ClientApi::CountTokens => {
                 let req = MessagesRequest::parse_count(body)?;
                 let route = self.router.resolve(req.model())?;
-                if route.provider.dialect() == Dialect::Gemini {
+                if route.provider.dialect_for(route.upstream_model) == Dialect::Gemini {
                     let (upstream_body, translation) = translate::count_tokens_request(
                         body,
                         route.provider,
@@ -183,7 +183,7 @@ impl Gateway {
                 let req = EmbeddingsRequest::parse(body)?;
                 let route = self.router.resolve(req.model())?;
                 if matches!(
-                    route.provider.dialect(),
+                    route.provider.dialect_for(route.upstream_model),
                     Dialect::Gemini | Dialect::Cohere | Dialect::Bedrock
                 ) {
                     let (upstream_body, translation) =

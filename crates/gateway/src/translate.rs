@@ -54,7 +54,7 @@ pub(crate) fn request(
         Dialect::Gemini | Dialect::Cohere | Dialect::Bedrock => return Err(provider_only_dialect()),
     };
     let unsupported = |e| GatewayError::unsupported(provider.name(), &e);
-    let bytes = match provider.dialect() {
+    let bytes = match provider.dialect_for(upstream_model) {
         Dialect::Anthropic => serialise(
             &anthropic::request_from_canonical(&canonical, upstream_model).map_err(unsupported)?,
         )?,
@@ -76,9 +76,9 @@ pub(crate) fn request(
         bytes,
         Translation {
             client,
-            provider: provider.dialect(),
+            provider: provider.dialect_for(upstream_model),
             kind: Kind::Chat,
-            json_tool: provider.dialect() == Dialect::Anthropic
+            json_tool: provider.dialect_for(upstream_model) == Dialect::Anthropic
                 && anthropic::json_mode(&canonical).is_some(),
             include_usage: canonical.include_usage,
             model: upstream_model.to_owned(),
@@ -99,7 +99,7 @@ pub(crate) fn count_tokens_request(
         serialise(&request)?,
         Translation {
             client: Dialect::Anthropic,
-            provider: provider.dialect(),
+            provider: provider.dialect_for(upstream_model),
             kind: Kind::CountTokens,
             json_tool: false,
             include_usage: false,
@@ -115,7 +115,7 @@ pub(crate) fn embeddings_request(
     upstream_model: &str,
 ) -> Result<(Bytes, Translation), GatewayError> {
     let unsupported = |e| GatewayError::unsupported(provider.name(), &e);
-    let bytes = match provider.dialect() {
+    let bytes = match provider.dialect_for(upstream_model) {
         Dialect::Gemini => {
             serialise(&gemini::embeddings_request(body, upstream_model).map_err(unsupported)?)?
         }
@@ -132,7 +132,7 @@ pub(crate) fn embeddings_request(
         bytes,
         Translation {
             client: Dialect::OpenAi,
-            provider: provider.dialect(),
+            provider: provider.dialect_for(upstream_model),
             kind: Kind::Embeddings,
             json_tool: false,
             include_usage: false,

@@ -87,6 +87,13 @@ pub struct UpstreamRequest {
     headers: HeaderMap,
 }
 
+/// The Messages API version Vertex AI expects in the body of Claude requests.
+const VERTEX_ANTHROPIC_VERSION: &str = "vertex-2023-10-16";
+
+fn is_claude(model: &str) -> bool {
+    model.starts_with("claude")
+}
+
 /// The Messages API version sent to Anthropic (override with a `headers` entry).
 const ANTHROPIC_VERSION: &str = "2023-06-01";
 
@@ -200,6 +207,15 @@ impl Provider {
         self.inner.spec.kind.dialect()
     }
 
+    /// The wire format for one model: Vertex AI serves Anthropic's Claude models in Anthropic's
+    /// format and everything else in Gemini's.
+    pub fn dialect_for(&self, model: &str) -> Dialect {
+        if self.inner.spec.kind == ProviderKind::Vertex && is_claude(model) {
+            return Dialect::Anthropic;
+        }
+        self.dialect()
+    }
+
     pub fn spec(&self) -> &ProviderSpec {
         &self.inner.spec
     }
@@ -214,6 +230,9 @@ impl Provider {
         body: Bytes,
     ) -> Result<UpstreamRequest, UpstreamError> {
         let inner = &*self.inner;
+        if inner.spec.kind == ProviderKind::Vertex && is_claude(upstream_model) {
+            return self.vertex_anthropic(endpoint, upstream_model, stream, &body);
+        }
         if inner.spec.kind.dialect() == Dialect::Bedrock && endpoint != Endpoint::CountTokens {
             let action = match (endpoint, stream) {
                 (Endpoint::Embeddings, _) => "invoke",
@@ -305,6 +324,50 @@ impl Provider {
             method: Method::POST,
             path,
             body,
+            headers: HeaderMap::new(),
+        })
+    }
+
+    /// Claude on Vertex AI: `…/publishers/anthropic/models/{model}:rawPredict` (or
+    /// `:streamRawPredict`), with `anthropic_version` in the body instead of `model`.
+    fn vertex_anthropic(
+        &self,
+        endpoint: Endpoint,
+        model: &str,
+        stream: bool,
+        body: &[u8],
+    ) -> Result<UpstreamRequest, UpstreamError> {
+        if endpoint != Endpoint::ChatCompletions {
+            return Err(self.error(
+                UpstreamErrorKind::Unsupported,
+                format!("{} for Claude models on Vertex AI", endpoint.name()),
+            ));
+        }
+        let invalid = |detail: String| self.error(UpstreamErrorKind::InvalidRequest, detail);
+        let mut json: serde_json::Map<String, serde_json::Value> =
+            serde_json::from_slice(body).map_err(|e| invalid(format!("request body: {e}")))?;
+        json.remove("model");
+        json.entry("anthropic_version")
+            .or_insert_with(|| serde_json::Value::from(VERTEX_ANTHROPIC_VERSION));
+        let body = serde_json::to_vec(&json).map_err(|e| invalid(format!("request body: {e}")))?;
+        let base = &self.inner.base_path;
+        let base = base
+            .strip_suffix("/publishers/google")
+            .map_or_else(|| base.clone(), |b| format!("{b}/publishers/anthropic"));
+        let method = if stream {
+            "streamRawPredict"
+        } else {
+            "rawPredict"
+        };
+        let path = PathAndQuery::try_from(format!(
+            "{base}/models/{}:{method}",
+            percent_encode_segment(model)
+        ))
+        .map_err(|e| invalid(format!("model `{model}`: {e}")))?;
+        Ok(UpstreamRequest {
+            method: Method::POST,
+            path,
+            body: Bytes::from(body),
             headers: HeaderMap::new(),
         })
     }
@@ -584,7 +647,8 @@ pub fn error_chain(e: &dyn std::error::Error) -> String {
 fn percent_encode_segment(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
     for b in s.bytes() {
-        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~') {
+        // `@` is a legal path character and how Vertex AI spells model versions.
+        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~' | b'@') {
             out.push(b as char);
         } else {
             out.push_str(&format!("%{b:02X}"));

@@ -157,3 +157,53 @@ fn the_default_endpoint_comes_from_project_and_location() {
         "{stderr}"
     );
 }
+
+#[tokio::test]
+async fn claude_models_on_vertex_use_raw_predict_in_anthropic_format() {
+    let dir = tempfile::tempdir().unwrap();
+    generate_key(dir.path());
+    let mock = MockUpstream::start().await.unwrap();
+    let sa = service_account(dir.path(), &format!("{}/token", mock.root_url()));
+    let config = format!(
+        "[server]\nenv_providers = false\n[providers.vx]\nkind = \"vertex\"\nservice_account = \"{}\"\nbase_url = \"{}/v1/projects/proj-1/locations/us-east5/publishers/google\"\n",
+        sa.display(),
+        mock.root_url()
+    );
+    let gateway = Switchyard::start(common::bin(), &config).await.unwrap();
+    let http = reqwest::Client::new();
+
+    let answer: Value = http
+        .post(gateway.url("/v1/chat/completions"))
+        .json(&common::chat("vx/claude-sonnet-4-5@20250929"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        answer["choices"][0]["message"]["content"], "Hello from mock",
+        "{answer}"
+    );
+    let seen = mock.last_request().unwrap();
+    assert_eq!(seen.path, "/v1/projects/proj-1/locations/us-east5/publishers/anthropic/models/claude-sonnet-4-5@20250929:rawPredict");
+    assert_eq!(seen.json()["anthropic_version"], "vertex-2023-10-16");
+    assert!(seen.json().get("model").is_none());
+
+    let claude = json!({"model": "vx/claude-sonnet-4-5@20250929", "max_tokens": 20, "stream": true, "messages": [{"role": "user", "content": "Hi"}]});
+    let text = http
+        .post(gateway.url("/v1/messages"))
+        .json(&claude)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(text.contains("event: message_stop"), "{text}");
+    assert!(mock
+        .last_request()
+        .unwrap()
+        .path
+        .ends_with(":streamRawPredict"));
+}

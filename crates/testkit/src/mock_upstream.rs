@@ -96,6 +96,10 @@ impl MockUpstream {
                 "/v1/projects/{project}/locations/{location}/publishers/google/models/{*rest}",
                 post(vertex_models),
             )
+            .route(
+                "/v1/projects/{project}/locations/{location}/publishers/anthropic/models/{*rest}",
+                post(vertex_anthropic),
+            )
             .route("/token", post(gemini::token))
             .route("/v2/chat", post(cohere::chat))
             .route("/v2/embed", post(cohere::embed))
@@ -206,6 +210,15 @@ async fn vertex_models(
     request: Request,
 ) -> Response {
     gemini::models(state, axum::extract::Path(rest), request).await
+}
+
+/// Anthropic's models on Vertex AI.
+async fn vertex_anthropic(
+    state: State<Arc<MockState>>,
+    axum::extract::Path((_project, _location, rest)): axum::extract::Path<(String, String, String)>,
+    request: Request,
+) -> Response {
+    anthropic::vertex(state, rest, request).await
 }
 
 /// What the model name asks the mock to do.

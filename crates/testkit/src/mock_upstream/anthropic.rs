@@ -61,6 +61,47 @@ pub(super) async fn messages(State(state): State<Arc<MockState>>, request: Reque
     }
     let body = recorded.json();
     let model = body["model"].as_str().unwrap_or("unknown").to_owned();
+    respond(state, model, body).await
+}
+
+/// Anthropic models on Vertex AI (`…/publishers/anthropic/models/{model}:rawPredict` and
+/// `:streamRawPredict`): OAuth bearer token, `anthropic_version` in the body, no `model` field.
+pub(super) async fn vertex(
+    State(state): State<Arc<MockState>>,
+    model_action: String,
+    request: Request,
+) -> Response {
+    let recorded = record(&state, request).await;
+    if recorded.header("authorization") != Some("Bearer ya29.mock-token") {
+        return error(
+            401,
+            "authentication_error",
+            "missing or invalid OAuth token",
+        );
+    }
+    let mut body = recorded.json();
+    if body["anthropic_version"] != "vertex-2023-10-16" || body.get("model").is_some() {
+        return error(
+            400,
+            "invalid_request_error",
+            "anthropic_version must be vertex-2023-10-16 and model must be in the URL",
+        );
+    }
+    let Some((model, action)) = model_action.split_once(':') else {
+        return error(404, "not_found_error", "unknown method");
+    };
+    if (action == "streamRawPredict") != (body["stream"] == true) {
+        return error(
+            400,
+            "invalid_request_error",
+            "stream flag does not match the method",
+        );
+    }
+    body["model"] = json!(model);
+    respond(state, model.to_owned(), body).await
+}
+
+async fn respond(state: Arc<MockState>, model: String, body: Value) -> Response {
     if body["max_tokens"].as_u64().is_none() {
         return error(400, "invalid_request_error", "max_tokens: Field required");
     }
