@@ -183,7 +183,7 @@ fn provider(
     } else {
         None
     };
-    if kind != ProviderKind::WorkersAi {
+    if !matches!(kind, ProviderKind::WorkersAi | ProviderKind::WorkersAiRun) {
         if let Some(account) = &raw.account_id {
             return Err(src.error(
                 Some(account.span()),
@@ -201,7 +201,10 @@ fn provider(
         )?),
         None => preset
             .and_then(|p| p.key_env)
-            .or((kind == ProviderKind::WorkersAi).then_some("CLOUDFLARE_API_TOKEN"))
+            .or(
+                matches!(kind, ProviderKind::WorkersAi | ProviderKind::WorkersAiRun)
+                    .then_some("CLOUDFLARE_API_TOKEN"),
+            )
             .or((kind == ProviderKind::Bedrock).then_some("AWS_BEARER_TOKEN_BEDROCK"))
             .and_then(|var| env.var(var))
             .map(Secret::new),
@@ -416,16 +419,21 @@ fn base_url(
     if let Some(preset) = kind.preset() {
         return Ok(preset.base_url.to_owned());
     }
-    if kind == ProviderKind::WorkersAi {
+    if matches!(kind, ProviderKind::WorkersAi | ProviderKind::WorkersAiRun) {
         let Some(account) = &raw.account_id else {
             return Err(src.error(
                 Some(kind_span),
-                format!("provider `{name}` of kind `workers-ai` needs `account_id` (your Cloudflare account id, or \"env:CLOUDFLARE_ACCOUNT_ID\")"),
+                format!("provider `{name}` of kind `{}` needs `account_id` (your Cloudflare account id, or \"env:CLOUDFLARE_ACCOUNT_ID\")", kind.name()),
             ));
         };
         let account = resolve_secret(account, &format!("providers.{name}.account_id"), src, env)?;
+        let api = if kind == ProviderKind::WorkersAi {
+            "ai/v1"
+        } else {
+            "ai"
+        };
         return Ok(format!(
-            "https://api.cloudflare.com/client/v4/accounts/{}/ai/v1",
+            "https://api.cloudflare.com/client/v4/accounts/{}/{api}",
             account.expose()
         ));
     }

@@ -184,7 +184,7 @@ impl Gateway {
                 let route = self.router.resolve(req.model())?;
                 if matches!(
                     route.provider.dialect_for(route.upstream_model),
-                    Dialect::Gemini | Dialect::Cohere | Dialect::Bedrock
+                    Dialect::Gemini | Dialect::Cohere | Dialect::Bedrock | Dialect::WorkersAi
                 ) {
                     let (upstream_body, translation) =
                         translate::embeddings_request(body, route.provider, route.upstream_model)?;

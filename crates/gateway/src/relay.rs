@@ -97,15 +97,15 @@ impl SseRelay {
         tracing::warn!(request_id = %self.info.request_id, provider = %self.info.provider, bytes = self.bytes, "{message}");
         match self.info.dialect {
             // Clients speak OpenAI or Anthropic; Gemini is a provider-side dialect only.
-            Some(Dialect::OpenAi | Dialect::Gemini | Dialect::Cohere | Dialect::Bedrock) => {
-                let body = ErrorBody::new(message, "upstream_error", None, Some(code));
-                Ok(Frame::data(sse::data_event(&body.to_json())))
-            }
             Some(Dialect::Anthropic) => {
                 let body = anthropic::client::error_body(502, &format!("{code}: {message}"));
                 Ok(Frame::data(Bytes::from(format!(
                     "event: error\ndata: {body}\n\n"
                 ))))
+            }
+            Some(_) => {
+                let body = ErrorBody::new(message, "upstream_error", None, Some(code));
+                Ok(Frame::data(sse::data_event(&body.to_json())))
             }
             None => Err(RelayError(message)),
         }

@@ -7,7 +7,7 @@ use bytes::Bytes;
 use switchyard_protocol::bedrock::{self, eventstream};
 use switchyard_protocol::canonical::{ChatRequest, ChatResponse, StreamEvent};
 use switchyard_protocol::openai::{convert, upstream};
-use switchyard_protocol::{anthropic, cohere, gemini, sse, Dialect};
+use switchyard_protocol::{anthropic, cohere, gemini, sse, workers_ai, Dialect};
 use switchyard_providers::Provider;
 
 use crate::GatewayError;
@@ -38,7 +38,7 @@ fn serialise<T: serde::Serialize>(value: &T) -> Result<Bytes, GatewayError> {
 }
 
 fn provider_only_dialect() -> GatewayError {
-    GatewayError::internal("Gemini, Cohere and Bedrock are provider dialects only")
+    GatewayError::internal("only OpenAI and Anthropic are client dialects")
 }
 
 /// A client chat body in `client` dialect → the provider's request body.
@@ -51,7 +51,7 @@ pub(crate) fn request(
     let canonical: ChatRequest = match client {
         Dialect::OpenAi => convert::request_to_canonical(body)?,
         Dialect::Anthropic => anthropic::client::request_to_canonical(body)?,
-        Dialect::Gemini | Dialect::Cohere | Dialect::Bedrock => return Err(provider_only_dialect()),
+        _ => return Err(provider_only_dialect()),
     };
     let unsupported = |e| GatewayError::unsupported(provider.name(), &e);
     let bytes = match provider.dialect_for(upstream_model) {
@@ -70,6 +70,9 @@ pub(crate) fn request(
         )?,
         Dialect::Bedrock => {
             serialise(&bedrock::request_from_canonical(&canonical).map_err(unsupported)?)?
+        }
+        Dialect::WorkersAi => {
+            serialise(&workers_ai::request_from_canonical(&canonical).map_err(unsupported)?)?
         }
     };
     Ok((
@@ -125,6 +128,9 @@ pub(crate) fn embeddings_request(
         Dialect::Bedrock => {
             serialise(&bedrock::embeddings_request(body, upstream_model).map_err(unsupported)?)?
         }
+        Dialect::WorkersAi => {
+            serialise(&workers_ai::embeddings_request(body).map_err(unsupported)?)?
+        }
         // Providers without an embeddings API are refused when the request is built.
         Dialect::OpenAi | Dialect::Anthropic => Bytes::copy_from_slice(body),
     };
@@ -167,6 +173,7 @@ pub(crate) fn response(
             Dialect::Gemini => gemini::embeddings_response(body, &translation.model),
             Dialect::Cohere => cohere::embeddings_response(body, &translation.model),
             Dialect::Bedrock => bedrock::embeddings_response(body, &translation.model),
+            Dialect::WorkersAi => workers_ai::embeddings_response(body, &translation.model),
             Dialect::OpenAi | Dialect::Anthropic => None,
         };
         return serialise(&json.ok_or_else(|| not_understood(provider))?);
@@ -177,6 +184,7 @@ pub(crate) fn response(
         Dialect::Gemini => gemini::response_to_canonical(body),
         Dialect::Cohere => cohere::response_to_canonical(body),
         Dialect::Bedrock => bedrock::response_to_canonical(body),
+        Dialect::WorkersAi => workers_ai::response_to_canonical(body),
     };
     let mut canonical = canonical.ok_or_else(|| not_understood(provider))?;
     if translation.json_tool {
@@ -185,7 +193,7 @@ pub(crate) fn response(
     match translation.client {
         Dialect::OpenAi => serialise(&convert::response_from_canonical(&canonical, unix_now())),
         Dialect::Anthropic => serialise(&anthropic::client::response_from_canonical(&canonical)),
-        Dialect::Gemini | Dialect::Cohere | Dialect::Bedrock => Err(provider_only_dialect()),
+        _ => Err(provider_only_dialect()),
     }
 }
 
@@ -201,6 +209,7 @@ enum Decoder {
     Gemini(gemini::StreamDecoder),
     Cohere(cohere::StreamDecoder),
     Bedrock(bedrock::StreamDecoder),
+    WorkersAi(workers_ai::StreamDecoder),
 }
 
 /// How the provider frames its stream.
@@ -237,18 +246,17 @@ impl Transcoder {
                 Dialect::Gemini => Decoder::Gemini(gemini::StreamDecoder::new()),
                 Dialect::Cohere => Decoder::Cohere(cohere::StreamDecoder::new()),
                 Dialect::Bedrock => Decoder::Bedrock(bedrock::StreamDecoder::new()),
+                Dialect::WorkersAi => Decoder::WorkersAi(workers_ai::StreamDecoder::new()),
             },
             encoder: match t.client {
                 Dialect::Anthropic => {
                     Encoder::Anthropic(anthropic::client::StreamEncoder::new(&t.model))
                 }
-                Dialect::OpenAi | Dialect::Gemini | Dialect::Cohere | Dialect::Bedrock => {
-                    Encoder::OpenAi(convert::StreamEncoder::new(
-                        &t.model,
-                        unix_now(),
-                        t.include_usage,
-                    ))
-                }
+                _ => Encoder::OpenAi(convert::StreamEncoder::new(
+                    &t.model,
+                    unix_now(),
+                    t.include_usage,
+                )),
             },
             events: Vec::new(),
             canonical: Vec::new(),
@@ -294,6 +302,7 @@ impl Transcoder {
                 Decoder::Gemini(d) => d.decode(&event, &mut self.canonical),
                 Decoder::Cohere(d) => d.decode(&event, &mut self.canonical),
                 Decoder::Bedrock(d) => d.decode(&event, &mut self.canonical),
+                Decoder::WorkersAi(d) => d.decode(&event, &mut self.canonical),
             }
         }
         self.encode_pending()
@@ -307,6 +316,7 @@ impl Transcoder {
             Decoder::OpenAi(d) => d.is_done(),
             Decoder::Cohere(d) => d.is_done(),
             Decoder::Bedrock(d) => d.is_done(),
+            Decoder::WorkersAi(d) => d.is_done(),
             Decoder::Gemini(d) => {
                 d.finish(&mut self.canonical);
                 d.is_done()

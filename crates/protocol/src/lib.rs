@@ -12,6 +12,7 @@
 //! - [`bedrock`]: AWS Bedrock Converse as an upstream, with the event-stream codec.
 //! - [`cohere`]: Cohere v2 chat as an upstream.
 //! - [`gemini`]: Google Gemini `generateContent` as an upstream, embeddings included.
+//! - [`workers_ai`]: Cloudflare Workers AI's `/ai/run/{model}` envelope as an upstream.
 //! - [`sse`]: Server-Sent Events framing and an incremental parser.
 //!
 //! This crate has no I/O and depends on nothing else in the workspace: every other crate points at it.
@@ -24,6 +25,7 @@ pub mod gemini;
 pub mod json;
 pub mod openai;
 pub mod sse;
+pub mod workers_ai;
 
 /// The wire format a client speaks or a provider expects.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -38,6 +40,8 @@ pub enum Dialect {
     Cohere,
     /// AWS Bedrock Converse (provider side only; streams use AWS event-stream framing).
     Bedrock,
+    /// Cloudflare Workers AI's native `/ai/run/{model}` envelope (provider side only).
+    WorkersAi,
 }
 
 impl Dialect {
@@ -48,6 +52,7 @@ impl Dialect {
             Dialect::Gemini => "gemini",
             Dialect::Cohere => "cohere",
             Dialect::Bedrock => "bedrock",
+            Dialect::WorkersAi => "workers-ai",
         }
     }
 }

@@ -41,6 +41,9 @@ pub enum ProviderKind {
     /// Cloudflare Workers AI, through its OpenAI-compatible endpoints (`account_id` required).
     #[serde(rename = "workers-ai")]
     WorkersAi,
+    /// Cloudflare Workers AI through its native `/ai/run/{model}` API (`account_id` required).
+    #[serde(rename = "workers-ai-run")]
+    WorkersAiRun,
 }
 
 /// Where a vendor lives and where its key usually is.
@@ -76,6 +79,7 @@ impl ProviderKind {
         ProviderKind::Vertex,
         ProviderKind::Cohere,
         ProviderKind::Bedrock,
+        ProviderKind::WorkersAiRun,
     ];
 
     /// The preset for kinds that have a well-known endpoint. Azure (per-resource URL) and the generic
@@ -88,7 +92,8 @@ impl ProviderKind {
             | ProviderKind::OpenAiCompatible
             | ProviderKind::WorkersAi
             | ProviderKind::Vertex
-            | ProviderKind::Bedrock => return None,
+            | ProviderKind::Bedrock
+            | ProviderKind::WorkersAiRun => return None,
             ProviderKind::Groq => ("https://api.groq.com/openai/v1", Some("GROQ_API_KEY")),
             ProviderKind::Mistral => ("https://api.mistral.ai/v1", Some("MISTRAL_API_KEY")),
             ProviderKind::Deepseek => ("https://api.deepseek.com/v1", Some("DEEPSEEK_API_KEY")),
@@ -124,6 +129,7 @@ impl ProviderKind {
             ProviderKind::Gemini | ProviderKind::Vertex => switchyard_protocol::Dialect::Gemini,
             ProviderKind::Cohere => switchyard_protocol::Dialect::Cohere,
             ProviderKind::Bedrock => switchyard_protocol::Dialect::Bedrock,
+            ProviderKind::WorkersAiRun => switchyard_protocol::Dialect::WorkersAi,
             _ => switchyard_protocol::Dialect::OpenAi,
         }
     }
@@ -153,6 +159,7 @@ impl ProviderKind {
             ProviderKind::Vertex => "vertex",
             ProviderKind::Cohere => "cohere",
             ProviderKind::Bedrock => "bedrock",
+            ProviderKind::WorkersAiRun => "workers-ai-run",
         }
     }
 }
@@ -180,6 +187,7 @@ mod tests {
                     | ProviderKind::WorkersAi
                     | ProviderKind::Vertex
                     | ProviderKind::Bedrock
+                    | ProviderKind::WorkersAiRun
             );
             assert_eq!(has, expected, "{kind:?}");
         }

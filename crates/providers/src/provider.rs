@@ -40,8 +40,8 @@ impl Endpoint {
             (Endpoint::Embeddings, Dialect::Bedrock) => None,
             // Bedrock, like Gemini, puts the model in the path; see `Provider::build`.
             (Endpoint::ChatCompletions, Dialect::Bedrock) => None,
-            // Gemini puts the model in the path; see `Provider::build`.
-            (_, Dialect::Gemini) => None,
+            // Gemini and Workers AI put the model in the path; see `Provider::build`.
+            (_, Dialect::Gemini | Dialect::WorkersAi) => None,
         }
     }
 
@@ -232,6 +232,27 @@ impl Provider {
         let inner = &*self.inner;
         if inner.spec.kind == ProviderKind::Vertex && is_claude(upstream_model) {
             return self.vertex_anthropic(endpoint, upstream_model, stream, &body);
+        }
+        if inner.spec.kind.dialect() == Dialect::WorkersAi && endpoint != Endpoint::CountTokens {
+            // Model names keep their slashes: `/ai/run/@cf/meta/llama-3.1-8b-instruct`.
+            let model: Vec<String> = upstream_model
+                .split('/')
+                .map(percent_encode_segment)
+                .collect();
+            let path =
+                PathAndQuery::try_from(format!("{}/run/{}", inner.base_path, model.join("/")))
+                    .map_err(|e| {
+                        self.error(
+                            UpstreamErrorKind::InvalidRequest,
+                            format!("model `{upstream_model}`: {e}"),
+                        )
+                    })?;
+            return Ok(UpstreamRequest {
+                method: Method::POST,
+                path,
+                body,
+                headers: HeaderMap::new(),
+            });
         }
         if inner.spec.kind.dialect() == Dialect::Bedrock && endpoint != Endpoint::CountTokens {
             let action = match (endpoint, stream) {

@@ -20,16 +20,17 @@ pub fn render(err: &GatewayError) -> Response {
 /// Renders in the caller's dialect.
 pub fn render_in(dialect: Dialect, err: &GatewayError) -> Response {
     let json = match dialect {
-        Dialect::OpenAi | Dialect::Gemini | Dialect::Cohere | Dialect::Bedrock => ErrorBody::new(
+        Dialect::Anthropic => anthropic::client::error_body(err.status.as_u16(), &err.message)
+            .to_string()
+            .into_bytes(),
+        // OpenAI's shape for OpenAI clients (the only other client dialect).
+        _ => ErrorBody::new(
             err.message.clone(),
             &err.kind,
             err.param.as_deref(),
             err.code.as_deref(),
         )
         .to_json(),
-        Dialect::Anthropic => anthropic::client::error_body(err.status.as_u16(), &err.message)
-            .to_string()
-            .into_bytes(),
     };
     let mut response = Response::new(Body::from(json));
     *response.status_mut() = err.status;

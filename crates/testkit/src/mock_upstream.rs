@@ -6,6 +6,7 @@ mod anthropic;
 mod bedrock;
 mod cohere;
 mod gemini;
+mod workers_ai;
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
@@ -101,6 +102,10 @@ impl MockUpstream {
                 post(vertex_anthropic),
             )
             .route("/token", post(gemini::token))
+            .route(
+                "/client/v4/accounts/{account}/ai/run/{*model}",
+                post(workers_ai_run),
+            )
             .route("/v2/chat", post(cohere::chat))
             .route("/v2/embed", post(cohere::embed))
             .route("/model/{model}/{action}", post(bedrock::model))
@@ -210,6 +215,15 @@ async fn vertex_models(
     request: Request,
 ) -> Response {
     gemini::models(state, axum::extract::Path(rest), request).await
+}
+
+/// Workers AI's native API.
+async fn workers_ai_run(
+    state: State<Arc<MockState>>,
+    axum::extract::Path((_account, model)): axum::extract::Path<(String, String)>,
+    request: Request,
+) -> Response {
+    workers_ai::run(state, model, request).await
 }
 
 /// Anthropic's models on Vertex AI.

@@ -53,7 +53,8 @@ impl ErrorBody {
             .or_else(|| value.get("error").and_then(pick))
             .or_else(|| value.get("message").and_then(pick))
             .or_else(|| value.get("detail").and_then(pick))
-            .or_else(|| value.pointer("/0/error/message").and_then(pick));
+            .or_else(|| value.pointer("/0/error/message").and_then(pick))
+            .or_else(|| value.pointer("/errors/0/message").and_then(pick));
         truncate(found.as_deref().unwrap_or(text.trim()), 1000)
     }
 }

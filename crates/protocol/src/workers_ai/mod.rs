@@ -1,0 +1,200 @@
+//! Cloudflare Workers AI's native REST API (`POST /ai/run/{model}`) as an upstream: the
+//! `{result, success, errors, messages}` envelope, its SSE stream (`data: {"response": "…"}` then
+//! `[DONE]`), and embeddings (`{text} → {shape, data}`).
+
+use serde_json::{json, Map, Value};
+
+use crate::canonical::{
+    ChatRequest, ChatResponse, Part, Role, StopReason, StreamEvent, ToolCall, Unsupported, Usage,
+};
+use crate::sse;
+
+const PROVIDER: &str = "workers-ai-run";
+
+fn unsupported(feature: &str) -> Unsupported {
+    Unsupported {
+        feature: feature.to_owned(),
+        provider: PROVIDER,
+    }
+}
+
+/// Canonical → `/ai/run/{model}` text-generation input.
+pub fn request_from_canonical(req: &ChatRequest) -> Result<Value, Unsupported> {
+    if req.n.is_some_and(|n| n > 1) {
+        return Err(unsupported("n > 1"));
+    }
+    let mut messages: Vec<Value> = req
+        .system
+        .iter()
+        .map(|s| json!({"role": "system", "content": s}))
+        .collect();
+    for m in &req.messages {
+        let mut text = String::new();
+        let mut calls = Vec::new();
+        for p in &m.content {
+            match p {
+                Part::Text(t) => text.push_str(t),
+                Part::Image(_) => return Err(unsupported("images")),
+                Part::ToolCall(c) => calls.push(json!({"id": c.id, "type": "function", "function": {"name": c.name, "arguments": c.arguments}})),
+                Part::ToolResult { call_id, content, .. } => {
+                    messages.push(json!({"role": "tool", "tool_call_id": call_id, "content": content}));
+                }
+                Part::Reasoning { .. } => {}
+            }
+        }
+        let role = match m.role {
+            Role::User => "user",
+            Role::Assistant => "assistant",
+            Role::Tool => continue,
+        };
+        let mut msg = json!({"role": role, "content": text});
+        if !calls.is_empty() {
+            msg["tool_calls"] = Value::Array(calls);
+        }
+        messages.push(msg);
+    }
+    let mut body = Map::new();
+    body.insert("messages".into(), Value::Array(messages));
+    let mut put = |k: &str, v: Option<Value>| {
+        if let Some(v) = v {
+            body.insert(k.into(), v);
+        }
+    };
+    put("max_tokens", req.max_tokens.map(|v| json!(v)));
+    put("temperature", req.temperature.map(|v| json!(v)));
+    put("top_p", req.top_p.map(|v| json!(v)));
+    put("top_k", req.top_k.map(|v| json!(v)));
+    put("seed", req.seed.map(|v| json!(v)));
+    put("frequency_penalty", req.frequency_penalty.map(|v| json!(v)));
+    put("presence_penalty", req.presence_penalty.map(|v| json!(v)));
+    if !req.tools.is_empty() {
+        let tools: Vec<Value> = req
+            .tools
+            .iter()
+            .map(|t| json!({"type": "function", "function": {"name": t.name, "description": t.description, "parameters": t.parameters}}))
+            .collect();
+        body.insert("tools".into(), Value::Array(tools));
+    }
+    if req.stream {
+        body.insert("stream".into(), json!(true));
+    }
+    Ok(Value::Object(body))
+}
+
+fn usage(u: &Value) -> Usage {
+    let n = |k: &str| u.get(k).and_then(Value::as_u64).unwrap_or(0);
+    Usage {
+        input: n("prompt_tokens"),
+        output: n("completion_tokens"),
+        cached_input: 0,
+        reasoning: 0,
+    }
+}
+
+/// The envelope's `result` → canonical.
+pub fn response_to_canonical(body: &[u8]) -> Option<ChatResponse> {
+    let v: Value = serde_json::from_slice(body).ok()?;
+    if v["success"] == false {
+        return None;
+    }
+    let result = v.get("result")?;
+    let mut content = Vec::new();
+    match &result["response"] {
+        Value::String(s) if !s.is_empty() => content.push(Part::Text(s.clone())),
+        Value::Object(_) | Value::Array(_) => {
+            content.push(Part::Text(result["response"].to_string()))
+        }
+        _ => {}
+    }
+    for (i, call) in result["tool_calls"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .enumerate()
+    {
+        // Both the legacy `{name, arguments: {…}}` and the OpenAI-style shape occur.
+        let function = call.get("function").unwrap_or(call);
+        let arguments = match &function["arguments"] {
+            Value::String(s) => s.clone(),
+            Value::Null => "{}".to_owned(),
+            other => other.to_string(),
+        };
+        content.push(Part::ToolCall(ToolCall {
+            id: call["id"]
+                .as_str()
+                .map_or_else(|| format!("call_{i}"), str::to_owned),
+            name: function["name"].as_str().unwrap_or_default().to_owned(),
+            arguments,
+        }));
+    }
+    let stop = if content.iter().any(|p| matches!(p, Part::ToolCall(_))) {
+        StopReason::ToolCalls
+    } else {
+        StopReason::Stop
+    };
+    Some(ChatResponse {
+        id: String::new(),
+        model: String::new(),
+        content,
+        stop,
+        usage: usage(&result["usage"]),
+    })
+}
+
+/// `data: {"response": "…"}` events then `data: [DONE]` → canonical.
+#[derive(Debug, Default)]
+pub struct StreamDecoder {
+    started: bool,
+    usage: Usage,
+    done: bool,
+}
+
+impl StreamDecoder {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    pub fn is_done(&self) -> bool {
+        self.done
+    }
+
+    pub fn decode(&mut self, event: &sse::Event, out: &mut Vec<StreamEvent>) {
+        if !self.started {
+            self.started = true;
+            out.push(StreamEvent::Start {
+                id: String::new(),
+                model: String::new(),
+            });
+        }
+        if event.data.trim() == "[DONE]" {
+            self.done = true;
+            out.push(StreamEvent::Finish(StopReason::Stop));
+            out.push(StreamEvent::Usage(self.usage));
+            out.push(StreamEvent::Done);
+            return;
+        }
+        let Ok(v) = serde_json::from_str::<Value>(&event.data) else {
+            return;
+        };
+        if let Some(text) = v["response"].as_str().filter(|t| !t.is_empty()) {
+            out.push(StreamEvent::Text(text.to_owned()));
+        }
+        if let Some(u) = v.get("usage").filter(|u| u.is_object()) {
+            self.usage = usage(u);
+        }
+    }
+}
+
+/// OpenAI embeddings body → `{"text": [...]}`.
+pub fn embeddings_request(openai: &[u8]) -> Result<Value, Unsupported> {
+    let (texts, _) = crate::openai::embedding_texts(openai)
+        .ok_or_else(|| unsupported("token-id inputs (send text)"))?;
+    Ok(json!({"text": texts}))
+}
+
+/// `{"result": {"shape": [n, d], "data": [[…]]}}` → OpenAI embeddings list.
+pub fn embeddings_response(body: &[u8], model: &str) -> Option<Value> {
+    let v: Value = serde_json::from_slice(body).ok()?;
+    let data = v.pointer("/result/data")?.as_array()?.clone();
+    Some(crate::openai::embeddings_list(data, model, 0))
+}
