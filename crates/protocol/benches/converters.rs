@@ -9,7 +9,7 @@ use switchyard_protocol::canonical::StreamEvent;
 use switchyard_protocol::openai::convert::{
     request_to_canonical, response_from_canonical, StreamEncoder,
 };
-use switchyard_protocol::{anthropic, sse};
+use switchyard_protocol::{anthropic, bedrock, cohere, gemini, sse, workers_ai};
 
 const OPENAI_REQUEST: &str = r#"{"model":"claude/claude-sonnet-4-5","messages":[{"role":"system","content":"You are a concise assistant. Answer in one short sentence."},{"role":"user","content":"What is the capital of France?"},{"role":"assistant","content":"The capital of France is Paris."},{"role":"user","content":"Say goodbye politely."}],"max_tokens":16,"temperature":0}"#;
 
@@ -52,5 +52,58 @@ fn converters(c: &mut Criterion) {
     });
 }
 
-criterion_group!(benches, converters);
+/// Request conversion OpenAI → every other provider's format (decode once, then encode).
+fn providers(c: &mut Criterion) {
+    let canonical = request_to_canonical(OPENAI_REQUEST.as_bytes()).unwrap();
+    c.bench_function("request canonical -> gemini", |b| {
+        b.iter(|| {
+            serde_json::to_vec(&gemini::request_from_canonical(black_box(&canonical)).unwrap())
+                .unwrap()
+        })
+    });
+    c.bench_function("request canonical -> bedrock", |b| {
+        b.iter(|| {
+            serde_json::to_vec(&bedrock::request_from_canonical(black_box(&canonical)).unwrap())
+                .unwrap()
+        })
+    });
+    c.bench_function("request canonical -> cohere", |b| {
+        b.iter(|| {
+            serde_json::to_vec(&cohere::request_from_canonical(black_box(&canonical), "m").unwrap())
+                .unwrap()
+        })
+    });
+    c.bench_function("request canonical -> workers-ai", |b| {
+        b.iter(|| {
+            serde_json::to_vec(&workers_ai::request_from_canonical(black_box(&canonical)).unwrap())
+                .unwrap()
+        })
+    });
+    const GEMINI: &str = r#"{"candidates":[{"content":{"parts":[{"text":"Goodbye! It was a pleasure."}],"role":"model"},"finishReason":"STOP","index":0}],"usageMetadata":{"promptTokenCount":42,"candidatesTokenCount":8,"totalTokenCount":50},"modelVersion":"gemini-2.5-flash","responseId":"r"}"#;
+    c.bench_function("response gemini -> openai", |b| {
+        b.iter(|| {
+            let r = gemini::response_to_canonical(black_box(GEMINI.as_bytes())).unwrap();
+            serde_json::to_vec(&response_from_canonical(&r, 0)).unwrap()
+        })
+    });
+    c.bench_function("stream event gemini -> openai", |b| {
+        let mut decoder = gemini::StreamDecoder::new();
+        let mut encoder = StreamEncoder::new("m", 0, false);
+        let event = sse::Event {
+            event: None,
+            data: GEMINI.into(),
+        };
+        let mut events: Vec<StreamEvent> = Vec::new();
+        let mut out = Vec::new();
+        b.iter(|| {
+            decoder.decode(black_box(&event), &mut events);
+            for e in events.drain(..) {
+                encoder.encode(&e, &mut out);
+            }
+            out.clear();
+        })
+    });
+}
+
+criterion_group!(benches, converters, providers);
 criterion_main!(benches);
