@@ -12,6 +12,7 @@ use hyper_util::client::legacy::connect::HttpConnector;
 
 use switchyard_protocol::Dialect;
 
+use self::paths::{is_claude, is_withheld};
 use crate::google::TokenSource;
 use crate::pool::{Connector, Pool};
 use crate::{ProviderKind, ProviderSpec, UpstreamBody, UpstreamError, UpstreamErrorKind};
@@ -85,13 +86,6 @@ pub struct UpstreamRequest {
     /// Client headers forwarded on the native passthrough route (already filtered); empty for API
     /// calls, where nothing from the client's headers is sent.
     headers: HeaderMap,
-}
-
-/// The Messages API version Vertex AI expects in the body of Claude requests.
-const VERTEX_ANTHROPIC_VERSION: &str = "vertex-2023-10-16";
-
-fn is_claude(model: &str) -> bool {
-    model.starts_with("claude")
 }
 
 /// The Messages API version sent to Anthropic (override with a `headers` entry).
@@ -218,219 +212,6 @@ impl Provider {
 
     pub fn spec(&self) -> &ProviderSpec {
         &self.inner.spec
-    }
-
-    /// Prepares the upstream request for `endpoint` carrying `body` (already rewritten for this
-    /// provider).
-    pub fn build(
-        &self,
-        endpoint: Endpoint,
-        upstream_model: &str,
-        stream: bool,
-        body: Bytes,
-    ) -> Result<UpstreamRequest, UpstreamError> {
-        let inner = &*self.inner;
-        if inner.spec.kind == ProviderKind::Vertex && is_claude(upstream_model) {
-            return self.vertex_anthropic(endpoint, upstream_model, stream, &body);
-        }
-        if inner.spec.kind.dialect() == Dialect::WorkersAi && endpoint != Endpoint::CountTokens {
-            // Model names keep their slashes: `/ai/run/@cf/meta/llama-3.1-8b-instruct`.
-            let model: Vec<String> = upstream_model
-                .split('/')
-                .map(percent_encode_segment)
-                .collect();
-            let path =
-                PathAndQuery::try_from(format!("{}/run/{}", inner.base_path, model.join("/")))
-                    .map_err(|e| {
-                        self.error(
-                            UpstreamErrorKind::InvalidRequest,
-                            format!("model `{upstream_model}`: {e}"),
-                        )
-                    })?;
-            return Ok(UpstreamRequest {
-                method: Method::POST,
-                path,
-                body,
-                headers: HeaderMap::new(),
-            });
-        }
-        if inner.spec.kind.dialect() == Dialect::Bedrock && endpoint != Endpoint::CountTokens {
-            let action = match (endpoint, stream) {
-                (Endpoint::Embeddings, _) => "invoke",
-                (_, true) => "converse-stream",
-                (_, false) => "converse",
-            };
-            let path = PathAndQuery::try_from(format!(
-                "{}/model/{}/{action}",
-                inner.base_path,
-                percent_encode_segment(upstream_model)
-            ))
-            .map_err(|e| {
-                self.error(
-                    UpstreamErrorKind::InvalidRequest,
-                    format!("model `{upstream_model}`: {e}"),
-                )
-            })?;
-            return Ok(UpstreamRequest {
-                method: Method::POST,
-                path,
-                body,
-                headers: HeaderMap::new(),
-            });
-        }
-        if inner.spec.kind.dialect() == Dialect::Gemini {
-            // The model (and streaming) are part of Gemini's URL.
-            let method = match (endpoint, stream) {
-                (Endpoint::ChatCompletions, false) => "generateContent",
-                (Endpoint::ChatCompletions, true) => "streamGenerateContent?alt=sse",
-                (Endpoint::Embeddings, _) => "batchEmbedContents",
-                (Endpoint::CountTokens, _) => "countTokens",
-            };
-            let path = PathAndQuery::try_from(format!(
-                "{}/models/{}:{method}",
-                inner.base_path,
-                percent_encode_segment(upstream_model)
-            ))
-            .map_err(|e| {
-                self.error(
-                    UpstreamErrorKind::InvalidRequest,
-                    format!("model `{upstream_model}`: {e}"),
-                )
-            })?;
-            return Ok(UpstreamRequest {
-                method: Method::POST,
-                path,
-                body,
-                headers: HeaderMap::new(),
-            });
-        }
-        let tail = endpoint.path(inner.spec.kind.dialect()).ok_or_else(|| {
-            self.error(
-                UpstreamErrorKind::Unsupported,
-                format!("{} (kind `{}`)", endpoint.name(), inner.spec.kind.name()),
-            )
-        })?;
-        let path = match &inner.spec.azure {
-            Some(azure) => {
-                let deployment = azure
-                    .deployments
-                    .get(upstream_model)
-                    .map_or(upstream_model, String::as_str);
-                PathAndQuery::try_from(format!(
-                    "{}/openai/deployments/{}/{}?api-version={}",
-                    inner.base_path,
-                    percent_encode_segment(deployment),
-                    tail,
-                    azure.api_version
-                ))
-                .map_err(|e| {
-                    self.error(
-                        UpstreamErrorKind::InvalidRequest,
-                        format!("deployment `{deployment}`: {e}"),
-                    )
-                })?
-            }
-            None => match endpoint {
-                Endpoint::ChatCompletions => inner.chat_path.clone(),
-                Endpoint::Embeddings => inner.embeddings_path.clone(),
-                Endpoint::CountTokens => {
-                    endpoint.path(inner.spec.kind.dialect()).and_then(|tail| {
-                        PathAndQuery::try_from(format!("{}/{tail}", inner.base_path)).ok()
-                    })
-                }
-            }
-            .ok_or_else(|| self.error(UpstreamErrorKind::Unsupported, endpoint.name()))?,
-        };
-        Ok(UpstreamRequest {
-            method: Method::POST,
-            path,
-            body,
-            headers: HeaderMap::new(),
-        })
-    }
-
-    /// Claude on Vertex AI: `…/publishers/anthropic/models/{model}:rawPredict` (or
-    /// `:streamRawPredict`), with `anthropic_version` in the body instead of `model`.
-    fn vertex_anthropic(
-        &self,
-        endpoint: Endpoint,
-        model: &str,
-        stream: bool,
-        body: &[u8],
-    ) -> Result<UpstreamRequest, UpstreamError> {
-        if endpoint != Endpoint::ChatCompletions {
-            return Err(self.error(
-                UpstreamErrorKind::Unsupported,
-                format!("{} for Claude models on Vertex AI", endpoint.name()),
-            ));
-        }
-        let invalid = |detail: String| self.error(UpstreamErrorKind::InvalidRequest, detail);
-        let mut json: serde_json::Map<String, serde_json::Value> =
-            serde_json::from_slice(body).map_err(|e| invalid(format!("request body: {e}")))?;
-        json.remove("model");
-        json.entry("anthropic_version")
-            .or_insert_with(|| serde_json::Value::from(VERTEX_ANTHROPIC_VERSION));
-        let body = serde_json::to_vec(&json).map_err(|e| invalid(format!("request body: {e}")))?;
-        let base = &self.inner.base_path;
-        let base = base
-            .strip_suffix("/publishers/google")
-            .map_or_else(|| base.clone(), |b| format!("{b}/publishers/anthropic"));
-        let method = if stream {
-            "streamRawPredict"
-        } else {
-            "rawPredict"
-        };
-        let path = PathAndQuery::try_from(format!(
-            "{base}/models/{}:{method}",
-            percent_encode_segment(model)
-        ))
-        .map_err(|e| invalid(format!("model `{model}`: {e}")))?;
-        Ok(UpstreamRequest {
-            method: Method::POST,
-            path,
-            body: Bytes::from(body),
-            headers: HeaderMap::new(),
-        })
-    }
-
-    /// A native request to this provider: `rest` (the path after `/{provider}/`) is appended to
-    /// `base_url`, and the client's `headers` go along, minus anything carrying credentials or
-    /// hop-by-hop semantics; the provider's own credentials are added. A leading `v1/` is not
-    /// doubled when `base_url` already ends in `/v1`, so both `/openai/chat/completions` and
-    /// `/anthropic/v1/messages` (Cloudflare's spellings) work.
-    pub fn passthrough(
-        &self,
-        method: Method,
-        rest: &str,
-        query: Option<&str>,
-        client_headers: &HeaderMap,
-        body: Bytes,
-    ) -> Result<UpstreamRequest, UpstreamError> {
-        let base = &self.inner.base_path;
-        let rest = rest.trim_start_matches('/');
-        let rest = match (base.rsplit('/').next(), rest.split_once('/')) {
-            (Some(last), Some((first, tail))) if !last.is_empty() && last == first => tail,
-            _ => rest,
-        };
-        let mut path = format!("{base}/{rest}");
-        if let Some(q) = query {
-            path.push('?');
-            path.push_str(q);
-        }
-        let path = PathAndQuery::try_from(path)
-            .map_err(|e| self.error(UpstreamErrorKind::InvalidRequest, e.to_string()))?;
-        let mut headers = HeaderMap::with_capacity(client_headers.len());
-        for (name, value) in client_headers {
-            if !is_withheld(name) {
-                headers.append(name.clone(), value.clone());
-            }
-        }
-        Ok(UpstreamRequest {
-            method,
-            path,
-            body,
-            headers,
-        })
     }
 
     /// The HTTP request for one attempt. Only the provider's own credentials and configured headers
@@ -627,29 +408,6 @@ fn build_connector(connect_timeout: Duration) -> Result<Connector, rustls::Error
         .wrap_connector(http))
 }
 
-/// Request headers never forwarded on passthrough: credentials (the provider's own are injected),
-/// hop-by-hop headers, and the gateway's own control headers.
-fn is_withheld(name: &HeaderName) -> bool {
-    const WITHHELD: &[&str] = &[
-        "authorization",
-        "x-api-key",
-        "api-key",
-        "x-goog-api-key",
-        "proxy-authorization",
-        "host",
-        "connection",
-        "keep-alive",
-        "te",
-        "trailer",
-        "transfer-encoding",
-        "upgrade",
-        "content-length",
-        "cookie",
-    ];
-    let n = name.as_str();
-    WITHHELD.contains(&n) || n.starts_with("cf-aig-") || n.starts_with("proxy-")
-}
-
 /// Formats an error with all its sources, e.g. `client error (Connect): tcp connect error: Connection refused`.
 pub fn error_chain(e: &dyn std::error::Error) -> String {
     let mut out = e.to_string();
@@ -665,18 +423,7 @@ pub fn error_chain(e: &dyn std::error::Error) -> String {
     out
 }
 
-fn percent_encode_segment(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for b in s.bytes() {
-        // `@` is a legal path character and how Vertex AI spells model versions.
-        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~' | b'@') {
-            out.push(b as char);
-        } else {
-            out.push_str(&format!("%{b:02X}"));
-        }
-    }
-    out
-}
+mod paths;
 
 #[cfg(test)]
 mod tests;
