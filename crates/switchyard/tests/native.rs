@@ -3,27 +3,14 @@
 
 mod common;
 
+use common::Harness as H;
 use serde_json::{json, Value};
-use switchyard_testkit::{MockUpstream, Switchyard};
-
-struct H {
-    mock: MockUpstream,
-    gateway: Switchyard,
-    http: reqwest::Client,
-}
 
 async fn start() -> H {
-    let mock = MockUpstream::start().await.unwrap();
-    let config = format!(
+    common::start_with(|mock| format!(
         "[server]\nenv_providers = false\n[providers.mock-openai]\nkind = \"openai\"\nbase_url = \"{0}\"\napi_key = \"sk-test\"\n[providers.claude]\nkind = \"anthropic\"\nbase_url = \"{0}\"\napi_key = \"sk-ant-test\"\n",
         mock.base_url()
-    );
-    let gateway = Switchyard::start(common::bin(), &config).await.unwrap();
-    H {
-        mock,
-        gateway,
-        http: reqwest::Client::new(),
-    }
+    )).await
 }
 
 #[tokio::test]

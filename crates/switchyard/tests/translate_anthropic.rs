@@ -4,39 +4,14 @@
 
 mod common;
 
+use common::Harness as H;
 use serde_json::{json, Value};
-use switchyard_testkit::{MockUpstream, Switchyard};
-
-struct H {
-    mock: MockUpstream,
-    gateway: Switchyard,
-    http: reqwest::Client,
-}
 
 async fn start() -> H {
-    let mock = MockUpstream::start().await.unwrap();
-    let config = format!(
+    common::start_with(|mock| format!(
         "[server]\nenv_providers = false\n[providers.claude]\nkind = \"anthropic\"\nbase_url = \"{}\"\napi_key = \"sk-ant-test\"\n",
         mock.base_url()
-    );
-    let gateway = Switchyard::start(common::bin(), &config).await.unwrap();
-    H {
-        mock,
-        gateway,
-        http: reqwest::Client::new(),
-    }
-}
-
-impl H {
-    async fn post(&self, path: &str, body: &Value) -> reqwest::Response {
-        self.http
-            .post(self.gateway.url(path))
-            .header("authorization", "Bearer client-key")
-            .json(body)
-            .send()
-            .await
-            .unwrap()
-    }
+    )).await
 }
 
 fn request(model: &str) -> Value {

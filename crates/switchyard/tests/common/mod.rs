@@ -24,10 +24,13 @@ pub fn config(mock: &MockUpstream, extra: &str) -> String {
 }
 
 pub async fn start(extra: &str) -> Harness {
+    start_with(|mock| config(mock, extra)).await
+}
+
+/// A mock upstream, and the binary started with the config `config` writes for that mock.
+pub async fn start_with(config: impl FnOnce(&MockUpstream) -> String) -> Harness {
     let mock = MockUpstream::start().await.unwrap();
-    let gateway = Switchyard::start(bin(), &config(&mock, extra))
-        .await
-        .unwrap();
+    let gateway = Switchyard::start(bin(), &config(&mock)).await.unwrap();
     Harness {
         mock,
         gateway,
