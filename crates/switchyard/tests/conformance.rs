@@ -8,7 +8,7 @@ mod common;
 use serde_json::{json, Value};
 use switchyard_testkit::{MockUpstream, Switchyard};
 
-const PROVIDERS: &[&str] = &["oai", "claude", "gem", "co", "br"];
+const PROVIDERS: &[&str] = &["oai", "claude", "gem", "co", "br", "cf"];
 
 async fn start() -> (MockUpstream, Switchyard) {
     let mock = MockUpstream::start().await.unwrap();
@@ -37,6 +37,10 @@ kind = "bedrock"
 base_url = "{root}"
 aws_access_key_id = "AKID"
 aws_secret_access_key = "secret"
+[providers.cf]
+kind = "workers-ai-run"
+base_url = "{root}/client/v4/accounts/acct/ai"
+api_key = "k"
 "#
     );
     let gateway = Switchyard::start(common::bin(), &config).await.unwrap();
@@ -206,6 +210,7 @@ async fn every_cell_works_or_is_refused_by_name() {
     let (_mock, gateway) = start().await;
     let http = reqwest::Client::new();
     let mut cells = 0;
+    let mut refused = 0;
     for client in [Client::OpenAi, Client::Anthropic] {
         for provider in PROVIDERS {
             for stream in [false, true] {
@@ -235,6 +240,20 @@ async fn every_cell_works_or_is_refused_by_name() {
                             }
                             Client::Anthropic => assert_eq!(v["type"], "error", "{cell}: {text}"),
                         }
+                        continue;
+                    }
+                    if status == 400 {
+                        // Explicitly unsupported: the message must name the feature and the provider.
+                        let feature_named = match feature {
+                            Feature::Image => text.contains("image"),
+                            Feature::Tools => stream && text.contains("tools with stream"),
+                            _ => false,
+                        };
+                        assert!(
+                            feature_named && text.contains(provider),
+                            "{cell}: refused without naming feature and provider: {text}"
+                        );
+                        refused += 1;
                         continue;
                     }
                     assert_eq!(status, 200, "{cell}: {text}");
@@ -267,4 +286,7 @@ async fn every_cell_works_or_is_refused_by_name() {
         }
     }
     assert_eq!(cells, 2 * PROVIDERS.len() * 2 * 4);
+    // Workers AI's native API takes no images (both client dialects, json and stream) and streams
+    // no tool calls (both client dialects).
+    assert_eq!(refused, 6);
 }

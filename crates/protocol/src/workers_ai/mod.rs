@@ -23,6 +23,12 @@ pub fn request_from_canonical(req: &ChatRequest) -> Result<Value, Unsupported> {
     if req.n.is_some_and(|n| n > 1) {
         return Err(unsupported("n > 1"));
     }
+    if req.stream && !req.tools.is_empty() {
+        // The native API streams text only; tool calls come back only in whole answers.
+        return Err(unsupported(
+            "tools with stream (send the request without stream)",
+        ));
+    }
     let mut messages: Vec<Value> = req
         .system
         .iter()

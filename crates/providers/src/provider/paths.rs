@@ -79,6 +79,14 @@ impl Provider {
         if inner.spec.kind == ProviderKind::Vertex && is_claude(upstream_model) {
             return self.vertex_anthropic(endpoint, upstream_model, stream, &body);
         }
+        if inner.spec.kind == ProviderKind::Vertex && endpoint != Endpoint::ChatCompletions {
+            // Vertex AI's embeddings and token counting use other methods (`predict`,
+            // `countTokens` on a different body); not translated yet.
+            return Err(self.error(
+                UpstreamErrorKind::Unsupported,
+                format!("{} on Vertex AI", endpoint.name()),
+            ));
+        }
         let path = match model_in_path(inner.spec.kind.dialect(), endpoint, upstream_model, stream)
         {
             Some(tail) => self.parse_path(format!("{}/{tail}", inner.base_path), upstream_model)?,
