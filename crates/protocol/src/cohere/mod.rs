@@ -7,8 +7,7 @@ use std::collections::HashMap;
 use serde_json::{json, Map, Value};
 
 use crate::canonical::{
-    ChatRequest, ChatResponse, Part, StopReason, StreamEvent, ToolCall, ToolChoice, Unsupported,
-    Usage,
+    ChatRequest, ChatResponse, Part, StopReason, StreamEvent, ToolChoice, Unsupported, Usage,
 };
 use crate::openai::upstream;
 use crate::sse;
@@ -127,21 +126,7 @@ pub fn response_to_canonical(body: &[u8]) -> Option<ChatResponse> {
             _ => {}
         }
     }
-    for call in message["tool_calls"].as_array().into_iter().flatten() {
-        content.push(Part::ToolCall(ToolCall {
-            id: call["id"].as_str().unwrap_or_default().to_owned(),
-            name: call
-                .pointer("/function/name")
-                .and_then(Value::as_str)
-                .unwrap_or_default()
-                .to_owned(),
-            arguments: call
-                .pointer("/function/arguments")
-                .and_then(Value::as_str)
-                .unwrap_or("{}")
-                .to_owned(),
-        }));
-    }
+    content.extend(upstream::tool_calls(&message["tool_calls"]));
     Some(ChatResponse {
         id: v["id"].as_str().unwrap_or_default().to_owned(),
         model: String::new(),

@@ -92,18 +92,7 @@ pub fn request_from_canonical(req: &ChatRequest, model: &str) -> Value {
     body.insert("model".into(), json!(model));
     body.insert("messages".into(), Value::Array(messages));
     if !req.tools.is_empty() {
-        let tools: Vec<Value> = req
-            .tools
-            .iter()
-            .map(|t| {
-                let mut f = json!({"name": t.name, "parameters": t.parameters});
-                if let Some(d) = &t.description {
-                    f["description"] = json!(d);
-                }
-                json!({"type": "function", "function": f})
-            })
-            .collect();
-        body.insert("tools".into(), Value::Array(tools));
+        body.insert("tools".into(), tools_json(req));
     }
     if let Some(choice) = &req.tool_choice {
         body.insert(
@@ -139,18 +128,12 @@ pub fn request_from_canonical(req: &ChatRequest, model: &str) -> Value {
     if !req.stop.is_empty() {
         body.insert("stop".into(), json!(req.stop));
     }
+    put_sampling(&mut body, req);
     let mut put = |k: &str, v: Option<Value>| {
         if let Some(v) = v {
             body.insert(k.into(), v);
         }
     };
-    put("max_tokens", req.max_tokens.map(|v| json!(v)));
-    put("temperature", req.temperature.map(|v| json!(v)));
-    put("top_p", req.top_p.map(|v| json!(v)));
-    put("top_k", req.top_k.map(|v| json!(v)));
-    put("seed", req.seed.map(|v| json!(v)));
-    put("presence_penalty", req.presence_penalty.map(|v| json!(v)));
-    put("frequency_penalty", req.frequency_penalty.map(|v| json!(v)));
     put("n", req.n.map(|v| json!(v)));
     put("user", req.user.as_ref().map(|v| json!(v)));
     put(
@@ -172,6 +155,53 @@ pub fn request_from_canonical(req: &ChatRequest, model: &str) -> Value {
         body.entry(k.clone()).or_insert_with(|| v.clone());
     }
     Value::Object(body)
+}
+
+/// Tools in the OpenAI `tools` shape (also what Workers AI and Cohere take).
+pub(crate) fn tools_json(req: &ChatRequest) -> Value {
+    Value::Array(
+        req.tools
+            .iter()
+            .map(|t| {
+                let mut f = json!({"name": t.name, "parameters": t.parameters});
+                if let Some(d) = &t.description {
+                    f["description"] = json!(d);
+                }
+                json!({"type": "function", "function": f})
+            })
+            .collect(),
+    )
+}
+
+/// The sampling parameters every OpenAI-like body spells the same way.
+pub(crate) fn put_sampling(body: &mut Map<String, Value>, req: &ChatRequest) {
+    let numbers = [
+        ("max_tokens", req.max_tokens.map(|v| json!(v))),
+        ("temperature", req.temperature.map(|v| json!(v))),
+        ("top_p", req.top_p.map(|v| json!(v))),
+        ("top_k", req.top_k.map(|v| json!(v))),
+        ("seed", req.seed.map(|v| json!(v))),
+        ("presence_penalty", req.presence_penalty.map(|v| json!(v))),
+        ("frequency_penalty", req.frequency_penalty.map(|v| json!(v))),
+    ];
+    for (key, value) in numbers {
+        if let Some(v) = value {
+            body.insert(key.into(), v);
+        }
+    }
+}
+
+/// OpenAI-shaped `tool_calls` (`[{id, function: {name, arguments}}]`) → canonical parts; Cohere's
+/// answers use the same shape.
+pub(crate) fn tool_calls(calls: &Value) -> impl Iterator<Item = Part> + '_ {
+    calls.as_array().into_iter().flatten().map(|call| {
+        let text = |p: &str| call.pointer(p).and_then(Value::as_str);
+        Part::ToolCall(ToolCall {
+            id: text("/id").unwrap_or_default().to_owned(),
+            name: text("/function/name").unwrap_or_default().to_owned(),
+            arguments: text("/function/arguments").unwrap_or("{}").to_owned(),
+        })
+    })
 }
 
 pub fn stop_reason(finish: &str) -> StopReason {
@@ -211,21 +241,7 @@ pub fn response_to_canonical(body: &[u8]) -> Option<ChatResponse> {
     if let Some(t) = message["content"].as_str().filter(|t| !t.is_empty()) {
         content.push(Part::Text(t.to_owned()));
     }
-    for call in message["tool_calls"].as_array().into_iter().flatten() {
-        content.push(Part::ToolCall(ToolCall {
-            id: call["id"].as_str().unwrap_or_default().to_owned(),
-            name: call
-                .pointer("/function/name")
-                .and_then(Value::as_str)
-                .unwrap_or_default()
-                .to_owned(),
-            arguments: call
-                .pointer("/function/arguments")
-                .and_then(Value::as_str)
-                .unwrap_or("{}")
-                .to_owned(),
-        }));
-    }
+    content.extend(tool_calls(&message["tool_calls"]));
     Some(ChatResponse {
         id: v["id"].as_str().unwrap_or_default().to_owned(),
         model: v["model"].as_str().unwrap_or_default().to_owned(),

@@ -61,25 +61,9 @@ pub fn request_from_canonical(req: &ChatRequest) -> Result<Value, Unsupported> {
     }
     let mut body = Map::new();
     body.insert("messages".into(), Value::Array(messages));
-    let mut put = |k: &str, v: Option<Value>| {
-        if let Some(v) = v {
-            body.insert(k.into(), v);
-        }
-    };
-    put("max_tokens", req.max_tokens.map(|v| json!(v)));
-    put("temperature", req.temperature.map(|v| json!(v)));
-    put("top_p", req.top_p.map(|v| json!(v)));
-    put("top_k", req.top_k.map(|v| json!(v)));
-    put("seed", req.seed.map(|v| json!(v)));
-    put("frequency_penalty", req.frequency_penalty.map(|v| json!(v)));
-    put("presence_penalty", req.presence_penalty.map(|v| json!(v)));
+    crate::openai::upstream::put_sampling(&mut body, req);
     if !req.tools.is_empty() {
-        let tools: Vec<Value> = req
-            .tools
-            .iter()
-            .map(|t| json!({"type": "function", "function": {"name": t.name, "description": t.description, "parameters": t.parameters}}))
-            .collect();
-        body.insert("tools".into(), Value::Array(tools));
+        body.insert("tools".into(), crate::openai::upstream::tools_json(req));
     }
     if req.stream {
         body.insert("stream".into(), json!(true));
