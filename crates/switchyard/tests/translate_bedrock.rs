@@ -5,28 +5,22 @@
 mod common;
 
 use serde_json::{json, Value};
-use switchyard_testkit::{MockUpstream, Switchyard};
 
 #[tokio::test]
 async fn converse_and_converse_stream_with_sigv4() {
-    let mock = MockUpstream::start().await.unwrap();
-    let config = format!(
-        "[server]\nenv_providers = false\n[providers.br]\nkind = \"bedrock\"\nbase_url = \"{}\"\nregion = \"eu-west-1\"\naws_access_key_id = \"AKIDTEST\"\naws_secret_access_key = \"secret/KEY\"\naws_session_token = \"session-token\"\n",
-        mock.root_url()
-    );
-    let gateway = Switchyard::start(common::bin(), &config).await.unwrap();
-    let http = reqwest::Client::new();
+    let h = common::start_with(|mock| {
+        format!(
+            "[server]\nenv_providers = false\n[providers.br]\nkind = \"bedrock\"\nbase_url = \"{}\"\nregion = \"eu-west-1\"\naws_access_key_id = \"AKIDTEST\"\naws_secret_access_key = \"secret/KEY\"\naws_session_token = \"session-token\"\n",
+            mock.root_url()
+        )
+    })
+    .await;
+    let mock = &h.mock;
     let model = "br/anthropic.claude-3-5-haiku-20241022-v1:0";
 
-    let answer: Value = http
-        .post(gateway.url("/v1/chat/completions"))
-        .json(&common::chat(model))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let answer: Value = h
+        .post_json("/v1/chat/completions", &common::chat(model))
+        .await;
     assert_eq!(
         answer["choices"][0]["message"]["content"], "Hello from mock",
         "{answer}"
@@ -52,12 +46,7 @@ async fn converse_and_converse_stream_with_sigv4() {
     let mut body = common::chat(model);
     body["stream"] = json!(true);
     body["stream_options"] = json!({"include_usage": true});
-    let response = http
-        .post(gateway.url("/v1/chat/completions"))
-        .json(&body)
-        .send()
-        .await
-        .unwrap();
+    let response = h.post("/v1/chat/completions", &body).await;
     assert_eq!(response.headers()["content-type"], "text/event-stream");
     let text = response.text().await.unwrap();
     assert!(
@@ -73,15 +62,7 @@ async fn converse_and_converse_stream_with_sigv4() {
 
     let claude = json!({"model": model, "max_tokens": 50, "stream": true, "messages": [{"role": "user", "content": "Weather?"}],
         "tools": [{"name": "get_weather", "input_schema": {"type": "object"}}]});
-    let text = http
-        .post(gateway.url("/v1/messages"))
-        .json(&claude)
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let text = h.post("/v1/messages", &claude).await.text().await.unwrap();
     assert!(
         text.contains("\"type\":\"tool_use\"")
             && text.contains("\"partial_json\":\"{\\\"city\\\":\""),
@@ -93,11 +74,8 @@ async fn converse_and_converse_stream_with_sigv4() {
     );
 
     let error = common::expect_error(
-        http.post(gateway.url("/v1/chat/completions"))
-            .json(&common::chat("br/status-400"))
-            .send()
-            .await
-            .unwrap(),
+        h.post("/v1/chat/completions", &common::chat("br/status-400"))
+            .await,
         400,
     )
     .await;
@@ -112,13 +90,14 @@ async fn converse_and_converse_stream_with_sigv4() {
 
 #[tokio::test]
 async fn embeddings_with_cohere_and_titan_models() {
-    let mock = MockUpstream::start().await.unwrap();
-    let config = format!(
-        "[server]\nenv_providers = false\n[providers.br]\nkind = \"bedrock\"\nbase_url = \"{}\"\napi_key = \"bedrock-api-key\"\n",
-        mock.root_url()
-    );
-    let gateway = Switchyard::start(common::bin(), &config).await.unwrap();
-    let http = reqwest::Client::new();
+    let h = common::start_with(|mock| {
+        format!(
+            "[server]\nenv_providers = false\n[providers.br]\nkind = \"bedrock\"\nbase_url = \"{}\"\napi_key = \"bedrock-api-key\"\n",
+            mock.root_url()
+        )
+    })
+    .await;
+    let (mock, gateway, http) = (&h.mock, &h.gateway, &h.http);
     let post = |body: Value| http.post(gateway.url("/v1/embeddings")).json(&body).send();
 
     let body: Value = post(json!({"model": "br/cohere.embed-english-v3", "input": ["x", "y"]}))

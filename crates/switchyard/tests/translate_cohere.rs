@@ -4,33 +4,24 @@
 mod common;
 
 use serde_json::{json, Value};
-use switchyard_testkit::{MockUpstream, Switchyard};
 
-async fn start() -> (MockUpstream, Switchyard) {
-    let mock = MockUpstream::start().await.unwrap();
-    let config = format!(
-        "[server]\nenv_providers = false\n[providers.co]\nkind = \"cohere\"\nbase_url = \"{}/v2\"\napi_key = \"co-test\"\n",
-        mock.root_url()
-    );
-    let gateway = Switchyard::start(common::bin(), &config).await.unwrap();
-    (mock, gateway)
+async fn start() -> common::Harness {
+    common::start_with(|mock| {
+        format!(
+            "[server]\nenv_providers = false\n[providers.co]\nkind = \"cohere\"\nbase_url = \"{}/v2\"\napi_key = \"co-test\"\n",
+            mock.root_url()
+        )
+    })
+    .await
 }
 
 #[tokio::test]
 async fn chat_json_stream_and_tools() {
-    let (mock, gateway) = start().await;
-    let http = reqwest::Client::new();
+    let h = start().await;
+    let mock = &h.mock;
     let mut body = common::chat("co/command-r-plus");
     body["top_p"] = json!(0.5);
-    let answer: Value = http
-        .post(gateway.url("/v1/chat/completions"))
-        .json(&body)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let answer: Value = h.post_json("/v1/chat/completions", &body).await;
     assert_eq!(
         answer["choices"][0]["message"]["content"],
         "Hello from mock"
@@ -44,12 +35,9 @@ async fn chat_json_stream_and_tools() {
 
     body["stream"] = json!(true);
     body["stream_options"] = json!({"include_usage": true});
-    let text = http
-        .post(gateway.url("/v1/chat/completions"))
-        .json(&body)
-        .send()
+    let text = h
+        .post("/v1/chat/completions", &body)
         .await
-        .unwrap()
         .text()
         .await
         .unwrap();
@@ -61,25 +49,14 @@ async fn chat_json_stream_and_tools() {
 
     let tools = json!([{"type": "function", "function": {"name": "get_weather", "parameters": {"type": "object"}}}]);
     let claude = json!({"model": "co/command-r-plus", "max_tokens": 50, "messages": [{"role": "user", "content": "Weather?"}], "tools": [{"name": "get_weather", "input_schema": {"type": "object"}}]});
-    let answer: Value = http
-        .post(gateway.url("/v1/messages"))
-        .json(&claude)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let answer: Value = h.post_json("/v1/messages", &claude).await;
     assert_eq!(answer["stop_reason"], "tool_use", "{answer}");
     assert_eq!(answer["content"][0]["input"], json!({"city": "Paris"}));
     assert_eq!(mock.last_request().unwrap().json()["tools"], tools);
 
     let error = common::expect_error(
-        http.post(gateway.url("/v1/chat/completions"))
-            .json(&common::chat("co/status-404"))
-            .send()
-            .await
-            .unwrap(),
+        h.post("/v1/chat/completions", &common::chat("co/status-404"))
+            .await,
         404,
     )
     .await;
@@ -94,7 +71,8 @@ async fn chat_json_stream_and_tools() {
 
 #[tokio::test]
 async fn embeddings_go_to_v2_embed() {
-    let (mock, gateway) = start().await;
+    let h = start().await;
+    let (mock, gateway) = (&h.mock, &h.gateway);
     let response = reqwest::Client::new()
         .post(gateway.url("/v1/embeddings"))
         .json(&json!({"model": "co/embed-v4.0", "input": ["a", "b"], "input_type": "search_query"}))

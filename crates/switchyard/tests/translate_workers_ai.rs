@@ -4,28 +4,22 @@
 mod common;
 
 use serde_json::{json, Value};
-use switchyard_testkit::{MockUpstream, Switchyard};
 
 #[tokio::test]
 async fn run_envelope_chat_stream_tools_embeddings_and_errors() {
-    let mock = MockUpstream::start().await.unwrap();
-    let config = format!(
-        "[server]\nenv_providers = false\n[providers.cf]\nkind = \"workers-ai-run\"\nbase_url = \"{}/client/v4/accounts/acct/ai\"\napi_key = \"cf-token\"\n",
-        mock.root_url()
-    );
-    let gateway = Switchyard::start(common::bin(), &config).await.unwrap();
-    let http = reqwest::Client::new();
+    let h = common::start_with(|mock| {
+        format!(
+            "[server]\nenv_providers = false\n[providers.cf]\nkind = \"workers-ai-run\"\nbase_url = \"{}/client/v4/accounts/acct/ai\"\napi_key = \"cf-token\"\n",
+            mock.root_url()
+        )
+    })
+    .await;
+    let mock = &h.mock;
     let model = "cf/@cf/meta/llama-3.1-8b-instruct";
 
-    let answer: Value = http
-        .post(gateway.url("/v1/chat/completions"))
-        .json(&common::chat(model))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let answer: Value = h
+        .post_json("/v1/chat/completions", &common::chat(model))
+        .await;
     assert_eq!(
         answer["choices"][0]["message"]["content"], "Hello from mock",
         "{answer}"
@@ -45,12 +39,9 @@ async fn run_envelope_chat_stream_tools_embeddings_and_errors() {
     let mut body = common::chat(model);
     body["stream"] = json!(true);
     body["stream_options"] = json!({"include_usage": true});
-    let text = http
-        .post(gateway.url("/v1/chat/completions"))
-        .json(&body)
-        .send()
+    let text = h
+        .post("/v1/chat/completions", &body)
         .await
-        .unwrap()
         .text()
         .await
         .unwrap();
@@ -63,27 +54,19 @@ async fn run_envelope_chat_stream_tools_embeddings_and_errors() {
 
     let mut body = common::chat(model);
     body["tools"] = json!([{"type": "function", "function": {"name": "get_weather", "parameters": {"type": "object"}}}]);
-    let answer: Value = http
-        .post(gateway.url("/v1/chat/completions"))
-        .json(&body)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let answer: Value = h.post_json("/v1/chat/completions", &body).await;
     assert_eq!(answer["choices"][0]["finish_reason"], "tool_calls");
     assert_eq!(
         answer["choices"][0]["message"]["tool_calls"][0]["function"]["arguments"],
         "{\"city\":\"Paris\"}"
     );
 
-    let response = http
-        .post(gateway.url("/v1/embeddings"))
-        .json(&json!({"model": "cf/@cf/baai/bge-base-en-v1.5", "input": ["a", "b"]}))
-        .send()
-        .await
-        .unwrap();
+    let response = h
+        .post(
+            "/v1/embeddings",
+            &json!({"model": "cf/@cf/baai/bge-base-en-v1.5", "input": ["a", "b"]}),
+        )
+        .await;
     let body: Value = response.json().await.unwrap();
     assert_eq!(body["data"][1]["embedding"], json!([1.0, 0.75, -0.75]));
     assert_eq!(
@@ -91,12 +74,9 @@ async fn run_envelope_chat_stream_tools_embeddings_and_errors() {
         json!({"text": ["a", "b"]})
     );
 
-    let response = http
-        .post(gateway.url("/v1/chat/completions"))
-        .json(&common::chat("cf/@cf/x/status-400"))
-        .send()
-        .await
-        .unwrap();
+    let response = h
+        .post("/v1/chat/completions", &common::chat("cf/@cf/x/status-400"))
+        .await;
     let error = common::expect_error(response, 400).await;
     assert!(
         error["message"].as_str().unwrap().contains("Bad input"),

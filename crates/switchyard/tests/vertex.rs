@@ -11,7 +11,6 @@ use std::process::Command;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 use serde_json::{json, Value};
-use switchyard_testkit::{MockUpstream, Switchyard};
 
 /// Writes `key.pem` (PKCS#8) and `pub.der` (PKCS#1 public key) into `dir`.
 fn generate_key(dir: &Path) {
@@ -57,22 +56,20 @@ fn service_account(dir: &Path, token_uri: &str) -> std::path::PathBuf {
 async fn requests_carry_a_cached_token_minted_from_a_signed_jwt() {
     let dir = tempfile::tempdir().unwrap();
     generate_key(dir.path());
-    let mock = MockUpstream::start().await.unwrap();
-    let sa = service_account(dir.path(), &format!("{}/token", mock.root_url()));
-    let config = format!(
-        "[server]\nenv_providers = false\n[providers.vx]\nkind = \"vertex\"\nservice_account = \"{}\"\nlocation = \"us-central1\"\nbase_url = \"{}/v1/projects/proj-1/locations/us-central1/publishers/google\"\n",
-        sa.display(),
-        mock.root_url()
-    );
-    let gateway = Switchyard::start(common::bin(), &config).await.unwrap();
-    let http = reqwest::Client::new();
+    let h = common::start_with(|mock| {
+        let sa = service_account(dir.path(), &format!("{}/token", mock.root_url()));
+        format!(
+            "[server]\nenv_providers = false\n[providers.vx]\nkind = \"vertex\"\nservice_account = \"{}\"\nlocation = \"us-central1\"\nbase_url = \"{}/v1/projects/proj-1/locations/us-central1/publishers/google\"\n",
+            sa.display(),
+            mock.root_url()
+        )
+    })
+    .await;
+    let (mock, gateway) = (&h.mock, &h.gateway);
     for _ in 0..3 {
-        let response = http
-            .post(gateway.url("/v1/chat/completions"))
-            .json(&common::chat("vx/gemini-2.5-flash"))
-            .send()
-            .await
-            .unwrap();
+        let response = h
+            .post("/v1/chat/completions", &common::chat("vx/gemini-2.5-flash"))
+            .await;
         assert_eq!(response.status(), 200, "{}", gateway.logs());
         let body: Value = response.json().await.unwrap();
         assert_eq!(body["choices"][0]["message"]["content"], "Hello from mock");
@@ -162,25 +159,23 @@ fn the_default_endpoint_comes_from_project_and_location() {
 async fn claude_models_on_vertex_use_raw_predict_in_anthropic_format() {
     let dir = tempfile::tempdir().unwrap();
     generate_key(dir.path());
-    let mock = MockUpstream::start().await.unwrap();
-    let sa = service_account(dir.path(), &format!("{}/token", mock.root_url()));
-    let config = format!(
-        "[server]\nenv_providers = false\n[providers.vx]\nkind = \"vertex\"\nservice_account = \"{}\"\nbase_url = \"{}/v1/projects/proj-1/locations/us-east5/publishers/google\"\n",
-        sa.display(),
-        mock.root_url()
-    );
-    let gateway = Switchyard::start(common::bin(), &config).await.unwrap();
-    let http = reqwest::Client::new();
+    let h = common::start_with(|mock| {
+        let sa = service_account(dir.path(), &format!("{}/token", mock.root_url()));
+        format!(
+            "[server]\nenv_providers = false\n[providers.vx]\nkind = \"vertex\"\nservice_account = \"{}\"\nbase_url = \"{}/v1/projects/proj-1/locations/us-east5/publishers/google\"\n",
+            sa.display(),
+            mock.root_url()
+        )
+    })
+    .await;
+    let mock = &h.mock;
 
-    let answer: Value = http
-        .post(gateway.url("/v1/chat/completions"))
-        .json(&common::chat("vx/claude-sonnet-4-5@20250929"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let answer: Value = h
+        .post_json(
+            "/v1/chat/completions",
+            &common::chat("vx/claude-sonnet-4-5@20250929"),
+        )
+        .await;
     assert_eq!(
         answer["choices"][0]["message"]["content"], "Hello from mock",
         "{answer}"
@@ -191,15 +186,7 @@ async fn claude_models_on_vertex_use_raw_predict_in_anthropic_format() {
     assert!(seen.json().get("model").is_none());
 
     let claude = json!({"model": "vx/claude-sonnet-4-5@20250929", "max_tokens": 20, "stream": true, "messages": [{"role": "user", "content": "Hi"}]});
-    let text = http
-        .post(gateway.url("/v1/messages"))
-        .json(&claude)
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let text = h.post("/v1/messages", &claude).await.text().await.unwrap();
     assert!(text.contains("event: message_stop"), "{text}");
     assert!(mock
         .last_request()

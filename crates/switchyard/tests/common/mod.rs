@@ -53,6 +53,11 @@ impl Harness {
             .unwrap()
     }
 
+    /// POSTs `body` and parses the answer as JSON, whatever the status.
+    pub async fn post_json(&self, path: &str, body: &serde_json::Value) -> serde_json::Value {
+        self.post(path, body).await.json().await.unwrap()
+    }
+
     pub async fn post_raw(&self, path: &str, body: &'static str) -> reqwest::Response {
         self.http
             .post(self.gateway.url(path))
