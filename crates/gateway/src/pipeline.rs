@@ -136,13 +136,13 @@ impl Gateway {
                 let req = ChatRequest::parse(body)?;
                 let route = self.router.resolve(req.model())?;
                 if route.provider.dialect_for(route.upstream_model) != Dialect::OpenAi {
-                    return self.translated(
-                        api,
+                    let upstream = translate::request(
                         Dialect::OpenAi,
                         body,
-                        &route,
-                        req.stream().is_on(),
-                    );
+                        route.provider,
+                        route.upstream_model,
+                    )?;
+                    return Ok(self.translated(api, &route, req.stream().is_on(), upstream));
                 }
                 let splicer = req.rewrite(route.upstream_model);
                 (self.owned_route(&route), req.stream().is_on(), splicer)
@@ -151,7 +151,13 @@ impl Gateway {
                 let req = MessagesRequest::parse(body)?;
                 let route = self.router.resolve(req.model())?;
                 if route.provider.dialect_for(route.upstream_model) != Dialect::Anthropic {
-                    return self.translated(api, Dialect::Anthropic, body, &route, req.stream());
+                    let upstream = translate::request(
+                        Dialect::Anthropic,
+                        body,
+                        route.provider,
+                        route.upstream_model,
+                    )?;
+                    return Ok(self.translated(api, &route, req.stream(), upstream));
                 }
                 let splicer = req.rewrite(route.upstream_model);
                 (self.owned_route(&route), req.stream(), splicer)
@@ -160,20 +166,12 @@ impl Gateway {
                 let req = MessagesRequest::parse_count(body)?;
                 let route = self.router.resolve(req.model())?;
                 if route.provider.dialect_for(route.upstream_model) == Dialect::Gemini {
-                    let (upstream_body, translation) = translate::count_tokens_request(
+                    let upstream = translate::count_tokens_request(
                         body,
                         route.provider,
                         route.upstream_model,
                     )?;
-                    let (provider, upstream_model) = self.owned_route(&route);
-                    return Ok(PreparedCall {
-                        api,
-                        provider,
-                        upstream_model,
-                        body: upstream_body,
-                        stream: false,
-                        translation: Some(translation),
-                    });
+                    return Ok(self.translated(api, &route, false, upstream));
                 }
                 // Anthropic forwards it; other providers have no such API (refused as 400).
                 let splicer = req.rewrite(route.upstream_model);
@@ -186,17 +184,9 @@ impl Gateway {
                     route.provider.dialect_for(route.upstream_model),
                     Dialect::Gemini | Dialect::Cohere | Dialect::Bedrock | Dialect::WorkersAi
                 ) {
-                    let (upstream_body, translation) =
+                    let upstream =
                         translate::embeddings_request(body, route.provider, route.upstream_model)?;
-                    let (provider, upstream_model) = self.owned_route(&route);
-                    return Ok(PreparedCall {
-                        api,
-                        provider,
-                        upstream_model,
-                        body: upstream_body,
-                        stream: false,
-                        translation: Some(translation),
-                    });
+                    return Ok(self.translated(api, &route, false, upstream));
                 }
                 let splicer = req.rewrite(route.upstream_model);
                 (self.owned_route(&route), false, splicer)
@@ -218,26 +208,23 @@ impl Gateway {
         })
     }
 
-    /// Client and provider speak different dialects: go through the canonical model.
+    /// A call whose body was translated for the provider (the dialects differ).
     fn translated(
         &self,
         api: ClientApi,
-        client: Dialect,
-        body: &[u8],
         route: &crate::Route<'_>,
         stream: bool,
-    ) -> Result<PreparedCall, GatewayError> {
-        let (upstream_body, translation) =
-            translate::request(client, body, route.provider, route.upstream_model)?;
+        (body, translation): (Bytes, Translation),
+    ) -> PreparedCall {
         let (provider, upstream_model) = self.owned_route(route);
-        Ok(PreparedCall {
+        PreparedCall {
             api,
             provider,
             upstream_model,
-            body: upstream_body,
+            body,
             stream,
             translation: Some(translation),
-        })
+        }
     }
 
     fn owned_route(&self, route: &crate::Route<'_>) -> (Provider, String) {
