@@ -1,0 +1,267 @@
+//! Redis: one cache shared by every replica. Values are stored with `PX` (Redis expires them), and
+//! each (provider, model) keeps a set of its keys so purge-by-model needs no keyspace scan.
+//!
+//! Connections are made lazily and re-made after failures by `redis`' `ConnectionManager`; every
+//! command has a deadline, so a Redis that is down or stuck costs a request at most that deadline
+//! (and the gateway then treats it as a miss).
+
+use std::sync::{Mutex, PoisonError};
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use redis::aio::{ConnectionManager, ConnectionManagerConfig};
+use redis::{AsyncCommands, Script};
+
+use super::{BackendStats, CacheKey, CacheRecord, Purge, StoreError};
+
+/// Where and how to reach Redis.
+#[derive(Debug, Clone)]
+pub struct RedisSettings {
+    pub url: String,
+    /// Prepended to every key, so several gateways (or other apps) can share one Redis.
+    pub prefix: String,
+    /// Deadline for each command (and for connecting).
+    pub timeout: Duration,
+}
+
+/// After a failed connection attempt, requests do not try again for this long.
+const RECONNECT_BACKOFF: Duration = Duration::from_secs(1);
+
+/// Stores the value with its TTL and records its key in the model's set, whose own TTL is kept at
+/// least as long as the longest entry's.
+const PUT: &str = r"
+redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
+redis.call('SADD', KEYS[2], ARGV[3])
+local ttl = redis.call('PTTL', KEYS[2])
+if ttl < tonumber(ARGV[2]) then redis.call('PEXPIRE', KEYS[2], ARGV[2]) end
+return 1";
+
+/// Deletes every entry listed in a model's set, then the set; returns how many entries existed.
+const PURGE_MODEL: &str = r"
+local n = 0
+for _, k in ipairs(redis.call('SMEMBERS', KEYS[1])) do
+  n = n + redis.call('UNLINK', ARGV[1] .. k)
+end
+redis.call('UNLINK', KEYS[1])
+return n";
+
+pub struct RedisCache {
+    client: redis::Client,
+    settings: RedisSettings,
+    conn: Mutex<Conn>,
+    put: Script,
+    purge_model: Script,
+}
+
+#[derive(Default)]
+struct Conn {
+    manager: Option<ConnectionManager>,
+    last_failure: Option<Instant>,
+}
+
+impl RedisCache {
+    /// Checks the URL; connects on first use (a Redis that is down at start-up is not fatal).
+    pub fn new(settings: RedisSettings) -> Result<Self, StoreError> {
+        let client = redis::Client::open(settings.url.as_str())?;
+        Ok(RedisCache {
+            client,
+            settings,
+            conn: Mutex::new(Conn::default()),
+            put: Script::new(PUT),
+            purge_model: Script::new(PURGE_MODEL),
+        })
+    }
+
+    fn entry_key(&self, key: &CacheKey) -> String {
+        format!("{}e:{}", self.settings.prefix, hex(key))
+    }
+
+    fn model_key(&self, provider: &str, model: &str) -> String {
+        format!("{}m:{provider}/{model}", self.settings.prefix)
+    }
+
+    async fn connection(&self) -> Result<ConnectionManager, StoreError> {
+        {
+            let conn = self.conn.lock().unwrap_or_else(PoisonError::into_inner);
+            if let Some(m) = &conn.manager {
+                return Ok(m.clone());
+            }
+            if conn
+                .last_failure
+                .is_some_and(|t| t.elapsed() < RECONNECT_BACKOFF)
+            {
+                return Err(StoreError::Unavailable(format!(
+                    "redis at {} is unreachable (retrying every {} s)",
+                    self.settings.url,
+                    RECONNECT_BACKOFF.as_secs()
+                )));
+            }
+        }
+        let config = ConnectionManagerConfig::new()
+            .set_connection_timeout(self.settings.timeout)
+            .set_response_timeout(self.settings.timeout)
+            .set_number_of_retries(1);
+        let made = tokio::time::timeout(
+            self.settings.timeout,
+            self.client.get_connection_manager_with_config(config),
+        )
+        .await;
+        let mut conn = self.conn.lock().unwrap_or_else(PoisonError::into_inner);
+        match made {
+            Ok(Ok(manager)) => {
+                conn.last_failure = None;
+                Ok(conn.manager.get_or_insert(manager).clone())
+            }
+            Ok(Err(e)) => {
+                conn.last_failure = Some(Instant::now());
+                Err(e.into())
+            }
+            Err(_) => {
+                conn.last_failure = Some(Instant::now());
+                Err(self.timed_out())
+            }
+        }
+    }
+
+    fn timed_out(&self) -> StoreError {
+        StoreError::Timeout("redis", self.settings.timeout.as_millis())
+    }
+
+    /// Runs one command against a connection, with the deadline.
+    async fn run<T, F>(&self, op: impl FnOnce(ConnectionManager) -> F) -> Result<T, StoreError>
+    where
+        F: std::future::Future<Output = redis::RedisResult<T>>,
+    {
+        let conn = self.connection().await?;
+        match tokio::time::timeout(self.settings.timeout, op(conn)).await {
+            Ok(result) => Ok(result?),
+            Err(_) => Err(self.timed_out()),
+        }
+    }
+
+    pub async fn get(&self, key: &CacheKey) -> Result<Option<Bytes>, StoreError> {
+        let k = self.entry_key(key);
+        let value: Option<Vec<u8>> = self.run(|mut c| async move { c.get(k).await }).await?;
+        Ok(value.map(Bytes::from))
+    }
+
+    pub async fn put(&self, record: CacheRecord) -> Result<(), StoreError> {
+        let mut invocation = self.put.prepare_invoke();
+        invocation
+            .key(self.entry_key(&record.key))
+            .key(self.model_key(&record.provider, &record.model))
+            .arg(&record.value[..])
+            .arg(record.ttl.as_millis().max(1) as u64)
+            .arg(hex(&record.key));
+        self.run(|mut c| async move { invocation.invoke_async::<i64>(&mut c).await })
+            .await?;
+        Ok(())
+    }
+
+    pub async fn purge(&self, purge: &Purge) -> Result<u64, StoreError> {
+        match purge {
+            Purge::Key(key) => {
+                let k = self.entry_key(key);
+                self.run(|mut c| async move { c.unlink(k).await }).await
+            }
+            Purge::Model {
+                provider: Some(provider),
+                model,
+            } => self.purge_model_set(self.model_key(provider, model)).await,
+            Purge::Model {
+                provider: None,
+                model,
+            } => {
+                let pattern = format!("{}m:*/{}", self.settings.prefix, glob_escape(model));
+                let mut n = 0;
+                for set in self.scan(pattern).await? {
+                    // a model name may itself contain `/`: check the exact suffix
+                    if set.ends_with(&format!("/{model}")) {
+                        n += self.purge_model_set(set).await?;
+                    }
+                }
+                Ok(n)
+            }
+            Purge::All => {
+                let entries = format!("{}e:*", self.settings.prefix);
+                let sets = format!("{}m:*", self.settings.prefix);
+                let mut n = 0;
+                for keys in self.scan(entries).await?.chunks(500) {
+                    let keys = keys.to_vec();
+                    n += self
+                        .run(|mut c| async move { c.unlink::<_, u64>(keys).await })
+                        .await?;
+                }
+                for keys in self.scan(sets).await?.chunks(500) {
+                    let keys = keys.to_vec();
+                    self.run(|mut c| async move { c.unlink::<_, u64>(keys).await })
+                        .await?;
+                }
+                Ok(n)
+            }
+        }
+    }
+
+    async fn purge_model_set(&self, set: String) -> Result<u64, StoreError> {
+        let mut invocation = self.purge_model.prepare_invoke();
+        invocation
+            .key(set)
+            .arg(format!("{}e:", self.settings.prefix));
+        self.run(|mut c| async move { invocation.invoke_async::<u64>(&mut c).await })
+            .await
+    }
+
+    /// Every key matching `pattern` (SCAN, so Redis is never blocked).
+    async fn scan(&self, pattern: String) -> Result<Vec<String>, StoreError> {
+        let mut keys = Vec::new();
+        let mut cursor: u64 = 0;
+        loop {
+            let pattern = pattern.clone();
+            let (next, batch): (u64, Vec<String>) = self
+                .run(|mut c| async move {
+                    redis::cmd("SCAN")
+                        .arg(cursor)
+                        .arg("MATCH")
+                        .arg(pattern)
+                        .arg("COUNT")
+                        .arg(1000)
+                        .query_async(&mut c)
+                        .await
+                })
+                .await?;
+            keys.extend(batch);
+            if next == 0 {
+                return Ok(keys);
+            }
+            cursor = next;
+        }
+    }
+
+    /// Redis is shared and evicts under its own policy: entry counts and sizes are Redis' own
+    /// (`INFO keyspace`, `MEMORY USAGE`), not this replica's to report.
+    pub fn stats(&self) -> BackendStats {
+        BackendStats::default()
+    }
+}
+
+fn hex(key: &CacheKey) -> String {
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    let mut s = String::with_capacity(64);
+    for b in key {
+        s.push(DIGITS[usize::from(b >> 4)] as char);
+        s.push(DIGITS[usize::from(b & 15)] as char);
+    }
+    s
+}
+
+/// Escapes Redis glob characters so a model name matches itself only.
+fn glob_escape(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        if matches!(c, '*' | '?' | '[' | ']' | '\\') {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out
+}

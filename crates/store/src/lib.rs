@@ -1,0 +1,11 @@
+//! Storage behind small interfaces, so the gateway never names a database.
+//!
+//! # Layout
+//! - [`cache`]: the response-cache backends — [`cache::MemoryCache`] (bounded by bytes, TinyLFU
+//!   eviction), [`cache::SqliteCache`] (a file that survives restarts) and [`cache::RedisCache`]
+//!   (shared by every replica) — behind the closed enum [`cache::CacheBackend`]. They store opaque
+//!   values: what an entry means is the gateway's business.
+
+pub mod cache;
+
+pub use cache::{BackendStats, CacheBackend, CacheKey, CacheRecord, Purge, StoreError};
