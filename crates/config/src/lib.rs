@@ -7,12 +7,14 @@
 //! - [`raw`]: the serde mirror of the file.
 //! - [`validate`]: raw → [`Config`], with located errors.
 //! - [`model`]: [`Config`] and its parts ([`ServerConfig`], [`ModelBinding`], [`ModelRef`]).
+//! - [`cache`]: `[cache]`, the response cache settings.
 //! - [`env`]: providers picked up from the usual environment variables.
 //! - [`template`]: the commented example written by `switchyard init`.
 //!
 //! This crate sits between the binary/server and the providers crate: it knows provider settings
 //! ([`switchyard_providers::ProviderSpec`]) but nothing about HTTP.
 
+pub mod cache;
 pub mod env;
 pub mod model;
 pub mod raw;
@@ -21,6 +23,7 @@ pub mod validate;
 
 use std::path::{Path, PathBuf};
 
+pub use cache::{CacheBackendConfig, CacheConfig};
 pub use model::{Config, ModelBinding, ModelRef, ServerConfig};
 
 /// A configuration error, located in its file when it comes from one.

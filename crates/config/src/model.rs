@@ -14,6 +14,7 @@ pub struct Config {
     pub server: ServerConfig,
     pub providers: Vec<ProviderSpec>,
     pub models: Vec<ModelBinding>,
+    pub cache: crate::CacheConfig,
     /// Things that are allowed but probably not intended (a provider without a key, …).
     pub warnings: Vec<String>,
 }
@@ -47,6 +48,13 @@ pub struct ModelBinding {
     pub name: String,
     pub target: ModelRef,
     pub fallbacks: Vec<ModelRef>,
+    /// Overrides the default cache TTL for this alias; `Some(0)` turns caching off for it.
+    #[serde(
+        rename = "cache_ttl_seconds",
+        serialize_with = "opt_seconds",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub cache_ttl: Option<Duration>,
 }
 
 /// `provider/model`, split and checked against the configured providers.
@@ -68,6 +76,13 @@ impl Serialize for ModelRef {
     }
 }
 
+fn opt_seconds<S: serde::Serializer>(d: &Option<Duration>, s: S) -> Result<S::Ok, S::Error> {
+    match d {
+        Some(d) => s.serialize_u64(d.as_secs()),
+        None => s.serialize_none(),
+    }
+}
+
 fn millis<S: serde::Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
     s.serialize_u64(u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
 }
@@ -84,6 +99,7 @@ impl Config {
                 .map(|p| (p.name.as_str(), ResolvedProvider::from(p)))
                 .collect(),
             models: &self.models,
+            cache: &self.cache,
         };
         toml::to_string_pretty(&view).unwrap_or_else(|e| format!("# cannot render config: {e}\n"))
     }
@@ -94,6 +110,7 @@ struct Resolved<'a> {
     server: &'a ServerConfig,
     providers: std::collections::BTreeMap<&'a str, ResolvedProvider<'a>>,
     models: &'a [ModelBinding],
+    cache: &'a crate::CacheConfig,
 }
 
 #[derive(Serialize)]

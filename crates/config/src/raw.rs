@@ -15,6 +15,8 @@ pub struct RawConfig {
     pub providers: BTreeMap<String, RawProvider>,
     #[serde(default)]
     pub models: Vec<RawModel>,
+    #[serde(default)]
+    pub cache: crate::cache::RawCache,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -69,4 +71,6 @@ pub struct RawModel {
     pub target: Spanned<String>,
     #[serde(default)]
     pub fallbacks: Vec<Spanned<String>>,
+    /// Cache TTL for requests through this alias (overrides `[cache] ttl_seconds`; 0 = never).
+    pub cache_ttl_seconds: Option<Spanned<u64>>,
 }

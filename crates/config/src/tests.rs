@@ -190,3 +190,48 @@ fn workers_ai_is_addressed_by_account() {
     let e = error("[providers.o]\nkind = \"openai\"\naccount_id = \"x\"\n");
     assert!(e.contains("only to providers of kind `workers-ai`"), "{e}");
 }
+
+#[test]
+fn cache_defaults_to_memory_and_off() {
+    let c = load("").unwrap();
+    assert!(c.cache.ttl.is_none());
+    assert!(c.cache.coalesce);
+    assert!(matches!(
+        c.cache.backend,
+        CacheBackendConfig::Memory { max_bytes } if max_bytes == 256 * 1024 * 1024
+    ));
+}
+
+#[test]
+fn cache_backends_and_ttls_are_checked() {
+    let c =
+        load("[cache]\nbackend = \"sqlite\"\nttl_seconds = 60\npath = \"/tmp/x.db\"\n").unwrap();
+    assert_eq!(c.cache.ttl, Some(std::time::Duration::from_secs(60)));
+    assert!(
+        matches!(&c.cache.backend, CacheBackendConfig::Sqlite { path, .. } if path.to_str() == Some("/tmp/x.db"))
+    );
+
+    let c = load("[cache]\nbackend = \"redis\"\nurl = \"redis://:pw-secret@127.0.0.1:6390\"\n")
+        .unwrap();
+    let text = c.to_redacted_toml();
+    assert!(!text.contains("pw-secret"), "{text}");
+    assert!(
+        text.contains("redis://:[redacted]@127.0.0.1:6390"),
+        "{text}"
+    );
+
+    assert!(error("[cache]\nbackend = \"mongo\"\n")
+        .contains("test.toml:2:11: unknown cache backend `mongo`"));
+    assert!(error("[cache]\nttl_seconds = 99999999\n").contains("at most 2592000"));
+    assert!(error("[cache]\nurl = \"redis://x\"\n").contains("only applies to backend = \"redis\""));
+    assert!(
+        error("[cache]\nbackend = \"redis\"\nurl = \"http://x\"\n").contains("must be a redis://")
+    );
+    assert!(error("[cache]\nbackend = \"redis\"\nurl = \"env:NOPE\"\n")
+        .contains("`NOPE`, which is not set"));
+
+    let c = load("[providers.p]\nkind = \"openai\"\napi_key = \"k\"\n[[models]]\nname = \"a\"\ntarget = \"p/m\"\ncache_ttl_seconds = 0\n").unwrap();
+    assert_eq!(c.models[0].cache_ttl, Some(std::time::Duration::ZERO));
+    let again = load(&c.to_redacted_toml().replace("[redacted]", "k")).unwrap();
+    assert_eq!(again.models[0].cache_ttl, Some(std::time::Duration::ZERO));
+}

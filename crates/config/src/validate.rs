@@ -65,11 +65,14 @@ pub(crate) fn validate(
         models.push(binding);
     }
 
+    let cache = crate::cache::cache(raw.cache, src, env)?;
+
     Ok(Config {
         source: None,
         server,
         providers,
         models,
+        cache,
         warnings,
     })
 }
@@ -505,10 +508,15 @@ fn model(
         .iter()
         .map(|f| model_ref(f, src, providers))
         .collect::<Result<Vec<_>, _>>()?;
+    let cache_ttl = match &raw.cache_ttl_seconds {
+        Some(ttl) => crate::cache::ttl_seconds(ttl, "cache_ttl_seconds", src)?,
+        None => None,
+    };
     Ok(ModelBinding {
         name: name.to_owned(),
         target,
         fallbacks,
+        cache_ttl,
     })
 }
 
