@@ -6,6 +6,8 @@
 
 use serde_json::{Map, Value};
 
+mod assemble;
+
 /// A chat request in no particular dialect.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct ChatRequest {
