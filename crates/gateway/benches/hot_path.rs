@@ -23,7 +23,10 @@ fn gateway() -> Gateway {
         &HashMap::new(),
     )
     .unwrap();
-    Gateway::new(&config).unwrap()
+    let cache = futures_util::FutureExt::now_or_never(switchyard_gateway::ResponseCache::open(&config.cache))
+        .unwrap()
+        .unwrap();
+    Gateway::new(&config, cache).unwrap()
 }
 
 fn hot_path(c: &mut Criterion) {

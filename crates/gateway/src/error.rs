@@ -205,6 +205,32 @@ impl GatewayError {
         err
     }
 
+    /// The upstream's stream ended in an error after it had started (for requests that shared it).
+    pub fn stream_broken(provider: &str) -> Self {
+        let mut err = Self::new(
+            StatusCode::BAD_GATEWAY,
+            ErrorOrigin::Upstream,
+            "upstream_error",
+            "stream_broken",
+            format!("the stream from provider `{provider}` broke before the answer was complete"),
+        );
+        err.retryable = true;
+        err
+    }
+
+    /// A control header (`cf-aig-*`) with a value the gateway cannot use.
+    pub fn invalid_header(name: &str, message: String) -> Self {
+        let mut err = Self::new(
+            StatusCode::BAD_REQUEST,
+            ErrorOrigin::Client,
+            "invalid_request_error",
+            "invalid_header",
+            format!("header `{name}`: {message}"),
+        );
+        err.param = Some(name.to_owned());
+        err
+    }
+
     pub fn with_headers(mut self, headers: Vec<(http::HeaderName, http::HeaderValue)>) -> Self {
         self.headers = headers;
         self

@@ -15,10 +15,12 @@
 //! - [`error`]: [`GatewayError`]: who failed (client / upstream / internal), whether a retry could
 //!   help, and what to tell the caller.
 //! - [`passthrough`]: provider-native requests (`/{provider}/…`) forwarded with credentials injected.
+//! - [`cache`]: the response cache — exact keys, stream-aware replay, coalescing, any backend.
 //! - [`context`]: [`RequestContext`], per-request identity and clocks.
 //! - [`translate`]: client dialect ⇄ provider dialect through the canonical model (only when they
 //!   differ), including the streaming [`translate::Transcoder`].
 
+pub mod cache;
 pub mod context;
 pub mod error;
 pub mod passthrough;
@@ -30,6 +32,7 @@ pub mod translate;
 pub use context::RequestContext;
 pub use error::{ErrorOrigin, GatewayError};
 pub use passthrough::NativeRequest;
-pub use pipeline::{ClientApi, Gateway, Reply};
+pub use cache::{CacheControls, CacheStatus, ResponseCache};
+pub use pipeline::{ApiRequest, ClientApi, Gateway, Reply};
 pub use relay::ReplyBody;
 pub use router::{ModelRouter, Route};

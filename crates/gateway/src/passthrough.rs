@@ -72,6 +72,7 @@ impl Gateway {
             upstream_model: String::new(),
             upstream_latency: latency,
             stream,
+            cache: None,
         })
     }
 }

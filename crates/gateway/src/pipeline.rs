@@ -32,6 +32,16 @@ impl ClientApi {
         }
     }
 
+    /// Its name in cache keys and logs.
+    pub fn name(self) -> &'static str {
+        match self {
+            ClientApi::ChatCompletions => "chat.completions",
+            ClientApi::Embeddings => "embeddings",
+            ClientApi::Messages => "messages",
+            ClientApi::CountTokens => "messages.count_tokens",
+        }
+    }
+
     /// The provider API that serves it.
     pub fn endpoint(self) -> Endpoint {
         match self {
@@ -42,6 +52,7 @@ impl ClientApi {
     }
 }
 
+use crate::cache::{CacheControls, CacheStatus, Found, Plan, ResponseCache};
 use crate::relay::StreamInfo;
 use crate::translate::{self, Transcoder, Translation};
 use crate::{GatewayError, ModelRouter, ReplyBody, RequestContext};
@@ -52,7 +63,19 @@ const MAX_ERROR_BODY: usize = 1024 * 1024;
 /// Shared, immutable gateway state.
 pub struct Gateway {
     router: ModelRouter,
+    cache: ResponseCache,
     max_response_bytes: usize,
+}
+
+/// One API call as the edge received it.
+pub struct ApiRequest {
+    pub api: ClientApi,
+    /// Client headers meant for a same-dialect provider (`anthropic-beta`, …); sent only when no
+    /// translation happens.
+    pub forward: HeaderMap,
+    /// The `cf-aig-cache-*` headers.
+    pub cache: CacheControls,
+    pub body: Bytes,
 }
 
 /// A successful answer, plus what the edge reports about it.
@@ -63,6 +86,8 @@ pub struct Reply {
     /// From sending the upstream request to its response headers.
     pub upstream_latency: Duration,
     pub stream: bool,
+    /// What the cache did, when it took part.
+    pub cache: Option<CacheStatus>,
 }
 
 /// A request checked, routed and rewritten, ready to send. Owns everything it needs, so the body
@@ -75,6 +100,8 @@ pub struct PreparedCall {
     stream: bool,
     /// Set when the provider speaks another dialect than the client.
     translation: Option<Translation>,
+    /// The alias's cache TTL, if it sets one.
+    cache_ttl: Option<Duration>,
 }
 
 impl PreparedCall {
@@ -86,6 +113,23 @@ impl PreparedCall {
     pub fn provider(&self) -> &Provider {
         &self.provider
     }
+
+    pub fn api(&self) -> ClientApi {
+        self.api
+    }
+
+    pub fn upstream_model(&self) -> &str {
+        &self.upstream_model
+    }
+
+    /// Whether the client asked for a stream.
+    pub fn is_stream(&self) -> bool {
+        self.stream
+    }
+
+    pub fn cache_ttl(&self) -> Option<Duration> {
+        self.cache_ttl
+    }
 }
 
 /// The upstream's response headers, and when they arrived.
@@ -95,28 +139,56 @@ struct UpstreamReply {
 }
 
 impl Gateway {
-    pub fn new(config: &Config) -> Result<Self, UpstreamError> {
+    /// `cache`: the response cache, opened from `config.cache` (opening may touch a disk).
+    pub fn new(config: &Config, cache: ResponseCache) -> Result<Self, UpstreamError> {
         Ok(Gateway {
             router: ModelRouter::new(config)?,
+            cache,
             max_response_bytes: config.server.max_response_bytes,
         })
     }
 
     /// The life cycle of one API call.
-    /// `forward`: client headers meant for a same-dialect provider (`anthropic-beta`, …); sent only
-    /// when no translation happens.
     pub async fn handle(
         &self,
         ctx: &RequestContext,
-        api: ClientApi,
-        forward: &HeaderMap,
-        body: Bytes,
+        request: ApiRequest,
     ) -> Result<Reply, GatewayError> {
         // parse + validate, then route, then rewrite for the chosen provider
-        let call = self.prepare(api, &body)?;
-        // authenticate, rate-limit/budget and cache lookup slot in here
+        let call = self.prepare(request.api, &request.body)?;
+        // authenticate and rate-limit/budget slot in here
+        let lookup = match self.cache.plan(&call, &request.body, &request.cache)? {
+            Plan::Off => return self.forward(ctx, call, &request.forward).await,
+            Plan::Bypass => {
+                self.cache.note_bypass();
+                let mut reply = self.forward(ctx, call, &request.forward).await?;
+                reply.mark_cache(CacheStatus::Bypass);
+                return Ok(reply);
+            }
+            Plan::Use(lookup) => lookup,
+        };
+        let leader = match self.cache.find(&lookup).await {
+            Found::Hit(reply) => return Ok(*reply),
+            Found::Failed(e) => return Err(e),
+            Found::Lead(leader) => leader,
+        };
+        let result = self.forward(ctx, call, &request.forward).await;
+        self.cache.record(leader, &lookup, result)
+    }
+
+    /// Calls the provider and turns its answer into the client's.
+    async fn forward(
+        &self,
+        ctx: &RequestContext,
+        call: PreparedCall,
+        forward: &HeaderMap,
+    ) -> Result<Reply, GatewayError> {
         let upstream = self.call_provider(&call, forward).await?;
         self.translate_back(ctx, call, upstream).await
+    }
+
+    pub fn cache(&self) -> &ResponseCache {
+        &self.cache
     }
 
     /// `GET /v1/models`.
@@ -192,7 +264,7 @@ impl Gateway {
                 (self.owned_route(&route), false, splicer)
             }
         };
-        let (provider, upstream_model) = requested;
+        let (provider, upstream_model, cache_ttl) = requested;
         let body = if splicer.is_noop() {
             body.clone()
         } else {
@@ -205,6 +277,7 @@ impl Gateway {
             body,
             stream,
             translation: None,
+            cache_ttl,
         })
     }
 
@@ -216,7 +289,7 @@ impl Gateway {
         stream: bool,
         (body, translation): (Bytes, Translation),
     ) -> PreparedCall {
-        let (provider, upstream_model) = self.owned_route(route);
+        let (provider, upstream_model, cache_ttl) = self.owned_route(route);
         PreparedCall {
             api,
             provider,
@@ -224,11 +297,16 @@ impl Gateway {
             body,
             stream,
             translation: Some(translation),
+            cache_ttl,
         }
     }
 
-    fn owned_route(&self, route: &crate::Route<'_>) -> (Provider, String) {
-        (route.provider.clone(), route.upstream_model.to_owned())
+    fn owned_route(&self, route: &crate::Route<'_>) -> (Provider, String, Option<Duration>) {
+        (
+            route.provider.clone(),
+            route.upstream_model.to_owned(),
+            route.cache_ttl,
+        )
     }
 
     async fn call_provider(
@@ -333,7 +411,18 @@ impl Gateway {
             upstream_model: call.upstream_model,
             upstream_latency: upstream.latency,
             stream,
+            cache: None,
         })
+    }
+}
+
+impl Reply {
+    /// Records what the cache did, in the reply and its `cf-aig-cache-status` header.
+    pub fn mark_cache(&mut self, status: CacheStatus) {
+        self.cache = Some(status);
+        self.response
+            .headers_mut()
+            .insert(crate::cache::CACHE_STATUS.clone(), status.header_value());
     }
 }
 

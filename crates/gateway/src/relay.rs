@@ -12,6 +12,7 @@ use std::task::{ready, Context, Poll};
 use std::time::Duration;
 
 use bytes::Bytes;
+use futures_util::Stream;
 use http_body::{Body, Frame, SizeHint};
 use switchyard_protocol::openai::ErrorBody;
 use switchyard_protocol::{anthropic, sse, Dialect};
@@ -20,6 +21,7 @@ use switchyard_providers::UpstreamBody;
 use tokio::time::{Instant, Sleep};
 use uuid::Uuid;
 
+use crate::cache::Recorder;
 use crate::translate::Transcoder;
 
 /// A reply body (implements [`http_body::Body`]).
@@ -30,6 +32,10 @@ pub struct ReplyBody {
 enum Inner {
     Full(Option<Bytes>),
     Sse(Box<SseRelay>),
+    /// A body being recorded for the cache (and for requests coalesced onto it).
+    Recorded(Box<Recorder>),
+    /// Chunks produced elsewhere (a coalesced request reading the leader's stream).
+    Stream(Pin<Box<dyn Stream<Item = Result<Bytes, RelayError>> + Send>>),
 }
 
 impl ReplyBody {
@@ -37,6 +43,38 @@ impl ReplyBody {
         let bytes = bytes.into();
         ReplyBody {
             inner: Inner::Full((!bytes.is_empty()).then_some(bytes)),
+        }
+    }
+
+    /// A body made of chunks produced elsewhere.
+    pub fn stream(chunks: impl Stream<Item = Result<Bytes, RelayError>> + Send + 'static) -> Self {
+        ReplyBody {
+            inner: Inner::Stream(Box::pin(chunks)),
+        }
+    }
+
+    /// `body`, recorded as it passes.
+    pub(crate) fn recorded(body: ReplyBody, recorder: impl FnOnce(ReplyBody) -> Recorder) -> Self {
+        ReplyBody {
+            inner: Inner::Recorded(Box::new(recorder(body))),
+        }
+    }
+
+    /// The whole body, when it is already in memory.
+    pub fn full_bytes(&self) -> Option<&Bytes> {
+        match &self.inner {
+            Inner::Full(bytes) => bytes.as_ref(),
+            _ => None,
+        }
+    }
+
+    /// Whether the relayed stream ended in an error (the upstream broke, stalled or was cut short)
+    /// rather than completing.
+    pub fn broken(&self) -> bool {
+        match &self.inner {
+            Inner::Sse(relay) => relay.broken,
+            Inner::Recorded(r) => r.body().broken(),
+            _ => false,
         }
     }
 
@@ -63,6 +101,7 @@ impl ReplyBody {
                 last_activity: Instant::now(),
                 bytes: 0,
                 finished: false,
+                broken: false,
                 transcoder: transcoder.map(Box::new),
                 held: None,
             })),
@@ -89,6 +128,8 @@ struct SseRelay {
     last_activity: Instant,
     bytes: u64,
     finished: bool,
+    /// Ended with an error event rather than the upstream's own end.
+    broken: bool,
     transcoder: Option<Box<Transcoder>>,
     /// The end of the body, or its error, seen while coalescing; reported on the next poll.
     held: Option<Option<Result<Frame<Bytes>, hyper::Error>>>,
@@ -97,19 +138,10 @@ struct SseRelay {
 impl SseRelay {
     fn error_event(&mut self, code: &str, message: String) -> Result<Frame<Bytes>, RelayError> {
         self.finished = true;
+        self.broken = true;
         tracing::warn!(request_id = %self.info.request_id, provider = %self.info.provider, bytes = self.bytes, "{message}");
         match self.info.dialect {
-            // Clients speak OpenAI or Anthropic; Gemini is a provider-side dialect only.
-            Some(Dialect::Anthropic) => {
-                let body = anthropic::client::error_body(502, &format!("{code}: {message}"));
-                Ok(Frame::data(Bytes::from(format!(
-                    "event: error\ndata: {body}\n\n"
-                ))))
-            }
-            Some(_) => {
-                let body = ErrorBody::new(message, "upstream_error", None, Some(code));
-                Ok(Frame::data(sse::data_event(&body.to_json())))
-            }
+            Some(dialect) => Ok(Frame::data(error_event(dialect, code, &message))),
             None => Err(RelayError(message)),
         }
     }
@@ -232,11 +264,26 @@ impl Drop for SseRelay {
     }
 }
 
+/// The SSE event that ends a stream with an error, in the client's dialect.
+pub fn error_event(dialect: Dialect, code: &str, message: &str) -> Bytes {
+    match dialect {
+        // Clients speak OpenAI or Anthropic; Gemini is a provider-side dialect only.
+        Dialect::Anthropic => {
+            let body = anthropic::client::error_body(502, &format!("{code}: {message}"));
+            Bytes::from(format!("event: error\ndata: {body}\n\n"))
+        }
+        _ => {
+            let body = ErrorBody::new(message.to_owned(), "upstream_error", None, Some(code));
+            sse::data_event(&body.to_json())
+        }
+    }
+}
+
 /// A relayed body that could not be completed (native passthrough only; dialect-aware relays end
 /// with an error event instead). The server aborts the response, so the client sees a truncated
 /// body rather than a silently short one.
 #[derive(Debug)]
-pub struct RelayError(String);
+pub struct RelayError(pub(crate) String);
 
 impl std::fmt::Display for RelayError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -257,6 +304,12 @@ impl Body for ReplyBody {
         match &mut self.inner {
             Inner::Full(bytes) => Poll::Ready(bytes.take().map(|b| Ok(Frame::data(b)))),
             Inner::Sse(relay) => relay.poll(cx),
+            Inner::Recorded(recorder) => recorder.poll_frame(cx),
+            Inner::Stream(chunks) => match ready!(chunks.as_mut().poll_next(cx)) {
+                Some(Ok(bytes)) => Poll::Ready(Some(Ok(Frame::data(bytes)))),
+                Some(Err(e)) => Poll::Ready(Some(Err(e))),
+                None => Poll::Ready(None),
+            },
         }
     }
 
@@ -264,6 +317,8 @@ impl Body for ReplyBody {
         match &self.inner {
             Inner::Full(bytes) => bytes.is_none(),
             Inner::Sse(relay) => relay.finished,
+            Inner::Recorded(recorder) => recorder.body().is_end_stream(),
+            Inner::Stream(_) => false,
         }
     }
 
@@ -272,7 +327,7 @@ impl Body for ReplyBody {
             Inner::Full(bytes) => {
                 SizeHint::with_exact(bytes.as_ref().map_or(0, |b| b.len() as u64))
             }
-            Inner::Sse(_) => SizeHint::default(),
+            Inner::Sse(_) | Inner::Recorded(_) | Inner::Stream(_) => SizeHint::default(),
         }
     }
 }

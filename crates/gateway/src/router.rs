@@ -4,6 +4,7 @@
 //! model name that exactly one provider declares in its `models` list (the first, in config order).
 
 use std::collections::HashMap;
+use std::time::Duration;
 
 use switchyard_config::{Config, ModelRef};
 use switchyard_protocol::openai::{ModelEntry, ModelList};
@@ -19,11 +20,14 @@ pub struct Route<'a> {
     pub upstream_model: &'a str,
     /// The alias the client used, if any.
     pub alias: Option<&'a str>,
+    /// The alias's own cache TTL (`cache_ttl_seconds`), if it sets one.
+    pub cache_ttl: Option<Duration>,
 }
 
 struct Target {
     provider: usize,
     model: String,
+    cache_ttl: Option<Duration>,
 }
 
 /// Immutable routing table built from the config.
@@ -53,15 +57,17 @@ impl ModelRouter {
             Some(Target {
                 provider: *by_name.get(&r.provider)?,
                 model: r.model.clone(),
+                cache_ttl: None,
             })
         };
         let mut aliases = HashMap::new();
         let mut alias_order = Vec::new();
         for binding in &config.models {
             // The config crate has checked that every target names a configured provider.
-            let Some(t) = target(&binding.target) else {
+            let Some(mut t) = target(&binding.target) else {
                 continue;
             };
+            t.cache_ttl = binding.cache_ttl;
             aliases.insert(binding.name.clone(), t);
             alias_order.push(binding.name.clone());
         }
@@ -87,6 +93,7 @@ impl ModelRouter {
                 provider: &self.providers[alias.provider],
                 upstream_model: &alias.model,
                 alias: Some(requested),
+                cache_ttl: alias.cache_ttl,
             });
         }
         if let Some((provider, model)) = requested.split_once('/') {
@@ -98,6 +105,7 @@ impl ModelRouter {
                     provider: &self.providers[i],
                     upstream_model: model,
                     alias: None,
+                    cache_ttl: None,
                 });
             }
         }
@@ -106,6 +114,7 @@ impl ModelRouter {
                 provider: &self.providers[i],
                 upstream_model: requested,
                 alias: None,
+                cache_ttl: None,
             });
         }
         Err(self.unknown(requested))

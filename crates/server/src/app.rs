@@ -1,9 +1,9 @@
 //! The route table.
 
-use axum::routing::{any, get, post};
+use axum::routing::{any, delete, get, post};
 use axum::Router;
 
-use crate::routes::{anthropic, health, native, openai};
+use crate::routes::{admin, anthropic, health, native, openai};
 use crate::AppState;
 
 /// Every route Switchyard serves.
@@ -27,6 +27,11 @@ pub fn app(state: AppState) -> Router {
             any(native::cloudflare),
         )
         .route("/{provider}/{*rest}", any(native::provider))
+        .route(
+            "/api/cache",
+            get(admin::cache_stats).merge(delete(admin::cache_purge)),
+        )
+        .route("/metrics", get(admin::metrics))
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
         .fallback(health::not_found)

@@ -11,7 +11,7 @@ use axum::Router;
 use futures_util::FutureExt;
 use http::header::{HeaderName, HeaderValue};
 use http::{Request, Response};
-use switchyard_gateway::{GatewayError, RequestContext};
+use switchyard_gateway::{CacheStatus, GatewayError, Reply, RequestContext};
 use tower::Service;
 
 use crate::render::{render, ErrorNote};
@@ -26,6 +26,24 @@ pub struct Served {
     pub model: String,
     pub upstream_latency: Duration,
     pub stream: bool,
+    pub cache: Option<CacheStatus>,
+}
+
+impl Served {
+    /// The HTTP response for a gateway reply, carrying what the access log reports about it.
+    pub fn respond(reply: Reply) -> Response<Body> {
+        let served = Served {
+            provider: reply.provider,
+            model: reply.upstream_model,
+            upstream_latency: reply.upstream_latency,
+            stream: reply.stream,
+            cache: reply.cache,
+        };
+        let (parts, body) = reply.response.into_parts();
+        let mut response = Response::from_parts(parts, Body::new(body));
+        response.extensions_mut().insert(served);
+        response
+    }
 }
 
 /// Runs one request through the router.
@@ -72,7 +90,10 @@ where
     }
     if let Ok(value) = HeaderValue::from_str(&server_timing(
         total,
-        served.as_ref().map(|s| s.upstream_latency),
+        served
+            .as_ref()
+            .filter(|s| !s.cache.is_some_and(CacheStatus::is_hit))
+            .map(|s| s.upstream_latency),
     )) {
         headers.insert(SERVER_TIMING.clone(), value);
     }
@@ -83,10 +104,17 @@ where
         .get::<ErrorNote>()
         .map(|e| e.0.as_str());
     match (&served, error) {
-        (Some(s), _) => tracing::info!(
-            request_id = id, %method, path, status, provider = s.provider, model = s.model,
-            stream = s.stream, ms = %ms3(total), upstream_ms = %ms3(s.upstream_latency), "request"
-        ),
+        (Some(s), _) => match s.cache {
+            None => tracing::info!(
+                request_id = id, %method, path, status, provider = s.provider, model = s.model,
+                stream = s.stream, ms = %ms3(total), upstream_ms = %ms3(s.upstream_latency), "request"
+            ),
+            Some(cache) => tracing::info!(
+                request_id = id, %method, path, status, provider = s.provider, model = s.model,
+                stream = s.stream, ms = %ms3(total), upstream_ms = %ms3(s.upstream_latency),
+                cache = cache.as_str(), "request"
+            ),
+        },
         (None, Some(error)) if status >= 500 => {
             tracing::warn!(request_id = id, %method, path, status, ms = %ms3(total), error, "request failed")
         }

@@ -4,7 +4,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 use switchyard_config::Config;
-use switchyard_gateway::Gateway;
+use switchyard_gateway::{Gateway, ResponseCache};
 use switchyard_providers::UpstreamError;
 
 #[derive(Clone)]
@@ -16,9 +16,10 @@ pub struct AppState {
 }
 
 impl AppState {
-    pub fn new(config: &Config) -> Result<Self, UpstreamError> {
+    /// `cache`: opened from `config.cache` by the caller (opening is async and may touch a disk).
+    pub fn new(config: &Config, cache: ResponseCache) -> Result<Self, UpstreamError> {
         Ok(AppState {
-            gateway: Arc::new(Gateway::new(config)?),
+            gateway: Arc::new(Gateway::new(config, cache)?),
             max_body_bytes: config.server.max_body_bytes,
             ready: Arc::new(AtomicBool::new(true)),
         })

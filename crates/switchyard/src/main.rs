@@ -84,7 +84,18 @@ async fn run(config: Config) -> anyhow::Result<()> {
         }
     );
 
-    let state = switchyard_server::AppState::new(&config).context("building providers")?;
+    let cache = switchyard_gateway::ResponseCache::open(&config.cache)
+        .await
+        .context("opening the response cache")?;
+    tracing::info!(
+        "cache: {} backend, {}",
+        cache.backend_name(),
+        match config.cache.ttl {
+            Some(ttl) => format!("default TTL {} s", ttl.as_secs()),
+            None => "off unless a model or request sets a TTL".to_owned(),
+        }
+    );
+    let state = switchyard_server::AppState::new(&config, cache).context("building providers")?;
     let listener = TcpListener::bind(config.server.listen)
         .await
         .with_context(|| format!("cannot listen on {}", config.server.listen))?;

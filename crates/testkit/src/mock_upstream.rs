@@ -240,6 +240,8 @@ pub(crate) enum Behaviour {
     ErrorStream,
     Normal,
     Status(u16),
+    /// `fail-after-MS`: HTTP 500 after MS milliseconds.
+    FailAfter(u64),
     Delay(u64),
     Hang,
     BrokenStream,
@@ -255,6 +257,9 @@ pub(crate) fn behaviour(model: &str) -> Behaviour {
     };
     if let Some(code) = number("status-") {
         return Behaviour::Status(u16::try_from(code).unwrap_or(500));
+    }
+    if let Some(ms) = number("fail-after-") {
+        return Behaviour::FailAfter(ms);
     }
     if let Some(ms) = number("delay-") {
         return Behaviour::Delay(ms);
@@ -316,6 +321,11 @@ async fn chat(State(state): State<Arc<MockState>>, request: Request) -> Response
         Behaviour::Status(code) => {
             guard.armed = false;
             return error_response(code);
+        }
+        Behaviour::FailAfter(ms) => {
+            tokio::time::sleep(Duration::from_millis(ms)).await;
+            guard.armed = false;
+            return error_response(500);
         }
         Behaviour::Delay(ms) => tokio::time::sleep(Duration::from_millis(ms)).await,
         Behaviour::Hang => std::future::pending::<()>().await,

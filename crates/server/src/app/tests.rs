@@ -9,7 +9,12 @@ use super::*;
 
 fn state() -> AppState {
     let config = switchyard_config::load_str_with_env("t", "", &HashMap::new()).unwrap();
-    AppState::new(&config).unwrap()
+    let cache = futures_util::FutureExt::now_or_never(switchyard_gateway::ResponseCache::open(
+        &config.cache,
+    ))
+    .unwrap()
+    .unwrap();
+    AppState::new(&config, cache).unwrap()
 }
 
 async fn get(app: Router, path: &str) -> (u16, serde_json::Value) {

@@ -1,11 +1,10 @@
 //! The part every API handler shares, whatever its dialect.
 
-use axum::body::Body;
 use axum::extract::Request;
 use axum::response::Response;
 use http::header::HeaderName;
 use http::HeaderMap;
-use switchyard_gateway::{ClientApi, RequestContext};
+use switchyard_gateway::{ApiRequest, CacheControls, ClientApi, RequestContext};
 
 use crate::body::read_body;
 use crate::edge::Served;
@@ -21,23 +20,22 @@ pub(crate) async fn call(
 ) -> Response {
     let dialect = api.dialect();
     let forward = forwarded_headers(api, request.headers());
+    let cache = match CacheControls::from_headers(request.headers()) {
+        Ok(cache) => cache,
+        Err(e) => return render_in(dialect, &e),
+    };
     let body = match read_body(request, state.max_body_bytes).await {
         Ok(body) => body,
         Err(e) => return render_in(dialect, &e),
     };
-    match state.gateway.handle(&ctx, api, &forward, body).await {
-        Ok(reply) => {
-            let served = Served {
-                provider: reply.provider,
-                model: reply.upstream_model,
-                upstream_latency: reply.upstream_latency,
-                stream: reply.stream,
-            };
-            let (parts, body) = reply.response.into_parts();
-            let mut response = Response::from_parts(parts, Body::new(body));
-            response.extensions_mut().insert(served);
-            response
-        }
+    let request = ApiRequest {
+        api,
+        forward,
+        cache,
+        body,
+    };
+    match state.gateway.handle(&ctx, request).await {
+        Ok(reply) => Served::respond(reply),
         Err(e) => render_in(dialect, &e),
     }
 }

@@ -1,5 +1,6 @@
 //! Handlers, one module per dialect.
 
+pub mod admin;
 pub mod anthropic;
 mod call;
 pub mod health;

@@ -2,7 +2,6 @@
 //! (`/v1/{account}/{gateway}/{provider}/…` and `/v1/{account}/{gateway}/compat/…`), so Cloudflare
 //! users only change the host.
 
-use axum::body::Body;
 use axum::extract::{Path, Request, State};
 use axum::response::Response;
 use axum::Extension;
@@ -77,18 +76,7 @@ async fn forward(
         body,
     };
     match state.gateway.passthrough(&ctx, native).await {
-        Ok(reply) => {
-            let served = Served {
-                provider: reply.provider,
-                model: reply.upstream_model,
-                upstream_latency: reply.upstream_latency,
-                stream: reply.stream,
-            };
-            let (parts, body) = reply.response.into_parts();
-            let mut response = Response::from_parts(parts, Body::new(body));
-            response.extensions_mut().insert(served);
-            response
-        }
+        Ok(reply) => Served::respond(reply),
         Err(e) => render(&e),
     }
 }

@@ -1,0 +1,503 @@
+//! The response cache: exact-match, streaming-aware, coalescing, on any [`CacheBackend`].
+//!
+//! One request's path through it ([`crate::Gateway::handle`] calls these steps by name):
+//! ```text
+//! plan ──Off/Bypass──────────────────────────────► upstream (cf-aig-cache-status: BYPASS)
+//!   └─Use(key, ttl)─► find ─► stored entry that can answer this mode ─► HIT (age: …)
+//!                       ├──► identical request in the air ─► follow it ─► HIT (coalesced)
+//!                       └──► lead ─► upstream ─► record (MISS): followers fed as chunks pass,
+//!                                                 entry stored once the answer is complete
+//! ```
+//! # Layout
+//! - [`controls`]: the `cf-aig-cache-*` request headers.
+//! - [`key`]: SHA-256 over the request's scope and canonical body.
+//! - [`entry`]: a stored answer and its encoding (lz4 for backends that cross a socket or a disk).
+//! - [`replay`]: answering from an entry in either mode (stream ⇄ JSON).
+//! - [`flight`]: coalescing of identical in-flight requests.
+//! - [`record`]: recording an answer as it passes; storing it when complete.
+//! - [`metrics`]: counters and [`CacheStats`].
+
+pub mod controls;
+mod entry;
+mod flight;
+mod key;
+mod metrics;
+mod record;
+mod replay;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use http::header::{HeaderName, HeaderValue, AGE, CACHE_CONTROL, CONTENT_TYPE};
+use http::Response;
+use serde_json::Value;
+use switchyard_config::{CacheBackendConfig, CacheConfig};
+use switchyard_store::cache::{MemoryCache, RedisCache, RedisSettings, SqliteCache};
+use switchyard_store::{CacheBackend, CacheKey, CacheRecord, StoreError};
+
+pub use self::controls::CacheControls;
+use self::entry::Entry;
+use self::flight::{Flights, Follower, Head, Joined, Leader, Outcome};
+pub use self::metrics::CacheStats;
+use self::metrics::Metrics;
+pub use self::record::Recorder;
+use self::record::StoreJob;
+use self::replay::Wanted;
+pub use switchyard_store::Purge;
+
+use crate::pipeline::PreparedCall;
+use crate::relay::{self, RelayError};
+use crate::{GatewayError, Reply, ReplyBody};
+
+pub static CACHE_STATUS: HeaderName = HeaderName::from_static("cf-aig-cache-status");
+/// The entry's key (hex), so an operator can purge exactly this entry.
+pub static CACHE_KEY: HeaderName = HeaderName::from_static("x-switchyard-cache-key");
+
+fn key_header(key: &CacheKey) -> HeaderValue {
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    let mut hex = [0u8; 64];
+    for (i, b) in key.iter().enumerate() {
+        hex[2 * i] = DIGITS[usize::from(b >> 4)];
+        hex[2 * i + 1] = DIGITS[usize::from(b & 15)];
+    }
+    HeaderValue::from_bytes(&hex).unwrap_or(HeaderValue::from_static(""))
+}
+
+/// Parses a key as `key_header` writes it.
+pub fn parse_key(hex: &str) -> Option<CacheKey> {
+    let bytes = hex.as_bytes();
+    if bytes.len() != 64 {
+        return None;
+    }
+    let digit = |c: u8| (c as char).to_digit(16).map(|d| d as u8);
+    let mut key = [0u8; 32];
+    for (i, pair) in bytes.chunks(2).enumerate() {
+        key[i] = digit(pair[0])? << 4 | digit(pair[1])?;
+    }
+    Some(key)
+}
+
+/// What the cache did for a request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CacheStatus {
+    Hit,
+    /// Answered by an identical request's upstream call (reported to the client as `HIT`).
+    Coalesced,
+    Miss,
+    Bypass,
+}
+
+impl CacheStatus {
+    /// The `cf-aig-cache-status` value.
+    pub fn header_value(self) -> HeaderValue {
+        HeaderValue::from_static(match self {
+            CacheStatus::Hit | CacheStatus::Coalesced => "HIT",
+            CacheStatus::Miss => "MISS",
+            CacheStatus::Bypass => "BYPASS",
+        })
+    }
+
+    /// For logs.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CacheStatus::Hit => "hit",
+            CacheStatus::Coalesced => "coalesced",
+            CacheStatus::Miss => "miss",
+            CacheStatus::Bypass => "bypass",
+        }
+    }
+
+    /// Whether the answer cost nothing upstream.
+    pub fn is_hit(self) -> bool {
+        matches!(self, CacheStatus::Hit | CacheStatus::Coalesced)
+    }
+}
+
+/// Milliseconds on a clock that starts at the wall time and advances with tokio's clock (so TTL
+/// tests can pause and advance time).
+pub(crate) struct Clock {
+    base_ms: u64,
+    base: tokio::time::Instant,
+}
+
+impl Clock {
+    fn new() -> Self {
+        Clock {
+            base_ms: std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_millis() as u64),
+            base: tokio::time::Instant::now(),
+        }
+    }
+
+    pub(crate) fn now_ms(&self) -> u64 {
+        self.base_ms + self.base.elapsed().as_millis() as u64
+    }
+}
+
+/// State shared with the tasks that store entries.
+pub(crate) struct Shared {
+    backend: CacheBackend,
+    pub(crate) metrics: Metrics,
+    pub(crate) clock: Clock,
+    pub(crate) max_entry_bytes: usize,
+    compress_min: usize,
+}
+
+impl Shared {
+    /// The live entry for `key`. Backend failures are misses (counted, logged now and then).
+    async fn get(&self, key: &CacheKey) -> Option<Entry> {
+        let stored = match self.backend.get(key).await {
+            Ok(stored) => stored?,
+            Err(e) => {
+                self.backend_failed("read", &e);
+                return None;
+            }
+        };
+        Entry::decode(stored).filter(|e| e.meta.expires_ms > self.clock.now_ms())
+    }
+
+    async fn store(&self, key: &CacheKey, entry: &Entry, ttl: Duration) {
+        if entry.body.len() > self.max_entry_bytes {
+            self.metrics.note_too_large();
+            return;
+        }
+        let value = entry.encode(self.backend.wants_compression(), self.compress_min);
+        let size = value.len();
+        let record = CacheRecord {
+            key: *key,
+            provider: entry.meta.provider.clone(),
+            model: entry.meta.model.clone(),
+            value,
+            ttl,
+        };
+        match self.backend.put(record).await {
+            Ok(()) => self.metrics.note_store(size),
+            Err(e) => self.backend_failed("write", &e),
+        }
+    }
+
+    fn backend_failed(&self, what: &str, e: &StoreError) {
+        if self.metrics.note_backend_error(self.clock.now_ms()) {
+            tracing::warn!(
+                backend = self.backend.name(),
+                "cache {what} failed, serving without the cache: {e}"
+            );
+        }
+    }
+}
+
+/// The cache's decision for one request.
+pub(crate) enum Plan {
+    /// Caching is not on for this request.
+    Off,
+    /// The request asked to skip the cache.
+    Bypass,
+    Use(Lookup),
+}
+
+pub(crate) struct Lookup {
+    key: CacheKey,
+    ttl: Duration,
+    want: Wanted,
+}
+
+/// What [`ResponseCache::find`] found.
+pub(crate) enum Found {
+    Hit(Box<Reply>),
+    /// Nothing usable: this request calls upstream and records the answer.
+    Lead(Leader),
+    /// The identical request this one followed failed.
+    Failed(GatewayError),
+}
+
+pub struct ResponseCache {
+    shared: Arc<Shared>,
+    flights: Flights,
+    default_ttl: Option<Duration>,
+    coalesce: bool,
+}
+
+impl ResponseCache {
+    /// Opens the configured backend (creating the SQLite file; Redis connects on first use).
+    pub async fn open(config: &CacheConfig) -> Result<Self, StoreError> {
+        let backend = match &config.backend {
+            CacheBackendConfig::Memory { max_bytes } => {
+                CacheBackend::Memory(MemoryCache::new(*max_bytes))
+            }
+            CacheBackendConfig::Sqlite { path, max_bytes } => {
+                CacheBackend::Sqlite(SqliteCache::open(path, *max_bytes).await?)
+            }
+            CacheBackendConfig::Redis {
+                url,
+                prefix,
+                timeout,
+            } => CacheBackend::Redis(RedisCache::new(RedisSettings {
+                url: url.expose().to_owned(),
+                prefix: prefix.clone(),
+                timeout: *timeout,
+            })?),
+        };
+        Ok(ResponseCache {
+            shared: Arc::new(Shared {
+                backend,
+                metrics: Metrics::default(),
+                clock: Clock::new(),
+                max_entry_bytes: config.max_entry_bytes,
+                compress_min: config.compress_min_bytes,
+            }),
+            flights: Flights::default(),
+            default_ttl: config.ttl,
+            coalesce: config.coalesce,
+        })
+    }
+
+    pub fn backend_name(&self) -> &'static str {
+        self.shared.backend.name()
+    }
+
+    /// Decides whether and how the cache takes part in this call.
+    pub(crate) fn plan(
+        &self,
+        call: &PreparedCall,
+        body: &[u8],
+        controls: &CacheControls,
+    ) -> Result<Plan, GatewayError> {
+        if controls.skip {
+            return Ok(Plan::Bypass);
+        }
+        let ttl = match (controls.ttl, call.cache_ttl(), self.default_ttl) {
+            (Some(ttl), _, _) if ttl.is_zero() => return Ok(Plan::Bypass),
+            (Some(ttl), _, _) => ttl,
+            (None, Some(ttl), _) | (None, None, Some(ttl)) if !ttl.is_zero() => ttl,
+            _ => return Ok(Plan::Off),
+        };
+        let api = call.api();
+        let identity = "";
+        let parsed: Value = serde_json::from_slice(body)
+            .map_err(|e| GatewayError::bad_body(format!("request body is not valid JSON: {e}")))?;
+        let key = match &controls.key {
+            Some(custom) => key::custom_key(identity, custom),
+            None => key::request_key(
+                &key::KeyScope {
+                    provider: call.provider().name(),
+                    api: api.name(),
+                    model: call.upstream_model(),
+                    identity,
+                },
+                &parsed,
+            ),
+        };
+        let include_usage = parsed
+            .pointer("/stream_options/include_usage")
+            .and_then(Value::as_bool)
+            .unwrap_or(false);
+        Ok(Plan::Use(Lookup {
+            key,
+            ttl,
+            want: Wanted {
+                api,
+                stream: call.is_stream(),
+                include_usage,
+            },
+        }))
+    }
+
+    pub(crate) fn note_bypass(&self) {
+        self.shared.metrics.note_bypass();
+    }
+
+    /// A stored answer, the answer of an identical request in the air, or the lead.
+    pub(crate) async fn find(&self, lookup: &Lookup) -> Found {
+        const ATTEMPTS: usize = 3;
+        for _ in 0..ATTEMPTS {
+            if let Some(entry) = self.shared.get(&lookup.key).await {
+                if let Some(reply) = self.reply_from(&entry, lookup, CacheStatus::Hit) {
+                    self.shared.metrics.note_hit();
+                    return Found::Hit(Box::new(reply));
+                }
+            }
+            if !self.coalesce {
+                break;
+            }
+            match self.flights.join(lookup.key) {
+                Joined::Leader(leader) => {
+                    self.shared.metrics.note_miss();
+                    return Found::Lead(leader);
+                }
+                Joined::Follower(follower) => match self.follow(follower, lookup).await {
+                    Followed::Reply(reply) => {
+                        self.shared.metrics.note_coalesced();
+                        return Found::Hit(reply);
+                    }
+                    Followed::Failed(e) => return Found::Failed(e),
+                    // the leader went away: look again (one of the waiting requests leads)
+                    Followed::Retry => continue,
+                    // its answer cannot serve this caller (see `replay`): make an own call
+                    Followed::OwnCall => break,
+                },
+            }
+        }
+        self.shared.metrics.note_miss();
+        Found::Lead(Leader::solo(lookup.key))
+    }
+
+    async fn follow(&self, mut follower: Follower, lookup: &Lookup) -> Followed {
+        let outcome = match follower.head_or_outcome().await {
+            Ok(head) if lookup.want.stream && head.include_usage == lookup.want.include_usage => {
+                return Followed::Reply(Box::new(self.streaming_follower(follower, head, lookup)));
+            }
+            Ok(_) => follower.outcome().await,
+            Err(outcome) => outcome,
+        };
+        match outcome {
+            Outcome::Complete(entry) => match self.reply_from(&entry, lookup, CacheStatus::Coalesced)
+            {
+                Some(reply) => Followed::Reply(Box::new(reply)),
+                None => Followed::OwnCall,
+            },
+            Outcome::Failed(e) => Followed::Failed(e),
+            Outcome::Abandoned => Followed::Retry,
+        }
+    }
+
+    /// A streaming request following a streaming leader: the leader's chunks, as they arrive.
+    fn streaming_follower(&self, follower: Follower, head: Head, lookup: &Lookup) -> Reply {
+        let dialect = lookup.want.api.dialect();
+        let provider = head.provider.clone();
+        let chunks = futures_util::StreamExt::map(follower.chunks(), move |chunk| match chunk {
+            Ok(bytes) => Ok(bytes),
+            Err(_) => Ok::<_, RelayError>(relay::error_event(
+                dialect,
+                "stream_broken",
+                &format!("the shared stream from provider `{provider}` ended early"),
+            )),
+        });
+        let mut response = Response::new(ReplyBody::stream(chunks));
+        let headers = response.headers_mut();
+        if let Ok(v) = HeaderValue::from_str(&head.content_type) {
+            headers.insert(CONTENT_TYPE, v);
+        }
+        headers.insert(CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+        headers.insert(CACHE_STATUS.clone(), CacheStatus::Coalesced.header_value());
+        headers.insert(AGE, HeaderValue::from_static("0"));
+        headers.insert(CACHE_KEY.clone(), key_header(&lookup.key));
+        Reply {
+            response,
+            provider: head.provider,
+            upstream_model: head.model,
+            upstream_latency: Duration::ZERO,
+            stream: true,
+            cache: Some(CacheStatus::Coalesced),
+        }
+    }
+
+    /// The reply an entry gives this caller, if it can give one.
+    fn reply_from(&self, entry: &Entry, lookup: &Lookup, status: CacheStatus) -> Option<Reply> {
+        let (body, content_type) = replay::render(entry, &lookup.want)?;
+        let age = self.shared.clock.now_ms().saturating_sub(entry.meta.created_ms) / 1000;
+        let mut response = Response::new(ReplyBody::full(body));
+        let headers = response.headers_mut();
+        headers.insert(
+            CONTENT_TYPE,
+            HeaderValue::from_str(&content_type)
+                .unwrap_or(HeaderValue::from_static(replay::JSON)),
+        );
+        if lookup.want.stream {
+            headers.insert(CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+        }
+        headers.insert(CACHE_STATUS.clone(), status.header_value());
+        headers.insert(AGE, HeaderValue::from(age));
+        headers.insert(CACHE_KEY.clone(), key_header(&lookup.key));
+        Some(Reply {
+            response,
+            provider: entry.meta.provider.clone(),
+            upstream_model: entry.meta.model.clone(),
+            upstream_latency: Duration::ZERO,
+            stream: lookup.want.stream,
+            cache: Some(status),
+        })
+    }
+
+    /// Marks the leader's answer `MISS` and records it: a JSON answer now, a stream as it passes.
+    /// A failure is published to the followers.
+    pub(crate) fn record(
+        &self,
+        leader: Leader,
+        lookup: &Lookup,
+        result: Result<Reply, GatewayError>,
+    ) -> Result<Reply, GatewayError> {
+        let mut reply = match result {
+            Ok(reply) => reply,
+            Err(e) => {
+                leader.finish(Outcome::Failed(e.clone()));
+                return Err(e);
+            }
+        };
+        reply.cache = Some(CacheStatus::Miss);
+        let headers = reply.response.headers_mut();
+        headers.insert(CACHE_STATUS.clone(), CacheStatus::Miss.header_value());
+        headers.insert(CACHE_KEY.clone(), key_header(&lookup.key));
+        let content_type = headers
+            .get(CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or(replay::JSON)
+            .to_owned();
+        let job = StoreJob {
+            shared: self.shared.clone(),
+            leader,
+            ttl: lookup.ttl,
+            api: lookup.want.api,
+            provider: reply.provider.clone(),
+            model: reply.upstream_model.clone(),
+            content_type,
+        };
+        if let Some(body) = reply.response.body().full_bytes() {
+            job.finish(body.clone(), false);
+            return Ok(reply);
+        }
+        job.leader.head(Head {
+            content_type: job.content_type.clone(),
+            provider: job.provider.clone(),
+            model: job.model.clone(),
+            include_usage: lookup.want.include_usage,
+        });
+        let body = std::mem::replace(reply.response.body_mut(), ReplyBody::empty());
+        *reply.response.body_mut() = ReplyBody::recorded(body, |b| Recorder::new(b, job));
+        Ok(reply)
+    }
+
+    /// The key a `cf-aig-cache-key` value stands for (to purge it).
+    pub fn custom_key(&self, key: &str) -> CacheKey {
+        key::custom_key("", key)
+    }
+
+    /// `DELETE /api/cache…`: how many entries went.
+    pub async fn purge(&self, purge: &Purge) -> Result<u64, StoreError> {
+        self.shared.backend.purge(purge).await
+    }
+
+    /// `GET /api/cache`.
+    pub async fn stats(&self) -> CacheStats {
+        let mut stats = self.shared.metrics.snapshot(self.shared.backend.name());
+        match self.shared.backend.stats().await {
+            Ok(b) => {
+                stats.entries = b.entries;
+                stats.bytes = b.bytes;
+                stats.evictions = b.evictions;
+            }
+            Err(e) => self.shared.backend_failed("stats", &e),
+        }
+        stats
+    }
+}
+
+enum Followed {
+    Reply(Box<Reply>),
+    Failed(GatewayError),
+    Retry,
+    OwnCall,
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,181 @@
+//! Answering from a stored entry in the mode the caller asked for.
+//!
+//! Same mode: the stored bytes as they are (a stream keeps its chunk boundaries and terminator).
+//! Other mode: through the canonical model — a stored stream folded into one JSON answer, or a
+//! stored JSON answer unfolded into a valid stream of the caller's dialect. When an entry cannot
+//! honestly answer (a stream stored without usage, asked for with usage) the caller gets a miss,
+//! never invented numbers.
+
+use bytes::Bytes;
+use serde_json::Value;
+use switchyard_protocol::canonical::{ChatResponse, StreamEvent};
+use switchyard_protocol::{anthropic, openai, sse};
+
+use super::entry::{Entry, TokenUsage};
+use crate::ClientApi;
+
+pub(crate) const JSON: &str = "application/json";
+pub(crate) const EVENT_STREAM: &str = "text/event-stream";
+
+/// How the caller wants the answer.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Wanted {
+    pub api: ClientApi,
+    pub stream: bool,
+    /// OpenAI `stream_options.include_usage`.
+    pub include_usage: bool,
+}
+
+/// The body to send and its content type, or `None` when this entry cannot answer this caller.
+pub(crate) fn render(entry: &Entry, want: &Wanted) -> Option<(Bytes, String)> {
+    let meta = &entry.meta;
+    match (meta.stream, want.stream) {
+        (false, false) => Some((entry.body.clone(), meta.content_type.clone())),
+        (true, true) => {
+            if want.api != ClientApi::ChatCompletions {
+                return Some((entry.body.clone(), meta.content_type.clone()));
+            }
+            match (meta.usage.is_some(), want.include_usage) {
+                (has, wanted) if has == wanted => {
+                    Some((entry.body.clone(), meta.content_type.clone()))
+                }
+                (true, false) => Some((without_usage_chunk(&entry.body), EVENT_STREAM.into())),
+                _ => None,
+            }
+        }
+        (true, false) => {
+            meta.usage?;
+            let answer = ChatResponse::from_events(&decode_stream(want.api, &entry.body)?)?;
+            Some((encode_json(want.api, &answer, meta.created_ms)?, JSON.into()))
+        }
+        (false, true) => {
+            let mut answer = decode_json(want.api, &entry.body)?;
+            if want.include_usage {
+                answer.usage = meta.usage?.into();
+            }
+            let events = answer.to_events();
+            Some((
+                encode_stream(want.api, &events, want.include_usage, meta.created_ms),
+                EVENT_STREAM.into(),
+            ))
+        }
+    }
+}
+
+/// The token usage an answer reports, if it reports one.
+pub(crate) fn usage_of(api: ClientApi, stream: bool, body: &[u8]) -> Option<TokenUsage> {
+    if stream {
+        let events = decode_stream(api, body)?;
+        return events.iter().rev().find_map(|e| match e {
+            StreamEvent::Usage(u) => Some(TokenUsage::from(*u)),
+            _ => None,
+        });
+    }
+    match api {
+        ClientApi::ChatCompletions | ClientApi::Embeddings => {
+            let v: Value = serde_json::from_slice(body).ok()?;
+            let u = v.get("usage")?;
+            let n = |p: &str| u.pointer(p).and_then(Value::as_u64).unwrap_or(0);
+            Some(TokenUsage {
+                input: u.get("prompt_tokens")?.as_u64()?,
+                output: n("/completion_tokens"),
+                cached_input: n("/prompt_tokens_details/cached_tokens"),
+                reasoning: n("/completion_tokens_details/reasoning_tokens"),
+            })
+        }
+        ClientApi::Messages => anthropic::response_to_canonical(body).map(|r| r.usage.into()),
+        ClientApi::CountTokens => None,
+    }
+}
+
+fn decode_stream(api: ClientApi, body: &[u8]) -> Option<Vec<StreamEvent>> {
+    let mut parsed = Vec::new();
+    sse::Parser::new().feed(body, &mut parsed);
+    let mut events = Vec::with_capacity(parsed.len());
+    match api {
+        ClientApi::ChatCompletions => {
+            let mut decoder = openai::upstream::StreamDecoder::new();
+            for e in &parsed {
+                decoder.decode(e, &mut events);
+            }
+        }
+        ClientApi::Messages => {
+            let mut decoder = anthropic::StreamDecoder::new();
+            for e in &parsed {
+                decoder.decode(e, &mut events);
+            }
+        }
+        ClientApi::Embeddings | ClientApi::CountTokens => return None,
+    }
+    Some(events)
+}
+
+fn decode_json(api: ClientApi, body: &[u8]) -> Option<ChatResponse> {
+    match api {
+        ClientApi::ChatCompletions => openai::upstream::response_to_canonical(body),
+        ClientApi::Messages => anthropic::response_to_canonical(body),
+        ClientApi::Embeddings | ClientApi::CountTokens => None,
+    }
+}
+
+fn encode_json(api: ClientApi, answer: &ChatResponse, created_ms: u64) -> Option<Bytes> {
+    let json = match api {
+        ClientApi::ChatCompletions => serde_json::to_vec(
+            &openai::convert::response_from_canonical(answer, created_ms / 1000),
+        )
+        .ok()?,
+        ClientApi::Messages => {
+            serde_json::to_vec(&anthropic::client::response_from_canonical(answer)).ok()?
+        }
+        ClientApi::Embeddings | ClientApi::CountTokens => return None,
+    };
+    Some(Bytes::from(json))
+}
+
+fn encode_stream(
+    api: ClientApi,
+    events: &[StreamEvent],
+    include_usage: bool,
+    created_ms: u64,
+) -> Bytes {
+    let mut out = Vec::with_capacity(1024);
+    match api {
+        ClientApi::Messages => {
+            let mut encoder = anthropic::client::StreamEncoder::new("");
+            for e in events {
+                encoder.encode(e, &mut out);
+            }
+        }
+        _ => {
+            let mut encoder =
+                openai::convert::StreamEncoder::new("", created_ms / 1000, include_usage);
+            for e in events {
+                encoder.encode(e, &mut out);
+            }
+        }
+    }
+    Bytes::from(out)
+}
+
+/// An OpenAI stream without its usage chunk (the one with no choices), for a caller that did not
+/// ask for usage. Every other event is kept byte for byte.
+fn without_usage_chunk(body: &[u8]) -> Bytes {
+    let mut parsed = Vec::new();
+    sse::Parser::new().feed(body, &mut parsed);
+    let mut out = Vec::with_capacity(body.len());
+    for e in parsed {
+        let is_usage = e.data.contains("\"usage\"")
+            && serde_json::from_str::<Value>(&e.data).is_ok_and(|v| {
+                v["usage"].is_object() && v["choices"].as_array().is_some_and(Vec::is_empty)
+            });
+        if !is_usage {
+            out.extend_from_slice(b"data: ");
+            out.extend_from_slice(e.data.as_bytes());
+            out.extend_from_slice(b"\n\n");
+        }
+    }
+    Bytes::from(out)
+}
+
+#[cfg(test)]
+mod tests;
