@@ -23,9 +23,11 @@ fn gateway() -> Gateway {
         &HashMap::new(),
     )
     .unwrap();
-    let cache = futures_util::FutureExt::now_or_never(switchyard_gateway::ResponseCache::open(&config.cache))
-        .unwrap()
-        .unwrap();
+    let cache = futures_util::FutureExt::now_or_never(switchyard_gateway::ResponseCache::open(
+        &config.cache,
+    ))
+    .unwrap()
+    .unwrap();
     Gateway::new(&config, cache).unwrap()
 }
 

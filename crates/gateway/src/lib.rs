@@ -29,10 +29,10 @@ pub mod relay;
 pub mod router;
 pub mod translate;
 
+pub use cache::{CacheControls, CacheStatus, ResponseCache};
 pub use context::RequestContext;
 pub use error::{ErrorOrigin, GatewayError};
 pub use passthrough::NativeRequest;
-pub use cache::{CacheControls, CacheStatus, ResponseCache};
 pub use pipeline::{ApiRequest, ClientApi, Gateway, Reply};
 pub use relay::ReplyBody;
 pub use router::{ModelRouter, Route};

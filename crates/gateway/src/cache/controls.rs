@@ -119,7 +119,11 @@ mod tests {
         ] {
             let err = parse(&[(name, value)]).unwrap_err();
             assert_eq!(err.status, http::StatusCode::BAD_REQUEST);
-            assert!(err.message.contains(name) && err.message.contains(says), "{}", err.message);
+            assert!(
+                err.message.contains(name) && err.message.contains(says),
+                "{}",
+                err.message
+            );
         }
     }
 }

@@ -143,7 +143,12 @@ mod tests {
 
     #[test]
     fn garbage_is_a_miss_not_a_crash() {
-        for junk in [&b""[..], b"SY", b"XX\x01\x00\x00\x00\x00\x00", b"SY\x01\x00\xff\xff\xff\xff{}"] {
+        for junk in [
+            &b""[..],
+            b"SY",
+            b"XX\x01\x00\x00\x00\x00\x00",
+            b"SY\x01\x00\xff\xff\xff\xff{}",
+        ] {
             assert!(Entry::decode(Bytes::copy_from_slice(junk)).is_none());
         }
         let mut stored = entry("x".repeat(100).as_str()).encode(true, 1).to_vec();

@@ -152,7 +152,10 @@ impl Leader {
     pub(crate) fn detach(&mut self) {
         if let Some(flights) = self.flights.take() {
             let mut map = lock(&flights.map);
-            if map.get(&self.key).is_some_and(|f| Arc::ptr_eq(f, &self.flight)) {
+            if map
+                .get(&self.key)
+                .is_some_and(|f| Arc::ptr_eq(f, &self.flight))
+            {
                 map.remove(&self.key);
             }
         }
@@ -286,7 +289,10 @@ mod tests {
         let Joined::Follower(mut follower) = flights.join([1; 32]) else {
             panic!("second follows")
         };
-        assert!(matches!(flights.join([2; 32]), Joined::Leader(_)), "other key");
+        assert!(
+            matches!(flights.join([2; 32]), Joined::Leader(_)),
+            "other key"
+        );
         assert_eq!(leader.followers(), 1);
         let waiting = tokio::spawn(async move { follower.outcome().await });
         leader.finish(Outcome::Complete(entry()));
@@ -307,7 +313,10 @@ mod tests {
         let waiting = tokio::spawn(async move { follower.head_or_outcome().await });
         drop(leader);
         assert!(matches!(waiting.await.unwrap(), Err(Outcome::Abandoned)));
-        assert!(matches!(flights.join([1; 32]), Joined::Leader(_)), "next one leads");
+        assert!(
+            matches!(flights.join([1; 32]), Joined::Leader(_)),
+            "next one leads"
+        );
     }
 
     #[tokio::test]

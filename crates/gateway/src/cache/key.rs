@@ -46,7 +46,11 @@ pub(crate) fn request_key(scope: &KeyScope<'_>, body: &Value) -> CacheKey {
 /// still separates tenants).
 pub(crate) fn custom_key(identity: &str, key: &str) -> CacheKey {
     let mut ctx = Context::new(&SHA256);
-    for part in [b"switchyard-cache-custom-v1".as_slice(), identity.as_bytes(), key.as_bytes()] {
+    for part in [
+        b"switchyard-cache-custom-v1".as_slice(),
+        identity.as_bytes(),
+        key.as_bytes(),
+    ] {
         ctx.update(&(part.len() as u64).to_le_bytes());
         ctx.update(part);
     }
@@ -139,10 +143,9 @@ mod tests {
 
     #[test]
     fn canonical_form_sorts_keys_and_drops_whitespace() {
-        let v: Value = serde_json::from_str(
-            r#"{ "b" : [1, {"z":1.0,"a":"x\"y"}], "a": null, "c": 0.5 }"#,
-        )
-        .unwrap();
+        let v: Value =
+            serde_json::from_str(r#"{ "b" : [1, {"z":1.0,"a":"x\"y"}], "a": null, "c": 0.5 }"#)
+                .unwrap();
         let mut out = Vec::new();
         write_canonical(&v, &mut out);
         assert_eq!(
@@ -153,7 +156,9 @@ mod tests {
 
     #[test]
     fn same_request_same_key_whatever_the_formatting_or_mode() {
-        let a = key(json!({"model": "fast", "messages": [{"role": "user", "content": "hi"}], "temperature": 0}));
+        let a = key(
+            json!({"model": "fast", "messages": [{"role": "user", "content": "hi"}], "temperature": 0}),
+        );
         let b: Value = serde_json::from_str(
             "{\"temperature\":0.0,\n \"stream\": true, \"stream_options\": {\"include_usage\": true},\n\"messages\":[{\"content\":\"hi\",\"role\":\"user\"}],\"model\":\"openai/gpt-4o-mini\"}",
         )
@@ -168,7 +173,8 @@ mod tests {
         let mut other_temp = base.clone();
         other_temp["temperature"] = json!(0.7);
         let mut with_tools = base.clone();
-        with_tools["tools"] = json!([{"type": "function", "function": {"name": "f", "parameters": {}}}]);
+        with_tools["tools"] =
+            json!([{"type": "function", "function": {"name": "f", "parameters": {}}}]);
         let mut other_msg = base.clone();
         other_msg["messages"][0]["content"] = json!("hello");
         for body in [other_temp, with_tools, other_msg] {

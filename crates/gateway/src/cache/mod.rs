@@ -351,11 +351,12 @@ impl ResponseCache {
             Err(outcome) => outcome,
         };
         match outcome {
-            Outcome::Complete(entry) => match self.reply_from(&entry, lookup, CacheStatus::Coalesced)
-            {
-                Some(reply) => Followed::Reply(Box::new(reply)),
-                None => Followed::OwnCall,
-            },
+            Outcome::Complete(entry) => {
+                match self.reply_from(&entry, lookup, CacheStatus::Coalesced) {
+                    Some(reply) => Followed::Reply(Box::new(reply)),
+                    None => Followed::OwnCall,
+                }
+            }
             Outcome::Failed(e) => Followed::Failed(e),
             Outcome::Abandoned => Followed::Retry,
         }
@@ -395,13 +396,17 @@ impl ResponseCache {
     /// The reply an entry gives this caller, if it can give one.
     fn reply_from(&self, entry: &Entry, lookup: &Lookup, status: CacheStatus) -> Option<Reply> {
         let (body, content_type) = replay::render(entry, &lookup.want)?;
-        let age = self.shared.clock.now_ms().saturating_sub(entry.meta.created_ms) / 1000;
+        let age = self
+            .shared
+            .clock
+            .now_ms()
+            .saturating_sub(entry.meta.created_ms)
+            / 1000;
         let mut response = Response::new(ReplyBody::full(body));
         let headers = response.headers_mut();
         headers.insert(
             CONTENT_TYPE,
-            HeaderValue::from_str(&content_type)
-                .unwrap_or(HeaderValue::from_static(replay::JSON)),
+            HeaderValue::from_str(&content_type).unwrap_or(HeaderValue::from_static(replay::JSON)),
         );
         if lookup.want.stream {
             headers.insert(CACHE_CONTROL, HeaderValue::from_static("no-cache"));

@@ -189,4 +189,3 @@ async fn drain(mut recorder: Recorder) {
         }
     }
 }
-

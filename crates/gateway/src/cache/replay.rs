@@ -46,7 +46,10 @@ pub(crate) fn render(entry: &Entry, want: &Wanted) -> Option<(Bytes, String)> {
         (true, false) => {
             meta.usage?;
             let answer = ChatResponse::from_events(&decode_stream(want.api, &entry.body)?)?;
-            Some((encode_json(want.api, &answer, meta.created_ms)?, JSON.into()))
+            Some((
+                encode_json(want.api, &answer, meta.created_ms)?,
+                JSON.into(),
+            ))
         }
         (false, true) => {
             let mut answer = decode_json(want.api, &entry.body)?;
