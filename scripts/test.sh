@@ -5,10 +5,12 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 # What the tests need from Debian. The gateway tests use mock upstreams bound to 127.0.0.1:0 and
-# spawn the real binary; the Vertex AI test generates an RSA service-account key with `openssl`.
-# (Redis / PostgreSQL are installed and started here when the cache, log store and limits land.)
+# spawn the real binary; the Vertex AI test generates an RSA service-account key with `openssl`;
+# the cache tests start their own private `redis-server` processes (one per test, on a free
+# loopback port, killed mid-test where that is the point), so only the package is needed here.
 missing=()
 command -v openssl >/dev/null || missing+=(openssl)
+command -v redis-server >/dev/null || missing+=(redis-server)
 if ((${#missing[@]})); then
   echo "test.sh: apt-get install ${missing[*]}"
   apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null

@@ -71,10 +71,14 @@ impl Flights {
     pub(crate) fn join(&self, key: CacheKey) -> Joined {
         let mut map = lock(&self.map);
         if let Some(flight) = map.get(&key) {
-            lock(&flight.state).followers += 1;
+            let mut state = lock(&flight.state);
+            state.followers += 1;
+            let landed = matches!(state.outcome, Some(Outcome::Complete(_)));
+            drop(state);
             return Joined::Follower(Follower {
                 rx: flight.version.subscribe(),
                 flight: flight.clone(),
+                landed,
             });
         }
         let flight = Arc::new(Flight {
@@ -183,9 +187,16 @@ impl Drop for Leader {
 pub(crate) struct Follower {
     flight: Arc<Flight>,
     rx: watch::Receiver<u64>,
+    /// The answer was complete when this request arrived (only its write was pending): for this
+    /// request it is a plain cache hit, not a shared call.
+    landed: bool,
 }
 
 impl Follower {
+    pub(crate) fn landed(&self) -> bool {
+        self.landed
+    }
+
     /// Waits until `ready` says yes (it sees the state under the lock) or the flight ends.
     async fn wait_for<T>(&mut self, mut ready: impl FnMut(&State) -> Option<T>) -> Option<T> {
         loop {

@@ -232,11 +232,11 @@ impl ResponseCache {
                 url,
                 prefix,
                 timeout,
-            } => CacheBackend::Redis(RedisCache::new(RedisSettings {
+            } => CacheBackend::Redis(Box::new(RedisCache::new(RedisSettings {
                 url: url.expose().to_owned(),
                 prefix: prefix.clone(),
                 timeout: *timeout,
-            })?),
+            })?)),
         };
         Ok(ResponseCache {
             shared: Arc::new(Shared {
@@ -327,7 +327,11 @@ impl ResponseCache {
                 }
                 Joined::Follower(follower) => match self.follow(follower, lookup).await {
                     Followed::Reply(reply) => {
-                        self.shared.metrics.note_coalesced();
+                        if reply.cache == Some(CacheStatus::Hit) {
+                            self.shared.metrics.note_hit();
+                        } else {
+                            self.shared.metrics.note_coalesced();
+                        }
                         return Found::Hit(reply);
                     }
                     Followed::Failed(e) => return Found::Failed(e),
@@ -343,6 +347,11 @@ impl ResponseCache {
     }
 
     async fn follow(&self, mut follower: Follower, lookup: &Lookup) -> Followed {
+        let status = if follower.landed() {
+            CacheStatus::Hit
+        } else {
+            CacheStatus::Coalesced
+        };
         let outcome = match follower.head_or_outcome().await {
             Ok(head) if lookup.want.stream && head.include_usage == lookup.want.include_usage => {
                 return Followed::Reply(Box::new(self.streaming_follower(follower, head, lookup)));
@@ -351,12 +360,10 @@ impl ResponseCache {
             Err(outcome) => outcome,
         };
         match outcome {
-            Outcome::Complete(entry) => {
-                match self.reply_from(&entry, lookup, CacheStatus::Coalesced) {
-                    Some(reply) => Followed::Reply(Box::new(reply)),
-                    None => Followed::OwnCall,
-                }
-            }
+            Outcome::Complete(entry) => match self.reply_from(&entry, lookup, status) {
+                Some(reply) => Followed::Reply(Box::new(reply)),
+                None => Followed::OwnCall,
+            },
             Outcome::Failed(e) => Followed::Failed(e),
             Outcome::Abandoned => Followed::Retry,
         }

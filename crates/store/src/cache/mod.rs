@@ -68,7 +68,7 @@ pub enum StoreError {
 pub enum CacheBackend {
     Memory(MemoryCache),
     Sqlite(SqliteCache),
-    Redis(RedisCache),
+    Redis(Box<RedisCache>),
 }
 
 impl CacheBackend {
