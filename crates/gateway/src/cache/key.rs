@@ -7,8 +7,11 @@
 //! so an alias and its `provider/model` share entries), `stream` and `stream_options` (a stored
 //! answer is replayed in either mode).
 
+use std::borrow::Cow;
+use std::fmt;
+
 use ring::digest::{Context, SHA256};
-use serde_json::Value;
+use serde::de::{self, Deserialize, Deserializer, MapAccess, SeqAccess, Visitor};
 use switchyard_store::CacheKey;
 
 /// Top-level body fields left out of the key.
@@ -23,10 +26,18 @@ pub(crate) struct KeyScope<'a> {
     pub identity: &'a str,
 }
 
+/// What the key computation learns from the body.
+pub(crate) struct KeyedBody {
+    pub key: CacheKey,
+    /// OpenAI `stream_options.include_usage`.
+    pub include_usage: bool,
+}
+
 /// The key of a request whose (already validated) JSON body is `body`.
-pub(crate) fn request_key(scope: &KeyScope<'_>, body: &Value) -> CacheKey {
-    let mut canonical = Vec::with_capacity(256);
-    write_canonical_top(body, &mut canonical);
+pub(crate) fn request_key(scope: &KeyScope<'_>, body: &[u8]) -> serde_json::Result<KeyedBody> {
+    let parsed: Json<'_> = serde_json::from_slice(body)?;
+    let mut canonical = Vec::with_capacity(body.len());
+    write_canonical(&parsed, true, &mut canonical);
     let mut ctx = Context::new(&SHA256);
     for part in [
         b"switchyard-cache-v1".as_slice(),
@@ -39,7 +50,15 @@ pub(crate) fn request_key(scope: &KeyScope<'_>, body: &Value) -> CacheKey {
         ctx.update(&(part.len() as u64).to_le_bytes());
         ctx.update(part);
     }
-    digest(ctx)
+    Ok(KeyedBody {
+        key: digest(ctx),
+        include_usage: matches!(
+            parsed
+                .get("stream_options")
+                .and_then(|o| o.get("include_usage")),
+            Some(Json::Bool(true))
+        ),
+    })
 }
 
 /// The key for a caller-chosen `cf-aig-cache-key` (it replaces the computed key; the identity
@@ -63,68 +82,166 @@ fn digest(ctx: Context) -> CacheKey {
     key
 }
 
-fn write_canonical_top(v: &Value, out: &mut Vec<u8>) {
-    match v {
-        Value::Object(map) => {
-            let mut fields: Vec<(&String, &Value)> = map
-                .iter()
-                .filter(|(k, _)| !IGNORED.contains(&k.as_str()))
-                .collect();
-            fields.sort_unstable_by(|a, b| a.0.cmp(b.0));
-            write_object(fields, out);
+/// A JSON value that borrows its strings from the body where it can (no escapes in them): the
+/// key is computed on every cacheable request, cache hits included, so it avoids building a
+/// `serde_json::Value` (a `String` per string, a map per object).
+#[derive(Debug)]
+enum Json<'a> {
+    Null,
+    Bool(bool),
+    U64(u64),
+    I64(i64),
+    F64(f64),
+    Str(Cow<'a, str>),
+    Array(Vec<Json<'a>>),
+    Object(Vec<(Cow<'a, str>, Json<'a>)>),
+}
+
+impl<'a> Json<'a> {
+    fn get(&self, key: &str) -> Option<&Json<'a>> {
+        match self {
+            Json::Object(fields) => fields.iter().find(|(k, _)| k == key).map(|(_, v)| v),
+            _ => None,
         }
-        other => write_canonical(other, out),
     }
 }
 
-/// `v` with sorted keys and no whitespace.
-pub(crate) fn write_canonical(v: &Value, out: &mut Vec<u8>) {
-    match v {
-        Value::Object(map) => {
-            let mut fields: Vec<(&String, &Value)> = map.iter().collect();
-            fields.sort_unstable_by(|a, b| a.0.cmp(b.0));
-            write_object(fields, out);
+/// A string that stays borrowed when the input has no escapes in it.
+struct Text<'a>(Cow<'a, str>);
+
+impl<'de> Deserialize<'de> for Text<'de> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = Text<'de>;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a string")
+            }
+            fn visit_borrowed_str<E: de::Error>(self, v: &'de str) -> Result<Text<'de>, E> {
+                Ok(Text(Cow::Borrowed(v)))
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<Text<'de>, E> {
+                Ok(Text(Cow::Owned(v.to_owned())))
+            }
+            fn visit_string<E: de::Error>(self, v: String) -> Result<Text<'de>, E> {
+                Ok(Text(Cow::Owned(v)))
+            }
         }
-        Value::Array(items) => {
+        d.deserialize_str(V)
+    }
+}
+
+impl<'de> Deserialize<'de> for Json<'de> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = Json<'de>;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("JSON")
+            }
+            fn visit_unit<E: de::Error>(self) -> Result<Json<'de>, E> {
+                Ok(Json::Null)
+            }
+            fn visit_bool<E: de::Error>(self, v: bool) -> Result<Json<'de>, E> {
+                Ok(Json::Bool(v))
+            }
+            fn visit_u64<E: de::Error>(self, v: u64) -> Result<Json<'de>, E> {
+                Ok(Json::U64(v))
+            }
+            fn visit_i64<E: de::Error>(self, v: i64) -> Result<Json<'de>, E> {
+                Ok(Json::I64(v))
+            }
+            fn visit_f64<E: de::Error>(self, v: f64) -> Result<Json<'de>, E> {
+                Ok(Json::F64(v))
+            }
+            fn visit_borrowed_str<E: de::Error>(self, v: &'de str) -> Result<Json<'de>, E> {
+                Ok(Json::Str(Cow::Borrowed(v)))
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<Json<'de>, E> {
+                Ok(Json::Str(Cow::Owned(v.to_owned())))
+            }
+            fn visit_string<E: de::Error>(self, v: String) -> Result<Json<'de>, E> {
+                Ok(Json::Str(Cow::Owned(v)))
+            }
+            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Json<'de>, A::Error> {
+                let mut items = Vec::with_capacity(seq.size_hint().unwrap_or(0));
+                while let Some(item) = seq.next_element()? {
+                    items.push(item);
+                }
+                Ok(Json::Array(items))
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Json<'de>, A::Error> {
+                let mut fields = Vec::with_capacity(map.size_hint().unwrap_or(0));
+                while let Some((k, v)) = map.next_entry::<Text<'de>, Json<'de>>()? {
+                    fields.push((k.0, v));
+                }
+                Ok(Json::Object(fields))
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
+/// `v` with sorted keys and no whitespace (at the top level without the [`IGNORED`] fields);
+/// strings escaped the one way serde_json escapes them, integral numbers as integers.
+fn write_canonical(v: &Json<'_>, top: bool, out: &mut Vec<u8>) {
+    match v {
+        Json::Null => out.extend_from_slice(b"null"),
+        Json::Bool(b) => out.extend_from_slice(if *b { b"true" } else { b"false" }),
+        Json::U64(n) => out.extend_from_slice(n.to_string().as_bytes()),
+        Json::I64(n) => out.extend_from_slice(n.to_string().as_bytes()),
+        // 1.0 and 1 are the same number to every provider
+        Json::F64(f) if f.fract() == 0.0 && f.abs() < 9.0e15 => {
+            out.extend_from_slice((*f as i64).to_string().as_bytes());
+        }
+        Json::F64(f) => {
+            let _ = serde_json::to_writer(&mut *out, f);
+        }
+        Json::Str(s) => write_str(s, out),
+        Json::Array(items) => {
             out.push(b'[');
             for (i, item) in items.iter().enumerate() {
                 if i > 0 {
                     out.push(b',');
                 }
-                write_canonical(item, out);
+                write_canonical(item, false, out);
             }
             out.push(b']');
         }
-        Value::Number(n) => match n.as_f64() {
-            // 1.0 and 1 are the same number to every provider
-            Some(f) if n.is_f64() && f.fract() == 0.0 && f.abs() < 9.0e15 => {
-                out.extend_from_slice((f as i64).to_string().as_bytes());
+        Json::Object(fields) => {
+            let mut sorted: Vec<&(Cow<'_, str>, Json<'_>)> = fields
+                .iter()
+                .filter(|(k, _)| !(top && IGNORED.contains(&k.as_ref())))
+                .collect();
+            sorted.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+            out.push(b'{');
+            for (i, (k, v)) in sorted.into_iter().enumerate() {
+                if i > 0 {
+                    out.push(b',');
+                }
+                write_str(k, out);
+                out.push(b':');
+                write_canonical(v, false, out);
             }
-            _ => out.extend_from_slice(n.to_string().as_bytes()),
-        },
-        other => {
-            // strings (escaped the one way serde_json escapes), booleans, null
-            out.extend_from_slice(other.to_string().as_bytes());
+            out.push(b'}');
         }
     }
 }
 
-fn write_object(fields: Vec<(&String, &Value)>, out: &mut Vec<u8>) {
-    out.push(b'{');
-    for (i, (k, v)) in fields.into_iter().enumerate() {
-        if i > 0 {
-            out.push(b',');
-        }
-        out.extend_from_slice(Value::String(k.clone()).to_string().as_bytes());
-        out.push(b':');
-        write_canonical(v, out);
+fn write_str(s: &str, out: &mut Vec<u8>) {
+    // Without `"`, `\\` or control characters the escaped form is the text itself.
+    if s.bytes().all(|b| b >= 0x20 && b != b'"' && b != b'\\') {
+        out.push(b'"');
+        out.extend_from_slice(s.as_bytes());
+        out.push(b'"');
+    } else {
+        let _ = serde_json::to_writer(&mut *out, s);
     }
-    out.push(b'}');
 }
 
 #[cfg(test)]
 mod tests {
-    use serde_json::json;
+    use serde_json::{json, Value};
 
     use super::*;
 
@@ -138,19 +255,32 @@ mod tests {
     }
 
     fn key(body: Value) -> CacheKey {
-        request_key(&scope(), &body)
+        keyed(&scope(), &body)
+    }
+
+    fn keyed(scope: &KeyScope<'_>, body: &Value) -> CacheKey {
+        request_key(scope, body.to_string().as_bytes()).unwrap().key
+    }
+
+    fn canonical(text: &str) -> String {
+        let parsed: Json<'_> = serde_json::from_str(text).unwrap();
+        let mut out = Vec::new();
+        write_canonical(&parsed, false, &mut out);
+        String::from_utf8(out).unwrap()
     }
 
     #[test]
     fn canonical_form_sorts_keys_and_drops_whitespace() {
-        let v: Value =
-            serde_json::from_str(r#"{ "b" : [1, {"z":1.0,"a":"x\"y"}], "a": null, "c": 0.5 }"#)
-                .unwrap();
-        let mut out = Vec::new();
-        write_canonical(&v, &mut out);
         assert_eq!(
-            String::from_utf8(out).unwrap(),
-            r#"{"a":null,"b":[1,{"a":"x\"y","z":1}],"c":0.5}"#
+            canonical(
+                r#"{ "b" : [1, {"z":1.0,"a":"x\"y"}], "a": null, "c": 0.5, "d": -2, "e": true }"#
+            ),
+            r#"{"a":null,"b":[1,{"a":"x\"y","z":1}],"c":0.5,"d":-2,"e":true}"#
+        );
+        // the same text however it is escaped
+        assert_eq!(
+            canonical(r#"["\u0041\/", "A/", "\n"]"#),
+            r#"["A/","A/","\n"]"#
         );
     }
 
@@ -159,11 +289,10 @@ mod tests {
         let a = key(
             json!({"model": "fast", "messages": [{"role": "user", "content": "hi"}], "temperature": 0}),
         );
-        let b: Value = serde_json::from_str(
-            "{\"temperature\":0.0,\n \"stream\": true, \"stream_options\": {\"include_usage\": true},\n\"messages\":[{\"content\":\"hi\",\"role\":\"user\"}],\"model\":\"openai/gpt-4o-mini\"}",
-        )
-        .unwrap();
-        assert_eq!(a, key(b));
+        let b = "{\"temperature\":0.0,\n \"stream\": true, \"stream_options\": {\"include_usage\": true},\n\"messages\":[{\"content\":\"hi\",\"role\":\"user\"}],\"model\":\"openai/gpt-4o-mini\"}";
+        let keyed = request_key(&scope(), b.as_bytes()).unwrap();
+        assert_eq!(a, keyed.key);
+        assert!(keyed.include_usage);
     }
 
     #[test]
@@ -184,22 +313,22 @@ mod tests {
             model: "gpt-4o",
             ..scope()
         };
-        assert_ne!(k, request_key(&other_model, &base));
+        assert_ne!(k, keyed(&other_model, &base));
         let other_provider = KeyScope {
             provider: "azure",
             ..scope()
         };
-        assert_ne!(k, request_key(&other_provider, &base));
+        assert_ne!(k, keyed(&other_provider, &base));
         let other_tenant = KeyScope {
             identity: "key-2",
             ..scope()
         };
-        assert_ne!(k, request_key(&other_tenant, &base));
+        assert_ne!(k, keyed(&other_tenant, &base));
         let other_api = KeyScope {
             api: "messages",
             ..scope()
         };
-        assert_ne!(k, request_key(&other_api, &base));
+        assert_ne!(k, keyed(&other_api, &base));
     }
 
     #[test]

@@ -30,7 +30,6 @@ use std::time::Duration;
 
 use http::header::{HeaderName, HeaderValue, AGE, CACHE_CONTROL, CONTENT_TYPE};
 use http::Response;
-use serde_json::Value;
 use switchyard_config::{CacheBackendConfig, CacheConfig};
 use switchyard_store::cache::{MemoryCache, RedisCache, RedisSettings, SqliteCache};
 use switchyard_store::{CacheBackend, CacheKey, CacheRecord, StoreError};
@@ -274,24 +273,19 @@ impl ResponseCache {
         };
         let api = call.api();
         let identity = "";
-        let parsed: Value = serde_json::from_slice(body)
+        let scope = key::KeyScope {
+            provider: call.provider().name(),
+            api: api.name(),
+            model: call.upstream_model(),
+            identity,
+        };
+        let keyed = key::request_key(&scope, body)
             .map_err(|e| GatewayError::bad_body(format!("request body is not valid JSON: {e}")))?;
+        let include_usage = keyed.include_usage;
         let key = match &controls.key {
             Some(custom) => key::custom_key(identity, custom),
-            None => key::request_key(
-                &key::KeyScope {
-                    provider: call.provider().name(),
-                    api: api.name(),
-                    model: call.upstream_model(),
-                    identity,
-                },
-                &parsed,
-            ),
+            None => keyed.key,
         };
-        let include_usage = parsed
-            .pointer("/stream_options/include_usage")
-            .and_then(Value::as_bool)
-            .unwrap_or(false);
         Ok(Plan::Use(Lookup {
             key,
             ttl,
