@@ -555,3 +555,20 @@ async fn followers_survive_the_leaders_client_leaving() {
     }
     assert_eq!(h.ask(&lone, &[]).await.cache(), "MISS");
 }
+
+#[tokio::test]
+async fn embeddings_are_cached_too() {
+    let h = start(CACHED).await;
+    let body = json!({"model": "mock-openai/text-embedding-3-small", "input": ["a", "b"]});
+    let first = send(h.gateway.base_url(), "/v1/embeddings", &body, &[]).await;
+    assert_eq!((first.status, first.cache()), (200, "MISS"));
+    let second = send(h.gateway.base_url(), "/v1/embeddings", &body, &[]).await;
+    assert_eq!((second.status, second.cache()), (200, "HIT"));
+    assert_eq!(second.body, first.body);
+    assert_eq!(second.json()["data"].as_array().unwrap().len(), 2);
+    let mut other = body.clone();
+    other["input"] = json!(["a", "c"]);
+    let third = send(h.gateway.base_url(), "/v1/embeddings", &other, &[]).await;
+    assert_eq!(third.cache(), "MISS");
+    assert_eq!(h.upstream_calls(), 2);
+}
