@@ -73,6 +73,7 @@ impl Gateway {
             upstream_latency: latency,
             stream,
             cache: None,
+            saved_usage: None,
         })
     }
 }

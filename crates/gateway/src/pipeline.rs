@@ -52,7 +52,7 @@ impl ClientApi {
     }
 }
 
-use crate::cache::{CacheControls, CacheStatus, Found, Plan, ResponseCache};
+use crate::cache::{CacheControls, CacheStatus, Found, Plan, ResponseCache, TokenUsage};
 use crate::relay::StreamInfo;
 use crate::translate::{self, Transcoder, Translation};
 use crate::{GatewayError, ModelRouter, ReplyBody, RequestContext};
@@ -88,6 +88,9 @@ pub struct Reply {
     pub stream: bool,
     /// What the cache did, when it took part.
     pub cache: Option<CacheStatus>,
+    /// On a cache hit: the tokens the stored answer used, i.e. what the hit saved (priced by the
+    /// cost step).
+    pub saved_usage: Option<TokenUsage>,
 }
 
 /// A request checked, routed and rewritten, ready to send. Owns everything it needs, so the body
@@ -412,6 +415,7 @@ impl Gateway {
             upstream_latency: upstream.latency,
             stream,
             cache: None,
+            saved_usage: None,
         })
     }
 }

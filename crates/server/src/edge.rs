@@ -11,6 +11,7 @@ use axum::Router;
 use futures_util::FutureExt;
 use http::header::{HeaderName, HeaderValue};
 use http::{Request, Response};
+use switchyard_gateway::cache::TokenUsage;
 use switchyard_gateway::{CacheStatus, GatewayError, Reply, RequestContext};
 use tower::Service;
 
@@ -27,6 +28,7 @@ pub struct Served {
     pub upstream_latency: Duration,
     pub stream: bool,
     pub cache: Option<CacheStatus>,
+    pub saved_usage: Option<TokenUsage>,
 }
 
 impl Served {
@@ -38,6 +40,7 @@ impl Served {
             upstream_latency: reply.upstream_latency,
             stream: reply.stream,
             cache: reply.cache,
+            saved_usage: reply.saved_usage,
         };
         let (parts, body) = reply.response.into_parts();
         let mut response = Response::from_parts(parts, Body::new(body));
@@ -109,11 +112,18 @@ where
                 request_id = id, %method, path, status, provider = s.provider, model = s.model,
                 stream = s.stream, ms = %ms3(total), upstream_ms = %ms3(s.upstream_latency), "request"
             ),
-            Some(cache) => tracing::info!(
-                request_id = id, %method, path, status, provider = s.provider, model = s.model,
-                stream = s.stream, ms = %ms3(total), upstream_ms = %ms3(s.upstream_latency),
-                cache = cache.as_str(), "request"
-            ),
+            Some(cache) => match s.saved_usage {
+                Some(saved) => tracing::info!(
+                    request_id = id, %method, path, status, provider = s.provider, model = s.model,
+                    stream = s.stream, ms = %ms3(total), cache = cache.as_str(),
+                    saved_input_tokens = saved.input, saved_output_tokens = saved.output, "request"
+                ),
+                None => tracing::info!(
+                    request_id = id, %method, path, status, provider = s.provider, model = s.model,
+                    stream = s.stream, ms = %ms3(total), upstream_ms = %ms3(s.upstream_latency),
+                    cache = cache.as_str(), "request"
+                ),
+            },
         },
         (None, Some(error)) if status >= 500 => {
             tracing::warn!(request_id = id, %method, path, status, ms = %ms3(total), error, "request failed")

@@ -140,10 +140,12 @@ async fn miss_then_hit_then_bypass() {
         (&json!(1), &json!(1), &json!(1), &json!(1)),
         "{s}"
     );
+    let logs = h.gateway.logs();
+    assert!(logs.contains("cache=\"hit\""), "{logs}");
+    // the mock's answer used 12 + 3 tokens: that is what the hit saved
     assert!(
-        h.gateway.logs().contains("cache=\"hit\""),
-        "{}",
-        h.gateway.logs()
+        logs.contains("saved_input_tokens=12 saved_output_tokens=3"),
+        "{logs}"
     );
 }
 

@@ -18,7 +18,7 @@
 //! - [`metrics`]: counters and [`CacheStats`].
 
 pub mod controls;
-mod entry;
+pub mod entry;
 mod flight;
 mod key;
 mod metrics;
@@ -36,6 +36,7 @@ use switchyard_store::{CacheBackend, CacheKey, CacheRecord, StoreError};
 
 pub use self::controls::CacheControls;
 use self::entry::Entry;
+pub use self::entry::TokenUsage;
 use self::flight::{Flights, Follower, Head, Joined, Leader, Outcome};
 pub use self::metrics::CacheStats;
 use self::metrics::Metrics;
@@ -391,6 +392,7 @@ impl ResponseCache {
             upstream_latency: Duration::ZERO,
             stream: true,
             cache: Some(CacheStatus::Coalesced),
+            saved_usage: None,
         }
     }
 
@@ -422,6 +424,7 @@ impl ResponseCache {
             upstream_latency: Duration::ZERO,
             stream: lookup.want.stream,
             cache: Some(status),
+            saved_usage: entry.meta.usage,
         })
     }
 

@@ -35,6 +35,7 @@ fn json_reply() -> Reply {
         upstream_latency: Duration::from_millis(5),
         stream: false,
         cache: None,
+        saved_usage: None,
     }
 }
 

@@ -40,6 +40,8 @@ struct Inner {
     approx_bytes: AtomicU64,
     evictions: AtomicU64,
     sweeping: tokio::sync::Mutex<()>,
+    /// A sweep triggered by a put is queued (at most one at a time).
+    sweep_queued: std::sync::atomic::AtomicBool,
 }
 
 impl SqliteCache {
@@ -66,6 +68,7 @@ impl SqliteCache {
             approx_bytes: AtomicU64::new(0),
             evictions: AtomicU64::new(0),
             sweeping: tokio::sync::Mutex::new(()),
+            sweep_queued: std::sync::atomic::AtomicBool::new(false),
         });
         inner.sweep().await?;
         tokio::spawn(sweeper(Arc::downgrade(&inner)));
@@ -98,7 +101,7 @@ impl SqliteCache {
         .execute(&self.inner.pool)
         .await?;
         let total = self.inner.approx_bytes.fetch_add(size, Ordering::Relaxed) + size;
-        if total > self.inner.max_bytes {
+        if total > self.inner.max_bytes && !self.inner.sweep_queued.swap(true, Ordering::AcqRel) {
             let inner = self.inner.clone();
             tokio::spawn(async move {
                 if let Err(e) = inner.sweep().await {
@@ -164,37 +167,40 @@ impl SqliteCache {
 
 impl Inner {
     /// Deletes expired rows, then the oldest rows (lowest rowid: `INSERT OR REPLACE` gives a
-    /// rewritten entry a new one) while the total is over the bound.
+    /// rewritten entry a new one) until the total is back under the bound — just enough of them.
     async fn sweep(&self) -> Result<(), StoreError> {
-        let Ok(_guard) = self.sweeping.try_lock() else {
-            return Ok(()); // one sweep at a time is enough
-        };
+        let _guard = self.sweeping.lock().await;
+        self.sweep_queued.store(false, Ordering::Release);
         sqlx::query("DELETE FROM cache_entries WHERE expires_at <= ?")
             .bind(unix_ms() as i64)
             .execute(&self.pool)
             .await?;
-        loop {
-            let total: i64 = sqlx::query("SELECT COALESCE(SUM(size), 0) FROM cache_entries")
-                .fetch_one(&self.pool)
-                .await?
-                .get(0);
-            let total = total as u64;
-            self.approx_bytes.store(total, Ordering::Relaxed);
-            if total <= self.max_bytes {
-                return Ok(());
-            }
+        let total: i64 = sqlx::query("SELECT COALESCE(SUM(size), 0) FROM cache_entries")
+            .fetch_one(&self.pool)
+            .await?
+            .get(0);
+        let excess = (total as u64).saturating_sub(self.max_bytes);
+        if excess > 0 {
+            // every row whose older neighbours (itself excluded) do not yet add up to the excess
             let gone = sqlx::query(
-                "DELETE FROM cache_entries WHERE key IN
-                   (SELECT key FROM cache_entries ORDER BY rowid LIMIT 64)",
+                "DELETE FROM cache_entries WHERE rowid IN (
+                   SELECT rowid FROM (
+                     SELECT rowid, SUM(size) OVER (ORDER BY rowid) - size AS before
+                     FROM cache_entries)
+                   WHERE before < ?)",
             )
+            .bind(excess as i64)
             .execute(&self.pool)
             .await?
             .rows_affected();
             self.evictions.fetch_add(gone, Ordering::Relaxed);
-            if gone == 0 {
-                return Ok(());
-            }
         }
+        let total: i64 = sqlx::query("SELECT COALESCE(SUM(size), 0) FROM cache_entries")
+            .fetch_one(&self.pool)
+            .await?
+            .get(0);
+        self.approx_bytes.store(total as u64, Ordering::Relaxed);
+        Ok(())
     }
 }
 
@@ -291,7 +297,11 @@ mod tests {
         cache.inner.sweep().await.unwrap();
         let stats = cache.stats().await.unwrap();
         assert!(stats.bytes.unwrap() <= 1000, "{stats:?}");
-        assert!(stats.evictions >= 10);
+        assert_eq!(
+            (stats.entries, stats.evictions),
+            (Some(10), 10),
+            "{stats:?}"
+        );
         assert!(cache.get(&[19; 32]).await.unwrap().is_some(), "newest kept");
         assert!(cache.get(&[0; 32]).await.unwrap().is_none(), "oldest gone");
     }
