@@ -10,6 +10,7 @@
 use std::borrow::Cow;
 use std::fmt;
 
+use http::HeaderValue;
 use ring::digest::{Context, SHA256};
 use serde::de::{self, Deserialize, Deserializer, MapAccess, SeqAccess, Visitor};
 use switchyard_store::CacheKey;
@@ -237,6 +238,31 @@ fn write_str(s: &str, out: &mut Vec<u8>) {
     } else {
         let _ = serde_json::to_writer(&mut *out, s);
     }
+}
+
+/// The hex form of a key, for the `x-switchyard-cache-key` header.
+pub(crate) fn key_header(key: &CacheKey) -> HeaderValue {
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    let mut hex = [0u8; 64];
+    for (i, b) in key.iter().enumerate() {
+        hex[2 * i] = DIGITS[usize::from(b >> 4)];
+        hex[2 * i + 1] = DIGITS[usize::from(b & 15)];
+    }
+    HeaderValue::from_bytes(&hex).unwrap_or(HeaderValue::from_static(""))
+}
+
+/// Parses a key as `key_header` writes it.
+pub fn parse_key(hex: &str) -> Option<CacheKey> {
+    let bytes = hex.as_bytes();
+    if bytes.len() != 64 {
+        return None;
+    }
+    let digit = |c: u8| (c as char).to_digit(16).map(|d| d as u8);
+    let mut key = [0u8; 32];
+    for (i, pair) in bytes.chunks(2).enumerate() {
+        key[i] = digit(pair[0])? << 4 | digit(pair[1])?;
+    }
+    Some(key)
 }
 
 #[cfg(test)]

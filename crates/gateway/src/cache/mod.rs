@@ -15,6 +15,7 @@
 //! - [`replay`]: answering from an entry in either mode (stream ⇄ JSON).
 //! - [`flight`]: coalescing of identical in-flight requests.
 //! - [`record`]: recording an answer as it passes; storing it when complete.
+//! - [`shared`]: the backend, counters and clock that store tasks share; the cache's clock.
 //! - [`metrics`]: counters and [`CacheStats`].
 
 pub mod controls;
@@ -24,6 +25,7 @@ mod key;
 mod metrics;
 mod record;
 mod replay;
+mod shared;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -32,17 +34,20 @@ use http::header::{HeaderName, HeaderValue, AGE, CACHE_CONTROL, CONTENT_TYPE};
 use http::Response;
 use switchyard_config::{CacheBackendConfig, CacheConfig};
 use switchyard_store::cache::{MemoryCache, RedisCache, RedisSettings, SqliteCache};
-use switchyard_store::{CacheBackend, CacheKey, CacheRecord, StoreError};
+use switchyard_store::{CacheBackend, CacheKey, StoreError};
 
 pub use self::controls::CacheControls;
 use self::entry::Entry;
 pub use self::entry::TokenUsage;
 use self::flight::{Flights, Follower, Head, Joined, Leader, Outcome};
+use self::key::key_header;
+pub use self::key::parse_key;
 pub use self::metrics::CacheStats;
 use self::metrics::Metrics;
 pub use self::record::Recorder;
 use self::record::StoreJob;
 use self::replay::Wanted;
+use self::shared::{Clock, Shared};
 pub use switchyard_store::Purge;
 
 use crate::pipeline::PreparedCall;
@@ -52,30 +57,6 @@ use crate::{GatewayError, Reply, ReplyBody};
 pub static CACHE_STATUS: HeaderName = HeaderName::from_static("cf-aig-cache-status");
 /// The entry's key (hex), so an operator can purge exactly this entry.
 pub static CACHE_KEY: HeaderName = HeaderName::from_static("x-switchyard-cache-key");
-
-fn key_header(key: &CacheKey) -> HeaderValue {
-    const DIGITS: &[u8; 16] = b"0123456789abcdef";
-    let mut hex = [0u8; 64];
-    for (i, b) in key.iter().enumerate() {
-        hex[2 * i] = DIGITS[usize::from(b >> 4)];
-        hex[2 * i + 1] = DIGITS[usize::from(b & 15)];
-    }
-    HeaderValue::from_bytes(&hex).unwrap_or(HeaderValue::from_static(""))
-}
-
-/// Parses a key as `key_header` writes it.
-pub fn parse_key(hex: &str) -> Option<CacheKey> {
-    let bytes = hex.as_bytes();
-    if bytes.len() != 64 {
-        return None;
-    }
-    let digit = |c: u8| (c as char).to_digit(16).map(|d| d as u8);
-    let mut key = [0u8; 32];
-    for (i, pair) in bytes.chunks(2).enumerate() {
-        key[i] = digit(pair[0])? << 4 | digit(pair[1])?;
-    }
-    Some(key)
-}
 
 /// What the cache did for a request.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -110,80 +91,6 @@ impl CacheStatus {
     /// Whether the answer cost nothing upstream.
     pub fn is_hit(self) -> bool {
         matches!(self, CacheStatus::Hit | CacheStatus::Coalesced)
-    }
-}
-
-/// Milliseconds on a clock that starts at the wall time and advances with tokio's clock (so TTL
-/// tests can pause and advance time).
-pub(crate) struct Clock {
-    base_ms: u64,
-    base: tokio::time::Instant,
-}
-
-impl Clock {
-    fn new() -> Self {
-        Clock {
-            base_ms: std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .map_or(0, |d| d.as_millis() as u64),
-            base: tokio::time::Instant::now(),
-        }
-    }
-
-    pub(crate) fn now_ms(&self) -> u64 {
-        self.base_ms + self.base.elapsed().as_millis() as u64
-    }
-}
-
-/// State shared with the tasks that store entries.
-pub(crate) struct Shared {
-    backend: CacheBackend,
-    pub(crate) metrics: Metrics,
-    pub(crate) clock: Clock,
-    pub(crate) max_entry_bytes: usize,
-    compress_min: usize,
-}
-
-impl Shared {
-    /// The live entry for `key`. Backend failures are misses (counted, logged now and then).
-    async fn get(&self, key: &CacheKey) -> Option<Entry> {
-        let stored = match self.backend.get(key).await {
-            Ok(stored) => stored?,
-            Err(e) => {
-                self.backend_failed("read", &e);
-                return None;
-            }
-        };
-        Entry::decode(stored).filter(|e| e.meta.expires_ms > self.clock.now_ms())
-    }
-
-    async fn store(&self, key: &CacheKey, entry: &Entry, ttl: Duration) {
-        if entry.body.len() > self.max_entry_bytes {
-            self.metrics.note_too_large();
-            return;
-        }
-        let value = entry.encode(self.backend.wants_compression(), self.compress_min);
-        let size = value.len();
-        let record = CacheRecord {
-            key: *key,
-            provider: entry.meta.provider.clone(),
-            model: entry.meta.model.clone(),
-            value,
-            ttl,
-        };
-        match self.backend.put(record).await {
-            Ok(()) => self.metrics.note_store(size),
-            Err(e) => self.backend_failed("write", &e),
-        }
-    }
-
-    fn backend_failed(&self, what: &str, e: &StoreError) {
-        if self.metrics.note_backend_error(self.clock.now_ms()) {
-            tracing::warn!(
-                backend = self.backend.name(),
-                "cache {what} failed, serving without the cache: {e}"
-            );
-        }
     }
 }
 
