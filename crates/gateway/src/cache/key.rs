@@ -242,13 +242,8 @@ fn write_str(s: &str, out: &mut Vec<u8>) {
 
 /// The hex form of a key, for the `x-switchyard-cache-key` header.
 pub(crate) fn key_header(key: &CacheKey) -> HeaderValue {
-    const DIGITS: &[u8; 16] = b"0123456789abcdef";
-    let mut hex = [0u8; 64];
-    for (i, b) in key.iter().enumerate() {
-        hex[2 * i] = DIGITS[usize::from(b >> 4)];
-        hex[2 * i + 1] = DIGITS[usize::from(b & 15)];
-    }
-    HeaderValue::from_bytes(&hex).unwrap_or(HeaderValue::from_static(""))
+    HeaderValue::from_str(&switchyard_store::cache::hex(key))
+        .unwrap_or(HeaderValue::from_static(""))
 }
 
 /// Parses a key as `key_header` writes it.

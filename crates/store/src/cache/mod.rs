@@ -123,6 +123,17 @@ impl CacheBackend {
     }
 }
 
+/// A key's 64 lowercase hex digits (how keys appear in Redis and in `x-switchyard-cache-key`).
+pub fn hex(key: &CacheKey) -> String {
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    let mut s = String::with_capacity(64);
+    for b in key {
+        s.push(DIGITS[usize::from(b >> 4)] as char);
+        s.push(DIGITS[usize::from(b & 15)] as char);
+    }
+    s
+}
+
 /// Milliseconds since the Unix epoch (the backends' expiry clock; the gateway checks expiry again
 /// with its own clock).
 pub(crate) fn unix_ms() -> u64 {

@@ -12,7 +12,7 @@ use bytes::Bytes;
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use redis::{AsyncCommands, Script};
 
-use super::{BackendStats, CacheKey, CacheRecord, Purge, StoreError};
+use super::{hex, BackendStats, CacheKey, CacheRecord, Purge, StoreError};
 
 /// Where and how to reach Redis.
 #[derive(Debug, Clone)]
@@ -242,16 +242,6 @@ impl RedisCache {
     pub fn stats(&self) -> BackendStats {
         BackendStats::default()
     }
-}
-
-fn hex(key: &CacheKey) -> String {
-    const DIGITS: &[u8; 16] = b"0123456789abcdef";
-    let mut s = String::with_capacity(64);
-    for b in key {
-        s.push(DIGITS[usize::from(b >> 4)] as char);
-        s.push(DIGITS[usize::from(b & 15)] as char);
-    }
-    s
 }
 
 /// Escapes Redis glob characters so a model name matches itself only.
