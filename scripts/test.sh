@@ -11,6 +11,9 @@ cd "$(dirname "$0")/.."
 missing=()
 command -v openssl >/dev/null || missing+=(openssl)
 command -v redis-server >/dev/null || missing+=(redis-server)
+# The request-log tests run a private PostgreSQL each (initdb + postgres on a free port, as the
+# postgres user when root): only the server package is needed.
+ls /usr/lib/postgresql/*/bin/postgres >/dev/null 2>&1 || missing+=(postgresql)
 if ((${#missing[@]})); then
   echo "test.sh: apt-get install ${missing[*]}"
   apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null

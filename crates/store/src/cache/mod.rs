@@ -62,6 +62,8 @@ pub enum StoreError {
     Timeout(&'static str, u128),
     #[error("{0}")]
     Unavailable(String),
+    #[error("{0}")]
+    Invalid(String),
 }
 
 /// The configured backend (a closed set: each is a few hundred lines, no plug-ins).
@@ -132,6 +134,10 @@ pub fn hex(key: &CacheKey) -> String {
         s.push(DIGITS[usize::from(b & 15)] as char);
     }
     s
+}
+
+pub(crate) fn unix_ms_i64() -> i64 {
+    unix_ms() as i64
 }
 
 /// Milliseconds since the Unix epoch (the backends' expiry clock; the gateway checks expiry again

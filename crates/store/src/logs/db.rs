@@ -1,0 +1,468 @@
+//! [`LogStore`]: the request-log table in SQLite or PostgreSQL.
+
+use std::sync::Once;
+use std::time::Duration;
+
+use sqlx::any::{AnyPoolOptions, AnyRow};
+use sqlx::{AnyPool, Executor, Row};
+
+use super::filter::{self, Arg};
+use super::{LogFilter, LogPatch, LogRecord};
+use crate::StoreError;
+
+/// Schema versions, in order. Each is applied once; the same SQL runs on both databases.
+const MIGRATIONS: &[(i64, &str)] = &[(
+    1,
+    "CREATE TABLE IF NOT EXISTS request_logs (
+        id TEXT PRIMARY KEY,
+        created_at BIGINT NOT NULL,
+        finished_at BIGINT NOT NULL,
+        api_key_id TEXT,
+        dialect TEXT NOT NULL,
+        method TEXT NOT NULL,
+        path TEXT NOT NULL,
+        route TEXT NOT NULL,
+        provider TEXT,
+        requested_model TEXT,
+        model TEXT,
+        status BIGINT NOT NULL,
+        success BIGINT NOT NULL,
+        cached BIGINT NOT NULL,
+        cache_status TEXT,
+        step BIGINT NOT NULL,
+        stream BIGINT NOT NULL,
+        input_tokens BIGINT,
+        output_tokens BIGINT,
+        cached_input_tokens BIGINT,
+        reasoning_tokens BIGINT,
+        tokens_estimated BIGINT NOT NULL,
+        cost_usd DOUBLE PRECISION,
+        custom_cost_usd DOUBLE PRECISION,
+        saved_cost_usd DOUBLE PRECISION,
+        duration_ms DOUBLE PRECISION NOT NULL,
+        ttft_ms DOUBLE PRECISION,
+        upstream_ms DOUBLE PRECISION,
+        overhead_ms DOUBLE PRECISION,
+        metadata TEXT,
+        user_agent TEXT,
+        error TEXT,
+        request_body TEXT,
+        response_body TEXT,
+        feedback BIGINT,
+        score DOUBLE PRECISION
+    );
+    CREATE INDEX IF NOT EXISTS request_logs_created ON request_logs (created_at);
+    CREATE INDEX IF NOT EXISTS request_logs_model ON request_logs (provider, model)",
+)];
+
+/// Every column, in insert order.
+const COLUMNS: &[&str] = &[
+    "id",
+    "created_at",
+    "finished_at",
+    "api_key_id",
+    "dialect",
+    "method",
+    "path",
+    "route",
+    "provider",
+    "requested_model",
+    "model",
+    "status",
+    "success",
+    "cached",
+    "cache_status",
+    "step",
+    "stream",
+    "input_tokens",
+    "output_tokens",
+    "cached_input_tokens",
+    "reasoning_tokens",
+    "tokens_estimated",
+    "cost_usd",
+    "custom_cost_usd",
+    "saved_cost_usd",
+    "duration_ms",
+    "ttft_ms",
+    "upstream_ms",
+    "overhead_ms",
+    "metadata",
+    "user_agent",
+    "error",
+    "request_body",
+    "response_body",
+    "feedback",
+    "score",
+];
+
+/// Rows per INSERT statement (36 parameters each; well under both databases' limits).
+const ROWS_PER_STATEMENT: usize = 100;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    Sqlite,
+    Postgres,
+}
+
+/// What to do when the log is full.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Deserialize, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum RetentionMode {
+    /// Delete the oldest rows to make room (default).
+    #[default]
+    DeleteOldest,
+    /// Keep what is there; new rows are not stored (counted in metrics).
+    StopInserting,
+}
+
+/// Bounds on the log.
+#[derive(Debug, Clone, Default)]
+pub struct Retention {
+    pub max_rows: Option<u64>,
+    pub max_age: Option<Duration>,
+    pub mode: RetentionMode,
+}
+
+pub struct LogStore {
+    pool: AnyPool,
+    kind: Kind,
+}
+
+static DRIVERS: Once = Once::new();
+
+impl LogStore {
+    /// `sqlite://PATH` (created, WAL) or `postgres://…`; applies pending migrations.
+    pub async fn open(url: &str) -> Result<Self, StoreError> {
+        DRIVERS.call_once(sqlx::any::install_default_drivers);
+        let (kind, url) = if let Some(path) = url.strip_prefix("sqlite://") {
+            let path = std::path::Path::new(path.split('?').next().unwrap_or(path));
+            if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+                std::fs::create_dir_all(dir).map_err(|e| {
+                    StoreError::Unavailable(format!("cannot create {}: {e}", dir.display()))
+                })?;
+            }
+            (
+                Kind::Sqlite,
+                format!("sqlite://{}?mode=rwc", path.display()),
+            )
+        } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            (Kind::Postgres, url.to_owned())
+        } else {
+            return Err(StoreError::Unavailable(format!(
+                "unsupported log store URL `{url}`: expected sqlite://PATH or postgres://…"
+            )));
+        };
+        let pool = AnyPoolOptions::new()
+            .max_connections(if kind == Kind::Sqlite { 4 } else { 8 })
+            .acquire_timeout(Duration::from_secs(10))
+            .after_connect(move |conn, _| {
+                Box::pin(async move {
+                    if kind == Kind::Sqlite {
+                        conn.execute("PRAGMA journal_mode = WAL").await?;
+                        conn.execute("PRAGMA synchronous = NORMAL").await?;
+                        conn.execute("PRAGMA busy_timeout = 5000").await?;
+                    }
+                    Ok(())
+                })
+            })
+            .connect(&url)
+            .await?;
+        let store = LogStore { pool, kind };
+        store.migrate().await?;
+        Ok(store)
+    }
+
+    pub fn backend_name(&self) -> &'static str {
+        match self.kind {
+            Kind::Sqlite => "sqlite",
+            Kind::Postgres => "postgres",
+        }
+    }
+
+    async fn migrate(&self) -> Result<(), StoreError> {
+        self.pool
+            .execute(
+                "CREATE TABLE IF NOT EXISTS switchyard_migrations (version BIGINT PRIMARY KEY, applied_at BIGINT NOT NULL)",
+            )
+            .await?;
+        for (version, sql) in MIGRATIONS {
+            let done: Option<i64> =
+                sqlx::query_scalar("SELECT version FROM switchyard_migrations WHERE version = $1")
+                    .bind(*version)
+                    .fetch_optional(&self.pool)
+                    .await?;
+            if done.is_some() {
+                continue;
+            }
+            let mut tx = self.pool.begin().await?;
+            for statement in sql.split(';').filter(|s| !s.trim().is_empty()) {
+                tx.execute(statement).await?;
+            }
+            sqlx::query(
+                "INSERT INTO switchyard_migrations (version, applied_at) VALUES ($1, $2) ON CONFLICT DO NOTHING",
+            )
+            .bind(*version)
+            .bind(crate::cache::unix_ms_i64())
+            .execute(&mut *tx)
+            .await?;
+            tx.commit().await?;
+        }
+        Ok(())
+    }
+
+    /// Writes `rows` in one transaction (multi-row INSERTs); a row whose id exists is skipped,
+    /// so replaying a spill file twice stores nothing twice.
+    pub async fn insert(&self, rows: &[LogRecord]) -> Result<(), StoreError> {
+        if rows.is_empty() {
+            return Ok(());
+        }
+        let mut tx = self.pool.begin().await?;
+        for chunk in rows.chunks(ROWS_PER_STATEMENT) {
+            let mut sql = format!("INSERT INTO request_logs ({}) VALUES ", COLUMNS.join(", "));
+            let mut n = 0;
+            for (i, _) in chunk.iter().enumerate() {
+                if i > 0 {
+                    sql.push(',');
+                }
+                sql.push('(');
+                for c in 0..COLUMNS.len() {
+                    if c > 0 {
+                        sql.push(',');
+                    }
+                    n += 1;
+                    sql.push('$');
+                    sql.push_str(&n.to_string());
+                }
+                sql.push(')');
+            }
+            sql.push_str(" ON CONFLICT (id) DO NOTHING");
+            let mut q = sqlx::query(&sql);
+            for r in chunk {
+                q = q
+                    .bind(r.id.clone())
+                    .bind(r.created_at)
+                    .bind(r.finished_at)
+                    .bind(r.api_key_id.clone())
+                    .bind(r.dialect.clone())
+                    .bind(r.method.clone())
+                    .bind(r.path.clone())
+                    .bind(r.route.clone())
+                    .bind(r.provider.clone())
+                    .bind(r.requested_model.clone())
+                    .bind(r.model.clone())
+                    .bind(r.status)
+                    .bind(i64::from(r.success))
+                    .bind(i64::from(r.cached))
+                    .bind(r.cache_status.clone())
+                    .bind(r.step)
+                    .bind(i64::from(r.stream))
+                    .bind(r.input_tokens)
+                    .bind(r.output_tokens)
+                    .bind(r.cached_input_tokens)
+                    .bind(r.reasoning_tokens)
+                    .bind(i64::from(r.tokens_estimated))
+                    .bind(r.cost_usd)
+                    .bind(r.custom_cost_usd)
+                    .bind(r.saved_cost_usd)
+                    .bind(r.duration_ms)
+                    .bind(r.ttft_ms)
+                    .bind(r.upstream_ms)
+                    .bind(r.overhead_ms)
+                    .bind(r.metadata.clone())
+                    .bind(r.user_agent.clone())
+                    .bind(r.error.clone())
+                    .bind(r.request_body.clone())
+                    .bind(r.response_body.clone())
+                    .bind(r.feedback)
+                    .bind(r.score);
+            }
+            q.execute(&mut *tx).await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    fn select(&self, with_bodies: bool) -> String {
+        let cols: Vec<&str> = COLUMNS
+            .iter()
+            .copied()
+            .filter(|c| with_bodies || !matches!(*c, "request_body" | "response_body"))
+            .collect();
+        format!("SELECT {} FROM request_logs", cols.join(", "))
+    }
+
+    /// Newest first, at most `limit`, without bodies.
+    pub async fn list(&self, f: &LogFilter, limit: u32) -> Result<Vec<LogRecord>, StoreError> {
+        let w = filter::build(f).map_err(StoreError::Invalid)?;
+        let sql = format!(
+            "{}{} ORDER BY id DESC LIMIT {}",
+            self.select(false),
+            w.sql,
+            limit
+        );
+        let rows = bind_all(sqlx::query(&sql), &w.args)
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter().map(|r| decode(r, false)).collect()
+    }
+
+    /// Every matching row, oldest first, without bodies (analytics and exports).
+    pub async fn scan(&self, f: &LogFilter) -> Result<Vec<LogRecord>, StoreError> {
+        let w = filter::build(f).map_err(StoreError::Invalid)?;
+        let sql = format!("{}{} ORDER BY id", self.select(false), w.sql);
+        let rows = bind_all(sqlx::query(&sql), &w.args)
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter().map(|r| decode(r, false)).collect()
+    }
+
+    /// One row, bodies included.
+    pub async fn get(&self, id: &str) -> Result<Option<LogRecord>, StoreError> {
+        let sql = format!("{} WHERE id = $1", self.select(true));
+        let row = sqlx::query(&sql)
+            .bind(id.to_owned())
+            .fetch_optional(&self.pool)
+            .await?;
+        row.as_ref().map(|r| decode(r, true)).transpose()
+    }
+
+    /// Applies `patch`; false when no such row.
+    pub async fn patch(&self, id: &str, patch: &LogPatch) -> Result<bool, StoreError> {
+        let mut sets = Vec::new();
+        let mut args = Vec::new();
+        if let Some(v) = patch.feedback {
+            args.push(Arg::Int(v));
+            sets.push(format!("feedback = ${}", args.len()));
+        }
+        if let Some(v) = patch.score {
+            args.push(Arg::Real(v));
+            sets.push(format!("score = ${}", args.len()));
+        }
+        if let Some(m) = &patch.metadata {
+            args.push(Arg::Text(serde_json::Value::Object(m.clone()).to_string()));
+            sets.push(format!("metadata = ${}", args.len()));
+        }
+        if sets.is_empty() {
+            return Ok(self.get(id).await?.is_some());
+        }
+        args.push(Arg::Text(id.to_owned()));
+        let sql = format!(
+            "UPDATE request_logs SET {} WHERE id = ${}",
+            sets.join(", "),
+            args.len()
+        );
+        let done = bind_all(sqlx::query(&sql), &args)
+            .execute(&self.pool)
+            .await?;
+        Ok(done.rows_affected() > 0)
+    }
+
+    /// Deletes the matching rows; returns how many.
+    pub async fn delete(&self, f: &LogFilter) -> Result<u64, StoreError> {
+        let w = filter::build(f).map_err(StoreError::Invalid)?;
+        let sql = format!("DELETE FROM request_logs{}", w.sql);
+        let done = bind_all(sqlx::query(&sql), &w.args)
+            .execute(&self.pool)
+            .await?;
+        Ok(done.rows_affected())
+    }
+
+    pub async fn count(&self) -> Result<u64, StoreError> {
+        let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM request_logs")
+            .fetch_one(&self.pool)
+            .await?;
+        Ok(n as u64)
+    }
+
+    /// Applies `retention` (for `delete-oldest`); returns how many rows went.
+    pub async fn enforce(&self, retention: &Retention, now_ms: i64) -> Result<u64, StoreError> {
+        if retention.mode == RetentionMode::StopInserting {
+            return Ok(0);
+        }
+        let mut gone = 0;
+        if let Some(age) = retention.max_age {
+            gone += sqlx::query("DELETE FROM request_logs WHERE created_at < $1")
+                .bind(now_ms - age.as_millis() as i64)
+                .execute(&self.pool)
+                .await?
+                .rows_affected();
+        }
+        if let Some(max) = retention.max_rows {
+            let excess = self.count().await?.saturating_sub(max);
+            if excess > 0 {
+                gone += sqlx::query(
+                    "DELETE FROM request_logs WHERE id IN (SELECT id FROM request_logs ORDER BY id LIMIT $1)",
+                )
+                .bind(excess as i64)
+                .execute(&self.pool)
+                .await?
+                .rows_affected();
+            }
+        }
+        Ok(gone)
+    }
+}
+
+fn bind_all<'q>(
+    mut q: sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments<'q>>,
+    args: &[Arg],
+) -> sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments<'q>> {
+    for a in args {
+        q = match a {
+            Arg::Int(v) => q.bind(*v),
+            Arg::Real(v) => q.bind(*v),
+            Arg::Text(v) => q.bind(v.clone()),
+        };
+    }
+    q
+}
+
+fn decode(r: &AnyRow, with_bodies: bool) -> Result<LogRecord, StoreError> {
+    let flag = |c: &str| -> Result<bool, sqlx::Error> { Ok(r.try_get::<i64, _>(c)? != 0) };
+    Ok(LogRecord {
+        id: r.try_get("id")?,
+        created_at: r.try_get("created_at")?,
+        finished_at: r.try_get("finished_at")?,
+        api_key_id: r.try_get("api_key_id")?,
+        dialect: r.try_get("dialect")?,
+        method: r.try_get("method")?,
+        path: r.try_get("path")?,
+        route: r.try_get("route")?,
+        provider: r.try_get("provider")?,
+        requested_model: r.try_get("requested_model")?,
+        model: r.try_get("model")?,
+        status: r.try_get("status")?,
+        success: flag("success")?,
+        cached: flag("cached")?,
+        cache_status: r.try_get("cache_status")?,
+        step: r.try_get("step")?,
+        stream: flag("stream")?,
+        input_tokens: r.try_get("input_tokens")?,
+        output_tokens: r.try_get("output_tokens")?,
+        cached_input_tokens: r.try_get("cached_input_tokens")?,
+        reasoning_tokens: r.try_get("reasoning_tokens")?,
+        tokens_estimated: flag("tokens_estimated")?,
+        cost_usd: r.try_get("cost_usd")?,
+        custom_cost_usd: r.try_get("custom_cost_usd")?,
+        saved_cost_usd: r.try_get("saved_cost_usd")?,
+        duration_ms: r.try_get("duration_ms")?,
+        ttft_ms: r.try_get("ttft_ms")?,
+        upstream_ms: r.try_get("upstream_ms")?,
+        overhead_ms: r.try_get("overhead_ms")?,
+        metadata: r.try_get("metadata")?,
+        user_agent: r.try_get("user_agent")?,
+        error: r.try_get("error")?,
+        request_body: if with_bodies {
+            r.try_get("request_body")?
+        } else {
+            None
+        },
+        response_body: if with_bodies {
+            r.try_get("response_body")?
+        } else {
+            None
+        },
+        feedback: r.try_get("feedback")?,
+        score: r.try_get("score")?,
+    })
+}

@@ -1,0 +1,233 @@
+//! The request-log store on both databases: the same assertions against SQLite and a real
+//! PostgreSQL.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::time::Duration;
+
+use switchyard_store::logs::{LogFilter, LogPatch, LogRecord, LogStore, Retention, RetentionMode};
+use switchyard_testkit::PostgresServer;
+
+fn row(n: i64, model: &str, cached: bool) -> LogRecord {
+    LogRecord {
+        id: format!("0190-{n:08}"),
+        created_at: 1_700_000_000_000 + n * 1000,
+        finished_at: 1_700_000_000_000 + n * 1000 + 5,
+        dialect: "openai".into(),
+        method: "POST".into(),
+        path: "/v1/chat/completions".into(),
+        route: "/v1/chat/completions".into(),
+        provider: Some("p".into()),
+        requested_model: Some(format!("p/{model}")),
+        model: Some(model.into()),
+        status: if n % 5 == 0 { 502 } else { 200 },
+        success: n % 5 != 0,
+        cached,
+        input_tokens: Some(10 + n),
+        output_tokens: Some(2),
+        cost_usd: Some(0.001 * n as f64),
+        duration_ms: n as f64,
+        metadata: Some(format!("{{\"team\":\"t{}\",\"n\":{n}}}", n % 2)),
+        request_body: Some(format!("{{\"n\":{n}}}")),
+        response_body: Some("{\"ok\":true}".into()),
+        ..LogRecord::default()
+    }
+}
+
+async fn exercise(store: LogStore) {
+    let rows: Vec<LogRecord> = (1..=250)
+        .map(|n| row(n, if n % 3 == 0 { "b" } else { "a" }, n % 4 == 0))
+        .collect();
+    store.insert(&rows).await.unwrap();
+    store.insert(&rows[..10]).await.unwrap(); // replayed: nothing twice
+    assert_eq!(store.count().await.unwrap(), 250);
+
+    // every field survives the round trip
+    let got = store.get(&rows[6].id).await.unwrap().unwrap();
+    assert_eq!(got, rows[6]);
+
+    // newest first, no bodies, cursor pagination
+    let page = store.list(&LogFilter::default(), 100).await.unwrap();
+    assert_eq!(page.len(), 100);
+    assert_eq!(page[0].id, rows[249].id);
+    assert!(page[0].request_body.is_none());
+    let next = LogFilter {
+        before: Some(page[99].id.clone()),
+        ..LogFilter::default()
+    };
+    let page2 = store.list(&next, 1000).await.unwrap();
+    assert_eq!(page2.len(), 150);
+    assert_eq!(page2[0].id, rows[149].id);
+
+    let count = |f: LogFilter| {
+        let store = &store;
+        async move { store.scan(&f).await.unwrap().len() }
+    };
+    assert_eq!(
+        count(LogFilter {
+            model: Some("b".into()),
+            ..Default::default()
+        })
+        .await,
+        83
+    );
+    assert_eq!(
+        count(LogFilter {
+            model: Some("p/b".into()),
+            ..Default::default()
+        })
+        .await,
+        83
+    );
+    assert_eq!(
+        count(LogFilter {
+            success: Some(false),
+            ..Default::default()
+        })
+        .await,
+        50
+    );
+    assert_eq!(
+        count(LogFilter {
+            status: Some(502),
+            ..Default::default()
+        })
+        .await,
+        50
+    );
+    assert_eq!(
+        count(LogFilter {
+            cached: Some(true),
+            ..Default::default()
+        })
+        .await,
+        62
+    );
+    assert_eq!(
+        count(LogFilter {
+            min_cost: Some(0.2),
+            ..Default::default()
+        })
+        .await,
+        51
+    );
+    assert_eq!(
+        count(LogFilter {
+            metadata: Some("team=t1".into()),
+            ..Default::default()
+        })
+        .await,
+        125
+    );
+    assert_eq!(
+        count(LogFilter {
+            metadata: Some("n=7".into()),
+            ..Default::default()
+        })
+        .await,
+        1
+    );
+    let since = rows[99].created_at;
+    assert_eq!(
+        count(LogFilter {
+            since: Some(since),
+            until: Some(since + 10_000),
+            ..Default::default()
+        })
+        .await,
+        10
+    );
+    assert!(store
+        .scan(&LogFilter {
+            metadata: Some("nokey".into()),
+            ..Default::default()
+        })
+        .await
+        .is_err());
+
+    let patch = LogPatch {
+        feedback: Some(1),
+        score: Some(0.5),
+        metadata: Some(serde_json::from_str(r#"{"team":"t9"}"#).unwrap()),
+    };
+    assert!(store.patch(&rows[0].id, &patch).await.unwrap());
+    assert!(!store.patch("nope", &patch).await.unwrap());
+    let got = store.get(&rows[0].id).await.unwrap().unwrap();
+    assert_eq!(
+        (got.feedback, got.score, got.metadata.as_deref()),
+        (Some(1), Some(0.5), Some(r#"{"team":"t9"}"#))
+    );
+
+    assert_eq!(
+        store
+            .delete(&LogFilter {
+                model: Some("b".into()),
+                ..Default::default()
+            })
+            .await
+            .unwrap(),
+        83
+    );
+    assert_eq!(store.count().await.unwrap(), 167);
+
+    let keep_100 = Retention {
+        max_rows: Some(100),
+        max_age: None,
+        mode: RetentionMode::DeleteOldest,
+    };
+    assert_eq!(store.enforce(&keep_100, 0).await.unwrap(), 67);
+    assert_eq!(store.count().await.unwrap(), 100);
+    let kept: Vec<String> = store
+        .scan(&LogFilter::default())
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|r| r.id)
+        .collect();
+    let remaining: Vec<String> = rows
+        .iter()
+        .filter(|r| r.model.as_deref() != Some("b"))
+        .map(|r| r.id.clone())
+        .collect();
+    let newest = remaining[remaining.len() - 100..].to_vec();
+    assert_eq!(kept, newest, "the oldest went first");
+    let by_age = Retention {
+        max_rows: None,
+        max_age: Some(Duration::from_secs(10)),
+        mode: RetentionMode::DeleteOldest,
+    };
+    let now = rows[249].created_at;
+    store.enforce(&by_age, now).await.unwrap();
+    assert!(store
+        .scan(&LogFilter::default())
+        .await
+        .unwrap()
+        .iter()
+        .all(|r| r.created_at >= now - 10_000));
+}
+
+#[tokio::test]
+async fn sqlite_log_store() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!(
+        "sqlite://{}",
+        dir.path().join("logs/switchyard.db").display()
+    );
+    exercise(LogStore::open(&url).await.unwrap()).await;
+    // reopening finds the schema in place
+    assert!(LogStore::open(&url).await.unwrap().count().await.unwrap() > 0);
+}
+
+#[tokio::test]
+async fn postgres_log_store() {
+    let pg = PostgresServer::start().unwrap();
+    exercise(LogStore::open(&pg.url()).await.unwrap()).await;
+    assert!(
+        LogStore::open(&pg.url())
+            .await
+            .unwrap()
+            .count()
+            .await
+            .unwrap()
+            > 0
+    );
+}
