@@ -8,6 +8,7 @@
 //! - [`validate`]: raw → [`Config`], with located errors.
 //! - [`model`]: [`Config`] and its parts ([`ServerConfig`], [`ModelBinding`], [`ModelRef`]).
 //! - [`cache`]: `[cache]`, the response cache settings.
+//! - [`logs`]: `[logs]` (request log, OTLP) and `[[pricing]]`.
 //! - [`env`]: providers picked up from the usual environment variables.
 //! - [`template`]: the commented example written by `switchyard init`.
 //!
@@ -16,6 +17,7 @@
 
 pub mod cache;
 pub mod env;
+pub mod logs;
 pub mod model;
 pub mod raw;
 pub mod template;
@@ -24,6 +26,7 @@ pub mod validate;
 use std::path::{Path, PathBuf};
 
 pub use cache::{CacheBackendConfig, CacheConfig};
+pub use logs::{LogsConfig, PriceRow};
 pub use model::{Config, ModelBinding, ModelRef, ServerConfig};
 
 /// A configuration error, located in its file when it comes from one.

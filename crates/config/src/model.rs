@@ -15,6 +15,9 @@ pub struct Config {
     pub providers: Vec<ProviderSpec>,
     pub models: Vec<ModelBinding>,
     pub cache: crate::CacheConfig,
+    pub logs: crate::LogsConfig,
+    /// Price overrides (on top of the shipped table).
+    pub pricing: Vec<crate::PriceRow>,
     /// Things that are allowed but probably not intended (a provider without a key, …).
     pub warnings: Vec<String>,
 }
@@ -100,6 +103,8 @@ impl Config {
                 .collect(),
             models: &self.models,
             cache: &self.cache,
+            logs: &self.logs,
+            pricing: &self.pricing,
         };
         toml::to_string_pretty(&view).unwrap_or_else(|e| format!("# cannot render config: {e}\n"))
     }
@@ -111,6 +116,9 @@ struct Resolved<'a> {
     providers: std::collections::BTreeMap<&'a str, ResolvedProvider<'a>>,
     models: &'a [ModelBinding],
     cache: &'a crate::CacheConfig,
+    logs: &'a crate::LogsConfig,
+    #[serde(skip_serializing_if = "<[_]>::is_empty")]
+    pricing: &'a [crate::PriceRow],
 }
 
 #[derive(Serialize)]

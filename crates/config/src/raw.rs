@@ -17,6 +17,10 @@ pub struct RawConfig {
     pub models: Vec<RawModel>,
     #[serde(default)]
     pub cache: crate::cache::RawCache,
+    #[serde(default)]
+    pub logs: crate::logs::RawLogs,
+    #[serde(default)]
+    pub pricing: Vec<crate::logs::PriceRow>,
 }
 
 #[derive(Debug, Default, Deserialize)]

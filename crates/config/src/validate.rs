@@ -66,6 +66,7 @@ pub(crate) fn validate(
     }
 
     let cache = crate::cache::cache(raw.cache, src, env)?;
+    let logs = crate::logs::logs(raw.logs, src, env)?;
 
     Ok(Config {
         source: None,
@@ -73,6 +74,8 @@ pub(crate) fn validate(
         providers,
         models,
         cache,
+        logs,
+        pricing: raw.pricing,
         warnings,
     })
 }
