@@ -12,6 +12,7 @@
 //! - [`pipeline`]: [`Gateway`] and `handle`, the life cycle.
 //! - [`relay`]: [`ReplyBody`], the response body: buffered JSON, or an upstream SSE stream relayed
 //!   chunk by chunk with an idle timeout and a clean error event if the upstream breaks.
+//! - [`observe`]: the record step — request log, cost, metrics, traces (off the request path).
 //! - [`error`]: [`GatewayError`]: who failed (client / upstream / internal), whether a retry could
 //!   help, and what to tell the caller.
 //! - [`passthrough`]: provider-native requests (`/{provider}/…`) forwarded with credentials injected.
@@ -23,6 +24,7 @@
 pub mod cache;
 pub mod context;
 pub mod error;
+pub mod observe;
 pub mod passthrough;
 pub mod pipeline;
 pub mod relay;

@@ -74,6 +74,9 @@ impl Gateway {
             stream,
             cache: None,
             saved_usage: None,
+            api: None,
+            provider_kind: provider.spec().kind.name(),
+            requested_model: None,
         })
     }
 }

@@ -91,6 +91,11 @@ pub struct Reply {
     /// On a cache hit: the tokens the stored answer used, i.e. what the hit saved (priced by the
     /// cost step).
     pub saved_usage: Option<TokenUsage>,
+    /// What the log record needs: the client API (None for native passthrough), the provider's
+    /// kind (for prices) and the model as the client named it.
+    pub api: Option<ClientApi>,
+    pub provider_kind: &'static str,
+    pub requested_model: Option<String>,
 }
 
 /// A request checked, routed and rewritten, ready to send. Owns everything it needs, so the body
@@ -105,6 +110,8 @@ pub struct PreparedCall {
     translation: Option<Translation>,
     /// The alias's cache TTL, if it sets one.
     cache_ttl: Option<Duration>,
+    /// The model as the client named it.
+    requested: String,
 }
 
 impl PreparedCall {
@@ -128,6 +135,11 @@ impl PreparedCall {
     /// Whether the client asked for a stream.
     pub fn is_stream(&self) -> bool {
         self.stream
+    }
+
+    /// The model as the client named it.
+    pub fn requested(&self) -> &str {
+        &self.requested
     }
 
     pub fn cache_ttl(&self) -> Option<Duration> {
@@ -267,7 +279,7 @@ impl Gateway {
                 (self.owned_route(&route), false, splicer)
             }
         };
-        let (provider, upstream_model, cache_ttl) = requested;
+        let (provider, upstream_model, cache_ttl, requested) = requested;
         let body = if splicer.is_noop() {
             body.clone()
         } else {
@@ -281,6 +293,7 @@ impl Gateway {
             stream,
             translation: None,
             cache_ttl,
+            requested,
         })
     }
 
@@ -292,7 +305,7 @@ impl Gateway {
         stream: bool,
         (body, translation): (Bytes, Translation),
     ) -> PreparedCall {
-        let (provider, upstream_model, cache_ttl) = self.owned_route(route);
+        let (provider, upstream_model, cache_ttl, requested) = self.owned_route(route);
         PreparedCall {
             api,
             provider,
@@ -301,14 +314,19 @@ impl Gateway {
             stream,
             translation: Some(translation),
             cache_ttl,
+            requested,
         }
     }
 
-    fn owned_route(&self, route: &crate::Route<'_>) -> (Provider, String, Option<Duration>) {
+    fn owned_route(
+        &self,
+        route: &crate::Route<'_>,
+    ) -> (Provider, String, Option<Duration>, String) {
         (
             route.provider.clone(),
             route.upstream_model.to_owned(),
             route.cache_ttl,
+            route.requested.to_owned(),
         )
     }
 
@@ -416,6 +434,9 @@ impl Gateway {
             stream,
             cache: None,
             saved_usage: None,
+            api: Some(call.api),
+            provider_kind: call.provider.spec().kind.name(),
+            requested_model: Some(call.requested),
         })
     }
 }

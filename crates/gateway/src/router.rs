@@ -22,6 +22,8 @@ pub struct Route<'a> {
     pub alias: Option<&'a str>,
     /// The alias's own cache TTL (`cache_ttl_seconds`), if it sets one.
     pub cache_ttl: Option<Duration>,
+    /// The model as the client named it.
+    pub requested: &'a str,
 }
 
 struct Target {
@@ -94,6 +96,7 @@ impl ModelRouter {
                 upstream_model: &alias.model,
                 alias: Some(requested),
                 cache_ttl: alias.cache_ttl,
+                requested,
             });
         }
         if let Some((provider, model)) = requested.split_once('/') {
@@ -106,6 +109,7 @@ impl ModelRouter {
                     upstream_model: model,
                     alias: None,
                     cache_ttl: None,
+                    requested,
                 });
             }
         }
@@ -115,6 +119,7 @@ impl ModelRouter {
                 upstream_model: requested,
                 alias: None,
                 cache_ttl: None,
+                requested,
             });
         }
         Err(self.unknown(requested))

@@ -24,7 +24,7 @@ mod flight;
 mod key;
 mod metrics;
 mod record;
-mod replay;
+pub(crate) mod replay;
 mod shared;
 
 use std::sync::Arc;
@@ -107,6 +107,9 @@ pub(crate) struct Lookup {
     key: CacheKey,
     ttl: Duration,
     want: Wanted,
+    /// For the reply's log record.
+    requested: String,
+    provider_kind: &'static str,
 }
 
 /// What [`ResponseCache::find`] found.
@@ -197,6 +200,8 @@ impl ResponseCache {
         Ok(Plan::Use(Lookup {
             key,
             ttl,
+            requested: call.requested().to_owned(),
+            provider_kind: call.provider().spec().kind.name(),
             want: Wanted {
                 api,
                 stream: call.is_stream(),
@@ -300,6 +305,9 @@ impl ResponseCache {
             stream: true,
             cache: Some(CacheStatus::Coalesced),
             saved_usage: None,
+            api: Some(lookup.want.api),
+            provider_kind: lookup.provider_kind,
+            requested_model: Some(lookup.requested.clone()),
         }
     }
 
@@ -332,6 +340,9 @@ impl ResponseCache {
             stream: lookup.want.stream,
             cache: Some(status),
             saved_usage: entry.meta.usage,
+            api: Some(lookup.want.api),
+            provider_kind: lookup.provider_kind,
+            requested_model: Some(lookup.requested.clone()),
         })
     }
 

@@ -12,6 +12,8 @@ use crate::ClientApi;
 
 fn lookup(key: u8, ttl: u64, stream: bool) -> Lookup {
     Lookup {
+        requested: "p/m".into(),
+        provider_kind: "openai",
         key: [key; 32],
         ttl: Duration::from_secs(ttl),
         want: Wanted {
@@ -36,6 +38,9 @@ fn json_reply() -> Reply {
         stream: false,
         cache: None,
         saved_usage: None,
+        api: Some(ClientApi::ChatCompletions),
+        provider_kind: "openai",
+        requested_model: None,
     }
 }
 

@@ -1,0 +1,139 @@
+//! [`Observation`] → [`LogRecord`]: usage read from the answer (or counted locally and marked
+//! estimated), cost from the price table (0 on cache hits, which record what they saved).
+
+use switchyard_store::logs::LogRecord;
+
+use super::pricing::PriceTable;
+use super::{Finished, Observation};
+use crate::cache::replay::usage_of;
+use crate::cache::TokenUsage;
+use crate::ClientApi;
+
+fn ms(d: std::time::Duration) -> f64 {
+    d.as_secs_f64() * 1000.0
+}
+
+/// The answer's bytes as far as they were kept: all of them, or the head and the tail joined at
+/// an event boundary (enough for the usage, which streams put at their start and end).
+fn answer_bytes(head: &[u8], obs: &Observation) -> Vec<u8> {
+    if obs.response_tail.is_empty() {
+        return head.to_vec();
+    }
+    let tail = obs.response_tail.concat();
+    let from = tail
+        .windows(2)
+        .position(|w| w == b"\n\n")
+        .map_or(0, |p| p + 2);
+    let mut joined = head.to_vec();
+    joined.extend_from_slice(b"\n\n");
+    joined.extend_from_slice(&tail[from..]);
+    joined
+}
+
+/// About four bytes of text per token: the local fallback when a provider reports no usage.
+fn estimate(bytes: usize) -> u64 {
+    bytes.div_ceil(4) as u64
+}
+
+fn lossy_capped(bytes: &[u8], cap: usize) -> String {
+    let cut = &bytes[..bytes.len().min(cap)];
+    String::from_utf8_lossy(cut).into_owned()
+}
+
+pub fn finalize(obs: Observation, prices: &PriceTable, payload_cap: usize) -> Finished {
+    let call = obs.call.clone().unwrap_or_default();
+    let served = obs.served.as_ref();
+    let success = (200..300).contains(&obs.status) && !obs.aborted && obs.error.is_none();
+    let cached = served.and_then(|s| s.cache).is_some_and(|c| c.is_hit());
+    let head: Vec<u8> = obs.response_head.concat();
+    let answer = answer_bytes(&head, &obs);
+    let mut estimated = false;
+    let usage: Option<TokenUsage> = if cached {
+        served.and_then(|s| s.saved_usage)
+    } else {
+        let reported = call
+            .api
+            .zip(served)
+            .and_then(|(api, s)| usage_of(api, s.stream, &answer));
+        match (reported, call.api) {
+            (Some(u), _) => Some(u),
+            (None, Some(ClientApi::ChatCompletions | ClientApi::Messages)) if success => {
+                estimated = true;
+                Some(TokenUsage {
+                    input: estimate(call.request_body.as_ref().map_or(0, |b| b.len())),
+                    output: estimate(obs.response_bytes as usize),
+                    ..TokenUsage::default()
+                })
+            }
+            _ => None,
+        }
+    };
+    let priced = |u: &TokenUsage| {
+        served.and_then(|s| prices.cost(&s.provider, s.provider_kind, &s.model, u))
+    };
+    let (cost, saved) = if cached {
+        (Some(0.0), usage.as_ref().and_then(priced))
+    } else {
+        (
+            call.custom_cost.or_else(|| usage.as_ref().and_then(priced)),
+            None,
+        )
+    };
+    let upstream = served.filter(|_| !cached).map(|s| s.upstream_latency);
+    let record = LogRecord {
+        id: obs.id,
+        created_at: obs.received_ms,
+        finished_at: obs.received_ms + obs.total.as_millis() as i64,
+        api_key_id: None,
+        dialect: match call.api {
+            Some(api) => api.dialect().name().to_owned(),
+            None => "native".to_owned(),
+        },
+        method: obs.method,
+        path: obs.path,
+        route: obs.route.to_owned(),
+        provider: served.map(|s| s.provider.clone()),
+        requested_model: served.and_then(|s| s.requested_model.clone()),
+        model: served.map(|s| s.model.clone()).filter(|m| !m.is_empty()),
+        status: i64::from(obs.status),
+        success,
+        cached,
+        cache_status: served.and_then(|s| s.cache).map(|c| c.as_str().to_owned()),
+        step: 0,
+        stream: served.is_some_and(|s| s.stream),
+        input_tokens: usage.map(|u| u.input as i64),
+        output_tokens: usage.map(|u| u.output as i64),
+        cached_input_tokens: usage.map(|u| u.cached_input as i64),
+        reasoning_tokens: usage.map(|u| u.reasoning as i64),
+        tokens_estimated: estimated,
+        cost_usd: cost,
+        custom_cost_usd: call.custom_cost,
+        saved_cost_usd: saved,
+        duration_ms: ms(obs.total),
+        ttft_ms: obs.first_byte.map(ms),
+        upstream_ms: upstream.map(ms),
+        overhead_ms: upstream
+            .map(|u| ms(obs.head.saturating_sub(u)))
+            .or(Some(ms(obs.head))),
+        metadata: call.metadata.clone(),
+        user_agent: obs.user_agent,
+        error: obs.error.or_else(|| {
+            obs.aborted
+                .then(|| "the client closed the connection before the answer ended".to_owned())
+        }),
+        request_body: call
+            .request_body
+            .as_ref()
+            .filter(|_| call.collect_payload)
+            .map(|b| lossy_capped(b, payload_cap)),
+        response_body: (call.collect_payload && !head.is_empty())
+            .then(|| lossy_capped(&head, payload_cap)),
+        feedback: None,
+        score: None,
+    };
+    Finished {
+        record,
+        route: obs.route,
+        traceparent: obs.traceparent,
+    }
+}

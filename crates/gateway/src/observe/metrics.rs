@@ -1,0 +1,265 @@
+//! Prometheus metrics for requests, fed by the log writer (so the request path pays nothing but
+//! the in-flight gauge). Labels are bounded: provider, model, route template and status class;
+//! past [`MAX_SERIES`] label sets, new models are counted under `model="other"`.
+
+use std::collections::HashMap;
+use std::fmt::Write as _;
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
+use std::sync::{Mutex, PoisonError};
+
+use super::Finished;
+
+const MAX_SERIES: usize = 500;
+/// Seconds.
+const BUCKETS: &[f64] = &[
+    0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0,
+];
+
+#[derive(Default, Clone)]
+struct Histogram {
+    counts: Vec<u64>,
+    sum: f64,
+    count: u64,
+}
+
+impl Histogram {
+    fn observe(&mut self, seconds: f64) {
+        if self.counts.is_empty() {
+            self.counts = vec![0; BUCKETS.len()];
+        }
+        for (i, b) in BUCKETS.iter().enumerate() {
+            if seconds <= *b {
+                self.counts[i] += 1;
+            }
+        }
+        self.sum += seconds;
+        self.count += 1;
+    }
+}
+
+#[derive(Default)]
+struct Series {
+    requests: u64,
+    errors: u64,
+    input_tokens: u64,
+    output_tokens: u64,
+    cost_usd: f64,
+    cache_hits: u64,
+    total: Histogram,
+    upstream: Histogram,
+    overhead: Histogram,
+    ttft: Histogram,
+}
+
+type Labels = (String, String, &'static str, &'static str);
+
+#[derive(Default)]
+pub struct Metrics {
+    series: Mutex<HashMap<Labels, Series>>,
+    pub in_flight: AtomicI64,
+    pub spilled: AtomicU64,
+    pub not_stored: AtomicU64,
+    pub write_errors: AtomicU64,
+    pub rows_written: AtomicU64,
+}
+
+fn status_class(status: i64) -> &'static str {
+    match status {
+        100..=199 => "1xx",
+        200..=299 => "2xx",
+        300..=399 => "3xx",
+        400..=499 => "4xx",
+        _ => "5xx",
+    }
+}
+
+impl Metrics {
+    pub fn record(&self, f: &Finished) {
+        let r = &f.record;
+        let mut series = self.series.lock().unwrap_or_else(PoisonError::into_inner);
+        let provider = r.provider.clone().unwrap_or_default();
+        let mut model = r.model.clone().unwrap_or_default();
+        let key = (
+            provider.clone(),
+            model.clone(),
+            f.route,
+            status_class(r.status),
+        );
+        if !series.contains_key(&key) && series.len() >= MAX_SERIES {
+            model = "other".to_owned();
+        }
+        let s = series
+            .entry((provider, model, f.route, status_class(r.status)))
+            .or_default();
+        s.requests += 1;
+        if !r.success {
+            s.errors += 1;
+        }
+        if r.cached {
+            s.cache_hits += 1;
+        }
+        s.input_tokens += r.input_tokens.unwrap_or(0).max(0) as u64;
+        s.output_tokens += r.output_tokens.unwrap_or(0).max(0) as u64;
+        s.cost_usd += r.cost_usd.unwrap_or(0.0);
+        s.total.observe(r.duration_ms / 1000.0);
+        if let Some(u) = r.upstream_ms {
+            s.upstream.observe(u / 1000.0);
+        }
+        if let Some(o) = r.overhead_ms {
+            s.overhead.observe(o / 1000.0);
+        }
+        if let Some(t) = r.ttft_ms {
+            s.ttft.observe(t / 1000.0);
+        }
+    }
+
+    /// Prometheus text exposition; `queue_depth` is read by the caller from the queue.
+    pub fn write_prometheus(&self, queue_depth: usize, out: &mut String) {
+        let series = self.series.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut keys: Vec<&Labels> = series.keys().collect();
+        keys.sort();
+        let label = |(p, m, r, c): &Labels| {
+            format!(
+                "provider=\"{}\",model=\"{}\",route=\"{}\",status_class=\"{}\"",
+                escape(p),
+                escape(m),
+                r,
+                c
+            )
+        };
+        type Pick = fn(&Series) -> f64;
+        let counters: [(&str, &str, Pick); 6] = [
+            ("requests_total", "Requests answered.", |s| {
+                s.requests as f64
+            }),
+            ("errors_total", "Requests that did not succeed.", |s| {
+                s.errors as f64
+            }),
+            (
+                "cache_hits_total",
+                "Requests answered from the cache.",
+                |s| s.cache_hits as f64,
+            ),
+            ("input_tokens_total", "Input tokens.", |s| {
+                s.input_tokens as f64
+            }),
+            ("output_tokens_total", "Output tokens.", |s| {
+                s.output_tokens as f64
+            }),
+            ("cost_usd_total", "Cost in USD (priced rows only).", |s| {
+                s.cost_usd
+            }),
+        ];
+        for (name, help, pick) in counters {
+            let _ = writeln!(
+                out,
+                "# HELP switchyard_{name} {help}\n# TYPE switchyard_{name} counter"
+            );
+            for k in &keys {
+                let _ = writeln!(
+                    out,
+                    "switchyard_{name}{{{}}} {}",
+                    label(k),
+                    pick(&series[*k])
+                );
+            }
+        }
+        type Hist = fn(&Series) -> &Histogram;
+        let histograms: [(&str, &str, Hist); 4] = [
+            (
+                "request_duration_seconds",
+                "Time from arrival to the end of the answer.",
+                |s| &s.total,
+            ),
+            (
+                "upstream_latency_seconds",
+                "Time from sending upstream to its response head.",
+                |s| &s.upstream,
+            ),
+            (
+                "gateway_overhead_seconds",
+                "Time to the response head not spent upstream.",
+                |s| &s.overhead,
+            ),
+            (
+                "time_to_first_token_seconds",
+                "Time from arrival to the first body byte.",
+                |s| &s.ttft,
+            ),
+        ];
+        for (name, help, pick) in histograms {
+            let _ = writeln!(
+                out,
+                "# HELP switchyard_{name} {help}\n# TYPE switchyard_{name} histogram"
+            );
+            for k in &keys {
+                let h = pick(&series[*k]);
+                if h.count == 0 {
+                    continue;
+                }
+                let l = label(k);
+                for (i, b) in BUCKETS.iter().enumerate() {
+                    let _ = writeln!(
+                        out,
+                        "switchyard_{name}_bucket{{{l},le=\"{b}\"}} {}",
+                        h.counts[i]
+                    );
+                }
+                let _ = writeln!(
+                    out,
+                    "switchyard_{name}_bucket{{{l},le=\"+Inf\"}} {}",
+                    h.count
+                );
+                let _ = writeln!(out, "switchyard_{name}_sum{{{l}}} {}", h.sum);
+                let _ = writeln!(out, "switchyard_{name}_count{{{l}}} {}", h.count);
+            }
+        }
+        let gauges = [
+            (
+                "in_flight_requests",
+                "Requests being handled now.",
+                self.in_flight.load(Ordering::Relaxed) as f64,
+                "gauge",
+            ),
+            (
+                "log_queue_depth",
+                "Log records waiting for the writer.",
+                queue_depth as f64,
+                "gauge",
+            ),
+            (
+                "log_spilled_total",
+                "Log records written to the spill file.",
+                self.spilled.load(Ordering::Relaxed) as f64,
+                "counter",
+            ),
+            (
+                "log_rows_written_total",
+                "Log records written to the store.",
+                self.rows_written.load(Ordering::Relaxed) as f64,
+                "counter",
+            ),
+            (
+                "log_write_errors_total",
+                "Failed batch writes (their rows spilled).",
+                self.write_errors.load(Ordering::Relaxed) as f64,
+                "counter",
+            ),
+            (
+                "log_not_stored_total",
+                "Rows not stored because retention is stop-inserting and the log is full.",
+                self.not_stored.load(Ordering::Relaxed) as f64,
+                "counter",
+            ),
+        ];
+        for (name, help, v, kind) in gauges {
+            let _ = writeln!(out, "# HELP switchyard_{name} {help}\n# TYPE switchyard_{name} {kind}\nswitchyard_{name} {v}");
+        }
+    }
+}
+
+fn escape(s: &str) -> String {
+    s.replace('\\', "\\\\")
+        .replace('"', "\\\"")
+        .replace('\n', "\\n")
+}

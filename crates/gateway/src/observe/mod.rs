@@ -1,0 +1,97 @@
+//! The "record" step: every request becomes a log record, metrics and (optionally) a trace span —
+//! off the request path.
+//!
+//! The edge fills an [`Observation`] (what it saw: timings, status, the reply's provider and model,
+//! the captured bodies) when a response ends and hands it to the [`Observer`]: a bounded queue read
+//! by one writer task, which turns observations into [`LogRecord`]s (usage parsed from the answer,
+//! cost priced), updates the metrics, and writes rows in batches. Nothing is dropped: a full queue
+//! or a failing store spills rows to an append-only file that is replayed into the store; shutdown
+//! drains the queue.
+//!
+//! # Layout
+//! - [`body`]: [`ObservedBody`], the response body wrapper that times and captures the answer.
+//! - [`finalize`]: observation → record (usage, cost, estimated tokens).
+//! - [`pricing`]: the price table.
+//! - [`writer`]: the queue, the batching writer task, the spill file.
+//! - [`metrics`]: the Prometheus registry.
+//! - [`analytics`]: grouped figures over log rows (API and CLI).
+//! - [`otlp`]: OpenTelemetry spans over OTLP/HTTP.
+
+pub mod analytics;
+pub mod body;
+pub mod finalize;
+pub mod metrics;
+pub mod otlp;
+pub mod pricing;
+pub mod writer;
+
+use std::time::Duration;
+
+use bytes::Bytes;
+use switchyard_store::logs::LogRecord;
+
+pub use self::body::ObservedBody;
+pub use self::writer::Observer;
+use crate::cache::{CacheStatus, TokenUsage};
+use crate::ClientApi;
+
+/// What the edge saw of one request.
+#[derive(Debug, Clone, Default)]
+pub struct Observation {
+    pub id: String,
+    /// Unix ms when the request arrived.
+    pub received_ms: i64,
+    pub method: String,
+    pub path: String,
+    /// The route template, for metrics labels.
+    pub route: &'static str,
+    pub user_agent: Option<String>,
+    /// W3C `traceparent` of the incoming request.
+    pub traceparent: Option<String>,
+    pub status: u16,
+    pub error: Option<String>,
+    pub call: Option<CallNote>,
+    pub served: Option<ServedNote>,
+    /// From arrival to the response head, to the first body byte, and to the end.
+    pub head: Duration,
+    pub first_byte: Option<Duration>,
+    pub total: Duration,
+    /// The answer as sent (up to the payload cap), and its last bytes when longer (usage sits
+    /// at the end of streams).
+    pub response_head: Vec<Bytes>,
+    pub response_tail: Vec<Bytes>,
+    pub response_bytes: u64,
+    /// The client went away before the answer ended.
+    pub aborted: bool,
+}
+
+/// What an API handler knows about the call (set on the response, read by the edge).
+#[derive(Debug, Clone, Default)]
+pub struct CallNote {
+    pub api: Option<ClientApi>,
+    pub request_body: Option<Bytes>,
+    /// `cf-aig-metadata`, validated and re-serialised compactly.
+    pub metadata: Option<String>,
+    pub collect_payload: bool,
+    pub custom_cost: Option<f64>,
+}
+
+/// What the gateway's reply says about who answered.
+#[derive(Debug, Clone)]
+pub struct ServedNote {
+    pub provider: String,
+    pub provider_kind: &'static str,
+    pub model: String,
+    pub requested_model: Option<String>,
+    pub stream: bool,
+    pub upstream_latency: Duration,
+    pub cache: Option<CacheStatus>,
+    pub saved_usage: Option<TokenUsage>,
+}
+
+/// A finished record plus the facts the metrics need that the row does not keep.
+pub struct Finished {
+    pub record: LogRecord,
+    pub route: &'static str,
+    pub traceparent: Option<String>,
+}

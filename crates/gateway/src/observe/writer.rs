@@ -1,0 +1,326 @@
+//! The log writer: a bounded queue, one task that finalizes and writes rows in batches, and a
+//! spill file for whatever cannot go to the store right now.
+//!
+//! Durability: a row is in the store once the batch holding it commits. The writer takes whatever
+//! is queued the moment it is free (no timer to wait for), so under any load a record reaches the
+//! store within one batch write of its response ending; a `kill -9` loses at most the rows queued
+//! or in flight at that moment (bounded by [`FLUSH_BOUND`], which the tests check). A clean
+//! shutdown drains the queue first.
+
+use std::io::{BufRead, Write};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::Ordering;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
+
+use switchyard_config::{LogsConfig, PriceRow};
+use switchyard_store::logs::{LogRecord, LogStore, Retention, RetentionMode};
+use switchyard_store::StoreError;
+use tokio::sync::{mpsc, Notify};
+use tokio::task::JoinHandle;
+
+use super::finalize::finalize;
+use super::metrics::Metrics;
+use super::otlp::Exporter;
+use super::pricing::PriceTable;
+use super::{Finished, Observation};
+
+/// The documented bound: a response that ended this long before a crash has its row stored.
+pub const FLUSH_BOUND: Duration = Duration::from_millis(500);
+
+/// How often the spill file is replayed and retention enforced.
+const HOUSEKEEPING: Duration = Duration::from_secs(2);
+
+pub struct Observer {
+    tx: mpsc::Sender<Observation>,
+    inner: Arc<Inner>,
+    shutdown: Arc<Notify>,
+    task: Mutex<Option<JoinHandle<()>>>,
+}
+
+struct Inner {
+    store: LogStore,
+    prices: PriceTable,
+    metrics: Metrics,
+    spill: Mutex<Spill>,
+    payload_cap: usize,
+    batch: usize,
+    capacity: usize,
+    retention: Retention,
+    otlp: Option<Exporter>,
+}
+
+struct Spill {
+    path: PathBuf,
+}
+
+impl Spill {
+    fn replaying(&self) -> PathBuf {
+        self.path.with_extension("replaying")
+    }
+
+    fn append(&self, rows: &[LogRecord]) -> std::io::Result<()> {
+        if let Some(dir) = self.path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir)?;
+        }
+        let mut file = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&self.path)?;
+        let mut buf = Vec::with_capacity(rows.len() * 512);
+        for r in rows {
+            serde_json::to_writer(&mut buf, r).map_err(std::io::Error::other)?;
+            buf.push(b'\n');
+        }
+        file.write_all(&buf)?;
+        file.flush()
+    }
+}
+
+fn read_rows(path: &Path) -> std::io::Result<Vec<LogRecord>> {
+    let file = std::fs::File::open(path)?;
+    let mut rows = Vec::new();
+    for line in std::io::BufReader::new(file).lines() {
+        let line = line?;
+        // a torn last line (the process died mid-append) is skipped, not fatal
+        if let Ok(r) = serde_json::from_str::<LogRecord>(&line) {
+            rows.push(r);
+        }
+    }
+    Ok(rows)
+}
+
+impl Observer {
+    /// Opens the store, replays any spill file left by an earlier run, starts the writer.
+    pub async fn start(config: &LogsConfig, pricing: &[PriceRow]) -> Result<Arc<Self>, StoreError> {
+        let store = LogStore::open(&config.url).await?;
+        let retention = Retention {
+            max_rows: config.max_rows,
+            max_age: config.max_age,
+            mode: if config.retention == "stop-inserting" {
+                RetentionMode::StopInserting
+            } else {
+                RetentionMode::DeleteOldest
+            },
+        };
+        let inner = Arc::new(Inner {
+            store,
+            prices: PriceTable::new(pricing),
+            metrics: Metrics::default(),
+            spill: Mutex::new(Spill {
+                path: config.spill_path.clone(),
+            }),
+            payload_cap: config.max_payload_bytes,
+            batch: config.batch_size,
+            capacity: config.queue_capacity,
+            retention,
+            otlp: config
+                .otlp_endpoint
+                .as_deref()
+                .map(|e| Exporter::new(e, &config.otlp_service_name)),
+        });
+        inner.replay_spill().await;
+        let (tx, rx) = mpsc::channel(config.queue_capacity);
+        let shutdown = Arc::new(Notify::new());
+        let task = tokio::spawn(run(inner.clone(), rx, shutdown.clone()));
+        Ok(Arc::new(Observer {
+            tx,
+            inner,
+            shutdown,
+            task: Mutex::new(Some(task)),
+        }))
+    }
+
+    /// Hands an observation to the writer; never blocks and never drops it: with the queue full
+    /// (or closed by shutdown) it is finalized here and appended to the spill file.
+    pub fn submit(&self, obs: Observation) {
+        match self.tx.try_send(obs) {
+            Ok(()) => {}
+            Err(mpsc::error::TrySendError::Full(obs) | mpsc::error::TrySendError::Closed(obs)) => {
+                let finished = self.inner.finish(obs);
+                self.inner.spill(&[finished.record]);
+            }
+        }
+    }
+
+    pub fn metrics(&self) -> &Metrics {
+        &self.inner.metrics
+    }
+
+    pub fn queue_depth(&self) -> usize {
+        self.inner.capacity - self.tx.capacity()
+    }
+
+    pub fn store(&self) -> &LogStore {
+        &self.inner.store
+    }
+
+    /// Prometheus text for requests and the log pipeline.
+    pub fn write_prometheus(&self, out: &mut String) {
+        self.inner.metrics.write_prometheus(self.queue_depth(), out);
+    }
+
+    /// Stops taking records, writes everything queued, and waits for the writer (at most
+    /// `grace`; what is left then is spilled, so still not lost).
+    pub async fn shutdown(&self, grace: Duration) {
+        self.shutdown.notify_one();
+        let task = self
+            .task
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .take();
+        if let Some(task) = task {
+            if tokio::time::timeout(grace, task).await.is_err() {
+                tracing::warn!(
+                    "the log writer did not finish within {} ms",
+                    grace.as_millis()
+                );
+            }
+        }
+    }
+}
+
+impl Inner {
+    fn finish(&self, obs: Observation) -> Finished {
+        let finished = finalize(obs, &self.prices, self.payload_cap);
+        self.metrics.record(&finished);
+        finished
+    }
+
+    fn spill(&self, rows: &[LogRecord]) {
+        let spill = self.spill.lock().unwrap_or_else(PoisonError::into_inner);
+        match spill.append(rows) {
+            Ok(()) => {
+                self.metrics
+                    .spilled
+                    .fetch_add(rows.len() as u64, Ordering::Relaxed);
+            }
+            Err(e) => tracing::error!(
+                rows = rows.len(),
+                "cannot write the log spill file {}: {e}",
+                spill.path.display()
+            ),
+        }
+    }
+
+    async fn write(&self, batch: Vec<Observation>) {
+        let finished: Vec<Finished> = batch.into_iter().map(|o| self.finish(o)).collect();
+        if let Some(otlp) = &self.otlp {
+            otlp.export(&finished);
+        }
+        let mut rows: Vec<LogRecord> = finished.into_iter().map(|f| f.record).collect();
+        if self.retention.mode == RetentionMode::StopInserting {
+            if let Some(max) = self.retention.max_rows {
+                let have = self.store.count().await.unwrap_or(0);
+                let room = max.saturating_sub(have) as usize;
+                if rows.len() > room {
+                    let dropped = rows.len() - room;
+                    rows.truncate(room);
+                    self.metrics
+                        .not_stored
+                        .fetch_add(dropped as u64, Ordering::Relaxed);
+                }
+            }
+        }
+        match self.store.insert(&rows).await {
+            Ok(()) => {
+                self.metrics
+                    .rows_written
+                    .fetch_add(rows.len() as u64, Ordering::Relaxed);
+            }
+            Err(e) => {
+                self.metrics.write_errors.fetch_add(1, Ordering::Relaxed);
+                tracing::warn!(rows = rows.len(), "log write failed, rows spilled: {e}");
+                self.spill(&rows);
+            }
+        }
+    }
+
+    /// Moves the spill file aside (atomically, under the lock) and writes its rows to the store;
+    /// on failure they go back. Inserts are idempotent by id, so a crash mid-replay is harmless.
+    async fn replay_spill(&self) {
+        let (path, replaying) = {
+            let spill = self.spill.lock().unwrap_or_else(PoisonError::into_inner);
+            let replaying = spill.replaying();
+            if !replaying.exists() {
+                match std::fs::metadata(&spill.path) {
+                    Ok(m) if m.len() > 0 => {
+                        if let Err(e) = std::fs::rename(&spill.path, &replaying) {
+                            tracing::warn!("cannot move the log spill file aside: {e}");
+                            return;
+                        }
+                    }
+                    _ => return,
+                }
+            }
+            (spill.path.clone(), replaying)
+        };
+        let rows = match read_rows(&replaying) {
+            Ok(rows) => rows,
+            Err(e) => {
+                tracing::warn!("cannot read {}: {e}", replaying.display());
+                return;
+            }
+        };
+        for chunk in rows.chunks(self.batch.max(1)) {
+            if let Err(e) = self.store.insert(chunk).await {
+                tracing::warn!("replaying the log spill file failed (will retry): {e}");
+                return;
+            }
+        }
+        let _ = std::fs::remove_file(&replaying);
+        tracing::info!(
+            rows = rows.len(),
+            "replayed the log spill file {}",
+            path.display()
+        );
+    }
+
+    async fn housekeeping(&self) {
+        self.replay_spill().await;
+        if self.retention.mode == RetentionMode::DeleteOldest
+            && (self.retention.max_rows.is_some() || self.retention.max_age.is_some())
+        {
+            let now = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_millis() as i64);
+            if let Err(e) = self.store.enforce(&self.retention, now).await {
+                tracing::warn!("log retention failed: {e}");
+            }
+        }
+    }
+}
+
+async fn run(inner: Arc<Inner>, mut rx: mpsc::Receiver<Observation>, shutdown: Arc<Notify>) {
+    let mut tick = tokio::time::interval(HOUSEKEEPING);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            biased;
+            () = shutdown.notified() => break,
+            got = rx.recv() => {
+                let Some(first) = got else { break };
+                let mut batch = Vec::with_capacity(inner.batch.min(1024));
+                batch.push(first);
+                while batch.len() < inner.batch {
+                    match rx.try_recv() {
+                        Ok(o) => batch.push(o),
+                        Err(_) => break,
+                    }
+                }
+                inner.write(batch).await;
+            }
+            _ = tick.tick() => inner.housekeeping().await,
+        }
+    }
+    // drain: nothing more is accepted (late submits spill), everything queued is written
+    rx.close();
+    let mut batch = Vec::new();
+    while let Some(o) = rx.recv().await {
+        batch.push(o);
+        if batch.len() >= inner.batch {
+            inner.write(std::mem::take(&mut batch)).await;
+        }
+    }
+    inner.write(batch).await;
+}
