@@ -1,9 +1,9 @@
 //! The route table.
 
-use axum::routing::{any, delete, get, post};
+use axum::routing::{any, delete, get, patch, post};
 use axum::Router;
 
-use crate::routes::{admin, anthropic, health, native, openai};
+use crate::routes::{admin, anthropic, health, logs, native, openai};
 use crate::AppState;
 
 /// Every route Switchyard serves.
@@ -31,6 +31,9 @@ pub fn app(state: AppState) -> Router {
             "/api/cache",
             get(admin::cache_stats).merge(delete(admin::cache_purge)),
         )
+        .route("/api/logs", get(logs::list).merge(delete(logs::delete)))
+        .route("/api/logs/{id}", get(logs::get).merge(patch(logs::patch)))
+        .route("/api/analytics", get(logs::analytics))
         .route("/metrics", get(admin::metrics))
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))

@@ -4,6 +4,7 @@
 use std::convert::Infallible;
 use std::fmt::Write as _;
 use std::panic::AssertUnwindSafe;
+use std::sync::Arc;
 use std::time::Duration;
 
 use axum::body::Body;
@@ -12,9 +13,11 @@ use futures_util::FutureExt;
 use http::header::{HeaderName, HeaderValue};
 use http::{Request, Response};
 use switchyard_gateway::cache::TokenUsage;
+use switchyard_gateway::observe::{Observer, ServedNote};
 use switchyard_gateway::{CacheStatus, GatewayError, Reply, RequestContext};
 use tower::Service;
 
+use crate::record;
 use crate::render::{render, ErrorNote};
 
 static REQUEST_ID: HeaderName = HeaderName::from_static("cf-aig-request-id");
@@ -34,6 +37,16 @@ pub struct Served {
 impl Served {
     /// The HTTP response for a gateway reply, carrying what the access log reports about it.
     pub fn respond(reply: Reply) -> Response<Body> {
+        let note = ServedNote {
+            provider: reply.provider.clone(),
+            provider_kind: reply.provider_kind,
+            model: reply.upstream_model.clone(),
+            requested_model: reply.requested_model,
+            stream: reply.stream,
+            upstream_latency: reply.upstream_latency,
+            cache: reply.cache,
+            saved_usage: reply.saved_usage,
+        };
         let served = Served {
             provider: reply.provider,
             model: reply.upstream_model,
@@ -45,13 +58,16 @@ impl Served {
         let (parts, body) = reply.response.into_parts();
         let mut response = Response::from_parts(parts, Body::new(body));
         response.extensions_mut().insert(served);
+        response.extensions_mut().insert(note);
         response
     }
 }
 
-/// Runs one request through the router.
+/// Runs one request through the router; with an observer, its response body is observed for
+/// the request log.
 pub async fn handle<B>(
     mut router: Router,
+    observer: Option<Arc<Observer>>,
     mut request: Request<B>,
 ) -> Result<Response<Body>, Infallible>
 where
@@ -61,6 +77,7 @@ where
     let ctx = RequestContext::new();
     let method = request.method().clone();
     let path = request.uri().path().to_owned();
+    let arrival = record::arrive(observer.as_ref(), &request);
     request.extensions_mut().insert(ctx.clone());
 
     let outcome = AssertUnwindSafe(router.call(request.map(Body::new)))
@@ -134,6 +151,9 @@ where
         (None, None) => {
             tracing::debug!(request_id = id, %method, path, status, ms = %ms3(total), "request")
         }
+    }
+    if let (Some(observer), Some(arrival)) = (&observer, arrival) {
+        response = record::attach(observer, arrival, &ctx, &method, path, response);
     }
     Ok(response)
 }

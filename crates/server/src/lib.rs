@@ -6,6 +6,7 @@
 //! - [`edge`]: what wraps every request: a request id, `server-timing`, the access log line, and a
 //!   caught panic turned into a 500.
 //! - [`body`]: reading request bodies within `max_body_bytes` (413 without reading the rest).
+//! - [`record`]: the edge's part of the request log: arrival facts, the observed response body.
 //! - [`render`]: [`switchyard_gateway::GatewayError`] → HTTP response in the caller's dialect.
 //! - [`listener`]: the accept loop: `TCP_NODELAY`, HTTP/1.1 keep-alive, graceful shutdown.
 //! - [`state`]: [`AppState`], shared by handlers.
@@ -14,6 +15,7 @@ pub mod app;
 pub mod body;
 pub mod edge;
 pub mod listener;
+pub mod record;
 pub mod render;
 pub mod routes;
 pub mod state;

@@ -3,12 +3,14 @@
 //! wrapper around every request, and a graceful shutdown with a bounded grace period.
 
 use std::future::Future;
+use std::sync::Arc;
 use std::time::Duration;
 
 use axum::Router;
 use hyper::server::conn::http1;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::server::graceful::GracefulShutdown;
+use switchyard_gateway::observe::Observer;
 use tokio::net::TcpListener;
 
 use crate::edge;
@@ -18,6 +20,7 @@ use crate::edge;
 pub async fn serve(
     listener: TcpListener,
     app: Router,
+    observer: Option<Arc<Observer>>,
     shutdown: impl Future<Output = ()>,
     grace: Duration,
 ) {
@@ -44,8 +47,10 @@ pub async fn serve(
             tracing::debug!(%peer, "could not set TCP_NODELAY: {e}");
         }
         let router = app.clone();
-        let service =
-            hyper::service::service_fn(move |request| edge::handle(router.clone(), request));
+        let observer = observer.clone();
+        let service = hyper::service::service_fn(move |request| {
+            edge::handle(router.clone(), observer.clone(), request)
+        });
         let connection = graceful.watch(http.serve_connection(TokioIo::new(stream), service));
         tokio::spawn(async move {
             if let Err(e) = connection.await {

@@ -4,6 +4,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 use switchyard_config::Config;
+use switchyard_gateway::observe::Observer;
 use switchyard_gateway::{Gateway, ResponseCache};
 use switchyard_providers::UpstreamError;
 
@@ -11,6 +12,10 @@ use switchyard_providers::UpstreamError;
 pub struct AppState {
     pub gateway: Arc<Gateway>,
     pub max_body_bytes: usize,
+    /// Store request and response bodies in the log unless a request says otherwise.
+    pub collect_payloads: bool,
+    /// The request log, when on.
+    pub observer: Option<Arc<Observer>>,
     /// False once shutdown has begun: `/readyz` answers 503 so load balancers stop sending.
     ready: Arc<AtomicBool>,
 }
@@ -21,8 +26,15 @@ impl AppState {
         Ok(AppState {
             gateway: Arc::new(Gateway::new(config, cache)?),
             max_body_bytes: config.server.max_body_bytes,
+            collect_payloads: config.logs.collect_payloads,
+            observer: None,
             ready: Arc::new(AtomicBool::new(true)),
         })
+    }
+
+    pub fn with_observer(mut self, observer: Arc<Observer>) -> Self {
+        self.observer = Some(observer);
+        self
     }
 
     pub fn is_ready(&self) -> bool {

@@ -95,7 +95,23 @@ async fn run(config: Config) -> anyhow::Result<()> {
             None => "off unless a model or request sets a TTL".to_owned(),
         }
     );
-    let state = switchyard_server::AppState::new(&config, cache).context("building providers")?;
+    let mut state =
+        switchyard_server::AppState::new(&config, cache).context("building providers")?;
+    let observer = if config.logs.enabled {
+        let observer = switchyard_gateway::observe::Observer::start(&config.logs, &config.pricing)
+            .await
+            .with_context(|| format!("opening the request log at {}", config.logs.url))?;
+        tracing::info!(
+            "request log: {} ({})",
+            observer.store().backend_name(),
+            config.logs.url
+        );
+        state = state.with_observer(observer.clone());
+        Some(observer)
+    } else {
+        tracing::info!("request log: off");
+        None
+    };
     let listener = TcpListener::bind(config.server.listen)
         .await
         .with_context(|| format!("cannot listen on {}", config.server.listen))?;
@@ -109,7 +125,18 @@ async fn run(config: Config) -> anyhow::Result<()> {
         shutdown_signal().await;
         state.set_not_ready();
     };
-    switchyard_server::serve(listener, app, shutdown, config.server.shutdown_grace).await;
+    switchyard_server::serve(
+        listener,
+        app,
+        observer.clone(),
+        shutdown,
+        config.server.shutdown_grace,
+    )
+    .await;
+    if let Some(observer) = observer {
+        // every queued record is written before the process exits
+        observer.shutdown(std::time::Duration::from_secs(30)).await;
+    }
     tracing::info!("stopped");
     Ok(())
 }

@@ -10,6 +10,7 @@
 //!
 //! # Layout
 //! - [`body`]: [`ObservedBody`], the response body wrapper that times and captures the answer.
+//! - [`controls`]: the `cf-aig-metadata` / `-collect-log-payload` / `-custom-cost` headers.
 //! - [`finalize`]: observation → record (usage, cost, estimated tokens).
 //! - [`pricing`]: the price table.
 //! - [`writer`]: the queue, the batching writer task, the spill file.
@@ -19,6 +20,7 @@
 
 pub mod analytics;
 pub mod body;
+pub mod controls;
 pub mod finalize;
 pub mod metrics;
 pub mod otlp;

@@ -134,6 +134,7 @@ impl Observer {
     /// Hands an observation to the writer; never blocks and never drops it: with the queue full
     /// (or closed by shutdown) it is finalized here and appended to the spill file.
     pub fn submit(&self, obs: Observation) {
+        self.inner.metrics.in_flight.fetch_sub(1, Ordering::Relaxed);
         match self.tx.try_send(obs) {
             Ok(()) => {}
             Err(mpsc::error::TrySendError::Full(obs) | mpsc::error::TrySendError::Closed(obs)) => {
@@ -141,6 +142,11 @@ impl Observer {
                 self.inner.spill(&[finished.record]);
             }
         }
+    }
+
+    /// How much of each body a record keeps.
+    pub fn payload_cap(&self) -> usize {
+        self.inner.payload_cap
     }
 
     pub fn metrics(&self) -> &Metrics {

@@ -10,7 +10,7 @@ async fn a_panicking_handler_becomes_a_500_with_json() {
     }
     let router = Router::new().route("/boom", get(boom));
     let request = Request::get("/boom").body(Body::empty()).unwrap();
-    let response = handle(router, request).await.unwrap();
+    let response = handle(router, None, request).await.unwrap();
     assert_eq!(response.status(), 500);
     assert!(response.headers().contains_key("cf-aig-request-id"));
     let body = response.into_body().collect().await.unwrap().to_bytes();
@@ -21,9 +21,13 @@ async fn a_panicking_handler_becomes_a_500_with_json() {
 #[tokio::test]
 async fn every_response_gets_an_id_and_timing() {
     let router = Router::new().route("/ok", get(|| async { "ok" }));
-    let response = handle(router, Request::get("/ok").body(Body::empty()).unwrap())
-        .await
-        .unwrap();
+    let response = handle(
+        router,
+        None,
+        Request::get("/ok").body(Body::empty()).unwrap(),
+    )
+    .await
+    .unwrap();
     let id = response.headers()["cf-aig-request-id"].to_str().unwrap();
     assert_eq!(uuid::Uuid::parse_str(id).unwrap().get_version_num(), 7);
     assert!(response.headers()["server-timing"]

@@ -82,7 +82,10 @@ fn bad(message: &str) -> Response {
 
 /// `GET /metrics`: Prometheus text exposition.
 pub async fn metrics(State(state): State<AppState>) -> Response {
-    let mut out = String::with_capacity(2048);
+    let mut out = String::with_capacity(8192);
+    if let Some(observer) = &state.observer {
+        observer.write_prometheus(&mut out);
+    }
     state
         .gateway
         .cache()

@@ -4,6 +4,8 @@ use axum::extract::Request;
 use axum::response::Response;
 use http::header::HeaderName;
 use http::HeaderMap;
+use switchyard_gateway::observe::controls::LogControls;
+use switchyard_gateway::observe::CallNote;
 use switchyard_gateway::{ApiRequest, CacheControls, ClientApi, RequestContext};
 
 use crate::body::read_body;
@@ -20,24 +22,44 @@ pub(crate) async fn call(
 ) -> Response {
     let dialect = api.dialect();
     let forward = forwarded_headers(api, request.headers());
-    let cache = match CacheControls::from_headers(request.headers()) {
-        Ok(cache) => cache,
-        Err(e) => return render_in(dialect, &e),
+    let mut note = CallNote {
+        api: Some(api),
+        collect_payload: state.collect_payloads,
+        ..CallNote::default()
+    };
+    let controls = CacheControls::from_headers(request.headers())
+        .and_then(|cache| Ok((cache, LogControls::from_headers(request.headers())?)));
+    let cache = match controls {
+        Ok((cache, log)) => {
+            note.metadata = log.metadata;
+            note.custom_cost = log.custom_cost;
+            note.collect_payload = log.collect_payload.unwrap_or(state.collect_payloads);
+            cache
+        }
+        Err(e) => return with_note(render_in(dialect, &e), note),
     };
     let body = match read_body(request, state.max_body_bytes).await {
         Ok(body) => body,
-        Err(e) => return render_in(dialect, &e),
+        Err(e) => return with_note(render_in(dialect, &e), note),
     };
+    note.request_body = Some(body.clone());
     let request = ApiRequest {
         api,
         forward,
         cache,
         body,
     };
-    match state.gateway.handle(&ctx, request).await {
+    let response = match state.gateway.handle(&ctx, request).await {
         Ok(reply) => Served::respond(reply),
         Err(e) => render_in(dialect, &e),
-    }
+    };
+    with_note(response, note)
+}
+
+/// Leaves what the handler knows on the response, for the edge's log record.
+pub(crate) fn with_note(mut response: Response, note: CallNote) -> Response {
+    response.extensions_mut().insert(note);
+    response
 }
 
 /// Client headers a same-dialect provider should see: Anthropic's version and beta flags on the

@@ -4,5 +4,6 @@ pub mod admin;
 pub mod anthropic;
 mod call;
 pub mod health;
+pub mod logs;
 pub mod native;
 pub mod openai;

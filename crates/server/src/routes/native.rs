@@ -67,6 +67,12 @@ async fn forward(
         Ok(body) => body,
         Err(e) => return render(&e),
     };
+    let note = switchyard_gateway::observe::CallNote {
+        api: None,
+        request_body: Some(body.clone()),
+        collect_payload: state.collect_payloads,
+        ..Default::default()
+    };
     let native = NativeRequest {
         provider,
         method,
@@ -75,8 +81,9 @@ async fn forward(
         headers,
         body,
     };
-    match state.gateway.passthrough(&ctx, native).await {
+    let response = match state.gateway.passthrough(&ctx, native).await {
         Ok(reply) => Served::respond(reply),
         Err(e) => render(&e),
-    }
+    };
+    super::call::with_note(response, note)
 }

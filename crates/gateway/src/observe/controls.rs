@@ -1,0 +1,146 @@
+//! The request-log headers: `cf-aig-metadata` (a flat JSON object of at most 5 entries),
+//! `cf-aig-collect-log-payload: false`, `cf-aig-custom-cost` (USD). Bad values are a 400 naming
+//! the header.
+
+use http::HeaderMap;
+use serde_json::Value;
+
+use crate::GatewayError;
+
+pub const MAX_METADATA_ENTRIES: usize = 5;
+
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct LogControls {
+    /// Compact JSON.
+    pub metadata: Option<String>,
+    pub collect_payload: Option<bool>,
+    pub custom_cost: Option<f64>,
+}
+
+impl LogControls {
+    pub fn from_headers(headers: &HeaderMap) -> Result<Self, GatewayError> {
+        let mut c = LogControls::default();
+        let text = |name: &'static str| -> Result<Option<&str>, GatewayError> {
+            headers
+                .get(name)
+                .map(|v| {
+                    v.to_str()
+                        .map_err(|_| GatewayError::invalid_header(name, "not valid text".into()))
+                })
+                .transpose()
+        };
+        if let Some(raw) = text("cf-aig-metadata")? {
+            const NAME: &str = "cf-aig-metadata";
+            let bad = |m: String| GatewayError::invalid_header(NAME, m);
+            let value: Value =
+                serde_json::from_str(raw).map_err(|e| bad(format!("not JSON: {e}")))?;
+            let Value::Object(map) = value else {
+                return Err(bad(
+                    "expected a JSON object, e.g. {\"team\":\"search\"}".into()
+                ));
+            };
+            if map.len() > MAX_METADATA_ENTRIES {
+                return Err(bad(format!(
+                    "at most {MAX_METADATA_ENTRIES} entries (got {})",
+                    map.len()
+                )));
+            }
+            for (k, v) in &map {
+                if k.is_empty() || !(v.is_string() || v.is_number() || v.is_boolean()) {
+                    return Err(bad(format!(
+                        "entry `{k}`: keys must be non-empty and values strings, numbers or booleans (flat, no nesting)"
+                    )));
+                }
+            }
+            c.metadata = Some(Value::Object(map).to_string());
+        }
+        if let Some(raw) = text("cf-aig-collect-log-payload")? {
+            c.collect_payload = Some(match raw.trim().to_ascii_lowercase().as_str() {
+                "true" | "1" => true,
+                "false" | "0" => false,
+                _ => {
+                    return Err(GatewayError::invalid_header(
+                        "cf-aig-collect-log-payload",
+                        "expected true or false".into(),
+                    ))
+                }
+            });
+        }
+        if let Some(raw) = text("cf-aig-custom-cost")? {
+            // Cloudflare's shape is {"per_token_in": …, "per_token_out": …}; a bare number is a
+            // total in USD. The per-token form needs the usage, so it is resolved later.
+            let cost = raw
+                .trim()
+                .parse::<f64>()
+                .ok()
+                .filter(|c| c.is_finite() && *c >= 0.0)
+                .ok_or_else(|| {
+                    GatewayError::invalid_header(
+                        "cf-aig-custom-cost",
+                        "expected a non-negative number of USD, e.g. 0.0025".into(),
+                    )
+                })?;
+            c.custom_cost = Some(cost);
+        }
+        Ok(c)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use http::HeaderValue;
+
+    use super::*;
+
+    fn parse(pairs: &[(&'static str, &str)]) -> Result<LogControls, GatewayError> {
+        let mut h = HeaderMap::new();
+        for (k, v) in pairs {
+            h.insert(*k, HeaderValue::from_str(v).unwrap());
+        }
+        LogControls::from_headers(&h)
+    }
+
+    #[test]
+    fn valid_controls() {
+        let c = parse(&[
+            (
+                "cf-aig-metadata",
+                r#"{ "team": "search", "n": 3, "beta": true }"#,
+            ),
+            ("cf-aig-collect-log-payload", "false"),
+            ("cf-aig-custom-cost", "0.25"),
+        ])
+        .unwrap();
+        assert_eq!(
+            c.metadata.as_deref(),
+            Some(r#"{"beta":true,"n":3,"team":"search"}"#)
+        );
+        assert_eq!(
+            (c.collect_payload, c.custom_cost),
+            (Some(false), Some(0.25))
+        );
+    }
+
+    #[test]
+    fn bad_controls_name_the_header() {
+        for (name, value, says) in [
+            ("cf-aig-metadata", "nope", "not JSON"),
+            ("cf-aig-metadata", "[1]", "JSON object"),
+            (
+                "cf-aig-metadata",
+                r#"{"a":1,"b":2,"c":3,"d":4,"e":5,"f":6}"#,
+                "at most 5",
+            ),
+            ("cf-aig-metadata", r#"{"a":{"b":1}}"#, "no nesting"),
+            ("cf-aig-collect-log-payload", "perhaps", "true or false"),
+            ("cf-aig-custom-cost", "-1", "non-negative"),
+        ] {
+            let e = parse(&[(name, value)]).unwrap_err();
+            assert!(
+                e.message.contains(name) && e.message.contains(says),
+                "{}",
+                e.message
+            );
+        }
+    }
+}

@@ -1,0 +1,109 @@
+//! The edge's part of the record step: what a request looked like on arrival, and attaching an
+//! [`ObservedBody`] to its response so the log record is made when the answer ends.
+
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::SystemTime;
+
+use axum::body::Body;
+use http::header::{HeaderName, HeaderValue, USER_AGENT};
+use http::{Request, Response};
+use switchyard_gateway::observe::{CallNote, Observation, ObservedBody, Observer, ServedNote};
+use switchyard_gateway::RequestContext;
+
+use crate::render::ErrorNote;
+
+static LOG_ID: HeaderName = HeaderName::from_static("cf-aig-log-id");
+
+/// What is read from the request before it is handed to the router.
+pub(crate) struct Arrival {
+    received_ms: i64,
+    route: &'static str,
+    user_agent: Option<String>,
+    traceparent: Option<String>,
+}
+
+/// The route template of a path (bounded, for metrics labels), or `None` for requests that are
+/// not logged (health, metrics, the admin API).
+pub(crate) fn route_template(path: &str) -> Option<&'static str> {
+    Some(match path {
+        "/v1/chat/completions" => "/v1/chat/completions",
+        "/v1/embeddings" => "/v1/embeddings",
+        "/v1/messages" => "/v1/messages",
+        "/v1/messages/count_tokens" => "/v1/messages/count_tokens",
+        "/v1/models" => "/v1/models",
+        "/healthz" | "/readyz" | "/metrics" => return None,
+        p if p == "/api" || p.starts_with("/api/") => return None,
+        p if p.starts_with("/v1/") => "/v1/{account}/{gateway}/…",
+        _ => "/{provider}/…",
+    })
+}
+
+pub(crate) fn arrive<B>(observer: Option<&Arc<Observer>>, request: &Request<B>) -> Option<Arrival> {
+    let observer = observer?;
+    let route = route_template(request.uri().path())?;
+    observer.metrics().in_flight.fetch_add(1, Ordering::Relaxed);
+    let header = |name: &str| {
+        request
+            .headers()
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned)
+    };
+    Some(Arrival {
+        received_ms: SystemTime::now()
+            .duration_since(SystemTime::UNIX_EPOCH)
+            .map_or(0, |d| d.as_millis() as i64),
+        route,
+        user_agent: header(USER_AGENT.as_str()),
+        traceparent: header("traceparent"),
+    })
+}
+
+/// Wraps the response body so the record is submitted when it ends (or the client leaves).
+pub(crate) fn attach(
+    observer: &Arc<Observer>,
+    arrival: Arrival,
+    ctx: &RequestContext,
+    method: &http::Method,
+    path: String,
+    mut response: Response<Body>,
+) -> Response<Body> {
+    let id = ctx.id.hyphenated().to_string();
+    if let Ok(v) = HeaderValue::from_str(&id) {
+        response.headers_mut().insert(LOG_ID.clone(), v);
+    }
+    let call = response.extensions_mut().remove::<CallNote>();
+    let served = response.extensions_mut().remove::<ServedNote>();
+    let error = response
+        .extensions()
+        .get::<ErrorNote>()
+        .map(|e| e.0.clone());
+    let head_cap = observer.payload_cap().max(64 * 1024);
+    let observation = Observation {
+        id,
+        received_ms: arrival.received_ms,
+        method: method.to_string(),
+        path,
+        route: arrival.route,
+        user_agent: arrival.user_agent,
+        traceparent: arrival.traceparent,
+        status: response.status().as_u16(),
+        error,
+        call,
+        served,
+        head: ctx.received.elapsed(),
+        ..Observation::default()
+    };
+    let observer = observer.clone();
+    let received = ctx.received;
+    response.map(|body| {
+        Body::new(ObservedBody::new(
+            body,
+            observation,
+            observer,
+            received,
+            head_cap,
+        ))
+    })
+}
