@@ -18,6 +18,7 @@
 //! - [`passthrough`]: provider-native requests (`/{provider}/…`) forwarded with credentials injected.
 //! - [`cache`]: the response cache — exact keys, stream-aware replay, coalescing, any backend.
 //! - [`context`]: [`RequestContext`], per-request identity and clocks.
+//! - [`usage`]: asking OpenAI-family providers for stream usage, and stripping it for clients.
 //! - [`translate`]: client dialect ⇄ provider dialect through the canonical model (only when they
 //!   differ), including the streaming [`translate::Transcoder`].
 
@@ -30,6 +31,7 @@ pub mod pipeline;
 pub mod relay;
 pub mod router;
 pub mod translate;
+pub mod usage;
 
 pub use cache::{CacheControls, CacheStatus, ResponseCache};
 pub use context::RequestContext;

@@ -77,6 +77,7 @@ impl Gateway {
             api: None,
             provider_kind: provider.spec().kind.name(),
             requested_model: None,
+            usage_slot: None,
         })
     }
 }

@@ -55,6 +55,7 @@ impl ClientApi {
 use crate::cache::{CacheControls, CacheStatus, Found, Plan, ResponseCache, TokenUsage};
 use crate::relay::StreamInfo;
 use crate::translate::{self, Transcoder, Translation};
+use crate::usage::UsageSlot;
 use crate::{GatewayError, ModelRouter, ReplyBody, RequestContext};
 
 /// Upstream error bodies larger than this are cut (they are only read for their message).
@@ -96,6 +97,8 @@ pub struct Reply {
     pub api: Option<ClientApi>,
     pub provider_kind: &'static str,
     pub requested_model: Option<String>,
+    /// Usage taken out of the client's stream (see [`crate::usage`]).
+    pub usage_slot: Option<UsageSlot>,
 }
 
 /// A request checked, routed and rewritten, ready to send. Owns everything it needs, so the body
@@ -112,6 +115,8 @@ pub struct PreparedCall {
     cache_ttl: Option<Duration>,
     /// The model as the client named it.
     requested: String,
+    /// Usage was requested upstream on the client's behalf: strip it from the client's stream.
+    strip_usage: bool,
 }
 
 impl PreparedCall {
@@ -218,6 +223,7 @@ impl Gateway {
     /// Parse + validate, route and rewrite: all the CPU work of the hot path before the upstream
     /// call (public so the criterion benchmark measures exactly this).
     pub fn prepare(&self, api: ClientApi, body: &Bytes) -> Result<PreparedCall, GatewayError> {
+        let mut strip_usage = false;
         let (requested, stream, splicer) = match api {
             ClientApi::ChatCompletions => {
                 let req = ChatRequest::parse(body)?;
@@ -231,7 +237,10 @@ impl Gateway {
                     )?;
                     return Ok(self.translated(api, &route, req.stream().is_on(), upstream));
                 }
-                let splicer = req.rewrite(route.upstream_model);
+                let mut splicer = req.rewrite(route.upstream_model);
+                strip_usage = req.stream().is_on()
+                    && crate::usage::supported(route.provider.spec().kind)
+                    && crate::usage::inject(req.view(), &mut splicer);
                 (self.owned_route(&route), req.stream().is_on(), splicer)
             }
             ClientApi::Messages => {
@@ -294,6 +303,7 @@ impl Gateway {
             translation: None,
             cache_ttl,
             requested,
+            strip_usage,
         })
     }
 
@@ -315,6 +325,7 @@ impl Gateway {
             translation: Some(translation),
             cache_ttl,
             requested,
+            strip_usage: false,
         }
     }
 
@@ -391,7 +402,10 @@ impl Gateway {
             provider: call.provider.name().to_owned(),
             idle: call.provider.idle_timeout(),
         };
+        let mut usage_slot: Option<UsageSlot> = None;
         let body = match (&call.translation, stream) {
+            (None, true) if call.strip_usage => ReplyBody::sse(body, info, None)
+                .strip_usage(usage_slot.get_or_insert_with(UsageSlot::default).clone()),
             (None, true) => ReplyBody::sse(body, info, None),
             (Some(t), true) => ReplyBody::sse(body, info, Some(Transcoder::new(t))),
             (None, false) => ReplyBody::full(
@@ -437,6 +451,7 @@ impl Gateway {
             api: Some(call.api),
             provider_kind: call.provider.spec().kind.name(),
             requested_model: Some(call.requested),
+            usage_slot,
         })
     }
 }

@@ -23,6 +23,7 @@ use uuid::Uuid;
 
 use crate::cache::Recorder;
 use crate::translate::Transcoder;
+use crate::usage::{UsageSlot, UsageStrip};
 
 /// A reply body (implements [`http_body::Body`]).
 pub struct ReplyBody {
@@ -58,6 +59,14 @@ impl ReplyBody {
         ReplyBody {
             inner: Inner::Recorded(Box::new(recorder(body))),
         }
+    }
+
+    /// Takes the provider's usage chunk out of this relayed OpenAI stream, into `slot`.
+    pub fn strip_usage(mut self, slot: UsageSlot) -> Self {
+        if let Inner::Sse(relay) = &mut self.inner {
+            relay.strip = Some(Box::new(UsageStrip::new(slot)));
+        }
+        self
     }
 
     /// The whole body, when it is already in memory.
@@ -103,6 +112,7 @@ impl ReplyBody {
                 finished: false,
                 broken: false,
                 transcoder: transcoder.map(Box::new),
+                strip: None,
                 held: None,
             })),
         }
@@ -131,6 +141,8 @@ struct SseRelay {
     /// Ended with an error event rather than the upstream's own end.
     broken: bool,
     transcoder: Option<Box<Transcoder>>,
+    /// Takes out the usage chunk the gateway asked for on the client's behalf.
+    strip: Option<Box<UsageStrip>>,
     /// The end of the body, or its error, seen while coalescing; reported on the next poll.
     held: Option<Option<Result<Frame<Bytes>, hyper::Error>>>,
 }
@@ -199,9 +211,12 @@ impl SseRelay {
                 };
                 self.bytes += data.len() as u64;
                 let data = self.coalesce(data, cx);
-                match &mut self.transcoder {
-                    None => Poll::Ready(Some(Ok(Frame::data(data)))),
-                    Some(t) => Poll::Ready(Some(Ok(Frame::data(Bytes::from(t.feed(&data)))))),
+                match (&mut self.transcoder, &mut self.strip) {
+                    (Some(t), _) => Poll::Ready(Some(Ok(Frame::data(Bytes::from(t.feed(&data)))))),
+                    (None, Some(s)) => {
+                        Poll::Ready(Some(Ok(Frame::data(Bytes::from(s.filter(&data))))))
+                    }
+                    (None, None) => Poll::Ready(Some(Ok(Frame::data(data)))),
                 }
             }
             Poll::Ready(Some(Err(e))) => {
@@ -213,6 +228,12 @@ impl SseRelay {
                 Poll::Ready(Some(self.error_event("stream_broken", message)))
             }
             Poll::Ready(None) => {
+                if let Some(tail) = self.strip.as_mut().map(|s| s.finish()) {
+                    self.strip = None;
+                    if !tail.is_empty() {
+                        return Poll::Ready(Some(Ok(Frame::data(Bytes::from(tail)))));
+                    }
+                }
                 if let Some(t) = &mut self.transcoder {
                     match t.finish() {
                         // Dialects without a terminator event (Gemini) close the answer here.

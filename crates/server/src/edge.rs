@@ -46,6 +46,7 @@ impl Served {
             upstream_latency: reply.upstream_latency,
             cache: reply.cache,
             saved_usage: reply.saved_usage,
+            usage_slot: reply.usage_slot,
         };
         let served = Served {
             provider: reply.provider,

@@ -308,6 +308,7 @@ impl ResponseCache {
             api: Some(lookup.want.api),
             provider_kind: lookup.provider_kind,
             requested_model: Some(lookup.requested.clone()),
+            usage_slot: None,
         }
     }
 
@@ -343,6 +344,7 @@ impl ResponseCache {
             api: Some(lookup.want.api),
             provider_kind: lookup.provider_kind,
             requested_model: Some(lookup.requested.clone()),
+            usage_slot: None,
         })
     }
 

@@ -41,6 +41,7 @@ fn json_reply() -> Reply {
         api: Some(ClientApi::ChatCompletions),
         provider_kind: "openai",
         requested_model: None,
+        usage_slot: None,
     }
 }
 

@@ -54,7 +54,12 @@ pub fn finalize(obs: Observation, prices: &PriceTable, payload_cap: usize) -> Fi
         let reported = call
             .api
             .zip(served)
-            .and_then(|(api, s)| usage_of(api, s.stream, &answer));
+            .and_then(|(api, s)| usage_of(api, s.stream, &answer))
+            .or_else(|| {
+                served
+                    .and_then(|s| s.usage_slot.as_ref())
+                    .and_then(crate::usage::read)
+            });
         match (reported, call.api) {
             (Some(u), _) => Some(u),
             (None, Some(ClientApi::ChatCompletions | ClientApi::Messages)) if success => {

@@ -89,6 +89,8 @@ pub struct ServedNote {
     pub upstream_latency: Duration,
     pub cache: Option<CacheStatus>,
     pub saved_usage: Option<TokenUsage>,
+    /// Usage the relay took out of the client's stream.
+    pub usage_slot: Option<crate::usage::UsageSlot>,
 }
 
 /// A finished record plus the facts the metrics need that the row does not keep.
