@@ -231,3 +231,34 @@ async fn postgres_log_store() {
             > 0
     );
 }
+
+#[tokio::test]
+async fn postgres_mixed_nulls_in_one_batch() {
+    let pg = PostgresServer::start().unwrap();
+    let store = LogStore::open(&pg.url()).await.unwrap();
+    let a = row(1, "a", false);
+    let mut b = row(2, "a", false);
+    b.request_body = None;
+    b.response_body = None;
+    b.custom_cost_usd = Some(0.5);
+    let mut c = row(3, "a", false);
+    c.error = Some("boom".into());
+    c.saved_cost_usd = Some(0.25);
+    c.ttft_ms = Some(1.5);
+    c.feedback = Some(1);
+    store.insert(&[a.clone(), b.clone()]).await.unwrap();
+    // the same statement shape, now with numbers where NULLs were
+    let mut d = row(4, "a", false);
+    d.saved_cost_usd = Some(0.1);
+    d.score = Some(0.5);
+    let mut e = row(5, "a", false);
+    e.upstream_ms = Some(2.0);
+    store.insert(&[d.clone(), e.clone()]).await.unwrap();
+    store.insert(&[b.clone(), c.clone()]).await.unwrap();
+    store
+        .insert(&[c.clone(), a.clone(), b.clone()])
+        .await
+        .unwrap();
+    assert_eq!(store.count().await.unwrap(), 5);
+    assert_eq!(store.get(&b.id).await.unwrap().unwrap(), b);
+}

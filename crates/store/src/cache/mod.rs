@@ -54,7 +54,7 @@ pub struct BackendStats {
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
-    #[error("sqlite: {0}")]
+    #[error("database: {0}")]
     Sqlite(#[from] sqlx::Error),
     #[error("redis: {0}")]
     Redis(#[from] ::redis::RedisError),

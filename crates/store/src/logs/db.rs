@@ -95,6 +95,30 @@ const COLUMNS: &[&str] = &[
     "score",
 ];
 
+/// The PostgreSQL type of each column, for explicit parameter casts: a NULL is sent untyped, and
+/// in a multi-row `VALUES` list PostgreSQL would otherwise resolve such a parameter as `text` and
+/// then reject the same statement when it carries a number.
+fn pg_type(column: &str) -> &'static str {
+    match column {
+        "created_at"
+        | "finished_at"
+        | "status"
+        | "success"
+        | "cached"
+        | "step"
+        | "stream"
+        | "input_tokens"
+        | "output_tokens"
+        | "cached_input_tokens"
+        | "reasoning_tokens"
+        | "tokens_estimated"
+        | "feedback" => "BIGINT",
+        "cost_usd" | "custom_cost_usd" | "saved_cost_usd" | "duration_ms" | "ttft_ms"
+        | "upstream_ms" | "overhead_ms" | "score" => "DOUBLE PRECISION",
+        _ => "TEXT",
+    }
+}
+
 /// Rows per INSERT statement (36 parameters each; well under both databases' limits).
 const ROWS_PER_STATEMENT: usize = 100;
 
@@ -225,13 +249,17 @@ impl LogStore {
                     sql.push(',');
                 }
                 sql.push('(');
-                for c in 0..COLUMNS.len() {
+                for (c, column) in COLUMNS.iter().enumerate() {
                     if c > 0 {
                         sql.push(',');
                     }
                     n += 1;
                     sql.push('$');
                     sql.push_str(&n.to_string());
+                    if self.kind == Kind::Postgres {
+                        sql.push_str("::");
+                        sql.push_str(pg_type(column));
+                    }
                 }
                 sql.push(')');
             }

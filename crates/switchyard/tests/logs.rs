@@ -1,0 +1,604 @@
+//! The request log end to end: every field, both dialects, both modes, both stores; the API and
+//! analytics; 10,000 requests → 10,000 rows; kill -9 loses nothing acknowledged before the bound;
+//! a full queue spills and is replayed.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use common::{bin, config, start_with, Harness};
+use serde_json::{json, Value};
+use switchyard_testkit::{PostgresServer, Switchyard};
+
+/// The load tests take turns: on a 2-core machine, running them side by side measures CPU
+/// starvation, not the log pipeline.
+static HEAVY: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
+const PRICES: &str =
+    "[[pricing]]\nprovider = \"mock-openai\"\nmodel = \"gpt-4o-mini\"\ninput = 1.0\noutput = 2.0\n";
+
+async fn logs(url: &str, query: &str) -> Value {
+    reqwest::get(format!("{url}/api/logs{query}"))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap()
+}
+
+/// Waits until the log holds `n` rows (records are written just after each response).
+async fn rows(url: &str, n: usize) -> Vec<Value> {
+    rows_or_logs(url, n, None).await
+}
+
+async fn rows_or_logs(url: &str, n: usize, gw: Option<&Switchyard>) -> Vec<Value> {
+    let deadline = Instant::now() + Duration::from_secs(15);
+    loop {
+        let page = logs(url, "?limit=1000").await;
+        let data = page["data"].as_array().cloned().unwrap_or_default();
+        if data.len() >= n {
+            assert_eq!(data.len(), n, "{page}");
+            return data;
+        }
+        if Instant::now() > deadline {
+            eprintln!(
+                "ROWS: {}",
+                serde_json::to_string(
+                    &data
+                        .iter()
+                        .map(|r| (r["id"].clone(), r["status"].clone(), r["path"].clone()))
+                        .collect::<Vec<_>>()
+                )
+                .unwrap()
+            );
+            if let Some(gw) = gw {
+                eprintln!("GATEWAY LOGS:\n{}", gw.logs());
+            }
+            panic!("only {} of {n} rows", data.len());
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+async fn post(
+    url: &str,
+    path: &str,
+    body: &Value,
+    headers: &[(&str, &str)],
+) -> (u16, String, reqwest::header::HeaderMap) {
+    let mut r = reqwest::Client::new()
+        .post(format!("{url}{path}"))
+        .json(body);
+    for (k, v) in headers {
+        r = r.header(*k, *v);
+    }
+    let response = r.send().await.unwrap();
+    let status = response.status().as_u16();
+    let headers = response.headers().clone();
+    (status, response.text().await.unwrap(), headers)
+}
+
+fn chat(content: &str, stream: bool) -> Value {
+    json!({"model": "mock-openai/gpt-4o-mini", "stream": stream,
+        "messages": [{"role": "user", "content": content}]})
+}
+
+fn by_id<'a>(rows: &'a [Value], id: &str) -> &'a Value {
+    rows.iter()
+        .find(|r| r["id"] == id)
+        .unwrap_or_else(|| panic!("no row {id}"))
+}
+
+fn header(h: &reqwest::header::HeaderMap, name: &str) -> String {
+    h[name].to_str().unwrap().to_owned()
+}
+
+async fn every_field(h: &Harness) {
+    let url = h.gateway.base_url().to_owned();
+    // 1. OpenAI JSON, with metadata, user agent and a trace parent
+    let (s1, _, h1) = post(
+        &url,
+        "/v1/chat/completions",
+        &chat("one", false),
+        &[
+            ("cf-aig-metadata", r#"{"team":"search","user":7}"#),
+            ("user-agent", "log-test/1.0"),
+            (
+                "traceparent",
+                "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",
+            ),
+        ],
+    )
+    .await;
+    assert_eq!(s1, 200);
+    // 2. OpenAI stream that did not ask for usage: the client sees none, the log has it
+    let (s2, body2, h2) = post(&url, "/v1/chat/completions", &chat("two", true), &[]).await;
+    assert_eq!(s2, 200);
+    assert!(!body2.contains("\"usage\":{"), "{body2}");
+    assert!(body2.ends_with("data: [DONE]\n\n"));
+    // 3. Anthropic dialect, streaming, translated to the OpenAI provider
+    let anthropic = json!({"model": "mock-openai/gpt-4o-mini", "max_tokens": 50, "stream": true,
+        "messages": [{"role": "user", "content": "three"}]});
+    let (s3, _, h3) = post(&url, "/v1/messages", &anthropic, &[]).await;
+    assert_eq!(s3, 200);
+    // 4. an upstream failure
+    let (s4, _, h4) = post(
+        &url,
+        "/v1/chat/completions",
+        &json!({"model": "mock-openai/status-500", "messages": [{"role": "user", "content": "x"}]}),
+        &[],
+    )
+    .await;
+    assert_eq!(s4, 502);
+    // 5. no payloads, and a custom cost
+    let (_, _, h5) = post(
+        &url,
+        "/v1/chat/completions",
+        &chat("five", false),
+        &[
+            ("cf-aig-collect-log-payload", "false"),
+            ("cf-aig-custom-cost", "0.5"),
+        ],
+    )
+    .await;
+    // 6. a cache hit (second of two)
+    let ttl = [("cf-aig-cache-ttl", "60")];
+    post(&url, "/v1/chat/completions", &chat("six", false), &ttl).await;
+    let (_, _, h6) = post(&url, "/v1/chat/completions", &chat("six", false), &ttl).await;
+    assert_eq!(header(&h6, "cf-aig-cache-status"), "HIT");
+    // 7. invalid metadata: refused, and still logged
+    let (s7, body7, h7) = post(
+        &url,
+        "/v1/chat/completions",
+        &chat("seven", false),
+        &[("cf-aig-metadata", "[1,2]")],
+    )
+    .await;
+    assert_eq!(s7, 400, "{body7}");
+
+    let all = rows_or_logs(&url, 8, Some(&h.gateway)).await;
+    for line in h
+        .gateway
+        .logs()
+        .lines()
+        .filter(|l| l.contains("WARN") || l.contains("ERROR"))
+    {
+        eprintln!("gateway: {line}");
+    }
+    let r1 = by_id(&all, &header(&h1, "cf-aig-log-id"));
+    assert_eq!(
+        header(&h1, "cf-aig-log-id"),
+        header(&h1, "cf-aig-request-id")
+    );
+    assert_eq!(r1["dialect"], "openai");
+    assert_eq!(r1["provider"], "mock-openai");
+    assert_eq!(r1["model"], "gpt-4o-mini");
+    assert_eq!(r1["requested_model"], "mock-openai/gpt-4o-mini");
+    assert_eq!(r1["path"], "/v1/chat/completions");
+    assert_eq!(r1["route"], "/v1/chat/completions");
+    assert_eq!(
+        (&r1["status"], &r1["success"], &r1["cached"], &r1["stream"]),
+        (&json!(200), &json!(true), &json!(false), &json!(false))
+    );
+    assert_eq!(
+        (
+            &r1["input_tokens"],
+            &r1["output_tokens"],
+            &r1["tokens_estimated"]
+        ),
+        (&json!(12), &json!(3), &json!(false))
+    );
+    let cost = r1["cost_usd"].as_f64().unwrap();
+    assert!((cost - (12.0 + 6.0) / 1e6).abs() < 1e-12, "{cost}");
+    assert_eq!(r1["metadata"], r#"{"team":"search","user":7}"#);
+    assert_eq!(r1["user_agent"], "log-test/1.0");
+    for f in ["duration_ms", "ttft_ms", "upstream_ms", "overhead_ms"] {
+        assert!(r1[f].as_f64().unwrap() > 0.0, "{f}: {r1}");
+    }
+    assert!(r1["duration_ms"].as_f64() >= r1["upstream_ms"].as_f64());
+    assert!(r1["request_body"].is_null(), "the list leaves bodies out");
+    let full: Value = reqwest::get(format!("{url}/api/logs/{}", r1["id"].as_str().unwrap()))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert!(full["request_body"].as_str().unwrap().contains("\"one\""));
+    assert!(full["response_body"]
+        .as_str()
+        .unwrap()
+        .contains("chat.completion"));
+    assert!(
+        !full.to_string().contains("sk-test"),
+        "no credentials in the log"
+    );
+
+    let r2 = by_id(&all, &header(&h2, "cf-aig-log-id"));
+    assert_eq!(
+        (
+            &r2["stream"],
+            &r2["input_tokens"],
+            &r2["output_tokens"],
+            &r2["tokens_estimated"]
+        ),
+        (&json!(true), &json!(12), &json!(3), &json!(false))
+    );
+    assert!(r2["ttft_ms"].as_f64().unwrap() <= r2["duration_ms"].as_f64().unwrap());
+
+    let r3 = by_id(&all, &header(&h3, "cf-aig-log-id"));
+    assert_eq!(
+        (&r3["dialect"], &r3["stream"], &r3["path"]),
+        (&json!("anthropic"), &json!(true), &json!("/v1/messages"))
+    );
+    assert!(
+        r3["input_tokens"].as_i64().unwrap() > 0 && r3["output_tokens"].as_i64().unwrap() > 0,
+        "{r3}"
+    );
+
+    let r4 = by_id(&all, &header(&h4, "cf-aig-log-id"));
+    assert_eq!(
+        (&r4["status"], &r4["success"]),
+        (&json!(502), &json!(false))
+    );
+    assert!(r4["error"].as_str().unwrap().contains("HTTP 500"), "{r4}");
+
+    let r5_id = header(&h5, "cf-aig-log-id");
+    let r5: Value = reqwest::get(format!("{url}/api/logs/{r5_id}"))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert!(
+        r5["request_body"].is_null() && r5["response_body"].is_null(),
+        "{r5}"
+    );
+    assert_eq!(
+        (&r5["cost_usd"], &r5["custom_cost_usd"]),
+        (&json!(0.5), &json!(0.5))
+    );
+
+    let r6 = by_id(&all, &header(&h6, "cf-aig-log-id"));
+    assert_eq!(
+        (&r6["cached"], &r6["cache_status"], &r6["cost_usd"]),
+        (&json!(true), &json!("hit"), &json!(0.0))
+    );
+    assert!(
+        (r6["saved_cost_usd"].as_f64().unwrap() - 18.0 / 1e6).abs() < 1e-12,
+        "{r6}"
+    );
+    assert!(r6["upstream_ms"].is_null());
+
+    let r7 = by_id(&all, &header(&h7, "cf-aig-log-id"));
+    assert_eq!(r7["status"], 400);
+    assert!(
+        r7["error"].as_str().unwrap().contains("cf-aig-metadata"),
+        "{r7}"
+    );
+
+    // filters, cursor, patch, analytics, delete
+    assert_eq!(
+        logs(&url, "?metadata=team=search").await["data"]
+            .as_array()
+            .unwrap()
+            .len(),
+        1
+    );
+    assert_eq!(
+        logs(&url, "?success=false").await["data"]
+            .as_array()
+            .unwrap()
+            .len(),
+        2
+    );
+    assert_eq!(
+        logs(&url, "?cached=true").await["data"]
+            .as_array()
+            .unwrap()
+            .len(),
+        1
+    );
+    let page = logs(&url, "?limit=3").await;
+    assert_eq!(page["data"].as_array().unwrap().len(), 3);
+    let next = page["next"].as_str().unwrap().to_owned();
+    assert_eq!(
+        logs(&url, &format!("?limit=10&before={next}")).await["data"]
+            .as_array()
+            .unwrap()
+            .len(),
+        5
+    );
+    let patched: Value = reqwest::Client::new()
+        .patch(format!("{url}/api/logs/{}", r1["id"].as_str().unwrap()))
+        .json(&json!({"feedback": -1, "score": 0.25}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        (&patched["feedback"], &patched["score"]),
+        (&json!(-1), &json!(0.25))
+    );
+    let bad = reqwest::Client::new()
+        .patch(format!("{url}/api/logs/{}", r1["id"].as_str().unwrap()))
+        .json(&json!({"feedback": 5}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(bad.status().as_u16(), 400);
+
+    let analytics: Value = reqwest::get(format!("{url}/api/analytics?group_by=provider"))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let groups = analytics["groups"].as_array().unwrap();
+    let total = |f: &str| groups.iter().map(|g| g[f].as_f64().unwrap()).sum::<f64>();
+    let sum = |f: &str| {
+        all.iter()
+            .map(|r| r[f].as_f64().unwrap_or(0.0))
+            .sum::<f64>()
+    };
+    assert_eq!(total("requests"), 8.0);
+    assert_eq!(total("input_tokens"), sum("input_tokens"));
+    assert_eq!(total("output_tokens"), sum("output_tokens"));
+    assert!((total("cost_usd") - sum("cost_usd")).abs() < 1e-9);
+    assert_eq!(
+        total("errors"),
+        all.iter().filter(|r| r["success"] == false).count() as f64
+    );
+    assert_eq!(total("cached"), 1.0);
+    let mock = groups.iter().find(|g| g["key"] == "mock-openai").unwrap();
+    assert_eq!(mock["requests"], 6);
+    assert_eq!(mock["unpriced"], 0);
+
+    let metrics = reqwest::get(format!("{url}/metrics"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(metrics.contains("switchyard_requests_total{provider=\"mock-openai\",model=\"gpt-4o-mini\",route=\"/v1/chat/completions\",status_class=\"2xx\"}"), "{metrics}");
+    assert!(metrics.contains("switchyard_time_to_first_token_seconds_bucket"));
+    assert!(metrics.contains("switchyard_log_queue_depth 0"));
+
+    let deleted: Value = reqwest::Client::new()
+        .delete(format!("{url}/api/logs?success=false"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(deleted, json!({"deleted": 2}));
+    let refused = reqwest::Client::new()
+        .delete(format!("{url}/api/logs"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(refused.status().as_u16(), 400);
+}
+
+#[tokio::test]
+async fn every_field_on_sqlite() {
+    let h = start_with(|mock| config(mock, PRICES)).await;
+    every_field(&h).await;
+}
+
+#[tokio::test]
+async fn every_field_on_postgres() {
+    let pg = PostgresServer::start().unwrap();
+    let extra = format!("{PRICES}[logs]\nurl = \"{}\"\n", pg.url());
+    let h = start_with(|mock| config(mock, &extra)).await;
+    let result = tokio::spawn(async move {
+        every_field(&h).await;
+        h
+    })
+    .await;
+    if let Err(e) = result {
+        panic!("{e}");
+    }
+}
+
+#[tokio::test]
+async fn ten_thousand_requests_ten_thousand_rows() {
+    let _turn = HEAVY.lock().await;
+    let h = start_with(|mock| config(mock, "")).await;
+    let url = h.gateway.base_url().to_owned();
+    let client = reqwest::Client::builder()
+        .pool_max_idle_per_host(256)
+        .build()
+        .unwrap();
+    let sem = std::sync::Arc::new(tokio::sync::Semaphore::new(256));
+    let tasks: Vec<_> = (0..10_000)
+        .map(|i| {
+            let (client, url, sem) = (client.clone(), url.clone(), sem.clone());
+            tokio::spawn(async move {
+                let _permit = sem.acquire().await.unwrap();
+                let r = client
+                    .post(format!("{url}/v1/chat/completions"))
+                    .json(&chat(&format!("n{i}"), i % 2 == 0))
+                    .send()
+                    .await
+                    .unwrap();
+                assert_eq!(r.status().as_u16(), 200);
+                let id = r.headers()["cf-aig-log-id"].to_str().unwrap().to_owned();
+                r.bytes().await.unwrap();
+                id
+            })
+        })
+        .collect();
+    let mut ids = Vec::new();
+    for t in tasks {
+        ids.push(t.await.unwrap());
+    }
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let stats = |url: String| async move {
+        let m = reqwest::get(format!("{url}/metrics"))
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        m.lines()
+            .find_map(|l| l.strip_prefix("switchyard_log_rows_written_total "))
+            .map(|v| v.parse::<f64>().unwrap() as usize)
+            .unwrap()
+    };
+    while stats(url.clone()).await < 10_000 {
+        assert!(
+            Instant::now() < deadline,
+            "rows written: {}",
+            stats(url.clone()).await
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    // exactly the 10,000, each under the id its response carried
+    let mut seen = std::collections::HashSet::new();
+    let mut before = String::new();
+    loop {
+        let page = logs(&url, &format!("?limit=1000{before}")).await;
+        let data = page["data"].as_array().unwrap();
+        for r in data {
+            assert!(
+                seen.insert(r["id"].as_str().unwrap().to_owned()),
+                "duplicate row"
+            );
+        }
+        match page["next"].as_str() {
+            Some(n) => before = format!("&before={n}"),
+            None => break,
+        }
+    }
+    assert_eq!(seen.len(), 10_000);
+    assert!(ids.iter().all(|id| seen.contains(id)));
+}
+
+#[tokio::test]
+async fn kill_9_loses_nothing_acknowledged_before_the_bound() {
+    let _turn = HEAVY.lock().await;
+    let dir = tempfile::tempdir().unwrap();
+    let extra = format!(
+        "[logs]\nurl = \"sqlite://{}\"\nspill_path = \"{}\"\n",
+        dir.path().join("logs.db").display(),
+        dir.path().join("logs.spill").display()
+    );
+    let mut h = start_with(|mock| config(mock, &extra)).await;
+    let url = h.gateway.base_url().to_owned();
+    let client = reqwest::Client::new();
+    let acked = std::sync::Arc::new(std::sync::Mutex::new(Vec::<(String, Instant)>::new()));
+    let load: Vec<_> = (0..16)
+        .map(|w| {
+            let (client, url, acked) = (client.clone(), url.clone(), acked.clone());
+            tokio::spawn(async move {
+                for i in 0.. {
+                    let Ok(r) = client
+                        .post(format!("{url}/v1/chat/completions"))
+                        .json(&chat(&format!("{w}-{i}"), false))
+                        .send()
+                        .await
+                    else {
+                        return;
+                    };
+                    let id = r
+                        .headers()
+                        .get("cf-aig-log-id")
+                        .map(|v| v.to_str().unwrap().to_owned());
+                    if r.bytes().await.is_err() {
+                        return;
+                    }
+                    if let Some(id) = id {
+                        acked.lock().unwrap().push((id, Instant::now()));
+                    }
+                }
+            })
+        })
+        .collect();
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let killed_at = Instant::now();
+    std::process::Command::new("kill")
+        .args(["-9", &h.gateway.pid().unwrap().to_string()])
+        .status()
+        .unwrap();
+    for t in load {
+        let _ = t.await;
+    }
+    let acked = acked.lock().unwrap().clone();
+    assert!(acked.len() > 100, "load ran: {}", acked.len());
+
+    h.gateway = Switchyard::start(bin(), &config(&h.mock, &extra))
+        .await
+        .unwrap();
+    let url = h.gateway.base_url().to_owned();
+    let mut stored = std::collections::HashSet::new();
+    let mut before = String::new();
+    loop {
+        let page = logs(&url, &format!("?limit=1000{before}")).await;
+        for r in page["data"].as_array().unwrap() {
+            stored.insert(r["id"].as_str().unwrap().to_owned());
+        }
+        match page["next"].as_str() {
+            Some(n) => before = format!("&before={n}"),
+            None => break,
+        }
+    }
+    // the documented bound: a response acknowledged FLUSH_BOUND (500 ms) before the crash is stored
+    let bound = Duration::from_millis(500);
+    let missing: Vec<&String> = acked
+        .iter()
+        .filter(|(_, at)| *at + bound <= killed_at)
+        .map(|(id, _)| id)
+        .filter(|id| !stored.contains(*id))
+        .collect();
+    assert!(
+        missing.is_empty(),
+        "{} of {} acknowledged rows missing",
+        missing.len(),
+        acked.len()
+    );
+}
+
+#[tokio::test]
+async fn a_full_queue_spills_and_is_replayed() {
+    let _turn = HEAVY.lock().await;
+    let dir = tempfile::tempdir().unwrap();
+    let extra = format!(
+        "[logs]\nqueue_capacity = 1\nbatch_size = 1\nspill_path = \"{}\"\n",
+        dir.path().join("spill.jsonl").display()
+    );
+    let h = start_with(|mock| config(mock, &extra)).await;
+    let url = h.gateway.base_url().to_owned();
+    let n = 300;
+    futures_util::future::join_all((0..n).map(|i| {
+        let url = url.clone();
+        async move {
+            post(
+                &url,
+                "/v1/chat/completions",
+                &chat(&format!("s{i}"), false),
+                &[],
+            )
+            .await
+        }
+    }))
+    .await;
+    let metrics = reqwest::get(format!("{url}/metrics"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let spilled: f64 = metrics
+        .lines()
+        .find_map(|l| l.strip_prefix("switchyard_log_spilled_total "))
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!(spilled > 0.0, "the queue of 1 overflowed: {metrics}");
+    // the housekeeping tick replays the spill file: all rows arrive
+    rows(&url, n).await;
+}
