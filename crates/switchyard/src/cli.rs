@@ -36,6 +36,45 @@ pub enum Command {
         #[arg(long)]
         force: bool,
     },
+    /// Print the request log as a table (newest last), from the configured store.
+    Logs {
+        #[arg(short, long, env = "SWITCHYARD_CONFIG")]
+        config: Option<PathBuf>,
+        /// Keep printing new records as they arrive.
+        #[arg(short, long)]
+        follow: bool,
+        #[arg(long)]
+        provider: Option<String>,
+        #[arg(long)]
+        model: Option<String>,
+        #[arg(long)]
+        status: Option<i64>,
+        /// Only failed requests.
+        #[arg(long)]
+        errors: bool,
+        /// How far back: 30s, 15m, 2h, 7d.
+        #[arg(long)]
+        since: Option<String>,
+        /// Most recent records to show.
+        #[arg(short = 'n', long, default_value_t = 50)]
+        limit: u32,
+        /// One JSON object per line instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Usage and cost, grouped, from the request log.
+    Usage {
+        #[arg(short, long, env = "SWITCHYARD_CONFIG")]
+        config: Option<PathBuf>,
+        /// model | provider | day | hour | metadata.KEY
+        #[arg(long, default_value = "model")]
+        by: String,
+        /// How far back: 30s, 15m, 2h, 7d.
+        #[arg(long, default_value = "7d")]
+        since: String,
+        #[arg(long)]
+        json: bool,
+    },
     /// Configuration tools.
     Config {
         #[command(subcommand)]

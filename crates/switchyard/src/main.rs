@@ -2,6 +2,7 @@
 //! logging, binds the listener and runs the server until SIGTERM/SIGINT.
 
 mod cli;
+mod report;
 
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
@@ -27,6 +28,42 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Serve { config, listen } => serve(config, listen),
         Command::Init { path, force } => init(&path, force),
+        Command::Logs {
+            config,
+            follow,
+            provider,
+            model,
+            status,
+            errors,
+            since,
+            limit,
+            json,
+        } => report_command(config, |config| async move {
+            let since = since.as_deref().map(report::parse_since).transpose()?;
+            let filter = switchyard_store::logs::LogFilter {
+                since: since.map(|d| report::now_ms() - d.as_millis() as i64),
+                provider,
+                model,
+                status,
+                ..Default::default()
+            };
+            let args = report::LogsArgs {
+                follow,
+                filter,
+                errors,
+                limit,
+                json,
+            };
+            report::logs(&config, args).await
+        }),
+        Command::Usage {
+            config,
+            by,
+            since,
+            json,
+        } => report_command(config, |config| async move {
+            report::usage(&config, &by, &since, json).await
+        }),
         Command::Config {
             command: ConfigCommand::Check { file },
         } => check(file),
@@ -38,6 +75,20 @@ fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+/// Runs a reporting command (no logging setup, no server) on a small runtime.
+fn report_command<F, Fut>(file: Option<PathBuf>, run: F) -> anyhow::Result<()>
+where
+    F: FnOnce(Config) -> Fut,
+    Fut: std::future::Future<Output = anyhow::Result<()>>,
+{
+    let config = load_config(file)?;
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("starting the async runtime")?;
+    runtime.block_on(run(config))
 }
 
 /// An explicit file, else ./switchyard.toml if present, else the embedded defaults.

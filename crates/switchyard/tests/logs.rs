@@ -602,3 +602,78 @@ async fn a_full_queue_spills_and_is_replayed() {
     // the housekeeping tick replays the spill file: all rows arrive
     rows(&url, n).await;
 }
+
+#[tokio::test]
+async fn the_cli_reads_the_same_store() {
+    let dir = tempfile::tempdir().unwrap();
+    let extra = format!(
+        "{PRICES}[logs]\nurl = \"sqlite://{}\"\n",
+        dir.path().join("logs.db").display()
+    );
+    let h = start_with(|mock| config(mock, &extra)).await;
+    let url = h.gateway.base_url().to_owned();
+    for i in 0..3 {
+        post(
+            &url,
+            "/v1/chat/completions",
+            &chat(&format!("cli{i}"), i == 1),
+            &[],
+        )
+        .await;
+    }
+    post(
+        &url,
+        "/v1/chat/completions",
+        &json!({"model": "mock-openai/status-500", "messages": [{"role": "user", "content": "x"}]}),
+        &[],
+    )
+    .await;
+    rows(&url, 4).await;
+    let file = dir.path().join("switchyard.toml");
+    std::fs::write(&file, config(&h.mock, &extra)).unwrap();
+    let run = |args: &[&str]| {
+        let out = std::process::Command::new(bin())
+            .args(args)
+            .arg("--config")
+            .arg(&file)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).unwrap()
+    };
+    let lines: Vec<Value> = run(&["logs", "--json", "-n", "10"])
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(lines.len(), 4);
+    assert!(
+        lines[0]["id"].as_str() < lines[3]["id"].as_str(),
+        "oldest first"
+    );
+    let table = run(&["logs", "--errors"]);
+    assert!(
+        table.contains("HTTP 500") && table.lines().count() == 2,
+        "{table}"
+    );
+    let usage: Value = serde_json::from_str(&run(&[
+        "usage", "--by", "provider", "--since", "1h", "--json",
+    ]))
+    .unwrap();
+    let mock = usage
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|g| g["key"] == "mock-openai")
+        .unwrap();
+    assert_eq!(
+        (&mock["requests"], &mock["input_tokens"]),
+        (&json!(3), &json!(36))
+    );
+    assert!((mock["cost_usd"].as_f64().unwrap() - 3.0 * 18.0 / 1e6).abs() < 1e-12);
+    let table = run(&["usage", "--by", "model"]);
+    assert!(table.contains("gpt-4o-mini"), "{table}");
+}

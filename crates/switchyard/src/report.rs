@@ -1,0 +1,193 @@
+//! `switchyard logs` and `switchyard usage`: the request log read straight from the configured
+//! store, printed as tables (or JSON lines).
+
+use std::time::Duration;
+
+use anyhow::{bail, Context as _};
+use switchyard_config::Config;
+use switchyard_gateway::observe::analytics::{analyze, utc_bucket, GroupBy};
+use switchyard_store::logs::{LogFilter, LogRecord, LogStore};
+
+/// What `switchyard logs` selects.
+pub struct LogsArgs {
+    pub follow: bool,
+    pub filter: LogFilter,
+    pub errors: bool,
+    pub limit: u32,
+    pub json: bool,
+}
+
+/// `30s`, `15m`, `2h`, `7d` → a duration.
+pub fn parse_since(s: &str) -> anyhow::Result<Duration> {
+    let s = s.trim();
+    let split = s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len());
+    let (n, unit) = s.split_at(split);
+    let n: u64 = n
+        .parse()
+        .with_context(|| format!("`{s}`: expected e.g. 30s, 15m, 2h, 7d"))?;
+    let secs = match unit {
+        "s" => n,
+        "m" => n * 60,
+        "h" | "" => n * 3600,
+        "d" => n * 86_400,
+        _ => bail!("`{s}`: the unit must be s, m, h or d"),
+    };
+    Ok(Duration::from_secs(secs))
+}
+
+pub fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64)
+}
+
+async fn open(config: &Config) -> anyhow::Result<LogStore> {
+    LogStore::open(&config.logs.url)
+        .await
+        .with_context(|| format!("opening the request log at {}", config.logs.url))
+}
+
+fn opt<T: ToString>(v: Option<T>) -> String {
+    v.map_or_else(|| "-".to_owned(), |v| v.to_string())
+}
+
+fn line(r: &LogRecord) -> String {
+    let time = utc_bucket(r.created_at, true);
+    let secs = r.created_at.rem_euclid(3_600_000) / 1000;
+    format!(
+        "{}:{:02}:{:02}Z  {:<4} {:<5} {:<14} {:<24} {:>6} {:>6} {:>11} {:>9} {:<6} {}",
+        time,
+        secs / 60,
+        secs % 60,
+        r.status,
+        if r.stream { "sse" } else { "json" },
+        opt(r.provider.as_deref()),
+        opt(r.model.as_deref()),
+        opt(r.input_tokens),
+        opt(r.output_tokens),
+        r.cost_usd
+            .map_or_else(|| "-".to_owned(), |c| format!("{c:.6}")),
+        format!("{:.1}ms", r.duration_ms),
+        opt(r.cache_status.as_deref()),
+        r.error.as_deref().unwrap_or(&r.path),
+    )
+}
+
+const HEADER: &str = "time                  code mode  provider       model                       in_tok out_tok    cost_usd  duration cache  path / error";
+
+pub async fn logs(config: &Config, mut args: LogsArgs) -> anyhow::Result<()> {
+    let store = open(config).await?;
+    if args.errors {
+        args.filter.success = Some(false);
+    }
+    let mut rows = store
+        .list(&args.filter, args.limit.clamp(1, 10_000))
+        .await?;
+    rows.reverse();
+    if !args.json {
+        println!("{HEADER}");
+    }
+    let mut last = rows.last().map(|r| r.id.clone());
+    print(&rows, args.json)?;
+    while args.follow {
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        let mut newer: Vec<LogRecord> = store
+            .list(&args.filter, 1000)
+            .await?
+            .into_iter()
+            .take_while(|r| last.as_ref().is_none_or(|l| r.id > *l))
+            .collect();
+        newer.reverse();
+        if let Some(r) = newer.last() {
+            last = Some(r.id.clone());
+        }
+        print(&newer, args.json)?;
+    }
+    Ok(())
+}
+
+fn print(rows: &[LogRecord], json: bool) -> anyhow::Result<()> {
+    for r in rows {
+        if json {
+            println!("{}", serde_json::to_string(r)?);
+        } else {
+            println!("{}", line(r));
+        }
+    }
+    Ok(())
+}
+
+pub async fn usage(config: &Config, by: &str, since: &str, json: bool) -> anyhow::Result<()> {
+    let by: GroupBy = by.parse().map_err(anyhow::Error::msg)?;
+    let since = parse_since(since)?;
+    let store = open(config).await?;
+    let filter = LogFilter {
+        since: Some(now_ms() - since.as_millis() as i64),
+        ..LogFilter::default()
+    };
+    let groups = analyze(&store.scan(&filter).await?, &by);
+    if json {
+        println!("{}", serde_json::to_string_pretty(&groups)?);
+        return Ok(());
+    }
+    println!(
+        "{:<28} {:>8} {:>7} {:>6} {:>12} {:>12} {:>12} {:>10} {:>9} {:>9}",
+        "group",
+        "requests",
+        "errors",
+        "hit%",
+        "in_tokens",
+        "out_tokens",
+        "cost_usd",
+        "saved_usd",
+        "p50_ms",
+        "p95_ms"
+    );
+    for g in &groups {
+        println!(
+            "{:<28} {:>8} {:>7} {:>5.1}% {:>12} {:>12} {:>12.6} {:>10.6} {:>9.1} {:>9.1}{}",
+            if g.key.is_empty() { "(none)" } else { &g.key },
+            g.requests,
+            g.errors,
+            g.cache_hit_ratio * 100.0,
+            g.input_tokens,
+            g.output_tokens,
+            g.cost_usd,
+            g.saved_cost_usd,
+            g.p50_ms,
+            g.p95_ms,
+            if g.unpriced > 0 {
+                format!("  ({} unpriced)", g.unpriced)
+            } else {
+                String::new()
+            }
+        );
+    }
+    if groups.is_empty() {
+        println!("(no requests in the last {})", humantime(since));
+    }
+    Ok(())
+}
+
+fn humantime(d: Duration) -> String {
+    let s = d.as_secs();
+    match s {
+        s if s % 86_400 == 0 => format!("{} d", s / 86_400),
+        s if s % 3600 == 0 => format!("{} h", s / 3600),
+        s if s % 60 == 0 => format!("{} min", s / 60),
+        s => format!("{s} s"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn since_units() {
+        assert_eq!(parse_since("30s").unwrap(), Duration::from_secs(30));
+        assert_eq!(parse_since("7d").unwrap(), Duration::from_secs(7 * 86_400));
+        assert!(parse_since("7w").is_err());
+        assert!(parse_since("soon").is_err());
+    }
+}
