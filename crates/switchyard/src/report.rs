@@ -89,7 +89,10 @@ pub async fn logs(config: &Config, mut args: LogsArgs) -> anyhow::Result<()> {
     }
     let mut last = rows.last().map(|r| r.id.clone());
     print(&rows, args.json)?;
-    while args.follow {
+    if !args.follow {
+        return Ok(());
+    }
+    loop {
         tokio::time::sleep(Duration::from_millis(500)).await;
         let mut newer: Vec<LogRecord> = store
             .list(&args.filter, 1000)
@@ -103,7 +106,6 @@ pub async fn logs(config: &Config, mut args: LogsArgs) -> anyhow::Result<()> {
         }
         print(&newer, args.json)?;
     }
-    Ok(())
 }
 
 fn print(rows: &[LogRecord], json: bool) -> anyhow::Result<()> {
