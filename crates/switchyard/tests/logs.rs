@@ -677,3 +677,75 @@ async fn the_cli_reads_the_same_store() {
     let table = run(&["usage", "--by", "model"]);
     assert!(table.contains("gpt-4o-mini"), "{table}");
 }
+
+#[tokio::test]
+async fn spans_follow_the_genai_conventions_and_the_callers_trace() {
+    let collector = switchyard_testkit::OtlpCollector::start().await.unwrap();
+    let extra = format!("[logs]\notlp_endpoint = \"{}\"\n", collector.endpoint());
+    let h = start_with(|mock| config(mock, &extra)).await;
+    let url = h.gateway.base_url().to_owned();
+    let (_, _, headers) = post(
+        &url,
+        "/v1/chat/completions",
+        &chat("traced", false),
+        &[(
+            "traceparent",
+            "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",
+        )],
+    )
+    .await;
+    post(&url, "/v1/chat/completions", &chat("untraced", true), &[]).await;
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while collector.spans().len() < 2 {
+        assert!(Instant::now() < deadline, "spans: {:?}", collector.spans());
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let spans = collector.spans();
+    let attr = |s: &Value, k: &str| -> Value {
+        s["attributes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|a| a["key"] == k)
+            .map(|a| a["value"].clone())
+            .unwrap_or(Value::Null)
+    };
+    let log_id = header(&headers, "cf-aig-log-id");
+    let traced = spans
+        .iter()
+        .find(|s| attr(s, "switchyard.log_id")["stringValue"] == log_id.as_str())
+        .unwrap();
+    assert_eq!(traced["traceId"], "4bf92f3577b34da6a3ce929d0e0e4736");
+    assert_eq!(traced["parentSpanId"], "00f067aa0ba902b7");
+    assert_eq!(traced["name"], "chat mock-openai/gpt-4o-mini");
+    assert_eq!(attr(traced, "gen_ai.operation.name")["stringValue"], "chat");
+    assert_eq!(
+        attr(traced, "gen_ai.request.model")["stringValue"],
+        "mock-openai/gpt-4o-mini"
+    );
+    assert_eq!(
+        attr(traced, "gen_ai.response.model")["stringValue"],
+        "gpt-4o-mini"
+    );
+    assert_eq!(attr(traced, "gen_ai.usage.input_tokens")["intValue"], "12");
+    assert_eq!(attr(traced, "gen_ai.usage.output_tokens")["intValue"], "3");
+    assert_eq!(attr(traced, "http.response.status_code")["intValue"], "200");
+    let other = spans
+        .iter()
+        .find(|s| s["traceId"] != "4bf92f3577b34da6a3ce929d0e0e4736")
+        .unwrap();
+    assert_eq!(other["traceId"].as_str().unwrap().len(), 32);
+    assert!(other.get("parentSpanId").is_none());
+    assert!(
+        other["endTimeUnixNano"]
+            .as_str()
+            .unwrap()
+            .parse::<u128>()
+            .unwrap()
+            >= other["startTimeUnixNano"]
+                .as_str()
+                .unwrap()
+                .parse::<u128>()
+                .unwrap()
+    );
+}

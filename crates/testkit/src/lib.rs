@@ -6,15 +6,18 @@
 //!   name: `status-429`, `delay-300`, `hang`, `broken-stream`, `stall-stream`, `slow-stream-20`, `fail-after-300`.
 //! - [`redis`]: a private `redis-server` per test.
 //! - [`postgres`]: a private PostgreSQL per test.
+//! - [`otlp`]: an OTLP/HTTP trace collector.
 //! - [`spawn`]: starts the real `switchyard` binary with a config, waits until it listens, captures
 //!   its logs, and can signal it.
 
 pub mod mock_upstream;
+pub mod otlp;
 pub mod postgres;
 pub mod redis;
 pub mod spawn;
 
 pub use mock_upstream::{MockUpstream, Recorded};
+pub use otlp::OtlpCollector;
 pub use postgres::PostgresServer;
 pub use redis::RedisServer;
 pub use spawn::Switchyard;
