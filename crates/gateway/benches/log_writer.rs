@@ -1,0 +1,85 @@
+//! What the log writer sustains on its own: finalize (usage parsed from the answer, cost priced)
+//! and insert into SQLite (WAL), in the writer's batches of 500, bodies included.
+//! Run: `cargo bench -p switchyard-gateway --bench log_writer`.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::time::Duration;
+
+use bytes::Bytes;
+use criterion::{criterion_group, criterion_main, Criterion, Throughput};
+use switchyard_gateway::cache::CacheStatus;
+use switchyard_gateway::observe::finalize::finalize;
+use switchyard_gateway::observe::pricing::PriceTable;
+use switchyard_gateway::observe::{CallNote, Observation, ServedNote};
+use switchyard_gateway::ClientApi;
+use switchyard_store::logs::LogStore;
+
+const REQUEST: &str = r#"{"model":"mock/gpt-4o-mini","messages":[{"role":"system","content":"You are a concise assistant. Answer in one short sentence."},{"role":"user","content":"What is the capital of France?"},{"role":"assistant","content":"The capital of France is Paris."},{"role":"user","content":"Say goodbye politely."}],"max_tokens":16,"temperature":0}"#;
+const ANSWER: &str = r#"{"id":"chatcmpl-bench","object":"chat.completion","created":1730000000,"model":"gpt-4o-mini","choices":[{"index":0,"message":{"role":"assistant","content":"Goodbye, and have a wonderful day!"},"finish_reason":"stop"}],"usage":{"prompt_tokens":52,"completion_tokens":9,"total_tokens":61}}"#;
+const BATCH: usize = 500;
+
+fn observation(i: usize) -> Observation {
+    Observation {
+        id: format!("01a2{i:028}"),
+        received_ms: 1_790_000_000_000 + i as i64,
+        method: "POST".into(),
+        path: "/v1/chat/completions".into(),
+        route: "/v1/chat/completions",
+        user_agent: Some("bench/1.0".into()),
+        status: 200,
+        call: Some(CallNote {
+            api: Some(ClientApi::ChatCompletions),
+            request_body: Some(Bytes::from_static(REQUEST.as_bytes())),
+            metadata: Some(r#"{"team":"bench"}"#.into()),
+            collect_payload: true,
+            custom_cost: None,
+        }),
+        served: Some(ServedNote {
+            provider: "mock".into(),
+            provider_kind: "openai",
+            model: "gpt-4o-mini".into(),
+            requested_model: Some("mock/gpt-4o-mini".into()),
+            stream: false,
+            upstream_latency: Duration::from_micros(800),
+            cache: None::<CacheStatus>,
+            saved_usage: None,
+            usage_slot: None,
+        }),
+        head: Duration::from_micros(900),
+        first_byte: Some(Duration::from_micros(950)),
+        total: Duration::from_micros(1000),
+        response_head: vec![Bytes::from_static(ANSWER.as_bytes())],
+        response_bytes: ANSWER.len() as u64,
+        ..Observation::default()
+    }
+}
+
+fn writer(c: &mut Criterion) {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}", dir.path().join("bench.db").display());
+    let store = runtime.block_on(LogStore::open(&url)).unwrap();
+    let prices = PriceTable::new(&[]);
+    let mut next = 0usize;
+    let mut group = c.benchmark_group("log_writer");
+    group.throughput(Throughput::Elements(BATCH as u64));
+    group.sample_size(20);
+    group.bench_function("finalize_and_insert_500_sqlite", |b| {
+        b.iter(|| {
+            let rows: Vec<_> = (0..BATCH)
+                .map(|_| {
+                    next += 1;
+                    finalize(observation(next), &prices, 64 * 1024).record
+                })
+                .collect();
+            runtime.block_on(store.insert(&rows)).unwrap();
+        });
+    });
+    group.finish();
+}
+
+criterion_group!(benches, writer);
+criterion_main!(benches);
