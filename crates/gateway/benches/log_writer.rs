@@ -78,6 +78,31 @@ fn writer(c: &mut Criterion) {
             runtime.block_on(store.insert(&rows)).unwrap();
         });
     });
+    group.bench_function("finalize_500", |b| {
+        b.iter(|| {
+            let rows: Vec<_> = (0..BATCH)
+                .map(|i| finalize(observation(i), &prices, 64 * 1024).record)
+                .collect();
+            std::hint::black_box(rows);
+        });
+    });
+    let rows: Vec<_> = (0..BATCH)
+        .map(|i| finalize(observation(i), &prices, 64 * 1024).record)
+        .collect();
+    group.bench_function("insert_500_sqlite", |b| {
+        b.iter(|| {
+            let batch: Vec<_> = rows
+                .iter()
+                .map(|r| {
+                    next += 1;
+                    let mut r = r.clone();
+                    r.id = format!("02a2{next:028}");
+                    r
+                })
+                .collect();
+            runtime.block_on(store.insert(&batch)).unwrap();
+        });
+    });
     group.finish();
 }
 
