@@ -265,7 +265,10 @@ impl LogStore {
                 sql.push(')');
             }
             sql.push_str(" ON CONFLICT (id) DO NOTHING");
-            let mut q = sqlx::query(&sql);
+            // PostgreSQL: unnamed statements. sqlx declares a NULL's parameter type from the
+            // `Any` value, which need not be the column's; a cached statement prepared with a NULL
+            // in some column would then reject a number there on a later row.
+            let mut q = sqlx::query(&sql).persistent(self.kind == Kind::Sqlite);
             for r in chunk {
                 q = q
                     .bind(r.id.clone())
