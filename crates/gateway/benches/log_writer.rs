@@ -75,7 +75,10 @@ fn writer(c: &mut Criterion) {
                     finalize(observation(next), &prices, 64 * 1024).record
                 })
                 .collect();
-            runtime.block_on(store.insert(&rows)).unwrap();
+            runtime
+                .block_on(store.insert_owned(rows))
+                .map_err(|(e, _)| e)
+                .unwrap();
         });
     });
     group.bench_function("finalize_500", |b| {
@@ -100,7 +103,10 @@ fn writer(c: &mut Criterion) {
                     r
                 })
                 .collect();
-            runtime.block_on(store.insert(&batch)).unwrap();
+            runtime
+                .block_on(store.insert_owned(batch))
+                .map_err(|(e, _)| e)
+                .unwrap();
         });
     });
     group.finish();

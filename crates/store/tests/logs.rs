@@ -37,8 +37,17 @@ async fn exercise(store: LogStore) {
     let rows: Vec<LogRecord> = (1..=250)
         .map(|n| row(n, if n % 3 == 0 { "b" } else { "a" }, n % 4 == 0))
         .collect();
-    store.insert(&rows).await.unwrap();
+    store
+        .insert_owned(rows.clone())
+        .await
+        .map_err(|(e, _)| e)
+        .unwrap();
     store.insert(&rows[..10]).await.unwrap(); // replayed: nothing twice
+    store
+        .insert_owned(rows[..5].to_vec())
+        .await
+        .map_err(|(e, _)| e)
+        .unwrap();
     assert_eq!(store.count().await.unwrap(), 250);
 
     // every field survives the round trip

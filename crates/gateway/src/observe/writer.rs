@@ -228,13 +228,12 @@ impl Inner {
                 }
             }
         }
-        match self.store.insert(&rows).await {
+        let n = rows.len() as u64;
+        match self.store.insert_owned(rows).await {
             Ok(()) => {
-                self.metrics
-                    .rows_written
-                    .fetch_add(rows.len() as u64, Ordering::Relaxed);
+                self.metrics.rows_written.fetch_add(n, Ordering::Relaxed);
             }
-            Err(e) => {
+            Err((e, rows)) => {
                 self.metrics.write_errors.fetch_add(1, Ordering::Relaxed);
                 tracing::warn!(rows = rows.len(), "log write failed, rows spilled: {e}");
                 self.spill(&rows);

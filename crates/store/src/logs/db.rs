@@ -151,6 +151,8 @@ pub struct Retention {
 pub struct LogStore {
     pool: AnyPool,
     kind: Kind,
+    /// SQLite only: the fast insert path.
+    native: Option<super::native::NativeWriter>,
 }
 
 static DRIVERS: Once = Once::new();
@@ -159,6 +161,7 @@ impl LogStore {
     /// `sqlite://PATH` (created, WAL) or `postgres://…`; applies pending migrations.
     pub async fn open(url: &str) -> Result<Self, StoreError> {
         DRIVERS.call_once(sqlx::any::install_default_drivers);
+        let mut file = None;
         let (kind, url) = if let Some(path) = url.strip_prefix("sqlite://") {
             let path = std::path::Path::new(path.split('?').next().unwrap_or(path));
             if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
@@ -166,6 +169,7 @@ impl LogStore {
                     StoreError::Unavailable(format!("cannot create {}: {e}", dir.display()))
                 })?;
             }
+            file = Some(path.to_path_buf());
             (
                 Kind::Sqlite,
                 format!("sqlite://{}?mode=rwc", path.display()),
@@ -192,8 +196,15 @@ impl LogStore {
             })
             .connect(&url)
             .await?;
-        let store = LogStore { pool, kind };
+        let mut store = LogStore {
+            pool,
+            kind,
+            native: None,
+        };
         store.migrate().await?;
+        if let Some(path) = file {
+            store.native = Some(super::native::NativeWriter::open(&path)?);
+        }
         Ok(store)
     }
 
@@ -233,6 +244,18 @@ impl LogStore {
             tx.commit().await?;
         }
         Ok(())
+    }
+
+    /// Writes `rows` (taking them: the SQLite path hands them to its thread without copying); on
+    /// failure they come back with the error, for the spill file.
+    pub async fn insert_owned(
+        &self,
+        rows: Vec<LogRecord>,
+    ) -> Result<(), (StoreError, Vec<LogRecord>)> {
+        match &self.native {
+            Some(native) => native.insert(rows).await,
+            None => self.insert(&rows).await.map_err(|e| (e, rows)),
+        }
     }
 
     /// Writes `rows` in one transaction (multi-row INSERTs); a row whose id exists is skipped,

@@ -4,10 +4,12 @@
 //! # Layout
 //! - this file: [`LogRecord`], [`LogFilter`], [`LogPatch`].
 //! - [`db`]: [`LogStore`] — schema migrations, batch inserts, queries, retention.
+//! - [`native`]: the SQLite insert path (a dedicated thread, one statement per batch).
 //! - [`filter`]: a filter → SQL `WHERE` clause with numbered parameters.
 
 mod db;
 mod filter;
+mod native;
 
 use serde::{Deserialize, Serialize};
 
