@@ -8,6 +8,7 @@ use http::StatusCode;
 use serde::Deserialize;
 use serde_json::json;
 use switchyard_gateway::observe::analytics::{analyze, GroupBy};
+use switchyard_gateway::observe::Observer;
 use switchyard_gateway::GatewayError;
 use switchyard_store::logs::{LogFilter, LogPatch};
 use switchyard_store::StoreError;
@@ -89,21 +90,24 @@ fn store_error(e: &StoreError) -> Response {
     }
 }
 
+type QueryResult = Result<Query<FilterQuery>, axum::extract::rejection::QueryRejection>;
+
+/// The log store and the parsed query, or the response that says why not.
+fn opened(state: &AppState, query: QueryResult) -> Result<(&Observer, FilterQuery), Response> {
+    let observer = state.observer.as_deref().ok_or_else(no_log)?;
+    let Query(q) = query.map_err(|e| bad_query(&e))?;
+    Ok((observer, q))
+}
+
 fn bad_query(e: &impl std::fmt::Display) -> Response {
     render(&GatewayError::bad_body(format!("invalid query: {e}")))
 }
 
 /// `GET /api/logs?…` → `{"data": [...], "next": "<id>" | null}`, newest first, bodies left out.
-pub async fn list(
-    State(state): State<AppState>,
-    query: Result<Query<FilterQuery>, axum::extract::rejection::QueryRejection>,
-) -> Response {
-    let Some(observer) = &state.observer else {
-        return no_log();
-    };
-    let q = match query {
-        Ok(Query(q)) => q,
-        Err(e) => return bad_query(&e),
+pub async fn list(State(state): State<AppState>, query: QueryResult) -> Response {
+    let (observer, q) = match opened(&state, query) {
+        Ok(both) => both,
+        Err(response) => return response,
     };
     let limit = q.limit.unwrap_or(DEFAULT_PAGE).clamp(1, MAX_PAGE);
     match observer.store().list(&q.filter(), limit).await {
@@ -175,16 +179,10 @@ pub async fn patch(
 }
 
 /// `DELETE /api/logs?<filter>` (or `?all=true`) → `{"deleted": N}`.
-pub async fn delete(
-    State(state): State<AppState>,
-    query: Result<Query<FilterQuery>, axum::extract::rejection::QueryRejection>,
-) -> Response {
-    let Some(observer) = &state.observer else {
-        return no_log();
-    };
-    let q = match query {
-        Ok(Query(q)) => q,
-        Err(e) => return bad_query(&e),
+pub async fn delete(State(state): State<AppState>, query: QueryResult) -> Response {
+    let (observer, q) = match opened(&state, query) {
+        Ok(both) => both,
+        Err(response) => return response,
     };
     if q.is_empty() && q.all != Some(true) {
         return render(&GatewayError::bad_body(
@@ -198,16 +196,10 @@ pub async fn delete(
 }
 
 /// `GET /api/analytics?group_by=provider|model|day|hour|metadata.KEY&<filter>`.
-pub async fn analytics(
-    State(state): State<AppState>,
-    query: Result<Query<FilterQuery>, axum::extract::rejection::QueryRejection>,
-) -> Response {
-    let Some(observer) = &state.observer else {
-        return no_log();
-    };
-    let q = match query {
-        Ok(Query(q)) => q,
-        Err(e) => return bad_query(&e),
+pub async fn analytics(State(state): State<AppState>, query: QueryResult) -> Response {
+    let (observer, q) = match opened(&state, query) {
+        Ok(both) => both,
+        Err(response) => return response,
     };
     let by: GroupBy = match q.group_by.as_deref().unwrap_or("model").parse() {
         Ok(by) => by,
