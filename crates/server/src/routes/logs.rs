@@ -93,9 +93,12 @@ fn store_error(e: &StoreError) -> Response {
 type QueryResult = Result<Query<FilterQuery>, axum::extract::rejection::QueryRejection>;
 
 /// The log store and the parsed query, or the response that says why not.
-fn opened(state: &AppState, query: QueryResult) -> Result<(&Observer, FilterQuery), Response> {
-    let observer = state.observer.as_deref().ok_or_else(no_log)?;
-    let Query(q) = query.map_err(|e| bad_query(&e))?;
+fn opened(state: &AppState, query: QueryResult) -> Result<(&Observer, FilterQuery), Box<Response>> {
+    let observer = state
+        .observer
+        .as_deref()
+        .ok_or_else(|| Box::new(no_log()))?;
+    let Query(q) = query.map_err(|e| Box::new(bad_query(&e)))?;
     Ok((observer, q))
 }
 
@@ -107,7 +110,7 @@ fn bad_query(e: &impl std::fmt::Display) -> Response {
 pub async fn list(State(state): State<AppState>, query: QueryResult) -> Response {
     let (observer, q) = match opened(&state, query) {
         Ok(both) => both,
-        Err(response) => return response,
+        Err(response) => return *response,
     };
     let limit = q.limit.unwrap_or(DEFAULT_PAGE).clamp(1, MAX_PAGE);
     match observer.store().list(&q.filter(), limit).await {
@@ -182,7 +185,7 @@ pub async fn patch(
 pub async fn delete(State(state): State<AppState>, query: QueryResult) -> Response {
     let (observer, q) = match opened(&state, query) {
         Ok(both) => both,
-        Err(response) => return response,
+        Err(response) => return *response,
     };
     if q.is_empty() && q.all != Some(true) {
         return render(&GatewayError::bad_body(
@@ -199,7 +202,7 @@ pub async fn delete(State(state): State<AppState>, query: QueryResult) -> Respon
 pub async fn analytics(State(state): State<AppState>, query: QueryResult) -> Response {
     let (observer, q) = match opened(&state, query) {
         Ok(both) => both,
-        Err(response) => return response,
+        Err(response) => return *response,
     };
     let by: GroupBy = match q.group_by.as_deref().unwrap_or("model").parse() {
         Ok(by) => by,
