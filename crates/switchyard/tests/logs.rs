@@ -749,3 +749,72 @@ async fn spans_follow_the_genai_conventions_and_the_callers_trace() {
                 .unwrap()
     );
 }
+
+#[tokio::test]
+async fn a_clean_shutdown_writes_every_queued_record() {
+    let _turn = HEAVY.lock().await;
+    let dir = tempfile::tempdir().unwrap();
+    let extra = format!(
+        "[logs]\nurl = \"sqlite://{}\"\nspill_path = \"{}\"\n",
+        dir.path().join("logs.db").display(),
+        dir.path().join("logs.spill").display()
+    );
+    let mut h = start_with(|mock| config(mock, &extra)).await;
+    let url = h.gateway.base_url().to_owned();
+    let n = 500;
+    let ids: Vec<String> = futures_util::future::join_all((0..n).map(|i| {
+        let url = url.clone();
+        async move {
+            let (_, _, headers) = post(
+                &url,
+                "/v1/chat/completions",
+                &chat(&format!("bye{i}"), false),
+                &[],
+            )
+            .await;
+            header(&headers, "cf-aig-log-id")
+        }
+    }))
+    .await;
+    // SIGTERM right away: whatever is still queued must be written before the process exits
+    h.gateway.terminate().unwrap();
+    assert!(h
+        .gateway
+        .wait(Duration::from_secs(30))
+        .await
+        .unwrap()
+        .success());
+    h.gateway = Switchyard::start(bin(), &config(&h.mock, &extra))
+        .await
+        .unwrap();
+    let url = h.gateway.base_url().to_owned();
+    let stored: Vec<String> = logs(&url, "?limit=1000").await["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["id"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(stored.len(), n);
+    assert!(ids.iter().all(|id| stored.contains(id)));
+}
+
+#[tokio::test]
+async fn missing_usage_is_counted_locally_and_marked_estimated() {
+    let h = start_with(|mock| config(mock, "")).await;
+    let url = h.gateway.base_url().to_owned();
+    let body = json!({"model": "mock-openai/no-usage", "messages": [{"role": "user", "content": "Hello, world!"}]});
+    let (_, _, json_headers) = post(&url, "/v1/chat/completions", &body, &[]).await;
+    let mut streamed = body.clone();
+    streamed["stream"] = json!(true);
+    let (_, text, stream_headers) = post(&url, "/v1/chat/completions", &streamed, &[]).await;
+    assert!(text.ends_with("data: [DONE]\n\n"));
+    let all = rows(&url, 2).await;
+    for h in [&json_headers, &stream_headers] {
+        let r = by_id(&all, &header(h, "cf-aig-log-id"));
+        assert_eq!(r["tokens_estimated"], true, "{r}");
+        // "user" + "Hello, world!" in o200k_base; the mock answers "Hello from mock" (3 tokens)
+        assert!(r["input_tokens"].as_i64().unwrap() >= 4, "{r}");
+        assert_eq!(r["output_tokens"], 3, "{r}");
+        assert!(r["cost_usd"].is_null(), "no price for this model: {r}");
+    }
+}

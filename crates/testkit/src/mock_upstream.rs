@@ -332,8 +332,16 @@ async fn chat(State(state): State<Arc<MockState>>, request: Request) -> Response
         _ => {}
     }
     guard.armed = false;
+    // `no-usage`: an OpenAI-compatible server that never reports usage
+    let include_usage = include_usage && model != "no-usage";
     if !stream {
-        return axum::Json(completion(&model, n, tool.as_deref())).into_response();
+        let mut body = completion(&model, n, tool.as_deref());
+        if model == "no-usage" {
+            if let Some(o) = body.as_object_mut() {
+                o.remove("usage");
+            }
+        }
+        return axum::Json(body).into_response();
     }
     let (tx, rx) = mpsc::channel::<Result<Bytes, std::io::Error>>(4);
     let plan = behaviour(&model);

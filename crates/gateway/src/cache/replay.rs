@@ -91,6 +91,39 @@ pub(crate) fn usage_of(api: ClientApi, stream: bool, body: &[u8]) -> Option<Toke
     }
 }
 
+/// The text of an answer (content, reasoning and tool arguments), for counting its tokens.
+pub(crate) fn answer_of(api: ClientApi, stream: bool, body: &[u8]) -> Option<String> {
+    let answer = if stream {
+        let events = decode_stream(api, body)?;
+        // an answer cut short has no `Done`: count what arrived
+        let mut text = String::new();
+        for e in &events {
+            match e {
+                StreamEvent::Text(t) | StreamEvent::Reasoning(t) => text.push_str(t),
+                StreamEvent::ToolCallArguments { delta, .. } => text.push_str(delta),
+                StreamEvent::ToolCallStart { name, .. } => text.push_str(name),
+                _ => {}
+            }
+        }
+        return Some(text);
+    } else {
+        decode_json(api, body)?
+    };
+    let mut text = String::new();
+    for part in &answer.content {
+        match part {
+            switchyard_protocol::canonical::Part::Text(t) => text.push_str(t),
+            switchyard_protocol::canonical::Part::Reasoning { text: r, .. } => text.push_str(r),
+            switchyard_protocol::canonical::Part::ToolCall(c) => {
+                text.push_str(&c.name);
+                text.push_str(&c.arguments);
+            }
+            _ => {}
+        }
+    }
+    Some(text)
+}
+
 fn decode_stream(api: ClientApi, body: &[u8]) -> Option<Vec<StreamEvent>> {
     let mut parsed = Vec::new();
     sse::Parser::new().feed(body, &mut parsed);

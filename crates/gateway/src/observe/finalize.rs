@@ -30,11 +30,6 @@ fn answer_bytes(head: &[u8], obs: &Observation) -> Vec<u8> {
     joined
 }
 
-/// About four bytes of text per token: the local fallback when a provider reports no usage.
-fn estimate(bytes: usize) -> u64 {
-    bytes.div_ceil(4) as u64
-}
-
 fn lossy_capped(bytes: &[u8], cap: usize) -> String {
     let cut = &bytes[..bytes.len().min(cap)];
     String::from_utf8_lossy(cut).into_owned()
@@ -62,11 +57,15 @@ pub fn finalize(obs: Observation, prices: &PriceTable, payload_cap: usize) -> Fi
             });
         match (reported, call.api) {
             (Some(u), _) => Some(u),
-            (None, Some(ClientApi::ChatCompletions | ClientApi::Messages)) if success => {
+            (None, Some(api @ (ClientApi::ChatCompletions | ClientApi::Messages))) if success => {
                 estimated = true;
+                let stream = served.is_some_and(|s| s.stream);
                 Some(TokenUsage {
-                    input: estimate(call.request_body.as_ref().map_or(0, |b| b.len())),
-                    output: estimate(obs.response_bytes as usize),
+                    input: call
+                        .request_body
+                        .as_ref()
+                        .map_or(0, |b| super::tokens::input_tokens(b)),
+                    output: super::tokens::output_tokens(api, stream, &answer),
                     ..TokenUsage::default()
                 })
             }

@@ -13,6 +13,7 @@
 //! - [`controls`]: the `cf-aig-metadata` / `-collect-log-payload` / `-custom-cost` headers.
 //! - [`finalize`]: observation → record (usage, cost, estimated tokens).
 //! - [`pricing`]: the price table.
+//! - [`tokens`]: local token counts (tiktoken) when a provider reports none.
 //! - [`writer`]: the queue, the batching writer task, the spill file.
 //! - [`metrics`]: the Prometheus registry.
 //! - [`analytics`]: grouped figures over log rows (API and CLI).
@@ -25,6 +26,7 @@ pub mod finalize;
 pub mod metrics;
 pub mod otlp;
 pub mod pricing;
+pub mod tokens;
 pub mod writer;
 
 use std::time::Duration;
