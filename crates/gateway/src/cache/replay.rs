@@ -76,14 +76,20 @@ pub(crate) fn usage_of(api: ClientApi, stream: bool, body: &[u8]) -> Option<Toke
     }
     match api {
         ClientApi::ChatCompletions | ClientApi::Embeddings => {
-            let v: Value = serde_json::from_slice(body).ok()?;
-            let u = v.get("usage")?;
-            let n = |p: &str| u.pointer(p).and_then(Value::as_u64).unwrap_or(0);
+            // typed, so everything but `usage` is skipped without being built (this runs for
+            // every logged answer)
+            let u = serde_json::from_slice::<WithUsage>(body).ok()?.usage?;
             Some(TokenUsage {
-                input: u.get("prompt_tokens")?.as_u64()?,
-                output: n("/completion_tokens"),
-                cached_input: n("/prompt_tokens_details/cached_tokens"),
-                reasoning: n("/completion_tokens_details/reasoning_tokens"),
+                input: u.prompt_tokens?,
+                output: u.completion_tokens.unwrap_or(0),
+                cached_input: u
+                    .prompt_tokens_details
+                    .and_then(|d| d.cached_tokens)
+                    .unwrap_or(0),
+                reasoning: u
+                    .completion_tokens_details
+                    .and_then(|d| d.reasoning_tokens)
+                    .unwrap_or(0),
             })
         }
         ClientApi::Messages => anthropic::response_to_canonical(body).map(|r| r.usage.into()),
@@ -122,6 +128,29 @@ pub(crate) fn answer_of(api: ClientApi, stream: bool, body: &[u8]) -> Option<Str
         }
     }
     Some(text)
+}
+
+#[derive(serde::Deserialize)]
+struct WithUsage {
+    usage: Option<WireUsage>,
+}
+
+#[derive(serde::Deserialize)]
+struct WireUsage {
+    prompt_tokens: Option<u64>,
+    completion_tokens: Option<u64>,
+    prompt_tokens_details: Option<PromptDetails>,
+    completion_tokens_details: Option<CompletionDetails>,
+}
+
+#[derive(serde::Deserialize)]
+struct PromptDetails {
+    cached_tokens: Option<u64>,
+}
+
+#[derive(serde::Deserialize)]
+struct CompletionDetails {
+    reasoning_tokens: Option<u64>,
 }
 
 fn decode_stream(api: ClientApi, body: &[u8]) -> Option<Vec<StreamEvent>> {

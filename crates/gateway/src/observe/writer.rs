@@ -28,6 +28,11 @@ use super::{Finished, Observation};
 /// The documented bound: a response that ended this long before a crash has its row stored.
 pub const FLUSH_BOUND: Duration = Duration::from_millis(500);
 
+/// Once a record arrives, the writer waits this long for more before writing (unless a batch is
+/// full): fewer, larger transactions and far fewer wake-ups under load, well inside
+/// [`FLUSH_BOUND`].
+const GATHER: Duration = Duration::from_millis(25);
+
 /// How often the spill file is replayed and retention enforced.
 const HOUSEKEEPING: Duration = Duration::from_secs(2);
 
@@ -307,10 +312,17 @@ async fn run(inner: Arc<Inner>, mut rx: mpsc::Receiver<Observation>, shutdown: A
                 let Some(first) = got else { break };
                 let mut batch = Vec::with_capacity(inner.batch.min(1024));
                 batch.push(first);
+                let deadline = tokio::time::Instant::now() + GATHER;
                 while batch.len() < inner.batch {
                     match rx.try_recv() {
                         Ok(o) => batch.push(o),
-                        Err(_) => break,
+                        Err(mpsc::error::TryRecvError::Disconnected) => break,
+                        Err(mpsc::error::TryRecvError::Empty) => {
+                            match tokio::time::timeout_at(deadline, rx.recv()).await {
+                                Ok(Some(o)) => batch.push(o),
+                                Ok(None) | Err(_) => break,
+                            }
+                        }
                     }
                 }
                 inner.write(batch).await;

@@ -157,3 +157,21 @@ fn anthropic_entries_replay_across_modes() {
     assert_eq!(v["usage"]["output_tokens"], 2);
     assert_eq!(v["id"], "msg_1");
 }
+
+#[test]
+fn usage_is_read_whatever_the_details_say() {
+    let body = br#"{"id":"x","usage":{"prompt_tokens":9,"completion_tokens":4,"prompt_tokens_details":{"cached_tokens":null},"completion_tokens_details":{"reasoning_tokens":2}}}"#;
+    let u = usage_of(ClientApi::ChatCompletions, false, body).unwrap();
+    assert_eq!(
+        (u.input, u.output, u.cached_input, u.reasoning),
+        (9, 4, 0, 2)
+    );
+    let u = usage_of(
+        ClientApi::Embeddings,
+        false,
+        br#"{"usage":{"prompt_tokens":3,"total_tokens":3}}"#,
+    )
+    .unwrap();
+    assert_eq!((u.input, u.output), (3, 0));
+    assert!(usage_of(ClientApi::ChatCompletions, false, br#"{"id":"x"}"#).is_none());
+}
