@@ -230,3 +230,51 @@ async fn a_clean_shutdown_writes_every_queued_record() {
     assert_eq!(stored.len(), n);
     assert!(ids.iter().all(|id| stored.contains(id)));
 }
+
+#[tokio::test]
+async fn retention_bounds_the_log_either_way() {
+    let _turn = HEAVY.lock().await;
+    for (mode, expect_newest) in [("stop-inserting", false), ("delete-oldest", true)] {
+        let extra = format!("[logs]\nmax_rows = 3\nretention = \"{mode}\"\n");
+        let h = start_with(|mock| config(mock, &extra)).await;
+        let url = h.gateway.base_url().to_owned();
+        let mut ids = Vec::new();
+        for i in 0..5 {
+            let (_, _, headers) = post(
+                &url,
+                "/v1/chat/completions",
+                &chat(&format!("r{i}"), false),
+                &[],
+            )
+            .await;
+            ids.push(header(&headers, "cf-aig-log-id"));
+            // one batch per request, so the bound applies row by row
+            tokio::time::sleep(Duration::from_millis(60)).await;
+        }
+        // delete-oldest trims on the writer's housekeeping tick (every 2 s)
+        let deadline = Instant::now() + Duration::from_secs(6);
+        loop {
+            let kept = all_ids(&url).await;
+            if kept.len() == 3 {
+                let newest: std::collections::HashSet<String> = ids[2..].iter().cloned().collect();
+                let oldest: std::collections::HashSet<String> = ids[..3].iter().cloned().collect();
+                assert_eq!(kept, if expect_newest { newest } else { oldest }, "{mode}");
+                break;
+            }
+            assert!(Instant::now() < deadline, "{mode}: {} rows", kept.len());
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        if !expect_newest {
+            let metrics = reqwest::get(format!("{url}/metrics"))
+                .await
+                .unwrap()
+                .text()
+                .await
+                .unwrap();
+            assert!(
+                metrics.contains("switchyard_log_not_stored_total 2"),
+                "{metrics}"
+            );
+        }
+    }
+}
