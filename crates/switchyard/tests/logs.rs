@@ -73,8 +73,13 @@ async fn every_field(h: &Harness) {
     )
     .await;
     assert_eq!(s7, 400, "{body7}");
+    // 8. Anthropic dialect, not streamed
+    let mut anthropic_json = anthropic.clone();
+    anthropic_json["stream"] = json!(false);
+    let (s8, _, h8) = post(&url, "/v1/messages", &anthropic_json, &[]).await;
+    assert_eq!(s8, 200);
 
-    let all = rows_or_logs(&url, 8, Some(&h.gateway)).await;
+    let all = rows_or_logs(&url, 9, Some(&h.gateway)).await;
     for line in h
         .gateway
         .logs()
@@ -153,6 +158,22 @@ async fn every_field(h: &Harness) {
         "{r3}"
     );
 
+    let r8 = by_id(&all, &header(&h8, "cf-aig-log-id"));
+    assert_eq!(
+        (
+            &r8["dialect"],
+            &r8["stream"],
+            &r8["input_tokens"],
+            &r8["output_tokens"]
+        ),
+        (&json!("anthropic"), &json!(false), &json!(12), &json!(3)),
+        "{r8}"
+    );
+    assert!(
+        (r8["cost_usd"].as_f64().unwrap() - 18.0 / 1e6).abs() < 1e-12,
+        "{r8}"
+    );
+
     let r4 = by_id(&all, &header(&h4, "cf-aig-log-id"));
     assert_eq!(
         (&r4["status"], &r4["success"]),
@@ -224,7 +245,7 @@ async fn every_field(h: &Harness) {
             .as_array()
             .unwrap()
             .len(),
-        5
+        6
     );
     let patched: Value = reqwest::Client::new()
         .patch(format!("{url}/api/logs/{}", r1["id"].as_str().unwrap()))
@@ -260,7 +281,7 @@ async fn every_field(h: &Harness) {
             .map(|r| r[f].as_f64().unwrap_or(0.0))
             .sum::<f64>()
     };
-    assert_eq!(total("requests"), 8.0);
+    assert_eq!(total("requests"), 9.0);
     assert_eq!(total("input_tokens"), sum("input_tokens"));
     assert_eq!(total("output_tokens"), sum("output_tokens"));
     assert!((total("cost_usd") - sum("cost_usd")).abs() < 1e-9);
@@ -270,7 +291,7 @@ async fn every_field(h: &Harness) {
     );
     assert_eq!(total("cached"), 1.0);
     let mock = groups.iter().find(|g| g["key"] == "mock-openai").unwrap();
-    assert_eq!(mock["requests"], 6);
+    assert_eq!(mock["requests"], 7);
     assert_eq!(mock["unpriced"], 0);
 
     let metrics = reqwest::get(format!("{url}/metrics"))
