@@ -37,7 +37,7 @@ pub struct CacheConfig {
     #[serde(flatten)]
     pub backend: CacheBackendConfig,
     /// `None`: off unless a model binding or a request sets a TTL.
-    #[serde(rename = "ttl_seconds", serialize_with = "opt_seconds")]
+    #[serde(rename = "ttl_seconds", serialize_with = "crate::ser::opt_seconds")]
     pub ttl: Option<Duration>,
     /// Responses larger than this are relayed but not stored.
     pub max_entry_bytes: usize,
@@ -58,10 +58,10 @@ pub enum CacheBackendConfig {
         max_bytes: u64,
     },
     Redis {
-        #[serde(serialize_with = "redacted_url")]
+        #[serde(serialize_with = "crate::ser::redacted_secret_url")]
         url: Secret,
         prefix: String,
-        #[serde(rename = "timeout_ms", serialize_with = "millis")]
+        #[serde(rename = "timeout_ms", serialize_with = "crate::ser::millis")]
         timeout: Duration,
     },
 }
@@ -210,31 +210,4 @@ pub(crate) fn ttl_seconds(
         ));
     }
     Ok(Some(ttl))
-}
-
-/// The URL with its password (if any) redacted: `redis://user:[redacted]@host:6379`.
-fn redacted_url<S: serde::Serializer>(url: &Secret, s: S) -> Result<S::Ok, S::Error> {
-    let url = url.expose();
-    let Some((scheme, rest)) = url.split_once("://") else {
-        return s.serialize_str(switchyard_providers::secret::REDACTED);
-    };
-    match rest.rsplit_once('@') {
-        Some((userinfo, host)) => {
-            let user = userinfo.split_once(':').map_or("", |(u, _)| u);
-            let redacted = switchyard_providers::secret::REDACTED;
-            s.collect_str(&format_args!("{scheme}://{user}:{redacted}@{host}"))
-        }
-        None => s.serialize_str(url),
-    }
-}
-
-fn millis<S: serde::Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
-    s.serialize_u64(u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
-}
-
-fn opt_seconds<S: serde::Serializer>(d: &Option<Duration>, s: S) -> Result<S::Ok, S::Error> {
-    match d {
-        Some(d) => s.serialize_u64(d.as_secs()),
-        None => s.serialize_none(),
-    }
 }

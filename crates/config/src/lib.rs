@@ -20,6 +20,7 @@ pub mod env;
 pub mod logs;
 pub mod model;
 pub mod raw;
+mod ser;
 pub mod template;
 pub mod validate;
 

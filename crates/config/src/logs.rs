@@ -57,7 +57,7 @@ pub struct PriceRow {
 #[derive(Debug, Clone, Serialize)]
 pub struct LogsConfig {
     pub enabled: bool,
-    #[serde(serialize_with = "redacted_url")]
+    #[serde(serialize_with = "crate::ser::redacted_url")]
     pub url: String,
     pub collect_payloads: bool,
     pub max_payload_bytes: usize,
@@ -68,7 +68,7 @@ pub struct LogsConfig {
     pub max_rows: Option<u64>,
     #[serde(
         rename = "max_age_days",
-        serialize_with = "days",
+        serialize_with = "crate::ser::opt_days",
         skip_serializing_if = "Option::is_none"
     )]
     pub max_age: Option<Duration>,
@@ -174,24 +174,4 @@ pub(crate) fn logs(
         c.otlp_service_name = n;
     }
     Ok(c)
-}
-
-fn redacted_url<S: serde::Serializer>(url: &str, s: S) -> Result<S::Ok, S::Error> {
-    match url
-        .split_once("://")
-        .and_then(|(scheme, rest)| Some((scheme, rest.rsplit_once('@')?)))
-    {
-        Some((scheme, (userinfo, host))) => {
-            let user = userinfo.split_once(':').map_or(userinfo, |(u, _)| u);
-            s.collect_str(&format_args!("{scheme}://{user}:[redacted]@{host}"))
-        }
-        None => s.serialize_str(url),
-    }
-}
-
-fn days<S: serde::Serializer>(d: &Option<Duration>, s: S) -> Result<S::Ok, S::Error> {
-    match d {
-        Some(d) => s.serialize_u64(d.as_secs() / 86_400),
-        None => s.serialize_none(),
-    }
 }

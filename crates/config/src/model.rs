@@ -27,7 +27,7 @@ pub struct ServerConfig {
     pub listen: SocketAddr,
     pub max_body_bytes: usize,
     pub max_response_bytes: usize,
-    #[serde(rename = "shutdown_grace_ms", serialize_with = "millis")]
+    #[serde(rename = "shutdown_grace_ms", serialize_with = "crate::ser::millis")]
     pub shutdown_grace: Duration,
     pub log_level: String,
 }
@@ -54,7 +54,7 @@ pub struct ModelBinding {
     /// Overrides the default cache TTL for this alias; `Some(0)` turns caching off for it.
     #[serde(
         rename = "cache_ttl_seconds",
-        serialize_with = "opt_seconds",
+        serialize_with = "crate::ser::opt_seconds",
         skip_serializing_if = "Option::is_none"
     )]
     pub cache_ttl: Option<Duration>,
@@ -77,17 +77,6 @@ impl Serialize for ModelRef {
     fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         s.collect_str(self)
     }
-}
-
-fn opt_seconds<S: serde::Serializer>(d: &Option<Duration>, s: S) -> Result<S::Ok, S::Error> {
-    match d {
-        Some(d) => s.serialize_u64(d.as_secs()),
-        None => s.serialize_none(),
-    }
-}
-
-fn millis<S: serde::Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
-    s.serialize_u64(u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
 }
 
 impl Config {
