@@ -12,7 +12,6 @@ use axum::Router;
 use futures_util::FutureExt;
 use http::header::{HeaderName, HeaderValue};
 use http::{Request, Response};
-use switchyard_gateway::cache::TokenUsage;
 use switchyard_gateway::observe::{Observer, ServedNote};
 use switchyard_gateway::{CacheStatus, GatewayError, Reply, RequestContext};
 use tower::Service;
@@ -23,45 +22,24 @@ use crate::render::{render, ErrorNote};
 static REQUEST_ID: HeaderName = HeaderName::from_static("cf-aig-request-id");
 static SERVER_TIMING: HeaderName = HeaderName::from_static("server-timing");
 
-/// Set by handlers that reached a provider; read here for timing and the access log.
-#[derive(Clone, Debug)]
-pub struct Served {
-    pub provider: String,
-    pub model: String,
-    pub upstream_latency: Duration,
-    pub stream: bool,
-    pub cache: Option<CacheStatus>,
-    pub saved_usage: Option<TokenUsage>,
-}
-
-impl Served {
-    /// The HTTP response for a gateway reply, carrying what the access log reports about it.
-    pub fn respond(reply: Reply) -> Response<Body> {
-        let note = ServedNote {
-            provider: reply.provider.clone(),
-            provider_kind: reply.provider_kind,
-            model: reply.upstream_model.clone(),
-            requested_model: reply.requested_model,
-            stream: reply.stream,
-            upstream_latency: reply.upstream_latency,
-            cache: reply.cache,
-            saved_usage: reply.saved_usage,
-            usage_slot: reply.usage_slot,
-        };
-        let served = Served {
-            provider: reply.provider,
-            model: reply.upstream_model,
-            upstream_latency: reply.upstream_latency,
-            stream: reply.stream,
-            cache: reply.cache,
-            saved_usage: reply.saved_usage,
-        };
-        let (parts, body) = reply.response.into_parts();
-        let mut response = Response::from_parts(parts, Body::new(body));
-        response.extensions_mut().insert(served);
-        response.extensions_mut().insert(note);
-        response
-    }
+/// The HTTP response for a gateway reply. What the reply says about who answered travels as a
+/// [`ServedNote`] extension, read here for timing and the access log and then by the request log.
+pub fn respond(reply: Reply) -> Response<Body> {
+    let note = ServedNote {
+        provider: reply.provider,
+        provider_kind: reply.provider_kind,
+        model: reply.upstream_model,
+        requested_model: reply.requested_model,
+        stream: reply.stream,
+        upstream_latency: reply.upstream_latency,
+        cache: reply.cache,
+        saved_usage: reply.saved_usage,
+        usage_slot: reply.usage_slot,
+    };
+    let (parts, body) = reply.response.into_parts();
+    let mut response = Response::from_parts(parts, Body::new(body));
+    response.extensions_mut().insert(note);
+    response
 }
 
 /// Runs one request through the router; with an observer, its response body is observed for
@@ -102,7 +80,7 @@ where
     };
 
     let total = ctx.received.elapsed();
-    let served = response.extensions().get::<Served>().cloned();
+    let served = response.extensions_mut().remove::<ServedNote>();
     let mut buf = uuid::Uuid::encode_buffer();
     let id = ctx.id.hyphenated().encode_lower(&mut buf);
     let headers = response.headers_mut();
@@ -153,8 +131,10 @@ where
             tracing::debug!(request_id = id, %method, path, status, ms = %ms3(total), "request")
         }
     }
-    if let (Some(observer), Some(arrival)) = (&observer, arrival) {
-        response = record::attach(observer, arrival, &ctx, &method, path, response);
+    if let (Some(observer), Some(mut arrival)) = (&observer, arrival) {
+        arrival.method = method;
+        arrival.path = path;
+        response = record::attach(observer, arrival, &ctx, served, response);
     }
     Ok(response)
 }

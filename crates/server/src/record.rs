@@ -17,6 +17,9 @@ static LOG_ID: HeaderName = HeaderName::from_static("cf-aig-log-id");
 
 /// What is read from the request before it is handed to the router.
 pub(crate) struct Arrival {
+    /// Filled by the edge once the router is done with the request.
+    pub(crate) method: http::Method,
+    pub(crate) path: String,
     received_ms: i64,
     route: &'static str,
     user_agent: Option<String>,
@@ -51,6 +54,8 @@ pub(crate) fn arrive<B>(observer: Option<&Arc<Observer>>, request: &Request<B>) 
             .map(str::to_owned)
     };
     Some(Arrival {
+        method: http::Method::GET,
+        path: String::new(),
         received_ms: SystemTime::now()
             .duration_since(SystemTime::UNIX_EPOCH)
             .map_or(0, |d| d.as_millis() as i64),
@@ -65,8 +70,7 @@ pub(crate) fn attach(
     observer: &Arc<Observer>,
     arrival: Arrival,
     ctx: &RequestContext,
-    method: &http::Method,
-    path: String,
+    served: Option<ServedNote>,
     mut response: Response<Body>,
 ) -> Response<Body> {
     let id = ctx.id.hyphenated().to_string();
@@ -74,7 +78,6 @@ pub(crate) fn attach(
         response.headers_mut().insert(LOG_ID.clone(), v);
     }
     let call = response.extensions_mut().remove::<CallNote>();
-    let served = response.extensions_mut().remove::<ServedNote>();
     let error = response
         .extensions()
         .get::<ErrorNote>()
@@ -83,8 +86,8 @@ pub(crate) fn attach(
     let observation = Observation {
         id,
         received_ms: arrival.received_ms,
-        method: method.to_string(),
-        path,
+        method: arrival.method.to_string(),
+        path: arrival.path,
         route: arrival.route,
         user_agent: arrival.user_agent,
         traceparent: arrival.traceparent,

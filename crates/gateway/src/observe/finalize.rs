@@ -15,9 +15,9 @@ fn ms(d: std::time::Duration) -> f64 {
 
 /// The answer's bytes as far as they were kept: all of them, or the head and the tail joined at
 /// an event boundary (enough for the usage, which streams put at their start and end).
-fn answer_bytes(head: &[u8], obs: &Observation) -> Vec<u8> {
+fn answer_bytes<'a>(head: &'a [u8], obs: &Observation) -> std::borrow::Cow<'a, [u8]> {
     if obs.response_tail.is_empty() {
-        return head.to_vec();
+        return std::borrow::Cow::Borrowed(head);
     }
     let tail = obs.response_tail.concat();
     let from = tail
@@ -27,7 +27,7 @@ fn answer_bytes(head: &[u8], obs: &Observation) -> Vec<u8> {
     let mut joined = head.to_vec();
     joined.extend_from_slice(b"\n\n");
     joined.extend_from_slice(&tail[from..]);
-    joined
+    std::borrow::Cow::Owned(joined)
 }
 
 fn lossy_capped(bytes: &[u8], cap: usize) -> String {
@@ -35,8 +35,8 @@ fn lossy_capped(bytes: &[u8], cap: usize) -> String {
     String::from_utf8_lossy(cut).into_owned()
 }
 
-pub fn finalize(obs: Observation, prices: &PriceTable, payload_cap: usize) -> Finished {
-    let call = obs.call.clone().unwrap_or_default();
+pub fn finalize(mut obs: Observation, prices: &PriceTable, payload_cap: usize) -> Finished {
+    let call = obs.call.take().unwrap_or_default();
     let served = obs.served.as_ref();
     let success = (200..300).contains(&obs.status) && !obs.aborted && obs.error.is_none();
     let cached = served.and_then(|s| s.cache).is_some_and(|c| c.is_hit());

@@ -273,7 +273,7 @@ impl Inner {
             }
         };
         for chunk in rows.chunks(self.batch.max(1)) {
-            if let Err(e) = self.store.insert(chunk).await {
+            if let Err((e, _)) = self.store.insert_owned(chunk.to_vec()).await {
                 tracing::warn!("replaying the log spill file failed (will retry): {e}");
                 return;
             }

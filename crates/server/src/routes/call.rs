@@ -9,7 +9,7 @@ use switchyard_gateway::observe::CallNote;
 use switchyard_gateway::{ApiRequest, CacheControls, ClientApi, RequestContext};
 
 use crate::body::read_body;
-use crate::edge::Served;
+use crate::edge::respond;
 use crate::render::render_in;
 use crate::AppState;
 
@@ -50,7 +50,7 @@ pub(crate) async fn call(
         body,
     };
     let response = match state.gateway.handle(&ctx, request).await {
-        Ok(reply) => Served::respond(reply),
+        Ok(reply) => respond(reply),
         Err(e) => render_in(dialect, &e),
     };
     with_note(response, note)

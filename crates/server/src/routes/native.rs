@@ -9,7 +9,7 @@ use switchyard_gateway::{ClientApi, NativeRequest, RequestContext};
 
 use super::call::call;
 use crate::body::read_body;
-use crate::edge::Served;
+use crate::edge::respond;
 use crate::render::render;
 use crate::AppState;
 
@@ -82,7 +82,7 @@ async fn forward(
         body,
     };
     let response = match state.gateway.passthrough(&ctx, native).await {
-        Ok(reply) => Served::respond(reply),
+        Ok(reply) => respond(reply),
         Err(e) => render(&e),
     };
     super::call::with_note(response, note)

@@ -55,7 +55,7 @@ pub struct BackendStats {
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
     #[error("database: {0}")]
-    Sqlite(#[from] sqlx::Error),
+    Database(#[from] sqlx::Error),
     #[error("redis: {0}")]
     Redis(#[from] ::redis::RedisError),
     #[error("{0} did not answer within {1} ms")]

@@ -119,9 +119,10 @@ fn pg_type(column: &str) -> &'static str {
     }
 }
 
-/// Rows per INSERT statement: one, prepared once per connection and reused (measured faster with
-/// sqlx than multi-row VALUES lists, whose binding cost grows with the statement).
-const ROWS_PER_STATEMENT: usize = 1;
+/// Rows per INSERT statement on this path (PostgreSQL, and SQLite reads' pool in tests): one
+/// unnamed statement carries many rows, so PostgreSQL parses once per 100 rows. (SQLite writes
+/// take the native path in [`super::native`].)
+const ROWS_PER_STATEMENT: usize = 100;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Kind {
