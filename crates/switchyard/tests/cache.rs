@@ -402,12 +402,7 @@ async fn purge_by_hash_key_model_or_everything() {
     assert_eq!(purge("?hash=zz").await.0, 400);
     assert_eq!(purge("?colour=red").await.0, 400);
 
-    let metrics = reqwest::get(format!("{url}/metrics"))
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = common::logging::metrics_text(&url).await;
     assert!(
         metrics.contains("switchyard_cache_requests_total{backend=\"memory\",status=\"hit\"} 2"),
         "{metrics}"

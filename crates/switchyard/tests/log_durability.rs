@@ -43,24 +43,8 @@ async fn ten_thousand_requests_ten_thousand_rows() {
         ids.push(t.await.unwrap());
     }
     let deadline = Instant::now() + Duration::from_secs(30);
-    let stats = |url: String| async move {
-        let m = reqwest::get(format!("{url}/metrics"))
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap();
-        m.lines()
-            .find_map(|l| l.strip_prefix("switchyard_log_rows_written_total "))
-            .map(|v| v.parse::<f64>().unwrap() as usize)
-            .unwrap()
-    };
-    while stats(url.clone()).await < 10_000 {
-        assert!(
-            Instant::now() < deadline,
-            "rows written: {}",
-            stats(url.clone()).await
-        );
+    while metric(&url, "switchyard_log_rows_written_total").await < 10_000.0 {
+        assert!(Instant::now() < deadline, "not all rows written");
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     // exactly the 10,000, each under the id its response carried
@@ -73,11 +57,7 @@ async fn ten_thousand_requests_ten_thousand_rows() {
 async fn kill_9_loses_nothing_acknowledged_before_the_bound() {
     let _turn = HEAVY.lock().await;
     let dir = tempfile::tempdir().unwrap();
-    let extra = format!(
-        "[logs]\nurl = \"sqlite://{}\"\nspill_path = \"{}\"\n",
-        dir.path().join("logs.db").display(),
-        dir.path().join("logs.spill").display()
-    );
+    let extra = file_log(dir.path());
     let mut h = start_with(|mock| config(mock, &extra)).await;
     let url = h.gateway.base_url().to_owned();
     let client = reqwest::Client::new();
@@ -166,19 +146,8 @@ async fn a_full_queue_spills_and_is_replayed() {
         }
     }))
     .await;
-    let metrics = reqwest::get(format!("{url}/metrics"))
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    let spilled: f64 = metrics
-        .lines()
-        .find_map(|l| l.strip_prefix("switchyard_log_spilled_total "))
-        .unwrap()
-        .parse()
-        .unwrap();
-    assert!(spilled > 0.0, "the queue of 1 overflowed: {metrics}");
+    let spilled = metric(&url, "switchyard_log_spilled_total").await;
+    assert!(spilled > 0.0, "the queue of 1 overflowed");
     // the housekeeping tick replays the spill file: all rows arrive
     rows(&url, n).await;
 }
@@ -187,11 +156,7 @@ async fn a_full_queue_spills_and_is_replayed() {
 async fn a_clean_shutdown_writes_every_queued_record() {
     let _turn = HEAVY.lock().await;
     let dir = tempfile::tempdir().unwrap();
-    let extra = format!(
-        "[logs]\nurl = \"sqlite://{}\"\nspill_path = \"{}\"\n",
-        dir.path().join("logs.db").display(),
-        dir.path().join("logs.spill").display()
-    );
+    let extra = file_log(dir.path());
     let mut h = start_with(|mock| config(mock, &extra)).await;
     let url = h.gateway.base_url().to_owned();
     let n = 500;
@@ -265,12 +230,7 @@ async fn retention_bounds_the_log_either_way() {
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
         if !expect_newest {
-            let metrics = reqwest::get(format!("{url}/metrics"))
-                .await
-                .unwrap()
-                .text()
-                .await
-                .unwrap();
+            let metrics = metrics_text(&url).await;
             assert!(
                 metrics.contains("switchyard_log_not_stored_total 2"),
                 "{metrics}"

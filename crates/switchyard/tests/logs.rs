@@ -294,12 +294,7 @@ async fn every_field(h: &Harness) {
     assert_eq!(mock["requests"], 7);
     assert_eq!(mock["unpriced"], 0);
 
-    let metrics = reqwest::get(format!("{url}/metrics"))
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = metrics_text(&url).await;
     assert!(metrics.contains("switchyard_requests_total{provider=\"mock-openai\",model=\"gpt-4o-mini\",route=\"/v1/chat/completions\",status_class=\"2xx\"}"), "{metrics}");
     assert!(metrics.contains("switchyard_time_to_first_token_seconds_bucket"));
     assert!(metrics.contains("switchyard_log_queue_depth 0"));

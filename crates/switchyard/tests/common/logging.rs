@@ -107,3 +107,33 @@ pub async fn all_ids(url: &str) -> std::collections::HashSet<String> {
         }
     }
 }
+
+/// `GET /metrics` as text.
+pub async fn metrics_text(url: &str) -> String {
+    reqwest::get(format!("{url}/metrics"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap()
+}
+
+/// The value of an unlabelled metric.
+pub async fn metric(url: &str, name: &str) -> f64 {
+    let text = metrics_text(url).await;
+    let prefix = format!("{name} ");
+    text.lines()
+        .find_map(|l| l.strip_prefix(prefix.as_str()))
+        .unwrap_or_else(|| panic!("no metric {name}: {text}"))
+        .parse()
+        .unwrap()
+}
+
+/// `[logs]` with the database and spill file in `dir` (so a restarted gateway finds them).
+pub fn file_log(dir: &std::path::Path) -> String {
+    format!(
+        "[logs]\nurl = \"sqlite://{}\"\nspill_path = \"{}\"\n",
+        dir.join("logs.db").display(),
+        dir.join("logs.spill").display()
+    )
+}
