@@ -28,6 +28,18 @@ fn header<'a>(headers: &'a HeaderMap, names: &[&'static str]) -> Option<(&'stati
         .find_map(|n| headers.get(*n).map(|v| (*n, v.as_bytes())))
 }
 
+/// A `cf-aig-*` flag: `true`/`false` (any case) or `1`/`0`.
+pub(crate) fn bool_header(name: &str, value: &[u8]) -> Result<bool, GatewayError> {
+    match value.trim_ascii().to_ascii_lowercase().as_slice() {
+        b"true" | b"1" => Ok(true),
+        b"false" | b"0" => Ok(false),
+        _ => Err(GatewayError::invalid_header(
+            name,
+            "expected true or false".to_owned(),
+        )),
+    }
+}
+
 impl CacheControls {
     pub fn from_headers(headers: &HeaderMap) -> Result<Self, GatewayError> {
         let mut controls = CacheControls::default();
@@ -51,16 +63,7 @@ impl CacheControls {
             controls.ttl = Some(ttl);
         }
         if let Some((name, value)) = header(headers, &["cf-aig-skip-cache", "cf-skip-cache"]) {
-            controls.skip = match value.to_ascii_lowercase().as_slice() {
-                b"true" | b"1" => true,
-                b"false" | b"0" => false,
-                _ => {
-                    return Err(GatewayError::invalid_header(
-                        name,
-                        "expected true or false".to_owned(),
-                    ))
-                }
-            };
+            controls.skip = bool_header(name, value)?;
         }
         if let Some((name, value)) = header(headers, &["cf-aig-cache-key"]) {
             let key = std::str::from_utf8(value).unwrap_or_default().trim();

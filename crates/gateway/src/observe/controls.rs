@@ -55,16 +55,10 @@ impl LogControls {
             c.metadata = Some(Value::Object(map).to_string());
         }
         if let Some(raw) = text("cf-aig-collect-log-payload")? {
-            c.collect_payload = Some(match raw.trim().to_ascii_lowercase().as_str() {
-                "true" | "1" => true,
-                "false" | "0" => false,
-                _ => {
-                    return Err(GatewayError::invalid_header(
-                        "cf-aig-collect-log-payload",
-                        "expected true or false".into(),
-                    ))
-                }
-            });
+            c.collect_payload = Some(crate::cache::controls::bool_header(
+                "cf-aig-collect-log-payload",
+                raw.as_bytes(),
+            )?);
         }
         if let Some(raw) = text("cf-aig-custom-cost")? {
             // Cloudflare's shape is {"per_token_in": …, "per_token_out": …}; a bare number is a
