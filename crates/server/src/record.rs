@@ -3,7 +3,6 @@
 
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
-use std::time::SystemTime;
 
 use axum::body::Body;
 use http::header::{HeaderName, HeaderValue, USER_AGENT};
@@ -20,7 +19,6 @@ pub(crate) struct Arrival {
     /// Filled by the edge once the router is done with the request.
     pub(crate) method: http::Method,
     pub(crate) path: String,
-    received_ms: i64,
     route: &'static str,
     user_agent: Option<String>,
     traceparent: Option<String>,
@@ -56,9 +54,6 @@ pub(crate) fn arrive<B>(observer: Option<&Arc<Observer>>, request: &Request<B>) 
     Some(Arrival {
         method: http::Method::GET,
         path: String::new(),
-        received_ms: SystemTime::now()
-            .duration_since(SystemTime::UNIX_EPOCH)
-            .map_or(0, |d| d.as_millis() as i64),
         route,
         user_agent: header(USER_AGENT.as_str()),
         traceparent: header("traceparent"),
@@ -85,7 +80,7 @@ pub(crate) fn attach(
     let head_cap = observer.payload_cap().max(64 * 1024);
     let observation = Observation {
         id,
-        received_ms: arrival.received_ms,
+        received_ms: ctx.received_ms,
         method: arrival.method.to_string(),
         path: arrival.path,
         route: arrival.route,

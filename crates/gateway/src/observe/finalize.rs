@@ -30,9 +30,18 @@ fn answer_bytes<'a>(head: &'a [u8], obs: &Observation) -> std::borrow::Cow<'a, [
     std::borrow::Cow::Owned(joined)
 }
 
-fn lossy_capped(bytes: &[u8], cap: usize) -> String {
+/// At most `cap` bytes as text, cut at a character boundary; bytes that are not UTF-8 become
+/// U+FFFD (checked with the fast validator first: bodies are nearly always valid).
+fn text_capped(bytes: &[u8], cap: usize) -> String {
     let cut = &bytes[..bytes.len().min(cap)];
-    String::from_utf8_lossy(cut).into_owned()
+    match std::str::from_utf8(cut) {
+        Ok(s) => s.to_owned(),
+        // a character split by the cap: drop its start
+        Err(e) if e.error_len().is_none() => {
+            String::from_utf8_lossy(&cut[..e.valid_up_to()]).into_owned()
+        }
+        Err(_) => String::from_utf8_lossy(cut).into_owned(),
+    }
 }
 
 pub fn finalize(mut obs: Observation, prices: &PriceTable, payload_cap: usize) -> Finished {
@@ -40,7 +49,10 @@ pub fn finalize(mut obs: Observation, prices: &PriceTable, payload_cap: usize) -
     let served = obs.served.as_ref();
     let success = (200..300).contains(&obs.status) && !obs.aborted && obs.error.is_none();
     let cached = served.and_then(|s| s.cache).is_some_and(|c| c.is_hit());
-    let head: Vec<u8> = obs.response_head.concat();
+    let head: std::borrow::Cow<'_, [u8]> = match obs.response_head.as_slice() {
+        [one] => std::borrow::Cow::Borrowed(one),
+        many => std::borrow::Cow::Owned(many.concat()),
+    };
     let answer = answer_bytes(&head, &obs);
     let mut estimated = false;
     let usage: Option<TokenUsage> = if cached {
@@ -129,9 +141,9 @@ pub fn finalize(mut obs: Observation, prices: &PriceTable, payload_cap: usize) -
             .request_body
             .as_ref()
             .filter(|_| call.collect_payload)
-            .map(|b| lossy_capped(b, payload_cap)),
+            .map(|b| text_capped(b, payload_cap)),
         response_body: (call.collect_payload && !head.is_empty())
-            .then(|| lossy_capped(&head, payload_cap)),
+            .then(|| text_capped(&head, payload_cap)),
         feedback: None,
         score: None,
     };
@@ -139,5 +151,17 @@ pub fn finalize(mut obs: Observation, prices: &PriceTable, payload_cap: usize) -
         record,
         route: obs.route,
         traceparent: obs.traceparent,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::text_capped;
+
+    #[test]
+    fn bodies_are_cut_at_a_character_and_never_invalid() {
+        assert_eq!(text_capped(b"hello", 3), "hel");
+        assert_eq!(text_capped("aé".as_bytes(), 2), "a", "é split by the cap");
+        assert_eq!(text_capped(b"a\xffb", 10), "a\u{fffd}b");
     }
 }

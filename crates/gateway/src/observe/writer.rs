@@ -99,6 +99,9 @@ impl Observer {
     /// Opens the store, replays any spill file left by an earlier run, starts the writer.
     pub async fn start(config: &LogsConfig, pricing: &[PriceRow]) -> Result<Arc<Self>, StoreError> {
         let store = LogStore::open(&config.url).await?;
+        if let Some(seq) = store.newest_seq().await? {
+            crate::context::raise_id_floor(seq.max(0) as u64);
+        }
         let retention = Retention {
             max_rows: config.max_rows,
             max_age: config.max_age,

@@ -1,134 +1,21 @@
 //! [`LogStore`]: the request-log table in SQLite or PostgreSQL.
 
+use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::Once;
 use std::time::Duration;
 
 use sqlx::any::{AnyPoolOptions, AnyRow};
 use sqlx::{AnyPool, Executor, Row};
 
-use super::filter::{self, Arg};
-use super::{LogFilter, LogPatch, LogRecord};
+use super::filter::{self, Arg, SEQ_SLACK_MS};
+use super::schema::{pg_type, Kind, COLUMNS, MIGRATIONS};
+use super::{blocks, seq_at_ms, seq_of, LogFilter, LogPatch, LogRecord};
 use crate::StoreError;
-
-/// Schema versions, in order. Each is applied once; the same SQL runs on both databases.
-const MIGRATIONS: &[(i64, &str)] = &[(
-    1,
-    "CREATE TABLE IF NOT EXISTS request_logs (
-        id TEXT PRIMARY KEY,
-        created_at BIGINT NOT NULL,
-        finished_at BIGINT NOT NULL,
-        api_key_id TEXT,
-        dialect TEXT NOT NULL,
-        method TEXT NOT NULL,
-        path TEXT NOT NULL,
-        route TEXT NOT NULL,
-        provider TEXT,
-        requested_model TEXT,
-        model TEXT,
-        status BIGINT NOT NULL,
-        success BIGINT NOT NULL,
-        cached BIGINT NOT NULL,
-        cache_status TEXT,
-        step BIGINT NOT NULL,
-        stream BIGINT NOT NULL,
-        input_tokens BIGINT,
-        output_tokens BIGINT,
-        cached_input_tokens BIGINT,
-        reasoning_tokens BIGINT,
-        tokens_estimated BIGINT NOT NULL,
-        cost_usd DOUBLE PRECISION,
-        custom_cost_usd DOUBLE PRECISION,
-        saved_cost_usd DOUBLE PRECISION,
-        duration_ms DOUBLE PRECISION NOT NULL,
-        ttft_ms DOUBLE PRECISION,
-        upstream_ms DOUBLE PRECISION,
-        overhead_ms DOUBLE PRECISION,
-        metadata TEXT,
-        user_agent TEXT,
-        error TEXT,
-        request_body TEXT,
-        response_body TEXT,
-        feedback BIGINT,
-        score DOUBLE PRECISION
-    );
-    CREATE INDEX IF NOT EXISTS request_logs_created ON request_logs (created_at);
-    CREATE INDEX IF NOT EXISTS request_logs_model ON request_logs (provider, model)",
-)];
-
-/// Every column, in insert order.
-const COLUMNS: &[&str] = &[
-    "id",
-    "created_at",
-    "finished_at",
-    "api_key_id",
-    "dialect",
-    "method",
-    "path",
-    "route",
-    "provider",
-    "requested_model",
-    "model",
-    "status",
-    "success",
-    "cached",
-    "cache_status",
-    "step",
-    "stream",
-    "input_tokens",
-    "output_tokens",
-    "cached_input_tokens",
-    "reasoning_tokens",
-    "tokens_estimated",
-    "cost_usd",
-    "custom_cost_usd",
-    "saved_cost_usd",
-    "duration_ms",
-    "ttft_ms",
-    "upstream_ms",
-    "overhead_ms",
-    "metadata",
-    "user_agent",
-    "error",
-    "request_body",
-    "response_body",
-    "feedback",
-    "score",
-];
-
-/// The PostgreSQL type of each column, for explicit parameter casts: a NULL is sent untyped, and
-/// in a multi-row `VALUES` list PostgreSQL would otherwise resolve such a parameter as `text` and
-/// then reject the same statement when it carries a number.
-fn pg_type(column: &str) -> &'static str {
-    match column {
-        "created_at"
-        | "finished_at"
-        | "status"
-        | "success"
-        | "cached"
-        | "step"
-        | "stream"
-        | "input_tokens"
-        | "output_tokens"
-        | "cached_input_tokens"
-        | "reasoning_tokens"
-        | "tokens_estimated"
-        | "feedback" => "BIGINT",
-        "cost_usd" | "custom_cost_usd" | "saved_cost_usd" | "duration_ms" | "ttft_ms"
-        | "upstream_ms" | "overhead_ms" | "score" => "DOUBLE PRECISION",
-        _ => "TEXT",
-    }
-}
 
 /// Rows per INSERT statement on this path (PostgreSQL, and SQLite reads' pool in tests): one
 /// unnamed statement carries many rows, so PostgreSQL parses once per 100 rows. (SQLite writes
 /// take the native path in [`super::native`].)
 const ROWS_PER_STATEMENT: usize = 100;
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Kind {
-    Sqlite,
-    Postgres,
-}
 
 /// What to do when the log is full.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Deserialize, serde::Serialize)]
@@ -154,6 +41,9 @@ pub struct LogStore {
     kind: Kind,
     /// SQLite only: the fast insert path.
     native: Option<super::native::NativeWriter>,
+    /// SQLite only: the row count, kept here (this process is the file's only writer; a
+    /// `COUNT(*)` would read the whole table, which has no index to count instead).
+    rows: AtomicI64,
 }
 
 static DRIVERS: Once = Once::new();
@@ -201,9 +91,14 @@ impl LogStore {
             pool,
             kind,
             native: None,
+            rows: AtomicI64::new(0),
         };
         store.migrate().await?;
         if let Some(path) = file {
+            let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM request_logs")
+                .fetch_one(&store.pool)
+                .await?;
+            store.rows.store(n, Ordering::Relaxed);
             store.native = Some(super::native::NativeWriter::open(&path)?);
         }
         Ok(store)
@@ -222,7 +117,11 @@ impl LogStore {
                 "CREATE TABLE IF NOT EXISTS switchyard_migrations (version BIGINT PRIMARY KEY, applied_at BIGINT NOT NULL)",
             )
             .await?;
-        for (version, sql) in MIGRATIONS {
+        for m in MIGRATIONS {
+            let (version, sql) = match self.kind {
+                Kind::Sqlite => (&m.version, m.sqlite),
+                Kind::Postgres => (&m.version, m.postgres),
+            };
             let done: Option<i64> =
                 sqlx::query_scalar("SELECT version FROM switchyard_migrations WHERE version = $1")
                     .bind(*version)
@@ -254,9 +153,23 @@ impl LogStore {
         rows: Vec<LogRecord>,
     ) -> Result<(), (StoreError, Vec<LogRecord>)> {
         match &self.native {
-            Some(native) => native.insert(rows).await,
-            None => self.insert(&rows).await.map_err(|e| (e, rows)),
+            Some(native) => {
+                let n = native.insert(rows).await?;
+                self.rows.fetch_add(n as i64, Ordering::Relaxed);
+                Ok(())
+            }
+            None => self.insert_rows(&rows).await.map_err(|e| (e, rows)),
         }
+    }
+
+    /// The newest row key stored (SQLite), so new ids can be made to sort after it.
+    pub async fn newest_seq(&self) -> Result<Option<i64>, StoreError> {
+        if self.kind != Kind::Sqlite {
+            return Ok(None);
+        }
+        Ok(sqlx::query_scalar("SELECT MAX(seq) FROM request_logs")
+            .fetch_one(&self.pool)
+            .await?)
     }
 
     /// Writes `rows` in one transaction (multi-row INSERTs); a row whose id exists is skipped,
@@ -265,6 +178,14 @@ impl LogStore {
         if rows.is_empty() {
             return Ok(());
         }
+        if self.native.is_some() {
+            return self.insert_owned(rows.to_vec()).await.map_err(|(e, _)| e);
+        }
+        self.insert_rows(rows).await
+    }
+
+    /// The sqlx path: multi-row `INSERT`s (PostgreSQL).
+    async fn insert_rows(&self, rows: &[LogRecord]) -> Result<(), StoreError> {
         let mut tx = self.pool.begin().await?;
         for chunk in rows.chunks(ROWS_PER_STATEMENT) {
             let mut sql = format!("INSERT INTO request_logs ({}) VALUES ", COLUMNS.join(", "));
@@ -339,21 +260,33 @@ impl LogStore {
     }
 
     fn select(&self, with_bodies: bool) -> String {
-        let cols: Vec<&str> = COLUMNS
+        let mut cols: Vec<&str> = COLUMNS
             .iter()
             .copied()
             .filter(|c| with_bodies || !matches!(*c, "request_body" | "response_body"))
             .collect();
+        if with_bodies && self.kind == Kind::Sqlite {
+            cols.extend(["body_block", "body_at"]);
+        }
         format!("SELECT {} FROM request_logs", cols.join(", "))
+    }
+
+    /// The column rows sort by: the row key in SQLite, the (time-ordered) id in PostgreSQL.
+    fn order_key(&self) -> &'static str {
+        match self.kind {
+            Kind::Sqlite => "seq",
+            Kind::Postgres => "id",
+        }
     }
 
     /// Newest first, at most `limit`, without bodies.
     pub async fn list(&self, f: &LogFilter, limit: u32) -> Result<Vec<LogRecord>, StoreError> {
-        let w = filter::build(f).map_err(StoreError::Invalid)?;
+        let w = filter::build(f, self.kind).map_err(StoreError::Invalid)?;
         let sql = format!(
-            "{}{} ORDER BY id DESC LIMIT {}",
+            "{}{} ORDER BY {} DESC LIMIT {}",
             self.select(false),
             w.sql,
+            self.order_key(),
             limit
         );
         let rows = bind_all(sqlx::query(&sql), &w.args)
@@ -364,22 +297,82 @@ impl LogStore {
 
     /// Every matching row, oldest first, without bodies (analytics and exports).
     pub async fn scan(&self, f: &LogFilter) -> Result<Vec<LogRecord>, StoreError> {
-        let w = filter::build(f).map_err(StoreError::Invalid)?;
-        let sql = format!("{}{} ORDER BY id", self.select(false), w.sql);
+        let w = filter::build(f, self.kind).map_err(StoreError::Invalid)?;
+        let sql = format!(
+            "{}{} ORDER BY {}",
+            self.select(false),
+            w.sql,
+            self.order_key()
+        );
         let rows = bind_all(sqlx::query(&sql), &w.args)
             .fetch_all(&self.pool)
             .await?;
         rows.iter().map(|r| decode(r, false)).collect()
     }
 
+    /// SQLite: the row key of `id` — where the id says, else (rows from schema version 1, whose
+    /// keys came from their arrival ms) near there; ids not made by the gateway are searched for.
+    async fn locate(&self, id: &str) -> Result<Option<i64>, StoreError> {
+        let find = |sql: &'static str, args: Vec<Arg>| async move {
+            let row = bind_all(sqlx::query(sql).bind(id.to_owned()), &args)
+                .fetch_optional(&self.pool)
+                .await?;
+            row.map(|r| r.try_get::<i64, _>("seq")).transpose()
+        };
+        let Some(seq) = seq_of(id) else {
+            return Ok(find("SELECT seq FROM request_logs WHERE id = $1", vec![]).await?);
+        };
+        if let Some(found) = find(
+            "SELECT seq FROM request_logs WHERE id = $1 AND seq = $2",
+            vec![Arg::Int(seq)],
+        )
+        .await?
+        {
+            return Ok(Some(found));
+        }
+        let slack = seq_at_ms(SEQ_SLACK_MS);
+        Ok(find(
+            "SELECT seq FROM request_logs WHERE id = $1 AND seq >= $2 AND seq < $3",
+            vec![Arg::Int(seq - slack), Arg::Int(seq + slack)],
+        )
+        .await?)
+    }
+
     /// One row, bodies included.
     pub async fn get(&self, id: &str) -> Result<Option<LogRecord>, StoreError> {
-        let sql = format!("{} WHERE id = $1", self.select(true));
-        let row = sqlx::query(&sql)
-            .bind(id.to_owned())
+        if self.kind == Kind::Postgres {
+            let sql = format!("{} WHERE id = $1", self.select(true));
+            let row = sqlx::query(&sql)
+                .bind(id.to_owned())
+                .fetch_optional(&self.pool)
+                .await?;
+            return row.as_ref().map(|r| decode(r, true)).transpose();
+        }
+        let Some(seq) = self.locate(id).await? else {
+            return Ok(None);
+        };
+        let sql = format!("{} WHERE seq = $1", self.select(true));
+        let Some(row) = sqlx::query(&sql)
+            .bind(seq)
             .fetch_optional(&self.pool)
-            .await?;
-        row.as_ref().map(|r| decode(r, true)).transpose()
+            .await?
+        else {
+            return Ok(None);
+        };
+        let mut record = decode(&row, true)?;
+        let block: Option<i64> = row.try_get("body_block")?;
+        let at: Option<i64> = row.try_get("body_at")?;
+        if let (Some(block), Some(at)) = (block, at) {
+            let data: Vec<u8> =
+                sqlx::query_scalar("SELECT data FROM request_log_bodies WHERE block = $1")
+                    .bind(block)
+                    .fetch_one(&self.pool)
+                    .await?;
+            let raw = blocks::open(&data).map_err(StoreError::Invalid)?;
+            (record.request_body, record.response_body) =
+                blocks::read(&raw, at as usize).map_err(StoreError::Invalid)?;
+        }
+        Ok(Some(record))
     }
 
     /// Applies `patch`; false when no such row.
@@ -398,13 +391,21 @@ impl LogStore {
             args.push(Arg::Text(serde_json::Value::Object(m.clone()).to_string()));
             sets.push(format!("metadata = ${}", args.len()));
         }
+        let key = match self.kind {
+            Kind::Postgres => Arg::Text(id.to_owned()),
+            Kind::Sqlite => match self.locate(id).await? {
+                Some(seq) => Arg::Int(seq),
+                None => return Ok(false),
+            },
+        };
         if sets.is_empty() {
             return Ok(self.get(id).await?.is_some());
         }
-        args.push(Arg::Text(id.to_owned()));
+        args.push(key);
         let sql = format!(
-            "UPDATE request_logs SET {} WHERE id = ${}",
+            "UPDATE request_logs SET {} WHERE {} = ${}",
             sets.join(", "),
+            self.order_key(),
             args.len()
         );
         let done = bind_all(sqlx::query(&sql), &args)
@@ -415,15 +416,31 @@ impl LogStore {
 
     /// Deletes the matching rows; returns how many.
     pub async fn delete(&self, f: &LogFilter) -> Result<u64, StoreError> {
-        let w = filter::build(f).map_err(StoreError::Invalid)?;
+        let w = filter::build(f, self.kind).map_err(StoreError::Invalid)?;
         let sql = format!("DELETE FROM request_logs{}", w.sql);
         let done = bind_all(sqlx::query(&sql), &w.args)
             .execute(&self.pool)
+            .await?
+            .rows_affected();
+        if self.kind == Kind::Sqlite {
+            self.rows.fetch_sub(done as i64, Ordering::Relaxed);
+            // any block may have lost rows: keep those some row still points at (each check is
+            // a key-range lookup over the block's own rows)
+            sqlx::query(
+                "DELETE FROM request_log_bodies WHERE NOT EXISTS (SELECT 1 FROM request_logs r
+                 WHERE r.seq BETWEEN request_log_bodies.first_seq AND request_log_bodies.last_seq
+                 AND r.body_block = request_log_bodies.block)",
+            )
+            .execute(&self.pool)
             .await?;
-        Ok(done.rows_affected())
+        }
+        Ok(done)
     }
 
     pub async fn count(&self) -> Result<u64, StoreError> {
+        if self.kind == Kind::Sqlite {
+            return Ok(self.rows.load(Ordering::Relaxed).max(0) as u64);
+        }
         let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM request_logs")
             .fetch_one(&self.pool)
             .await?;
@@ -437,8 +454,14 @@ impl LogStore {
         }
         let mut gone = 0;
         if let Some(age) = retention.max_age {
-            gone += sqlx::query("DELETE FROM request_logs WHERE created_at < $1")
-                .bind(now_ms - age.as_millis() as i64)
+            let cutoff = now_ms - age.as_millis() as i64;
+            let sql = match self.kind {
+                Kind::Sqlite => "DELETE FROM request_logs WHERE created_at < $1 AND seq < $2",
+                Kind::Postgres => "DELETE FROM request_logs WHERE created_at < $1 AND $2 = $2",
+            };
+            gone += sqlx::query(sql)
+                .bind(cutoff)
+                .bind(seq_at_ms(cutoff + SEQ_SLACK_MS))
                 .execute(&self.pool)
                 .await?
                 .rows_affected();
@@ -446,14 +469,25 @@ impl LogStore {
         if let Some(max) = retention.max_rows {
             let excess = self.count().await?.saturating_sub(max);
             if excess > 0 {
-                gone += sqlx::query(
-                    "DELETE FROM request_logs WHERE id IN (SELECT id FROM request_logs ORDER BY id LIMIT $1)",
-                )
-                .bind(excess as i64)
-                .execute(&self.pool)
-                .await?
-                .rows_affected();
+                let sql = format!(
+                    "DELETE FROM request_logs WHERE {key} IN (SELECT {key} FROM request_logs ORDER BY {key} LIMIT $1)",
+                    key = self.order_key()
+                );
+                gone += sqlx::query(&sql)
+                    .bind(excess as i64)
+                    .execute(&self.pool)
+                    .await?
+                    .rows_affected();
             }
+        }
+        if self.kind == Kind::Sqlite && gone > 0 {
+            self.rows.fetch_sub(gone as i64, Ordering::Relaxed);
+            // retention takes the oldest rows: blocks wholly before the oldest left are unused
+            sqlx::query(
+                "DELETE FROM request_log_bodies WHERE last_seq < (SELECT COALESCE(MIN(seq), 9223372036854775807) FROM request_logs)",
+            )
+            .execute(&self.pool)
+            .await?;
         }
         Ok(gone)
     }

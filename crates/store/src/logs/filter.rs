@@ -1,7 +1,13 @@
 //! [`LogFilter`] → a SQL `WHERE` clause with `$n` parameters (which both SQLite and PostgreSQL
 //! accept), plus the values to bind.
 
-use super::LogFilter;
+use super::schema::Kind;
+use super::{seq_at_ms, seq_of, LogFilter};
+
+/// How far a row's key (its id's ms) may sit from its `created_at` (ids made over 4096 a ms
+/// borrow from the next ms): key ranges are widened by this, the exact test stays on
+/// `created_at`.
+pub(crate) const SEQ_SLACK_MS: i64 = 1000;
 
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) enum Arg {
@@ -45,12 +51,19 @@ fn like_escape(s: &str) -> String {
     out
 }
 
-pub(crate) fn build(f: &LogFilter) -> Result<Where, String> {
+/// SQLite has no index on `created_at`: a time range also bounds the row key, which is.
+pub(crate) fn build(f: &LogFilter, kind: Kind) -> Result<Where, String> {
     let mut w = Where::default();
     if let Some(v) = f.since {
+        if kind == Kind::Sqlite {
+            w.push("seq >= $?", Arg::Int(seq_at_ms(v - SEQ_SLACK_MS)));
+        }
         w.push("created_at >= $?", Arg::Int(v));
     }
     if let Some(v) = f.until {
+        if kind == Kind::Sqlite {
+            w.push("seq < $?", Arg::Int(seq_at_ms(v + SEQ_SLACK_MS)));
+        }
         w.push("created_at < $?", Arg::Int(v));
     }
     if let Some(v) = &f.provider {
@@ -72,7 +85,13 @@ pub(crate) fn build(f: &LogFilter) -> Result<Where, String> {
         w.push("cost_usd >= $?", Arg::Real(v));
     }
     if let Some(v) = &f.before {
-        w.push("id < $?", Arg::Text(v.clone()));
+        match kind {
+            Kind::Sqlite => {
+                let seq = seq_of(v).ok_or_else(|| format!("`before`: `{v}` is not a log id"))?;
+                w.push("seq < $?", Arg::Int(seq));
+            }
+            Kind::Postgres => w.push("id < $?", Arg::Text(v.clone())),
+        }
     }
     if let Some(kv) = &f.metadata {
         let (k, v) = kv

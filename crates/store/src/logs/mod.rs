@@ -3,17 +3,40 @@
 //!
 //! # Layout
 //! - this file: [`LogRecord`], [`LogFilter`], [`LogPatch`].
-//! - [`db`]: [`LogStore`] — schema migrations, batch inserts, queries, retention.
+//! - [`schema`]: versioned migrations (the SQLite and PostgreSQL layouts) and the column list.
+//! - [`db`]: [`LogStore`] — opening, batch inserts, queries, retention.
 //! - [`native`]: the SQLite insert path (a dedicated thread, one statement per batch).
+//! - [`blocks`]: SQLite's out-of-line, block-compressed bodies.
 //! - [`filter`]: a filter → SQL `WHERE` clause with numbered parameters.
 
+mod blocks;
 mod db;
 mod filter;
 mod native;
+mod schema;
 
 use serde::{Deserialize, Serialize};
 
 pub use self::db::{LogStore, Retention, RetentionMode};
+
+/// The SQLite row key of a gateway log id: the top 60 bits of its UUIDv7 (48 bits of Unix ms and
+/// the 12-bit counter the gateway puts in `rand_a`), unique per process and increasing with time.
+/// `None` for anything else.
+pub fn seq_of(id: &str) -> Option<i64> {
+    let b = id.as_bytes();
+    if b.len() != 36 || b[8] != b'-' || b[13] != b'-' || b[14] != b'7' || b[18] != b'-' {
+        return None;
+    }
+    let hex = |s: &str| u64::from_str_radix(s, 16).ok();
+    let ms = hex(id.get(0..8)?)? << 16 | hex(id.get(9..13)?)?;
+    let counter = hex(id.get(15..18)?)?;
+    Some((ms << 12 | counter) as i64)
+}
+
+/// `seq` of the first id of Unix ms `ms`.
+pub(crate) fn seq_at_ms(ms: i64) -> i64 {
+    ms.max(0) << 12
+}
 
 /// One request, as stored and as `GET /api/logs` returns it.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -96,4 +119,20 @@ pub struct LogPatch {
     pub score: Option<f64>,
     /// Replaces the metadata (a flat object, as `cf-aig-metadata`).
     pub metadata: Option<serde_json::Map<String, serde_json::Value>>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn seq_of_reads_ms_and_counter() {
+        assert_eq!(
+            seq_of("01900000-0001-7abc-8000-000000000000"),
+            Some(((0x0190_0000_0001_i64) << 12) | 0xabc)
+        );
+        assert_eq!(seq_of("01900000-0001-4abc-8000-000000000000"), None, "v4");
+        assert_eq!(seq_of("0190-00000001"), None);
+        assert_eq!(seq_of("0190000g-0001-7abc-8000-000000000000"), None);
+    }
 }

@@ -175,3 +175,13 @@ fn usage_is_read_whatever_the_details_say() {
     assert_eq!((u.input, u.output), (3, 0));
     assert!(usage_of(ClientApi::ChatCompletions, false, br#"{"id":"x"}"#).is_none());
 }
+
+#[test]
+fn usage_is_found_wherever_it_sits_and_text_cannot_fake_it() {
+    // usage first, and the answer's text mentions a usage object (escaped inside the string)
+    let body = br#"{"usage" : {"prompt_tokens":5,"completion_tokens":1},"choices":[{"message":{"content":"say \"usage\": {\"prompt_tokens\": 99}"}}]}"#;
+    let u = usage_of(ClientApi::ChatCompletions, false, body).unwrap();
+    assert_eq!((u.input, u.output), (5, 1));
+    let null = br#"{"choices":[],"usage":null}"#;
+    assert!(usage_of(ClientApi::ChatCompletions, false, null).is_none());
+}

@@ -1,0 +1,123 @@
+//! Bodies out of line (SQLite): the request and response bodies of many rows concatenated and
+//! compressed together with LZ4, one `request_log_bodies` row per block. Requests repeat their
+//! structure, system prompts and tools, so a block compresses far better than each body alone,
+//! and the log writes a fraction of the bytes. A row points at its block and at its offset in the
+//! block's uncompressed bytes.
+//!
+//! Layout at an offset: the request, then the response, each as a little-endian `u32` length
+//! (`u32::MAX` = absent) followed by that many UTF-8 bytes.
+
+/// A block is closed once its uncompressed bytes pass this (reading one body decompresses its
+/// whole block, so this bounds the cost of `GET /api/logs/{id}`).
+pub(crate) const BLOCK_BYTES: usize = 256 * 1024;
+
+const ABSENT: u32 = u32::MAX;
+
+#[derive(Default)]
+pub(crate) struct BlockBuilder {
+    raw: Vec<u8>,
+}
+
+impl BlockBuilder {
+    /// Appends one row's bodies; returns their offset in the block.
+    pub(crate) fn push(&mut self, request: Option<&str>, response: Option<&str>) -> usize {
+        let at = self.raw.len();
+        for body in [request, response] {
+            match body {
+                Some(b) => {
+                    let bytes = &b.as_bytes()[..b.len().min(ABSENT as usize - 1)];
+                    self.raw
+                        .extend_from_slice(&(bytes.len() as u32).to_le_bytes());
+                    self.raw.extend_from_slice(bytes);
+                }
+                None => self.raw.extend_from_slice(&ABSENT.to_le_bytes()),
+            }
+        }
+        at
+    }
+
+    pub(crate) fn len(&self) -> usize {
+        self.raw.len()
+    }
+
+    pub(crate) fn is_empty(&self) -> bool {
+        self.raw.is_empty()
+    }
+
+    /// The compressed block; the builder is empty again.
+    pub(crate) fn take(&mut self) -> Vec<u8> {
+        let data = lz4_flex::compress_prepend_size(&self.raw);
+        self.raw.clear();
+        data
+    }
+}
+
+/// Decompresses `block` once for reading several rows' bodies.
+pub(crate) fn open(block: &[u8]) -> Result<Vec<u8>, String> {
+    lz4_flex::decompress_size_prepended(block).map_err(|e| format!("a body block is damaged: {e}"))
+}
+
+/// The bodies at `at` in an opened block.
+pub(crate) fn read(raw: &[u8], at: usize) -> Result<(Option<String>, Option<String>), String> {
+    let mut pos = at;
+    let mut next = || -> Result<Option<String>, String> {
+        let len = raw
+            .get(pos..pos + 4)
+            .and_then(|b| <[u8; 4]>::try_from(b).ok())
+            .map(u32::from_le_bytes)
+            .ok_or("a body offset points past its block")?;
+        pos += 4;
+        if len == ABSENT {
+            return Ok(None);
+        }
+        let bytes = raw
+            .get(pos..pos + len as usize)
+            .ok_or("a body runs past its block")?;
+        pos += len as usize;
+        Ok(Some(String::from_utf8_lossy(bytes).into_owned()))
+    };
+    let request = next()?;
+    let response = next()?;
+    Ok((request, response))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bodies_round_trip_through_a_block() {
+        let mut b = BlockBuilder::default();
+        let at = [
+            b.push(Some("{\"a\":1}"), Some("ok")),
+            b.push(None, Some("")),
+            b.push(Some("ünïcode"), None),
+        ];
+        let raw = open(&b.take()).unwrap();
+        assert!(b.is_empty());
+        assert_eq!(
+            read(&raw, at[0]).unwrap(),
+            (Some("{\"a\":1}".into()), Some("ok".into()))
+        );
+        assert_eq!(read(&raw, at[1]).unwrap(), (None, Some(String::new())));
+        assert_eq!(read(&raw, at[2]).unwrap(), (Some("ünïcode".into()), None));
+        assert!(read(&raw, raw.len()).is_err());
+        assert!(open(b"junk").is_err());
+    }
+
+    #[test]
+    fn similar_bodies_compress_well_together() {
+        let mut b = BlockBuilder::default();
+        for n in 0..500 {
+            let req = format!(
+                "{{\"model\":\"gpt-4o-mini\",\"messages\":[{{\"role\":\"system\",\"content\":\"You are a helpful assistant for ACME support.\"}},{{\"role\":\"user\",\"content\":\"question {n}\"}}]}}"
+            );
+            b.push(
+                Some(&req),
+                Some("{\"choices\":[{\"message\":{\"content\":\"fine\"}}]}"),
+            );
+        }
+        let raw = b.len();
+        assert!(b.take().len() * 5 < raw, "expected ≥ 5× compression");
+    }
+}
