@@ -66,7 +66,7 @@ async fn bodies_span_blocks_and_go_with_their_rows() {
     // a row without bodies points at no block
     let mut bare = row(100, 0);
     (bare.request_body, bare.response_body) = (None, None);
-    store.insert(&[bare.clone()]).await.unwrap();
+    store.insert(std::slice::from_ref(&bare)).await.unwrap();
     assert_eq!(store.get(&bare.id).await.unwrap().unwrap(), bare);
 
     // deleting rows frees the blocks no row points at any more, and only those
@@ -141,7 +141,7 @@ async fn a_version_1_log_is_upgraded_with_its_rows_and_bodies() {
     assert_eq!(got.response_body.as_deref(), Some("old answer"));
     // new rows land after it and both list newest first
     let new = row(0x0190_0000_0001 - 1_700_000_000_000 + 5, 10);
-    store.insert(&[new.clone()]).await.unwrap();
+    store.insert(std::slice::from_ref(&new)).await.unwrap();
     let ids: Vec<String> = store
         .list(&LogFilter::default(), 10)
         .await
