@@ -11,7 +11,7 @@ use switchyard_gateway::cache::CacheStatus;
 use switchyard_gateway::observe::finalize::finalize;
 use switchyard_gateway::observe::pricing::PriceTable;
 use switchyard_gateway::observe::{CallNote, Observation, ServedNote};
-use switchyard_gateway::ClientApi;
+use switchyard_gateway::{ClientApi, RequestContext};
 use switchyard_store::logs::LogStore;
 
 const REQUEST: &str = r#"{"model":"mock/gpt-4o-mini","messages":[{"role":"system","content":"You are a concise assistant. Answer in one short sentence."},{"role":"user","content":"What is the capital of France?"},{"role":"assistant","content":"The capital of France is Paris."},{"role":"user","content":"Say goodbye politely."}],"max_tokens":16,"temperature":0}"#;
@@ -20,7 +20,7 @@ const BATCH: usize = 500;
 
 fn observation(i: usize) -> Observation {
     Observation {
-        id: format!("01a2{i:028}"),
+        id: RequestContext::new().id.hyphenated().to_string(),
         received_ms: 1_790_000_000_000 + i as i64,
         method: "POST".into(),
         path: "/v1/chat/completions".into(),
@@ -99,7 +99,7 @@ fn writer(c: &mut Criterion) {
                 .map(|r| {
                     next += 1;
                     let mut r = r.clone();
-                    r.id = format!("02a2{next:028}");
+                    r.id = RequestContext::new().id.hyphenated().to_string();
                     r
                 })
                 .collect();
