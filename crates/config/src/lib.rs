@@ -9,6 +9,7 @@
 //! - [`model`]: [`Config`] and its parts ([`ServerConfig`], [`ModelBinding`], [`ModelRef`]).
 //! - [`cache`]: `[cache]`, the response cache settings.
 //! - [`logs`]: `[logs]` (request log, OTLP) and `[[pricing]]`.
+//! - [`control`]: `[auth]` (gateway keys, admin token) and `[retries]`.
 //! - [`env`]: providers picked up from the usual environment variables.
 //! - [`template`]: the commented example written by `switchyard init`.
 //!
@@ -16,6 +17,7 @@
 //! ([`switchyard_providers::ProviderSpec`]) but nothing about HTTP.
 
 pub mod cache;
+pub mod control;
 pub mod env;
 pub mod logs;
 pub mod model;
@@ -27,6 +29,7 @@ pub mod validate;
 use std::path::{Path, PathBuf};
 
 pub use cache::{CacheBackendConfig, CacheConfig};
+pub use control::{AuthConfig, Backoff, RetryConfig};
 pub use logs::{LogsConfig, PriceRow};
 pub use model::{Config, ModelBinding, ModelRef, ServerConfig};
 

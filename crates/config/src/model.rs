@@ -18,6 +18,8 @@ pub struct Config {
     pub logs: crate::LogsConfig,
     /// Price overrides (on top of the shipped table).
     pub pricing: Vec<crate::PriceRow>,
+    pub auth: crate::AuthConfig,
+    pub retries: crate::RetryConfig,
     /// Things that are allowed but probably not intended (a provider without a key, …).
     pub warnings: Vec<String>,
 }
@@ -94,6 +96,8 @@ impl Config {
             cache: &self.cache,
             logs: &self.logs,
             pricing: &self.pricing,
+            auth: &self.auth,
+            retries: &self.retries,
         };
         toml::to_string_pretty(&view).unwrap_or_else(|e| format!("# cannot render config: {e}\n"))
     }
@@ -108,6 +112,8 @@ struct Resolved<'a> {
     logs: &'a crate::LogsConfig,
     #[serde(skip_serializing_if = "<[_]>::is_empty")]
     pricing: &'a [crate::PriceRow],
+    auth: &'a crate::AuthConfig,
+    retries: &'a crate::RetryConfig,
 }
 
 #[derive(Serialize)]

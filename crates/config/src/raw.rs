@@ -21,6 +21,10 @@ pub struct RawConfig {
     pub logs: crate::logs::RawLogs,
     #[serde(default)]
     pub pricing: Vec<crate::logs::PriceRow>,
+    #[serde(default)]
+    pub auth: crate::control::RawAuth,
+    #[serde(default)]
+    pub retries: crate::control::RawRetries,
 }
 
 #[derive(Debug, Default, Deserialize)]

@@ -8,7 +8,7 @@ fn load(text: &str) -> Result<Config, ConfigError> {
     load_str_with_env(
         "test.toml",
         text,
-        &HashMap::from([("MY_KEY", "sk-from-env")]),
+        &HashMap::from([("MY_KEY", "sk-from-env"), ("ADMIN", "admin-token-from-env")]),
     )
 }
 
@@ -234,4 +234,29 @@ fn cache_backends_and_ttls_are_checked() {
     assert_eq!(c.models[0].cache_ttl, Some(std::time::Duration::ZERO));
     let again = load(&c.to_redacted_toml().replace("[redacted]", "k")).unwrap();
     assert_eq!(again.models[0].cache_ttl, Some(std::time::Duration::ZERO));
+}
+
+#[test]
+fn open_mode_and_an_open_admin_api_stay_on_loopback() {
+    let remote = "[server]\nlisten = \"0.0.0.0:8787\"\n";
+    assert!(
+        error(remote).contains("required = true"),
+        "{}",
+        error(remote)
+    );
+    let no_admin = format!("{remote}[auth]\nrequired = true\n");
+    assert!(error(&no_admin).contains("admin_token"));
+    let ok = format!("{remote}[auth]\nrequired = true\nadmin_token = \"env:ADMIN\"\n");
+    let c = load(&ok).unwrap();
+    assert!(c.auth.required);
+    assert!(!c.to_redacted_toml().contains("admin-token-from-env"));
+    assert!(error("[auth]\nadmin_token = \"short\"\n").contains("16 characters"));
+    assert!(error("[auth]\nurl = \"mysql://x\"\n").contains("auth.url"));
+    assert!(error("[retries]\nmax_attempts = 6\n").contains("1 to 5"));
+    assert!(error("[retries]\ndelay_ms = 6000\n").contains("5000"));
+    let c = load("[retries]\nmax_attempts = 3\nbackoff = \"linear\"\n").unwrap();
+    assert_eq!(
+        (c.retries.max_attempts, c.retries.backoff),
+        (3, Backoff::Linear)
+    );
 }

@@ -67,6 +67,8 @@ pub(crate) fn validate(
 
     let cache = crate::cache::cache(raw.cache, src, env)?;
     let logs = crate::logs::logs(raw.logs, src, env)?;
+    let auth = crate::control::auth(raw.auth, server.listen, src, env)?;
+    let retries = crate::control::retries(raw.retries, src)?;
 
     Ok(Config {
         source: None,
@@ -76,6 +78,8 @@ pub(crate) fn validate(
         cache,
         logs,
         pricing: raw.pricing,
+        auth,
+        retries,
         warnings,
     })
 }

@@ -218,6 +218,28 @@ impl GatewayError {
         err
     }
 
+    /// No gateway key, or one that is unknown, disabled or expired (401).
+    pub fn unauthorized(message: String) -> Self {
+        Self::new(
+            StatusCode::UNAUTHORIZED,
+            ErrorOrigin::Client,
+            "authentication_error",
+            "invalid_api_key",
+            message,
+        )
+    }
+
+    /// A valid key that may not do this (403).
+    pub fn forbidden(message: String) -> Self {
+        Self::new(
+            StatusCode::FORBIDDEN,
+            ErrorOrigin::Client,
+            "permission_error",
+            "forbidden",
+            message,
+        )
+    }
+
     /// A control header (`cf-aig-*`) with a value the gateway cannot use.
     pub fn invalid_header(name: &str, message: String) -> Self {
         let mut err = Self::new(

@@ -18,12 +18,14 @@
 //! - [`passthrough`]: provider-native requests (`/{provider}/…`) forwarded with credentials injected.
 //! - [`cache`]: the response cache — exact keys, stream-aware replay, coalescing, any backend.
 //! - [`context`]: [`RequestContext`], per-request identity and clocks.
+//! - [`control`]: gateway API keys and the admin token (who may call what).
 //! - [`usage`]: asking OpenAI-family providers for stream usage, and stripping it for clients.
 //! - [`translate`]: client dialect ⇄ provider dialect through the canonical model (only when they
 //!   differ), including the streaming [`translate::Transcoder`].
 
 pub mod cache;
 pub mod context;
+pub mod control;
 pub mod error;
 pub mod observe;
 pub mod passthrough;

@@ -77,6 +77,8 @@ pub struct ApiRequest {
     /// The `cf-aig-cache-*` headers.
     pub cache: CacheControls,
     pub body: Bytes,
+    /// The gateway key the request authenticated with, if any.
+    pub key: Option<crate::control::ApiKey>,
 }
 
 /// A successful answer, plus what the edge reports about it.
@@ -176,7 +178,10 @@ impl Gateway {
     ) -> Result<Reply, GatewayError> {
         // parse + validate, then route, then rewrite for the chosen provider
         let call = self.prepare(request.api, &request.body)?;
-        // authenticate and rate-limit/budget slot in here
+        // the edge authenticated the key; here it meets the model (rate limits and budgets next)
+        if let Some(key) = &request.key {
+            key.check_model(call.requested())?;
+        }
         let lookup = match self.cache.plan(&call, &request.body, &request.cache)? {
             Plan::Off => return self.forward(ctx, call, &request.forward).await,
             Plan::Bypass => {

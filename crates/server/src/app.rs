@@ -3,7 +3,7 @@
 use axum::routing::{any, delete, get, patch, post};
 use axum::Router;
 
-use crate::routes::{admin, anthropic, health, logs, native, openai};
+use crate::routes::{admin, anthropic, health, keys, logs, native, openai};
 use crate::AppState;
 
 /// Every route Switchyard serves.
@@ -37,8 +37,19 @@ pub fn app(state: AppState) -> Router {
         .route("/metrics", get(admin::metrics))
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
+        .route("/api/keys", get(keys::list).merge(post(keys::create)))
+        .route(
+            "/api/keys/{id}",
+            get(keys::get)
+                .merge(patch(keys::update))
+                .merge(delete(keys::delete)),
+        )
         .fallback(health::not_found)
         .method_not_allowed_fallback(health::method_not_allowed)
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            crate::guard::check,
+        ))
         .with_state(state)
 }
 

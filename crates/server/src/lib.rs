@@ -5,6 +5,7 @@
 //! - [`routes`]: handlers per dialect (`openai`) plus health.
 //! - [`edge`]: what wraps every request: a request id, `server-timing`, the access log line, and a
 //!   caught panic turned into a 500.
+//! - [`guard`]: the admin token and gateway keys, a layer in front of every route.
 //! - [`body`]: reading request bodies within `max_body_bytes` (413 without reading the rest).
 //! - [`record`]: the edge's part of the request log: arrival facts, the observed response body.
 //! - [`render`]: [`switchyard_gateway::GatewayError`] → HTTP response in the caller's dialect.
@@ -14,6 +15,7 @@
 pub mod app;
 pub mod body;
 pub mod edge;
+pub mod guard;
 pub mod listener;
 pub mod record;
 pub mod render;

@@ -73,6 +73,10 @@ pub(crate) fn attach(
         response.headers_mut().insert(LOG_ID.clone(), v);
     }
     let call = response.extensions_mut().remove::<CallNote>();
+    let api_key_id = response
+        .extensions_mut()
+        .remove::<crate::guard::KeyNote>()
+        .map(|k| k.0);
     let error = response
         .extensions()
         .get::<ErrorNote>()
@@ -80,6 +84,7 @@ pub(crate) fn attach(
     let head_cap = observer.payload_cap().max(64 * 1024);
     let observation = Observation {
         id,
+        api_key_id,
         received_ms: ctx.received_ms,
         method: arrival.method.to_string(),
         path: arrival.path,

@@ -4,9 +4,10 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 use switchyard_config::Config;
+use switchyard_gateway::control::Keys;
 use switchyard_gateway::observe::Observer;
 use switchyard_gateway::{Gateway, ResponseCache};
-use switchyard_providers::UpstreamError;
+use switchyard_providers::{Secret, UpstreamError};
 
 #[derive(Clone)]
 pub struct AppState {
@@ -16,6 +17,12 @@ pub struct AppState {
     pub collect_payloads: bool,
     /// The request log, when on.
     pub observer: Option<Arc<Observer>>,
+    /// Gateway API keys (`None` until [`AppState::with_keys`]).
+    pub keys: Option<Arc<Keys>>,
+    /// Every API request must carry a key.
+    pub auth_required: bool,
+    /// Protects `/api/*` and `/metrics` when set.
+    pub admin_token: Option<Secret>,
     /// False once shutdown has begun: `/readyz` answers 503 so load balancers stop sending.
     ready: Arc<AtomicBool>,
 }
@@ -28,12 +35,20 @@ impl AppState {
             max_body_bytes: config.server.max_body_bytes,
             collect_payloads: config.logs.collect_payloads,
             observer: None,
+            keys: None,
+            auth_required: config.auth.required,
+            admin_token: config.auth.admin_token.clone(),
             ready: Arc::new(AtomicBool::new(true)),
         })
     }
 
     pub fn with_observer(mut self, observer: Arc<Observer>) -> Self {
         self.observer = Some(observer);
+        self
+    }
+
+    pub fn with_keys(mut self, keys: Arc<Keys>) -> Self {
+        self.keys = Some(keys);
         self
     }
 

@@ -75,10 +75,48 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Gateway API keys (`sy-…`), in the configured key store.
+    Keys {
+        #[arg(short, long, env = "SWITCHYARD_CONFIG")]
+        config: Option<PathBuf>,
+        #[command(subcommand)]
+        command: KeysCommand,
+    },
     /// Configuration tools.
     Config {
         #[command(subcommand)]
         command: ConfigCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum KeysCommand {
+    /// Make a key; it is printed once and stored hashed.
+    Create {
+        #[arg(long)]
+        name: String,
+        /// Models the key may call (as clients name them), comma-separated; default any.
+        #[arg(long, value_delimiter = ',')]
+        models: Vec<String>,
+        /// Lifetime: 30d, 12h, 90m.
+        #[arg(long)]
+        expires: Option<String>,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Every key (never the keys themselves).
+    List {
+        #[arg(long)]
+        json: bool,
+    },
+    Disable {
+        id: String,
+    },
+    Enable {
+        id: String,
+    },
+    Delete {
+        id: String,
     },
 }
 

@@ -2,6 +2,7 @@
 //! logging, binds the listener and runs the server until SIGTERM/SIGINT.
 
 mod cli;
+mod keys_cli;
 mod report;
 
 use std::io::Write as _;
@@ -67,6 +68,9 @@ fn main() -> ExitCode {
         Command::Config {
             command: ConfigCommand::Check { file },
         } => check(file),
+        Command::Keys { config, command } => report_command(config, |config| async move {
+            keys_cli::run(&config, command).await
+        }),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -108,6 +112,8 @@ fn serve(file: Option<PathBuf>, listen: Option<std::net::SocketAddr>) -> anyhow:
     let mut config = load_config(file)?;
     if let Some(listen) = listen {
         config.server.listen = listen;
+        switchyard_config::control::check_exposure(listen, &config.auth)
+            .map_err(anyhow::Error::msg)?;
     }
     let _log_guard = init_logging(&config.server.log_level);
     let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -163,6 +169,23 @@ async fn run(config: Config) -> anyhow::Result<()> {
         tracing::info!("request log: off");
         None
     };
+    let keys = switchyard_gateway::control::Keys::open(&config.auth.url)
+        .await
+        .with_context(|| format!("opening the key store at {}", config.auth.url))?;
+    state = state.with_keys(std::sync::Arc::new(keys));
+    tracing::info!(
+        "auth: gateway keys {}, admin API {}",
+        if config.auth.required {
+            "required"
+        } else {
+            "optional (loopback only)"
+        },
+        if config.auth.admin_token.is_some() {
+            "behind the admin token"
+        } else {
+            "open (loopback only)"
+        }
+    );
     let listener = TcpListener::bind(config.server.listen)
         .await
         .with_context(|| format!("cannot listen on {}", config.server.listen))?;

@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use anyhow::{bail, Context as _};
+use anyhow::Context as _;
 use switchyard_config::Config;
 use switchyard_gateway::observe::analytics::{analyze, utc_bucket, GroupBy};
 use switchyard_store::logs::{LogFilter, LogRecord, LogStore};
@@ -17,22 +17,16 @@ pub struct LogsArgs {
     pub json: bool,
 }
 
-/// `30s`, `15m`, `2h`, `7d` → a duration.
+/// `30s`, `15m`, `2h`, `7d` (a bare number is hours) → a duration.
 pub fn parse_since(s: &str) -> anyhow::Result<Duration> {
     let s = s.trim();
-    let split = s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len());
-    let (n, unit) = s.split_at(split);
-    let n: u64 = n
-        .parse()
-        .with_context(|| format!("`{s}`: expected e.g. 30s, 15m, 2h, 7d"))?;
-    let secs = match unit {
-        "s" => n,
-        "m" => n * 60,
-        "h" | "" => n * 3600,
-        "d" => n * 86_400,
-        _ => bail!("`{s}`: the unit must be s, m, h or d"),
+    let spelled = if !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit()) {
+        format!("{s}h")
+    } else {
+        s.to_owned()
     };
-    Ok(Duration::from_secs(secs))
+    switchyard_gateway::control::keys::parse_span(&spelled)
+        .with_context(|| format!("`{s}`: expected e.g. 30s, 15m, 2h, 7d"))
 }
 
 pub fn now_ms() -> i64 {
@@ -51,14 +45,21 @@ fn opt<T: ToString>(v: Option<T>) -> String {
     v.map_or_else(|| "-".to_owned(), |v| v.to_string())
 }
 
-fn line(r: &LogRecord) -> String {
-    let time = utc_bucket(r.created_at, true);
-    let secs = r.created_at.rem_euclid(3_600_000) / 1000;
+/// `2026-11-27T21:05:09Z`.
+pub fn utc_time(ms: i64) -> String {
+    let secs = ms.rem_euclid(3_600_000) / 1000;
     format!(
-        "{}:{:02}:{:02}Z  {:<4} {:<5} {:<14} {:<24} {:>6} {:>6} {:>11} {:>9} {:<6} {}",
-        time,
+        "{}:{:02}:{:02}Z",
+        utc_bucket(ms, true),
         secs / 60,
-        secs % 60,
+        secs % 60
+    )
+}
+
+fn line(r: &LogRecord) -> String {
+    format!(
+        "{}  {:<4} {:<5} {:<14} {:<24} {:>6} {:>6} {:>11} {:>9} {:<6} {}",
+        utc_time(r.created_at),
         r.status,
         if r.stream { "sse" } else { "json" },
         opt(r.provider.as_deref()),

@@ -100,7 +100,7 @@ pub fn finalize(mut obs: Observation, prices: &PriceTable, payload_cap: usize) -
         id: obs.id,
         created_at: obs.received_ms,
         finished_at: obs.received_ms + obs.total.as_millis() as i64,
-        api_key_id: None,
+        api_key_id: obs.api_key_id,
         dialect: match call.api {
             Some(api) => api.dialect().name().to_owned(),
             None => "native".to_owned(),

@@ -43,6 +43,8 @@ use crate::ClientApi;
 #[derive(Debug, Clone, Default)]
 pub struct Observation {
     pub id: String,
+    /// The gateway key the request used.
+    pub api_key_id: Option<String>,
     /// Unix ms when the request arrived.
     pub received_ms: i64,
     pub method: String,

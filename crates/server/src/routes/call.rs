@@ -21,6 +21,7 @@ pub(crate) async fn call(
     request: Request,
 ) -> Response {
     let dialect = api.dialect();
+    let key = crate::guard::key_of(&request);
     let forward = forwarded_headers(api, request.headers());
     let mut note = CallNote {
         api: Some(api),
@@ -48,6 +49,7 @@ pub(crate) async fn call(
         forward,
         cache,
         body,
+        key,
     };
     let response = match state.gateway.handle(&ctx, request).await {
         Ok(reply) => respond(reply),

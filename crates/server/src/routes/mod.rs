@@ -4,6 +4,7 @@ pub mod admin;
 pub mod anthropic;
 mod call;
 pub mod health;
+pub mod keys;
 pub mod logs;
 pub mod native;
 pub mod openai;

@@ -60,6 +60,15 @@ async fn forward(
     rest: String,
     request: Request,
 ) -> Response {
+    if let Some(key) = crate::guard::key_of(&request) {
+        if !key.0.models.is_empty() {
+            return render(&switchyard_gateway::GatewayError::forbidden(format!(
+                "API key `{}` is limited to models ({}); provider-native routes cannot be checked against that list",
+                key.0.name,
+                key.0.models.join(", ")
+            )));
+        }
+    }
     let method = request.method().clone();
     let query = request.uri().query().map(str::to_owned);
     let headers = request.headers().clone();

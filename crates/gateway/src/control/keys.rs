@@ -1,0 +1,291 @@
+//! [`Keys`]: gateway API keys (`sy-…`). A key is 256 random bits, shown once; the store keeps its
+//! SHA-256 (a fast hash is right for random keys: there is nothing to guess). Checking a key is a
+//! hash and a map lookup: records are cached in memory for [`FRESH`], so a key disabled or deleted
+//! on another replica stops working within that time (at once on this one).
+
+use std::collections::HashMap;
+use std::sync::{Arc, RwLock};
+use std::time::{Duration, Instant};
+
+use ring::rand::{SecureRandom, SystemRandom};
+use serde::Deserialize;
+use switchyard_store::keys::{KeyRecord, KeyStore};
+use switchyard_store::StoreError;
+
+use crate::GatewayError;
+
+/// How long a looked-up key (or its absence) is trusted before the store is asked again.
+pub const FRESH: Duration = Duration::from_secs(5);
+const MISSING_FRESH: Duration = Duration::from_secs(1);
+pub const PREFIX: &str = "sy-";
+
+/// The key a request authenticated with (a request extension).
+#[derive(Debug, Clone)]
+pub struct ApiKey(pub Arc<KeyRecord>);
+
+impl ApiKey {
+    pub fn id(&self) -> &str {
+        &self.0.id
+    }
+
+    /// Refuses a model the key is not allowed to call (403).
+    pub fn check_model(&self, requested: &str) -> Result<(), GatewayError> {
+        let models = &self.0.models;
+        if models.is_empty() || models.iter().any(|m| m == requested) {
+            return Ok(());
+        }
+        Err(GatewayError::forbidden(format!(
+            "API key `{}` may not call model `{requested}` (allowed: {})",
+            self.0.name,
+            models.join(", ")
+        )))
+    }
+}
+
+/// `POST /api/keys` and `switchyard keys create`.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NewKey {
+    pub name: String,
+    #[serde(default)]
+    pub models: Vec<String>,
+    /// `30d`, `12h`, `90m` from now.
+    pub expires: Option<String>,
+}
+
+struct Cached {
+    record: Option<Arc<KeyRecord>>,
+    at: Instant,
+}
+
+pub struct Keys {
+    store: KeyStore,
+    cache: RwLock<HashMap<String, Cached>>,
+}
+
+fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64)
+}
+
+fn sha256_hex(s: &str) -> String {
+    hex::encode(ring::digest::digest(&ring::digest::SHA256, s.as_bytes()))
+}
+
+/// `30d` / `12h` / `90m` / `45s` → a duration.
+pub fn parse_span(s: &str) -> Option<Duration> {
+    let s = s.trim();
+    let split = s.find(|c: char| !c.is_ascii_digit())?;
+    let n: u64 = s[..split].parse().ok().filter(|n| *n > 0)?;
+    let unit = match &s[split..] {
+        "s" => 1,
+        "m" => 60,
+        "h" => 3600,
+        "d" => 86_400,
+        _ => return None,
+    };
+    Some(Duration::from_secs(n.checked_mul(unit)?))
+}
+
+impl Keys {
+    pub async fn open(url: &str) -> Result<Self, StoreError> {
+        Ok(Keys {
+            store: KeyStore::open(url).await?,
+            cache: RwLock::new(HashMap::new()),
+        })
+    }
+
+    /// Makes a key; returns it (the only time it is seen) and its record.
+    pub async fn create(&self, new: &NewKey) -> Result<(String, KeyRecord), GatewayError> {
+        let name = new.name.trim();
+        if name.is_empty() || name.len() > 100 {
+            return Err(GatewayError::bad_body(
+                "`name` must be 1 to 100 characters".into(),
+            ));
+        }
+        let expires_at = match &new.expires {
+            Some(e) => Some(
+                now_ms()
+                    + parse_span(e)
+                        .ok_or_else(|| {
+                            GatewayError::bad_body(format!(
+                                "`expires`: `{e}` is not a span like 30d, 12h or 90m"
+                            ))
+                        })?
+                        .as_millis() as i64,
+            ),
+            None => None,
+        };
+        let rng = SystemRandom::new();
+        let mut secret = [0u8; 32];
+        let mut id = [0u8; 8];
+        rng.fill(&mut secret)
+            .and_then(|()| rng.fill(&mut id))
+            .map_err(|_| GatewayError::internal("no randomness for a new key"))?;
+        let key = format!("{PREFIX}{}", hex::encode(secret));
+        let record = KeyRecord {
+            id: format!("key_{}", hex::encode(id)),
+            name: name.to_owned(),
+            prefix: key[..PREFIX.len() + 6].to_owned(),
+            hash: sha256_hex(&key),
+            created_at: now_ms(),
+            expires_at,
+            disabled: false,
+            models: new.models.clone(),
+            rate_limit: None,
+            budget: None,
+        };
+        self.store.create(&record).await.map_err(store_error)?;
+        Ok((key, record))
+    }
+
+    /// The record of a presented key, or why it is refused.
+    pub async fn authenticate(&self, key: &str) -> Result<ApiKey, GatewayError> {
+        let refused = || GatewayError::unauthorized("invalid API key".to_owned());
+        if !key.starts_with(PREFIX) {
+            return Err(refused());
+        }
+        let hash = sha256_hex(key);
+        let cached = self.cached(&hash);
+        let record = match cached {
+            Some(record) => record,
+            None => {
+                let found = self
+                    .store
+                    .by_hash(&hash)
+                    .await
+                    .map_err(store_error)?
+                    .map(Arc::new);
+                self.remember(hash, found.clone());
+                found
+            }
+        };
+        let record = record.ok_or_else(refused)?;
+        if record.disabled {
+            return Err(GatewayError::unauthorized(format!(
+                "API key `{}` is disabled",
+                record.name
+            )));
+        }
+        if record.expires_at.is_some_and(|t| t <= now_ms()) {
+            return Err(GatewayError::unauthorized(format!(
+                "API key `{}` has expired",
+                record.name
+            )));
+        }
+        Ok(ApiKey(record))
+    }
+
+    fn cached(&self, hash: &str) -> Option<Option<Arc<KeyRecord>>> {
+        let cache = self
+            .cache
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let c = cache.get(hash)?;
+        let fresh = if c.record.is_some() {
+            FRESH
+        } else {
+            MISSING_FRESH
+        };
+        (c.at.elapsed() < fresh).then(|| c.record.clone())
+    }
+
+    fn remember(&self, hash: String, record: Option<Arc<KeyRecord>>) {
+        let mut cache = self
+            .cache
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if cache.len() > 100_000 {
+            cache.retain(|_, c| c.at.elapsed() < FRESH);
+        }
+        cache.insert(
+            hash,
+            Cached {
+                record,
+                at: Instant::now(),
+            },
+        );
+    }
+
+    fn forget(&self, id: &str) {
+        self.cache
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .retain(|_, c| c.record.as_ref().is_none_or(|r| r.id != id));
+    }
+
+    pub async fn list(&self) -> Result<Vec<KeyRecord>, GatewayError> {
+        self.store.list().await.map_err(store_error)
+    }
+
+    pub async fn get(&self, id: &str) -> Result<Option<KeyRecord>, GatewayError> {
+        self.store.get(id).await.map_err(store_error)
+    }
+
+    /// False when no such key.
+    pub async fn set_disabled(&self, id: &str, disabled: bool) -> Result<bool, GatewayError> {
+        let done = self
+            .store
+            .set_disabled(id, disabled)
+            .await
+            .map_err(store_error)?;
+        self.forget(id);
+        Ok(done)
+    }
+
+    /// False when no such key.
+    pub async fn delete(&self, id: &str) -> Result<bool, GatewayError> {
+        let done = self.store.delete(id).await.map_err(store_error)?;
+        self.forget(id);
+        Ok(done)
+    }
+}
+
+fn store_error(e: StoreError) -> GatewayError {
+    GatewayError::internal(format!("the key store failed: {e}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn spans_parse() {
+        assert_eq!(parse_span("30d"), Some(Duration::from_secs(30 * 86_400)));
+        assert_eq!(parse_span("90m"), Some(Duration::from_secs(5400)));
+        assert_eq!(parse_span("0d"), None);
+        assert_eq!(parse_span("d"), None);
+        assert_eq!(parse_span("3w"), None);
+    }
+
+    #[tokio::test]
+    async fn keys_are_shown_once_stored_hashed_and_checked() {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}", dir.path().join("keys.db").display());
+        let keys = Keys::open(&url).await.unwrap();
+        let (key, record) = keys
+            .create(&NewKey {
+                name: "ci".into(),
+                models: vec!["gpt-4o-mini".into()],
+                expires: None,
+            })
+            .await
+            .unwrap();
+        assert!(key.starts_with("sy-") && key.len() == 67);
+        assert_ne!(record.hash, key);
+        assert!(key.starts_with(&record.prefix));
+        let ok = keys.authenticate(&key).await.unwrap();
+        assert_eq!(ok.id(), record.id);
+        assert!(ok.check_model("gpt-4o-mini").is_ok());
+        assert_eq!(ok.check_model("gpt-4o").unwrap_err().status, 403);
+        assert_eq!(keys.authenticate("sy-nope").await.unwrap_err().status, 401);
+        assert_eq!(keys.authenticate("sk-other").await.unwrap_err().status, 401);
+        assert!(keys.set_disabled(&record.id, true).await.unwrap());
+        let e = keys.authenticate(&key).await.unwrap_err();
+        assert!(e.message.contains("disabled"), "{}", e.message);
+        assert!(keys.delete(&record.id).await.unwrap());
+        assert!(keys.authenticate(&key).await.is_err());
+        assert!(!keys.delete(&record.id).await.unwrap());
+    }
+}
