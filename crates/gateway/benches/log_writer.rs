@@ -44,6 +44,7 @@ fn observation(i: usize) -> Observation {
             cache: None::<CacheStatus>,
             saved_usage: None,
             usage_slot: None,
+            step: 0,
         }),
         head: Duration::from_micros(900),
         first_byte: Some(Duration::from_micros(950)),

@@ -13,6 +13,8 @@ pub struct RequestContext {
     /// Unix ms of arrival: the id's own timestamp, so the two never disagree.
     pub received_ms: i64,
     pub received: Instant,
+    /// Upstream calls that failed before the answer (retries, fallbacks), for the request log.
+    pub attempts: crate::retry::Attempts,
 }
 
 impl RequestContext {
@@ -22,6 +24,7 @@ impl RequestContext {
             id,
             received_ms,
             received: Instant::now(),
+            attempts: crate::retry::Attempts::default(),
         }
     }
 }
@@ -30,6 +33,13 @@ impl Default for RequestContext {
     fn default() -> Self {
         Self::new()
     }
+}
+
+/// Now, in Unix ms.
+pub fn unix_ms() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64)
 }
 
 /// The last `(unix_ms << 12) | counter` handed out by [`next_id`].

@@ -218,6 +218,22 @@ impl GatewayError {
         err
     }
 
+    /// `cf-aig-request-timeout` ran out before the provider answered (504, retryable).
+    pub fn request_timeout(provider: &str, limit: std::time::Duration) -> Self {
+        let mut err = Self::new(
+            StatusCode::GATEWAY_TIMEOUT,
+            ErrorOrigin::Upstream,
+            "upstream_error",
+            "upstream_timeout",
+            format!(
+                "provider `{provider}` did not answer within {} ms (cf-aig-request-timeout)",
+                limit.as_millis()
+            ),
+        );
+        err.retryable = true;
+        err
+    }
+
     /// No gateway key, or one that is unknown, disabled or expired (401).
     pub fn unauthorized(message: String) -> Self {
         Self::new(

@@ -19,6 +19,7 @@
 //! - [`cache`]: the response cache — exact keys, stream-aware replay, coalescing, any backend.
 //! - [`context`]: [`RequestContext`], per-request identity and clocks.
 //! - [`control`]: gateway API keys and the admin token (who may call what).
+//! - [`retry`]: retry/fallback controls and policy, and the record of failed attempts.
 //! - [`usage`]: asking OpenAI-family providers for stream usage, and stripping it for clients.
 //! - [`translate`]: client dialect ⇄ provider dialect through the canonical model (only when they
 //!   differ), including the streaming [`translate::Transcoder`].
@@ -31,6 +32,7 @@ pub mod observe;
 pub mod passthrough;
 pub mod pipeline;
 pub mod relay;
+pub mod retry;
 pub mod router;
 pub mod translate;
 pub mod usage;

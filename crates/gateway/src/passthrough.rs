@@ -78,6 +78,7 @@ impl Gateway {
             provider_kind: provider.spec().kind.name(),
             requested_model: None,
             usage_slot: None,
+            step: 0,
         })
     }
 }

@@ -54,9 +54,10 @@ impl ClientApi {
 
 use crate::cache::{CacheControls, CacheStatus, Found, Plan, ResponseCache, TokenUsage};
 use crate::relay::StreamInfo;
+use crate::retry::{Attempt, RetryControls, RetryPolicy};
 use crate::translate::{self, Transcoder, Translation};
 use crate::usage::UsageSlot;
-use crate::{GatewayError, ModelRouter, ReplyBody, RequestContext};
+use crate::{ErrorOrigin, GatewayError, ModelRouter, ReplyBody, RequestContext};
 
 /// Upstream error bodies larger than this are cut (they are only read for their message).
 const MAX_ERROR_BODY: usize = 1024 * 1024;
@@ -66,6 +67,7 @@ pub struct Gateway {
     router: ModelRouter,
     cache: ResponseCache,
     max_response_bytes: usize,
+    retries: switchyard_config::RetryConfig,
 }
 
 /// One API call as the edge received it.
@@ -79,6 +81,8 @@ pub struct ApiRequest {
     pub body: Bytes,
     /// The gateway key the request authenticated with, if any.
     pub key: Option<crate::control::ApiKey>,
+    /// `cf-aig-max-attempts`, `-retry-delay`, `-backoff`, `-request-timeout`.
+    pub retry: RetryControls,
 }
 
 /// A successful answer, plus what the edge reports about it.
@@ -101,6 +105,8 @@ pub struct Reply {
     pub requested_model: Option<String>,
     /// Usage taken out of the client's stream (see [`crate::usage`]).
     pub usage_slot: Option<UsageSlot>,
+    /// Which step answered: 0 = the model asked for, 1.. = its fallbacks.
+    pub step: u32,
 }
 
 /// A request checked, routed and rewritten, ready to send. Owns everything it needs, so the body
@@ -167,6 +173,7 @@ impl Gateway {
             router: ModelRouter::new(config)?,
             cache,
             max_response_bytes: config.server.max_response_bytes,
+            retries: config.retries,
         })
     }
 
@@ -183,10 +190,10 @@ impl Gateway {
             key.check_model(call.requested())?;
         }
         let lookup = match self.cache.plan(&call, &request.body, &request.cache)? {
-            Plan::Off => return self.forward(ctx, call, &request.forward).await,
+            Plan::Off => return self.forward(ctx, call, &request).await,
             Plan::Bypass => {
                 self.cache.note_bypass();
-                let mut reply = self.forward(ctx, call, &request.forward).await?;
+                let mut reply = self.forward(ctx, call, &request).await?;
                 reply.mark_cache(CacheStatus::Bypass);
                 return Ok(reply);
             }
@@ -197,19 +204,86 @@ impl Gateway {
             Found::Failed(e) => return Err(e),
             Found::Lead(leader) => leader,
         };
-        let result = self.forward(ctx, call, &request.forward).await;
+        let result = self.forward(ctx, call, &request).await;
         self.cache.record(leader, &lookup, result)
     }
 
-    /// Calls the provider and turns its answer into the client's.
+    /// Calls the provider — retrying it, then trying the alias's fallbacks in order — and turns
+    /// the first good answer into the client's. Every failed attempt is kept in `ctx.attempts`
+    /// for the request log (the last one is the answer when nothing succeeded).
     async fn forward(
         &self,
         ctx: &RequestContext,
-        call: PreparedCall,
-        forward: &HeaderMap,
+        mut call: PreparedCall,
+        request: &ApiRequest,
     ) -> Result<Reply, GatewayError> {
-        let upstream = self.call_provider(&call, forward).await?;
-        self.translate_back(ctx, call, upstream).await
+        let policy = RetryPolicy::new(&self.retries, request.retry);
+        let mut step = 0;
+        loop {
+            let err = match self.with_retries(ctx, &call, request, &policy, step).await {
+                Ok(mut reply) => {
+                    reply.set_step(step);
+                    return Ok(reply);
+                }
+                Err(e) => e,
+            };
+            // the provider failed (not the request): the next fallback, if the alias has one
+            if err.origin != ErrorOrigin::Upstream {
+                return Err(err);
+            }
+            let next = loop {
+                step += 1;
+                let Some(route) = self.router.fallback(&call.requested, step as usize) else {
+                    return Err(err);
+                };
+                match self.prepare_on(request.api, &request.body, Some(route)) {
+                    Ok(next) => break next,
+                    // this fallback cannot take the request (e.g. a feature it lacks)
+                    Err(e) => tracing::debug!(step, "fallback skipped: {}", e.message),
+                }
+            };
+            call = next;
+        }
+    }
+
+    /// One step: the call, retried on its provider as `policy` allows.
+    async fn with_retries(
+        &self,
+        ctx: &RequestContext,
+        call: &PreparedCall,
+        request: &ApiRequest,
+        policy: &RetryPolicy,
+        step: u32,
+    ) -> Result<Reply, GatewayError> {
+        let mut retry = 0;
+        loop {
+            let started_ms = crate::context::unix_ms();
+            let started = Instant::now();
+            let result = match self.call_provider(call, &request.forward, policy).await {
+                Ok(upstream) => self.translate_back(ctx, call, upstream).await,
+                Err(e) => Err(e),
+            };
+            let err = match result {
+                Ok(reply) => return Ok(reply),
+                Err(e) => e,
+            };
+            ctx.attempts.push(Attempt {
+                step,
+                requested: call.requested.clone(),
+                provider: call.provider.name().to_owned(),
+                provider_kind: call.provider.spec().kind.name(),
+                model: call.upstream_model.clone(),
+                status: err.status.as_u16(),
+                error: err.message.clone(),
+                started_ms,
+                took: started.elapsed(),
+            });
+            retry += 1;
+            let Some(wait) = policy.wait(retry, &err) else {
+                return Err(err);
+            };
+            tokio::time::sleep(wait).await;
+        }
     }
 
     pub fn cache(&self) -> &ResponseCache {
@@ -228,11 +302,24 @@ impl Gateway {
     /// Parse + validate, route and rewrite: all the CPU work of the hot path before the upstream
     /// call (public so the criterion benchmark measures exactly this).
     pub fn prepare(&self, api: ClientApi, body: &Bytes) -> Result<PreparedCall, GatewayError> {
+        self.prepare_on(api, body, None)
+    }
+
+    /// [`Gateway::prepare`] for a given route (a fallback) instead of the body's model.
+    fn prepare_on(
+        &self,
+        api: ClientApi,
+        body: &Bytes,
+        given: Option<crate::Route<'_>>,
+    ) -> Result<PreparedCall, GatewayError> {
         let mut strip_usage = false;
         let (requested, stream, splicer) = match api {
             ClientApi::ChatCompletions => {
                 let req = ChatRequest::parse(body)?;
-                let route = self.router.resolve(req.model())?;
+                let route = match given {
+                    Some(r) => r,
+                    None => self.router.resolve(req.model())?,
+                };
                 if route.provider.dialect_for(route.upstream_model) != Dialect::OpenAi {
                     let upstream = translate::request(
                         Dialect::OpenAi,
@@ -250,7 +337,10 @@ impl Gateway {
             }
             ClientApi::Messages => {
                 let req = MessagesRequest::parse(body)?;
-                let route = self.router.resolve(req.model())?;
+                let route = match given {
+                    Some(r) => r,
+                    None => self.router.resolve(req.model())?,
+                };
                 if route.provider.dialect_for(route.upstream_model) != Dialect::Anthropic {
                     let upstream = translate::request(
                         Dialect::Anthropic,
@@ -265,7 +355,10 @@ impl Gateway {
             }
             ClientApi::CountTokens => {
                 let req = MessagesRequest::parse_count(body)?;
-                let route = self.router.resolve(req.model())?;
+                let route = match given {
+                    Some(r) => r,
+                    None => self.router.resolve(req.model())?,
+                };
                 if route.provider.dialect_for(route.upstream_model) == Dialect::Gemini {
                     let upstream = translate::count_tokens_request(
                         body,
@@ -280,7 +373,10 @@ impl Gateway {
             }
             ClientApi::Embeddings => {
                 let req = EmbeddingsRequest::parse(body)?;
-                let route = self.router.resolve(req.model())?;
+                let route = match given {
+                    Some(r) => r,
+                    None => self.router.resolve(req.model())?,
+                };
                 if matches!(
                     route.provider.dialect_for(route.upstream_model),
                     Dialect::Gemini | Dialect::Cohere | Dialect::Bedrock | Dialect::WorkersAi
@@ -350,6 +446,7 @@ impl Gateway {
         &self,
         call: &PreparedCall,
         forward: &HeaderMap,
+        policy: &RetryPolicy,
     ) -> Result<UpstreamReply, GatewayError> {
         let mut request = call.provider.build(
             call.api.endpoint(),
@@ -361,7 +458,12 @@ impl Gateway {
             call.provider.forward_headers(&mut request, forward);
         }
         let sent = Instant::now();
-        let response = call.provider.send(&request).await?;
+        let response = match policy.request_timeout {
+            None => call.provider.send(&request).await?,
+            Some(limit) => tokio::time::timeout(limit, call.provider.send(&request))
+                .await
+                .map_err(|_| GatewayError::request_timeout(call.provider.name(), limit))??,
+        };
         Ok(UpstreamReply {
             response,
             latency: sent.elapsed(),
@@ -373,7 +475,7 @@ impl Gateway {
     async fn translate_back(
         &self,
         ctx: &RequestContext,
-        call: PreparedCall,
+        call: &PreparedCall,
         upstream: UpstreamReply,
     ) -> Result<Reply, GatewayError> {
         let (parts, body) = upstream.response.into_parts();
@@ -448,20 +550,41 @@ impl Gateway {
         Ok(Reply {
             response,
             provider: call.provider.name().to_owned(),
-            upstream_model: call.upstream_model,
+            upstream_model: call.upstream_model.clone(),
             upstream_latency: upstream.latency,
             stream,
             cache: None,
             saved_usage: None,
             api: Some(call.api),
             provider_kind: call.provider.spec().kind.name(),
-            requested_model: Some(call.requested),
+            requested_model: Some(call.requested.clone()),
             usage_slot,
+            step: 0,
         })
     }
 }
 
+static STEP: HeaderName = HeaderName::from_static("cf-aig-step");
+static SERVED_MODEL: HeaderName = HeaderName::from_static("cf-aig-model");
+static SERVED_PROVIDER: HeaderName = HeaderName::from_static("cf-aig-provider");
+
 impl Reply {
+    /// Which step answered, in the reply and its `cf-aig-step` header; a fallback also names
+    /// what served it (`cf-aig-provider`, `cf-aig-model`).
+    pub fn set_step(&mut self, step: u32) {
+        self.step = step;
+        let headers = self.response.headers_mut();
+        headers.insert(STEP.clone(), HeaderValue::from(step));
+        if step > 0 {
+            if let Ok(v) = HeaderValue::from_str(&self.provider) {
+                headers.insert(SERVED_PROVIDER.clone(), v);
+            }
+            if let Ok(v) = HeaderValue::from_str(&self.upstream_model) {
+                headers.insert(SERVED_MODEL.clone(), v);
+            }
+        }
+    }
+
     /// Records what the cache did, in the reply and its `cf-aig-cache-status` header.
     pub fn mark_cache(&mut self, status: CacheStatus) {
         self.cache = Some(status);

@@ -30,13 +30,15 @@ struct Target {
     provider: usize,
     model: String,
     cache_ttl: Option<Duration>,
+    /// What to try, in order, when this target fails.
+    fallbacks: Vec<(usize, String)>,
 }
 
 /// Immutable routing table built from the config.
 pub struct ModelRouter {
     providers: Vec<Provider>,
     by_name: HashMap<String, usize>,
-    /// Alias → target. Fallback lists stay in the config until the fallback step executes them.
+    /// Alias → target and its fallbacks.
     aliases: HashMap<String, Target>,
     declared: HashMap<String, usize>,
     alias_order: Vec<String>,
@@ -60,6 +62,7 @@ impl ModelRouter {
                 provider: *by_name.get(&r.provider)?,
                 model: r.model.clone(),
                 cache_ttl: None,
+                fallbacks: Vec::new(),
             })
         };
         let mut aliases = HashMap::new();
@@ -70,6 +73,11 @@ impl ModelRouter {
                 continue;
             };
             t.cache_ttl = binding.cache_ttl;
+            t.fallbacks = binding
+                .fallbacks
+                .iter()
+                .filter_map(|f| Some((*by_name.get(&f.provider)?, f.model.clone())))
+                .collect();
             aliases.insert(binding.name.clone(), t);
             alias_order.push(binding.name.clone());
         }
@@ -123,6 +131,19 @@ impl ModelRouter {
             });
         }
         Err(self.unknown(requested))
+    }
+
+    /// Fallback `n` (1-based: step 1 is the first fallback) of the alias `requested`, if any.
+    pub fn fallback<'a>(&'a self, requested: &'a str, n: usize) -> Option<Route<'a>> {
+        let alias = self.aliases.get(requested)?;
+        let (provider, model) = alias.fallbacks.get(n.checked_sub(1)?)?;
+        Some(Route {
+            provider: &self.providers[*provider],
+            upstream_model: model,
+            alias: Some(requested),
+            cache_ttl: alias.cache_ttl,
+            requested,
+        })
     }
 
     fn unknown(&self, requested: &str) -> GatewayError {

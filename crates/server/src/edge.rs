@@ -35,6 +35,7 @@ pub fn respond(reply: Reply) -> Response<Body> {
         cache: reply.cache,
         saved_usage: reply.saved_usage,
         usage_slot: reply.usage_slot,
+        step: reply.step,
     };
     let (parts, body) = reply.response.into_parts();
     let mut response = Response::from_parts(parts, Body::new(body));

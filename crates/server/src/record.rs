@@ -7,7 +7,9 @@ use std::sync::Arc;
 use axum::body::Body;
 use http::header::{HeaderName, HeaderValue, USER_AGENT};
 use http::{Request, Response};
+use switchyard_gateway::context::next_id;
 use switchyard_gateway::observe::{CallNote, Observation, ObservedBody, Observer, ServedNote};
+use switchyard_gateway::retry::Attempt;
 use switchyard_gateway::RequestContext;
 
 use crate::render::ErrorNote;
@@ -60,6 +62,44 @@ pub(crate) fn arrive<B>(observer: Option<&Arc<Observer>>, request: &Request<B>) 
     })
 }
 
+fn served_by(a: Attempt) -> ServedNote {
+    ServedNote {
+        provider: a.provider,
+        provider_kind: a.provider_kind,
+        model: a.model,
+        requested_model: Some(a.requested),
+        stream: false,
+        upstream_latency: a.took,
+        cache: None,
+        saved_usage: None,
+        usage_slot: None,
+        step: a.step,
+    }
+}
+
+/// A failed upstream attempt (a retry or a fallback step that did not answer) gets its own row.
+fn submit_attempt(observer: &Observer, request: &Observation, a: Attempt) {
+    let obs = Observation {
+        id: next_id().0.hyphenated().to_string(),
+        api_key_id: request.api_key_id.clone(),
+        received_ms: a.started_ms,
+        method: request.method.clone(),
+        path: request.path.clone(),
+        route: request.route,
+        user_agent: request.user_agent.clone(),
+        status: a.status,
+        error: Some(a.error.clone()),
+        call: request.call.clone(),
+        head: a.took,
+        total: a.took,
+        served: Some(served_by(a)),
+        ..Observation::default()
+    };
+    // `submit` counts a request out of flight
+    observer.metrics().in_flight.fetch_add(1, Ordering::Relaxed);
+    observer.submit(obs);
+}
+
 /// Wraps the response body so the record is submitted when it ends (or the client leaves).
 pub(crate) fn attach(
     observer: &Arc<Observer>,
@@ -82,6 +122,12 @@ pub(crate) fn attach(
         .get::<ErrorNote>()
         .map(|e| e.0.clone());
     let head_cap = observer.payload_cap().max(64 * 1024);
+    let mut attempts = ctx.attempts.take();
+    // nothing answered: the last attempt's error is the answer, and says who gave it
+    let served = served.or_else(|| {
+        let last = attempts.pop_if(|a| a.status == response.status().as_u16())?;
+        Some(served_by(last))
+    });
     let observation = Observation {
         id,
         api_key_id,
@@ -98,6 +144,9 @@ pub(crate) fn attach(
         head: ctx.received.elapsed(),
         ..Observation::default()
     };
+    for attempt in attempts {
+        submit_attempt(observer, &observation, attempt);
+    }
     let observer = observer.clone();
     let received = ctx.received;
     response.map(|body| {

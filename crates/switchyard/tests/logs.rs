@@ -291,7 +291,8 @@ async fn every_field(h: &Harness) {
     );
     assert_eq!(total("cached"), 1.0);
     let mock = groups.iter().find(|g| g["key"] == "mock-openai").unwrap();
-    assert_eq!(mock["requests"], 7);
+    // the upstream 500 is the provider's row too (it answered, with an error)
+    assert_eq!(mock["requests"], 8);
     assert_eq!(mock["unpriced"], 0);
 
     let metrics = metrics_text(&url).await;
@@ -405,7 +406,7 @@ async fn the_cli_reads_the_same_store() {
         .unwrap();
     assert_eq!(
         (&mock["requests"], &mock["input_tokens"]),
-        (&json!(3), &json!(36))
+        (&json!(4), &json!(36)) // three answers and the upstream 500
     );
     assert!((mock["cost_usd"].as_f64().unwrap() - 3.0 * 18.0 / 1e6).abs() < 1e-12);
     let table = run(&["usage", "--by", "model"]);

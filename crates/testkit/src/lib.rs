@@ -3,7 +3,9 @@
 //! # Layout
 //! - [`mock_upstream`]: a mock OpenAI upstream (chat completions JSON and SSE, embeddings, models, Azure
 //!   deployment paths) that records every request and can be steered into failures by the model
-//!   name: `status-429`, `delay-300`, `hang`, `broken-stream`, `stall-stream`, `slow-stream-20`, `fail-after-300`.
+//!   name: `status-429`, `delay-300`, `hang`, `broken-stream`, `stall-stream`, `slow-stream-20`,
+//!   `fail-after-300`, `flaky-2` (503 for the first 2 requests of that model), `ratelimit-1`
+//!   (429 with `retry-after: 1`).
 //! - [`redis`]: a private `redis-server` per test.
 //! - [`postgres`]: a private PostgreSQL per test.
 //! - [`otlp`]: an OTLP/HTTP trace collector.

@@ -317,6 +317,34 @@ async fn chat(State(state): State<Arc<MockState>>, request: Request) -> Response
         state: state.clone(),
         armed: true,
     };
+    // `flaky-N`: the first N requests for this exact model fail with 503, then it answers
+    if let Some(n) = model
+        .strip_prefix("flaky-")
+        .and_then(|n| n.split('-').next()?.parse::<usize>().ok())
+    {
+        let seen = state
+            .requests
+            .lock()
+            .map(|r| {
+                r.iter()
+                    .filter(|r| r.json()["model"] == model.as_str())
+                    .count()
+            })
+            .unwrap_or(0);
+        if seen <= n {
+            guard.armed = false;
+            return error_response(503);
+        }
+    }
+    // `ratelimit-S`: 429 with `retry-after: S`
+    if let Some(secs) = model.strip_prefix("ratelimit-") {
+        guard.armed = false;
+        let mut response = error_response(429);
+        if let Ok(v) = http::HeaderValue::from_str(secs) {
+            response.headers_mut().insert("retry-after", v);
+        }
+        return response;
+    }
     match behaviour(&model) {
         Behaviour::Status(code) => {
             guard.armed = false;

@@ -309,6 +309,7 @@ impl ResponseCache {
             provider_kind: lookup.provider_kind,
             requested_model: Some(lookup.requested.clone()),
             usage_slot: None,
+            step: 0,
         }
     }
 
@@ -345,6 +346,7 @@ impl ResponseCache {
             provider_kind: lookup.provider_kind,
             requested_model: Some(lookup.requested.clone()),
             usage_slot: None,
+            step: 0,
         })
     }
 

@@ -42,6 +42,7 @@ fn json_reply() -> Reply {
         provider_kind: "openai",
         requested_model: None,
         usage_slot: None,
+        step: 0,
     }
 }
 

@@ -47,7 +47,7 @@ pub struct Group {
     pub input_tokens: u64,
     pub output_tokens: u64,
     pub cost_usd: f64,
-    /// Rows whose model has no price (their cost is not in `cost_usd`).
+    /// Rows that used tokens of a model with no price (their cost is not in `cost_usd`).
     pub unpriced: u64,
     pub saved_cost_usd: f64,
     pub p50_ms: f64,
@@ -125,7 +125,9 @@ pub fn analyze(rows: &[LogRecord], by: &GroupBy) -> Vec<Group> {
         g.output_tokens += r.output_tokens.unwrap_or(0).max(0) as u64;
         match r.cost_usd {
             Some(c) => g.cost_usd += c,
-            None => g.unpriced += 1,
+            // tokens were used but have no price (a failure that used none costs nothing)
+            None if r.input_tokens.is_some() || r.output_tokens.is_some() => g.unpriced += 1,
+            None => {}
         }
         g.saved_cost_usd += r.saved_cost_usd.unwrap_or(0.0);
         durations.push(r.duration_ms);

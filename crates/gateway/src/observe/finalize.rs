@@ -115,7 +115,7 @@ pub fn finalize(mut obs: Observation, prices: &PriceTable, payload_cap: usize) -
         success,
         cached,
         cache_status: served.and_then(|s| s.cache).map(|c| c.as_str().to_owned()),
-        step: 0,
+        step: served.map_or(0, |s| i64::from(s.step)),
         stream: served.is_some_and(|s| s.stream),
         input_tokens: usage.map(|u| u.input as i64),
         output_tokens: usage.map(|u| u.output as i64),

@@ -95,6 +95,8 @@ pub struct ServedNote {
     pub saved_usage: Option<TokenUsage>,
     /// Usage the relay took out of the client's stream.
     pub usage_slot: Option<crate::usage::UsageSlot>,
+    /// Which step answered (0 = the model asked for; fallbacks count up).
+    pub step: u32,
 }
 
 /// A finished record plus the facts the metrics need that the row does not keep.

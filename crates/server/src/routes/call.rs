@@ -6,6 +6,7 @@ use http::header::HeaderName;
 use http::HeaderMap;
 use switchyard_gateway::observe::controls::LogControls;
 use switchyard_gateway::observe::CallNote;
+use switchyard_gateway::retry::RetryControls;
 use switchyard_gateway::{ApiRequest, CacheControls, ClientApi, RequestContext};
 
 use crate::body::read_body;
@@ -28,14 +29,19 @@ pub(crate) async fn call(
         collect_payload: state.collect_payloads,
         ..CallNote::default()
     };
-    let controls = CacheControls::from_headers(request.headers())
-        .and_then(|cache| Ok((cache, LogControls::from_headers(request.headers())?)));
-    let cache = match controls {
-        Ok((cache, log)) => {
+    let controls = CacheControls::from_headers(request.headers()).and_then(|cache| {
+        Ok((
+            cache,
+            LogControls::from_headers(request.headers())?,
+            RetryControls::from_headers(request.headers())?,
+        ))
+    });
+    let (cache, retry) = match controls {
+        Ok((cache, log, retry)) => {
             note.metadata = log.metadata;
             note.custom_cost = log.custom_cost;
             note.collect_payload = log.collect_payload.unwrap_or(state.collect_payloads);
-            cache
+            (cache, retry)
         }
         Err(e) => return with_note(render_in(dialect, &e), note),
     };
@@ -50,6 +56,7 @@ pub(crate) async fn call(
         cache,
         body,
         key,
+        retry,
     };
     let response = match state.gateway.handle(&ctx, request).await {
         Ok(reply) => respond(reply),
