@@ -5,11 +5,14 @@
 //!   eviction), [`cache::SqliteCache`] (a file that survives restarts) and [`cache::RedisCache`]
 //!   (shared by every replica) — behind the closed enum [`cache::CacheBackend`]. They store opaque
 //!   values: what an entry means is the gateway's business.
+//! - [`counters`]: windowed counters for rate limits and budgets (memory or Redis, atomic).
 //! - [`keys`]: gateway API keys ([`keys::KeyStore`], hashed, SQLite or PostgreSQL).
 //! - [`logs`]: the request log ([`logs::LogStore`], SQLite or PostgreSQL through one SQL dialect).
 
 pub mod cache;
+pub mod counters;
 pub mod keys;
 pub mod logs;
+mod redis_link;
 
 pub use cache::{BackendStats, CacheBackend, CacheKey, CacheRecord, Purge, StoreError};

@@ -5,27 +5,12 @@
 //! command has a deadline, so a Redis that is down or stuck costs a request at most that deadline
 //! (and the gateway then treats it as a miss).
 
-use std::sync::{Mutex, PoisonError};
-use std::time::{Duration, Instant};
-
 use bytes::Bytes;
-use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use redis::{AsyncCommands, Script};
 
 use super::{hex, BackendStats, CacheKey, CacheRecord, Purge, StoreError};
-
-/// Where and how to reach Redis.
-#[derive(Debug, Clone)]
-pub struct RedisSettings {
-    pub url: String,
-    /// Prepended to every key, so several gateways (or other apps) can share one Redis.
-    pub prefix: String,
-    /// Deadline for each command (and for connecting).
-    pub timeout: Duration,
-}
-
-/// After a failed connection attempt, requests do not try again for this long.
-const RECONNECT_BACKOFF: Duration = Duration::from_secs(1);
+use crate::redis_link::RedisLink;
+pub use crate::redis_link::RedisSettings;
 
 /// Stores the value with its TTL and records its key in the model's set, whose own TTL is kept at
 /// least as long as the longest entry's.
@@ -46,27 +31,18 @@ redis.call('UNLINK', KEYS[1])
 return n";
 
 pub struct RedisCache {
-    client: redis::Client,
+    link: RedisLink,
     settings: RedisSettings,
-    conn: Mutex<Conn>,
     put: Script,
     purge_model: Script,
-}
-
-#[derive(Default)]
-struct Conn {
-    manager: Option<ConnectionManager>,
-    last_failure: Option<Instant>,
 }
 
 impl RedisCache {
     /// Checks the URL; connects on first use (a Redis that is down at start-up is not fatal).
     pub fn new(settings: RedisSettings) -> Result<Self, StoreError> {
-        let client = redis::Client::open(settings.url.as_str())?;
         Ok(RedisCache {
-            client,
+            link: RedisLink::new(&settings)?,
             settings,
-            conn: Mutex::new(Conn::default()),
             put: Script::new(PUT),
             purge_model: Script::new(PURGE_MODEL),
         })
@@ -80,68 +56,9 @@ impl RedisCache {
         format!("{}m:{provider}/{model}", self.settings.prefix)
     }
 
-    async fn connection(&self) -> Result<ConnectionManager, StoreError> {
-        {
-            let conn = self.conn.lock().unwrap_or_else(PoisonError::into_inner);
-            if let Some(m) = &conn.manager {
-                return Ok(m.clone());
-            }
-            if conn
-                .last_failure
-                .is_some_and(|t| t.elapsed() < RECONNECT_BACKOFF)
-            {
-                return Err(StoreError::Unavailable(format!(
-                    "redis at {} is unreachable (retrying every {} s)",
-                    self.settings.url,
-                    RECONNECT_BACKOFF.as_secs()
-                )));
-            }
-        }
-        let config = ConnectionManagerConfig::new()
-            .set_connection_timeout(self.settings.timeout)
-            .set_response_timeout(self.settings.timeout)
-            .set_number_of_retries(1);
-        let made = tokio::time::timeout(
-            self.settings.timeout,
-            self.client.get_connection_manager_with_config(config),
-        )
-        .await;
-        let mut conn = self.conn.lock().unwrap_or_else(PoisonError::into_inner);
-        match made {
-            Ok(Ok(manager)) => {
-                conn.last_failure = None;
-                Ok(conn.manager.get_or_insert(manager).clone())
-            }
-            Ok(Err(e)) => {
-                conn.last_failure = Some(Instant::now());
-                Err(e.into())
-            }
-            Err(_) => {
-                conn.last_failure = Some(Instant::now());
-                Err(self.timed_out())
-            }
-        }
-    }
-
-    fn timed_out(&self) -> StoreError {
-        StoreError::Timeout("redis", self.settings.timeout.as_millis())
-    }
-
-    /// Runs one command against a connection, with the deadline.
-    async fn run<T, F>(&self, op: impl FnOnce(ConnectionManager) -> F) -> Result<T, StoreError>
-    where
-        F: std::future::Future<Output = redis::RedisResult<T>>,
-    {
-        let conn = self.connection().await?;
-        match tokio::time::timeout(self.settings.timeout, op(conn)).await {
-            Ok(result) => Ok(result?),
-            Err(_) => Err(self.timed_out()),
-        }
-    }
-
     pub async fn get(&self, key: &CacheKey) -> Result<Option<Bytes>, StoreError> {
         let k = self.entry_key(key);
-        let value: Option<Vec<u8>> = self.run(|mut c| async move { c.get(k).await }).await?;
+        let value: Option<Vec<u8>> = self.link.run(|mut c| async move { c.get(k).await }).await?;
         Ok(value.map(Bytes::from))
     }
 
@@ -153,7 +70,8 @@ impl RedisCache {
             .arg(&record.value[..])
             .arg(record.ttl.as_millis().max(1) as u64)
             .arg(hex(&record.key));
-        self.run(|mut c| async move { invocation.invoke_async::<i64>(&mut c).await })
+        self.link
+            .run(|mut c| async move { invocation.invoke_async::<i64>(&mut c).await })
             .await?;
         Ok(())
     }
@@ -162,7 +80,9 @@ impl RedisCache {
         match purge {
             Purge::Key(key) => {
                 let k = self.entry_key(key);
-                self.run(|mut c| async move { c.unlink(k).await }).await
+                self.link
+                    .run(|mut c| async move { c.unlink(k).await })
+                    .await
             }
             Purge::Model {
                 provider: Some(provider),
@@ -189,12 +109,14 @@ impl RedisCache {
                 for keys in self.scan(entries).await?.chunks(500) {
                     let keys = keys.to_vec();
                     n += self
+                        .link
                         .run(|mut c| async move { c.unlink::<_, u64>(keys).await })
                         .await?;
                 }
                 for keys in self.scan(sets).await?.chunks(500) {
                     let keys = keys.to_vec();
-                    self.run(|mut c| async move { c.unlink::<_, u64>(keys).await })
+                    self.link
+                        .run(|mut c| async move { c.unlink::<_, u64>(keys).await })
                         .await?;
                 }
                 Ok(n)
@@ -207,7 +129,8 @@ impl RedisCache {
         invocation
             .key(set)
             .arg(format!("{}e:", self.settings.prefix));
-        self.run(|mut c| async move { invocation.invoke_async::<u64>(&mut c).await })
+        self.link
+            .run(|mut c| async move { invocation.invoke_async::<u64>(&mut c).await })
             .await
     }
 
@@ -218,6 +141,7 @@ impl RedisCache {
         loop {
             let pattern = pattern.clone();
             let (next, batch): (u64, Vec<String>) = self
+                .link
                 .run(|mut c| async move {
                     redis::cmd("SCAN")
                         .arg(cursor)
