@@ -35,7 +35,7 @@ pub struct Count {
 
 pub enum Counters {
     Memory(MemoryCounters),
-    Redis(RedisCounters),
+    Redis(Box<RedisCounters>),
 }
 
 impl Counters {
@@ -44,7 +44,7 @@ impl Counters {
     }
 
     pub fn redis(settings: RedisSettings) -> Result<Self, StoreError> {
-        Ok(Counters::Redis(RedisCounters::new(settings)?))
+        Ok(Counters::Redis(Box::new(RedisCounters::new(settings)?)))
     }
 
     /// Adds `hit.amount` to `name`'s window unless the total would pass `hit.limit`.
@@ -98,7 +98,7 @@ impl MemoryCounters {
     fn hit(&self, name: &str, hit: Hit) -> Count {
         let mut m = self.inner.lock().unwrap_or_else(PoisonError::into_inner);
         m.hits += 1;
-        if m.hits % 4096 == 0 {
+        if m.hits.is_multiple_of(4096) {
             let now = crate::cache::unix_ms();
             m.values
                 .retain(|(_, window), (_, window_ms)| (window + 2) * *window_ms > now);
