@@ -9,6 +9,7 @@
 //! - [`model`]: [`Config`] and its parts ([`ServerConfig`], [`ModelBinding`], [`ModelRef`]).
 //! - [`cache`]: `[cache]`, the response cache settings.
 //! - [`logs`]: `[logs]` (request log, OTLP) and `[[pricing]]`.
+//! - [`limits`]: `[limits]`, `[[rate_limits]]`, `[[budgets]]` and keys' short forms.
 //! - [`control`]: `[auth]` (gateway keys, admin token) and `[retries]`.
 //! - [`env`]: providers picked up from the usual environment variables.
 //! - [`template`]: the commented example written by `switchyard init`.
@@ -19,6 +20,7 @@
 pub mod cache;
 pub mod control;
 pub mod env;
+pub mod limits;
 pub mod logs;
 pub mod model;
 pub mod raw;
@@ -30,6 +32,7 @@ use std::path::{Path, PathBuf};
 
 pub use cache::{CacheBackendConfig, CacheConfig};
 pub use control::{AuthConfig, Backoff, RetryConfig};
+pub use limits::LimitsConfig;
 pub use logs::{LogsConfig, PriceRow};
 pub use model::{Config, ModelBinding, ModelRef, ServerConfig};
 

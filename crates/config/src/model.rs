@@ -20,6 +20,7 @@ pub struct Config {
     pub pricing: Vec<crate::PriceRow>,
     pub auth: crate::AuthConfig,
     pub retries: crate::RetryConfig,
+    pub limits: crate::LimitsConfig,
     /// Things that are allowed but probably not intended (a provider without a key, …).
     pub warnings: Vec<String>,
 }
@@ -98,6 +99,9 @@ impl Config {
             pricing: &self.pricing,
             auth: &self.auth,
             retries: &self.retries,
+            limits: &self.limits.backend,
+            rate_limits: &self.limits.rate_limits,
+            budgets: &self.limits.budgets,
         };
         toml::to_string_pretty(&view).unwrap_or_else(|e| format!("# cannot render config: {e}\n"))
     }
@@ -114,6 +118,11 @@ struct Resolved<'a> {
     pricing: &'a [crate::PriceRow],
     auth: &'a crate::AuthConfig,
     retries: &'a crate::RetryConfig,
+    limits: &'a crate::limits::CounterBackend,
+    #[serde(skip_serializing_if = "<[_]>::is_empty")]
+    rate_limits: &'a [crate::limits::RateLimit],
+    #[serde(skip_serializing_if = "<[_]>::is_empty")]
+    budgets: &'a [crate::limits::Budget],
 }
 
 #[derive(Serialize)]

@@ -25,6 +25,12 @@ pub struct RawConfig {
     pub auth: crate::control::RawAuth,
     #[serde(default)]
     pub retries: crate::control::RawRetries,
+    #[serde(default)]
+    pub limits: crate::limits::RawLimits,
+    #[serde(default)]
+    pub rate_limits: Vec<crate::limits::RawRateLimit>,
+    #[serde(default)]
+    pub budgets: Vec<crate::limits::RawBudget>,
 }
 
 #[derive(Debug, Default, Deserialize)]

@@ -260,3 +260,52 @@ fn open_mode_and_an_open_admin_api_stay_on_loopback() {
         (3, Backoff::Linear)
     );
 }
+
+#[test]
+fn limits_and_budgets_validate_and_round_trip() {
+    let text = r#"
+[limits]
+backend = "redis"
+url = "redis://127.0.0.1:6379"
+[[rate_limits]]
+scope = "user"
+field = "customer"
+limit = 10
+window = "1m"
+technique = "sliding"
+[[rate_limits]]
+scope = "gateway"
+limit = 50000
+window = "1h"
+unit = "tokens"
+[[budgets]]
+scope = "metadata"
+field = "team"
+value = "search"
+usd = 25.5
+period = "week"
+"#;
+    let c = load(text).unwrap();
+    assert_eq!(c.limits.rate_limits.len(), 2);
+    assert!(c.limits.rate_limits[0].sliding);
+    assert_eq!(c.limits.budgets[0].usd, 25.5);
+    let again = load(&c.to_redacted_toml()).unwrap();
+    assert_eq!(again.limits.rate_limits, c.limits.rate_limits);
+    assert_eq!(again.limits.budgets, c.limits.budgets);
+    assert!(
+        error("[[rate_limits]]\nscope = \"planet\"\nlimit = 1\nwindow = \"1m\"\n")
+            .contains("scope")
+    );
+    assert!(
+        error("[[rate_limits]]\nscope = \"key\"\nlimit = 1\nwindow = \"soon\"\n")
+            .contains("window")
+    );
+    assert!(
+        error("[[budgets]]\nscope = \"metadata\"\nusd = 1\nperiod = \"day\"\n").contains("field")
+    );
+    assert!(error(
+        "[logs]\nenabled = false\n[[budgets]]\nscope = \"key\"\nusd = 1\nperiod = \"day\"\n"
+    )
+    .contains("request log"));
+    assert!(error("[limits]\nbackend = \"redis\"\n").contains("url"));
+}

@@ -69,6 +69,26 @@ pub(crate) fn validate(
     let logs = crate::logs::logs(raw.logs, src, env)?;
     let auth = crate::control::auth(raw.auth, server.listen, src, env)?;
     let retries = crate::control::retries(raw.retries, src)?;
+    let limits = crate::limits::limits(
+        crate::limits::RawControl {
+            limits: raw.limits,
+            rate_limits: raw.rate_limits,
+            budgets: raw.budgets,
+        },
+        src,
+        env,
+    )?;
+    let settles = !limits.budgets.is_empty()
+        || limits
+            .rate_limits
+            .iter()
+            .any(|r| r.unit == crate::limits::Unit::Tokens);
+    if settles && !logs.enabled {
+        return Err(src.error(
+            None,
+            "token rate limits and budgets settle from the request log: they need `[logs] enabled = true`",
+        ));
+    }
 
     Ok(Config {
         source: None,
@@ -80,6 +100,7 @@ pub(crate) fn validate(
         pricing: raw.pricing,
         auth,
         retries,
+        limits,
         warnings,
     })
 }

@@ -45,6 +45,7 @@ fn observation(i: usize) -> Observation {
             saved_usage: None,
             usage_slot: None,
             step: 0,
+            ticket: None,
         }),
         head: Duration::from_micros(900),
         first_byte: Some(Duration::from_micros(950)),

@@ -234,6 +234,17 @@ impl GatewayError {
         err
     }
 
+    /// A rate limit or budget of this gateway refused the request (429).
+    pub fn rate_limited(message: String) -> Self {
+        Self::new(
+            StatusCode::TOO_MANY_REQUESTS,
+            ErrorOrigin::Client,
+            "rate_limit_error",
+            "rate_limit_exceeded",
+            message,
+        )
+    }
+
     /// No gateway key, or one that is unknown, disabled or expired (401).
     pub fn unauthorized(message: String) -> Self {
         Self::new(

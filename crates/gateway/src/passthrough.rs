@@ -79,6 +79,7 @@ impl Gateway {
             requested_model: None,
             usage_slot: None,
             step: 0,
+            ticket: None,
         })
     }
 }

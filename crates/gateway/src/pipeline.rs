@@ -1,15 +1,19 @@
 //! [`Gateway::handle`]: the request life cycle, one named step after another.
 
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use http::header::{HeaderName, HeaderValue, CACHE_CONTROL, CONTENT_TYPE, RETRY_AFTER};
 use http::{HeaderMap, Response, StatusCode};
+use switchyard_config::limits::CounterBackend;
 use switchyard_config::Config;
 use switchyard_protocol::anthropic::client::MessagesRequest;
 use switchyard_protocol::openai::{ChatRequest, EmbeddingsRequest, ModelList};
 use switchyard_protocol::Dialect;
 use switchyard_providers::{Endpoint, Provider, UpstreamBody, UpstreamError};
+use switchyard_store::cache::RedisSettings;
+use switchyard_store::counters::Counters;
 
 /// The API a client called, which fixes its dialect.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -53,6 +57,7 @@ impl ClientApi {
 }
 
 use crate::cache::{CacheControls, CacheStatus, Found, Plan, ResponseCache, TokenUsage};
+use crate::control::{Admission, Limiter, Ticket};
 use crate::relay::StreamInfo;
 use crate::retry::{Attempt, RetryControls, RetryPolicy};
 use crate::translate::{self, Transcoder, Translation};
@@ -68,6 +73,7 @@ pub struct Gateway {
     cache: ResponseCache,
     max_response_bytes: usize,
     retries: switchyard_config::RetryConfig,
+    limiter: Limiter,
 }
 
 /// One API call as the edge received it.
@@ -83,6 +89,8 @@ pub struct ApiRequest {
     pub key: Option<crate::control::ApiKey>,
     /// `cf-aig-max-attempts`, `-retry-delay`, `-backoff`, `-request-timeout`.
     pub retry: RetryControls,
+    /// `cf-aig-metadata` entries (rate limits per user, budgets per metadata value).
+    pub metadata: Option<serde_json::Map<String, serde_json::Value>>,
 }
 
 /// A successful answer, plus what the edge reports about it.
@@ -107,6 +115,8 @@ pub struct Reply {
     pub usage_slot: Option<UsageSlot>,
     /// Which step answered: 0 = the model asked for, 1.. = its fallbacks.
     pub step: u32,
+    /// What the request took from rate limits and budgets, settled by the record step.
+    pub ticket: Option<Arc<Ticket>>,
 }
 
 /// A request checked, routed and rewritten, ready to send. Owns everything it needs, so the body
@@ -174,6 +184,7 @@ impl Gateway {
             cache,
             max_response_bytes: config.server.max_response_bytes,
             retries: config.retries,
+            limiter: Limiter::new(&config.limits, counters(&config.limits)?),
         })
     }
 
@@ -185,10 +196,35 @@ impl Gateway {
     ) -> Result<Reply, GatewayError> {
         // parse + validate, then route, then rewrite for the chosen provider
         let call = self.prepare(request.api, &request.body)?;
-        // the edge authenticated the key; here it meets the model (rate limits and budgets next)
+        // the edge authenticated the key; here it meets the model, the limits and the budgets
         if let Some(key) = &request.key {
             key.check_model(call.requested())?;
         }
+        let ticket = self.limiter.admit(&self.admission(&call, &request)).await?;
+        let mut reply = self.answer(ctx, call, request).await?;
+        reply.ticket = ticket.map(Arc::new);
+        Ok(reply)
+    }
+
+    fn admission<'a>(&self, call: &'a PreparedCall, request: &'a ApiRequest) -> Admission<'a> {
+        Admission {
+            key: request.key.as_ref(),
+            metadata: request.metadata.as_ref(),
+            requested: call.requested(),
+            provider: call.provider().name(),
+            model: call.upstream_model(),
+            // about four bytes a token; settled with the real usage after the call
+            estimated_tokens: (request.body.len() / 4) as u64,
+        }
+    }
+
+    /// From the cache, or from the provider (and into the cache).
+    async fn answer(
+        &self,
+        ctx: &RequestContext,
+        call: PreparedCall,
+        request: ApiRequest,
+    ) -> Result<Reply, GatewayError> {
         let lookup = match self.cache.plan(&call, &request.body, &request.cache)? {
             Plan::Off => return self.forward(ctx, call, &request).await,
             Plan::Bypass => {
@@ -560,6 +596,7 @@ impl Gateway {
             requested_model: Some(call.requested.clone()),
             usage_slot,
             step: 0,
+            ticket: None,
         })
     }
 }
@@ -591,6 +628,29 @@ impl Reply {
         self.response
             .headers_mut()
             .insert(crate::cache::CACHE_STATUS.clone(), status.header_value());
+    }
+}
+
+/// The limit counters the config asks for.
+fn counters(c: &switchyard_config::LimitsConfig) -> Result<Counters, UpstreamError> {
+    match &c.backend {
+        CounterBackend::Memory => Ok(Counters::memory()),
+        CounterBackend::Redis {
+            url,
+            prefix,
+            timeout,
+        } => Counters::redis(RedisSettings {
+            url: url.clone(),
+            prefix: prefix.clone(),
+            timeout: *timeout,
+        })
+        .map_err(|e| {
+            UpstreamError::new(
+                "limits",
+                switchyard_providers::UpstreamErrorKind::InvalidRequest,
+                format!("[limits] redis: {e}"),
+            )
+        }),
     }
 }
 

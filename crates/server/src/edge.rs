@@ -36,6 +36,7 @@ pub fn respond(reply: Reply) -> Response<Body> {
         saved_usage: reply.saved_usage,
         usage_slot: reply.usage_slot,
         step: reply.step,
+        ticket: reply.ticket,
     };
     let (parts, body) = reply.response.into_parts();
     let mut response = Response::from_parts(parts, Body::new(body));

@@ -74,6 +74,7 @@ fn served_by(a: Attempt) -> ServedNote {
         saved_usage: None,
         usage_slot: None,
         step: a.step,
+        ticket: None,
     }
 }
 

@@ -101,6 +101,12 @@ pub enum KeysCommand {
         /// Lifetime: 30d, 12h, 90m.
         #[arg(long)]
         expires: Option<String>,
+        /// Its own rate limit: 100/min, 50000 tokens/hour.
+        #[arg(long)]
+        rate_limit: Option<String>,
+        /// Its own spend cap in USD: 10/month, 2/day.
+        #[arg(long)]
+        budget: Option<String>,
         #[arg(long)]
         json: bool,
     },

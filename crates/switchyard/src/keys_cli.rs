@@ -47,12 +47,16 @@ pub async fn run(config: &Config, command: KeysCommand) -> anyhow::Result<()> {
             name,
             models,
             expires,
+            rate_limit,
+            budget,
             json,
         } => {
             let new = NewKey {
                 name,
                 models,
                 expires,
+                rate_limit,
+                budget,
             };
             let (key, record) = keys.create(&new).await.map_err(fail)?;
             if json {

@@ -310,6 +310,7 @@ impl ResponseCache {
             requested_model: Some(lookup.requested.clone()),
             usage_slot: None,
             step: 0,
+            ticket: None,
         }
     }
 
@@ -347,6 +348,7 @@ impl ResponseCache {
             requested_model: Some(lookup.requested.clone()),
             usage_slot: None,
             step: 0,
+            ticket: None,
         })
     }
 

@@ -43,6 +43,7 @@ fn json_reply() -> Reply {
         requested_model: None,
         usage_slot: None,
         step: 0,
+        ticket: None,
     }
 }
 

@@ -51,6 +51,10 @@ pub struct NewKey {
     pub models: Vec<String>,
     /// `30d`, `12h`, `90m` from now.
     pub expires: Option<String>,
+    /// `100/min`, `50000 tokens/hour`.
+    pub rate_limit: Option<String>,
+    /// USD per day, week or month: `10/month`.
+    pub budget: Option<String>,
 }
 
 struct Cached {
@@ -117,6 +121,12 @@ impl Keys {
             ),
             None => None,
         };
+        if let Some(r) = &new.rate_limit {
+            switchyard_config::limits::parse_rate(r).map_err(GatewayError::bad_body)?;
+        }
+        if let Some(b) = &new.budget {
+            switchyard_config::limits::parse_budget(b).map_err(GatewayError::bad_body)?;
+        }
         let rng = SystemRandom::new();
         let mut secret = [0u8; 32];
         let mut id = [0u8; 8];
@@ -133,8 +143,8 @@ impl Keys {
             expires_at,
             disabled: false,
             models: new.models.clone(),
-            rate_limit: None,
-            budget: None,
+            rate_limit: new.rate_limit.clone(),
+            budget: new.budget.clone(),
         };
         self.store.create(&record).await.map_err(store_error)?;
         Ok((key, record))
@@ -268,7 +278,7 @@ mod tests {
             .create(&NewKey {
                 name: "ci".into(),
                 models: vec!["gpt-4o-mini".into()],
-                expires: None,
+                ..NewKey::default()
             })
             .await
             .unwrap();

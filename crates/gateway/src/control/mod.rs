@@ -3,10 +3,13 @@
 //!
 //! # Layout
 //! - [`keys`]: [`Keys`] — creating, checking (cached in memory) and managing gateway keys.
+//! - [`limits`]: [`Limiter`] — rate limits and budgets, admitted before and settled after.
 
 pub mod keys;
+pub mod limits;
 
 pub use keys::{ApiKey, Keys, NewKey};
+pub use limits::{Admission, Limiter, Ticket};
 
 /// Compares secrets in time independent of where they differ.
 pub fn same_secret(a: &str, b: &str) -> bool {

@@ -13,6 +13,8 @@ pub const MAX_METADATA_ENTRIES: usize = 5;
 pub struct LogControls {
     /// Compact JSON.
     pub metadata: Option<String>,
+    /// The same entries, for rate limits and budgets keyed on them.
+    pub fields: Option<serde_json::Map<String, Value>>,
     pub collect_payload: Option<bool>,
     pub custom_cost: Option<f64>,
 }
@@ -52,7 +54,11 @@ impl LogControls {
                     )));
                 }
             }
-            c.metadata = Some(Value::Object(map).to_string());
+            let map = Value::Object(map);
+            c.metadata = Some(map.to_string());
+            if let Value::Object(map) = map {
+                c.fields = Some(map);
+            }
         }
         if let Some(raw) = text("cf-aig-collect-log-payload")? {
             c.collect_payload = Some(crate::cache::controls::bool_header(

@@ -95,6 +95,9 @@ pub fn finalize(mut obs: Observation, prices: &PriceTable, payload_cap: usize) -
             None,
         )
     };
+    if let Some(ticket) = served.and_then(|s| s.ticket.as_ref()) {
+        ticket.settle(usage.map(|u| u.input + u.output), cost);
+    }
     let upstream = served.filter(|_| !cached).map(|s| s.upstream_latency);
     let record = LogRecord {
         id: obs.id,

@@ -97,6 +97,8 @@ pub struct ServedNote {
     pub usage_slot: Option<crate::usage::UsageSlot>,
     /// Which step answered (0 = the model asked for; fallbacks count up).
     pub step: u32,
+    /// Rate-limit and budget reservations, settled with the real usage and cost.
+    pub ticket: Option<std::sync::Arc<crate::control::Ticket>>,
 }
 
 /// A finished record plus the facts the metrics need that the row does not keep.

@@ -36,12 +36,12 @@ pub(crate) async fn call(
             RetryControls::from_headers(request.headers())?,
         ))
     });
-    let (cache, retry) = match controls {
+    let (cache, retry, metadata) = match controls {
         Ok((cache, log, retry)) => {
             note.metadata = log.metadata;
             note.custom_cost = log.custom_cost;
             note.collect_payload = log.collect_payload.unwrap_or(state.collect_payloads);
-            (cache, retry)
+            (cache, retry, log.fields)
         }
         Err(e) => return with_note(render_in(dialect, &e), note),
     };
@@ -57,6 +57,7 @@ pub(crate) async fn call(
         body,
         key,
         retry,
+        metadata,
     };
     let response = match state.gateway.handle(&ctx, request).await {
         Ok(reply) => respond(reply),

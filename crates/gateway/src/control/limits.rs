@@ -1,0 +1,409 @@
+//! [`Limiter`]: rate limits and budgets, checked before the call and settled after it.
+//!
+//! Rate limits count requests or tokens in fixed or sliding windows, per gateway, key, user (a
+//! `cf-aig-metadata` entry) or model; token limits reserve an estimate before the call and settle
+//! the real usage after. Budgets cap USD spend per key, metadata value, provider or model over a
+//! UTC day, week or month: the spend so far is checked before the call, the real cost added
+//! after. Counters live in memory or in Redis ([`Counters`]), so limits hold across replicas.
+//! A counter store that fails lets requests through (and says so in the log): limits protect
+//! spend, they must not take the gateway down.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use http::header::{HeaderName, HeaderValue, RETRY_AFTER};
+use serde_json::{Map, Value};
+use switchyard_config::limits::{
+    parse_budget, parse_rate, Budget, BudgetScope, Period, RateLimit, Scope, Unit,
+};
+use switchyard_config::LimitsConfig;
+use switchyard_store::counters::{Counters, Hit};
+use switchyard_store::StoreError;
+
+use super::ApiKey;
+use crate::GatewayError;
+
+/// What the limiter needs to know about a request.
+pub struct Admission<'a> {
+    pub key: Option<&'a ApiKey>,
+    pub metadata: Option<&'a Map<String, Value>>,
+    /// The model as the client named it, and where it goes.
+    pub requested: &'a str,
+    pub provider: &'a str,
+    pub model: &'a str,
+    /// Tokens reserved by token limits until the real usage is known.
+    pub estimated_tokens: u64,
+}
+
+pub struct Limiter {
+    counters: Arc<Counters>,
+    rate_limits: Vec<RateLimit>,
+    budgets: Vec<Budget>,
+}
+
+/// What a request took from the limits, to settle once its usage and cost are known.
+pub struct Ticket {
+    counters: Arc<Counters>,
+    tokens: Vec<Counted>,
+    budgets: Vec<Counted>,
+    settled: AtomicBool,
+}
+
+struct Counted {
+    name: String,
+    window: u64,
+    window_ms: u64,
+    amount: f64,
+}
+
+fn metadata_text(v: &Value) -> Option<String> {
+    match v {
+        Value::String(s) => Some(s.clone()),
+        Value::Number(_) | Value::Bool(_) => Some(v.to_string()),
+        _ => None,
+    }
+}
+
+/// Days since 1970-01-01 → (year, month).
+fn year_month(days: i64) -> (i64, i64) {
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    (yoe + era * 400 + i64::from(m <= 2), m)
+}
+
+/// The calendar period holding `now_ms`: its index and (for counter expiry) a length.
+fn period_window(period: Period, now_ms: i64) -> (u64, u64) {
+    const DAY: i64 = 86_400_000;
+    let days = now_ms.div_euclid(DAY);
+    match period {
+        Period::Day => (days as u64, DAY as u64),
+        // weeks start on Monday; 1970-01-01 was a Thursday
+        Period::Week => ((days + 3).div_euclid(7) as u64, 7 * DAY as u64),
+        Period::Month => {
+            let (y, m) = year_month(days);
+            ((y * 12 + m) as u64, 31 * DAY as u64)
+        }
+    }
+}
+
+fn period_name(p: Period) -> &'static str {
+    match p {
+        Period::Day => "day",
+        Period::Week => "week",
+        Period::Month => "month",
+    }
+}
+
+impl Limiter {
+    pub fn new(config: &LimitsConfig, counters: Counters) -> Self {
+        Limiter {
+            counters: Arc::new(counters),
+            rate_limits: config.rate_limits.clone(),
+            budgets: config.budgets.clone(),
+        }
+    }
+
+    pub fn backend_name(&self) -> &'static str {
+        self.counters.backend_name()
+    }
+
+    /// The counter name of `limit` for this request, or `None` when it does not apply.
+    fn rate_name(limit: &RateLimit, a: &Admission<'_>, own: bool) -> Option<String> {
+        if limit.model.as_deref().is_some_and(|m| m != a.requested) {
+            return None;
+        }
+        let who = match &limit.scope {
+            Scope::Gateway => "gateway".to_owned(),
+            Scope::Key if own => format!("key-own:{}", a.key?.id()),
+            Scope::Key => format!("key:{}", a.key?.id()),
+            Scope::User { field } => format!("user:{}", metadata_text(a.metadata?.get(field)?)?),
+            Scope::Model => format!("model:{}", a.requested),
+        };
+        let unit = match limit.unit {
+            Unit::Requests => "req",
+            Unit::Tokens => "tok",
+        };
+        let only = limit.model.as_deref().unwrap_or("*");
+        Some(format!("rl:{who}:{unit}:{}:{only}", limit.window.as_secs()))
+    }
+
+    fn budget_name(budget: &Budget, a: &Admission<'_>, own: bool) -> Option<String> {
+        let value = match &budget.scope {
+            BudgetScope::Key if own => return Some(format!("bg:key-own:{}", a.key?.id())),
+            BudgetScope::Key => a.key?.id().to_owned(),
+            BudgetScope::Metadata { field } => metadata_text(a.metadata?.get(field)?)?,
+            BudgetScope::Provider => a.provider.to_owned(),
+            BudgetScope::Model => a.requested.to_owned(),
+        };
+        if let Some(only) = &budget.value {
+            let model_match = budget.scope == BudgetScope::Model && only == a.model;
+            if *only != value && !model_match {
+                return None;
+            }
+        }
+        let scope = match &budget.scope {
+            BudgetScope::Key => "key".to_owned(),
+            BudgetScope::Metadata { field } => format!("meta.{field}"),
+            BudgetScope::Provider => "provider".to_owned(),
+            BudgetScope::Model => "model".to_owned(),
+        };
+        Some(format!("bg:{scope}:{value}"))
+    }
+
+    /// Checks every limit and budget that applies; counts the request against the limits. A
+    /// refusal is a 429 saying which limit or budget.
+    pub async fn admit(&self, a: &Admission<'_>) -> Result<Option<Ticket>, GatewayError> {
+        let own_rate = a
+            .key
+            .and_then(|k| k.0.rate_limit.as_deref())
+            .map(parse_rate);
+        let own_budget = a.key.and_then(|k| k.0.budget.as_deref()).map(parse_budget);
+        if self.rate_limits.is_empty()
+            && self.budgets.is_empty()
+            && own_rate.is_none()
+            && own_budget.is_none()
+        {
+            return Ok(None);
+        }
+        let now = crate::context::unix_ms().max(0) as u64;
+        let mut ticket = Ticket {
+            counters: self.counters.clone(),
+            tokens: Vec::new(),
+            budgets: Vec::new(),
+            settled: AtomicBool::new(false),
+        };
+        let mut counted: Vec<Counted> = Vec::new();
+        let own_rate = own_rate.and_then(Result::ok);
+        let rates = self.rate_limits.iter().map(|l| (l, false));
+        for (limit, own) in rates.chain(own_rate.iter().map(|l| (l, true))) {
+            let Some(name) = Self::rate_name(limit, a, own) else {
+                continue;
+            };
+            let window_ms = (limit.window.as_millis() as u64).max(1);
+            let window = now / window_ms;
+            let into = now % window_ms;
+            let amount = match limit.unit {
+                Unit::Requests => 1.0,
+                Unit::Tokens => a.estimated_tokens as f64,
+            };
+            let hit = Hit {
+                window,
+                window_ms,
+                amount,
+                limit: limit.limit,
+                previous_weight: if limit.sliding {
+                    1.0 - into as f64 / window_ms as f64
+                } else {
+                    0.0
+                },
+            };
+            let count = match self.counters.hit(&name, hit).await {
+                Ok(c) => c,
+                Err(e) => {
+                    fail_open(&e);
+                    continue;
+                }
+            };
+            if !count.allowed {
+                self.refund(counted);
+                return Err(limited(limit, count.total, window_ms - into));
+            }
+            let c = Counted {
+                name,
+                window,
+                window_ms,
+                amount,
+            };
+            if limit.unit == Unit::Tokens {
+                ticket.tokens.push(c.clone_shape());
+            }
+            counted.push(c);
+        }
+        let own_budget = own_budget.and_then(Result::ok);
+        let budgets = self.budgets.iter().map(|b| (b, false));
+        for (budget, own) in budgets.chain(own_budget.iter().map(|b| (b, true))) {
+            let Some(name) = Self::budget_name(budget, a, own) else {
+                continue;
+            };
+            let (window, window_ms) = period_window(budget.period, now as i64);
+            let peek = Hit {
+                window,
+                window_ms,
+                amount: 0.0,
+                limit: f64::INFINITY,
+                previous_weight: 0.0,
+            };
+            let spent = match self.counters.hit(&name, peek).await {
+                Ok(c) => c.total,
+                Err(e) => {
+                    fail_open(&e);
+                    continue;
+                }
+            };
+            if spent >= budget.usd {
+                self.refund(counted);
+                return Err(exhausted(&name, budget, spent));
+            }
+            ticket.budgets.push(Counted {
+                name,
+                window,
+                window_ms,
+                amount: 0.0,
+            });
+        }
+        Ok(Some(ticket))
+    }
+
+    /// Takes back what a refused request had counted against earlier limits.
+    fn refund(&self, counted: Vec<Counted>) {
+        if counted.is_empty() {
+            return;
+        }
+        let counters = self.counters.clone();
+        tokio::spawn(async move {
+            for c in counted {
+                let _ = counters
+                    .add(&c.name, c.window, c.window_ms, -c.amount)
+                    .await;
+            }
+        });
+    }
+}
+
+impl Counted {
+    fn clone_shape(&self) -> Counted {
+        Counted {
+            name: self.name.clone(),
+            window: self.window,
+            window_ms: self.window_ms,
+            amount: self.amount,
+        }
+    }
+}
+
+fn fail_open(e: &StoreError) {
+    tracing::warn!("limit counters unavailable, letting the request through: {e}");
+}
+
+static LIMIT: HeaderName = HeaderName::from_static("x-ratelimit-limit");
+static REMAINING: HeaderName = HeaderName::from_static("x-ratelimit-remaining");
+static RESET: HeaderName = HeaderName::from_static("x-ratelimit-reset");
+
+fn limited(limit: &RateLimit, total: f64, reset_ms: u64) -> GatewayError {
+    let unit = match limit.unit {
+        Unit::Requests => "requests",
+        Unit::Tokens => "tokens",
+    };
+    let who = match &limit.scope {
+        Scope::Gateway => "the gateway".to_owned(),
+        Scope::Key => "this API key".to_owned(),
+        Scope::User { field } => format!("this user (metadata `{field}`)"),
+        Scope::Model => "this model".to_owned(),
+    };
+    let reset = Duration::from_millis(reset_ms).as_secs().max(1);
+    let mut err = GatewayError::rate_limited(format!(
+        "rate limit of {} {unit} per {} s for {who} reached ({} used); retry in {reset} s",
+        limit.limit,
+        limit.window.as_secs(),
+        total.round()
+    ));
+    err.headers = vec![
+        (RETRY_AFTER, HeaderValue::from(reset)),
+        (LIMIT.clone(), HeaderValue::from(limit.limit as u64)),
+        (
+            REMAINING.clone(),
+            HeaderValue::from((limit.limit - total).max(0.0) as u64),
+        ),
+        (RESET.clone(), HeaderValue::from(reset)),
+    ];
+    err
+}
+
+fn exhausted(name: &str, budget: &Budget, spent: f64) -> GatewayError {
+    let what = name.trim_start_matches("bg:");
+    GatewayError::rate_limited(format!(
+        "budget `{what}` of ${} per {} is exhausted (${spent:.4} spent)",
+        budget.usd,
+        period_name(budget.period)
+    ))
+}
+
+impl std::fmt::Debug for Ticket {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Ticket")
+            .field("tokens", &self.tokens.len())
+            .field("budgets", &self.budgets.len())
+            .finish()
+    }
+}
+
+impl Ticket {
+    /// Settles the reservations with what the call really used: token limits get the
+    /// difference to their estimate, budgets the cost. Once; later calls do nothing.
+    pub fn settle(&self, tokens: Option<u64>, cost_usd: Option<f64>) {
+        if self.settled.swap(true, Ordering::Relaxed) {
+            return;
+        }
+        let mut adds: Vec<Counted> = Vec::new();
+        if let Some(t) = tokens {
+            for c in &self.tokens {
+                adds.push(Counted {
+                    amount: t as f64 - c.amount,
+                    ..c.clone_shape()
+                });
+            }
+        }
+        if let Some(cost) = cost_usd.filter(|c| *c > 0.0) {
+            for c in &self.budgets {
+                adds.push(Counted {
+                    amount: cost,
+                    ..c.clone_shape()
+                });
+            }
+        }
+        adds.retain(|c| c.amount != 0.0);
+        if adds.is_empty() {
+            return;
+        }
+        let counters = self.counters.clone();
+        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+            return;
+        };
+        runtime.spawn(async move {
+            for c in adds {
+                if let Err(e) = counters.add(&c.name, c.window, c.window_ms, c.amount).await {
+                    tracing::warn!(counter = c.name, "cannot settle a limit: {e}");
+                }
+            }
+        });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn calendar_periods() {
+        // 2026-11-27 (a Friday) 12:00 UTC
+        let now = 1_795_780_800_000;
+        let (day, _) = period_window(Period::Day, now);
+        let (week, _) = period_window(Period::Week, now);
+        let (month, _) = period_window(Period::Month, now);
+        // Monday 2026-11-23 is in the same week, Sunday 2026-11-22 is not
+        assert_eq!(period_window(Period::Week, now - 4 * 86_400_000).0, week);
+        assert_ne!(period_window(Period::Week, now - 5 * 86_400_000).0, week);
+        assert_eq!(period_window(Period::Day, now + 11 * 3_600_000).0, day);
+        assert_eq!(month, 2026 * 12 + 11);
+        assert_eq!(
+            period_window(Period::Month, now + 4 * 86_400_000).0,
+            2026 * 12 + 12
+        );
+    }
+}

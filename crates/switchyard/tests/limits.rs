@@ -1,0 +1,216 @@
+//! Rate limits and budgets: per key, per user, per gateway, in requests and tokens, fixed and
+//! sliding; budgets settled from real cost; and two gateway processes sharing one Redis keeping
+//! one limit and one budget between them.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use common::logging::PRICES;
+use common::{chat, config, start_with, Harness};
+use serde_json::{json, Value};
+use switchyard_testkit::{RedisServer, Switchyard};
+
+const MODEL: &str = "mock-openai/gpt-4o-mini";
+
+async fn call(url: &str, headers: &[(&str, &str)]) -> (u16, reqwest::header::HeaderMap, Value) {
+    let mut req = reqwest::Client::new()
+        .post(format!("{url}/v1/chat/completions"))
+        .json(&chat(MODEL));
+    for (k, v) in headers {
+        req = req.header(*k, *v);
+    }
+    let resp = req.send().await.unwrap();
+    let status = resp.status().as_u16();
+    let headers = resp.headers().clone();
+    (status, headers, resp.json().await.unwrap_or(Value::Null))
+}
+
+async fn make_key(url: &str, body: Value) -> String {
+    let resp = reqwest::Client::new()
+        .post(format!("{url}/api/keys"))
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status().as_u16(), 201);
+    let v: Value = resp.json().await.unwrap();
+    format!("Bearer {}", v["key"].as_str().unwrap())
+}
+
+/// The log writer settles usage and cost a moment after each answer.
+async fn settle() {
+    tokio::time::sleep(Duration::from_millis(300)).await;
+}
+
+fn dir_config(dir: &std::path::Path, extra: &str) -> String {
+    format!(
+        "{PRICES}[auth]\nurl = \"sqlite://{}\"\n[logs]\nurl = \"sqlite://{}\"\n{extra}",
+        dir.join("keys.db").display(),
+        dir.join("logs.db").display()
+    )
+}
+
+async fn start(dir: &std::path::Path, extra: &str) -> Harness {
+    let extra = dir_config(dir, extra);
+    start_with(|mock| config(mock, &extra)).await
+}
+
+#[tokio::test]
+async fn key_and_user_request_limits_refuse_with_retry_after() {
+    let dir = tempfile::tempdir().unwrap();
+    let h = start(
+        dir.path(),
+        "[[rate_limits]]\nscope = \"user\"\nlimit = 2\nwindow = \"1m\"\ntechnique = \"sliding\"\n",
+    )
+    .await;
+    let url = h.gateway.base_url().to_owned();
+    let limited = make_key(&url, json!({"name": "small", "rate_limit": "3/min"})).await;
+    let other = make_key(&url, json!({"name": "other"})).await;
+    for _ in 0..3 {
+        assert_eq!(call(&url, &[("authorization", &limited)]).await.0, 200);
+    }
+    let (status, headers, body) = call(&url, &[("authorization", &limited)]).await;
+    assert_eq!(status, 429, "{body}");
+    assert_eq!(body["error"]["code"], "rate_limit_exceeded");
+    assert!(body["error"]["message"]
+        .as_str()
+        .unwrap()
+        .contains("this API key"));
+    let retry: u64 = headers["retry-after"].to_str().unwrap().parse().unwrap();
+    assert!((1..=60).contains(&retry));
+    assert_eq!(headers["x-ratelimit-limit"], "3");
+    assert_eq!(headers["x-ratelimit-remaining"], "0");
+    // another key is not affected
+    assert_eq!(call(&url, &[("authorization", &other)]).await.0, 200);
+
+    // per user (a metadata entry), whatever the key
+    let alice = [("cf-aig-metadata", r#"{"user":"alice"}"#)];
+    let bob = [("cf-aig-metadata", r#"{"user":"bob"}"#)];
+    assert_eq!(call(&url, &alice).await.0, 200);
+    assert_eq!(call(&url, &alice).await.0, 200);
+    let (status, _, body) = call(&url, &alice).await;
+    assert_eq!(status, 429);
+    assert!(body["error"]["message"].as_str().unwrap().contains("user"));
+    assert_eq!(call(&url, &bob).await.0, 200);
+
+    // an invalid spec is refused when the key is made
+    let resp = reqwest::Client::new()
+        .post(format!("{url}/api/keys"))
+        .json(&json!({"name": "bad", "rate_limit": "lots"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status().as_u16(), 400);
+}
+
+#[tokio::test]
+async fn token_limits_and_budgets_settle_from_real_usage() {
+    let dir = tempfile::tempdir().unwrap();
+    // each answer uses 12 + 3 tokens and costs 12 × $1/M + 3 × $2/M = $0.000018
+    let h = start(
+        dir.path(),
+        "[[rate_limits]]\nscope = \"gateway\"\nlimit = 40\nwindow = \"1h\"\nunit = \"tokens\"\nmodel = \"mock-openai/gpt-4o-mini\"\n",
+    )
+    .await;
+    let url = h.gateway.base_url().to_owned();
+    let mut answered = 0;
+    let started = Instant::now();
+    loop {
+        let (status, _, body) = call(&url, &[]).await;
+        if status == 429 {
+            assert!(body["error"]["message"]
+                .as_str()
+                .unwrap()
+                .contains("tokens"));
+            break;
+        }
+        assert_eq!(status, 200);
+        answered += 1;
+        settle().await;
+        assert!(started.elapsed() < Duration::from_secs(20));
+    }
+    // 15 real tokens each: 2 fit in 40, a third (estimated at its body size) does not
+    assert_eq!(answered, 2);
+
+    // a key's budget: $0.00003 a day is one answer and a bit: the second spends past it
+    let key = make_key(&url, json!({"name": "thrifty", "budget": "0.00003/day"})).await;
+    let k = [("authorization", key.as_str())];
+    // the token limit above covers MODEL as spelled; the bare declared name is not under it
+    assert_eq!(call_model(&url, "gpt-4o-mini", &k).await, 200);
+    settle().await;
+    assert_eq!(call_model(&url, "gpt-4o-mini", &k).await, 200);
+    settle().await;
+    let (status, body) = call_model_body(&url, "gpt-4o-mini", &k).await;
+    assert_eq!(status, 429, "{body}");
+    let message = body["error"]["message"].as_str().unwrap();
+    assert!(
+        message.contains("budget") && message.contains("per day"),
+        "{message}"
+    );
+}
+
+async fn call_model(url: &str, model: &str, headers: &[(&str, &str)]) -> u16 {
+    call_model_body(url, model, headers).await.0
+}
+
+async fn call_model_body(url: &str, model: &str, headers: &[(&str, &str)]) -> (u16, Value) {
+    let mut req = reqwest::Client::new()
+        .post(format!("{url}/v1/chat/completions"))
+        .json(&chat(model));
+    for (k, v) in headers {
+        req = req.header(*k, *v);
+    }
+    let resp = req.send().await.unwrap();
+    let status = resp.status().as_u16();
+    (status, resp.json().await.unwrap_or(Value::Null))
+}
+
+#[tokio::test]
+async fn two_gateways_sharing_redis_keep_one_limit_and_one_budget() {
+    let redis = RedisServer::start().unwrap();
+    let mock = switchyard_testkit::MockUpstream::start().await.unwrap();
+    let shared = format!(
+        "[limits]\nbackend = \"redis\"\nurl = \"{}\"\nprefix = \"t:\"\n[[rate_limits]]\nscope = \"gateway\"\nlimit = 5\nwindow = \"1h\"\n[[budgets]]\nscope = \"metadata\"\nfield = \"team\"\nusd = 0.00003\nperiod = \"month\"\n",
+        redis.url()
+    );
+    let (d1, d2) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let a = Switchyard::start(
+        common::bin(),
+        &config(&mock, &dir_config(d1.path(), &shared)),
+    )
+    .await
+    .unwrap();
+    let b = Switchyard::start(
+        common::bin(),
+        &config(&mock, &dir_config(d2.path(), &shared)),
+    )
+    .await
+    .unwrap();
+    // the team budget: spent on A, exhausted on B
+    let team = [("cf-aig-metadata", r#"{"team":"search"}"#)];
+    assert_eq!(call(a.base_url(), &team).await.0, 200);
+    settle().await;
+    assert_eq!(call(a.base_url(), &team).await.0, 200);
+    settle().await;
+    let (status, _, body) = call(b.base_url(), &team).await;
+    assert_eq!(status, 429, "{body}");
+    assert!(body["error"]["message"]
+        .as_str()
+        .unwrap()
+        .contains("meta.team:search"));
+    // the gateway-wide limit of 5 (2 used above, the refused one given back): 3 more in all
+    let mut ok = 0;
+    for i in 0..6 {
+        let url = if i % 2 == 0 {
+            a.base_url()
+        } else {
+            b.base_url()
+        };
+        if call(url, &[]).await.0 == 200 {
+            ok += 1;
+        }
+    }
+    assert_eq!(ok, 3);
+}
