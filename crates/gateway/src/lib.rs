@@ -21,6 +21,7 @@
 //! - [`control`]: gateway API keys and the admin token (who may call what).
 //! - [`retry`]: retry/fallback controls and policy, and the record of failed attempts.
 //! - [`usage`]: asking OpenAI-family providers for stream usage, and stripping it for clients.
+//! - [`universal`]: the universal endpoint — provider-native steps tried in order.
 //! - [`translate`]: client dialect ⇄ provider dialect through the canonical model (only when they
 //!   differ), including the streaming [`translate::Transcoder`].
 
@@ -35,6 +36,7 @@ pub mod relay;
 pub mod retry;
 pub mod router;
 pub mod translate;
+pub mod universal;
 pub mod usage;
 
 pub use cache::{CacheControls, CacheStatus, ResponseCache};

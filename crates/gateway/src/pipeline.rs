@@ -617,7 +617,9 @@ impl Reply {
                 headers.insert(SERVED_PROVIDER.clone(), v);
             }
             if let Ok(v) = HeaderValue::from_str(&self.upstream_model) {
-                headers.insert(SERVED_MODEL.clone(), v);
+                if !self.upstream_model.is_empty() {
+                    headers.insert(SERVED_MODEL.clone(), v);
+                }
             }
         }
     }

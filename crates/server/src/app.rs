@@ -27,6 +27,8 @@ pub fn app(state: AppState) -> Router {
             any(native::cloudflare),
         )
         .route("/{provider}/{*rest}", any(native::provider))
+        .route("/universal", post(native::universal))
+        .route("/v1/{account}/{gateway}", post(native::universal))
         .route(
             "/api/cache",
             get(admin::cache_stats).merge(delete(admin::cache_purge)),

@@ -212,3 +212,83 @@ async fn fallbacks_are_tried_in_order_and_logged_with_their_step() {
     let dead = rows.iter().find(|r| r["provider"] == "dead").unwrap();
     assert!(!dead["success"].as_bool().unwrap());
 }
+
+#[tokio::test]
+async fn the_universal_endpoint_tries_its_steps_in_order() {
+    let h = start_with(|mock| config(mock, "")).await;
+    let url = h.gateway.base_url().to_owned();
+    let step = |provider: &str, model: &str| {
+        serde_json::json!({
+            "provider": provider,
+            "endpoint": "chat/completions",
+            "headers": {"x-trace": "t1", "authorization": "Bearer sk-client-never-forwarded"},
+            "query": chat(model),
+        })
+    };
+    let client = reqwest::Client::new();
+    for path in ["/universal", "/v1/my-account/my-gateway"] {
+        let resp = client
+            .post(format!("{url}{path}"))
+            .json(&serde_json::json!([
+                step("primary", "status-503"),
+                step("backup", "gpt-4o-mini")
+            ]))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), 200, "{path}");
+        assert_eq!(resp.headers()["cf-aig-step"], "1");
+        assert_eq!(resp.headers()["cf-aig-provider"], "backup");
+        let body: Value = resp.json().await.unwrap();
+        assert_eq!(body["object"], "chat.completion");
+    }
+    let seen = h.mock.requests();
+    let last = seen.last().unwrap();
+    assert_eq!(last.headers["authorization"], "Bearer sk-backup");
+    assert_eq!(last.headers["x-trace"], "t1");
+    // all steps failing: the last step's answer, as the provider gave it
+    let resp = client
+        .post(format!("{url}/universal"))
+        .json(&serde_json::json!([
+            step("primary", "status-503"),
+            step("backup", "status-429")
+        ]))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 429);
+    assert_eq!(resp.headers()["cf-aig-step"], "1");
+    // a body that is not steps
+    for bad in [
+        serde_json::json!([]),
+        serde_json::json!({"provider": "primary"}),
+        serde_json::json!("x"),
+    ] {
+        let resp = client
+            .post(format!("{url}/universal"))
+            .json(&bad)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), 400, "{bad}");
+    }
+    let rows = rows(&url, 9).await;
+    let mut steps: Vec<(i64, i64)> = rows
+        .iter()
+        .filter(|r| r["route"] == "/universal")
+        .map(|r| (r["step"].as_i64().unwrap(), r["status"].as_i64().unwrap()))
+        .collect();
+    steps.sort();
+    assert_eq!(
+        steps,
+        [
+            (0, 400),
+            (0, 400),
+            (0, 400),
+            (0, 503),
+            (0, 503),
+            (1, 200),
+            (1, 429)
+        ]
+    );
+}

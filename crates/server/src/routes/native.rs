@@ -53,6 +53,47 @@ pub async fn compat_embeddings(
     call(state, ctx, ClientApi::Embeddings, request).await
 }
 
+/// Keys limited to some models cannot use provider-native routes: their bodies are not checked.
+fn refuse_restricted_key(request: &Request) -> Option<Response> {
+    let key = crate::guard::key_of(request)?;
+    (!key.0.models.is_empty()).then(|| {
+        render(&switchyard_gateway::GatewayError::forbidden(format!(
+            "API key `{}` is limited to models ({}); provider-native routes cannot be checked against that list",
+            key.0.name,
+            key.0.models.join(", ")
+        )))
+    })
+}
+
+/// `POST /universal` and `POST /v1/{account}/{gateway}`: steps tried in order.
+pub async fn universal(
+    State(state): State<AppState>,
+    Extension(ctx): Extension<RequestContext>,
+    request: Request,
+) -> Response {
+    if let Some(refused) = refuse_restricted_key(&request) {
+        return refused;
+    }
+    let body = match read_body(request, state.max_body_bytes).await {
+        Ok(body) => body,
+        Err(e) => return render(&e),
+    };
+    let note = switchyard_gateway::observe::CallNote {
+        api: None,
+        request_body: Some(body.clone()),
+        collect_payload: state.collect_payloads,
+        ..Default::default()
+    };
+    let response = match switchyard_gateway::universal::parse_steps(&body) {
+        Ok(steps) => match state.gateway.universal(&ctx, steps).await {
+            Ok(reply) => respond(reply),
+            Err(e) => render(&e),
+        },
+        Err(e) => render(&e),
+    };
+    super::call::with_note(response, note)
+}
+
 async fn forward(
     state: AppState,
     ctx: RequestContext,
@@ -60,14 +101,8 @@ async fn forward(
     rest: String,
     request: Request,
 ) -> Response {
-    if let Some(key) = crate::guard::key_of(&request) {
-        if !key.0.models.is_empty() {
-            return render(&switchyard_gateway::GatewayError::forbidden(format!(
-                "API key `{}` is limited to models ({}); provider-native routes cannot be checked against that list",
-                key.0.name,
-                key.0.models.join(", ")
-            )));
-        }
+    if let Some(refused) = refuse_restricted_key(&request) {
+        return refused;
     }
     let method = request.method().clone();
     let query = request.uri().query().map(str::to_owned);

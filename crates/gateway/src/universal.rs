@@ -1,0 +1,135 @@
+//! The universal endpoint (`POST /universal`, and Cloudflare's `POST /v1/{account}/{gateway}`):
+//! a JSON array of provider-native steps `{provider, endpoint, headers, query}`, tried in order
+//! until one answers with a success; the answer says which in `cf-aig-step`. Each step goes out
+//! like a passthrough request (the gateway's credentials for that provider, the step's other
+//! headers, `query` as the JSON body). Every failed step is logged with its index.
+
+use std::collections::BTreeMap;
+use std::time::Instant;
+
+use bytes::Bytes;
+use http::header::{HeaderName, HeaderValue, CONTENT_TYPE};
+use http::{HeaderMap, Method};
+use serde::Deserialize;
+
+use crate::retry::Attempt;
+use crate::{Gateway, GatewayError, NativeRequest, Reply, RequestContext};
+
+/// Most steps one request may carry.
+pub const MAX_STEPS: usize = 10;
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Step {
+    /// A configured provider's name.
+    pub provider: String,
+    /// The path under the provider's base URL, e.g. `chat/completions`.
+    pub endpoint: String,
+    #[serde(default)]
+    pub headers: BTreeMap<String, String>,
+    /// The request body.
+    pub query: serde_json::Value,
+}
+
+/// A JSON array of steps (or one step object).
+pub fn parse_steps(body: &[u8]) -> Result<Vec<Step>, GatewayError> {
+    let value: serde_json::Value = serde_json::from_slice(body).map_err(|e| {
+        GatewayError::bad_body(format!(
+            "the universal endpoint takes a JSON array of steps: {e}"
+        ))
+    })?;
+    let steps: Vec<Step> = match value {
+        serde_json::Value::Array(_) => serde_json::from_value(value),
+        _ => serde_json::from_value(value).map(|s| vec![s]),
+    }
+    .map_err(|e| {
+        GatewayError::bad_body(format!(
+            "each step is {{\"provider\", \"endpoint\", \"headers\", \"query\"}}: {e}"
+        ))
+    })?;
+    if steps.is_empty() || steps.len() > MAX_STEPS {
+        return Err(GatewayError::bad_body(format!(
+            "between 1 and {MAX_STEPS} steps, not {}",
+            steps.len()
+        )));
+    }
+    Ok(steps)
+}
+
+fn headers_of(step: &Step) -> Result<HeaderMap, GatewayError> {
+    let mut out = HeaderMap::new();
+    for (k, v) in &step.headers {
+        let name = HeaderName::try_from(k.as_str()).map_err(|_| {
+            GatewayError::bad_body(format!("step header `{k}` is not a header name"))
+        })?;
+        let value = HeaderValue::try_from(v.as_str()).map_err(|_| {
+            GatewayError::bad_body(format!("step header `{k}` has an invalid value"))
+        })?;
+        out.insert(name, value);
+    }
+    out.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    Ok(out)
+}
+
+impl Gateway {
+    /// Tries `steps` in order; the first success answers (a last failure is the answer too).
+    pub async fn universal(
+        &self,
+        ctx: &RequestContext,
+        steps: Vec<Step>,
+    ) -> Result<Reply, GatewayError> {
+        let last = steps.len().saturating_sub(1);
+        for (i, step) in steps.into_iter().enumerate() {
+            let model = step.query["model"].as_str().unwrap_or_default().to_owned();
+            let native = NativeRequest {
+                provider: step.provider.clone(),
+                method: Method::POST,
+                rest: step.endpoint.trim_start_matches('/').to_owned(),
+                query: None,
+                headers: headers_of(&step)?,
+                body: Bytes::from(serde_json::to_vec(&step.query).unwrap_or_default()),
+            };
+            let started_ms = crate::context::unix_ms();
+            let started = Instant::now();
+            let failed = |status: u16, error: String| Attempt {
+                step: i as u32,
+                requested: model.clone(),
+                provider: step.provider.clone(),
+                provider_kind: "",
+                model: model.clone(),
+                status,
+                error,
+                started_ms,
+                took: started.elapsed(),
+            };
+            match self.passthrough(ctx, native).await {
+                Ok(mut reply) if reply.response.status().is_success() || i == last => {
+                    if reply.upstream_model.is_empty() {
+                        reply.upstream_model = model.clone();
+                    }
+                    reply.set_step(i as u32);
+                    return Ok(reply);
+                }
+                Ok(reply) => {
+                    let status = reply.response.status();
+                    ctx.attempts.push(failed(
+                        status.as_u16(),
+                        format!(
+                            "step {i}: provider `{}` answered HTTP {}",
+                            step.provider,
+                            status.as_u16()
+                        ),
+                    ));
+                }
+                Err(e) => {
+                    ctx.attempts
+                        .push(failed(e.status.as_u16(), e.message.clone()));
+                    if i == last {
+                        return Err(e);
+                    }
+                }
+            }
+        }
+        Err(GatewayError::bad_body("no steps".into()))
+    }
+}
