@@ -197,6 +197,44 @@ pub(crate) fn retries(raw: RawRetries, src: &Source<'_>) -> Result<RetryConfig, 
     Ok(c)
 }
 
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawBreaker {
+    /// Consecutive failures that eject an upstream (default 5; 0 turns the breaker off).
+    pub failures: Option<u32>,
+    /// How long it stays out before one probe request may try it again (default 30).
+    pub open_seconds: Option<u64>,
+}
+
+/// The circuit breaker for balanced targets.
+#[derive(Debug, Clone, Copy, Serialize)]
+pub struct BreakerConfig {
+    pub failures: u32,
+    #[serde(rename = "open_seconds", serialize_with = "seconds")]
+    pub open: Duration,
+}
+
+fn seconds<S: serde::Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_u64(d.as_secs())
+}
+
+impl Default for BreakerConfig {
+    fn default() -> Self {
+        BreakerConfig {
+            failures: 5,
+            open: Duration::from_secs(30),
+        }
+    }
+}
+
+pub(crate) fn breaker(raw: RawBreaker) -> BreakerConfig {
+    let d = BreakerConfig::default();
+    BreakerConfig {
+        failures: raw.failures.unwrap_or(d.failures),
+        open: raw.open_seconds.map_or(d.open, Duration::from_secs),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::Backoff;

@@ -21,6 +21,7 @@ pub struct Config {
     pub auth: crate::AuthConfig,
     pub retries: crate::RetryConfig,
     pub limits: crate::LimitsConfig,
+    pub breaker: crate::control::BreakerConfig,
     /// Things that are allowed but probably not intended (a provider without a key, …).
     pub warnings: Vec<String>,
 }
@@ -47,20 +48,68 @@ impl Default for ServerConfig {
     }
 }
 
-/// An alias (`[[models]]`): a name clients use, the target it stands for, and what to try if the
-/// target fails.
-#[derive(Debug, Clone, Serialize)]
+/// An alias (`[[models]]`): a name clients use, the target(s) it stands for, and what to try if
+/// the target fails.
+#[derive(Debug, Clone)]
 pub struct ModelBinding {
     pub name: String,
+    /// The first of `targets` (the only one unless the alias balances several).
     pub target: ModelRef,
+    /// Deployments balanced by `strategy`, with their `weights` (one each).
+    pub targets: Vec<ModelRef>,
+    pub weights: Vec<u32>,
+    pub strategy: Strategy,
     pub fallbacks: Vec<ModelRef>,
     /// Overrides the default cache TTL for this alias; `Some(0)` turns caching off for it.
-    #[serde(
-        rename = "cache_ttl_seconds",
-        serialize_with = "crate::ser::opt_seconds",
-        skip_serializing_if = "Option::is_none"
-    )]
     pub cache_ttl: Option<Duration>,
+}
+
+impl Serialize for ModelBinding {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        #[derive(Serialize)]
+        struct View<'a> {
+            name: &'a str,
+            #[serde(skip_serializing_if = "Option::is_none")]
+            target: Option<&'a ModelRef>,
+            #[serde(skip_serializing_if = "Option::is_none")]
+            targets: Option<&'a [ModelRef]>,
+            #[serde(skip_serializing_if = "Option::is_none")]
+            weights: Option<&'a [u32]>,
+            #[serde(skip_serializing_if = "Option::is_none")]
+            strategy: Option<Strategy>,
+            fallbacks: &'a [ModelRef],
+            #[serde(
+                rename = "cache_ttl_seconds",
+                serialize_with = "crate::ser::opt_seconds",
+                skip_serializing_if = "Option::is_none"
+            )]
+            cache_ttl: Option<Duration>,
+        }
+        let balanced = self.targets.len() > 1;
+        View {
+            name: &self.name,
+            target: (!balanced).then_some(&self.target),
+            targets: balanced.then_some(self.targets.as_slice()),
+            weights: balanced.then_some(self.weights.as_slice()),
+            strategy: balanced.then_some(self.strategy),
+            fallbacks: &self.fallbacks,
+            cache_ttl: self.cache_ttl,
+        }
+        .serialize(s)
+    }
+}
+
+/// How an alias with several targets picks one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Strategy {
+    /// Smooth weighted round robin.
+    #[default]
+    Weighted,
+    /// The target with the fewest requests in flight.
+    LeastInFlight,
+    /// The target with the lowest recent latency (EWMA), penalised by its requests in flight.
+    Latency,
 }
 
 /// `provider/model`, split and checked against the configured providers.
@@ -102,6 +151,7 @@ impl Config {
             limits: &self.limits.backend,
             rate_limits: &self.limits.rate_limits,
             budgets: &self.limits.budgets,
+            circuit_breaker: &self.breaker,
         };
         toml::to_string_pretty(&view).unwrap_or_else(|e| format!("# cannot render config: {e}\n"))
     }
@@ -123,6 +173,7 @@ struct Resolved<'a> {
     rate_limits: &'a [crate::limits::RateLimit],
     #[serde(skip_serializing_if = "<[_]>::is_empty")]
     budgets: &'a [crate::limits::Budget],
+    circuit_breaker: &'a crate::control::BreakerConfig,
 }
 
 #[derive(Serialize)]

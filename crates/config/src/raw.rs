@@ -31,6 +31,8 @@ pub struct RawConfig {
     pub rate_limits: Vec<crate::limits::RawRateLimit>,
     #[serde(default)]
     pub budgets: Vec<crate::limits::RawBudget>,
+    #[serde(default)]
+    pub circuit_breaker: crate::control::RawBreaker,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -82,7 +84,15 @@ pub struct RawProvider {
 #[serde(deny_unknown_fields)]
 pub struct RawModel {
     pub name: Spanned<String>,
-    pub target: Spanned<String>,
+    pub target: Option<Spanned<String>>,
+    /// Several deployments of one model, balanced (instead of `target`).
+    #[serde(default)]
+    pub targets: Vec<Spanned<String>>,
+    /// With `targets`: their weights (default 1 each).
+    #[serde(default)]
+    pub weights: Vec<u32>,
+    /// With `targets`: `weighted` (default) | `least-in-flight` | `latency`.
+    pub strategy: Option<Spanned<String>>,
     #[serde(default)]
     pub fallbacks: Vec<Spanned<String>>,
     /// Cache TTL for requests through this alias (overrides `[cache] ttl_seconds`; 0 = never).

@@ -9,6 +9,7 @@ use switchyard_providers::{AwsSpec, AzureSpec, ProviderKind, ProviderSpec, Secre
 use toml::Spanned;
 
 use crate::env::{env_provider_kinds, Env};
+use crate::model::Strategy;
 use crate::raw::{RawConfig, RawModel, RawProvider, RawServer};
 use crate::{Config, ConfigError, ModelBinding, ModelRef, ServerConfig, Source};
 
@@ -69,6 +70,7 @@ pub(crate) fn validate(
     let logs = crate::logs::logs(raw.logs, src, env)?;
     let auth = crate::control::auth(raw.auth, server.listen, src, env)?;
     let retries = crate::control::retries(raw.retries, src)?;
+    let breaker = crate::control::breaker(raw.circuit_breaker);
     let limits = crate::limits::limits(
         crate::limits::RawControl {
             limits: raw.limits,
@@ -101,6 +103,7 @@ pub(crate) fn validate(
         auth,
         retries,
         limits,
+        breaker,
         warnings,
     })
 }
@@ -530,7 +533,42 @@ fn model(
             "model alias `name` must not be empty",
         ));
     }
-    let target = model_ref(&raw.target, src, providers)?;
+    let targets = match (&raw.target, raw.targets.is_empty()) {
+        (Some(t), true) => vec![model_ref(t, src, providers)?],
+        (None, false) => raw
+            .targets
+            .iter()
+            .map(|t| model_ref(t, src, providers))
+            .collect::<Result<Vec<_>, _>>()?,
+        _ => {
+            return Err(src.error(
+                Some(raw.name.span()),
+                format!("model alias `{name}` needs `target` or `targets` (not both)"),
+            ))
+        }
+    };
+    if !raw.weights.is_empty() && raw.weights.len() != targets.len() {
+        return Err(src.error(
+            Some(raw.name.span()),
+            format!("model alias `{name}`: `weights` needs one weight per target"),
+        ));
+    }
+    if raw.weights.contains(&0) {
+        return Err(src.error(Some(raw.name.span()), "weights must be positive"));
+    }
+    let strategy = match raw.strategy.as_ref().map(|s| s.get_ref().as_str()) {
+        None | Some("weighted") => Strategy::Weighted,
+        Some("least-in-flight") => Strategy::LeastInFlight,
+        Some("latency") => Strategy::Latency,
+        Some(other) => {
+            let span = raw.strategy.as_ref().map(Spanned::span);
+            return Err(src.error(
+                span,
+                format!("`strategy` must be weighted, least-in-flight or latency, not `{other}`"),
+            ));
+        }
+    };
+    let target = targets[0].clone();
     let fallbacks = raw
         .fallbacks
         .iter()
@@ -543,6 +581,13 @@ fn model(
     Ok(ModelBinding {
         name: name.to_owned(),
         target,
+        weights: if raw.weights.is_empty() {
+            vec![1; targets.len()]
+        } else {
+            raw.weights.clone()
+        },
+        targets,
+        strategy,
         fallbacks,
         cache_ttl,
     })

@@ -234,6 +234,21 @@ impl GatewayError {
         err
     }
 
+    /// Every deployment of a balanced alias is ejected by the circuit breaker (503; the alias's
+    /// fallbacks are tried).
+    pub fn circuit_open(provider: &str, alias: &str, retry_in_ms: i64) -> Self {
+        Self::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            ErrorOrigin::Upstream,
+            "upstream_error",
+            "circuit_open",
+            format!(
+                "every deployment of `{alias}` is out after repeated failures (last tried: `{provider}`); the next probe is in {} s",
+                (retry_in_ms.max(0) + 999) / 1000
+            ),
+        )
+    }
+
     /// A rate limit or budget of this gateway refused the request (429).
     pub fn rate_limited(message: String) -> Self {
         Self::new(

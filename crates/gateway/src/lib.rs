@@ -8,6 +8,7 @@
 //! later work adds (auth, limits, cache, fallbacks) slot in there.
 //!
 //! # Layout
+//! - [`balance`]: load balancing over an alias's deployments, with a circuit breaker.
 //! - [`router`]: model addressing — `provider/model`, `[[models]]` aliases, bare declared names.
 //! - [`pipeline`]: [`Gateway`] and `handle`, the life cycle.
 //! - [`relay`]: [`ReplyBody`], the response body: buffered JSON, or an upstream SSE stream relayed
@@ -25,6 +26,7 @@
 //! - [`translate`]: client dialect ⇄ provider dialect through the canonical model (only when they
 //!   differ), including the streaming [`translate::Transcoder`].
 
+pub mod balance;
 pub mod cache;
 pub mod context;
 pub mod control;

@@ -135,6 +135,8 @@ pub struct PreparedCall {
     requested: String,
     /// Usage was requested upstream on the client's behalf: strip it from the client's stream.
     strip_usage: bool,
+    /// A balanced alias's pick (its outcome feeds the balancer and the circuit breaker).
+    slot: Option<crate::router::Slot>,
 }
 
 impl PreparedCall {
@@ -169,6 +171,15 @@ impl PreparedCall {
         self.cache_ttl
     }
 }
+
+/// A route's parts, owned: provider, upstream model, cache TTL, requested name, balancer pick.
+type OwnedRoute = (
+    Provider,
+    String,
+    Option<Duration>,
+    String,
+    Option<crate::router::Slot>,
+);
 
 /// The upstream's response headers, and when they arrived.
 struct UpstreamReply {
@@ -295,9 +306,23 @@ impl Gateway {
         loop {
             let started_ms = crate::context::unix_ms();
             let started = Instant::now();
-            let result = match self.call_provider(call, &request.forward, policy).await {
-                Ok(upstream) => self.translate_back(ctx, call, upstream).await,
-                Err(e) => Err(e),
+            let result = match &call.slot {
+                Some(slot) if slot.ejected => Err(GatewayError::circuit_open(
+                    call.provider.name(),
+                    &call.requested,
+                    slot.pool.open_until(slot.index) - started_ms,
+                )),
+                Some(slot) => {
+                    slot.pool.start(slot.index);
+                    let result = self.call_and_translate(ctx, call, request, policy).await;
+                    // the deployment failed (not the request): that counts for the breaker
+                    let failed = result.as_ref().is_err_and(|e| e.retryable);
+                    let ended = crate::context::unix_ms();
+                    slot.pool
+                        .finish(slot.index, !failed, started.elapsed(), ended);
+                    result
+                }
+                None => self.call_and_translate(ctx, call, request, policy).await,
             };
             let err = match result {
                 Ok(reply) => return Ok(reply),
@@ -425,7 +450,7 @@ impl Gateway {
                 (self.owned_route(&route), false, splicer)
             }
         };
-        let (provider, upstream_model, cache_ttl, requested) = requested;
+        let (provider, upstream_model, cache_ttl, requested, slot) = requested;
         let body = if splicer.is_noop() {
             body.clone()
         } else {
@@ -441,6 +466,7 @@ impl Gateway {
             cache_ttl,
             requested,
             strip_usage,
+            slot,
         })
     }
 
@@ -452,7 +478,7 @@ impl Gateway {
         stream: bool,
         (body, translation): (Bytes, Translation),
     ) -> PreparedCall {
-        let (provider, upstream_model, cache_ttl, requested) = self.owned_route(route);
+        let (provider, upstream_model, cache_ttl, requested, slot) = self.owned_route(route);
         PreparedCall {
             api,
             provider,
@@ -463,19 +489,29 @@ impl Gateway {
             cache_ttl,
             requested,
             strip_usage: false,
+            slot,
         }
     }
 
-    fn owned_route(
-        &self,
-        route: &crate::Route<'_>,
-    ) -> (Provider, String, Option<Duration>, String) {
+    fn owned_route(&self, route: &crate::Route<'_>) -> OwnedRoute {
         (
             route.provider.clone(),
             route.upstream_model.to_owned(),
             route.cache_ttl,
             route.requested.to_owned(),
+            route.slot.clone(),
         )
+    }
+
+    async fn call_and_translate(
+        &self,
+        ctx: &RequestContext,
+        call: &PreparedCall,
+        request: &ApiRequest,
+        policy: &RetryPolicy,
+    ) -> Result<Reply, GatewayError> {
+        let upstream = self.call_provider(call, &request.forward, policy).await?;
+        self.translate_back(ctx, call, upstream).await
     }
 
     async fn call_provider(

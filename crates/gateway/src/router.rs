@@ -4,12 +4,14 @@
 //! model name that exactly one provider declares in its `models` list (the first, in config order).
 
 use std::collections::HashMap;
+use std::sync::Arc;
 use std::time::Duration;
 
 use switchyard_config::{Config, ModelRef};
 use switchyard_protocol::openai::{ModelEntry, ModelList};
 use switchyard_providers::{Provider, UpstreamError};
 
+use crate::balance::Pool;
 use crate::GatewayError;
 
 /// Where a request goes.
@@ -24,6 +26,16 @@ pub struct Route<'a> {
     pub cache_ttl: Option<Duration>,
     /// The model as the client named it.
     pub requested: &'a str,
+    /// For an alias balancing several targets: which one was picked.
+    pub slot: Option<Slot>,
+}
+
+/// A balanced alias's pick: the pool, the member, and whether every member is ejected.
+#[derive(Clone)]
+pub struct Slot {
+    pub pool: Arc<Pool>,
+    pub index: usize,
+    pub ejected: bool,
 }
 
 struct Target {
@@ -32,6 +44,8 @@ struct Target {
     cache_ttl: Option<Duration>,
     /// What to try, in order, when this target fails.
     fallbacks: Vec<(usize, String)>,
+    /// Several targets, balanced.
+    pool: Option<Arc<Pool>>,
 }
 
 /// Immutable routing table built from the config.
@@ -63,6 +77,7 @@ impl ModelRouter {
                 model: r.model.clone(),
                 cache_ttl: None,
                 fallbacks: Vec::new(),
+                pool: None,
             })
         };
         let mut aliases = HashMap::new();
@@ -73,6 +88,19 @@ impl ModelRouter {
                 continue;
             };
             t.cache_ttl = binding.cache_ttl;
+            if binding.targets.len() > 1 {
+                let members = binding
+                    .targets
+                    .iter()
+                    .zip(&binding.weights)
+                    .filter_map(|(r, w)| Some((*by_name.get(&r.provider)?, r.model.clone(), *w)))
+                    .collect();
+                t.pool = Some(Arc::new(Pool::new(
+                    members,
+                    binding.strategy,
+                    config.breaker,
+                )));
+            }
             t.fallbacks = binding
                 .fallbacks
                 .iter()
@@ -99,12 +127,29 @@ impl ModelRouter {
     /// Resolves the model a client asked for.
     pub fn resolve<'a>(&'a self, requested: &'a str) -> Result<Route<'a>, GatewayError> {
         if let Some(alias) = self.aliases.get(requested) {
+            if let Some(pool) = &alias.pool {
+                let pick = pool.pick(crate::context::unix_ms());
+                let member = pool.member(pick.index);
+                return Ok(Route {
+                    provider: &self.providers[member.provider],
+                    upstream_model: &member.model,
+                    alias: Some(requested),
+                    cache_ttl: alias.cache_ttl,
+                    requested,
+                    slot: Some(Slot {
+                        pool: pool.clone(),
+                        index: pick.index,
+                        ejected: pick.ejected,
+                    }),
+                });
+            }
             return Ok(Route {
                 provider: &self.providers[alias.provider],
                 upstream_model: &alias.model,
                 alias: Some(requested),
                 cache_ttl: alias.cache_ttl,
                 requested,
+                slot: None,
             });
         }
         if let Some((provider, model)) = requested.split_once('/') {
@@ -118,6 +163,7 @@ impl ModelRouter {
                     alias: None,
                     cache_ttl: None,
                     requested,
+                    slot: None,
                 });
             }
         }
@@ -128,6 +174,7 @@ impl ModelRouter {
                 alias: None,
                 cache_ttl: None,
                 requested,
+                slot: None,
             });
         }
         Err(self.unknown(requested))
@@ -143,6 +190,7 @@ impl ModelRouter {
             alias: Some(requested),
             cache_ttl: alias.cache_ttl,
             requested,
+            slot: None,
         })
     }
 
