@@ -10,6 +10,7 @@
 //! - [`cache`]: `[cache]`, the response cache settings.
 //! - [`logs`]: `[logs]` (request log, OTLP) and `[[pricing]]`.
 //! - [`limits`]: `[limits]`, `[[rate_limits]]`, `[[budgets]]` and keys' short forms.
+//! - [`routes`]: `[[routes]]`, dynamic routes (`dynamic/NAME`) as node graphs.
 //! - [`control`]: `[auth]` (gateway keys, admin token) and `[retries]`.
 //! - [`env`]: providers picked up from the usual environment variables.
 //! - [`template`]: the commented example written by `switchyard init`.
@@ -24,6 +25,7 @@ pub mod limits;
 pub mod logs;
 pub mod model;
 pub mod raw;
+pub mod routes;
 mod ser;
 pub mod template;
 pub mod validate;

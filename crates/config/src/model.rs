@@ -22,6 +22,8 @@ pub struct Config {
     pub retries: crate::RetryConfig,
     pub limits: crate::LimitsConfig,
     pub breaker: crate::control::BreakerConfig,
+    /// Dynamic routes (`dynamic/NAME`).
+    pub routes: Vec<crate::routes::Route>,
     /// Things that are allowed but probably not intended (a provider without a key, …).
     pub warnings: Vec<String>,
 }

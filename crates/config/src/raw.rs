@@ -33,6 +33,8 @@ pub struct RawConfig {
     pub budgets: Vec<crate::limits::RawBudget>,
     #[serde(default)]
     pub circuit_breaker: crate::control::RawBreaker,
+    #[serde(default)]
+    pub routes: Vec<crate::routes::RawRoute>,
 }
 
 #[derive(Debug, Default, Deserialize)]

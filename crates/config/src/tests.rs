@@ -309,3 +309,24 @@ period = "week"
     .contains("request log"));
     assert!(error("[limits]\nbackend = \"redis\"\n").contains("url"));
 }
+
+#[test]
+fn dynamic_routes_are_checked_as_graphs() {
+    let base =
+        "[providers.p]\nkind = \"openai\"\nbase_url = \"http://127.0.0.1:9/v1\"\napi_key = \"k\"\n";
+    let route = |nodes: &str| format!("{base}[[routes]]\nname = \"r\"\n{nodes}");
+    let model = "[[routes.nodes]]\nid = \"m\"\ntype = \"model\"\nmodel = \"p/x\"\n";
+    assert!(load(&route(model)).is_ok());
+    let cycle = "[[routes.nodes]]\nid = \"a\"\ntype = \"condition\"\nwhen = 'metadata.k == \"v\"'\nthen = \"b\"\nelse = \"m\"\n[[routes.nodes]]\nid = \"b\"\ntype = \"split\"\nsplit = { a = 100 }\n";
+    assert!(error(&route(&format!("{cycle}{model}"))).contains("cycle"));
+    let split = "[[routes.nodes]]\nid = \"s\"\ntype = \"split\"\nsplit = { m = 60 }\n";
+    assert!(error(&route(&format!("{split}{model}"))).contains("100"));
+    let dangling = "[[routes.nodes]]\nid = \"g\"\ntype = \"rate_limit\"\nlimit = \"5/min\"\nnext = \"nowhere\"\n";
+    assert!(error(&route(&format!("{dangling}{model}"))).contains("nowhere"));
+    let bad_when = "[[routes.nodes]]\nid = \"c\"\ntype = \"condition\"\nwhen = \"plan is free\"\nthen = \"m\"\nelse = \"m\"\n";
+    assert!(error(&route(&format!("{bad_when}{model}"))).contains("when"));
+    assert!(error(&route(
+        "[[routes.nodes]]\nid = \"m\"\ntype = \"model\"\nmodel = \"q/x\"\n"
+    ))
+    .contains("no provider"));
+}

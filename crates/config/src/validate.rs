@@ -71,6 +71,7 @@ pub(crate) fn validate(
     let auth = crate::control::auth(raw.auth, server.listen, src, env)?;
     let retries = crate::control::retries(raw.retries, src)?;
     let breaker = crate::control::breaker(raw.circuit_breaker);
+    let routes = crate::routes::routes(raw.routes, src, &providers)?;
     let limits = crate::limits::limits(
         crate::limits::RawControl {
             limits: raw.limits,
@@ -104,6 +105,7 @@ pub(crate) fn validate(
         retries,
         limits,
         breaker,
+        routes,
         warnings,
     })
 }

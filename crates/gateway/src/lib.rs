@@ -22,6 +22,7 @@
 //! - [`control`]: gateway API keys and the admin token (who may call what).
 //! - [`retry`]: retry/fallback controls and policy, and the record of failed attempts.
 //! - [`usage`]: asking OpenAI-family providers for stream usage, and stripping it for clients.
+//! - [`dynamic`]: dynamic routes (`dynamic/NAME`), node graphs walked per request.
 //! - [`universal`]: the universal endpoint — provider-native steps tried in order.
 //! - [`translate`]: client dialect ⇄ provider dialect through the canonical model (only when they
 //!   differ), including the streaming [`translate::Transcoder`].
@@ -30,6 +31,7 @@ pub mod balance;
 pub mod cache;
 pub mod context;
 pub mod control;
+pub mod dynamic;
 pub mod error;
 pub mod observe;
 pub mod passthrough;

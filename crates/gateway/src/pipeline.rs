@@ -57,7 +57,9 @@ impl ClientApi {
 }
 
 use crate::cache::{CacheControls, CacheStatus, Found, Plan, ResponseCache, TokenUsage};
+use crate::control::limits::BudgetHold;
 use crate::control::{Admission, Limiter, Ticket};
+use crate::dynamic::{DynamicRoutes, WalkInput, Walked};
 use crate::relay::StreamInfo;
 use crate::retry::{Attempt, RetryControls, RetryPolicy};
 use crate::translate::{self, Transcoder, Translation};
@@ -74,6 +76,7 @@ pub struct Gateway {
     max_response_bytes: usize,
     retries: switchyard_config::RetryConfig,
     limiter: Limiter,
+    dynamic: DynamicRoutes,
 }
 
 /// One API call as the edge received it.
@@ -91,6 +94,8 @@ pub struct ApiRequest {
     pub retry: RetryControls,
     /// `cf-aig-metadata` entries (rate limits per user, budgets per metadata value).
     pub metadata: Option<serde_json::Map<String, serde_json::Value>>,
+    /// The request's headers, for dynamic routes' conditions (empty when none is configured).
+    pub headers: HeaderMap,
 }
 
 /// A successful answer, plus what the edge reports about it.
@@ -137,6 +142,8 @@ pub struct PreparedCall {
     strip_usage: bool,
     /// A balanced alias's pick (its outcome feeds the balancer and the circuit breaker).
     slot: Option<crate::router::Slot>,
+    /// A dynamic route's model node: (route, node).
+    node: Option<(usize, usize)>,
 }
 
 impl PreparedCall {
@@ -196,6 +203,7 @@ impl Gateway {
             max_response_bytes: config.server.max_response_bytes,
             retries: config.retries,
             limiter: Limiter::new(&config.limits, counters(&config.limits)?),
+            dynamic: DynamicRoutes::new(&config.routes),
         })
     }
 
@@ -205,19 +213,34 @@ impl Gateway {
         ctx: &RequestContext,
         request: ApiRequest,
     ) -> Result<Reply, GatewayError> {
-        // parse + validate, then route, then rewrite for the chosen provider
-        let call = self.prepare(request.api, &request.body)?;
+        // parse + validate, then route (a dynamic route is walked first), then rewrite
+        let walked = self.walk_dynamic(ctx, &request).await?;
+        let (call, holds) = match walked {
+            Some(w) => (
+                self.prepare_node(request.api, &request.body, w.route, w.node)?,
+                w.holds,
+            ),
+            None => (self.prepare(request.api, &request.body)?, Vec::new()),
+        };
         // the edge authenticated the key; here it meets the model, the limits and the budgets
         if let Some(key) = &request.key {
             key.check_model(call.requested())?;
         }
-        let ticket = self.limiter.admit(&self.admission(&call, &request)).await?;
+        let ticket = self
+            .limiter
+            .admit(&self.admission(&call, &request, &holds))
+            .await?;
         let mut reply = self.answer(ctx, call, request).await?;
         reply.ticket = ticket.map(Arc::new);
         Ok(reply)
     }
 
-    fn admission<'a>(&self, call: &'a PreparedCall, request: &'a ApiRequest) -> Admission<'a> {
+    fn admission<'a>(
+        &self,
+        call: &'a PreparedCall,
+        request: &'a ApiRequest,
+        holds: &'a [BudgetHold],
+    ) -> Admission<'a> {
         Admission {
             key: request.key.as_ref(),
             metadata: request.metadata.as_ref(),
@@ -226,6 +249,7 @@ impl Gateway {
             model: call.upstream_model(),
             // about four bytes a token; settled with the real usage after the call
             estimated_tokens: (request.body.len() / 4) as u64,
+            holds,
         }
     }
 
@@ -264,32 +288,24 @@ impl Gateway {
         mut call: PreparedCall,
         request: &ApiRequest,
     ) -> Result<Reply, GatewayError> {
-        let policy = RetryPolicy::new(&self.retries, request.retry);
         let mut step = 0;
         loop {
+            let policy = self.policy_for(&call, request);
             let err = match self.with_retries(ctx, &call, request, &policy, step).await {
                 Ok(mut reply) => {
-                    reply.set_step(step);
+                    reply.set_step(step, call.node.is_some());
                     return Ok(reply);
                 }
                 Err(e) => e,
             };
-            // the provider failed (not the request): the next fallback, if the alias has one
+            // the provider failed (not the request): the next fallback, if there is one
             if err.origin != ErrorOrigin::Upstream {
                 return Err(err);
             }
-            let next = loop {
-                step += 1;
-                let Some(route) = self.router.fallback(&call.requested, step as usize) else {
-                    return Err(err);
-                };
-                match self.prepare_on(request.api, &request.body, Some(route)) {
-                    Ok(next) => break next,
-                    // this fallback cannot take the request (e.g. a feature it lacks)
-                    Err(e) => tracing::debug!(step, "fallback skipped: {}", e.message),
-                }
-            };
-            call = next;
+            match self.next_call(ctx, &call, request, &mut step).await? {
+                Some(next) => call = next,
+                None => return Err(err),
+            }
         }
     }
 
@@ -344,6 +360,130 @@ impl Gateway {
                 return Err(err);
             };
             tokio::time::sleep(wait).await;
+        }
+    }
+
+    pub fn limiter(&self) -> &Limiter {
+        &self.limiter
+    }
+
+    pub fn dynamic(&self) -> &DynamicRoutes {
+        &self.dynamic
+    }
+
+    /// Whether requests' headers are needed (dynamic routes' conditions may read them).
+    pub fn has_dynamic_routes(&self) -> bool {
+        !self.dynamic.is_empty()
+    }
+
+    /// `dynamic/NAME` in the body: the walk to a model node. Free when no route is configured.
+    async fn walk_dynamic(
+        &self,
+        ctx: &RequestContext,
+        request: &ApiRequest,
+    ) -> Result<Option<Walked>, GatewayError> {
+        if self.dynamic.is_empty() || memchr::memmem::find(&request.body, b"\"dynamic/").is_none() {
+            return Ok(None);
+        }
+        let Some(model) = crate::dynamic::peek_model(&request.body) else {
+            return Ok(None);
+        };
+        if !model.starts_with("dynamic/") {
+            return Ok(None);
+        }
+        let route = self.dynamic.find(&model).ok_or_else(|| {
+            GatewayError::model_not_found(format!(
+                "model `{model}` not found: dynamic routes are {}",
+                self.dynamic.names.join(", ")
+            ))
+        })?;
+        let start = self.dynamic.routes[route].start;
+        Ok(Some(
+            self.walk(ctx, route, start, &walk_input(request)).await?,
+        ))
+    }
+
+    /// A dynamic route's model node, prepared like any route.
+    fn prepare_node(
+        &self,
+        api: ClientApi,
+        body: &Bytes,
+        route: usize,
+        node: usize,
+    ) -> Result<PreparedCall, GatewayError> {
+        let switchyard_config::routes::Node::Model { target, .. } =
+            &self.dynamic.routes[route].nodes[node]
+        else {
+            return Err(GatewayError::internal(
+                "a dynamic route walk ended off a model",
+            ));
+        };
+        let provider = self
+            .router
+            .provider(&target.provider)
+            .ok_or_else(|| GatewayError::internal(format!("no provider `{}`", target.provider)))?;
+        let given = crate::Route {
+            provider,
+            upstream_model: &target.model,
+            alias: None,
+            cache_ttl: None,
+            requested: &self.dynamic.names[route],
+            slot: None,
+        };
+        let mut call = self.prepare_on(api, body, Some(given))?;
+        call.node = Some((route, node));
+        Ok(call)
+    }
+
+    /// Retries for a call: the request's over the config's; a dynamic model node's own win.
+    fn policy_for(&self, call: &PreparedCall, request: &ApiRequest) -> RetryPolicy {
+        let mut policy = RetryPolicy::new(&self.retries, request.retry);
+        if let Some((r, n)) = call.node {
+            if let switchyard_config::routes::Node::Model {
+                timeout,
+                max_attempts,
+                ..
+            } = &self.dynamic.routes[r].nodes[n]
+            {
+                policy.max_attempts = max_attempts.unwrap_or(policy.max_attempts);
+                policy.request_timeout = timeout.or(policy.request_timeout);
+            }
+        }
+        policy
+    }
+
+    /// The next call after `call` failed: a dynamic node's fallback edge, else the alias's next
+    /// fallback that can take the request. `None` when there is nothing left to try.
+    async fn next_call(
+        &self,
+        ctx: &RequestContext,
+        call: &PreparedCall,
+        request: &ApiRequest,
+        step: &mut u32,
+    ) -> Result<Option<PreparedCall>, GatewayError> {
+        if let Some((r, n)) = call.node {
+            let switchyard_config::routes::Node::Model {
+                fallback: Some(f), ..
+            } = &self.dynamic.routes[r].nodes[n]
+            else {
+                return Ok(None);
+            };
+            *step += 1;
+            let walked = self.walk(ctx, r, *f, &walk_input(request)).await?;
+            return self
+                .prepare_node(request.api, &request.body, walked.route, walked.node)
+                .map(Some);
+        }
+        loop {
+            *step += 1;
+            let Some(route) = self.router.fallback(&call.requested, *step as usize) else {
+                return Ok(None);
+            };
+            match self.prepare_on(request.api, &request.body, Some(route)) {
+                Ok(next) => return Ok(Some(next)),
+                // this fallback cannot take the request (e.g. a feature it lacks)
+                Err(e) => tracing::debug!(step = *step, "fallback skipped: {}", e.message),
+            }
         }
     }
 
@@ -467,6 +607,7 @@ impl Gateway {
             requested,
             strip_usage,
             slot,
+            node: None,
         })
     }
 
@@ -490,6 +631,7 @@ impl Gateway {
             requested,
             strip_usage: false,
             slot,
+            node: None,
         }
     }
 
@@ -642,13 +784,14 @@ static SERVED_MODEL: HeaderName = HeaderName::from_static("cf-aig-model");
 static SERVED_PROVIDER: HeaderName = HeaderName::from_static("cf-aig-provider");
 
 impl Reply {
-    /// Which step answered, in the reply and its `cf-aig-step` header; a fallback also names
-    /// what served it (`cf-aig-provider`, `cf-aig-model`).
-    pub fn set_step(&mut self, step: u32) {
+    /// Which step answered, in the reply and its `cf-aig-step` header; a fallback (or any
+    /// answer when `named`, as for dynamic routes) also names what served it
+    /// (`cf-aig-provider`, `cf-aig-model`).
+    pub fn set_step(&mut self, step: u32, named: bool) {
         self.step = step;
         let headers = self.response.headers_mut();
         headers.insert(STEP.clone(), HeaderValue::from(step));
-        if step > 0 {
+        if step > 0 || named {
             if let Ok(v) = HeaderValue::from_str(&self.provider) {
                 headers.insert(SERVED_PROVIDER.clone(), v);
             }
@@ -666,6 +809,14 @@ impl Reply {
         self.response
             .headers_mut()
             .insert(crate::cache::CACHE_STATUS.clone(), status.header_value());
+    }
+}
+
+fn walk_input(request: &ApiRequest) -> WalkInput<'_> {
+    WalkInput {
+        metadata: request.metadata.as_ref(),
+        headers: &request.headers,
+        key: request.key.as_ref(),
     }
 }
 

@@ -107,7 +107,7 @@ impl Gateway {
                     if reply.upstream_model.is_empty() {
                         reply.upstream_model = model.clone();
                     }
-                    reply.set_step(i as u32);
+                    reply.set_step(i as u32, false);
                     return Ok(reply);
                 }
                 Ok(reply) => {

@@ -34,7 +34,12 @@ pub struct Admission<'a> {
     pub model: &'a str,
     /// Tokens reserved by token limits until the real usage is known.
     pub estimated_tokens: u64,
+    /// Budgets a dynamic route's gates already checked (settled with the rest).
+    pub holds: &'a [BudgetHold],
 }
+
+/// A budget gate passed: settled with the call's cost like any budget.
+pub struct BudgetHold(Counted);
 
 pub struct Limiter {
     counters: Arc<Counters>,
@@ -168,6 +173,7 @@ impl Limiter {
             && self.budgets.is_empty()
             && own_rate.is_none()
             && own_budget.is_none()
+            && a.holds.is_empty()
         {
             return Ok(None);
         }
@@ -179,6 +185,9 @@ impl Limiter {
             settled: AtomicBool::new(false),
         };
         let mut counted: Vec<Counted> = Vec::new();
+        ticket
+            .budgets
+            .extend(a.holds.iter().map(|h| h.0.clone_shape()));
         let own_rate = own_rate.and_then(Result::ok);
         let rates = self.rate_limits.iter().map(|l| (l, false));
         for (limit, own) in rates.chain(own_rate.iter().map(|l| (l, true))) {
@@ -258,6 +267,53 @@ impl Limiter {
             });
         }
         Ok(Some(ticket))
+    }
+
+    /// A dynamic route's rate-limit gate: counts one request if the limit allows it.
+    pub async fn take(&self, name: &str, limit: &RateLimit) -> bool {
+        let now = crate::context::unix_ms().max(0) as u64;
+        let window_ms = (limit.window.as_millis() as u64).max(1);
+        let hit = Hit {
+            window: now / window_ms,
+            window_ms,
+            amount: 1.0,
+            limit: limit.limit,
+            previous_weight: 0.0,
+        };
+        match self.counters.hit(name, hit).await {
+            Ok(c) => c.allowed,
+            Err(e) => {
+                fail_open(&e);
+                true
+            }
+        }
+    }
+
+    /// A dynamic route's budget gate: a hold to settle when money is left, `None` when spent.
+    pub async fn hold(&self, name: &str, budget: &Budget) -> Option<BudgetHold> {
+        let now = crate::context::unix_ms();
+        let (window, window_ms) = period_window(budget.period, now);
+        let peek = Hit {
+            window,
+            window_ms,
+            amount: 0.0,
+            limit: f64::INFINITY,
+            previous_weight: 0.0,
+        };
+        let hold = BudgetHold(Counted {
+            name: format!("bg:{name}"),
+            window,
+            window_ms,
+            amount: 0.0,
+        });
+        match self.counters.hit(&hold.0.name, peek).await {
+            Ok(c) if c.total >= budget.usd => None,
+            Ok(_) => Some(hold),
+            Err(e) => {
+                fail_open(&e);
+                Some(hold)
+            }
+        }
     }
 
     /// Takes back what a refused request had counted against earlier limits.

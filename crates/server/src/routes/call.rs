@@ -24,6 +24,12 @@ pub(crate) async fn call(
     let dialect = api.dialect();
     let key = crate::guard::key_of(&request);
     let forward = forwarded_headers(api, request.headers());
+    // dynamic routes' conditions may read any header; otherwise none is kept
+    let headers = if state.gateway.has_dynamic_routes() {
+        request.headers().clone()
+    } else {
+        HeaderMap::new()
+    };
     let mut note = CallNote {
         api: Some(api),
         collect_payload: state.collect_payloads,
@@ -58,6 +64,7 @@ pub(crate) async fn call(
         key,
         retry,
         metadata,
+        headers,
     };
     let response = match state.gateway.handle(&ctx, request).await {
         Ok(reply) => respond(reply),
