@@ -22,6 +22,9 @@ pub struct RawAuth {
     /// Where keys are stored: `sqlite://PATH` (default `.switchyard/keys.db`) or `postgres://…`
     /// (shared by replicas); `env:VAR` allowed.
     pub url: Option<Spanned<String>>,
+    /// Seals stored provider keys (AES-256-GCM): 64 hex digits, `env:VAR` (default
+    /// `env:SWITCHYARD_MASTER_KEY` when that is set) or `file:PATH`.
+    pub master_key: Option<Spanned<String>>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -31,6 +34,9 @@ pub struct AuthConfig {
     pub admin_token: Option<Secret>,
     #[serde(serialize_with = "crate::ser::redacted_url")]
     pub url: String,
+    /// Never written out, not even redacted (a redacted value would not load again).
+    #[serde(skip)]
+    pub master_key: Option<Secret>,
 }
 
 impl Default for AuthConfig {
@@ -39,6 +45,7 @@ impl Default for AuthConfig {
             required: false,
             admin_token: None,
             url: "sqlite://.switchyard/keys.db".to_owned(),
+            master_key: None,
         }
     }
 }
@@ -92,6 +99,33 @@ pub(crate) fn auth(
             ));
         }
         c.url = value;
+    }
+    let master = match &raw.master_key {
+        Some(m) => match m.get_ref().strip_prefix("file:") {
+            Some(path) => Some(
+                std::fs::read_to_string(path)
+                    .map_err(|e| {
+                        src.error(
+                            Some(m.span()),
+                            format!("`auth.master_key`: cannot read {path}: {e}"),
+                        )
+                    })?
+                    .trim()
+                    .to_owned(),
+            ),
+            None => Some(resolve(m, "auth.master_key", src, env)?),
+        },
+        None => env.var("SWITCHYARD_MASTER_KEY"),
+    };
+    if let Some(m) = master {
+        if m.len() != 64 || !m.bytes().all(|b| b.is_ascii_hexdigit()) {
+            let span = raw.master_key.as_ref().map(Spanned::span);
+            return Err(src.error(
+                span,
+                "the master key (auth.master_key or SWITCHYARD_MASTER_KEY) must be 64 hex digits (32 bytes): e.g. `openssl rand -hex 32`",
+            ));
+        }
+        c.master_key = Some(Secret::new(m));
     }
     check_exposure(listen, &c).map_err(|m| src.error(None, m))?;
     Ok(c)

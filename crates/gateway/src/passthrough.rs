@@ -40,13 +40,24 @@ impl Gateway {
                 if known.is_empty() { "none".to_owned() } else { known.join(", ") }
             ))
         })?;
-        let upstream = provider.passthrough(
+        let byok = req
+            .headers
+            .get("cf-aig-byok-alias")
+            .map(|v| v.to_str().map(str::to_owned))
+            .transpose()
+            .map_err(|_| {
+                GatewayError::invalid_header("cf-aig-byok-alias", "not valid text".into())
+            })?;
+        let mut upstream = provider.passthrough(
             req.method,
             &req.rest,
             req.query.as_deref(),
             &req.headers,
             req.body,
         )?;
+        if let Some(alias) = byok {
+            self.use_stored_key(provider, &mut upstream, &alias).await?;
+        }
         let sent = Instant::now();
         let response = provider.send(&upstream).await?;
         let latency = sent.elapsed();

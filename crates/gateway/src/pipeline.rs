@@ -77,6 +77,8 @@ pub struct Gateway {
     retries: switchyard_config::RetryConfig,
     limiter: Limiter,
     dynamic: DynamicRoutes,
+    /// Stored provider keys, once the key store is open (needs a master key).
+    vault: std::sync::OnceLock<crate::control::Vault>,
 }
 
 /// One API call as the edge received it.
@@ -96,6 +98,8 @@ pub struct ApiRequest {
     pub metadata: Option<serde_json::Map<String, serde_json::Value>>,
     /// The request's headers, for dynamic routes' conditions (empty when none is configured).
     pub headers: HeaderMap,
+    /// `cf-aig-byok-alias`: send the provider key stored under this alias.
+    pub byok: Option<String>,
 }
 
 /// A successful answer, plus what the edge reports about it.
@@ -204,6 +208,7 @@ impl Gateway {
             retries: config.retries,
             limiter: Limiter::new(&config.limits, counters(&config.limits)?),
             dynamic: DynamicRoutes::new(&config.routes),
+            vault: std::sync::OnceLock::new(),
         })
     }
 
@@ -361,6 +366,42 @@ impl Gateway {
             };
             tokio::time::sleep(wait).await;
         }
+    }
+
+    /// Turns on stored provider keys (once; later calls are ignored).
+    pub fn attach_vault(&self, vault: crate::control::Vault) {
+        let _ = self.vault.set(vault);
+    }
+
+    pub fn vault(&self) -> Option<&crate::control::Vault> {
+        self.vault.get()
+    }
+
+    /// Replaces the provider's configured key with the one stored under `alias`.
+    pub(crate) async fn use_stored_key(
+        &self,
+        provider: &Provider,
+        request: &mut switchyard_providers::UpstreamRequest,
+        alias: &str,
+    ) -> Result<(), GatewayError> {
+        const HEADER: &str = "cf-aig-byok-alias";
+        let vault = self.vault().ok_or_else(|| {
+            GatewayError::invalid_header(
+                HEADER,
+                "this gateway has no master key, so it keeps no stored provider keys".into(),
+            )
+        })?;
+        let key = vault.get(provider.name(), alias).await?.ok_or_else(|| {
+            GatewayError::invalid_header(
+                HEADER,
+                format!(
+                    "no key is stored as `{alias}` for provider `{}`",
+                    provider.name()
+                ),
+            )
+        })?;
+        provider.use_key(request, key.expose())?;
+        Ok(())
     }
 
     pub fn limiter(&self) -> &Limiter {
@@ -652,16 +693,17 @@ impl Gateway {
         request: &ApiRequest,
         policy: &RetryPolicy,
     ) -> Result<Reply, GatewayError> {
-        let upstream = self.call_provider(call, &request.forward, policy).await?;
+        let upstream = self.call_provider(call, request, policy).await?;
         self.translate_back(ctx, call, upstream).await
     }
 
     async fn call_provider(
         &self,
         call: &PreparedCall,
-        forward: &HeaderMap,
+        api_request: &ApiRequest,
         policy: &RetryPolicy,
     ) -> Result<UpstreamReply, GatewayError> {
+        let forward = &api_request.forward;
         let mut request = call.provider.build(
             call.api.endpoint(),
             &call.upstream_model,
@@ -670,6 +712,10 @@ impl Gateway {
         )?;
         if call.translation.is_none() && !forward.is_empty() {
             call.provider.forward_headers(&mut request, forward);
+        }
+        if let Some(alias) = &api_request.byok {
+            self.use_stored_key(&call.provider, &mut request, alias)
+                .await?;
         }
         let sent = Instant::now();
         let response = match policy.request_timeout {

@@ -139,25 +139,10 @@ impl Provider {
             ));
         }
         if let Some(key) = &spec.api_key {
-            let (name, value) = match spec.kind {
-                ProviderKind::Azure => {
-                    (HeaderName::from_static("api-key"), key.expose().to_owned())
-                }
-                ProviderKind::Anthropic => (
-                    HeaderName::from_static("x-api-key"),
-                    key.expose().to_owned(),
-                ),
-                ProviderKind::Gemini => (
-                    HeaderName::from_static("x-goog-api-key"),
-                    key.expose().to_owned(),
-                ),
-                _ => (AUTHORIZATION, format!("Bearer {}", key.expose())),
-            };
-            let mut value = HeaderValue::try_from(value).map_err(|_| {
+            let header = credential_header(spec.kind, key.expose()).ok_or_else(|| {
                 invalid("api_key contains characters not allowed in a header".into())
             })?;
-            value.set_sensitive(true);
-            headers.push((name, value));
+            headers.push(header);
         }
         for (name, value) in &spec.headers {
             let name = HeaderName::try_from(name.as_str())
@@ -212,6 +197,25 @@ impl Provider {
 
     pub fn spec(&self) -> &ProviderSpec {
         &self.inner.spec
+    }
+
+    /// Sends `key` instead of the configured credential on `request` (a stored provider key
+    /// chosen per request). Providers signed another way (AWS, Google service accounts) refuse.
+    pub fn use_key(&self, request: &mut UpstreamRequest, key: &str) -> Result<(), UpstreamError> {
+        if self.inner.token.is_some() || self.inner.spec.aws.is_some() {
+            return Err(self.error(
+                UpstreamErrorKind::InvalidRequest,
+                "this provider signs its requests; a stored API key cannot replace that",
+            ));
+        }
+        let (name, value) = credential_header(self.inner.spec.kind, key).ok_or_else(|| {
+            self.error(
+                UpstreamErrorKind::InvalidRequest,
+                "the stored key has characters not allowed in a header",
+            )
+        })?;
+        request.headers.insert(name, value);
+        Ok(())
     }
 
     /// The HTTP request for one attempt. Only the provider's own credentials and configured headers
@@ -427,3 +431,16 @@ mod paths;
 
 #[cfg(test)]
 mod tests;
+
+/// The header that carries an API key for `kind` (marked sensitive: never logged by hyper).
+fn credential_header(kind: ProviderKind, key: &str) -> Option<(HeaderName, HeaderValue)> {
+    let (name, value) = match kind {
+        ProviderKind::Azure => (HeaderName::from_static("api-key"), key.to_owned()),
+        ProviderKind::Anthropic => (HeaderName::from_static("x-api-key"), key.to_owned()),
+        ProviderKind::Gemini => (HeaderName::from_static("x-goog-api-key"), key.to_owned()),
+        _ => (AUTHORIZATION, format!("Bearer {key}")),
+    };
+    let mut value = HeaderValue::try_from(value).ok()?;
+    value.set_sensitive(true);
+    Some((name, value))
+}

@@ -1,9 +1,9 @@
 //! The route table.
 
-use axum::routing::{any, delete, get, patch, post};
+use axum::routing::{any, delete, get, patch, post, put};
 use axum::Router;
 
-use crate::routes::{admin, anthropic, health, keys, logs, native, openai};
+use crate::routes::{admin, anthropic, health, keys, logs, native, openai, secrets};
 use crate::AppState;
 
 /// Every route Switchyard serves.
@@ -45,6 +45,11 @@ pub fn app(state: AppState) -> Router {
             get(keys::get)
                 .merge(patch(keys::update))
                 .merge(delete(keys::delete)),
+        )
+        .route("/api/secrets", get(secrets::list))
+        .route(
+            "/api/secrets/{provider}/{alias}",
+            put(secrets::put).merge(delete(secrets::delete)),
         )
         .fallback(health::not_found)
         .method_not_allowed_fallback(health::method_not_allowed)

@@ -1,5 +1,7 @@
 //! Gateway API keys (`sy-…`): stored by the SHA-256 of the key (the key itself is shown once, at
 //! creation, and never stored), in SQLite or PostgreSQL (shared by replicas) through sqlx `Any`.
+//! The same store keeps stored provider keys (BYOK), sealed by the gateway before they arrive
+//! here: this module only ever sees ciphertext.
 
 use std::sync::Once;
 use std::time::Duration;
@@ -44,6 +46,22 @@ const SCHEMA: &str = "CREATE TABLE IF NOT EXISTS api_keys (
     rate_limit TEXT,
     budget TEXT
 )";
+
+const SECRETS: &str = "CREATE TABLE IF NOT EXISTS provider_secrets (
+    provider TEXT NOT NULL,
+    alias TEXT NOT NULL,
+    sealed TEXT NOT NULL,
+    created_at BIGINT NOT NULL,
+    PRIMARY KEY (provider, alias)
+)";
+
+/// A stored provider key as listed (never its value).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SecretRecord {
+    pub provider: String,
+    pub alias: String,
+    pub created_at: i64,
+}
 
 const COLUMNS: &str =
     "id, name, prefix, hash, created_at, expires_at, disabled, models, rate_limit, budget";
@@ -93,6 +111,7 @@ impl KeyStore {
             .connect(&url)
             .await?;
         pool.execute(SCHEMA).await?;
+        pool.execute(SECRETS).await?;
         Ok(KeyStore { pool })
     }
 
@@ -155,6 +174,76 @@ impl KeyStore {
     pub async fn delete(&self, id: &str) -> Result<bool, StoreError> {
         let done = sqlx::query("DELETE FROM api_keys WHERE id = $1")
             .bind(id.to_owned())
+            .execute(&self.pool)
+            .await?;
+        Ok(done.rows_affected() > 0)
+    }
+}
+
+impl KeyStore {
+    /// Stores (or replaces) a sealed provider key.
+    pub async fn put_secret(
+        &self,
+        provider: &str,
+        alias: &str,
+        sealed: &str,
+        now_ms: i64,
+    ) -> Result<(), StoreError> {
+        let mut tx = self.pool.begin().await?;
+        sqlx::query("DELETE FROM provider_secrets WHERE provider = $1 AND alias = $2")
+            .bind(provider.to_owned())
+            .bind(alias.to_owned())
+            .execute(&mut *tx)
+            .await?;
+        sqlx::query(
+            "INSERT INTO provider_secrets (provider, alias, sealed, created_at) VALUES ($1, $2, $3, $4)",
+        )
+        .bind(provider.to_owned())
+        .bind(alias.to_owned())
+        .bind(sealed.to_owned())
+        .bind(now_ms)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    pub async fn sealed_secret(
+        &self,
+        provider: &str,
+        alias: &str,
+    ) -> Result<Option<String>, StoreError> {
+        Ok(sqlx::query_scalar(
+            "SELECT sealed FROM provider_secrets WHERE provider = $1 AND alias = $2",
+        )
+        .bind(provider.to_owned())
+        .bind(alias.to_owned())
+        .fetch_optional(&self.pool)
+        .await?)
+    }
+
+    pub async fn list_secrets(&self) -> Result<Vec<SecretRecord>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT provider, alias, created_at FROM provider_secrets ORDER BY provider, alias",
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(SecretRecord {
+                    provider: r.try_get("provider")?,
+                    alias: r.try_get("alias")?,
+                    created_at: r.try_get("created_at")?,
+                })
+            })
+            .collect()
+    }
+
+    /// False when there was none.
+    pub async fn delete_secret(&self, provider: &str, alias: &str) -> Result<bool, StoreError> {
+        let done = sqlx::query("DELETE FROM provider_secrets WHERE provider = $1 AND alias = $2")
+            .bind(provider.to_owned())
+            .bind(alias.to_owned())
             .execute(&self.pool)
             .await?;
         Ok(done.rows_affected() > 0)

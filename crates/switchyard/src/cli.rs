@@ -82,6 +82,13 @@ pub enum Command {
         #[command(subcommand)]
         command: KeysCommand,
     },
+    /// Stored provider keys (BYOK), sealed with the master key (SWITCHYARD_MASTER_KEY).
+    Secrets {
+        #[arg(short, long, env = "SWITCHYARD_CONFIG")]
+        config: Option<PathBuf>,
+        #[command(subcommand)]
+        command: SecretsCommand,
+    },
     /// Configuration tools.
     Config {
         #[command(subcommand)]
@@ -123,6 +130,26 @@ pub enum KeysCommand {
     },
     Delete {
         id: String,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum SecretsCommand {
+    /// Store or rotate a provider key; the value is read from stdin (never from the command line).
+    Set {
+        #[arg(long)]
+        provider: String,
+        /// What requests name it by (`cf-aig-byok-alias`).
+        #[arg(long)]
+        alias: String,
+    },
+    /// Every stored key (never the values).
+    List,
+    Rm {
+        #[arg(long)]
+        provider: String,
+        #[arg(long)]
+        alias: String,
     },
 }
 

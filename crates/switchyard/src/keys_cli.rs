@@ -1,11 +1,12 @@
-//! `switchyard keys …`: gateway API keys managed straight in the configured key store.
+//! `switchyard keys …` and `switchyard secrets …`: gateway API keys and stored provider keys,
+//! managed straight in the configured key store.
 
 use anyhow::{bail, Context as _};
 use switchyard_config::Config;
 use switchyard_gateway::control::{Keys, NewKey};
 use switchyard_store::keys::KeyRecord;
 
-use crate::cli::KeysCommand;
+use crate::cli::{KeysCommand, SecretsCommand};
 
 fn when(ms: Option<i64>) -> String {
     match ms {
@@ -96,6 +97,51 @@ pub async fn run(config: &Config, command: KeysCommand) -> anyhow::Result<()> {
                 bail!("no API key `{id}`");
             }
             eprintln!("deleted {id}");
+        }
+    }
+    Ok(())
+}
+
+pub async fn secrets(config: &Config, command: SecretsCommand) -> anyhow::Result<()> {
+    let Some(master) = &config.auth.master_key else {
+        bail!("stored provider keys need a master key: set SWITCHYARD_MASTER_KEY (64 hex digits, e.g. `openssl rand -hex 32`) or [auth] master_key");
+    };
+    let keys = Keys::open(&config.auth.url)
+        .await
+        .with_context(|| format!("opening the key store at {}", config.auth.url))?;
+    let fail = |e: switchyard_gateway::GatewayError| anyhow::anyhow!("{}", e.message);
+    let vault = switchyard_gateway::control::Vault::new(keys.store(), master).map_err(fail)?;
+    match command {
+        SecretsCommand::Set { provider, alias } => {
+            if !config.providers.iter().any(|p| p.name == provider) {
+                bail!("no provider `{provider}` in the configuration");
+            }
+            let mut value = String::new();
+            std::io::stdin()
+                .read_line(&mut value)
+                .context("reading the key from stdin")?;
+            vault
+                .set(&provider, &alias, value.trim())
+                .await
+                .map_err(fail)?;
+            eprintln!("stored `{alias}` for {provider}");
+        }
+        SecretsCommand::List => {
+            println!("{:<20} {:<20} STORED", "PROVIDER", "ALIAS");
+            for s in vault.list().await.map_err(fail)? {
+                println!(
+                    "{:<20} {:<20} {}",
+                    s.provider,
+                    s.alias,
+                    crate::report::utc_time(s.created_at)
+                );
+            }
+        }
+        SecretsCommand::Rm { provider, alias } => {
+            if !vault.delete(&provider, &alias).await.map_err(fail)? {
+                bail!("no key stored as `{alias}` for `{provider}`");
+            }
+            eprintln!("deleted `{alias}` for {provider}");
         }
     }
     Ok(())

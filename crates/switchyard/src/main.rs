@@ -71,6 +71,9 @@ fn main() -> ExitCode {
         Command::Keys { config, command } => report_command(config, |config| async move {
             keys_cli::run(&config, command).await
         }),
+        Command::Secrets { config, command } => report_command(config, |config| async move {
+            keys_cli::secrets(&config, command).await
+        }),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -172,6 +175,11 @@ async fn run(config: Config) -> anyhow::Result<()> {
     let keys = switchyard_gateway::control::Keys::open(&config.auth.url)
         .await
         .with_context(|| format!("opening the key store at {}", config.auth.url))?;
+    if let Some(master) = &config.auth.master_key {
+        let vault = switchyard_gateway::control::Vault::new(keys.store(), master)
+            .map_err(|e| anyhow::anyhow!("{}", e.message))?;
+        state.gateway.attach_vault(vault);
+    }
     state = state.with_keys(std::sync::Arc::new(keys));
     tracing::info!(
         "auth: gateway keys {}, admin API {}",

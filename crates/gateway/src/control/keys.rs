@@ -63,7 +63,7 @@ struct Cached {
 }
 
 pub struct Keys {
-    store: KeyStore,
+    store: Arc<KeyStore>,
     cache: RwLock<HashMap<String, Cached>>,
 }
 
@@ -95,7 +95,7 @@ pub fn parse_span(s: &str) -> Option<Duration> {
 impl Keys {
     pub async fn open(url: &str) -> Result<Self, StoreError> {
         Ok(Keys {
-            store: KeyStore::open(url).await?,
+            store: Arc::new(KeyStore::open(url).await?),
             cache: RwLock::new(HashMap::new()),
         })
     }
@@ -223,6 +223,11 @@ impl Keys {
             .write()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
             .retain(|_, c| c.record.as_ref().is_none_or(|r| r.id != id));
+    }
+
+    /// The store, shared with the [`super::Vault`].
+    pub fn store(&self) -> Arc<KeyStore> {
+        self.store.clone()
     }
 
     pub async fn list(&self) -> Result<Vec<KeyRecord>, GatewayError> {

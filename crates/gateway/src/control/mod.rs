@@ -3,13 +3,16 @@
 //!
 //! # Layout
 //! - [`keys`]: [`Keys`] — creating, checking (cached in memory) and managing gateway keys.
+//! - [`vault`]: [`Vault`] — stored provider keys, sealed with AES-256-GCM (BYOK).
 //! - [`limits`]: [`Limiter`] — rate limits and budgets, admitted before and settled after.
 
 pub mod keys;
 pub mod limits;
+pub mod vault;
 
 pub use keys::{ApiKey, Keys, NewKey};
 pub use limits::{Admission, Limiter, Ticket};
+pub use vault::Vault;
 
 /// Compares secrets in time independent of where they differ.
 pub fn same_secret(a: &str, b: &str) -> bool {

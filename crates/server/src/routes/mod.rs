@@ -8,3 +8,4 @@ pub mod keys;
 pub mod logs;
 pub mod native;
 pub mod openai;
+pub mod secrets;

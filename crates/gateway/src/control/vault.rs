@@ -1,0 +1,212 @@
+//! [`Vault`]: stored provider keys (BYOK). Each is sealed with AES-256-GCM under the master key
+//! (random 96-bit nonce; the provider and alias as associated data, so a sealed value cannot be
+//! moved to another slot) before it reaches the store, and opened only to be sent upstream. A
+//! request picks one with `cf-aig-byok-alias`; values are cached for [`FRESH`], so a key rotated
+//! with the CLI or API is used within that time, without a restart. Values are never logged or
+//! returned.
+
+use std::collections::HashMap;
+use std::sync::{Arc, PoisonError, RwLock};
+use std::time::Instant;
+
+use ring::aead::{Aad, LessSafeKey, Nonce, UnboundKey, AES_256_GCM, NONCE_LEN};
+use ring::rand::{SecureRandom, SystemRandom};
+use switchyard_providers::Secret;
+use switchyard_store::keys::{KeyStore, SecretRecord};
+
+use super::keys::FRESH;
+use crate::GatewayError;
+
+/// (provider, alias) → the opened key (or its absence) and when it was read.
+type Opened = HashMap<(String, String), (Option<Arc<Secret>>, Instant)>;
+
+pub struct Vault {
+    store: Arc<KeyStore>,
+    key: LessSafeKey,
+    cache: RwLock<Opened>,
+}
+
+fn aad(provider: &str, alias: &str) -> String {
+    format!("{provider}\u{0}{alias}")
+}
+
+fn store_error(e: switchyard_store::StoreError) -> GatewayError {
+    GatewayError::internal(format!("the key store failed: {e}"))
+}
+
+impl Vault {
+    /// `master`: 64 hex digits (the config checked them).
+    pub fn new(store: Arc<KeyStore>, master: &Secret) -> Result<Self, GatewayError> {
+        let bytes = hex::decode(master.expose())
+            .map_err(|_| GatewayError::internal("the master key is not hex"))?;
+        let key = UnboundKey::new(&AES_256_GCM, &bytes)
+            .map_err(|_| GatewayError::internal("the master key must be 32 bytes"))?;
+        Ok(Vault {
+            store,
+            key: LessSafeKey::new(key),
+            cache: RwLock::new(HashMap::new()),
+        })
+    }
+
+    fn seal(&self, provider: &str, alias: &str, value: &str) -> Result<String, GatewayError> {
+        let mut nonce = [0u8; NONCE_LEN];
+        SystemRandom::new()
+            .fill(&mut nonce)
+            .map_err(|_| GatewayError::internal("no randomness to seal a key"))?;
+        let mut data = value.as_bytes().to_vec();
+        self.key
+            .seal_in_place_append_tag(
+                Nonce::assume_unique_for_key(nonce),
+                Aad::from(aad(provider, alias).as_bytes()),
+                &mut data,
+            )
+            .map_err(|_| GatewayError::internal("cannot seal the key"))?;
+        Ok(format!("{}{}", hex::encode(nonce), hex::encode(data)))
+    }
+
+    fn open(&self, provider: &str, alias: &str, sealed: &str) -> Result<Secret, GatewayError> {
+        let refused = || {
+            GatewayError::internal(format!(
+                "the stored key `{alias}` for `{provider}` cannot be opened: wrong master key, or the value was tampered with"
+            ))
+        };
+        let bytes = hex::decode(sealed).map_err(|_| refused())?;
+        if bytes.len() < NONCE_LEN {
+            return Err(refused());
+        }
+        let (nonce, rest) = bytes.split_at(NONCE_LEN);
+        let nonce = Nonce::try_assume_unique_for_key(nonce).map_err(|_| refused())?;
+        let mut data = rest.to_vec();
+        let plain = self
+            .key
+            .open_in_place(nonce, Aad::from(aad(provider, alias).as_bytes()), &mut data)
+            .map_err(|_| refused())?;
+        String::from_utf8(plain.to_vec())
+            .map(Secret::new)
+            .map_err(|_| refused())
+    }
+
+    pub async fn set(&self, provider: &str, alias: &str, value: &str) -> Result<(), GatewayError> {
+        if alias.is_empty() || alias.len() > 64 || value.is_empty() {
+            return Err(GatewayError::bad_body(
+                "a stored key needs a value and an alias of 1 to 64 characters".into(),
+            ));
+        }
+        let sealed = self.seal(provider, alias, value)?;
+        self.store
+            .put_secret(provider, alias, &sealed, crate::context::unix_ms())
+            .await
+            .map_err(store_error)?;
+        self.forget(provider, alias);
+        Ok(())
+    }
+
+    /// The key stored for `provider` under `alias`, if any.
+    pub async fn get(
+        &self,
+        provider: &str,
+        alias: &str,
+    ) -> Result<Option<Arc<Secret>>, GatewayError> {
+        let slot = (provider.to_owned(), alias.to_owned());
+        if let Some((value, at)) = self
+            .cache
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .get(&slot)
+        {
+            if at.elapsed() < FRESH {
+                return Ok(value.clone());
+            }
+        }
+        let sealed = self
+            .store
+            .sealed_secret(provider, alias)
+            .await
+            .map_err(store_error)?;
+        let value = match sealed {
+            Some(s) => Some(Arc::new(self.open(provider, alias, &s)?)),
+            None => None,
+        };
+        self.cache
+            .write()
+            .unwrap_or_else(PoisonError::into_inner)
+            .insert(slot, (value.clone(), Instant::now()));
+        Ok(value)
+    }
+
+    pub async fn list(&self) -> Result<Vec<SecretRecord>, GatewayError> {
+        self.store.list_secrets().await.map_err(store_error)
+    }
+
+    /// False when there was none.
+    pub async fn delete(&self, provider: &str, alias: &str) -> Result<bool, GatewayError> {
+        let done = self
+            .store
+            .delete_secret(provider, alias)
+            .await
+            .map_err(store_error)?;
+        self.forget(provider, alias);
+        Ok(done)
+    }
+
+    fn forget(&self, provider: &str, alias: &str) {
+        self.cache
+            .write()
+            .unwrap_or_else(PoisonError::into_inner)
+            .remove(&(provider.to_owned(), alias.to_owned()));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn keys_are_sealed_bound_to_their_slot_and_rotate() {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}", dir.path().join("k.db").display());
+        let store = Arc::new(KeyStore::open(&url).await.unwrap());
+        let master = Secret::new("11".repeat(32));
+        let vault = Vault::new(store.clone(), &master).unwrap();
+        vault.set("openai", "team-a", "sk-canary-1").await.unwrap();
+        let sealed = store
+            .sealed_secret("openai", "team-a")
+            .await
+            .unwrap()
+            .unwrap();
+        assert!(
+            !sealed.contains("canary")
+                && !hex::decode(&sealed)
+                    .unwrap()
+                    .windows(6)
+                    .any(|w| w == b"canary")
+        );
+        assert_eq!(
+            vault
+                .get("openai", "team-a")
+                .await
+                .unwrap()
+                .unwrap()
+                .expose(),
+            "sk-canary-1"
+        );
+        // moved to another slot, it does not open
+        assert!(vault.open("openai", "team-b", &sealed).is_err());
+        // another master key cannot open it
+        let other = Vault::new(store.clone(), &Secret::new("22".repeat(32))).unwrap();
+        assert!(other.get("openai", "team-a").await.is_err());
+        vault.set("openai", "team-a", "sk-canary-2").await.unwrap();
+        assert_eq!(
+            vault
+                .get("openai", "team-a")
+                .await
+                .unwrap()
+                .unwrap()
+                .expose(),
+            "sk-canary-2"
+        );
+        assert_eq!(vault.list().await.unwrap().len(), 1);
+        assert!(vault.delete("openai", "team-a").await.unwrap());
+        assert!(vault.get("openai", "team-a").await.unwrap().is_none());
+    }
+}
