@@ -81,8 +81,8 @@ impl Counters {
     }
 }
 
-/// Counters of this process. Windows older than the one before the current are dropped as the
-/// map is swept (every 4096 hits).
+/// Counters of this process: per name, the current window and the one before it (all a sliding
+/// window needs). Names no longer hit are swept every 4096 hits.
 #[derive(Default)]
 pub struct MemoryCounters {
     inner: Mutex<Memory>,
@@ -90,8 +90,32 @@ pub struct MemoryCounters {
 
 #[derive(Default)]
 struct Memory {
-    values: HashMap<(String, u64), (f64, u64)>,
+    values: HashMap<String, Slot>,
     hits: u64,
+}
+
+#[derive(Clone, Copy)]
+struct Slot {
+    window: u64,
+    value: f64,
+    previous: f64,
+    window_ms: u64,
+}
+
+impl Slot {
+    /// Moves the slot to `window`, carrying the last window's total when it is the previous.
+    fn roll(&mut self, window: u64) {
+        if window == self.window {
+            return;
+        }
+        self.previous = if window == self.window + 1 {
+            self.value
+        } else {
+            0.0
+        };
+        self.value = 0.0;
+        self.window = window;
+    }
 }
 
 impl MemoryCounters {
@@ -100,28 +124,36 @@ impl MemoryCounters {
         m.hits += 1;
         if m.hits.is_multiple_of(4096) {
             let now = crate::cache::unix_ms();
-            m.values
-                .retain(|(_, window), (_, window_ms)| (window + 2) * *window_ms > now);
+            m.values.retain(|_, s| (s.window + 2) * s.window_ms > now);
         }
-        let previous = if hit.previous_weight > 0.0 && hit.window > 0 {
-            m.values
-                .get(&(name.to_owned(), hit.window - 1))
-                .map_or(0.0, |v| v.0)
-        } else {
-            0.0
+        let slot = match m.values.get_mut(name) {
+            Some(slot) => slot,
+            None => m.values.entry(name.to_owned()).or_insert(Slot {
+                window: hit.window,
+                value: 0.0,
+                previous: 0.0,
+                window_ms: hit.window_ms,
+            }),
         };
-        let slot = m
-            .values
-            .entry((name.to_owned(), hit.window))
-            .or_insert((0.0, hit.window_ms));
-        let total = slot.0 + previous * hit.previous_weight;
+        if hit.window < slot.window {
+            // a late settlement: the previous window may still count (sliding), older ones not
+            if hit.window + 1 == slot.window {
+                slot.previous += hit.amount;
+            }
+            return Count {
+                allowed: true,
+                total: slot.value,
+            };
+        }
+        slot.roll(hit.window);
+        let total = slot.value + slot.previous * hit.previous_weight;
         if total + hit.amount > hit.limit {
             return Count {
                 allowed: false,
                 total,
             };
         }
-        slot.0 += hit.amount;
+        slot.value += hit.amount;
         Count {
             allowed: true,
             total: total + hit.amount,
