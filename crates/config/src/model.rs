@@ -189,6 +189,8 @@ struct ResolvedProvider<'a> {
     timeout_ms: u64,
     idle_timeout_ms: u64,
     #[serde(skip_serializing_if = "Option::is_none")]
+    total_timeout_ms: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     api_version: Option<&'a str>,
     #[serde(skip_serializing_if = "Option::is_none")]
     deployments: Option<&'a std::collections::BTreeMap<String, String>>,
@@ -207,6 +209,7 @@ impl<'a> From<&'a ProviderSpec> for ResolvedProvider<'a> {
             connect_timeout_ms: ms(p.timeouts.connect),
             timeout_ms: ms(p.timeouts.first_byte),
             idle_timeout_ms: ms(p.timeouts.idle),
+            total_timeout_ms: p.timeouts.total.map(ms),
             api_version: p.azure.as_ref().map(|a| a.api_version.as_str()),
             deployments: p.azure.as_ref().map(|a| &a.deployments),
             headers: &p.headers,

@@ -80,6 +80,8 @@ pub struct RawProvider {
     pub connect_timeout_ms: Option<Spanned<u64>>,
     pub timeout_ms: Option<Spanned<u64>>,
     pub idle_timeout_ms: Option<Spanned<u64>>,
+    /// The whole answer, streams included (default: no bound).
+    pub total_timeout_ms: Option<Spanned<u64>>,
 }
 
 #[derive(Debug, Deserialize)]

@@ -301,6 +301,7 @@ fn provider(
     if let Some(d) = ms(&raw.idle_timeout_ms, "idle_timeout_ms")? {
         timeouts.idle = d;
     }
+    timeouts.total = ms(&raw.total_timeout_ms, "total_timeout_ms")?;
 
     Ok(ProviderSpec {
         name,

@@ -260,6 +260,19 @@ impl GatewayError {
         )
     }
 
+    /// The answer ran past the provider's `total_timeout_ms` before any of it was sent (504).
+    pub fn total_timeout(provider: &str) -> Self {
+        let mut err = Self::new(
+            StatusCode::GATEWAY_TIMEOUT,
+            ErrorOrigin::Upstream,
+            "upstream_error",
+            "upstream_timeout",
+            format!("the answer from provider `{provider}` ran past its total timeout (total_timeout_ms)"),
+        );
+        err.retryable = true;
+        err
+    }
+
     /// No gateway key, or one that is unknown, disabled or expired (401).
     pub fn unauthorized(message: String) -> Self {
         Self::new(

@@ -75,6 +75,7 @@ impl Gateway {
             request_id: ctx.id,
             provider: provider.name().to_owned(),
             idle: provider.idle_timeout(),
+            ends_by: provider.total_timeout().map(|t| (sent + t).into()),
         };
         let response = Response::from_parts(parts, ReplyBody::raw(body, info));
         Ok(Reply {

@@ -730,6 +730,23 @@ impl Gateway {
         })
     }
 
+    /// A whole (non-streamed) answer, within the total timeout when there is one.
+    async fn read_all(
+        &self,
+        call: &PreparedCall,
+        body: UpstreamBody,
+        ends_by: Option<Instant>,
+    ) -> Result<Bytes, GatewayError> {
+        let read = call.provider.read_body(body, self.max_response_bytes);
+        let Some(t) = ends_by else {
+            return Ok(read.await?);
+        };
+        match tokio::time::timeout_at(t.into(), read).await {
+            Ok(bytes) => Ok(bytes?),
+            Err(_) => Err(GatewayError::total_timeout(call.provider.name())),
+        }
+    }
+
     /// Same dialect on both sides: relay status, body and the useful headers. Errors become
     /// [`GatewayError`]s so the edge renders them uniformly.
     async fn translate_back(
@@ -763,11 +780,17 @@ impl Gateway {
                 || v.starts_with(b"application/vnd.amazon.eventstream")
         });
         let stream = call.stream && is_sse;
+        // the total timeout counts from when this attempt's request went out
+        let ends_by = call
+            .provider
+            .total_timeout()
+            .map(|t| Instant::now() - upstream.latency + t);
         let info = StreamInfo {
             dialect: Some(call.api.dialect()),
             request_id: ctx.id,
             provider: call.provider.name().to_owned(),
             idle: call.provider.idle_timeout(),
+            ends_by: ends_by.map(Into::into),
         };
         let mut usage_slot: Option<UsageSlot> = None;
         let body = match (&call.translation, stream) {
@@ -775,16 +798,9 @@ impl Gateway {
                 .strip_usage(usage_slot.get_or_insert_with(UsageSlot::default).clone()),
             (None, true) => ReplyBody::sse(body, info, None),
             (Some(t), true) => ReplyBody::sse(body, info, Some(Transcoder::new(t))),
-            (None, false) => ReplyBody::full(
-                call.provider
-                    .read_body(body, self.max_response_bytes)
-                    .await?,
-            ),
+            (None, false) => ReplyBody::full(self.read_all(call, body, ends_by).await?),
             (Some(t), false) => {
-                let bytes = call
-                    .provider
-                    .read_body(body, self.max_response_bytes)
-                    .await?;
+                let bytes = self.read_all(call, body, ends_by).await?;
                 ReplyBody::full(translate::response(&bytes, t, call.provider.name())?)
             }
         };

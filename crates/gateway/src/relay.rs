@@ -101,7 +101,9 @@ impl ReplyBody {
 
     /// Relays an upstream SSE body, re-encoding it on the way when the dialects differ.
     pub fn sse(upstream: UpstreamBody, relay: StreamInfo, transcoder: Option<Transcoder>) -> Self {
-        let deadline = Box::pin(tokio::time::sleep(relay.idle));
+        let idle_due = Instant::now() + relay.idle;
+        let first = relay.ends_by.map_or(idle_due, |t| t.min(idle_due));
+        let deadline = Box::pin(tokio::time::sleep_until(first));
         ReplyBody {
             inner: Inner::Sse(Box::new(SseRelay {
                 upstream,
@@ -127,6 +129,8 @@ pub struct StreamInfo {
     pub request_id: Uuid,
     pub provider: String,
     pub idle: Duration,
+    /// When the whole answer must be done (the provider's `total_timeout_ms`), if bounded.
+    pub ends_by: Option<Instant>,
 }
 
 struct SseRelay {
@@ -156,6 +160,14 @@ impl SseRelay {
             Some(dialect) => Ok(Frame::data(error_event(dialect, code, &message))),
             None => Err(RelayError(message)),
         }
+    }
+
+    fn overdue(&mut self) -> Result<Frame<Bytes>, RelayError> {
+        let message = format!(
+            "the answer from provider `{}` ran past its total timeout (total_timeout_ms)",
+            self.info.provider
+        );
+        self.error_event("upstream_timeout", message)
     }
 
     fn poll(&mut self, cx: &mut Context<'_>) -> Poll<Option<Result<Frame<Bytes>, RelayError>>> {
@@ -206,6 +218,9 @@ impl SseRelay {
         match polled {
             Poll::Ready(Some(Ok(frame))) => {
                 self.last_activity = Instant::now();
+                if self.info.ends_by.is_some_and(|t| self.last_activity >= t) {
+                    return Poll::Ready(Some(self.overdue()));
+                }
                 let Ok(data) = frame.into_data() else {
                     return Poll::Ready(Some(Ok(Frame::data(Bytes::new()))));
                 };
@@ -256,8 +271,13 @@ impl SseRelay {
             }
             Poll::Pending => loop {
                 ready!(self.deadline.as_mut().poll(cx));
-                let due = self.last_activity + self.info.idle;
-                if due > Instant::now() {
+                let now = Instant::now();
+                if self.info.ends_by.is_some_and(|t| now >= t) {
+                    return Poll::Ready(Some(self.overdue()));
+                }
+                let idle_due = self.last_activity + self.info.idle;
+                let due = self.info.ends_by.map_or(idle_due, |t| t.min(idle_due));
+                if due > now {
                     self.deadline.as_mut().reset(due);
                     continue;
                 }

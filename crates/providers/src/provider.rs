@@ -385,6 +385,11 @@ impl Provider {
         self.inner.spec.timeouts.idle
     }
 
+    /// The bound on a whole answer, if configured.
+    pub fn total_timeout(&self) -> Option<Duration> {
+        self.inner.spec.timeouts.total
+    }
+
     pub fn error(&self, kind: UpstreamErrorKind, detail: impl Into<String>) -> UpstreamError {
         UpstreamError::new(self.name(), kind, detail)
     }

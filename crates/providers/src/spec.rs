@@ -52,6 +52,8 @@ pub struct Timeouts {
     pub first_byte: Duration,
     /// Longest silence between two chunks of a response body.
     pub idle: Duration,
+    /// From sending the request to the end of the answer, streams included (`None`: no bound).
+    pub total: Option<Duration>,
 }
 
 impl Default for Timeouts {
@@ -60,6 +62,7 @@ impl Default for Timeouts {
             connect: Duration::from_secs(10),
             first_byte: Duration::from_secs(600),
             idle: Duration::from_secs(300),
+            total: None,
         }
     }
 }

@@ -29,6 +29,11 @@ api_key = "sk-primary"
 kind = "openai"
 base_url = "{base}"
 api_key = "sk-backup"
+[providers.bounded]
+kind = "openai"
+base_url = "{base}"
+api_key = "sk-bounded"
+total_timeout_ms = 300
 [providers.dead]
 kind = "openai"
 base_url = "{dead_url}"
@@ -291,4 +296,33 @@ async fn the_universal_endpoint_tries_its_steps_in_order() {
             (1, 429)
         ]
     );
+}
+
+#[tokio::test]
+async fn a_total_timeout_ends_a_long_stream_with_an_error_event() {
+    let h = start_with(|mock| config(mock, "")).await;
+    let url = h.gateway.base_url().to_owned();
+    let mut body = chat("bounded/slow-stream-20");
+    body["stream"] = serde_json::json!(true);
+    let started = Instant::now();
+    let resp = reqwest::Client::new()
+        .post(format!("{url}/v1/chat/completions"))
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    let text = resp.text().await.unwrap();
+    // 20 chunks 50 ms apart would take a second: cut at 300 ms, never silently
+    assert!(
+        started.elapsed() < Duration::from_millis(900),
+        "{:?}",
+        started.elapsed()
+    );
+    assert!(text.contains("tick0"), "{text}");
+    assert!(
+        text.contains("total timeout") && text.contains("upstream_timeout"),
+        "{text}"
+    );
+    assert!(!text.contains("tick19"));
 }
