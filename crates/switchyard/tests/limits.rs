@@ -214,3 +214,28 @@ async fn two_gateways_sharing_redis_keep_one_limit_and_one_budget() {
     }
     assert_eq!(ok, 3);
 }
+
+#[tokio::test]
+async fn gateway_limits_hold_on_provider_native_routes_too() {
+    let dir = tempfile::tempdir().unwrap();
+    let h = start(
+        dir.path(),
+        "[[rate_limits]]\nscope = \"gateway\"\nlimit = 2\nwindow = \"1m\"\n",
+    )
+    .await;
+    let url = h.gateway.base_url().to_owned();
+    let native = |url: String| async move {
+        reqwest::Client::new()
+            .post(format!("{url}/mock-openai/chat/completions"))
+            .json(&chat("gpt-4o-mini"))
+            .send()
+            .await
+            .unwrap()
+            .status()
+            .as_u16()
+    };
+    assert_eq!(native(url.clone()).await, 200);
+    assert_eq!(call(&url, &[]).await.0, 200);
+    assert_eq!(native(url.clone()).await, 429);
+    assert_eq!(call(&url, &[]).await.0, 429);
+}

@@ -128,6 +128,8 @@ impl Limiter {
             Scope::Key if own => format!("key-own:{}", a.key?.id()),
             Scope::Key => format!("key:{}", a.key?.id()),
             Scope::User { field } => format!("user:{}", metadata_text(a.metadata?.get(field)?)?),
+            // provider-native calls name no model
+            Scope::Model if a.requested.is_empty() => return None,
             Scope::Model => format!("model:{}", a.requested),
         };
         let unit = match limit.unit {
@@ -144,6 +146,7 @@ impl Limiter {
             BudgetScope::Key => a.key?.id().to_owned(),
             BudgetScope::Metadata { field } => metadata_text(a.metadata?.get(field)?)?,
             BudgetScope::Provider => a.provider.to_owned(),
+            BudgetScope::Model if a.requested.is_empty() => return None,
             BudgetScope::Model => a.requested.to_owned(),
         };
         if let Some(only) = &budget.value {

@@ -53,6 +53,37 @@ pub async fn compat_embeddings(
     call(state, ctx, ClientApi::Embeddings, request).await
 }
 
+/// Gateway-wide, per-key and per-provider limits and budgets hold on provider-native routes too
+/// (their bodies are not read, so model-scoped ones cannot apply).
+async fn admit(
+    state: &AppState,
+    key: Option<&switchyard_gateway::control::ApiKey>,
+    provider: &str,
+    body_len: usize,
+) -> Result<Option<switchyard_gateway::control::Ticket>, switchyard_gateway::GatewayError> {
+    state
+        .gateway
+        .limiter()
+        .admit(&switchyard_gateway::control::Admission {
+            key,
+            metadata: None,
+            requested: "",
+            provider,
+            model: "",
+            estimated_tokens: (body_len / 4) as u64,
+            holds: &[],
+        })
+        .await
+}
+
+fn with_ticket(
+    mut reply: switchyard_gateway::Reply,
+    ticket: Option<switchyard_gateway::control::Ticket>,
+) -> switchyard_gateway::Reply {
+    reply.ticket = ticket.map(std::sync::Arc::new);
+    reply
+}
+
 /// Keys limited to some models cannot use provider-native routes: their bodies are not checked.
 fn refuse_restricted_key(request: &Request) -> Option<Response> {
     let key = crate::guard::key_of(request)?;
@@ -74,6 +105,7 @@ pub async fn universal(
     if let Some(refused) = refuse_restricted_key(&request) {
         return refused;
     }
+    let key = crate::guard::key_of(&request);
     let body = match read_body(request, state.max_body_bytes).await {
         Ok(body) => body,
         Err(e) => return render(&e),
@@ -85,8 +117,11 @@ pub async fn universal(
         ..Default::default()
     };
     let response = match switchyard_gateway::universal::parse_steps(&body) {
-        Ok(steps) => match state.gateway.universal(&ctx, steps).await {
-            Ok(reply) => respond(reply),
+        Ok(steps) => match admit(&state, key.as_ref(), "", body.len()).await {
+            Ok(ticket) => match state.gateway.universal(&ctx, steps).await {
+                Ok(reply) => respond(with_ticket(reply, ticket)),
+                Err(e) => render(&e),
+            },
             Err(e) => render(&e),
         },
         Err(e) => render(&e),
@@ -104,6 +139,7 @@ async fn forward(
     if let Some(refused) = refuse_restricted_key(&request) {
         return refused;
     }
+    let key = crate::guard::key_of(&request);
     let method = request.method().clone();
     let query = request.uri().query().map(str::to_owned);
     let headers = request.headers().clone();
@@ -117,6 +153,10 @@ async fn forward(
         collect_payload: state.collect_payloads,
         ..Default::default()
     };
+    let ticket = match admit(&state, key.as_ref(), &provider, body.len()).await {
+        Ok(ticket) => ticket,
+        Err(e) => return super::call::with_note(render(&e), note),
+    };
     let native = NativeRequest {
         provider,
         method,
@@ -126,7 +166,7 @@ async fn forward(
         body,
     };
     let response = match state.gateway.passthrough(&ctx, native).await {
-        Ok(reply) => respond(reply),
+        Ok(reply) => respond(with_ticket(reply, ticket)),
         Err(e) => render(&e),
     };
     super::call::with_note(response, note)
