@@ -5,7 +5,7 @@
 //!
 //! # Layout
 //! - [`raw`]: the serde mirror of the file.
-//! - [`validate`]: raw → [`Config`], with located errors.
+//! - [`validate`]: raw → [`Config`], with located errors ([`aliases`] checks `[[models]]`).
 //! - [`model`]: [`Config`] and its parts ([`ServerConfig`], [`ModelBinding`], [`ModelRef`]).
 //! - [`cache`]: `[cache]`, the response cache settings.
 //! - [`logs`]: `[logs]` (request log, OTLP) and `[[pricing]]`.
@@ -18,6 +18,7 @@
 //! This crate sits between the binary/server and the providers crate: it knows provider settings
 //! ([`switchyard_providers::ProviderSpec`]) but nothing about HTTP.
 
+mod aliases;
 pub mod cache;
 pub mod control;
 pub mod env;

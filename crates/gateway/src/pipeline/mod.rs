@@ -1,17 +1,24 @@
 //! [`Gateway::handle`]: the request life cycle, one named step after another.
+//!
+//! - [`steps`]: dynamic route walks and what follows a failure (fallbacks), with their retry policy.
+//! - [`upstream`]: the attempt loop — the provider called, retried, fallen back — and the answer
+//!   turned into the client's.
+
+mod steps;
+mod upstream;
 
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use bytes::Bytes;
-use http::header::{HeaderName, HeaderValue, CACHE_CONTROL, CONTENT_TYPE, RETRY_AFTER};
-use http::{HeaderMap, Response, StatusCode};
+use http::header::{HeaderName, HeaderValue};
+use http::{HeaderMap, Response};
 use switchyard_config::limits::CounterBackend;
 use switchyard_config::Config;
 use switchyard_protocol::anthropic::client::MessagesRequest;
 use switchyard_protocol::openai::{ChatRequest, EmbeddingsRequest, ModelList};
 use switchyard_protocol::Dialect;
-use switchyard_providers::{Endpoint, Provider, UpstreamBody, UpstreamError};
+use switchyard_providers::{Endpoint, Provider, UpstreamError};
 use switchyard_store::cache::RedisSettings;
 use switchyard_store::counters::Counters;
 
@@ -59,15 +66,11 @@ impl ClientApi {
 use crate::cache::{CacheControls, CacheStatus, Found, Plan, ResponseCache, TokenUsage};
 use crate::control::limits::BudgetHold;
 use crate::control::{Admission, Limiter, Ticket};
-use crate::dynamic::{DynamicRoutes, WalkInput, Walked};
-use crate::relay::StreamInfo;
-use crate::retry::{Attempt, RetryControls, RetryPolicy};
-use crate::translate::{self, Transcoder, Translation};
+use crate::dynamic::DynamicRoutes;
+use crate::retry::RetryControls;
+use crate::translate::{self, Translation};
 use crate::usage::UsageSlot;
-use crate::{ErrorOrigin, GatewayError, ModelRouter, ReplyBody, RequestContext};
-
-/// Upstream error bodies larger than this are cut (they are only read for their message).
-const MAX_ERROR_BODY: usize = 1024 * 1024;
+use crate::{GatewayError, ModelRouter, ReplyBody, RequestContext};
 
 /// Shared, immutable gateway state.
 pub struct Gateway {
@@ -192,12 +195,6 @@ type OwnedRoute = (
     Option<crate::router::Slot>,
 );
 
-/// The upstream's response headers, and when they arrived.
-struct UpstreamReply {
-    response: Response<UpstreamBody>,
-    latency: Duration,
-}
-
 impl Gateway {
     /// `cache`: the response cache, opened from `config.cache` (opening may touch a disk).
     pub fn new(config: &Config, cache: ResponseCache) -> Result<Self, UpstreamError> {
@@ -284,90 +281,6 @@ impl Gateway {
         self.cache.record(leader, &lookup, result)
     }
 
-    /// Calls the provider — retrying it, then trying the alias's fallbacks in order — and turns
-    /// the first good answer into the client's. Every failed attempt is kept in `ctx.attempts`
-    /// for the request log (the last one is the answer when nothing succeeded).
-    async fn forward(
-        &self,
-        ctx: &RequestContext,
-        mut call: PreparedCall,
-        request: &ApiRequest,
-    ) -> Result<Reply, GatewayError> {
-        let mut step = 0;
-        loop {
-            let policy = self.policy_for(&call, request);
-            let err = match self.with_retries(ctx, &call, request, &policy, step).await {
-                Ok(mut reply) => {
-                    reply.set_step(step, call.node.is_some());
-                    return Ok(reply);
-                }
-                Err(e) => e,
-            };
-            // the provider failed (not the request): the next fallback, if there is one
-            if err.origin != ErrorOrigin::Upstream {
-                return Err(err);
-            }
-            match self.next_call(ctx, &call, request, &mut step).await? {
-                Some(next) => call = next,
-                None => return Err(err),
-            }
-        }
-    }
-
-    /// One step: the call, retried on its provider as `policy` allows.
-    async fn with_retries(
-        &self,
-        ctx: &RequestContext,
-        call: &PreparedCall,
-        request: &ApiRequest,
-        policy: &RetryPolicy,
-        step: u32,
-    ) -> Result<Reply, GatewayError> {
-        let mut retry = 0;
-        loop {
-            let started_ms = crate::context::unix_ms();
-            let started = Instant::now();
-            let result = match &call.slot {
-                Some(slot) if slot.ejected => Err(GatewayError::circuit_open(
-                    call.provider.name(),
-                    &call.requested,
-                    slot.pool.open_until(slot.index) - started_ms,
-                )),
-                Some(slot) => {
-                    slot.pool.start(slot.index);
-                    let result = self.call_and_translate(ctx, call, request, policy).await;
-                    // the deployment failed (not the request): that counts for the breaker
-                    let failed = result.as_ref().is_err_and(|e| e.retryable);
-                    let ended = crate::context::unix_ms();
-                    slot.pool
-                        .finish(slot.index, !failed, started.elapsed(), ended);
-                    result
-                }
-                None => self.call_and_translate(ctx, call, request, policy).await,
-            };
-            let err = match result {
-                Ok(reply) => return Ok(reply),
-                Err(e) => e,
-            };
-            ctx.attempts.push(Attempt {
-                step,
-                requested: call.requested.clone(),
-                provider: call.provider.name().to_owned(),
-                provider_kind: call.provider.spec().kind.name(),
-                model: call.upstream_model.clone(),
-                status: err.status.as_u16(),
-                error: err.message.clone(),
-                started_ms,
-                took: started.elapsed(),
-            });
-            retry += 1;
-            let Some(wait) = policy.wait(retry, &err) else {
-                return Err(err);
-            };
-            tokio::time::sleep(wait).await;
-        }
-    }
-
     /// Turns on stored provider keys (once; later calls are ignored).
     pub fn attach_vault(&self, vault: crate::control::Vault) {
         let _ = self.vault.set(vault);
@@ -375,33 +288,6 @@ impl Gateway {
 
     pub fn vault(&self) -> Option<&crate::control::Vault> {
         self.vault.get()
-    }
-
-    /// Replaces the provider's configured key with the one stored under `alias`.
-    pub(crate) async fn use_stored_key(
-        &self,
-        provider: &Provider,
-        request: &mut switchyard_providers::UpstreamRequest,
-        alias: &str,
-    ) -> Result<(), GatewayError> {
-        const HEADER: &str = "cf-aig-byok-alias";
-        let vault = self.vault().ok_or_else(|| {
-            GatewayError::invalid_header(
-                HEADER,
-                "this gateway has no master key, so it keeps no stored provider keys".into(),
-            )
-        })?;
-        let key = vault.get(provider.name(), alias).await?.ok_or_else(|| {
-            GatewayError::invalid_header(
-                HEADER,
-                format!(
-                    "no key is stored as `{alias}` for provider `{}`",
-                    provider.name()
-                ),
-            )
-        })?;
-        provider.use_key(request, key.expose())?;
-        Ok(())
     }
 
     pub fn limiter(&self) -> &Limiter {
@@ -415,117 +301,6 @@ impl Gateway {
     /// Whether requests' headers are needed (dynamic routes' conditions may read them).
     pub fn has_dynamic_routes(&self) -> bool {
         !self.dynamic.is_empty()
-    }
-
-    /// `dynamic/NAME` in the body: the walk to a model node. Free when no route is configured.
-    async fn walk_dynamic(
-        &self,
-        ctx: &RequestContext,
-        request: &ApiRequest,
-    ) -> Result<Option<Walked>, GatewayError> {
-        if self.dynamic.is_empty() || memchr::memmem::find(&request.body, b"\"dynamic/").is_none() {
-            return Ok(None);
-        }
-        let Some(model) = crate::dynamic::peek_model(&request.body) else {
-            return Ok(None);
-        };
-        if !model.starts_with("dynamic/") {
-            return Ok(None);
-        }
-        let route = self.dynamic.find(&model).ok_or_else(|| {
-            GatewayError::model_not_found(format!(
-                "model `{model}` not found: dynamic routes are {}",
-                self.dynamic.names.join(", ")
-            ))
-        })?;
-        let start = self.dynamic.routes[route].start;
-        Ok(Some(
-            self.walk(ctx, route, start, &walk_input(request)).await?,
-        ))
-    }
-
-    /// A dynamic route's model node, prepared like any route.
-    fn prepare_node(
-        &self,
-        api: ClientApi,
-        body: &Bytes,
-        route: usize,
-        node: usize,
-    ) -> Result<PreparedCall, GatewayError> {
-        let switchyard_config::routes::Node::Model { target, .. } =
-            &self.dynamic.routes[route].nodes[node]
-        else {
-            return Err(GatewayError::internal(
-                "a dynamic route walk ended off a model",
-            ));
-        };
-        let provider = self
-            .router
-            .provider(&target.provider)
-            .ok_or_else(|| GatewayError::internal(format!("no provider `{}`", target.provider)))?;
-        let given = crate::Route {
-            provider,
-            upstream_model: &target.model,
-            alias: None,
-            cache_ttl: None,
-            requested: &self.dynamic.names[route],
-            slot: None,
-        };
-        let mut call = self.prepare_on(api, body, Some(given))?;
-        call.node = Some((route, node));
-        Ok(call)
-    }
-
-    /// Retries for a call: the request's over the config's; a dynamic model node's own win.
-    fn policy_for(&self, call: &PreparedCall, request: &ApiRequest) -> RetryPolicy {
-        let mut policy = RetryPolicy::new(&self.retries, request.retry);
-        if let Some((r, n)) = call.node {
-            if let switchyard_config::routes::Node::Model {
-                timeout,
-                max_attempts,
-                ..
-            } = &self.dynamic.routes[r].nodes[n]
-            {
-                policy.max_attempts = max_attempts.unwrap_or(policy.max_attempts);
-                policy.request_timeout = timeout.or(policy.request_timeout);
-            }
-        }
-        policy
-    }
-
-    /// The next call after `call` failed: a dynamic node's fallback edge, else the alias's next
-    /// fallback that can take the request. `None` when there is nothing left to try.
-    async fn next_call(
-        &self,
-        ctx: &RequestContext,
-        call: &PreparedCall,
-        request: &ApiRequest,
-        step: &mut u32,
-    ) -> Result<Option<PreparedCall>, GatewayError> {
-        if let Some((r, n)) = call.node {
-            let switchyard_config::routes::Node::Model {
-                fallback: Some(f), ..
-            } = &self.dynamic.routes[r].nodes[n]
-            else {
-                return Ok(None);
-            };
-            *step += 1;
-            let walked = self.walk(ctx, r, *f, &walk_input(request)).await?;
-            return self
-                .prepare_node(request.api, &request.body, walked.route, walked.node)
-                .map(Some);
-        }
-        loop {
-            *step += 1;
-            let Some(route) = self.router.fallback(&call.requested, *step as usize) else {
-                return Ok(None);
-            };
-            match self.prepare_on(request.api, &request.body, Some(route)) {
-                Ok(next) => return Ok(Some(next)),
-                // this fallback cannot take the request (e.g. a feature it lacks)
-                Err(e) => tracing::debug!(step = *step, "fallback skipped: {}", e.message),
-            }
-        }
     }
 
     pub fn cache(&self) -> &ResponseCache {
@@ -685,160 +460,6 @@ impl Gateway {
             route.slot.clone(),
         )
     }
-
-    async fn call_and_translate(
-        &self,
-        ctx: &RequestContext,
-        call: &PreparedCall,
-        request: &ApiRequest,
-        policy: &RetryPolicy,
-    ) -> Result<Reply, GatewayError> {
-        let upstream = self.call_provider(call, request, policy).await?;
-        self.translate_back(ctx, call, upstream).await
-    }
-
-    async fn call_provider(
-        &self,
-        call: &PreparedCall,
-        api_request: &ApiRequest,
-        policy: &RetryPolicy,
-    ) -> Result<UpstreamReply, GatewayError> {
-        let forward = &api_request.forward;
-        let mut request = call.provider.build(
-            call.api.endpoint(),
-            &call.upstream_model,
-            call.stream,
-            call.body.clone(),
-        )?;
-        if call.translation.is_none() && !forward.is_empty() {
-            call.provider.forward_headers(&mut request, forward);
-        }
-        if let Some(alias) = &api_request.byok {
-            self.use_stored_key(&call.provider, &mut request, alias)
-                .await?;
-        }
-        let sent = Instant::now();
-        let response = match policy.request_timeout {
-            None => call.provider.send(&request).await?,
-            Some(limit) => tokio::time::timeout(limit, call.provider.send(&request))
-                .await
-                .map_err(|_| GatewayError::request_timeout(call.provider.name(), limit))??,
-        };
-        Ok(UpstreamReply {
-            response,
-            latency: sent.elapsed(),
-        })
-    }
-
-    /// A whole (non-streamed) answer, within the total timeout when there is one.
-    async fn read_all(
-        &self,
-        call: &PreparedCall,
-        body: UpstreamBody,
-        ends_by: Option<Instant>,
-    ) -> Result<Bytes, GatewayError> {
-        let read = call.provider.read_body(body, self.max_response_bytes);
-        let Some(t) = ends_by else {
-            return Ok(read.await?);
-        };
-        match tokio::time::timeout_at(t.into(), read).await {
-            Ok(bytes) => Ok(bytes?),
-            Err(_) => Err(GatewayError::total_timeout(call.provider.name())),
-        }
-    }
-
-    /// Same dialect on both sides: relay status, body and the useful headers. Errors become
-    /// [`GatewayError`]s so the edge renders them uniformly.
-    async fn translate_back(
-        &self,
-        ctx: &RequestContext,
-        call: &PreparedCall,
-        upstream: UpstreamReply,
-    ) -> Result<Reply, GatewayError> {
-        let (parts, body) = upstream.response.into_parts();
-        let relayed = relayed_headers(&parts.headers);
-        if !parts.status.is_success() {
-            let bytes = call
-                .provider
-                .read_body(body, MAX_ERROR_BODY)
-                .await
-                .unwrap_or_default();
-            let err = if parts.status.is_client_error() || parts.status.is_server_error() {
-                GatewayError::upstream_status(call.provider.name(), parts.status, &bytes)
-            } else {
-                GatewayError::upstream_status(
-                    call.provider.name(),
-                    StatusCode::BAD_GATEWAY,
-                    b"unexpected HTTP status",
-                )
-            };
-            return Err(err.with_headers(relayed));
-        }
-        let is_sse = parts.headers.get(CONTENT_TYPE).is_some_and(|v| {
-            let v = v.as_bytes();
-            v.starts_with(b"text/event-stream")
-                || v.starts_with(b"application/vnd.amazon.eventstream")
-        });
-        let stream = call.stream && is_sse;
-        // the total timeout counts from when this attempt's request went out
-        let ends_by = call
-            .provider
-            .total_timeout()
-            .map(|t| Instant::now() - upstream.latency + t);
-        let info = StreamInfo {
-            dialect: Some(call.api.dialect()),
-            request_id: ctx.id,
-            provider: call.provider.name().to_owned(),
-            idle: call.provider.idle_timeout(),
-            ends_by: ends_by.map(Into::into),
-        };
-        let mut usage_slot: Option<UsageSlot> = None;
-        let body = match (&call.translation, stream) {
-            (None, true) if call.strip_usage => ReplyBody::sse(body, info, None)
-                .strip_usage(usage_slot.get_or_insert_with(UsageSlot::default).clone()),
-            (None, true) => ReplyBody::sse(body, info, None),
-            (Some(t), true) => ReplyBody::sse(body, info, Some(Transcoder::new(t))),
-            (None, false) => ReplyBody::full(self.read_all(call, body, ends_by).await?),
-            (Some(t), false) => {
-                let bytes = self.read_all(call, body, ends_by).await?;
-                ReplyBody::full(translate::response(&bytes, t, call.provider.name())?)
-            }
-        };
-        let mut response = Response::new(body);
-        *response.status_mut() = parts.status;
-        let headers = response.headers_mut();
-        let content_type = match (&call.translation, stream) {
-            (Some(_), true) => HeaderValue::from_static("text/event-stream"),
-            (Some(_), false) => HeaderValue::from_static("application/json"),
-            (None, _) => parts
-                .headers
-                .get(CONTENT_TYPE)
-                .cloned()
-                .unwrap_or(HeaderValue::from_static("application/json")),
-        };
-        headers.insert(CONTENT_TYPE, content_type);
-        if stream {
-            headers.insert(CACHE_CONTROL, HeaderValue::from_static("no-cache"));
-        }
-        for (name, value) in relayed {
-            headers.insert(name, value);
-        }
-        Ok(Reply {
-            response,
-            provider: call.provider.name().to_owned(),
-            upstream_model: call.upstream_model.clone(),
-            upstream_latency: upstream.latency,
-            stream,
-            cache: None,
-            saved_usage: None,
-            api: Some(call.api),
-            provider_kind: call.provider.spec().kind.name(),
-            requested_model: Some(call.requested.clone()),
-            usage_slot,
-            step: 0,
-            ticket: None,
-        })
-    }
 }
 
 static STEP: HeaderName = HeaderName::from_static("cf-aig-step");
@@ -874,14 +495,6 @@ impl Reply {
     }
 }
 
-fn walk_input(request: &ApiRequest) -> WalkInput<'_> {
-    WalkInput {
-        metadata: request.metadata.as_ref(),
-        headers: &request.headers,
-        key: request.key.as_ref(),
-    }
-}
-
 /// The limit counters the config asks for.
 fn counters(c: &switchyard_config::LimitsConfig) -> Result<Counters, UpstreamError> {
     match &c.backend {
@@ -903,20 +516,4 @@ fn counters(c: &switchyard_config::LimitsConfig) -> Result<Counters, UpstreamErr
             )
         }),
     }
-}
-
-static UPSTREAM_REQUEST_ID: HeaderName = HeaderName::from_static("x-upstream-request-id");
-
-/// Upstream headers a client benefits from: rate-limit state, `retry-after`, the upstream's request
-/// id (renamed, so it cannot be confused with ours).
-fn relayed_headers(headers: &http::HeaderMap) -> Vec<(HeaderName, HeaderValue)> {
-    let mut out = Vec::new();
-    for (name, value) in headers {
-        if name == RETRY_AFTER || name.as_str().starts_with("x-ratelimit-") {
-            out.push((name.clone(), value.clone()));
-        } else if name.as_str() == "x-request-id" {
-            out.push((UPSTREAM_REQUEST_ID.clone(), value.clone()));
-        }
-    }
-    out
 }
