@@ -7,8 +7,7 @@ mod common;
 
 use std::time::Duration;
 
-use common::{chat, start_with};
-use serde_json::Value;
+use common::{chat_with, start_with};
 use switchyard_testkit::MockUpstream;
 
 fn config(mock: &MockUpstream) -> String {
@@ -93,23 +92,6 @@ model = "backup/gpt-4o-mini"
     )
 }
 
-async fn send(
-    url: &str,
-    model: &str,
-    headers: &[(&str, &str)],
-) -> (u16, reqwest::header::HeaderMap, Value) {
-    let mut req = reqwest::Client::new()
-        .post(format!("{url}/v1/chat/completions"))
-        .json(&chat(model));
-    for (k, v) in headers {
-        req = req.header(*k, *v);
-    }
-    let resp = req.send().await.unwrap();
-    let status = resp.status().as_u16();
-    let headers = resp.headers().clone();
-    (status, headers, resp.json().await.unwrap_or(Value::Null))
-}
-
 fn served(h: &reqwest::header::HeaderMap) -> (String, String) {
     (
         h["cf-aig-provider"].to_str().unwrap().to_owned(),
@@ -126,22 +108,22 @@ async fn routes_walk_conditions_gates_splits_and_fallback_edges() {
     // free plan: a rate-limit gate per user, then the cheap model
     let free = [("cf-aig-metadata", r#"{"plan":"free","user":"u1"}"#)];
     for _ in 0..2 {
-        let (status, headers, body) = send(&url, route, &free).await;
+        let (status, headers, body) = chat_with(&url, route, &free).await;
         assert_eq!(status, 200, "{body}");
         assert_eq!(served(&headers), ("backup".into(), "gpt-4o-mini".into()));
         assert_eq!(headers["cf-aig-step"], "0");
     }
-    let (status, _, body) = send(&url, route, &free).await;
+    let (status, _, body) = chat_with(&url, route, &free).await;
     assert_eq!(status, 429, "{body}");
     assert!(body["error"]["message"]
         .as_str()
         .unwrap()
         .contains("free-gate"));
     let other_user = [("cf-aig-metadata", r#"{"plan":"free","user":"u2"}"#)];
-    assert_eq!(send(&url, route, &other_user).await.0, 200);
+    assert_eq!(chat_with(&url, route, &other_user).await.0, 200);
 
     // gold tier: the premium node fails twice (its own max_attempts), its fallback edge answers
-    let (status, headers, _) = send(&url, route, &[("x-tier", "gold")]).await;
+    let (status, headers, _) = chat_with(&url, route, &[("x-tier", "gold")]).await;
     assert_eq!(status, 200);
     assert_eq!(headers["cf-aig-step"], "1");
     assert_eq!(served(&headers), ("backup".into(), "gpt-4o-mini".into()));
@@ -156,13 +138,13 @@ async fn routes_walk_conditions_gates_splits_and_fallback_edges() {
     // everyone else: a 50/50 split
     let mut seen = std::collections::HashSet::new();
     for _ in 0..24 {
-        let (status, headers, _) = send(&url, route, &[]).await;
+        let (status, headers, _) = chat_with(&url, route, &[]).await;
         assert_eq!(status, 200);
         seen.insert(served(&headers).0);
     }
     assert_eq!(seen.len(), 2, "both branches of the split: {seen:?}");
 
-    let (status, _, body) = send(&url, "dynamic/nope", &[]).await;
+    let (status, _, body) = chat_with(&url, "dynamic/nope", &[]).await;
     assert_eq!(status, 404);
     assert!(body["error"]["message"]
         .as_str()
@@ -177,7 +159,7 @@ async fn a_budget_gate_moves_to_its_else_branch_once_spent() {
     // $0.000018 an answer: the first two fit under $0.00002 (checked before each), then spare
     let mut providers = Vec::new();
     for _ in 0..3 {
-        let (status, headers, _) = send(&url, "dynamic/capped", &[]).await;
+        let (status, headers, _) = chat_with(&url, "dynamic/capped", &[]).await;
         assert_eq!(status, 200);
         providers.push(served(&headers).0);
         tokio::time::sleep(Duration::from_millis(300)).await; // the log settles the cost

@@ -7,8 +7,19 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use common::{bin, chat, config, start_with};
+use common::{bin, chat, config, post_with, start_with};
 use serde_json::{json, Value};
+
+/// The status, the body, then the headers.
+async fn send(
+    url: &str,
+    path: &str,
+    body: &Value,
+    headers: &[(&str, &str)],
+) -> (u16, Value, reqwest::header::HeaderMap) {
+    let (status, headers, body) = post_with(url, path, body, headers).await;
+    (status, body, headers)
+}
 
 const ADMIN: &str = "admin-token-0123456789";
 
@@ -17,29 +28,6 @@ fn auth_config(dir: &std::path::Path, required: bool) -> String {
         "[auth]\nrequired = {required}\nadmin_token = \"{ADMIN}\"\nurl = \"sqlite://{}\"\n[logs]\nurl = \"sqlite://{}\"\n",
         dir.join("keys.db").display(),
         dir.join("logs.db").display()
-    )
-}
-
-async fn send(
-    url: &str,
-    path: &str,
-    body: &Value,
-    headers: &[(&str, &str)],
-) -> (u16, Value, reqwest::header::HeaderMap) {
-    let mut req = reqwest::Client::new()
-        .post(format!("{url}{path}"))
-        .json(body);
-    for (k, v) in headers {
-        req = req.header(*k, *v);
-    }
-    let resp = req.send().await.unwrap();
-    let status = resp.status().as_u16();
-    let headers = resp.headers().clone();
-    let text = resp.text().await.unwrap();
-    (
-        status,
-        serde_json::from_str(&text).unwrap_or(Value::Null),
-        headers,
     )
 }
 

@@ -8,23 +8,14 @@ mod common;
 use std::time::{Duration, Instant};
 
 use common::logging::PRICES;
-use common::{chat, config, start_with, Harness};
+use common::{chat, chat_with, config, start_with, Harness};
 use serde_json::{json, Value};
 use switchyard_testkit::{RedisServer, Switchyard};
 
 const MODEL: &str = "mock-openai/gpt-4o-mini";
 
 async fn call(url: &str, headers: &[(&str, &str)]) -> (u16, reqwest::header::HeaderMap, Value) {
-    let mut req = reqwest::Client::new()
-        .post(format!("{url}/v1/chat/completions"))
-        .json(&chat(MODEL));
-    for (k, v) in headers {
-        req = req.header(*k, *v);
-    }
-    let resp = req.send().await.unwrap();
-    let status = resp.status().as_u16();
-    let headers = resp.headers().clone();
-    (status, headers, resp.json().await.unwrap_or(Value::Null))
+    chat_with(url, MODEL, headers).await
 }
 
 async fn make_key(url: &str, body: Value) -> String {
@@ -156,15 +147,8 @@ async fn call_model(url: &str, model: &str, headers: &[(&str, &str)]) -> u16 {
 }
 
 async fn call_model_body(url: &str, model: &str, headers: &[(&str, &str)]) -> (u16, Value) {
-    let mut req = reqwest::Client::new()
-        .post(format!("{url}/v1/chat/completions"))
-        .json(&chat(model));
-    for (k, v) in headers {
-        req = req.header(*k, *v);
-    }
-    let resp = req.send().await.unwrap();
-    let status = resp.status().as_u16();
-    (status, resp.json().await.unwrap_or(Value::Null))
+    let (status, _, body) = chat_with(url, model, headers).await;
+    (status, body)
 }
 
 #[tokio::test]

@@ -7,7 +7,7 @@ mod common;
 use std::time::{Duration, Instant};
 
 use common::logging::rows;
-use common::{chat, start_with};
+use common::{chat, chat_with, start_with};
 use serde_json::Value;
 use switchyard_testkit::MockUpstream;
 
@@ -60,23 +60,6 @@ fallbacks = ["backup/status-400"]
     )
 }
 
-async fn send(
-    url: &str,
-    model: &str,
-    headers: &[(&str, &str)],
-) -> (u16, reqwest::header::HeaderMap, Value) {
-    let mut req = reqwest::Client::new()
-        .post(format!("{url}/v1/chat/completions"))
-        .json(&chat(model));
-    for (k, v) in headers {
-        req = req.header(*k, *v);
-    }
-    let resp = req.send().await.unwrap();
-    let status = resp.status().as_u16();
-    let headers = resp.headers().clone();
-    (status, headers, resp.json().await.unwrap_or(Value::Null))
-}
-
 fn models_seen(mock: &MockUpstream) -> Vec<String> {
     mock.requests()
         .iter()
@@ -90,7 +73,7 @@ async fn retries_follow_the_headers_and_stop_at_the_limit() {
     let url = h.gateway.base_url().to_owned();
 
     // flaky-2 fails twice: three attempts get the answer
-    let (status, headers, body) = send(
+    let (status, headers, body) = chat_with(
         &url,
         "primary/flaky-2",
         &[
@@ -105,7 +88,8 @@ async fn retries_follow_the_headers_and_stop_at_the_limit() {
     assert_eq!(models_seen(&h.mock), ["flaky-2", "flaky-2", "flaky-2"]);
 
     // two attempts are not enough for flaky-5: the last error is the answer
-    let (status, _, body) = send(&url, "primary/flaky-5", &[("cf-aig-max-attempts", "2")]).await;
+    let (status, _, body) =
+        chat_with(&url, "primary/flaky-5", &[("cf-aig-max-attempts", "2")]).await;
     assert_eq!(status, 502, "{body}");
     assert_eq!(
         models_seen(&h.mock)
@@ -116,7 +100,8 @@ async fn retries_follow_the_headers_and_stop_at_the_limit() {
     );
 
     // a 400 is the request's fault: never retried
-    let (status, _, _) = send(&url, "primary/status-400", &[("cf-aig-max-attempts", "5")]).await;
+    let (status, _, _) =
+        chat_with(&url, "primary/status-400", &[("cf-aig-max-attempts", "5")]).await;
     assert_eq!(status, 400);
     assert_eq!(
         models_seen(&h.mock)
@@ -129,7 +114,7 @@ async fn retries_follow_the_headers_and_stop_at_the_limit() {
     // a 429's Retry-After is waited out (1 s here), not the 10 ms delay
     let started = Instant::now();
     let (status, headers, _) =
-        send(&url, "primary/ratelimit-1", &[("cf-aig-max-attempts", "2")]).await;
+        chat_with(&url, "primary/ratelimit-1", &[("cf-aig-max-attempts", "2")]).await;
     assert_eq!(status, 429);
     assert_eq!(headers["retry-after"], "1");
     assert!(
@@ -147,7 +132,7 @@ async fn retries_follow_the_headers_and_stop_at_the_limit() {
 
     // bad control headers are 400s naming the header
     let (status, _, body) =
-        send(&url, "primary/gpt-4o-mini", &[("cf-aig-max-attempts", "9")]).await;
+        chat_with(&url, "primary/gpt-4o-mini", &[("cf-aig-max-attempts", "9")]).await;
     assert_eq!(status, 400);
     assert_eq!(body["error"]["param"], "cf-aig-max-attempts");
 
@@ -169,7 +154,7 @@ async fn fallbacks_are_tried_in_order_and_logged_with_their_step() {
     let url = h.gateway.base_url().to_owned();
 
     // primary 503 → dead (connection refused) → backup answers
-    let (status, headers, body) = send(&url, "resilient", &[]).await;
+    let (status, headers, body) = chat_with(&url, "resilient", &[]).await;
     assert_eq!(status, 200, "{body}");
     assert_eq!(headers["cf-aig-step"], "2");
     assert_eq!(headers["cf-aig-provider"], "backup");
@@ -184,13 +169,14 @@ async fn fallbacks_are_tried_in_order_and_logged_with_their_step() {
 
     // the first byte timeout moves on to the fallback
     let started = Instant::now();
-    let (status, headers, _) = send(&url, "slow-first", &[("cf-aig-request-timeout", "300")]).await;
+    let (status, headers, _) =
+        chat_with(&url, "slow-first", &[("cf-aig-request-timeout", "300")]).await;
     assert_eq!(status, 200);
     assert_eq!(headers["cf-aig-step"], "1");
     assert!(started.elapsed() < Duration::from_millis(1500));
 
     // all down: the last step's error, in the client's dialect
-    let (status, _, body) = send(&url, "all-down", &[]).await;
+    let (status, _, body) = chat_with(&url, "all-down", &[]).await;
     assert_eq!(status, 502);
     assert!(
         body["error"]["message"]

@@ -53,6 +53,16 @@ pub async fn compat_embeddings(
     call(state, ctx, ClientApi::Embeddings, request).await
 }
 
+/// What the request log keeps of a provider-native call.
+fn native_note(state: &AppState, body: &bytes::Bytes) -> switchyard_gateway::observe::CallNote {
+    switchyard_gateway::observe::CallNote {
+        api: None,
+        request_body: Some(body.clone()),
+        collect_payload: state.collect_payloads,
+        ..Default::default()
+    }
+}
+
 /// Gateway-wide, per-key and per-provider limits and budgets hold on provider-native routes too
 /// (their bodies are not read, so model-scoped ones cannot apply).
 async fn admit(
@@ -110,12 +120,7 @@ pub async fn universal(
         Ok(body) => body,
         Err(e) => return render(&e),
     };
-    let note = switchyard_gateway::observe::CallNote {
-        api: None,
-        request_body: Some(body.clone()),
-        collect_payload: state.collect_payloads,
-        ..Default::default()
-    };
+    let note = native_note(&state, &body);
     let response = match switchyard_gateway::universal::parse_steps(&body) {
         Ok(steps) => match admit(&state, key.as_ref(), "", body.len()).await {
             Ok(ticket) => match state.gateway.universal(&ctx, steps).await {
@@ -147,12 +152,7 @@ async fn forward(
         Ok(body) => body,
         Err(e) => return render(&e),
     };
-    let note = switchyard_gateway::observe::CallNote {
-        api: None,
-        request_body: Some(body.clone()),
-        collect_payload: state.collect_payloads,
-        ..Default::default()
-    };
+    let note = native_note(&state, &body);
     let ticket = match admit(&state, key.as_ref(), &provider, body.len()).await {
         Ok(ticket) => ticket,
         Err(e) => return super::call::with_note(render(&e), note),

@@ -85,3 +85,36 @@ pub async fn expect_error(response: reqwest::Response, status: u16) -> serde_jso
     );
     error
 }
+
+/// POSTs `body` with `headers`; the status, headers and JSON body (`Null` when not JSON).
+pub async fn post_with(
+    url: &str,
+    path: &str,
+    body: &serde_json::Value,
+    headers: &[(&str, &str)],
+) -> (u16, reqwest::header::HeaderMap, serde_json::Value) {
+    let mut req = reqwest::Client::new()
+        .post(format!("{url}{path}"))
+        .json(body);
+    for (k, v) in headers {
+        req = req.header(*k, *v);
+    }
+    let resp = req.send().await.unwrap();
+    let status = resp.status().as_u16();
+    let headers = resp.headers().clone();
+    let text = resp.text().await.unwrap();
+    (
+        status,
+        headers,
+        serde_json::from_str(&text).unwrap_or(serde_json::Value::Null),
+    )
+}
+
+/// A chat completion for `model` through `/v1/chat/completions`.
+pub async fn chat_with(
+    url: &str,
+    model: &str,
+    headers: &[(&str, &str)],
+) -> (u16, reqwest::header::HeaderMap, serde_json::Value) {
+    post_with(url, "/v1/chat/completions", &chat(model), headers).await
+}
