@@ -48,6 +48,10 @@ name = "slow-first"
 target = "primary/delay-2000"
 fallbacks = ["backup/gpt-4o-mini"]
 [[models]]
+name = "hung"
+target = "primary/hang"
+fallbacks = ["backup/gpt-4o-mini"]
+[[models]]
 name = "all-down"
 target = "primary/status-500"
 fallbacks = ["backup/status-502"]
@@ -175,6 +179,13 @@ async fn fallbacks_are_tried_in_order_and_logged_with_their_step() {
     assert_eq!(headers["cf-aig-step"], "1");
     assert!(started.elapsed() < Duration::from_millis(1500));
 
+    // an upstream that never answers: the request timeout moves on too
+    let started = Instant::now();
+    let (status, headers, _) = chat_with(&url, "hung", &[("cf-aig-request-timeout", "300")]).await;
+    assert_eq!(status, 200);
+    assert_eq!(headers["cf-aig-step"], "1");
+    assert!(started.elapsed() < Duration::from_millis(1500));
+
     // all down: the last step's error, in the client's dialect
     let (status, _, body) = chat_with(&url, "all-down", &[]).await;
     assert_eq!(status, 502);
@@ -187,7 +198,7 @@ async fn fallbacks_are_tried_in_order_and_logged_with_their_step() {
     );
 
     // the request log: one row per attempt, each with its step
-    let rows = rows(&url, 7).await;
+    let rows = rows(&url, 9).await;
     let steps = |model: &str| -> Vec<(i64, i64)> {
         let mut v: Vec<(i64, i64)> = rows
             .iter()
@@ -200,6 +211,7 @@ async fn fallbacks_are_tried_in_order_and_logged_with_their_step() {
     assert_eq!(steps("resilient"), [(0, 502), (1, 502), (2, 200)]);
     assert_eq!(steps("slow-first"), [(0, 504), (1, 200)]);
     assert_eq!(steps("all-down"), [(0, 502), (1, 502)]);
+    assert_eq!(steps("hung"), [(0, 504), (1, 200)]);
     let dead = rows.iter().find(|r| r["provider"] == "dead").unwrap();
     assert!(!dead["success"].as_bool().unwrap());
 }
