@@ -9,6 +9,7 @@ use std::time::{Duration, Instant};
 
 use ring::rand::{SecureRandom, SystemRandom};
 use serde::Deserialize;
+use switchyard_config::limits::{parse_budget, parse_rate, Budget, RateLimit};
 use switchyard_store::keys::{KeyRecord, KeyStore};
 use switchyard_store::StoreError;
 
@@ -19,11 +20,40 @@ pub const FRESH: Duration = Duration::from_secs(5);
 const MISSING_FRESH: Duration = Duration::from_secs(1);
 pub const PREFIX: &str = "sy-";
 
-/// The key a request authenticated with (a request extension).
+/// The key a request authenticated with (a request extension), its own rate limit and budget
+/// parsed once when the record is loaded.
 #[derive(Debug, Clone)]
-pub struct ApiKey(pub Arc<KeyRecord>);
+pub struct ApiKey(pub Arc<KeyRecord>, Arc<OwnLimits>);
+
+#[derive(Debug, Default)]
+struct OwnLimits {
+    rate: Option<RateLimit>,
+    budget: Option<Budget>,
+}
 
 impl ApiKey {
+    pub fn new(record: KeyRecord) -> Self {
+        // stored specs were checked when the key was made
+        let limits = OwnLimits {
+            rate: record
+                .rate_limit
+                .as_deref()
+                .and_then(|r| parse_rate(r).ok()),
+            budget: record.budget.as_deref().and_then(|b| parse_budget(b).ok()),
+        };
+        ApiKey(Arc::new(record), Arc::new(limits))
+    }
+
+    /// The key's own rate limit (`--rate-limit`).
+    pub fn own_rate(&self) -> Option<&RateLimit> {
+        self.1.rate.as_ref()
+    }
+
+    /// The key's own budget (`--budget`).
+    pub fn own_budget(&self) -> Option<&Budget> {
+        self.1.budget.as_ref()
+    }
+
     pub fn id(&self) -> &str {
         &self.0.id
     }
@@ -58,7 +88,7 @@ pub struct NewKey {
 }
 
 struct Cached {
-    record: Option<Arc<KeyRecord>>,
+    record: Option<ApiKey>,
     at: Instant,
 }
 
@@ -166,12 +196,13 @@ impl Keys {
                     .by_hash(&hash)
                     .await
                     .map_err(store_error)?
-                    .map(Arc::new);
+                    .map(ApiKey::new);
                 self.remember(hash, found.clone());
                 found
             }
         };
-        let record = record.ok_or_else(refused)?;
+        let key = record.ok_or_else(refused)?;
+        let record = &key.0;
         if record.disabled {
             return Err(GatewayError::unauthorized(format!(
                 "API key `{}` is disabled",
@@ -184,10 +215,10 @@ impl Keys {
                 record.name
             )));
         }
-        Ok(ApiKey(record))
+        Ok(key)
     }
 
-    fn cached(&self, hash: &str) -> Option<Option<Arc<KeyRecord>>> {
+    fn cached(&self, hash: &str) -> Option<Option<ApiKey>> {
         let cache = self
             .cache
             .read()
@@ -201,7 +232,7 @@ impl Keys {
         (c.at.elapsed() < fresh).then(|| c.record.clone())
     }
 
-    fn remember(&self, hash: String, record: Option<Arc<KeyRecord>>) {
+    fn remember(&self, hash: String, record: Option<ApiKey>) {
         let mut cache = self
             .cache
             .write()
@@ -222,7 +253,7 @@ impl Keys {
         self.cache
             .write()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .retain(|_, c| c.record.as_ref().is_none_or(|r| r.id != id));
+            .retain(|_, c| c.record.as_ref().is_none_or(|r| r.0.id != id));
     }
 
     /// The store, shared with the [`super::Vault`].

@@ -14,9 +14,7 @@ use std::time::Duration;
 
 use http::header::{HeaderName, HeaderValue, RETRY_AFTER};
 use serde_json::{Map, Value};
-use switchyard_config::limits::{
-    parse_budget, parse_rate, Budget, BudgetScope, Period, RateLimit, Scope, Unit,
-};
+use switchyard_config::limits::{Budget, BudgetScope, Period, RateLimit, Scope, Unit};
 use switchyard_config::LimitsConfig;
 use switchyard_store::counters::{Counters, Hit};
 use switchyard_store::StoreError;
@@ -167,11 +165,8 @@ impl Limiter {
     /// Checks every limit and budget that applies; counts the request against the limits. A
     /// refusal is a 429 saying which limit or budget.
     pub async fn admit(&self, a: &Admission<'_>) -> Result<Option<Ticket>, GatewayError> {
-        let own_rate = a
-            .key
-            .and_then(|k| k.0.rate_limit.as_deref())
-            .map(parse_rate);
-        let own_budget = a.key.and_then(|k| k.0.budget.as_deref()).map(parse_budget);
+        let own_rate = a.key.and_then(ApiKey::own_rate);
+        let own_budget = a.key.and_then(ApiKey::own_budget);
         if self.rate_limits.is_empty()
             && self.budgets.is_empty()
             && own_rate.is_none()
@@ -191,9 +186,8 @@ impl Limiter {
         ticket
             .budgets
             .extend(a.holds.iter().map(|h| h.0.clone_shape()));
-        let own_rate = own_rate.and_then(Result::ok);
         let rates = self.rate_limits.iter().map(|l| (l, false));
-        for (limit, own) in rates.chain(own_rate.iter().map(|l| (l, true))) {
+        for (limit, own) in rates.chain(own_rate.map(|l| (l, true))) {
             let Some(name) = Self::rate_name(limit, a, own) else {
                 continue;
             };
@@ -237,9 +231,8 @@ impl Limiter {
             }
             counted.push(c);
         }
-        let own_budget = own_budget.and_then(Result::ok);
         let budgets = self.budgets.iter().map(|b| (b, false));
-        for (budget, own) in budgets.chain(own_budget.iter().map(|b| (b, true))) {
+        for (budget, own) in budgets.chain(own_budget.map(|b| (b, true))) {
             let Some(name) = Self::budget_name(budget, a, own) else {
                 continue;
             };
