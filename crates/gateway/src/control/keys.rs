@@ -25,21 +25,32 @@ pub const PREFIX: &str = "sy-";
 #[derive(Debug, Clone)]
 pub struct ApiKey(pub Arc<KeyRecord>, Arc<OwnLimits>);
 
-#[derive(Debug, Default)]
+#[derive(Debug)]
 struct OwnLimits {
     rate: Option<RateLimit>,
     budget: Option<Budget>,
+    /// Their counter names, made once.
+    counters: (Arc<str>, Arc<str>),
 }
 
 impl ApiKey {
     pub fn new(record: KeyRecord) -> Self {
         // stored specs were checked when the key was made
+        let rate = record
+            .rate_limit
+            .as_deref()
+            .and_then(|r| parse_rate(r).ok());
+        let rate_counter = rate
+            .as_ref()
+            .map(|r| super::limits::rate_counter("key-own:", &record.id, r))
+            .unwrap_or_default();
         let limits = OwnLimits {
-            rate: record
-                .rate_limit
-                .as_deref()
-                .and_then(|r| parse_rate(r).ok()),
+            rate,
             budget: record.budget.as_deref().and_then(|b| parse_budget(b).ok()),
+            counters: (
+                Arc::from(rate_counter),
+                Arc::from(format!("bg:key-own:{}", record.id)),
+            ),
         };
         ApiKey(Arc::new(record), Arc::new(limits))
     }
@@ -52,6 +63,11 @@ impl ApiKey {
     /// The key's own budget (`--budget`).
     pub fn own_budget(&self) -> Option<&Budget> {
         self.1.budget.as_ref()
+    }
+
+    /// The counter names of its own rate limit and budget.
+    pub(crate) fn own_counters(&self) -> &(Arc<str>, Arc<str>) {
+        &self.1.counters
     }
 
     pub fn id(&self) -> &str {
@@ -94,7 +110,8 @@ struct Cached {
 
 pub struct Keys {
     store: Arc<KeyStore>,
-    cache: RwLock<HashMap<String, Cached>>,
+    /// By the key's SHA-256 (the raw digest: no hex on the request path).
+    cache: RwLock<HashMap<Digest, Cached>>,
 }
 
 fn now_ms() -> i64 {
@@ -103,8 +120,17 @@ fn now_ms() -> i64 {
         .map_or(0, |d| d.as_millis() as i64)
 }
 
+type Digest = [u8; 32];
+
+fn sha256(s: &str) -> Digest {
+    let d = ring::digest::digest(&ring::digest::SHA256, s.as_bytes());
+    let mut out = [0u8; 32];
+    out.copy_from_slice(d.as_ref());
+    out
+}
+
 fn sha256_hex(s: &str) -> String {
-    hex::encode(ring::digest::digest(&ring::digest::SHA256, s.as_bytes()))
+    hex::encode(sha256(s))
 }
 
 /// `30d` / `12h` / `90m` / `45s` → a duration.
@@ -186,18 +212,17 @@ impl Keys {
         if !key.starts_with(PREFIX) {
             return Err(refused());
         }
-        let hash = sha256_hex(key);
-        let cached = self.cached(&hash);
-        let record = match cached {
+        let digest = sha256(key);
+        let record = match self.cached(&digest) {
             Some(record) => record,
             None => {
                 let found = self
                     .store
-                    .by_hash(&hash)
+                    .by_hash(&hex::encode(digest))
                     .await
                     .map_err(store_error)?
                     .map(ApiKey::new);
-                self.remember(hash, found.clone());
+                self.remember(digest, found.clone());
                 found
             }
         };
@@ -218,7 +243,7 @@ impl Keys {
         Ok(key)
     }
 
-    fn cached(&self, hash: &str) -> Option<Option<ApiKey>> {
+    fn cached(&self, hash: &Digest) -> Option<Option<ApiKey>> {
         let cache = self
             .cache
             .read()
@@ -232,7 +257,7 @@ impl Keys {
         (c.at.elapsed() < fresh).then(|| c.record.clone())
     }
 
-    fn remember(&self, hash: String, record: Option<ApiKey>) {
+    fn remember(&self, hash: Digest, record: Option<ApiKey>) {
         let mut cache = self
             .cache
             .write()

@@ -54,7 +54,7 @@ pub struct Ticket {
 }
 
 struct Counted {
-    name: String,
+    name: Arc<str>,
     window: u64,
     window_ms: u64,
     amount: f64,
@@ -116,31 +116,25 @@ impl Limiter {
         self.counters.backend_name()
     }
 
-    /// The counter name of `limit` for this request, or `None` when it does not apply.
-    fn rate_name(limit: &RateLimit, a: &Admission<'_>, own: bool) -> Option<String> {
+    /// The counter name of `limit` for this request, or `None` when it does not apply. Built
+    /// by appending (this runs for every limit of every request): `rl:WHO:UNIT:SECS:MODEL`.
+    fn rate_name(limit: &RateLimit, a: &Admission<'_>) -> Option<Arc<str>> {
         if limit.model.as_deref().is_some_and(|m| m != a.requested) {
             return None;
         }
-        let who = match &limit.scope {
-            Scope::Gateway => "gateway".to_owned(),
-            Scope::Key if own => format!("key-own:{}", a.key?.id()),
-            Scope::Key => format!("key:{}", a.key?.id()),
-            Scope::User { field } => format!("user:{}", metadata_text(a.metadata?.get(field)?)?),
+        let (kind, who): (&str, std::borrow::Cow<'_, str>) = match &limit.scope {
+            Scope::Gateway => ("gateway", "".into()),
+            Scope::Key => ("key:", a.key?.id().into()),
+            Scope::User { field } => ("user:", metadata_text(a.metadata?.get(field)?)?.into()),
             // provider-native calls name no model
             Scope::Model if a.requested.is_empty() => return None,
-            Scope::Model => format!("model:{}", a.requested),
+            Scope::Model => ("model:", a.requested.into()),
         };
-        let unit = match limit.unit {
-            Unit::Requests => "req",
-            Unit::Tokens => "tok",
-        };
-        let only = limit.model.as_deref().unwrap_or("*");
-        Some(format!("rl:{who}:{unit}:{}:{only}", limit.window.as_secs()))
+        Some(Arc::from(rate_counter(kind, &who, limit)))
     }
 
-    fn budget_name(budget: &Budget, a: &Admission<'_>, own: bool) -> Option<String> {
+    fn budget_name(budget: &Budget, a: &Admission<'_>) -> Option<Arc<str>> {
         let value = match &budget.scope {
-            BudgetScope::Key if own => return Some(format!("bg:key-own:{}", a.key?.id())),
             BudgetScope::Key => a.key?.id().to_owned(),
             BudgetScope::Metadata { field } => metadata_text(a.metadata?.get(field)?)?,
             BudgetScope::Provider => a.provider.to_owned(),
@@ -159,7 +153,7 @@ impl Limiter {
             BudgetScope::Provider => "provider".to_owned(),
             BudgetScope::Model => "model".to_owned(),
         };
-        Some(format!("bg:{scope}:{value}"))
+        Some(Arc::from(format!("bg:{scope}:{value}")))
     }
 
     /// Checks every limit and budget that applies; counts the request against the limits. A
@@ -167,6 +161,7 @@ impl Limiter {
     pub async fn admit(&self, a: &Admission<'_>) -> Result<Option<Ticket>, GatewayError> {
         let own_rate = a.key.and_then(ApiKey::own_rate);
         let own_budget = a.key.and_then(ApiKey::own_budget);
+        let own_names = a.key.map(ApiKey::own_counters);
         if self.rate_limits.is_empty()
             && self.budgets.is_empty()
             && own_rate.is_none()
@@ -188,8 +183,12 @@ impl Limiter {
             .extend(a.holds.iter().map(|h| h.0.clone_shape()));
         let rates = self.rate_limits.iter().map(|l| (l, false));
         for (limit, own) in rates.chain(own_rate.map(|l| (l, true))) {
-            let Some(name) = Self::rate_name(limit, a, own) else {
-                continue;
+            let name = match (own, own_names) {
+                (true, Some((rate, _))) => rate.clone(),
+                _ => match Self::rate_name(limit, a) {
+                    Some(name) => name,
+                    None => continue,
+                },
             };
             let window_ms = (limit.window.as_millis() as u64).max(1);
             let window = now / window_ms;
@@ -233,8 +232,12 @@ impl Limiter {
         }
         let budgets = self.budgets.iter().map(|b| (b, false));
         for (budget, own) in budgets.chain(own_budget.map(|b| (b, true))) {
-            let Some(name) = Self::budget_name(budget, a, own) else {
-                continue;
+            let name = match (own, own_names) {
+                (true, Some((_, budget))) => budget.clone(),
+                _ => match Self::budget_name(budget, a) {
+                    Some(name) => name,
+                    None => continue,
+                },
             };
             let (window, window_ms) = period_window(budget.period, now as i64);
             let peek = Hit {
@@ -297,7 +300,7 @@ impl Limiter {
             previous_weight: 0.0,
         };
         let hold = BudgetHold(Counted {
-            name: format!("bg:{name}"),
+            name: Arc::from(format!("bg:{name}")),
             window,
             window_ms,
             amount: 0.0,
@@ -341,6 +344,38 @@ impl Counted {
 
 fn fail_open(e: &StoreError) {
     tracing::warn!("limit counters unavailable, letting the request through: {e}");
+}
+
+/// `rl:` + `kind` + `who` + `:req|tok:SECS:MODEL` (the window's model filter, or `*`).
+pub(crate) fn rate_counter(kind: &str, who: &str, limit: &RateLimit) -> String {
+    let mut secs = itoa_u64(limit.window.as_secs());
+    let only = limit.model.as_deref().unwrap_or("*");
+    let mut name = String::with_capacity(16 + kind.len() + who.len() + only.len());
+    name.push_str("rl:");
+    name.push_str(kind);
+    name.push_str(who);
+    name.push_str(match limit.unit {
+        Unit::Requests => ":req:",
+        Unit::Tokens => ":tok:",
+    });
+    name.push_str(&std::mem::take(&mut secs));
+    name.push(':');
+    name.push_str(only);
+    name
+}
+
+fn itoa_u64(mut n: u64) -> String {
+    let mut digits = [0u8; 20];
+    let mut i = digits.len();
+    loop {
+        i -= 1;
+        digits[i] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    digits[i..].iter().map(|d| char::from(*d)).collect()
 }
 
 static LIMIT: HeaderName = HeaderName::from_static("x-ratelimit-limit");
@@ -430,7 +465,7 @@ impl Ticket {
         runtime.spawn(async move {
             for c in adds {
                 if let Err(e) = counters.add(&c.name, c.window, c.window_ms, c.amount).await {
-                    tracing::warn!(counter = c.name, "cannot settle a limit: {e}");
+                    tracing::warn!(counter = &*c.name, "cannot settle a limit: {e}");
                 }
             }
         });
