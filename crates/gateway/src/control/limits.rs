@@ -265,6 +265,10 @@ impl Limiter {
                 amount: 0.0,
             });
         }
+        // nothing to settle (request-count limits only): no ticket to carry along
+        if ticket.tokens.is_empty() && ticket.budgets.is_empty() {
+            return Ok(None);
+        }
         Ok(Some(ticket))
     }
 
