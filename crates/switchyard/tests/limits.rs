@@ -30,9 +30,11 @@ async fn make_key(url: &str, body: Value) -> String {
     format!("Bearer {}", v["key"].as_str().unwrap())
 }
 
-/// The log writer settles usage and cost a moment after each answer.
-async fn settle() {
-    tokio::time::sleep(Duration::from_millis(300)).await;
+/// The log writer settles usage and cost as it writes each answer's row: once the log holds
+/// `rows` rows, the settlement has been sent (a moment for it to land).
+async fn settle(url: &str, rows: usize) {
+    common::logging::rows(url, rows).await;
+    tokio::time::sleep(Duration::from_millis(100)).await;
 }
 
 fn dir_config(dir: &std::path::Path, extra: &str) -> String {
@@ -119,7 +121,7 @@ async fn token_limits_and_budgets_settle_from_real_usage() {
         }
         assert_eq!(status, 200);
         answered += 1;
-        settle().await;
+        settle(&url, answered).await;
         assert!(started.elapsed() < Duration::from_secs(20));
     }
     // 15 real tokens each: 2 fit in 40, a third (estimated at its body size) does not
@@ -129,10 +131,11 @@ async fn token_limits_and_budgets_settle_from_real_usage() {
     let key = make_key(&url, json!({"name": "thrifty", "budget": "0.00003/day"})).await;
     let k = [("authorization", key.as_str())];
     // the token limit above covers MODEL as spelled; the bare declared name is not under it
+    // rows so far: the answers and the refusal above
     assert_eq!(call_model(&url, "gpt-4o-mini", &k).await, 200);
-    settle().await;
+    settle(&url, answered + 2).await;
     assert_eq!(call_model(&url, "gpt-4o-mini", &k).await, 200);
-    settle().await;
+    settle(&url, answered + 3).await;
     let (status, body) = call_model_body(&url, "gpt-4o-mini", &k).await;
     assert_eq!(status, 429, "{body}");
     let message = body["error"]["message"].as_str().unwrap();
@@ -175,9 +178,9 @@ async fn two_gateways_sharing_redis_keep_one_limit_and_one_budget() {
     // the team budget: spent on A, exhausted on B
     let team = [("cf-aig-metadata", r#"{"team":"search"}"#)];
     assert_eq!(call(a.base_url(), &team).await.0, 200);
-    settle().await;
+    settle(a.base_url(), 1).await;
     assert_eq!(call(a.base_url(), &team).await.0, 200);
-    settle().await;
+    settle(a.base_url(), 2).await;
     let (status, _, body) = call(b.base_url(), &team).await;
     assert_eq!(status, 429, "{body}");
     assert!(body["error"]["message"]
