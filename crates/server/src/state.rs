@@ -21,8 +21,8 @@ pub struct AppState {
     pub keys: Option<Arc<Keys>>,
     /// Every API request must carry a key.
     pub auth_required: bool,
-    /// Protects `/api/*` and `/metrics` when set.
-    pub admin_token: Option<Secret>,
+    /// Protects `/api/*` and `/metrics` when set (shared: the state is cloned per request).
+    pub admin_token: Option<Arc<Secret>>,
     /// False once shutdown has begun: `/readyz` answers 503 so load balancers stop sending.
     ready: Arc<AtomicBool>,
 }
@@ -37,7 +37,7 @@ impl AppState {
             observer: None,
             keys: None,
             auth_required: config.auth.required,
-            admin_token: config.auth.admin_token.clone(),
+            admin_token: config.auth.admin_token.clone().map(Arc::new),
             ready: Arc::new(AtomicBool::new(true)),
         })
     }
