@@ -53,6 +53,7 @@ pub struct Ticket {
     settled: AtomicBool,
 }
 
+#[derive(Clone)]
 struct Counted {
     name: Arc<str>,
     window: u64,
@@ -178,9 +179,7 @@ impl Limiter {
             settled: AtomicBool::new(false),
         };
         let mut counted: Vec<Counted> = Vec::new();
-        ticket
-            .budgets
-            .extend(a.holds.iter().map(|h| h.0.clone_shape()));
+        ticket.budgets.extend(a.holds.iter().map(|h| h.0.clone()));
         let rates = self.rate_limits.iter().map(|l| (l, false));
         for (limit, own) in rates.chain(own_rate.map(|l| (l, true))) {
             let name = match (own, own_names) {
@@ -190,24 +189,12 @@ impl Limiter {
                     None => continue,
                 },
             };
-            let window_ms = (limit.window.as_millis() as u64).max(1);
-            let window = now / window_ms;
-            let into = now % window_ms;
             let amount = match limit.unit {
                 Unit::Requests => 1.0,
                 Unit::Tokens => a.estimated_tokens as f64,
             };
-            let hit = Hit {
-                window,
-                window_ms,
-                amount,
-                limit: limit.limit,
-                previous_weight: if limit.sliding {
-                    1.0 - into as f64 / window_ms as f64
-                } else {
-                    0.0
-                },
-            };
+            let hit = rate_hit(limit, now, amount);
+            let (window, window_ms) = (hit.window, hit.window_ms);
             let count = match self.counters.hit(&name, hit).await {
                 Ok(c) => c,
                 Err(e) => {
@@ -217,7 +204,7 @@ impl Limiter {
             };
             if !count.allowed {
                 self.refund(counted);
-                return Err(limited(limit, count.total, window_ms - into));
+                return Err(limited(limit, count.total, window_ms - now % window_ms));
             }
             let c = Counted {
                 name,
@@ -226,7 +213,7 @@ impl Limiter {
                 amount,
             };
             if limit.unit == Unit::Tokens {
-                ticket.tokens.push(c.clone_shape());
+                ticket.tokens.push(c.clone());
             }
             counted.push(c);
         }
@@ -240,19 +227,8 @@ impl Limiter {
                 },
             };
             let (window, window_ms) = period_window(budget.period, now as i64);
-            let peek = Hit {
-                window,
-                window_ms,
-                amount: 0.0,
-                limit: f64::INFINITY,
-                previous_weight: 0.0,
-            };
-            let spent = match self.counters.hit(&name, peek).await {
-                Ok(c) => c.total,
-                Err(e) => {
-                    fail_open(&e);
-                    continue;
-                }
+            let Some(spent) = self.spent(&name, window, window_ms).await else {
+                continue;
             };
             if spent >= budget.usd {
                 self.refund(counted);
@@ -275,15 +251,7 @@ impl Limiter {
     /// A dynamic route's rate-limit gate: counts one request if the limit allows it.
     pub async fn take(&self, name: &str, limit: &RateLimit) -> bool {
         let now = crate::context::unix_ms().max(0) as u64;
-        let window_ms = (limit.window.as_millis() as u64).max(1);
-        let hit = Hit {
-            window: now / window_ms,
-            window_ms,
-            amount: 1.0,
-            limit: limit.limit,
-            previous_weight: 0.0,
-        };
-        match self.counters.hit(name, hit).await {
+        match self.counters.hit(name, rate_hit(limit, now, 1.0)).await {
             Ok(c) => c.allowed,
             Err(e) => {
                 fail_open(&e);
@@ -296,6 +264,21 @@ impl Limiter {
     pub async fn hold(&self, name: &str, budget: &Budget) -> Option<BudgetHold> {
         let now = crate::context::unix_ms();
         let (window, window_ms) = period_window(budget.period, now);
+        let hold = BudgetHold(Counted {
+            name: Arc::from(format!("bg:{name}")),
+            window,
+            window_ms,
+            amount: 0.0,
+        });
+        match self.spent(&hold.0.name, window, window_ms).await {
+            Some(spent) if spent >= budget.usd => None,
+            // spent, or unknown (the counters failed: let it through)
+            _ => Some(hold),
+        }
+    }
+
+    /// What a budget counter holds for a period; `None` when the counters cannot say (logged).
+    async fn spent(&self, name: &str, window: u64, window_ms: u64) -> Option<f64> {
         let peek = Hit {
             window,
             window_ms,
@@ -303,18 +286,11 @@ impl Limiter {
             limit: f64::INFINITY,
             previous_weight: 0.0,
         };
-        let hold = BudgetHold(Counted {
-            name: Arc::from(format!("bg:{name}")),
-            window,
-            window_ms,
-            amount: 0.0,
-        });
-        match self.counters.hit(&hold.0.name, peek).await {
-            Ok(c) if c.total >= budget.usd => None,
-            Ok(_) => Some(hold),
+        match self.counters.hit(name, peek).await {
+            Ok(c) => Some(c.total),
             Err(e) => {
                 fail_open(&e);
-                Some(hold)
+                None
             }
         }
     }
@@ -335,14 +311,21 @@ impl Limiter {
     }
 }
 
-impl Counted {
-    fn clone_shape(&self) -> Counted {
-        Counted {
-            name: self.name.clone(),
-            window: self.window,
-            window_ms: self.window_ms,
-            amount: self.amount,
-        }
+/// `amount` against `limit` in the window holding `now` (ms); a sliding window also weighs the
+/// previous one by how much of it still overlaps.
+fn rate_hit(limit: &RateLimit, now: u64, amount: f64) -> Hit {
+    let window_ms = (limit.window.as_millis() as u64).max(1);
+    let into = now % window_ms;
+    Hit {
+        window: now / window_ms,
+        window_ms,
+        amount,
+        limit: limit.limit,
+        previous_weight: if limit.sliding {
+            1.0 - into as f64 / window_ms as f64
+        } else {
+            0.0
+        },
     }
 }
 
@@ -352,7 +335,6 @@ fn fail_open(e: &StoreError) {
 
 /// `rl:` + `kind` + `who` + `:req|tok:SECS:MODEL` (the window's model filter, or `*`).
 pub(crate) fn rate_counter(kind: &str, who: &str, limit: &RateLimit) -> String {
-    let mut secs = itoa_u64(limit.window.as_secs());
     let only = limit.model.as_deref().unwrap_or("*");
     let mut name = String::with_capacity(16 + kind.len() + who.len() + only.len());
     name.push_str("rl:");
@@ -362,7 +344,7 @@ pub(crate) fn rate_counter(kind: &str, who: &str, limit: &RateLimit) -> String {
         Unit::Requests => ":req:",
         Unit::Tokens => ":tok:",
     });
-    name.push_str(&std::mem::take(&mut secs));
+    name.push_str(&itoa_u64(limit.window.as_secs()));
     name.push(':');
     name.push_str(only);
     name
@@ -446,7 +428,7 @@ impl Ticket {
             for c in &self.tokens {
                 adds.push(Counted {
                     amount: t as f64 - c.amount,
-                    ..c.clone_shape()
+                    ..c.clone()
                 });
             }
         }
@@ -454,7 +436,7 @@ impl Ticket {
             for c in &self.budgets {
                 adds.push(Counted {
                     amount: cost,
-                    ..c.clone_shape()
+                    ..c.clone()
                 });
             }
         }
