@@ -2,24 +2,18 @@
 //! PostgreSQL.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+mod common;
+
+use common::log_id;
+
 use std::time::Duration;
 
 use switchyard_store::logs::{LogFilter, LogPatch, LogRecord, LogStore, Retention, RetentionMode};
 use switchyard_testkit::PostgresServer;
 
-/// A gateway-made id: UUIDv7 with the arrival ms and a counter.
-fn id(ms: i64, counter: i64) -> String {
-    format!(
-        "{:08x}-{:04x}-7{counter:03x}-8000-{:012x}",
-        ms >> 16,
-        ms & 0xffff,
-        ms ^ counter
-    )
-}
-
 fn row(n: i64, model: &str, cached: bool) -> LogRecord {
     LogRecord {
-        id: id(1_700_000_000_000 + n * 1000, n % 7),
+        id: log_id(1_700_000_000_000 + n * 1000, n % 7),
         created_at: 1_700_000_000_000 + n * 1000,
         finished_at: 1_700_000_000_000 + n * 1000 + 5,
         dialect: "openai".into(),

@@ -2,21 +2,16 @@
 //! upgrade from schema version 1.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-use switchyard_store::logs::{seq_of, LogFilter, LogRecord, LogStore, Retention, RetentionMode};
+mod common;
 
-fn id(ms: i64, counter: i64) -> String {
-    format!(
-        "{:08x}-{:04x}-7{counter:03x}-8000-{:012x}",
-        ms >> 16,
-        ms & 0xffff,
-        ms ^ counter
-    )
-}
+use common::log_id;
+
+use switchyard_store::logs::{seq_of, LogFilter, LogRecord, LogStore, Retention, RetentionMode};
 
 fn row(n: i64, body_len: usize) -> LogRecord {
     let ms = 1_700_000_000_000 + n;
     LogRecord {
-        id: id(ms, 0),
+        id: log_id(ms, 0),
         created_at: ms,
         finished_at: ms + 1,
         dialect: "openai".into(),
