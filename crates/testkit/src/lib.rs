@@ -6,6 +6,7 @@
 //!   name: `status-429`, `delay-300`, `hang`, `broken-stream`, `stall-stream`, `slow-stream-20`,
 //!   `fail-after-300`, `flaky-2` (503 for the first 2 requests of that model), `ratelimit-1`
 //!   (429 with `retry-after: 1`).
+//! - [`models`]: paths of the real test models (SmolLM2 GGUF, MiniLM) unpacked from PyPI.
 //! - [`redis`]: a private `redis-server` per test.
 //! - [`postgres`]: a private PostgreSQL per test.
 //! - [`otlp`]: an OTLP/HTTP trace collector.
@@ -13,6 +14,7 @@
 //!   its logs, and can signal it.
 
 pub mod mock_upstream;
+pub mod models;
 pub mod otlp;
 pub mod postgres;
 pub mod redis;

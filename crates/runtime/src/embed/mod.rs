@@ -1,0 +1,190 @@
+//! Sentence embeddings on candle: BERT-family encoders (MiniLM, BGE, E5, GTE) from a folder with
+//! `model.safetensors`, `config.json`, `tokenizer.json` and the sentence-transformers pooling
+//! config; vectors pooled (mean or CLS) and L2-normalised. One thread per model batches queued
+//! requests together.
+
+mod bert;
+
+use std::sync::mpsc::{Receiver, RecvTimeoutError, SyncSender, TrySendError};
+use std::sync::{Arc, Mutex};
+
+use tokio::sync::mpsc;
+
+use crate::settings::ModelSettings;
+use crate::task::{Backend, Counts, Event, EventStream, Finish, Task};
+use crate::{ErrorKind, RuntimeError};
+
+pub use bert::{Encoder, Pooling};
+
+struct Job {
+    inputs: Vec<String>,
+    events: mpsc::UnboundedSender<Event>,
+}
+
+/// The handle to one loaded embedding model.
+pub struct EmbedEngine {
+    queue: SyncSender<Job>,
+    alive: Arc<Mutex<bool>>,
+    max_tokens: u32,
+    tokenizer: tokenizers::Tokenizer,
+}
+
+impl EmbedEngine {
+    /// Loads the model and starts its thread. Blocking.
+    pub fn load(settings: &ModelSettings) -> Result<Self, RuntimeError> {
+        let encoder = Encoder::load(&settings.path)?;
+        let max_tokens = encoder.max_tokens();
+        let tokenizer = encoder.tokenizer().clone();
+        let (queue, jobs) = std::sync::mpsc::sync_channel(settings.queue.max(1));
+        let alive = Arc::new(Mutex::new(true));
+        let actor_alive = Arc::clone(&alive);
+        let idle = settings.idle_unload;
+        let batch = settings.max_batch.max(1) as usize;
+        let name = settings.name.clone();
+        std::thread::Builder::new()
+            .name(format!("embed-{name}"))
+            .spawn(move || {
+                run(&encoder, &jobs, batch, idle, &actor_alive);
+                tracing::info!(model = %name, "local model unloaded after its idle period");
+            })
+            .map_err(|e| RuntimeError::load(format!("cannot start the model thread: {e}")))?;
+        Ok(EmbedEngine {
+            queue,
+            alive,
+            max_tokens,
+            tokenizer,
+        })
+    }
+
+    /// Input tokens per text (for the 400 on too-long inputs, and usage).
+    fn count(&self, inputs: &[String]) -> Result<u64, RuntimeError> {
+        let mut total = 0u64;
+        for (i, text) in inputs.iter().enumerate() {
+            let enc = self.tokenizer.encode(text.as_str(), true).map_err(|e| {
+                RuntimeError::invalid("input", format!("cannot tokenize input {i}: {e}"))
+            })?;
+            let n = enc.get_ids().len() as u32;
+            if n > self.max_tokens {
+                return Err(RuntimeError::invalid(
+                    "input",
+                    format!(
+                        "input {i} is {n} tokens; this model takes at most {}",
+                        self.max_tokens
+                    ),
+                ));
+            }
+            total += u64::from(n);
+        }
+        Ok(total)
+    }
+}
+
+impl Backend for EmbedEngine {
+    fn schedule(&self, task: Task) -> Result<EventStream, RuntimeError> {
+        let Task::Embed(e) = task else {
+            return Err(RuntimeError::invalid(
+                "model",
+                "this model makes embeddings; it does not generate text",
+            ));
+        };
+        if e.inputs.is_empty() {
+            return Err(RuntimeError::invalid("input", "`input` must not be empty"));
+        }
+        self.count(&e.inputs)?;
+        let (events, stream) = mpsc::unbounded_channel();
+        let alive = self
+            .alive
+            .lock()
+            .map_err(|_| RuntimeError::engine("model state poisoned"))?;
+        if !*alive {
+            return Err(RuntimeError::new(ErrorKind::Load, "the model was unloaded"));
+        }
+        match self.queue.try_send(Job {
+            inputs: e.inputs,
+            events,
+        }) {
+            Ok(()) => Ok(stream),
+            Err(TrySendError::Full(_)) => Err(RuntimeError::new(
+                ErrorKind::Busy,
+                "the model is busy: its queue is full; retry later",
+            )),
+            Err(TrySendError::Disconnected(_)) => {
+                Err(RuntimeError::new(ErrorKind::Load, "the model was unloaded"))
+            }
+        }
+    }
+
+    fn context_length(&self) -> u32 {
+        self.max_tokens
+    }
+
+    fn is_alive(&self) -> bool {
+        self.alive.lock().map(|a| *a).unwrap_or(false)
+    }
+
+    fn running(&self) -> usize {
+        0
+    }
+}
+
+fn run(
+    encoder: &Encoder,
+    jobs: &Receiver<Job>,
+    batch: usize,
+    idle: Option<std::time::Duration>,
+    alive: &Mutex<bool>,
+) {
+    loop {
+        let first = match idle {
+            Some(idle) => match jobs.recv_timeout(idle) {
+                Ok(j) => j,
+                Err(RecvTimeoutError::Disconnected) => return,
+                Err(RecvTimeoutError::Timeout) => {
+                    let Ok(mut a) = alive.lock() else { return };
+                    match jobs.try_recv() {
+                        Ok(j) => j,
+                        Err(_) => {
+                            *a = false;
+                            return;
+                        }
+                    }
+                }
+            },
+            None => match jobs.recv() {
+                Ok(j) => j,
+                Err(_) => return,
+            },
+        };
+        // everything queued now runs together, in batches of `batch` texts
+        let mut group = vec![first];
+        while let Ok(j) = jobs.try_recv() {
+            group.push(j);
+        }
+        group.retain(|j| !j.events.is_closed());
+        let texts: Vec<&str> = group
+            .iter()
+            .flat_map(|j| j.inputs.iter().map(String::as_str))
+            .collect();
+        match encoder.embed(&texts, batch) {
+            Ok((vectors, tokens)) => {
+                let mut vectors = vectors.into_iter();
+                let mut tokens = tokens.into_iter();
+                for job in group {
+                    let n = job.inputs.len();
+                    let mine: Vec<Vec<f32>> = vectors.by_ref().take(n).collect();
+                    let input: u64 = tokens.by_ref().take(n).sum();
+                    let _ = job.events.send(Event::Vectors(mine));
+                    let _ = job.events.send(Event::Done {
+                        finish: Finish::Stop,
+                        counts: Counts { input, output: 0 },
+                    });
+                }
+            }
+            Err(e) => {
+                for job in group {
+                    let _ = job.events.send(Event::Failed(e.clone()));
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,311 @@
+//! `switchyard models pull hf:org/repo[/file]`: files from the Hugging Face hub (or a mirror at
+//! `HF_ENDPOINT`) into the models directory, resumed from a `.part` file after an interruption,
+//! and checked against the hub's checksum (SHA-256 of LFS files, the git blob hash of others)
+//! before they take their final name.
+
+use std::path::{Path, PathBuf};
+
+use futures_util::StreamExt;
+use ring::digest;
+use serde::Deserialize;
+use tokio::io::AsyncWriteExt;
+
+/// `hf:org/repo[/path/in/repo]`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HubSource {
+    pub repo: String,
+    /// One file; `None` = every file of the repository.
+    pub file: Option<String>,
+    pub revision: String,
+}
+
+impl HubSource {
+    pub fn parse(text: &str) -> Option<Self> {
+        let rest = text.strip_prefix("hf:")?;
+        let (rest, revision) = match rest.split_once('@') {
+            Some((r, rev)) if !rev.is_empty() => (r, rev.to_owned()),
+            _ => (rest, "main".to_owned()),
+        };
+        let mut parts = rest.splitn(3, '/');
+        let org = parts.next().filter(|s| !s.is_empty())?;
+        let name = parts.next().filter(|s| !s.is_empty())?;
+        let file = parts
+            .next()
+            .map(|f| f.trim_end_matches('/').to_owned())
+            .filter(|f| !f.is_empty());
+        if [org, name].iter().any(|p| p.contains(".."))
+            || file
+                .as_deref()
+                .is_some_and(|f| f.split('/').any(|c| c == ".."))
+        {
+            return None;
+        }
+        Some(HubSource {
+            repo: format!("{org}/{name}"),
+            file,
+            revision,
+        })
+    }
+
+    /// Where it lands under `models_dir`: the file, or the repository's folder.
+    pub fn local_path(&self, models_dir: &Path) -> PathBuf {
+        let dir = models_dir.join(&self.repo);
+        match &self.file {
+            Some(f) => dir.join(f),
+            None => dir,
+        }
+    }
+}
+
+/// One file as the hub's tree API lists it.
+#[derive(Debug, Clone, Deserialize)]
+pub struct HubFile {
+    #[serde(rename = "type")]
+    pub kind: String,
+    pub path: String,
+    #[serde(default)]
+    pub size: u64,
+    /// The git blob id (SHA-1 of `blob <len>\0<content>`).
+    #[serde(default)]
+    pub oid: String,
+    #[serde(default)]
+    pub lfs: Option<Lfs>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct Lfs {
+    /// SHA-256 of the content.
+    pub oid: String,
+    pub size: u64,
+}
+
+/// Progress of one file: (path, bytes so far, total).
+pub type Progress<'a> = &'a mut (dyn FnMut(&str, u64, u64) + Send);
+
+pub struct Hub {
+    endpoint: String,
+    token: Option<String>,
+    client: reqwest::Client,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum PullError {
+    #[error("{0}")]
+    Http(String),
+    #[error("{0}: {1}")]
+    Io(PathBuf, std::io::Error),
+    #[error(
+        "{path}: checksum mismatch (expected {expected}, got {got}); the download was removed"
+    )]
+    Checksum {
+        path: String,
+        expected: String,
+        got: String,
+    },
+    #[error("{0}")]
+    NotFound(String),
+}
+
+impl Hub {
+    /// `endpoint`: e.g. `https://huggingface.co`; `token`: sent as a bearer token (gated repos).
+    pub fn new(endpoint: &str, token: Option<String>) -> Self {
+        Hub {
+            endpoint: endpoint.trim_end_matches('/').to_owned(),
+            token,
+            client: reqwest::Client::new(),
+        }
+    }
+
+    /// From `HF_ENDPOINT` and `HF_TOKEN`, defaulting to the public hub.
+    pub fn from_env() -> Self {
+        let endpoint =
+            std::env::var("HF_ENDPOINT").unwrap_or_else(|_| "https://huggingface.co".into());
+        Self::new(
+            &endpoint,
+            std::env::var("HF_TOKEN").ok().filter(|t| !t.is_empty()),
+        )
+    }
+
+    fn get(&self, url: &str) -> reqwest::RequestBuilder {
+        let r = self.client.get(url);
+        match &self.token {
+            Some(t) => r.bearer_auth(t),
+            None => r,
+        }
+    }
+
+    /// The repository's files at the revision.
+    pub async fn list(&self, src: &HubSource) -> Result<Vec<HubFile>, PullError> {
+        let url = format!(
+            "{}/api/models/{}/tree/{}?recursive=true",
+            self.endpoint, src.repo, src.revision
+        );
+        let resp = self
+            .get(&url)
+            .send()
+            .await
+            .map_err(|e| PullError::Http(format!("{url}: {e}")))?;
+        if resp.status() == reqwest::StatusCode::NOT_FOUND {
+            return Err(PullError::NotFound(format!(
+                "no repository `{}` at revision `{}` on {}",
+                src.repo, src.revision, self.endpoint
+            )));
+        }
+        if !resp.status().is_success() {
+            return Err(PullError::Http(format!("{url}: HTTP {}", resp.status())));
+        }
+        let files: Vec<HubFile> = resp
+            .json()
+            .await
+            .map_err(|e| PullError::Http(format!("{url}: {e}")))?;
+        Ok(files.into_iter().filter(|f| f.kind == "file").collect())
+    }
+
+    /// Downloads what `src` names into `models_dir`; returns the local path (file or folder).
+    pub async fn pull(
+        &self,
+        src: &HubSource,
+        models_dir: &Path,
+        progress: Progress<'_>,
+    ) -> Result<PathBuf, PullError> {
+        let files = self.list(src).await?;
+        let wanted: Vec<&HubFile> = match &src.file {
+            Some(f) => files.iter().filter(|h| &h.path == f).collect(),
+            None => files.iter().collect(),
+        };
+        if wanted.is_empty() {
+            return Err(PullError::NotFound(match &src.file {
+                Some(f) => format!("`{}` has no file `{f}`", src.repo),
+                None => format!("`{}` has no files", src.repo),
+            }));
+        }
+        let dir = models_dir.join(&src.repo);
+        for file in wanted {
+            self.download(src, file, &dir.join(&file.path), progress)
+                .await?;
+        }
+        Ok(src.local_path(models_dir))
+    }
+
+    async fn download(
+        &self,
+        src: &HubSource,
+        file: &HubFile,
+        dest: &Path,
+        progress: Progress<'_>,
+    ) -> Result<(), PullError> {
+        let io = |e| PullError::Io(dest.to_path_buf(), e);
+        let size = file.lfs.as_ref().map_or(file.size, |l| l.size);
+        if dest.is_file() && std::fs::metadata(dest).map(|m| m.len()).ok() == Some(size) {
+            progress(&file.path, size, size);
+            return Ok(());
+        }
+        if let Some(parent) = dest.parent() {
+            tokio::fs::create_dir_all(parent).await.map_err(io)?;
+        }
+        let part = dest.with_extension(format!(
+            "{}part",
+            dest.extension()
+                .map(|e| format!("{}.", e.to_string_lossy()))
+                .unwrap_or_default()
+        ));
+        let mut have = tokio::fs::metadata(&part)
+            .await
+            .map(|m| m.len())
+            .unwrap_or(0);
+        if have > size {
+            have = 0;
+        }
+        let url = format!(
+            "{}/{}/resolve/{}/{}",
+            self.endpoint, src.repo, src.revision, file.path
+        );
+        let mut req = self.get(&url);
+        if have > 0 {
+            req = req.header(reqwest::header::RANGE, format!("bytes={have}-"));
+        }
+        let resp = req
+            .send()
+            .await
+            .map_err(|e| PullError::Http(format!("{url}: {e}")))?;
+        let resumed = resp.status() == reqwest::StatusCode::PARTIAL_CONTENT;
+        if !resp.status().is_success() {
+            return Err(PullError::Http(format!("{url}: HTTP {}", resp.status())));
+        }
+        if !resumed {
+            have = 0;
+        }
+        let mut out = tokio::fs::OpenOptions::new()
+            .create(true)
+            .write(true)
+            .append(resumed)
+            .truncate(!resumed)
+            .open(&part)
+            .await
+            .map_err(io)?;
+        let mut body = resp.bytes_stream();
+        while let Some(chunk) = body.next().await {
+            let chunk = chunk.map_err(|e| PullError::Http(format!("{url}: the download broke off after {have} bytes ({e}); run the pull again to resume")))?;
+            out.write_all(&chunk).await.map_err(io)?;
+            have += chunk.len() as u64;
+            progress(&file.path, have, size);
+        }
+        out.flush().await.map_err(io)?;
+        drop(out);
+        verify(file, &part).await?;
+        tokio::fs::rename(&part, dest).await.map_err(io)?;
+        Ok(())
+    }
+}
+
+/// Checks the downloaded file against the hub's hash; removes it when it does not match.
+async fn verify(file: &HubFile, part: &Path) -> Result<(), PullError> {
+    let content = tokio::fs::read(part)
+        .await
+        .map_err(|e| PullError::Io(part.to_path_buf(), e))?;
+    let (expected, got) = match &file.lfs {
+        Some(lfs) => (
+            lfs.oid.clone(),
+            hex(digest::digest(&digest::SHA256, &content).as_ref()),
+        ),
+        None if !file.oid.is_empty() => {
+            let mut ctx = digest::Context::new(&digest::SHA1_FOR_LEGACY_USE_ONLY);
+            ctx.update(format!("blob {}\0", content.len()).as_bytes());
+            ctx.update(&content);
+            (file.oid.clone(), hex(ctx.finish().as_ref()))
+        }
+        None => return Ok(()),
+    };
+    if expected.eq_ignore_ascii_case(&got) {
+        return Ok(());
+    }
+    let _ = tokio::fs::remove_file(part).await;
+    Err(PullError::Checksum {
+        path: file.path.clone(),
+        expected,
+        got,
+    })
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sources() {
+        let s = HubSource::parse("hf:HuggingFaceTB/SmolLM2-135M-Instruct-GGUF/smollm2.q4.gguf")
+            .unwrap();
+        assert_eq!(s.repo, "HuggingFaceTB/SmolLM2-135M-Instruct-GGUF");
+        assert_eq!(s.file.as_deref(), Some("smollm2.q4.gguf"));
+        assert_eq!(s.revision, "main");
+        let s = HubSource::parse("hf:sentence-transformers/all-MiniLM-L6-v2@abc123").unwrap();
+        assert_eq!((s.file, s.revision.as_str()), (None, "abc123"));
+        assert!(HubSource::parse("hf:onlyorg").is_none());
+        assert!(HubSource::parse("hf:a/b/../../etc/passwd").is_none());
+        assert!(HubSource::parse("/local/path").is_none());
+    }
+}

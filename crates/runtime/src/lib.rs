@@ -1,0 +1,27 @@
+//! Local inference: open models served in-process, the "Workers AI" half of Switchyard.
+//!
+//! # Layout
+//! - [`task`]: validated work ([`Task`]), its output ([`Event`]) and the [`Backend`] trait
+//!   (`schedule(task) -> stream`) every engine implements.
+//! - [`llm`]: text generation on llama.cpp (GGUF), one batching actor per model.
+//! - [`embed`]: sentence embeddings on candle (BERT family).
+//! - [`runtime`]: [`Runtime`], the models by name, loaded lazily and unloaded when idle.
+//! - [`openai`]: OpenAI request bodies in, OpenAI answers out — how the gateway calls a model.
+//! - [`settings`]: one model's settings; [`error`]: [`RuntimeError`] and its HTTP status.
+//! - [`hub`]: `models pull` from the Hugging Face hub; [`meter`]: compute units per request.
+
+pub mod embed;
+pub mod error;
+pub mod hub;
+pub mod llm;
+pub mod meter;
+pub mod openai;
+pub mod runtime;
+pub mod settings;
+pub mod task;
+
+pub use error::{ErrorKind, RuntimeError};
+pub use openai::{LocalApi, LocalBody, LocalReply};
+pub use runtime::{ModelStatus, Runtime};
+pub use settings::ModelSettings;
+pub use task::{Backend, Event, EventStream, Task, TaskKind};

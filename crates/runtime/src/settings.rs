@@ -1,0 +1,46 @@
+//! What the runtime needs to know about one local model (built from `[[models]]` by the caller).
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use crate::task::TaskKind;
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct ModelSettings {
+    pub name: String,
+    pub task: TaskKind,
+    /// The GGUF file (text generation) or the model folder (embeddings).
+    pub path: PathBuf,
+    /// Threads for this model (0 = every core). More threads than cores makes llama.cpp slower.
+    pub threads: u32,
+    /// Tokens per sequence (default: the model's training context, capped at 4096).
+    pub context_size: Option<u32>,
+    /// Sequences decoded together (text generation) or texts per forward pass (embeddings).
+    pub max_batch: u32,
+    /// Requests waiting beyond the running batch; more get `429`.
+    pub queue: usize,
+    /// Unload after this long without requests (`None` = keep loaded).
+    pub idle_unload: Option<Duration>,
+    /// `max_tokens` when a request gives none (bounded by the room left in the context).
+    pub default_max_tokens: u32,
+}
+
+impl ModelSettings {
+    /// Defaults for a model at `path`.
+    pub fn new(name: &str, task: TaskKind, path: PathBuf) -> Self {
+        ModelSettings {
+            name: name.to_owned(),
+            task,
+            path,
+            threads: 0,
+            context_size: None,
+            max_batch: match task {
+                TaskKind::TextGeneration => 4,
+                TaskKind::Embeddings => 32,
+            },
+            queue: 64,
+            idle_unload: Some(Duration::from_secs(15 * 60)),
+            default_max_tokens: 512,
+        }
+    }
+}

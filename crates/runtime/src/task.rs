@@ -1,0 +1,192 @@
+//! The validated work a model is given ([`Task`]) and what comes back ([`Event`]), plus the
+//! [`Backend`] trait every engine implements.
+
+use tokio::sync::mpsc;
+
+use crate::RuntimeError;
+
+/// Sampling parameters, already checked for range.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Sampling {
+    /// 0 = greedy.
+    pub temperature: f32,
+    pub top_p: f32,
+    /// 0 = off.
+    pub top_k: i32,
+    /// 0 = off.
+    pub min_p: f32,
+    pub seed: u32,
+    /// 1 = off.
+    pub repetition_penalty: f32,
+    pub frequency_penalty: f32,
+    pub presence_penalty: f32,
+}
+
+impl Default for Sampling {
+    fn default() -> Self {
+        Sampling {
+            temperature: 0.7,
+            top_p: 1.0,
+            top_k: 0,
+            min_p: 0.0,
+            seed: 0xFFFF_FFFF,
+            repetition_penalty: 1.0,
+            frequency_penalty: 0.0,
+            presence_penalty: 0.0,
+        }
+    }
+}
+
+/// One chat message, as the chat template sees it.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct Message {
+    pub role: String,
+    pub content: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tool_calls: Option<serde_json::Value>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tool_call_id: Option<String>,
+}
+
+/// What the model continues.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Prompt {
+    /// Rendered with the model's chat template. `tools` are the OpenAI tool definitions.
+    Chat {
+        messages: Vec<Message>,
+        tools: Vec<serde_json::Value>,
+    },
+    /// Raw text, tokenized as is (`/v1/completions`).
+    Text(String),
+}
+
+/// How the output is constrained.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Constraint {
+    None,
+    /// Any JSON object (`response_format: json_object`).
+    JsonObject,
+    /// JSON matching this schema.
+    JsonSchema(serde_json::Value),
+    /// A call of one of these tools: `{"name": …, "arguments": {…}}`; `required` forbids plain
+    /// text.
+    Tools {
+        tools: Vec<serde_json::Value>,
+        required: bool,
+    },
+}
+
+/// A text-generation request, validated.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Generate {
+    pub prompt: Prompt,
+    /// `None` = until the context is full or the model stops.
+    pub max_tokens: Option<u32>,
+    pub stop: Vec<String>,
+    pub sampling: Sampling,
+    pub constraint: Constraint,
+}
+
+/// An embeddings request.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Embed {
+    pub inputs: Vec<String>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum Task {
+    Generate(Generate),
+    Embed(Embed),
+}
+
+impl Task {
+    pub fn kind(&self) -> TaskKind {
+        match self {
+            Task::Generate(_) => TaskKind::TextGeneration,
+            Task::Embed(_) => TaskKind::Embeddings,
+        }
+    }
+}
+
+/// What a model does (`task` in `[[models]]`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TaskKind {
+    TextGeneration,
+    Embeddings,
+}
+
+impl TaskKind {
+    pub fn name(self) -> &'static str {
+        match self {
+            TaskKind::TextGeneration => "text-generation",
+            TaskKind::Embeddings => "embeddings",
+        }
+    }
+
+    /// Workers AI's task name.
+    pub fn workers_ai_name(self) -> &'static str {
+        match self {
+            TaskKind::TextGeneration => "Text Generation",
+            TaskKind::Embeddings => "Text Embeddings",
+        }
+    }
+}
+
+/// Why generation ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Finish {
+    /// The model ended its turn, or a stop sequence matched.
+    Stop,
+    /// `max_tokens` reached.
+    Length,
+    /// A tool call was generated.
+    ToolCalls,
+}
+
+/// Token counts of one request.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Counts {
+    pub input: u64,
+    pub output: u64,
+}
+
+/// One step of a task's output.
+#[derive(Debug, Clone)]
+pub enum Event {
+    /// Generated text (valid UTF-8, stop sequences already cut).
+    Text(String),
+    /// The embeddings, one per input, in order.
+    Vectors(Vec<Vec<f32>>),
+    /// The end: why, and the token counts.
+    Done { finish: Finish, counts: Counts },
+    /// The engine failed after the task started.
+    Failed(RuntimeError),
+}
+
+/// A task's output, as the engine produces it. Dropping it cancels the task (its slot is freed
+/// at the engine's next step).
+pub type EventStream = mpsc::UnboundedReceiver<Event>;
+
+/// An engine serving one loaded model (see STYLE.md: `schedule(valid request) -> stream`).
+pub trait Backend: Send + Sync {
+    /// Queues the task. Errors come back at once for invalid requests (400) and a full queue
+    /// (429); later failures arrive as [`Event::Failed`].
+    fn schedule(&self, task: Task) -> Result<EventStream, RuntimeError>;
+
+    /// The context window in tokens (0 when the task has none).
+    fn context_length(&self) -> u32;
+
+    /// Whether the engine's thread still runs (it ends after the idle period).
+    fn is_alive(&self) -> bool;
+
+    /// Requests running now (not counting those queued).
+    fn running(&self) -> usize;
+
+    /// The prompt text a chat turns into (the chat template applied).
+    fn render(&self, _prompt: &Prompt) -> Result<String, RuntimeError> {
+        Err(RuntimeError::invalid(
+            "model",
+            "this model takes no prompts",
+        ))
+    }
+}
