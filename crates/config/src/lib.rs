@@ -23,6 +23,7 @@ pub mod cache;
 pub mod control;
 pub mod env;
 pub mod limits;
+pub mod local;
 pub mod logs;
 pub mod model;
 pub mod raw;
@@ -36,6 +37,7 @@ use std::path::{Path, PathBuf};
 pub use cache::{CacheBackendConfig, CacheConfig};
 pub use control::{AuthConfig, Backoff, RetryConfig};
 pub use limits::LimitsConfig;
+pub use local::{LocalModel, LocalTask, ModelSource, RuntimeConfig};
 pub use logs::{LogsConfig, PriceRow};
 pub use model::{Config, ModelBinding, ModelRef, ServerConfig};
 

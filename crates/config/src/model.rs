@@ -24,6 +24,8 @@ pub struct Config {
     pub breaker: crate::control::BreakerConfig,
     /// Dynamic routes (`dynamic/NAME`).
     pub routes: Vec<crate::routes::Route>,
+    /// Local models and the runtime's settings.
+    pub runtime: crate::RuntimeConfig,
     /// Things that are allowed but probably not intended (a provider without a key, …).
     pub warnings: Vec<String>,
 }

@@ -35,6 +35,8 @@ pub struct RawConfig {
     pub circuit_breaker: crate::control::RawBreaker,
     #[serde(default)]
     pub routes: Vec<crate::routes::RawRoute>,
+    #[serde(default)]
+    pub runtime: crate::local::RawRuntime,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -101,4 +103,22 @@ pub struct RawModel {
     pub fallbacks: Vec<Spanned<String>>,
     /// Cache TTL for requests through this alias (overrides `[cache] ttl_seconds`; 0 = never).
     pub cache_ttl_seconds: Option<Spanned<u64>>,
+    // A local model (see `crate::local`): the weights' `source` and how to run them.
+    /// A GGUF file, a model folder, or `hf:org/repo[/file]`.
+    pub source: Option<Spanned<String>>,
+    /// `text-generation` | `embeddings`.
+    pub task: Option<Spanned<String>>,
+    /// More names for the local model (e.g. `@cf/meta/llama-3.1-8b-instruct`).
+    #[serde(default)]
+    pub aliases: Vec<String>,
+    pub threads: Option<u32>,
+    pub context_size: Option<u64>,
+    pub max_batch: Option<u64>,
+    pub queue: Option<u64>,
+    /// Unload after this many idle seconds (0 = never; default 900).
+    pub idle_unload_seconds: Option<u64>,
+    /// Default `max_tokens` for requests that give none (default 512).
+    pub max_tokens: Option<u64>,
+    pub units_per_1k_input: Option<f64>,
+    pub units_per_1k_output: Option<f64>,
 }

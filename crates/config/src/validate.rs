@@ -9,7 +9,7 @@ use switchyard_providers::{AwsSpec, AzureSpec, ProviderKind, ProviderSpec, Secre
 use toml::Spanned;
 
 use crate::env::{env_provider_kinds, Env};
-use crate::raw::{RawConfig, RawProvider, RawServer};
+use crate::raw::{RawConfig, RawModel, RawProvider, RawServer};
 use crate::{Config, ConfigError, ModelBinding, ServerConfig, Source};
 
 /// The Azure OpenAI API version used when none is configured (latest GA at the time of writing).
@@ -53,8 +53,35 @@ pub(crate) fn validate(
         }
     }
 
-    let mut models: Vec<ModelBinding> = Vec::with_capacity(raw.models.len());
-    for m in raw.models {
+    let mut runtime = crate::local::runtime(raw.runtime, src)?;
+    let (local, aliases): (Vec<RawModel>, Vec<RawModel>) =
+        raw.models.into_iter().partition(|m| m.source.is_some());
+    for m in &local {
+        if let Some(source) = &m.source {
+            let model = crate::local::local_model(m, source, &runtime.models_dir, src)?;
+            if runtime.models.iter().any(|o| o.name == model.name) {
+                return Err(src.error(
+                    None,
+                    format!("local model `{}` is declared twice", model.name),
+                ));
+            }
+            runtime.models.push(model);
+        }
+    }
+    if !runtime.models.is_empty() {
+        if providers.iter().any(|p| p.name == "local") {
+            return Err(src.error(None, "the provider name `local` is reserved for local models (`[[models]]` with a `source`)"));
+        }
+        providers.push(crate::local::provider(&runtime));
+    }
+    let mut models: Vec<ModelBinding> = Vec::with_capacity(aliases.len());
+    for binding in crate::local::bindings(&runtime) {
+        if models.iter().any(|b| b.name == binding.name) {
+            return Err(src.error(None, format!("model name `{}` is used twice", binding.name)));
+        }
+        models.push(binding);
+    }
+    for m in aliases {
         let binding = crate::aliases::model(m, src, &providers)?;
         if models.iter().any(|b| b.name == binding.name) {
             return Err(src.error(
@@ -105,6 +132,7 @@ pub(crate) fn validate(
         limits,
         breaker,
         routes,
+        runtime,
         warnings,
     })
 }

@@ -156,6 +156,17 @@ impl GatewayError {
         )
     }
 
+    /// The provider has no such API (e.g. `/v1/completions` on a provider without it): 400.
+    pub fn unsupported_api(provider: &str, api: &str) -> Self {
+        Self::new(
+            StatusCode::BAD_REQUEST,
+            ErrorOrigin::Client,
+            "invalid_request_error",
+            "unsupported_by_provider",
+            format!("provider `{provider}` does not serve {api}"),
+        )
+    }
+
     pub fn internal(message: impl Into<String>) -> Self {
         Self::new(
             StatusCode::INTERNAL_SERVER_ERROR,

@@ -23,6 +23,8 @@
 //! - [`retry`]: retry/fallback controls and policy, and the record of failed attempts.
 //! - [`usage`]: asking OpenAI-family providers for stream usage, and stripping it for clients.
 //! - [`dynamic`]: dynamic routes (`dynamic/NAME`), node graphs walked per request.
+//! - [`local`]: the local runtime as a provider: `[[models]]` with a `source` become runtime
+//!   models; calls to provider `local` are answered in-process.
 //! - [`universal`]: the universal endpoint — provider-native steps tried in order.
 //! - [`translate`]: client dialect ⇄ provider dialect through the canonical model (only when they
 //!   differ), including the streaming [`translate::Transcoder`].
@@ -33,6 +35,7 @@ pub mod context;
 pub mod control;
 pub mod dynamic;
 pub mod error;
+pub mod local;
 pub mod observe;
 pub mod passthrough;
 pub mod pipeline;

@@ -35,6 +35,7 @@ pub fn supported(kind: ProviderKind) -> bool {
             | ProviderKind::Vllm
             | ProviderKind::Llamacpp
             | ProviderKind::WorkersAi
+            | ProviderKind::Local
     )
 }
 

@@ -44,6 +44,9 @@ pub enum ProviderKind {
     /// Cloudflare Workers AI through its native `/ai/run/{model}` API (`account_id` required).
     #[serde(rename = "workers-ai-run")]
     WorkersAiRun,
+    /// Models served in-process by the local runtime (`[[models]]` with a `source`); the config
+    /// adds this provider, named `local`, itself.
+    Local,
 }
 
 /// Where a vendor lives and where its key usually is.
@@ -80,6 +83,7 @@ impl ProviderKind {
         ProviderKind::Cohere,
         ProviderKind::Bedrock,
         ProviderKind::WorkersAiRun,
+        ProviderKind::Local,
     ];
 
     /// The preset for kinds that have a well-known endpoint. Azure (per-resource URL) and the generic
@@ -93,7 +97,8 @@ impl ProviderKind {
             | ProviderKind::WorkersAi
             | ProviderKind::Vertex
             | ProviderKind::Bedrock
-            | ProviderKind::WorkersAiRun => return None,
+            | ProviderKind::WorkersAiRun
+            | ProviderKind::Local => return None,
             ProviderKind::Groq => ("https://api.groq.com/openai/v1", Some("GROQ_API_KEY")),
             ProviderKind::Mistral => ("https://api.mistral.ai/v1", Some("MISTRAL_API_KEY")),
             ProviderKind::Deepseek => ("https://api.deepseek.com/v1", Some("DEEPSEEK_API_KEY")),
@@ -160,6 +165,7 @@ impl ProviderKind {
             ProviderKind::Cohere => "cohere",
             ProviderKind::Bedrock => "bedrock",
             ProviderKind::WorkersAiRun => "workers-ai-run",
+            ProviderKind::Local => "local",
         }
     }
 }
@@ -188,6 +194,7 @@ mod tests {
                     | ProviderKind::Vertex
                     | ProviderKind::Bedrock
                     | ProviderKind::WorkersAiRun
+                    | ProviderKind::Local
             );
             assert_eq!(has, expected, "{kind:?}");
         }

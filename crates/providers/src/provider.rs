@@ -24,6 +24,8 @@ pub enum Endpoint {
     Embeddings,
     /// Anthropic's `messages/count_tokens` (Gemini: `countTokens`).
     CountTokens,
+    /// OpenAI's legacy text completions.
+    Completions,
 }
 
 impl Endpoint {
@@ -32,6 +34,8 @@ impl Endpoint {
         match (self, dialect) {
             (Endpoint::ChatCompletions, Dialect::OpenAi) => Some("chat/completions"),
             (Endpoint::Embeddings, Dialect::OpenAi) => Some("embeddings"),
+            (Endpoint::Completions, Dialect::OpenAi) => Some("completions"),
+            (Endpoint::Completions, _) => None,
             (Endpoint::ChatCompletions, Dialect::Anthropic) => Some("messages"),
             (Endpoint::Embeddings, Dialect::Anthropic) => None,
             (Endpoint::ChatCompletions, Dialect::Cohere) => Some("chat"),
@@ -51,6 +55,7 @@ impl Endpoint {
             Endpoint::ChatCompletions => "chat_completions",
             Endpoint::Embeddings => "embeddings",
             Endpoint::CountTokens => "count_tokens",
+            Endpoint::Completions => "completions",
         }
     }
 }

@@ -3,14 +3,18 @@
 use axum::routing::{any, delete, get, patch, post, put};
 use axum::Router;
 
-use crate::routes::{admin, anthropic, health, keys, logs, native, openai, secrets};
+use crate::routes::{admin, anthropic, health, keys, logs, native, openai, secrets, workers_ai};
 use crate::AppState;
 
 /// Every route Switchyard serves.
 pub fn app(state: AppState) -> Router {
     Router::new()
         .route("/v1/chat/completions", post(openai::chat_completions))
+        .route("/v1/completions", post(openai::completions))
         .route("/v1/embeddings", post(openai::embeddings))
+        .route("/ai/run/{*model}", post(workers_ai::run))
+        .route("/ai/models/search", get(workers_ai::search))
+        .route("/ai/models/schema", get(workers_ai::schema))
         .route("/v1/models", get(openai::models))
         .route("/v1/messages", post(anthropic::messages))
         .route("/v1/messages/count_tokens", post(anthropic::count_tokens))

@@ -9,6 +9,16 @@ use switchyard_gateway::observe::Observer;
 use switchyard_gateway::{Gateway, ResponseCache};
 use switchyard_providers::{Secret, UpstreamError};
 
+/// A local model as the Workers AI model APIs describe it.
+#[derive(Debug, Clone)]
+pub struct LocalModelInfo {
+    pub name: String,
+    pub aliases: Vec<String>,
+    pub task: switchyard_runtime::TaskKind,
+    /// Configured context size (0 = the model's own).
+    pub context: u32,
+}
+
 #[derive(Clone)]
 pub struct AppState {
     pub gateway: Arc<Gateway>,
@@ -23,6 +33,8 @@ pub struct AppState {
     pub auth_required: bool,
     /// Protects `/api/*` and `/metrics` when set (shared: the state is cloned per request).
     pub admin_token: Option<Arc<Secret>>,
+    /// Local models' names and tasks (Workers AI's model search and schemas).
+    pub local_models: Arc<Vec<LocalModelInfo>>,
     /// False once shutdown has begun: `/readyz` answers 503 so load balancers stop sending.
     ready: Arc<AtomicBool>,
 }
@@ -38,6 +50,19 @@ impl AppState {
             keys: None,
             auth_required: config.auth.required,
             admin_token: config.auth.admin_token.clone().map(Arc::new),
+            local_models: Arc::new(
+                config
+                    .runtime
+                    .models
+                    .iter()
+                    .map(|m| LocalModelInfo {
+                        name: m.name.clone(),
+                        aliases: m.aliases.clone(),
+                        task: switchyard_gateway::local::settings(m).task,
+                        context: m.context_size.unwrap_or(0),
+                    })
+                    .collect(),
+            ),
             ready: Arc::new(AtomicBool::new(true)),
         })
     }

@@ -75,7 +75,7 @@ pub(crate) fn usage_of(api: ClientApi, stream: bool, body: &[u8]) -> Option<Toke
         });
     }
     match api {
-        ClientApi::ChatCompletions | ClientApi::Embeddings => {
+        ClientApi::ChatCompletions | ClientApi::Embeddings | ClientApi::Completions => {
             // this runs for every logged answer: the `usage` object alone when it can be found
             // (a quote inside a JSON string is escaped, so `"usage":` is always a key), else the
             // whole body, typed so everything but `usage` is skipped without being built
@@ -188,7 +188,7 @@ fn decode_stream(api: ClientApi, body: &[u8]) -> Option<Vec<StreamEvent>> {
                 decoder.decode(e, &mut events);
             }
         }
-        ClientApi::Embeddings | ClientApi::CountTokens => return None,
+        ClientApi::Embeddings | ClientApi::CountTokens | ClientApi::Completions => return None,
     }
     Some(events)
 }
@@ -197,7 +197,7 @@ fn decode_json(api: ClientApi, body: &[u8]) -> Option<ChatResponse> {
     match api {
         ClientApi::ChatCompletions => openai::upstream::response_to_canonical(body),
         ClientApi::Messages => anthropic::response_to_canonical(body),
-        ClientApi::Embeddings | ClientApi::CountTokens => None,
+        ClientApi::Embeddings | ClientApi::CountTokens | ClientApi::Completions => None,
     }
 }
 
@@ -210,7 +210,7 @@ fn encode_json(api: ClientApi, answer: &ChatResponse, created_ms: u64) -> Option
         ClientApi::Messages => {
             serde_json::to_vec(&anthropic::client::response_from_canonical(answer)).ok()?
         }
-        ClientApi::Embeddings | ClientApi::CountTokens => return None,
+        ClientApi::Embeddings | ClientApi::CountTokens | ClientApi::Completions => return None,
     };
     Some(Bytes::from(json))
 }

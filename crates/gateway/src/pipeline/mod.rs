@@ -16,7 +16,7 @@ use http::{HeaderMap, Response};
 use switchyard_config::limits::CounterBackend;
 use switchyard_config::Config;
 use switchyard_protocol::anthropic::client::MessagesRequest;
-use switchyard_protocol::openai::{ChatRequest, EmbeddingsRequest, ModelList};
+use switchyard_protocol::openai::{ChatRequest, CompletionRequest, EmbeddingsRequest, ModelList};
 use switchyard_protocol::Dialect;
 use switchyard_providers::{Endpoint, Provider, UpstreamError};
 use switchyard_store::cache::RedisSettings;
@@ -33,12 +33,16 @@ pub enum ClientApi {
     Messages,
     /// Anthropic `POST /v1/messages/count_tokens`.
     CountTokens,
+    /// OpenAI's legacy `POST /v1/completions` (raw prompt, no chat template).
+    Completions,
 }
 
 impl ClientApi {
     pub fn dialect(self) -> Dialect {
         match self {
-            ClientApi::ChatCompletions | ClientApi::Embeddings => Dialect::OpenAi,
+            ClientApi::ChatCompletions | ClientApi::Embeddings | ClientApi::Completions => {
+                Dialect::OpenAi
+            }
             ClientApi::Messages | ClientApi::CountTokens => Dialect::Anthropic,
         }
     }
@@ -50,6 +54,7 @@ impl ClientApi {
             ClientApi::Embeddings => "embeddings",
             ClientApi::Messages => "messages",
             ClientApi::CountTokens => "messages.count_tokens",
+            ClientApi::Completions => "completions",
         }
     }
 
@@ -59,6 +64,7 @@ impl ClientApi {
             ClientApi::ChatCompletions | ClientApi::Messages => Endpoint::ChatCompletions,
             ClientApi::Embeddings => Endpoint::Embeddings,
             ClientApi::CountTokens => Endpoint::CountTokens,
+            ClientApi::Completions => Endpoint::Completions,
         }
     }
 }
@@ -82,6 +88,8 @@ pub struct Gateway {
     dynamic: DynamicRoutes,
     /// Stored provider keys, once the key store is open (needs a master key).
     vault: std::sync::OnceLock<crate::control::Vault>,
+    /// Local models (`[[models]]` with a `source`), served in-process.
+    runtime: Arc<switchyard_runtime::Runtime>,
 }
 
 /// One API call as the edge received it.
@@ -206,6 +214,7 @@ impl Gateway {
             limiter: Limiter::new(&config.limits, counters(&config.limits)?),
             dynamic: DynamicRoutes::new(&config.routes),
             vault: std::sync::OnceLock::new(),
+            runtime: Arc::new(crate::local::runtime(&config.runtime)),
         })
     }
 
@@ -288,6 +297,11 @@ impl Gateway {
 
     pub fn vault(&self) -> Option<&crate::control::Vault> {
         self.vault.get()
+    }
+
+    /// The local models.
+    pub fn runtime(&self) -> &Arc<switchyard_runtime::Runtime> {
+        &self.runtime
     }
 
     pub fn limiter(&self) -> &Limiter {
@@ -387,6 +401,24 @@ impl Gateway {
                 // Anthropic forwards it; other providers have no such API (refused as 400).
                 let splicer = req.rewrite(route.upstream_model);
                 (self.owned_route(&route), false, splicer)
+            }
+            ClientApi::Completions => {
+                let req = CompletionRequest::parse(body)?;
+                let route = match given {
+                    Some(r) => r,
+                    None => self.router.resolve(req.model())?,
+                };
+                if route.provider.dialect_for(route.upstream_model) != Dialect::OpenAi {
+                    return Err(GatewayError::unsupported_api(
+                        route.provider.name(),
+                        "/v1/completions",
+                    ));
+                }
+                let mut splicer = req.rewrite(route.upstream_model);
+                strip_usage = req.stream()
+                    && crate::usage::supported(route.provider.spec().kind)
+                    && crate::usage::inject(req.view(), &mut splicer);
+                (self.owned_route(&route), req.stream(), splicer)
             }
             ClientApi::Embeddings => {
                 let req = EmbeddingsRequest::parse(body)?;

@@ -153,6 +153,12 @@ impl Gateway {
         api_request: &ApiRequest,
         policy: &RetryPolicy,
     ) -> Result<UpstreamReply, GatewayError> {
+        if call.provider.spec().kind == switchyard_providers::ProviderKind::Local {
+            let (response, latency) =
+                crate::local::call(&self.runtime, call.api, &call.upstream_model, &call.body)
+                    .await?;
+            return Ok(UpstreamReply { response, latency });
+        }
         let forward = &api_request.forward;
         let mut request = call.provider.build(
             call.api.endpoint(),

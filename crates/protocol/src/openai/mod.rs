@@ -40,7 +40,7 @@ pub fn embeddings_list(
 pub use error::ErrorBody;
 pub use fields::Expect;
 pub use models::{ModelEntry, ModelList};
-pub use request::{ChatRequest, EmbeddingsRequest, RequestError, StreamFlag};
+pub use request::{ChatRequest, CompletionRequest, EmbeddingsRequest, RequestError, StreamFlag};
 
 #[cfg(test)]
 mod tests;

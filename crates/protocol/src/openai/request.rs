@@ -177,6 +177,55 @@ impl<'a> EmbeddingsRequest<'a> {
     }
 }
 
+/// A validated `POST /v1/completions` body (legacy text completions: served by local models and
+/// OpenAI-dialect providers). Only `model`, `prompt` and `stream` are read here; the server that
+/// answers checks the rest.
+#[derive(Debug)]
+pub struct CompletionRequest<'a> {
+    view: ObjectView<'a>,
+    model: Cow<'a, str>,
+    model_span: Range<usize>,
+    stream: bool,
+}
+
+impl<'a> CompletionRequest<'a> {
+    pub fn parse(body: &'a [u8]) -> Result<Self, RequestError> {
+        let view = ObjectView::parse(body)?;
+        let (model, model_span) = required_model(&view)?;
+        view.get("prompt")
+            .filter(|m| JsonType::of(m) != JsonType::Null)
+            .ok_or_else(|| missing("prompt"))?;
+        let stream = view.get("stream").map(|v| v.get()) == Some("true");
+        Ok(CompletionRequest {
+            view,
+            model,
+            model_span,
+            stream,
+        })
+    }
+
+    pub fn model(&self) -> &str {
+        &self.model
+    }
+
+    pub fn stream(&self) -> bool {
+        self.stream
+    }
+
+    pub fn rewrite(&self, upstream_model: &str) -> Splicer<'a> {
+        rewrite_model(
+            &self.view,
+            &self.model,
+            self.model_span.clone(),
+            upstream_model,
+        )
+    }
+
+    pub fn view(&self) -> &ObjectView<'a> {
+        &self.view
+    }
+}
+
 fn rewrite_model<'a>(
     view: &ObjectView<'a>,
     model: &str,

@@ -28,12 +28,14 @@ fn model_in_path(
     let encoded = percent_encode_segment(model);
     match (dialect, endpoint) {
         (_, Endpoint::CountTokens) if dialect != Dialect::Gemini => None,
+        (_, Endpoint::Completions) if dialect != Dialect::OpenAi => None,
         (Dialect::Gemini, _) => {
             let method = match (endpoint, stream) {
                 (Endpoint::ChatCompletions, false) => "generateContent",
                 (Endpoint::ChatCompletions, true) => "streamGenerateContent?alt=sse",
                 (Endpoint::Embeddings, _) => "batchEmbedContents",
                 (Endpoint::CountTokens, _) => "countTokens",
+                (Endpoint::Completions, _) => return None,
             };
             Some(format!("models/{encoded}:{method}"))
         }
@@ -120,7 +122,7 @@ impl Provider {
         match endpoint {
             Endpoint::ChatCompletions => inner.chat_path.clone(),
             Endpoint::Embeddings => inner.embeddings_path.clone(),
-            Endpoint::CountTokens => None,
+            Endpoint::CountTokens | Endpoint::Completions => None,
         }
         .map_or_else(
             || self.parse_path(format!("{}/{tail}", inner.base_path), model),

@@ -9,3 +9,4 @@ pub mod logs;
 pub mod native;
 pub mod openai;
 pub mod secrets;
+pub mod workers_ai;

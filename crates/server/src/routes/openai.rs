@@ -1,4 +1,4 @@
-//! The OpenAI dialect: `/v1/chat/completions`, `/v1/embeddings`, `/v1/models`.
+//! The OpenAI dialect: `/v1/chat/completions`, `/v1/completions`, `/v1/embeddings`, `/v1/models`.
 
 use axum::extract::{Request, State};
 use axum::response::{IntoResponse, Response};
@@ -14,6 +14,14 @@ pub async fn chat_completions(
     request: Request,
 ) -> Response {
     call(state, ctx, ClientApi::ChatCompletions, request).await
+}
+
+pub async fn completions(
+    State(state): State<AppState>,
+    Extension(ctx): Extension<RequestContext>,
+    request: Request,
+) -> Response {
+    call(state, ctx, ClientApi::Completions, request).await
 }
 
 pub async fn embeddings(
