@@ -271,3 +271,27 @@ pub(crate) fn bindings(runtime: &RuntimeConfig) -> Vec<ModelBinding> {
     }
     out
 }
+
+/// Price rows for local models: USD per million tokens = units per 1k tokens × USD per 1k units.
+pub(crate) fn prices(runtime: &RuntimeConfig) -> Vec<crate::PriceRow> {
+    let p = runtime.usd_per_1k_units;
+    runtime
+        .models
+        .iter()
+        .map(|m| crate::PriceRow {
+            provider: "local".to_owned(),
+            model: m.name.clone(),
+            input: m.units_per_1k_input * p,
+            output: m.units_per_1k_output * p,
+            cached_input: None,
+            reasoning: None,
+            per_image: None,
+            per_audio_minute: None,
+            date: String::new(),
+            source: format!(
+                "local metering: {} / {} units per 1k input / output tokens at ${p} per 1k units",
+                m.units_per_1k_input, m.units_per_1k_output
+            ),
+        })
+        .collect()
+}

@@ -126,7 +126,12 @@ pub(crate) fn validate(
         models,
         cache,
         logs,
-        pricing: raw.pricing,
+        pricing: {
+            // local models are priced by their metering rates (user rows still win: they come first)
+            let mut rows = raw.pricing;
+            rows.extend(crate::local::prices(&runtime));
+            rows
+        },
         auth,
         retries,
         limits,

@@ -82,3 +82,46 @@ pub async fn call(
         .insert(CONTENT_TYPE, HeaderValue::from_static(content_type));
     Ok((response, latency))
 }
+
+/// Compute units of local requests, from their tokens and the model's rates.
+#[derive(Debug, Default, Clone)]
+pub struct Meter {
+    rates: std::collections::HashMap<String, switchyard_runtime::meter::Rate>,
+}
+
+impl Meter {
+    pub fn new(config: &RuntimeConfig) -> Self {
+        Meter {
+            rates: config
+                .models
+                .iter()
+                .map(|m| {
+                    let rate = switchyard_runtime::meter::Rate {
+                        units_per_1k_input: m.units_per_1k_input,
+                        units_per_1k_output: m.units_per_1k_output,
+                    };
+                    (m.name.clone(), rate)
+                })
+                .collect(),
+        }
+    }
+
+    /// The units a logged request used: `None` unless a local model served it.
+    pub fn units(&self, r: &switchyard_store::logs::LogRecord) -> Option<f64> {
+        if r.provider.as_deref() != Some("local") {
+            return None;
+        }
+        let rate = self.rates.get(r.model.as_deref()?)?;
+        let n = |t: Option<i64>| t.unwrap_or(0).max(0) as u64;
+        Some(rate.units(n(r.input_tokens), n(r.output_tokens)))
+    }
+
+    /// A log row as JSON, with `units` for local requests.
+    pub fn row_json(&self, r: &switchyard_store::logs::LogRecord) -> serde_json::Value {
+        let mut v = serde_json::to_value(r).unwrap_or_default();
+        if let (Some(units), Some(obj)) = (self.units(r), v.as_object_mut()) {
+            obj.insert("units".into(), serde_json::json!(units));
+        }
+        v
+    }
+}

@@ -33,6 +33,8 @@ pub struct AppState {
     pub auth_required: bool,
     /// Protects `/api/*` and `/metrics` when set (shared: the state is cloned per request).
     pub admin_token: Option<Arc<Secret>>,
+    /// Compute units of local-model requests (log rows and analytics show them).
+    pub meter: Arc<switchyard_gateway::local::Meter>,
     /// Local models' names and tasks (Workers AI's model search and schemas).
     pub local_models: Arc<Vec<LocalModelInfo>>,
     /// False once shutdown has begun: `/readyz` answers 503 so load balancers stop sending.
@@ -50,6 +52,7 @@ impl AppState {
             keys: None,
             auth_required: config.auth.required,
             admin_token: config.auth.admin_token.clone().map(Arc::new),
+            meter: Arc::new(switchyard_gateway::local::Meter::new(&config.runtime)),
             local_models: Arc::new(
                 config
                     .runtime

@@ -50,6 +50,8 @@ pub struct Group {
     /// Rows that used tokens of a model with no price (their cost is not in `cost_usd`).
     pub unpriced: u64,
     pub saved_cost_usd: f64,
+    /// Compute units of local-model requests (metering).
+    pub units: f64,
     pub p50_ms: f64,
     pub p95_ms: f64,
 }
@@ -106,6 +108,15 @@ fn percentile(sorted: &[f64], p: f64) -> f64 {
 }
 
 pub fn analyze(rows: &[LogRecord], by: &GroupBy) -> Vec<Group> {
+    analyze_metered(rows, by, &|_| None)
+}
+
+/// [`analyze`], with each row's compute units (local models) from `units`.
+pub fn analyze_metered(
+    rows: &[LogRecord],
+    by: &GroupBy,
+    units: &dyn Fn(&LogRecord) -> Option<f64>,
+) -> Vec<Group> {
     let mut groups: BTreeMap<String, (Group, Vec<f64>)> = BTreeMap::new();
     for r in rows {
         let key = key_of(r, by);
@@ -130,6 +141,7 @@ pub fn analyze(rows: &[LogRecord], by: &GroupBy) -> Vec<Group> {
             None => {}
         }
         g.saved_cost_usd += r.saved_cost_usd.unwrap_or(0.0);
+        g.units += units(r).unwrap_or(0.0);
         durations.push(r.duration_ms);
     }
     groups

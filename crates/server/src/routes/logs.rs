@@ -7,7 +7,7 @@ use axum::Json;
 use http::StatusCode;
 use serde::Deserialize;
 use serde_json::json;
-use switchyard_gateway::observe::analytics::{analyze, GroupBy};
+use switchyard_gateway::observe::analytics::{analyze_metered, GroupBy};
 use switchyard_gateway::observe::Observer;
 use switchyard_gateway::GatewayError;
 use switchyard_store::logs::{LogFilter, LogPatch};
@@ -118,7 +118,9 @@ pub async fn list(State(state): State<AppState>, query: QueryResult) -> Response
             let next = (rows.len() == limit as usize)
                 .then(|| rows.last().map(|r| r.id.clone()))
                 .flatten();
-            Json(json!({"data": rows, "next": next})).into_response()
+            let data: Vec<serde_json::Value> =
+                rows.iter().map(|r| state.meter.row_json(r)).collect();
+            Json(json!({"data": data, "next": next})).into_response()
         }
         Err(e) => store_error(&e),
     }
@@ -130,7 +132,7 @@ pub async fn get(State(state): State<AppState>, Path(id): Path<String>) -> Respo
         return no_log();
     };
     match observer.store().get(&id).await {
-        Ok(Some(row)) => Json(row).into_response(),
+        Ok(Some(row)) => Json(state.meter.row_json(&row)).into_response(),
         Ok(None) => not_found(&id),
         Err(e) => store_error(&e),
     }
@@ -209,7 +211,11 @@ pub async fn analytics(State(state): State<AppState>, query: QueryResult) -> Res
         Err(e) => return render(&GatewayError::bad_body(e)),
     };
     match observer.store().scan(&q.filter()).await {
-        Ok(rows) => Json(json!({ "group_by": q.group_by.unwrap_or_else(|| "model".into()), "groups": analyze(&rows, &by) })).into_response(),
+        Ok(rows) => {
+            let groups = analyze_metered(&rows, &by, &|r| state.meter.units(r));
+            let key = q.group_by.unwrap_or_else(|| "model".into());
+            Json(json!({ "group_by": key, "groups": groups })).into_response()
+        }
         Err(e) => store_error(&e),
     }
 }
