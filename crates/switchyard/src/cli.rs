@@ -89,11 +89,47 @@ pub enum Command {
         #[command(subcommand)]
         command: SecretsCommand,
     },
+    /// Local model files: pull from the Hugging Face hub, list, remove.
+    Models {
+        #[arg(short, long, env = "SWITCHYARD_CONFIG")]
+        config: Option<PathBuf>,
+        #[command(subcommand)]
+        command: ModelsCommand,
+    },
+    /// Generate with a local model in the terminal, streaming to stdout.
+    Run {
+        #[arg(short, long, env = "SWITCHYARD_CONFIG")]
+        config: Option<PathBuf>,
+        /// A local model's name or alias from the config, or a path to a .gguf file.
+        model: String,
+        /// The user message.
+        prompt: String,
+        #[arg(long)]
+        max_tokens: Option<u32>,
+        /// 0 = greedy.
+        #[arg(long, default_value_t = 0.7)]
+        temperature: f32,
+        #[arg(long)]
+        system: Option<String>,
+    },
     /// Configuration tools.
     Config {
         #[command(subcommand)]
         command: ConfigCommand,
     },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ModelsCommand {
+    /// Download `hf:org/repo[/file]` into the models directory (resumable, checksum-checked).
+    Pull { source: String },
+    /// Configured local models and the files in the models directory.
+    List {
+        #[arg(long)]
+        json: bool,
+    },
+    /// Delete a pulled model: `hf:org/repo[/file]` or a path under the models directory.
+    Rm { source: String },
 }
 
 #[derive(Debug, Subcommand)]

@@ -3,6 +3,7 @@
 
 mod cli;
 mod keys_cli;
+mod models_cli;
 mod report;
 
 use std::io::Write as _;
@@ -68,6 +69,28 @@ fn main() -> ExitCode {
         Command::Config {
             command: ConfigCommand::Check { file },
         } => check(file),
+        Command::Models { config, command } => report_command(config, |config| async move {
+            models_cli::run(&config, command).await
+        }),
+        Command::Run {
+            config,
+            model,
+            prompt,
+            max_tokens,
+            temperature,
+            system,
+        } => {
+            let args = models_cli::RunArgs {
+                model,
+                prompt,
+                max_tokens,
+                temperature,
+                system,
+            };
+            report_command(config, |config| async move {
+                models_cli::generate(&config, args).await
+            })
+        }
         Command::Keys { config, command } => report_command(config, |config| async move {
             keys_cli::run(&config, command).await
         }),

@@ -1,0 +1,210 @@
+//! `switchyard models pull|list|rm` and `switchyard run MODEL "prompt"`.
+
+use std::io::Write as _;
+use std::path::{Path, PathBuf};
+
+use anyhow::{bail, Context as _};
+use switchyard_config::{Config, LocalModel, ModelSource};
+use switchyard_runtime::hub::{Hub, HubSource};
+use switchyard_runtime::task::{Constraint, Generate, Message, Prompt, Sampling};
+use switchyard_runtime::{Event, ModelSettings, Runtime, Task, TaskKind};
+
+use crate::cli::ModelsCommand;
+
+pub async fn run(config: &Config, command: ModelsCommand) -> anyhow::Result<()> {
+    let dir = &config.runtime.models_dir;
+    match command {
+        ModelsCommand::Pull { source } => pull(dir, &source).await,
+        ModelsCommand::List { json } => list(config, json),
+        ModelsCommand::Rm { source } => rm(dir, &source),
+    }
+}
+
+async fn pull(dir: &Path, source: &str) -> anyhow::Result<()> {
+    let src = HubSource::parse(source)
+        .with_context(|| format!("`{source}`: expected hf:org/repo[/file][@revision]"))?;
+    let hub = Hub::from_env();
+    let mut last = (String::new(), 0u64);
+    let mut progress = |file: &str, done: u64, total: u64| {
+        // redraw at most every 1% (and at the end)
+        let step = (total / 100).max(1);
+        if last.0 != file || done / step != last.1 / step || done == total {
+            let pct = (done * 100).checked_div(total).unwrap_or(100);
+            let bar = "#".repeat((pct / 4) as usize);
+            eprint!(
+                "\r{file}: [{bar:<25}] {pct:>3}% {:.1}/{:.1} MB",
+                done as f64 / 1e6,
+                total as f64 / 1e6
+            );
+            if done == total {
+                eprintln!();
+            }
+            last = (file.to_owned(), done);
+        }
+    };
+    let path = hub.pull(&src, dir, &mut progress).await?;
+    println!("{}", path.display());
+    Ok(())
+}
+
+fn size_of(path: &Path) -> u64 {
+    if path.is_dir() {
+        std::fs::read_dir(path)
+            .map(|rd| rd.flatten().map(|e| size_of(&e.path())).sum())
+            .unwrap_or(0)
+    } else {
+        std::fs::metadata(path).map(|m| m.len()).unwrap_or(0)
+    }
+}
+
+fn list(config: &Config, json: bool) -> anyhow::Result<()> {
+    let rows: Vec<serde_json::Value> = config
+        .runtime
+        .models
+        .iter()
+        .map(|m| {
+            serde_json::json!({
+                "name": m.name, "task": m.task, "aliases": m.aliases,
+                "path": m.path, "present": m.path.exists(), "bytes": size_of(&m.path),
+            })
+        })
+        .collect();
+    if json {
+        for r in &rows {
+            println!("{r}");
+        }
+        return Ok(());
+    }
+    println!(
+        "{:<20} {:<16} {:>10}  {:<8} PATH",
+        "NAME", "TASK", "MB", "PRESENT"
+    );
+    for r in &rows {
+        println!(
+            "{:<20} {:<16} {:>10.1}  {:<8} {}",
+            r["name"].as_str().unwrap_or(""),
+            r["task"].as_str().unwrap_or(""),
+            r["bytes"].as_u64().unwrap_or(0) as f64 / 1e6,
+            if r["present"].as_bool().unwrap_or(false) {
+                "yes"
+            } else {
+                "no"
+            },
+            r["path"].as_str().unwrap_or(""),
+        );
+    }
+    Ok(())
+}
+
+fn rm(dir: &Path, source: &str) -> anyhow::Result<()> {
+    let path = match HubSource::parse(source) {
+        Some(src) => src.local_path(dir),
+        None => PathBuf::from(source),
+    };
+    let root = dir
+        .canonicalize()
+        .with_context(|| format!("models directory {}", dir.display()))?;
+    let target = path
+        .canonicalize()
+        .with_context(|| format!("{} is not there", path.display()))?;
+    if !target.starts_with(&root) || target == root {
+        bail!(
+            "{} is not inside the models directory {}",
+            target.display(),
+            root.display()
+        );
+    }
+    if target.is_dir() {
+        std::fs::remove_dir_all(&target)?;
+    } else {
+        std::fs::remove_file(&target)?;
+    }
+    println!("removed {}", target.display());
+    Ok(())
+}
+
+pub struct RunArgs {
+    pub model: String,
+    pub prompt: String,
+    pub max_tokens: Option<u32>,
+    pub temperature: f32,
+    pub system: Option<String>,
+}
+
+/// The configured model a name (or alias) means, or a GGUF file given by path.
+fn settings_for(config: &Config, model: &str) -> anyhow::Result<ModelSettings> {
+    let found: Option<&LocalModel> = config.runtime.models.iter().find(|m| {
+        m.name == model
+            || m.aliases.iter().any(|a| a == model)
+            || format!("local/{}", m.name) == model
+    });
+    if let Some(m) = found {
+        if m.task != switchyard_config::LocalTask::TextGeneration {
+            bail!("`{model}` is an embeddings model");
+        }
+        if let ModelSource::Hub(src) = &m.source {
+            if !m.path.exists() {
+                bail!("`{model}` is not downloaded yet: run `switchyard models pull {src}`");
+            }
+        }
+        return Ok(switchyard_gateway::local::settings(m));
+    }
+    let path = PathBuf::from(model);
+    if path.extension().is_some_and(|e| e == "gguf") && path.is_file() {
+        return Ok(ModelSettings::new("cli", TaskKind::TextGeneration, path));
+    }
+    bail!("no local text-generation model `{model}` in the config, and no such .gguf file")
+}
+
+pub async fn generate(config: &Config, args: RunArgs) -> anyhow::Result<()> {
+    let mut settings = settings_for(config, &args.model)?;
+    settings.queue = 1;
+    settings.max_batch = 1;
+    let name = settings.name.clone();
+    let runtime = Runtime::new(vec![settings]);
+    let mut messages = Vec::new();
+    let message = |role: &str, content: String| Message {
+        role: role.into(),
+        content,
+        tool_calls: None,
+        tool_call_id: None,
+    };
+    if let Some(system) = args.system {
+        messages.push(message("system", system));
+    }
+    messages.push(message("user", args.prompt));
+    let task = Task::Generate(Generate {
+        prompt: Prompt::Chat {
+            messages,
+            tools: Vec::new(),
+        },
+        max_tokens: args.max_tokens,
+        stop: Vec::new(),
+        sampling: Sampling {
+            temperature: args.temperature,
+            ..Sampling::default()
+        },
+        constraint: Constraint::None,
+    });
+    let mut events = runtime.schedule(&name, task).await?;
+    let mut out = std::io::stdout().lock();
+    while let Some(e) = events.recv().await {
+        match e {
+            Event::Text(t) => {
+                out.write_all(t.as_bytes())?;
+                out.flush()?;
+            }
+            Event::Done { counts, .. } => {
+                writeln!(out)?;
+                eprintln!(
+                    "[{} prompt tokens, {} generated]",
+                    counts.input, counts.output
+                );
+                return Ok(());
+            }
+            Event::Failed(e) => bail!(e),
+            Event::Vectors(_) => {}
+        }
+    }
+    bail!("the model stopped before finishing")
+}

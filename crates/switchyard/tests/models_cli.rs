@@ -1,0 +1,271 @@
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+//! `switchyard models pull|list|rm` against a local server that imitates the Hugging Face hub's
+//! tree API and file-resolve URLs (with Range requests), and `switchyard run`.
+
+mod common;
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+
+use axum::body::Body;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::Router;
+use ring::digest;
+use serde_json::json;
+
+struct Hub {
+    weights: Vec<u8>,
+    config: Vec<u8>,
+    /// Requests for the weights so far; the first one breaks off half way.
+    weight_gets: AtomicUsize,
+    /// Ranges asked for (to check that the retry resumed).
+    ranges: std::sync::Mutex<Vec<String>>,
+    corrupt: bool,
+}
+
+fn hex(b: &[u8]) -> String {
+    b.iter().map(|x| format!("{x:02x}")).collect()
+}
+
+fn git_oid(content: &[u8]) -> String {
+    let mut c = digest::Context::new(&digest::SHA1_FOR_LEGACY_USE_ONLY);
+    c.update(format!("blob {}\0", content.len()).as_bytes());
+    c.update(content);
+    hex(c.finish().as_ref())
+}
+
+async fn tree(State(hub): State<Arc<Hub>>, Path((org, repo)): Path<(String, String)>) -> Response {
+    if (org.as_str(), repo.as_str()) != ("acme", "tiny") {
+        return StatusCode::NOT_FOUND.into_response();
+    }
+    let sha = hex(digest::digest(&digest::SHA256, &hub.weights).as_ref());
+    let sha = if hub.corrupt { "0".repeat(64) } else { sha };
+    axum::Json(json!([
+        {"type": "file", "path": "model.gguf", "size": 134, "oid": "x", "lfs": {"oid": sha, "size": hub.weights.len()}},
+        {"type": "file", "path": "config.json", "size": hub.config.len(), "oid": git_oid(&hub.config)},
+        {"type": "directory", "path": "sub", "size": 0, "oid": "y"},
+    ]))
+    .into_response()
+}
+
+async fn resolve(
+    State(hub): State<Arc<Hub>>,
+    Path((_, _, file)): Path<(String, String, String)>,
+    headers: HeaderMap,
+) -> Response {
+    let content = match file.as_str() {
+        "model.gguf" => hub.weights.clone(),
+        "config.json" => hub.config.clone(),
+        _ => return StatusCode::NOT_FOUND.into_response(),
+    };
+    let from = match headers.get("range").and_then(|v| v.to_str().ok()) {
+        Some(r) => {
+            hub.ranges.lock().unwrap().push(r.to_owned());
+            r.trim_start_matches("bytes=")
+                .trim_end_matches('-')
+                .parse::<usize>()
+                .unwrap()
+        }
+        None => 0,
+    };
+    let status = if from > 0 {
+        StatusCode::PARTIAL_CONTENT
+    } else {
+        StatusCode::OK
+    };
+    let rest = content[from..].to_vec();
+    let len = rest.len();
+    if file == "model.gguf" && hub.weight_gets.fetch_add(1, Ordering::SeqCst) == 0 {
+        // the first download breaks off after half the file
+        let half = rest[..len / 2].to_vec();
+        let chunks = futures_util::stream::unfold(0, move |step| {
+            let half = half.clone();
+            async move {
+                match step {
+                    0 => Some((Ok::<_, std::io::Error>(half), 1)),
+                    1 => {
+                        tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+                        Some((Err(std::io::Error::other("connection lost")), 2))
+                    }
+                    _ => None,
+                }
+            }
+        });
+        let body = Body::from_stream(chunks);
+        return Response::builder()
+            .status(status)
+            .header("content-length", len)
+            .body(body)
+            .unwrap();
+    }
+    Response::builder()
+        .status(status)
+        .header("content-length", len)
+        .body(Body::from(rest))
+        .unwrap()
+}
+
+async fn hub(corrupt: bool) -> (String, Arc<Hub>) {
+    let weights: Vec<u8> = (0..300_000u32)
+        .map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8)
+        .collect();
+    let state = Arc::new(Hub {
+        weights,
+        config: br#"{"hidden_size": 8}"#.to_vec(),
+        weight_gets: AtomicUsize::new(0),
+        ranges: std::sync::Mutex::new(Vec::new()),
+        corrupt,
+    });
+    let app = Router::new()
+        .route("/api/models/{org}/{repo}/tree/main", get(tree))
+        .route("/{org}/{repo}/resolve/main/{*file}", get(resolve))
+        .with_state(Arc::clone(&state));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    (url, state)
+}
+
+/// Runs the CLI in `dir` (which holds switchyard.toml) against the hub at `endpoint`.
+async fn cli(dir: &std::path::Path, endpoint: &str, args: &[&str]) -> std::process::Output {
+    tokio::process::Command::new(common::bin())
+        .args(args)
+        .current_dir(dir)
+        .env("HF_ENDPOINT", endpoint)
+        .env_remove("SWITCHYARD_CONFIG")
+        .output()
+        .await
+        .unwrap()
+}
+
+fn workdir() -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("switchyard.toml"),
+        "[server]\nenv_providers = false\n[runtime]\nmodels_dir = \"models\"\n",
+    )
+    .unwrap();
+    dir
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pull_resumes_after_a_break_checks_sums_and_rm_removes() {
+    let (url, state) = hub(false).await;
+    let dir = workdir();
+    // the first pull breaks off half way and says so
+    let out = cli(dir.path(), &url, &["models", "pull", "hf:acme/tiny"]).await;
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("broke off") && err.contains("resume"), "{err}");
+    let part = dir.path().join("models/acme/tiny/model.gguf.part");
+    assert_eq!(std::fs::metadata(&part).unwrap().len(), 150_000);
+    // the second resumes from there (a Range request) and verifies the whole file
+    let out = cli(dir.path(), &url, &["models", "pull", "hf:acme/tiny"]).await;
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(*state.ranges.lock().unwrap(), ["bytes=150000-"]);
+    let file = dir.path().join("models/acme/tiny/model.gguf");
+    assert_eq!(std::fs::read(&file).unwrap(), state.weights);
+    assert!(!part.exists());
+    assert_eq!(
+        std::fs::read(dir.path().join("models/acme/tiny/config.json")).unwrap(),
+        state.config
+    );
+    assert!(String::from_utf8_lossy(&out.stderr).contains("100%"));
+    // one file only, already there: nothing is downloaded again
+    let gets = state.weight_gets.load(Ordering::SeqCst);
+    let out = cli(
+        dir.path(),
+        &url,
+        &["models", "pull", "hf:acme/tiny/model.gguf"],
+    )
+    .await;
+    assert!(out.status.success());
+    assert_eq!(state.weight_gets.load(Ordering::SeqCst), gets);
+    // unknown repositories and files are clear errors
+    let out = cli(dir.path(), &url, &["models", "pull", "hf:acme/nothing"]).await;
+    assert!(String::from_utf8_lossy(&out.stderr).contains("no repository `acme/nothing`"));
+    let out = cli(
+        dir.path(),
+        &url,
+        &["models", "pull", "hf:acme/tiny/nope.bin"],
+    )
+    .await;
+    assert!(String::from_utf8_lossy(&out.stderr).contains("no file `nope.bin`"));
+    // rm: only inside the models directory
+    let out = cli(dir.path(), &url, &["models", "rm", "/etc/hostname"]).await;
+    assert!(!out.status.success());
+    let out = cli(dir.path(), &url, &["models", "rm", "hf:acme/tiny"]).await;
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(!dir.path().join("models/acme/tiny").exists());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_checksum_mismatch_is_refused_and_removed() {
+    let (url, _) = hub(true).await;
+    let dir = workdir();
+    let _ = cli(
+        dir.path(),
+        &url,
+        &["models", "pull", "hf:acme/tiny/model.gguf"],
+    )
+    .await;
+    let out = cli(
+        dir.path(),
+        &url,
+        &["models", "pull", "hf:acme/tiny/model.gguf"],
+    )
+    .await;
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("checksum mismatch"));
+    assert!(!dir.path().join("models/acme/tiny/model.gguf").exists());
+    assert!(!dir.path().join("models/acme/tiny/model.gguf.part").exists());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn run_streams_a_local_model_to_stdout() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = format!(
+        "[server]\nenv_providers = false\n[[models]]\nname = \"smol\"\ntask = \"text-generation\"\nsource = \"{}\"\naliases = [\"@cf/huggingface/smollm2-135m-instruct\"]\n",
+        switchyard_testkit::models::smollm2().display()
+    );
+    std::fs::write(dir.path().join("switchyard.toml"), config).unwrap();
+    let args = [
+        "run",
+        "@cf/huggingface/smollm2-135m-instruct",
+        "Name a colour.",
+        "--max-tokens",
+        "8",
+        "--temperature",
+        "0",
+    ];
+    let a = cli(dir.path(), "http://127.0.0.1:9", &args).await;
+    assert!(a.status.success(), "{}", String::from_utf8_lossy(&a.stderr));
+    let b = cli(dir.path(), "http://127.0.0.1:9", &args).await;
+    let text = String::from_utf8_lossy(&a.stdout);
+    assert!(!text.trim().is_empty());
+    assert_eq!(a.stdout, b.stdout, "greedy output differs between runs");
+    assert!(String::from_utf8_lossy(&a.stderr).contains("generated]"));
+    let out = cli(
+        dir.path(),
+        "http://127.0.0.1:9",
+        &["models", "list", "--json"],
+    )
+    .await;
+    let row: serde_json::Value =
+        serde_json::from_slice(out.stdout.split(|&b| b == b'\n').next().unwrap()).unwrap();
+    assert_eq!(
+        (row["name"].as_str(), row["present"].as_bool()),
+        (Some("smol"), Some(true))
+    );
+}
