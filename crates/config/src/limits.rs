@@ -127,6 +127,16 @@ pub struct LimitsConfig {
     pub backend: CounterBackend,
     pub rate_limits: Vec<RateLimit>,
     pub budgets: Vec<Budget>,
+    /// `[runtime] free_units_per_day`: each key's daily allowance on local models.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub local_allowance: Option<LocalAllowance>,
+}
+
+/// Free compute units per key per UTC day, and what they are worth in USD (budgets count USD).
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct LocalAllowance {
+    pub units: f64,
+    pub usd: f64,
 }
 
 impl Default for LimitsConfig {
@@ -135,6 +145,7 @@ impl Default for LimitsConfig {
             backend: CounterBackend::Memory,
             rate_limits: Vec::new(),
             budgets: Vec::new(),
+            local_allowance: None,
         }
     }
 }

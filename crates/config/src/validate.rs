@@ -107,7 +107,21 @@ pub(crate) fn validate(
         src,
         env,
     )?;
-    let settles = !limits.budgets.is_empty()
+    let mut limits = limits;
+    if let Some(units) = runtime.free_units_per_day {
+        if runtime.usd_per_1k_units <= 0.0 {
+            return Err(src.error(
+                None,
+                "`runtime.free_units_per_day` counts units by their price: `runtime.usd_per_1k_units` must be above 0",
+            ));
+        }
+        limits.local_allowance = Some(crate::limits::LocalAllowance {
+            units,
+            usd: units * runtime.usd_per_1k_units / 1000.0,
+        });
+    }
+    let settles = limits.local_allowance.is_some()
+        || !limits.budgets.is_empty()
         || limits
             .rate_limits
             .iter()

@@ -371,3 +371,45 @@ async fn local_requests_are_logged_with_units_and_cost() {
         "{a}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_keys_daily_free_units_stop_local_calls_when_spent() {
+    // 0.5 units a day: one greedy answer (≈ 35 input + 8 output tokens ≈ 0.75 units) spends it
+    let gw = start("[runtime]\nfree_units_per_day = 0.5\n").await;
+    let resp = reqwest::Client::new()
+        .post(gw.url("/api/keys"))
+        .json(&json!({"name": "tenant"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status().as_u16(), 201);
+    let key: Value = resp.json().await.unwrap();
+    let auth = format!("Bearer {}", key["key"].as_str().unwrap());
+    let call = |auth: Option<String>| {
+        let gw_url = gw.url("/v1/chat/completions");
+        async move {
+            let mut req =
+                reqwest::Client::new()
+                    .post(gw_url)
+                    .json(&greedy("smol", "Name a fruit.", 8));
+            if let Some(a) = auth {
+                req = req.header("authorization", a);
+            }
+            let resp = req.send().await.unwrap();
+            (resp.status().as_u16(), resp.text().await.unwrap())
+        }
+    };
+    let (status, body) = call(Some(auth.clone())).await;
+    assert_eq!(status, 200, "{body}");
+    common::logging::rows(&gw.url(""), 1).await;
+    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    let (status, body) = call(Some(auth)).await;
+    assert_eq!(status, 429, "{body}");
+    assert!(
+        body.contains("free allocation of 0.5 compute units"),
+        "{body}"
+    );
+    // requests without a key are not metered against any allowance
+    let (status, _) = call(None).await;
+    assert_eq!(status, 200);
+}

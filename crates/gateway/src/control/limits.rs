@@ -43,6 +43,8 @@ pub struct Limiter {
     counters: Arc<Counters>,
     rate_limits: Vec<RateLimit>,
     budgets: Vec<Budget>,
+    /// Each key's daily free compute units on local models, as a USD-equivalent budget.
+    allowance: Option<(Budget, f64)>,
 }
 
 /// What a request took from the limits, to settle once its usage and cost are known.
@@ -110,6 +112,15 @@ impl Limiter {
             counters: Arc::new(counters),
             rate_limits: config.rate_limits.clone(),
             budgets: config.budgets.clone(),
+            allowance: config.local_allowance.map(|a| {
+                let budget = Budget {
+                    scope: BudgetScope::Key,
+                    value: None,
+                    usd: a.usd,
+                    period: switchyard_config::limits::Period::Day,
+                };
+                (budget, a.units)
+            }),
         }
     }
 
@@ -163,11 +174,20 @@ impl Limiter {
         let own_rate = a.key.and_then(ApiKey::own_rate);
         let own_budget = a.key.and_then(ApiKey::own_budget);
         let own_names = a.key.map(ApiKey::own_counters);
+        let allowance = match (&self.allowance, a.key) {
+            (Some((budget, units)), Some(key)) if a.provider == "local" => Some((
+                budget,
+                *units,
+                Arc::<str>::from(format!("bg:free-units:{}", key.id())),
+            )),
+            _ => None,
+        };
         if self.rate_limits.is_empty()
             && self.budgets.is_empty()
             && own_rate.is_none()
             && own_budget.is_none()
             && a.holds.is_empty()
+            && allowance.is_none()
         {
             return Ok(None);
         }
@@ -240,6 +260,24 @@ impl Limiter {
                 window_ms,
                 amount: 0.0,
             });
+        }
+        if let Some((budget, units, name)) = allowance {
+            let (window, window_ms) = period_window(budget.period, now as i64);
+            if let Some(spent) = self.spent(&name, window, window_ms).await {
+                if spent >= budget.usd {
+                    self.refund(counted);
+                    let used = units * spent / budget.usd.max(f64::MIN_POSITIVE);
+                    return Err(GatewayError::rate_limited(format!(
+                        "this key's free allocation of {units} compute units per day on local models is spent ({used:.2} used); it renews at 00:00 UTC"
+                    )));
+                }
+                ticket.budgets.push(Counted {
+                    name,
+                    window,
+                    window_ms,
+                    amount: 0.0,
+                });
+            }
         }
         // nothing to settle (request-count limits only): no ticket to carry along
         if ticket.tokens.is_empty() && ticket.budgets.is_empty() {
