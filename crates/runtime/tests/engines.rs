@@ -234,3 +234,32 @@ async fn embeddings_are_unit_384d_and_rank_by_meaning() {
     };
     assert!(counts.input >= 4 * 7, "{counts:?}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn models_load_on_first_use_and_unload_when_idle() {
+    let mut s = smol(1);
+    s.idle_unload = Some(std::time::Duration::from_millis(300));
+    let rt = Runtime::new(vec![s, minilm()]);
+    let loaded = |rt: &Runtime| -> Vec<(String, bool)> {
+        rt.status()
+            .into_iter()
+            .map(|m| (m.name, m.loaded))
+            .collect()
+    };
+    assert_eq!(
+        loaded(&rt),
+        [("minilm".into(), false), ("smol".into(), false)]
+    );
+    let first = text_of(&rt, greedy("Hi", 4)).await.0;
+    assert_eq!(
+        loaded(&rt),
+        [("minilm".into(), false), ("smol".into(), true)]
+    );
+    tokio::time::sleep(std::time::Duration::from_millis(900)).await;
+    assert_eq!(
+        loaded(&rt),
+        [("minilm".into(), false), ("smol".into(), false)]
+    );
+    // the next request loads it again, with the same answer
+    assert_eq!(text_of(&rt, greedy("Hi", 4)).await.0, first);
+}
