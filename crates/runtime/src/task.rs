@@ -85,6 +85,8 @@ pub struct Generate {
     pub stop: Vec<String>,
     pub sampling: Sampling,
     pub constraint: Constraint,
+    /// Never end the turn: generate exactly `max_tokens` (benchmarks; llama.cpp's `ignore_eos`).
+    pub ignore_eos: bool,
 }
 
 /// An embeddings request.

@@ -34,6 +34,7 @@ fn greedy(prompt: &str, max_tokens: u32) -> Task {
             ..Sampling::default()
         },
         constraint: Constraint::None,
+        ignore_eos: false,
     })
 }
 
@@ -124,6 +125,15 @@ async fn stop_sequences_and_max_tokens_are_honoured() {
     assert!(full.starts_with(&cut), "{full:?} / {cut:?}");
     let (_, finish, counts) = text_of(&rt, greedy("Count from one to ten in words.", 3)).await;
     assert_eq!((finish, counts.output), (Finish::Length, 3));
+    // "Hi" gets a short answer; with ignore_eos the model goes on to max_tokens
+    let (_, finish, counts) = text_of(&rt, greedy("Hi", 200)).await;
+    assert!(finish == Finish::Stop && counts.output < 200, "{counts:?}");
+    let Task::Generate(mut g) = greedy("Hi", 200) else {
+        unreachable!()
+    };
+    g.ignore_eos = true;
+    let (_, finish, counts) = text_of(&rt, Task::Generate(g)).await;
+    assert_eq!((finish, counts.output), (Finish::Length, 200));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

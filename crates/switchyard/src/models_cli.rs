@@ -185,6 +185,7 @@ pub async fn generate(config: &Config, args: RunArgs) -> anyhow::Result<()> {
             ..Sampling::default()
         },
         constraint: Constraint::None,
+        ignore_eos: false,
     });
     let mut events = runtime.schedule(&name, task).await?;
     let mut out = std::io::stdout().lock();

@@ -174,7 +174,7 @@ impl LlamaEngine {
             Some(m) => m,
             None => (self.default_max_tokens as u64).min(room) as u32,
         };
-        let sampler = sampler::build(&self.model, &g.sampling, &g.constraint)?;
+        let sampler = sampler::build(&self.model, &g.sampling, &g.constraint, g.ignore_eos)?;
         let (events, stream) = mpsc::unbounded_channel();
         Ok((
             Job {

@@ -3,6 +3,7 @@
 
 use llama_cpp_2::model::LlamaModel;
 use llama_cpp_2::sampling::LlamaSampler;
+use llama_cpp_2::token::logit_bias::LlamaLogitBias;
 use serde_json::{json, Value};
 
 use crate::task::{Constraint, Sampling};
@@ -16,8 +17,21 @@ pub fn build(
     model: &LlamaModel,
     s: &Sampling,
     constraint: &Constraint,
+    ignore_eos: bool,
 ) -> Result<LlamaSampler, RuntimeError> {
     let mut chain = Vec::new();
+    if ignore_eos {
+        let vocab = model.vocab();
+        let mut banned = vec![vocab.eos()];
+        if vocab.eot() != vocab.eos() && vocab.eot().0 >= 0 {
+            banned.push(vocab.eot());
+        }
+        let biases: Vec<LlamaLogitBias> = banned
+            .into_iter()
+            .map(|t| LlamaLogitBias::new(t, f32::NEG_INFINITY))
+            .collect();
+        chain.push(LlamaSampler::logit_bias(model.n_vocab(), &biases));
+    }
     if s.repetition_penalty != 1.0 || s.frequency_penalty != 0.0 || s.presence_penalty != 0.0 {
         chain.push(LlamaSampler::penalties(
             model.n_vocab(),

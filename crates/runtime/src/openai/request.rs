@@ -63,6 +63,17 @@ fn integer(m: &Map<String, Value>, key: &'static str) -> Result<Option<u64>, Run
     }
 }
 
+fn flag(m: &Map<String, Value>, key: &'static str) -> Result<bool, RuntimeError> {
+    match m.get(key) {
+        None | Some(Value::Null) => Ok(false),
+        Some(Value::Bool(b)) => Ok(*b),
+        Some(_) => Err(RuntimeError::invalid(
+            key,
+            format!("`{key}` must be a boolean"),
+        )),
+    }
+}
+
 fn sampling(m: &Map<String, Value>) -> Result<Sampling, RuntimeError> {
     let d = Sampling::default();
     let top_k = integer(m, "top_k")?.unwrap_or(0);
@@ -196,6 +207,7 @@ pub fn chat(body: &[u8]) -> Result<(Task, Shape), RuntimeError> {
         stop: stops(&m)?,
         sampling: sampling(&m)?,
         constraint,
+        ignore_eos: flag(&m, "ignore_eos")?,
     };
     Ok((Task::Generate(generate), shape))
 }
@@ -340,6 +352,7 @@ pub fn completion(body: &[u8]) -> Result<(Task, Shape), RuntimeError> {
         stop: stops(&m)?,
         sampling: sampling(&m)?,
         constraint: Constraint::None,
+        ignore_eos: flag(&m, "ignore_eos")?,
     };
     Ok((Task::Generate(generate), shape))
 }
