@@ -52,6 +52,9 @@ impl Encoder {
         }));
         // inputs longer than the model takes are refused (400) before they get here
         let _ = tokenizer.with_truncation(None);
+        #[cfg(feature = "cuda")]
+        let device = Device::new_cuda(0).unwrap_or(Device::Cpu);
+        #[cfg(not(feature = "cuda"))]
         let device = Device::Cpu;
         let weights = dir.join("model.safetensors");
         #[expect(

@@ -73,6 +73,9 @@ impl LlamaEngine {
             )));
         }
         let params = LlamaModelParams::default().with_use_mmap(true);
+        // a CUDA build offloads every layer it can to the GPU
+        #[cfg(feature = "cuda")]
+        let params = params.with_n_gpu_layers(u32::MAX);
         let model = LlamaModel::load_from_file(backend, &settings.path, &params).map_err(|e| {
             RuntimeError::load(format!(
                 "model `{}`: llama.cpp cannot load {}: {e}",
