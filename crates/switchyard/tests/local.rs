@@ -275,6 +275,11 @@ async fn the_workers_ai_dialect_runs_local_models() {
         })
         .collect();
     assert_eq!(streamed, response);
+    // the streamed run is logged with the model's own token counts, not an estimate
+    let rows = common::logging::rows(&gw.url(""), 2).await;
+    let streamed_row = rows.iter().find(|r| r["stream"] == true).unwrap();
+    assert_eq!(streamed_row["tokens_estimated"], false, "{streamed_row}");
+    assert!(streamed_row["output_tokens"].as_i64().unwrap() > 0);
     // embeddings: {shape, data}
     let (status, _, text) = post(
         &gw,

@@ -15,6 +15,9 @@ use futures_util::StreamExt;
 use http::header::{CONTENT_LENGTH, CONTENT_TYPE};
 use http::{HeaderValue, StatusCode};
 use serde_json::{json, Map, Value};
+use switchyard_gateway::cache::TokenUsage;
+use switchyard_gateway::observe::ServedNote;
+use switchyard_gateway::usage::UsageSlot;
 use switchyard_gateway::{ClientApi, RequestContext};
 
 use super::call::call;
@@ -156,7 +159,15 @@ async fn wrap(response: Response, kind: Kind) -> Response {
         .get(CONTENT_TYPE)
         .is_some_and(|v| v.as_bytes().starts_with(b"text/event-stream"));
     if is_sse && parts.status.is_success() {
-        let stream = sse_to_workers(body);
+        // the log reads this stream's usage from a slot (the events are no longer OpenAI's)
+        let slot = match parts.extensions.get_mut::<ServedNote>() {
+            Some(note) => note
+                .usage_slot
+                .get_or_insert_with(UsageSlot::default)
+                .clone(),
+            None => UsageSlot::default(),
+        };
+        let stream = sse_to_workers(body, slot);
         return Response::from_parts(parts, Body::from_stream(stream));
     }
     let bytes = match axum::body::to_bytes(body, usize::MAX).await {
@@ -223,7 +234,10 @@ async fn wrap(response: Response, kind: Kind) -> Response {
 
 /// OpenAI chat/completion chunks → `data: {"response": "…"}` events; the usage chunk becomes a
 /// last `{"response": "", "usage": …}` event; `[DONE]` passes through.
-fn sse_to_workers(body: Body) -> impl futures_util::Stream<Item = Result<Bytes, axum::Error>> {
+fn sse_to_workers(
+    body: Body,
+    usage: UsageSlot,
+) -> impl futures_util::Stream<Item = Result<Bytes, axum::Error>> {
     let mut buf: Vec<u8> = Vec::new();
     body.into_data_stream().map(move |chunk| {
         let chunk = chunk?;
@@ -248,6 +262,14 @@ fn sse_to_workers(body: Body) -> impl futures_util::Stream<Item = Result<Bytes, 
                 } else if v.get("usage").is_some_and(|u| !u.is_null())
                     && v["choices"].as_array().is_none_or(Vec::is_empty)
                 {
+                    let n = |k: &str| v["usage"][k].as_u64().unwrap_or(0);
+                    if let Ok(mut slot) = usage.lock() {
+                        *slot = Some(TokenUsage {
+                            input: n("prompt_tokens"),
+                            output: n("completion_tokens"),
+                            ..TokenUsage::default()
+                        });
+                    }
                     json!({"response": "", "usage": v["usage"]})
                 } else {
                     let c = &v["choices"][0];
