@@ -39,8 +39,10 @@ pub enum ModelSource {
 pub struct LocalModel {
     pub name: String,
     pub task: LocalTask,
+    #[serde(serialize_with = "source_text")]
     pub source: ModelSource,
     /// The file or folder the engine loads (for a hub source: where `models pull` puts it).
+    #[serde(skip)]
     pub path: PathBuf,
     pub aliases: Vec<String>,
     /// 0 = every core.
@@ -48,12 +50,46 @@ pub struct LocalModel {
     pub context_size: Option<u32>,
     pub max_batch: Option<u32>,
     pub queue: Option<usize>,
-    #[serde(serialize_with = "crate::ser::opt_seconds")]
+    #[serde(rename = "idle_unload_seconds", serialize_with = "idle_seconds")]
     pub idle_unload: Option<Duration>,
     pub max_tokens: Option<u32>,
     /// Compute units per 1,000 input / output tokens (metering).
     pub units_per_1k_input: f64,
     pub units_per_1k_output: f64,
+}
+
+fn source_text<S: serde::Serializer>(s: &ModelSource, ser: S) -> Result<S::Ok, S::Error> {
+    match s {
+        ModelSource::Path(p) => ser.serialize_str(&p.to_string_lossy()),
+        ModelSource::Hub(h) => ser.serialize_str(h),
+    }
+}
+
+/// 0 = never (as in the file).
+fn idle_seconds<S: serde::Serializer>(d: &Option<Duration>, ser: S) -> Result<S::Ok, S::Error> {
+    ser.serialize_u64(d.map_or(0, |d| d.as_secs()))
+}
+
+/// The `source` of the price rows made from metering rates.
+pub(crate) const METERING_SOURCE: &str = "local metering: ";
+
+/// `[runtime]` as `config check` prints it.
+#[derive(Serialize)]
+pub(crate) struct RuntimeView<'a> {
+    models_dir: &'a Path,
+    usd_per_1k_units: f64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    free_units_per_day: Option<f64>,
+}
+
+impl<'a> From<&'a RuntimeConfig> for RuntimeView<'a> {
+    fn from(r: &'a RuntimeConfig) -> Self {
+        RuntimeView {
+            models_dir: &r.models_dir,
+            usd_per_1k_units: r.usd_per_1k_units,
+            free_units_per_day: r.free_units_per_day,
+        }
+    }
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -289,7 +325,7 @@ pub(crate) fn prices(runtime: &RuntimeConfig) -> Vec<crate::PriceRow> {
             per_audio_minute: None,
             date: String::new(),
             source: format!(
-                "local metering: {} / {} units per 1k input / output tokens at ${p} per 1k units",
+                "{METERING_SOURCE}{} / {} units per 1k input / output tokens at ${p} per 1k units",
                 m.units_per_1k_input, m.units_per_1k_output
             ),
         })

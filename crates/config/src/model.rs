@@ -141,15 +141,28 @@ impl Config {
     pub fn to_redacted_toml(&self) -> String {
         let view = Resolved {
             server: &self.server,
+            // local models print as declared, not as the provider and aliases made from them
             providers: self
                 .providers
                 .iter()
+                .filter(|p| p.kind != switchyard_providers::ProviderKind::Local)
                 .map(|p| (p.name.as_str(), ResolvedProvider::from(p)))
                 .collect(),
-            models: &self.models,
+            models: self
+                .models
+                .iter()
+                .filter(|m| m.target.provider != "local")
+                .map(ModelView::Alias)
+                .chain(self.runtime.models.iter().map(ModelView::Local))
+                .collect(),
+            runtime: crate::local::RuntimeView::from(&self.runtime),
             cache: &self.cache,
             logs: &self.logs,
-            pricing: &self.pricing,
+            pricing: self
+                .pricing
+                .iter()
+                .filter(|p| !p.source.starts_with(crate::local::METERING_SOURCE))
+                .collect(),
             auth: &self.auth,
             retries: &self.retries,
             limits: &self.limits.backend,
@@ -165,11 +178,12 @@ impl Config {
 struct Resolved<'a> {
     server: &'a ServerConfig,
     providers: std::collections::BTreeMap<&'a str, ResolvedProvider<'a>>,
-    models: &'a [ModelBinding],
+    models: Vec<ModelView<'a>>,
+    runtime: crate::local::RuntimeView<'a>,
     cache: &'a crate::CacheConfig,
     logs: &'a crate::LogsConfig,
-    #[serde(skip_serializing_if = "<[_]>::is_empty")]
-    pricing: &'a [crate::PriceRow],
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pricing: Vec<&'a crate::PriceRow>,
     auth: &'a crate::AuthConfig,
     retries: &'a crate::RetryConfig,
     limits: &'a crate::limits::CounterBackend,
@@ -178,6 +192,14 @@ struct Resolved<'a> {
     #[serde(skip_serializing_if = "<[_]>::is_empty")]
     budgets: &'a [crate::limits::Budget],
     circuit_breaker: &'a crate::control::BreakerConfig,
+}
+
+/// A `[[models]]` entry: an alias, or a local model.
+#[derive(Serialize)]
+#[serde(untagged)]
+enum ModelView<'a> {
+    Alias(&'a ModelBinding),
+    Local(&'a crate::LocalModel),
 }
 
 #[derive(Serialize)]

@@ -330,3 +330,67 @@ fn dynamic_routes_are_checked_as_graphs() {
     ))
     .contains("no provider"));
 }
+
+const LOCAL: &str = r#"
+[server]
+env_providers = false
+[[models]]
+name = "smol"
+task = "text-generation"
+source = "/abs/path/SmolLM2-135M-Instruct.Q4_1.gguf"
+aliases = ["@cf/huggingface/smollm2-135m-instruct"]
+
+[[models]]
+name = "minilm"
+task = "embeddings"
+source = "/abs/path/to/all-MiniLM-L6-v2/"
+"#;
+
+#[test]
+fn local_models_become_a_provider_and_names() {
+    let c = load(LOCAL).unwrap();
+    assert_eq!(c.runtime.models.len(), 2);
+    let local = c.providers.iter().find(|p| p.name == "local").unwrap();
+    assert_eq!(local.kind, ProviderKind::Local);
+    let names: Vec<(&str, &str)> = c
+        .models
+        .iter()
+        .map(|m| (m.name.as_str(), m.target.model.as_str()))
+        .collect();
+    assert_eq!(
+        names,
+        [
+            ("smol", "smol"),
+            ("@cf/huggingface/smollm2-135m-instruct", "smol"),
+            ("minilm", "minilm")
+        ]
+    );
+    // priced by the metering rates: 10 and 50 units per 1k tokens at $0.011 per 1k units
+    let row = c.pricing.iter().find(|p| p.model == "smol").unwrap();
+    assert!((row.input - 0.11).abs() < 1e-12 && (row.output - 0.55).abs() < 1e-12);
+    // `config check` prints what was written, and that loads again to the same models
+    let again = load(&c.to_redacted_toml()).unwrap();
+    assert_eq!(again.runtime.models.len(), 2);
+    assert_eq!(again.models.len(), c.models.len());
+    let hub = load("[[models]]\nname = \"q\"\ntask = \"text-generation\"\nsource = \"hf:org/repo/q.gguf\"\n[runtime]\nmodels_dir = \"/m\"\n").unwrap();
+    assert_eq!(
+        hub.runtime.models[0].path,
+        std::path::Path::new("/m/org/repo/q.gguf")
+    );
+}
+
+#[test]
+fn local_model_mistakes_are_named() {
+    let e = error("[[models]]\nname = \"x\"\nsource = \"/a.gguf\"\n");
+    assert!(e.contains("needs a `task`"), "{e}");
+    let e = error("[[models]]\nname = \"x\"\ntask = \"text-generation\"\nsource = \"/a.bin\"\n");
+    assert!(e.contains(".gguf"), "{e}");
+    let e = error("[providers.p]\nkind = \"openai\"\napi_key = \"k\"\n[[models]]\nname = \"x\"\ntask = \"embeddings\"\nsource = \"/m\"\ntarget = \"p/m\"\n");
+    assert!(e.contains("choose one"), "{e}");
+    let e = error("[providers.local]\nkind = \"local\"\n");
+    assert!(e.contains("not configured"), "{e}");
+    let e = error("[providers.local]\nkind = \"openai\"\napi_key = \"k\"\n[[models]]\nname = \"x\"\ntask = \"embeddings\"\nsource = \"/m\"\n");
+    assert!(e.contains("reserved"), "{e}");
+    let e = error("[[models]]\nname = \"x\"\ntask = \"embeddings\"\nsource = \"/m\"\n[runtime]\nfree_units_per_day = 5\nusd_per_1k_units = 0\n");
+    assert!(e.contains("usd_per_1k_units"), "{e}");
+}

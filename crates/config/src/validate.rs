@@ -235,6 +235,12 @@ fn provider(
             ),
         ));
     }
+    if kind == ProviderKind::Local {
+        return Err(src.error(
+            Some(kind_span),
+            "providers of kind `local` are not configured: declare local models as `[[models]]` with a `source`",
+        ));
+    }
     let preset = kind.preset();
     if kind != ProviderKind::Vertex
         && (raw.service_account.is_some() || raw.project.is_some() || raw.location.is_some())
