@@ -418,3 +418,62 @@ async fn a_keys_daily_free_units_stop_local_calls_when_spent() {
     let (status, _) = call(None).await;
     assert_eq!(status, 200);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_busy_model_answers_429_and_a_client_that_leaves_frees_its_slot() {
+    let text = local_config("").replace(
+        "aliases = [\"@cf/huggingface/smollm2-135m-instruct\"]",
+        "aliases = [\"@cf/huggingface/smollm2-135m-instruct\"]\nmax_batch = 1\nqueue = 1\ncontext_size = 4096",
+    );
+    let gw = Switchyard::start(common::bin(), &text).await.unwrap();
+    let client = reqwest::Client::new();
+    // A: a long stream holding the only slot
+    let mut long = greedy("smol", "Tell me a long story.", 4000);
+    long["stream"] = json!(true);
+    long["ignore_eos"] = json!(true);
+    let mut a = client
+        .post(gw.url("/v1/chat/completions"))
+        .json(&long)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(a.status().as_u16(), 200);
+    assert!(a.chunk().await.unwrap().is_some());
+    // B waits in the queue; C finds it full
+    let b_url = gw.url("/v1/chat/completions");
+    let b = tokio::spawn(async move {
+        let r = reqwest::Client::new()
+            .post(b_url)
+            .json(&greedy("smol", "Hi", 4))
+            .send()
+            .await
+            .unwrap();
+        (r.status().as_u16(), std::time::Instant::now())
+    });
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    let c = client
+        .post(gw.url("/v1/chat/completions"))
+        .json(&greedy("smol", "Hi", 4))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(c.status().as_u16(), 429);
+    let err: Value = c.json().await.unwrap();
+    assert!(
+        err["error"]["message"].as_str().unwrap().contains("busy"),
+        "{err}"
+    );
+    // A's client goes away: B runs at once instead of after 4000 tokens (tens of seconds)
+    let left = std::time::Instant::now();
+    drop(a);
+    let (status, done) = tokio::time::timeout(std::time::Duration::from_secs(60), b)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(status, 200);
+    assert!(
+        done.duration_since(left) < std::time::Duration::from_secs(10),
+        "{:?}",
+        done.duration_since(left)
+    );
+}
