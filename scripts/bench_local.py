@@ -16,7 +16,7 @@ def post(path, body, stream=False):
     return urllib.request.urlopen(req, timeout=600)
 
 # ~500 tokens of plain text (SmolLM2's tokenizer: about one token per word here)
-LONG = " ".join(f"word{i % 97} is number {i}." for i in range(125))
+LONG = " ".join(f"word{i % 97} is number {i}." for i in range(62))
 
 def prompt_run():
     t = time.perf_counter()

@@ -27,6 +27,7 @@ pub mod local;
 pub mod logs;
 pub mod model;
 pub mod raw;
+pub mod router;
 pub mod routes;
 mod ser;
 pub mod template;

@@ -26,6 +26,8 @@ pub struct Config {
     pub routes: Vec<crate::routes::Route>,
     /// Local models and the runtime's settings.
     pub runtime: crate::RuntimeConfig,
+    /// Hybrid routing for `model = "auto"`.
+    pub router: Option<crate::router::RouterConfig>,
     /// Things that are allowed but probably not intended (a provider without a key, …).
     pub warnings: Vec<String>,
 }
@@ -151,11 +153,12 @@ impl Config {
             models: self
                 .models
                 .iter()
-                .filter(|m| m.target.provider != "local")
+                .filter(|m| m.target.provider != "local" && !m.name.starts_with("auto:"))
                 .map(ModelView::Alias)
                 .chain(self.runtime.models.iter().map(ModelView::Local))
                 .collect(),
             runtime: crate::local::RuntimeView::from(&self.runtime),
+            router: self.router.as_ref(),
             cache: &self.cache,
             logs: &self.logs,
             pricing: self
@@ -180,6 +183,8 @@ struct Resolved<'a> {
     providers: std::collections::BTreeMap<&'a str, ResolvedProvider<'a>>,
     models: Vec<ModelView<'a>>,
     runtime: crate::local::RuntimeView<'a>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    router: Option<&'a crate::router::RouterConfig>,
     cache: &'a crate::CacheConfig,
     logs: &'a crate::LogsConfig,
     #[serde(skip_serializing_if = "Vec::is_empty")]

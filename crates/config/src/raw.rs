@@ -37,6 +37,7 @@ pub struct RawConfig {
     pub routes: Vec<crate::routes::RawRoute>,
     #[serde(default)]
     pub runtime: crate::local::RawRuntime,
+    pub router: Option<crate::router::RawRouter>,
 }
 
 #[derive(Debug, Default, Deserialize)]

@@ -92,6 +92,7 @@ pub(crate) fn validate(
         models.push(binding);
     }
 
+    let router = crate::router::router(raw.router, &runtime, &mut models, src)?;
     let cache = crate::cache::cache(raw.cache, src, env)?;
     let logs = crate::logs::logs(raw.logs, src, env)?;
     let auth = crate::control::auth(raw.auth, server.listen, src, env)?;
@@ -152,6 +153,7 @@ pub(crate) fn validate(
         breaker,
         routes,
         runtime,
+        router,
         warnings,
     })
 }

@@ -46,6 +46,7 @@ fn observation(i: usize) -> Observation {
             usage_slot: None,
             step: 0,
             ticket: None,
+            routing: None,
         }),
         head: Duration::from_micros(900),
         first_byte: Some(Duration::from_micros(950)),

@@ -23,6 +23,7 @@
 //! - [`retry`]: retry/fallback controls and policy, and the record of failed attempts.
 //! - [`usage`]: asking OpenAI-family providers for stream usage, and stripping it for clients.
 //! - [`dynamic`]: dynamic routes (`dynamic/NAME`), node graphs walked per request.
+//! - [`hybrid`]: `model = "auto"` — local tier unless a rule escalates; `router eval`.
 //! - [`local`]: the local runtime as a provider: `[[models]]` with a `source` become runtime
 //!   models; calls to provider `local` are answered in-process.
 //! - [`universal`]: the universal endpoint — provider-native steps tried in order.
@@ -35,6 +36,7 @@ pub mod context;
 pub mod control;
 pub mod dynamic;
 pub mod error;
+pub mod hybrid;
 pub mod local;
 pub mod observe;
 pub mod passthrough;

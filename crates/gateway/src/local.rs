@@ -38,6 +38,9 @@ pub fn settings(m: &switchyard_config::LocalModel) -> ModelSettings {
     if let Some(t) = m.max_tokens {
         s.default_max_tokens = t;
     }
+    if let switchyard_config::ModelSource::Hub(src) = &m.source {
+        s.missing_hint = Some(format!("fetch it with `switchyard models pull {src}`"));
+    }
     s
 }
 

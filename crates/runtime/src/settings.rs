@@ -23,9 +23,25 @@ pub struct ModelSettings {
     pub idle_unload: Option<Duration>,
     /// `max_tokens` when a request gives none (bounded by the room left in the context).
     pub default_max_tokens: u32,
+    /// Said when the weights are missing (e.g. the `models pull` command that fetches them).
+    pub missing_hint: Option<String>,
 }
 
 impl ModelSettings {
+    /// The error for weights that are not where the settings say.
+    pub fn missing(&self, what: &str) -> crate::RuntimeError {
+        let hint = self
+            .missing_hint
+            .as_deref()
+            .map(|h| format!("; {h}"))
+            .unwrap_or_default();
+        crate::RuntimeError::load(format!(
+            "model `{}`: no {what} at {}{hint}",
+            self.name,
+            self.path.display()
+        ))
+    }
+
     /// Defaults for a model at `path`.
     pub fn new(name: &str, task: TaskKind, path: PathBuf) -> Self {
         ModelSettings {
@@ -41,6 +57,7 @@ impl ModelSettings {
             queue: 64,
             idle_unload: Some(Duration::from_secs(15 * 60)),
             default_max_tokens: 512,
+            missing_hint: None,
         }
     }
 }

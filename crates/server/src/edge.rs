@@ -37,6 +37,7 @@ pub fn respond(reply: Reply) -> Response<Body> {
         usage_slot: reply.usage_slot,
         step: reply.step,
         ticket: reply.ticket,
+        routing: reply.routing,
     };
     let (parts, body) = reply.response.into_parts();
     let mut response = Response::from_parts(parts, Body::new(body));

@@ -76,6 +76,7 @@ fn served_by(a: Attempt) -> ServedNote {
         usage_slot: None,
         step: a.step,
         ticket: None,
+        routing: None,
     }
 }
 

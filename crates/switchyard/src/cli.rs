@@ -112,10 +112,37 @@ pub enum Command {
         #[arg(long)]
         system: Option<String>,
     },
+    /// Hybrid routing tools.
+    Router {
+        #[command(subcommand)]
+        command: RouterCommand,
+    },
     /// Configuration tools.
     Config {
         #[command(subcommand)]
         command: ConfigCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum RouterCommand {
+    /// The cost/quality curve of routing by the router's score on labelled prompts (JSON lines:
+    /// `prompt` and `weak`/`strong` quality 0..1, or `weak_is_enough`, or
+    /// `weak_correct`/`strong_correct`), and the cheapest threshold keeping the target quality.
+    Eval {
+        #[arg(long)]
+        data: PathBuf,
+        /// Shares of escalation swept (10 → 0 %, 10 %, …, 100 %).
+        #[arg(long, default_value_t = 10)]
+        steps: usize,
+        /// A weak (local) request's cost as a fraction of a frontier request's.
+        #[arg(long, default_value_t = 0.0)]
+        weak_cost: f64,
+        /// Quality to keep, as a share of all-frontier quality.
+        #[arg(long, default_value_t = 0.95)]
+        target: f64,
+        #[arg(long)]
+        json: bool,
     },
 }
 

@@ -69,6 +69,16 @@ fn main() -> ExitCode {
         Command::Config {
             command: ConfigCommand::Check { file },
         } => check(file),
+        Command::Router {
+            command:
+                cli::RouterCommand::Eval {
+                    data,
+                    steps,
+                    weak_cost,
+                    target,
+                    json,
+                },
+        } => models_cli::router_eval(&data, steps, weak_cost, target, json),
         Command::Models { config, command } => report_command(config, |config| async move {
             models_cli::run(&config, command).await
         }),

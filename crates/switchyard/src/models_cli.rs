@@ -209,3 +209,74 @@ pub async fn generate(config: &Config, args: RunArgs) -> anyhow::Result<()> {
     }
     bail!("the model stopped before finishing")
 }
+
+/// `switchyard router eval`: the router's score here is the prompt's length in tokens (the
+/// `max_prompt_tokens` rule), so the chosen threshold is the value to configure.
+pub fn router_eval(
+    data: &Path,
+    steps: usize,
+    weak_cost: f64,
+    target: f64,
+    json: bool,
+) -> anyhow::Result<()> {
+    use switchyard_gateway::hybrid::eval::{evaluate, Example};
+    let text =
+        std::fs::read_to_string(data).with_context(|| format!("reading {}", data.display()))?;
+    let mut scored = Vec::new();
+    for (i, line) in text
+        .lines()
+        .enumerate()
+        .filter(|(_, l)| !l.trim().is_empty())
+    {
+        let e: Example =
+            serde_json::from_str(line).with_context(|| format!("{}:{}", data.display(), i + 1))?;
+        let Some((weak, strong)) = e.qualities() else {
+            bail!(
+                "{}:{}: needs weak/strong quality, weak_is_enough, or weak_correct/strong_correct",
+                data.display(),
+                i + 1
+            );
+        };
+        let score = switchyard_gateway::observe::tokens::count_text(&e.prompt) as f64;
+        scored.push((score, weak, strong));
+    }
+    if scored.is_empty() {
+        bail!("{} has no examples", data.display());
+    }
+    let report = evaluate(&scored, steps, weak_cost, target);
+    if json {
+        println!("{}", serde_json::to_string_pretty(&report)?);
+        return Ok(());
+    }
+    println!(
+        "{} examples; quality: all local {:.3}, all frontier {:.3}; score = prompt tokens",
+        report.examples, report.weak_quality, report.strong_quality
+    );
+    println!(
+        "{:>10} {:>10} {:>9} {:>9} {:>9}",
+        "ESCALATED", "THRESHOLD", "QUALITY", "RETAINED", "COST"
+    );
+    for s in &report.steps {
+        let threshold = s.threshold.map_or("-".to_owned(), |t| format!(">= {t:.0}"));
+        println!(
+            "{:>9.0}% {:>10} {:>9.3} {:>8.1}% {:>8.1}%",
+            s.escalated * 100.0,
+            threshold,
+            s.quality,
+            s.retained * 100.0,
+            s.cost * 100.0
+        );
+    }
+    println!("APGR {:.3}", report.apgr);
+    match &report.chosen {
+        Some(c) => println!(
+            "cheapest keeping {:.0}% of frontier quality: escalate {:.0}% (prompts of {} tokens or more), {:.1}% of the all-frontier cost",
+            target * 100.0,
+            c.escalated * 100.0,
+            c.threshold.map_or("-".to_owned(), |t| format!("{t:.0}")),
+            c.cost * 100.0
+        ),
+        None => println!("no threshold keeps {:.0}% of frontier quality", target * 100.0),
+    }
+    Ok(())
+}

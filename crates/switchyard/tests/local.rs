@@ -477,3 +477,19 @@ async fn a_busy_model_answers_429_and_a_client_that_leaves_frees_its_slot() {
         done.duration_since(left)
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_model_not_pulled_yet_says_how_to_get_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let text = format!(
+        "[server]\nlisten = \"127.0.0.1:0\"\nenv_providers = false\n[runtime]\nmodels_dir = \"{}\"\n[[models]]\nname = \"q\"\ntask = \"text-generation\"\nsource = \"hf:acme/tiny/q.gguf\"\n",
+        dir.path().display()
+    );
+    let gw = Switchyard::start(common::bin(), &text).await.unwrap();
+    let (status, _, body) = post(&gw, "/v1/chat/completions", greedy("q", "hi", 4)).await;
+    assert_eq!(status, 502, "{body}");
+    assert!(
+        body.contains("switchyard models pull hf:acme/tiny/q.gguf"),
+        "{body}"
+    );
+}

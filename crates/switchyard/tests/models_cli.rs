@@ -269,3 +269,64 @@ async fn run_streams_a_local_model_to_stdout() {
         (Some("smol"), Some(true))
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn router_eval_matches_a_hand_computed_example() {
+    let dir = workdir();
+    // scores are prompt tokens: 1, 10, 3, 6 — the two hard prompts are the two longest
+    let data = [
+        r#"{"prompt": "one", "weak": 1, "strong": 1}"#,
+        r#"{"prompt": "one two three four five six seven eight nine ten", "weak_is_enough": false}"#,
+        r#"{"prompt": "one two three", "weak_correct": true, "strong_correct": true}"#,
+        r#"{"prompt": "one two three four five six", "weak": 0, "strong": 0.5}"#,
+    ];
+    std::fs::write(dir.path().join("d.jsonl"), data.join("\n")).unwrap();
+    let args = [
+        "router",
+        "eval",
+        "--data",
+        "d.jsonl",
+        "--steps",
+        "4",
+        "--weak-cost",
+        "0.1",
+        "--json",
+    ];
+    let out = cli(dir.path(), "http://127.0.0.1:9", &args).await;
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let r: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let q: Vec<f64> = r["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["quality"].as_f64().unwrap())
+        .collect();
+    assert_eq!(q, [0.5, 0.75, 0.875, 0.875, 0.875]);
+    assert_eq!(r["chosen"]["escalated"], 0.5);
+    assert_eq!(r["chosen"]["threshold"], 6.0);
+    assert!((r["chosen"]["cost"].as_f64().unwrap() - 0.55).abs() < 1e-12);
+    assert!((r["apgr"].as_f64().unwrap() - (1.0 / 3.0 + 5.0 / 6.0 + 2.0) / 4.0).abs() < 1e-12);
+    // the table for people, on the shipped labelled set
+    let shipped =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../data/router/labelled.jsonl");
+    let out = cli(
+        dir.path(),
+        "http://127.0.0.1:9",
+        &["router", "eval", "--data", shipped.to_str().unwrap()],
+    )
+    .await;
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let table = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        table.contains("16 examples") && table.contains("cheapest keeping 95%"),
+        "{table}"
+    );
+}

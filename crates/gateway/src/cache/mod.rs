@@ -311,6 +311,7 @@ impl ResponseCache {
             usage_slot: None,
             step: 0,
             ticket: None,
+            routing: None,
         }
     }
 
@@ -349,6 +350,7 @@ impl ResponseCache {
             usage_slot: None,
             step: 0,
             ticket: None,
+            routing: None,
         })
     }
 

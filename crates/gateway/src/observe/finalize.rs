@@ -134,7 +134,10 @@ pub fn finalize(mut obs: Observation, prices: &PriceTable, payload_cap: usize) -
         overhead_ms: upstream
             .map(|u| ms(obs.head.saturating_sub(u)))
             .or(Some(ms(obs.head))),
-        metadata: call.metadata.clone(),
+        metadata: with_routing(
+            call.metadata.as_deref(),
+            served.and_then(|s| s.routing.as_ref()),
+        ),
         user_agent: obs.user_agent,
         error: obs.error.or_else(|| {
             obs.aborted
@@ -155,6 +158,25 @@ pub fn finalize(mut obs: Observation, prices: &PriceTable, payload_cap: usize) -
         route: obs.route,
         traceparent: obs.traceparent,
     }
+}
+
+/// The row's metadata, plus `routed_model` and `routing_reason` when `auto` was routed.
+fn with_routing(metadata: Option<&str>, routing: Option<&crate::hybrid::Routed>) -> Option<String> {
+    let Some(r) = routing else {
+        return metadata.map(str::to_owned);
+    };
+    let mut m: serde_json::Map<String, serde_json::Value> = metadata
+        .and_then(|m| serde_json::from_str(m).ok())
+        .unwrap_or_default();
+    m.insert(
+        "routed_model".into(),
+        serde_json::Value::String(r.model.clone()),
+    );
+    m.insert(
+        "routing_reason".into(),
+        serde_json::Value::String(r.reason.clone()),
+    );
+    serde_json::to_string(&m).ok()
 }
 
 #[cfg(test)]

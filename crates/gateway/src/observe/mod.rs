@@ -99,6 +99,8 @@ pub struct ServedNote {
     pub step: u32,
     /// Rate-limit and budget reservations, settled with the real usage and cost.
     pub ticket: Option<std::sync::Arc<crate::control::Ticket>>,
+    /// Where `model = "auto"` sent the request and why (kept in the row's metadata).
+    pub routing: Option<crate::hybrid::Routed>,
 }
 
 /// A finished record plus the facts the metrics need that the row does not keep.

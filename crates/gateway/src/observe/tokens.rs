@@ -16,6 +16,11 @@ fn bpe() -> Option<&'static CoreBPE> {
     BPE.get_or_init(|| tiktoken_rs::o200k_base().ok()).as_ref()
 }
 
+/// Tokens in `text` (cl100k), for rules and estimates.
+pub fn count_text(text: &str) -> u64 {
+    count(text)
+}
+
 fn count(text: &str) -> u64 {
     match bpe() {
         Some(bpe) => bpe.encode_ordinary(text).len() as u64,

@@ -90,6 +90,8 @@ pub struct Gateway {
     vault: std::sync::OnceLock<crate::control::Vault>,
     /// Local models (`[[models]]` with a `source`), served in-process.
     runtime: Arc<switchyard_runtime::Runtime>,
+    /// `[router]`: where `model = "auto"` goes.
+    hybrid: Option<crate::hybrid::Hybrid>,
 }
 
 /// One API call as the edge received it.
@@ -137,6 +139,8 @@ pub struct Reply {
     pub step: u32,
     /// What the request took from rate limits and budgets, settled by the record step.
     pub ticket: Option<Arc<Ticket>>,
+    /// Where `model = "auto"` sent it, and why.
+    pub routing: Option<crate::hybrid::Routed>,
 }
 
 /// A request checked, routed and rewritten, ready to send. Owns everything it needs, so the body
@@ -215,6 +219,7 @@ impl Gateway {
             dynamic: DynamicRoutes::new(&config.routes),
             vault: std::sync::OnceLock::new(),
             runtime: Arc::new(crate::local::runtime(&config.runtime)),
+            hybrid: config.router.clone().map(crate::hybrid::Hybrid::new),
         })
     }
 
@@ -222,8 +227,18 @@ impl Gateway {
     pub async fn handle(
         &self,
         ctx: &RequestContext,
-        request: ApiRequest,
+        mut request: ApiRequest,
     ) -> Result<Reply, GatewayError> {
+        // `model = "auto"`: the hybrid router picks the tier (and says why)
+        let routed = match &self.hybrid {
+            Some(h) => h
+                .route(request.api, &request.body, request.metadata.as_ref())?
+                .map(|(body, routed)| {
+                    request.body = body;
+                    routed
+                }),
+            None => None,
+        };
         // parse + validate, then route (a dynamic route is walked first), then rewrite
         let walked = self.walk_dynamic(ctx, &request).await?;
         let (call, holds) = match walked {
@@ -243,6 +258,9 @@ impl Gateway {
             .await?;
         let mut reply = self.answer(ctx, call, request).await?;
         reply.ticket = ticket.map(Arc::new);
+        if let Some(routed) = routed {
+            reply.set_routing(routed);
+        }
         Ok(reply)
     }
 

@@ -293,6 +293,7 @@ impl Gateway {
             usage_slot,
             step: 0,
             ticket: None,
+            routing: None,
         })
     }
 }

@@ -32,6 +32,11 @@ pub struct EmbedEngine {
 impl EmbedEngine {
     /// Loads the model and starts its thread. Blocking.
     pub fn load(settings: &ModelSettings) -> Result<Self, RuntimeError> {
+        if !settings.path.join("config.json").is_file() {
+            return Err(
+                settings.missing("model folder (config.json, model.safetensors, tokenizer.json)")
+            );
+        }
         let encoder = Encoder::load(&settings.path)?;
         let max_tokens = encoder.max_tokens();
         let tokenizer = encoder.tokenizer().clone();

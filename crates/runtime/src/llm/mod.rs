@@ -66,11 +66,7 @@ impl LlamaEngine {
     pub fn load(settings: &ModelSettings) -> Result<Self, RuntimeError> {
         let backend = backend()?;
         if !settings.path.is_file() {
-            return Err(RuntimeError::load(format!(
-                "model `{}`: no GGUF file at {}",
-                settings.name,
-                settings.path.display()
-            )));
+            return Err(settings.missing("GGUF file"));
         }
         let params = LlamaModelParams::default().with_use_mmap(true);
         // a CUDA build offloads every layer it can to the GPU

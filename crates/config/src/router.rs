@@ -1,0 +1,141 @@
+//! `[router]`: hybrid routing for `model = "auto"` — a local tier, frontier tiers, and the rules
+//! that escalate a request. The config adds two aliases the gateway routes to: `auto:local`
+//! (the local tier, falling back to the frontier tiers when `overflow` is on) and
+//! `auto:frontier` (the frontier tiers in order).
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+use crate::{ConfigError, ModelBinding, ModelRef, Source};
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawRouter {
+    /// The local tier: a local model's name, an alias, or `provider/model`.
+    pub local: Option<String>,
+    /// Frontier tiers, in order: aliases or `provider/model`.
+    #[serde(default)]
+    pub frontier: Vec<String>,
+    pub max_prompt_tokens: Option<u64>,
+    pub max_output_tokens: Option<u64>,
+    pub escalate_tools: Option<bool>,
+    pub escalate_images: Option<bool>,
+    pub escalate_json_schema: Option<bool>,
+    /// The local tier busy (queue full) or failing → the frontier answers instead of a 429/5xx.
+    pub overflow: Option<bool>,
+    /// `key = "value"` pairs of `cf-aig-metadata` that send a request to the frontier.
+    #[serde(default)]
+    pub metadata: BTreeMap<String, String>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct RouterConfig {
+    pub local: String,
+    pub frontier: Vec<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub max_prompt_tokens: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub max_output_tokens: Option<u64>,
+    pub escalate_tools: bool,
+    pub escalate_images: bool,
+    pub escalate_json_schema: bool,
+    pub overflow: bool,
+    pub metadata: BTreeMap<String, String>,
+    /// The local model's context window, when it is a configured local model with a set size.
+    #[serde(skip)]
+    pub local_context: Option<u32>,
+}
+
+/// The alias names `auto` routes to.
+pub const LOCAL_TIER: &str = "auto:local";
+pub const FRONTIER_TIER: &str = "auto:frontier";
+
+pub(crate) fn router(
+    raw: Option<RawRouter>,
+    runtime: &crate::RuntimeConfig,
+    models: &mut Vec<ModelBinding>,
+    src: &Source<'_>,
+) -> Result<Option<RouterConfig>, ConfigError> {
+    let Some(raw) = raw else { return Ok(None) };
+    let Some(local) = raw.local.filter(|l| !l.trim().is_empty()) else {
+        return Err(src.error(None, "`[router]` needs `local` (the local tier's model)"));
+    };
+    if raw.frontier.is_empty() {
+        return Err(src.error(
+            None,
+            "`[router]` needs `frontier` (at least one frontier model)",
+        ));
+    }
+    let resolve = |name: &str, models: &[ModelBinding]| -> Result<ModelRef, ConfigError> {
+        if let Some(b) = models.iter().find(|b| b.name == name) {
+            return Ok(b.target.clone());
+        }
+        match name.split_once('/') {
+            Some((p, m)) if !p.is_empty() && !m.is_empty() => Ok(ModelRef {
+                provider: p.to_owned(),
+                model: m.to_owned(),
+            }),
+            _ => Err(src.error(
+                None,
+                format!("`[router]`: `{name}` is neither a model name nor \"provider/model\""),
+            )),
+        }
+    };
+    let local_ref = resolve(&local, models)?;
+    let frontier: Vec<ModelRef> = raw
+        .frontier
+        .iter()
+        .map(|f| resolve(f, models))
+        .collect::<Result<_, _>>()?;
+    let overflow = raw.overflow.unwrap_or(true);
+    let binding = |name: &str, target: ModelRef, fallbacks: Vec<ModelRef>| ModelBinding {
+        name: name.to_owned(),
+        target: target.clone(),
+        targets: vec![target],
+        weights: vec![1],
+        strategy: crate::model::Strategy::Weighted,
+        fallbacks,
+        cache_ttl: None,
+    };
+    if models
+        .iter()
+        .any(|b| b.name == LOCAL_TIER || b.name == FRONTIER_TIER || b.name == "auto")
+    {
+        return Err(src.error(
+            None,
+            "model names `auto`, `auto:local` and `auto:frontier` are reserved by `[router]`",
+        ));
+    }
+    models.push(binding(
+        LOCAL_TIER,
+        local_ref.clone(),
+        if overflow {
+            frontier.clone()
+        } else {
+            Vec::new()
+        },
+    ));
+    models.push(binding(
+        FRONTIER_TIER,
+        frontier[0].clone(),
+        frontier[1..].to_vec(),
+    ));
+    let local_context = runtime
+        .models
+        .iter()
+        .find(|m| local_ref.provider == "local" && m.name == local_ref.model)
+        .and_then(|m| m.context_size);
+    Ok(Some(RouterConfig {
+        local,
+        frontier: raw.frontier,
+        max_prompt_tokens: raw.max_prompt_tokens,
+        max_output_tokens: raw.max_output_tokens,
+        escalate_tools: raw.escalate_tools.unwrap_or(true),
+        escalate_images: raw.escalate_images.unwrap_or(true),
+        escalate_json_schema: raw.escalate_json_schema.unwrap_or(false),
+        overflow,
+        metadata: raw.metadata,
+        local_context,
+    }))
+}

@@ -1,0 +1,118 @@
+//! Hybrid routing: `model = "auto"` answered by the local tier unless a rule sends the request to
+//! the frontier tier; every decision explained (`cf-aig-routed-model`, `cf-aig-routing-reason`,
+//! and the same in the request log).
+//!
+//! - [`rules`]: the request's signals and the rules over them.
+//! - [`eval`]: `switchyard router eval`, the cost/quality sweep of a router's score.
+//!
+//! The decision only rewrites `model` to one of two aliases the config made (`auto:local`,
+//! whose fallbacks are the frontier tiers when `overflow` is on — a busy or failing local model
+//! escalates instead of answering 429 — and `auto:frontier`); everything after is the ordinary
+//! pipeline.
+
+pub mod eval;
+pub mod rules;
+
+use bytes::Bytes;
+use http::header::{HeaderName, HeaderValue};
+use serde_json::Value;
+use switchyard_config::router::{RouterConfig, FRONTIER_TIER, LOCAL_TIER};
+
+use crate::{ClientApi, GatewayError, Reply};
+
+/// Where `auto` went and why.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Routed {
+    /// The tier's model as configured (`[router] local` or the first `frontier`).
+    pub model: String,
+    pub reason: String,
+    pub local: bool,
+}
+
+pub struct Hybrid {
+    config: RouterConfig,
+}
+
+static ROUTED_MODEL: HeaderName = HeaderName::from_static("cf-aig-routed-model");
+static ROUTING_REASON: HeaderName = HeaderName::from_static("cf-aig-routing-reason");
+
+impl Hybrid {
+    pub fn new(config: RouterConfig) -> Self {
+        Hybrid { config }
+    }
+
+    /// The decision for `body` (an OpenAI chat or Anthropic messages body).
+    pub fn decide(
+        &self,
+        body: &Value,
+        metadata: Option<&serde_json::Map<String, Value>>,
+    ) -> Routed {
+        let signals = rules::Signals::of(body);
+        match rules::escalation(&self.config, &signals, metadata) {
+            Some(reason) => Routed {
+                model: self.config.frontier.first().cloned().unwrap_or_default(),
+                reason,
+                local: false,
+            },
+            None => Routed {
+                model: self.config.local.clone(),
+                reason: format!(
+                    "no escalation rule matched ({} prompt tokens)",
+                    signals.prompt_tokens
+                ),
+                local: true,
+            },
+        }
+    }
+
+    /// For `model = "auto"`: the body pointed at the chosen tier, and the decision.
+    pub fn route(
+        &self,
+        api: ClientApi,
+        body: &Bytes,
+        metadata: Option<&serde_json::Map<String, Value>>,
+    ) -> Result<Option<(Bytes, Routed)>, GatewayError> {
+        if !matches!(api, ClientApi::ChatCompletions | ClientApi::Messages)
+            || memchr::memmem::find(body, b"\"auto\"").is_none()
+        {
+            return Ok(None);
+        }
+        let Ok(Value::Object(mut v)) = serde_json::from_slice::<Value>(body) else {
+            return Ok(None); // the parse step reports malformed bodies precisely
+        };
+        if v.get("model").and_then(Value::as_str) != Some("auto") {
+            return Ok(None);
+        }
+        let whole = Value::Object(v.clone());
+        let routed = self.decide(&whole, metadata);
+        let tier = if routed.local {
+            LOCAL_TIER
+        } else {
+            FRONTIER_TIER
+        };
+        v.insert("model".into(), Value::String(tier.to_owned()));
+        let bytes = serde_json::to_vec(&v)
+            .map_err(|e| GatewayError::internal(format!("rewriting the routed body: {e}")))?;
+        Ok(Some((Bytes::from(bytes), routed)))
+    }
+}
+
+impl Reply {
+    /// Says where `auto` sent the request; a local tier that failed over says so too.
+    pub fn set_routing(&mut self, mut routed: Routed) {
+        if routed.local && self.step > 0 {
+            routed.reason = format!(
+                "{}; the local tier failed, escalated to the frontier",
+                routed.reason
+            );
+        }
+        let headers = self.response.headers_mut();
+        if let Ok(v) = HeaderValue::from_str(&routed.model) {
+            headers.insert(ROUTED_MODEL.clone(), v);
+        }
+        if let Ok(v) = HeaderValue::from_str(&routed.reason) {
+            headers.insert(ROUTING_REASON.clone(), v);
+        }
+        self.routing = Some(routed);
+    }
+}

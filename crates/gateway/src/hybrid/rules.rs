@@ -1,0 +1,120 @@
+//! Rule signals of a chat request (prompt length, tools, images, JSON schema, requested output,
+//! metadata) and the first rule that sends it to the frontier tier.
+
+use serde_json::{Map, Value};
+use switchyard_config::router::RouterConfig;
+
+/// What the rules look at, read once from the request body.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Signals {
+    pub prompt_tokens: u64,
+    pub tools: bool,
+    pub images: bool,
+    pub json_schema: bool,
+    pub max_tokens: Option<u64>,
+}
+
+fn collect_text(v: &Value, out: &mut String, images: &mut bool) {
+    match v {
+        Value::String(s) => {
+            out.push_str(s);
+            out.push('\n');
+        }
+        Value::Array(parts) => {
+            for p in parts {
+                match p.get("type").and_then(Value::as_str) {
+                    Some("image_url" | "image" | "input_image") => *images = true,
+                    _ => {
+                        if let Some(t) = p.get("text") {
+                            collect_text(t, out, images);
+                        } else if let Some(c) = p.get("content") {
+                            collect_text(c, out, images);
+                        }
+                    }
+                }
+            }
+        }
+        _ => {}
+    }
+}
+
+impl Signals {
+    /// From an OpenAI chat or Anthropic messages body.
+    pub fn of(body: &Value) -> Signals {
+        let mut text = String::new();
+        let mut images = false;
+        if let Some(system) = body.get("system") {
+            collect_text(system, &mut text, &mut images);
+        }
+        for m in body
+            .get("messages")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+        {
+            if let Some(c) = m.get("content") {
+                collect_text(c, &mut text, &mut images);
+            }
+        }
+        let schema = body
+            .pointer("/response_format/type")
+            .and_then(Value::as_str)
+            .is_some_and(|t| t == "json_schema");
+        Signals {
+            prompt_tokens: crate::observe::tokens::count_text(&text),
+            tools: body
+                .get("tools")
+                .and_then(Value::as_array)
+                .is_some_and(|t| !t.is_empty()),
+            images,
+            json_schema: schema,
+            max_tokens: body
+                .get("max_completion_tokens")
+                .or_else(|| body.get("max_tokens"))
+                .and_then(Value::as_u64),
+        }
+    }
+}
+
+/// The first rule that escalates, as a reason; `None` = the local tier may answer.
+pub fn escalation(
+    r: &RouterConfig,
+    s: &Signals,
+    metadata: Option<&Map<String, Value>>,
+) -> Option<String> {
+    for (key, want) in &r.metadata {
+        let got = metadata.and_then(|m| m.get(key)).map(|v| match v {
+            Value::String(s) => s.clone(),
+            other => other.to_string(),
+        });
+        if got.as_deref() == Some(want.as_str()) {
+            return Some(format!("metadata {key} = {want}"));
+        }
+    }
+    if s.images && r.escalate_images {
+        return Some("images in the prompt".into());
+    }
+    if s.tools && r.escalate_tools {
+        return Some("tools requested".into());
+    }
+    if s.json_schema && r.escalate_json_schema {
+        return Some("JSON schema requested".into());
+    }
+    if let Some(max) = r.max_prompt_tokens {
+        if s.prompt_tokens > max {
+            return Some(format!("prompt is {} tokens > {max}", s.prompt_tokens));
+        }
+    }
+    if let (Some(max), Some(asked)) = (r.max_output_tokens, s.max_tokens) {
+        if asked > max {
+            return Some(format!("max_tokens {asked} > {max}"));
+        }
+    }
+    if let Some(ctx) = r.local_context {
+        let need = s.prompt_tokens + s.max_tokens.unwrap_or(0);
+        if need > u64::from(ctx) {
+            return Some(format!("needs {need} tokens; the local context is {ctx}"));
+        }
+    }
+    None
+}

@@ -1,0 +1,167 @@
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+//! Hybrid routing (`model = "auto"`) with the real SmolLM2 as the local tier and a mock OpenAI
+//! provider as the frontier: rules decide, every decision is explained in headers and the log,
+//! and a busy local model overflows to the frontier.
+
+mod common;
+
+use serde_json::{json, Value};
+use switchyard_testkit::{MockUpstream, Switchyard};
+
+fn config(mock: &MockUpstream, local_extra: &str) -> String {
+    format!(
+        r#"[server]
+listen = "127.0.0.1:0"
+env_providers = false
+[providers.mock-openai]
+kind = "openai"
+base_url = "{}"
+api_key = "sk-test"
+[[models]]
+name = "smol"
+task = "text-generation"
+source = "{}"
+{local_extra}
+[router]
+local = "smol"
+frontier = ["mock-openai/gpt-4o-mini"]
+max_prompt_tokens = 40
+max_output_tokens = 300
+[router.metadata]
+tier = "premium"
+"#,
+        mock.base_url(),
+        switchyard_testkit::models::smollm2().display()
+    )
+}
+
+async fn auto(
+    gw: &Switchyard,
+    body: Value,
+    headers: &[(&str, &str)],
+) -> (u16, reqwest::header::HeaderMap, Value) {
+    common::post_with(&gw.url(""), "/v1/chat/completions", &body, headers).await
+}
+
+fn ask(content: &str) -> Value {
+    json!({"model": "auto", "messages": [{"role": "user", "content": content}], "max_tokens": 8, "temperature": 0})
+}
+
+fn header(h: &reqwest::header::HeaderMap, name: &str) -> String {
+    h.get(name)
+        .map(|v| v.to_str().unwrap().to_owned())
+        .unwrap_or_default()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rules_pick_the_tier_and_say_why() {
+    let mock = MockUpstream::start().await.unwrap();
+    let gw = Switchyard::start(common::bin(), &config(&mock, ""))
+        .await
+        .unwrap();
+    // short and plain: local
+    let (status, h, body) = auto(&gw, ask("Name a fruit."), &[]).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(header(&h, "cf-aig-routed-model"), "smol");
+    assert!(
+        header(&h, "cf-aig-routing-reason").starts_with("no escalation rule matched"),
+        "{h:?}"
+    );
+    assert_eq!(mock.requests().len(), 0);
+    // long: frontier, with the measured length in the reason
+    let long = "Explain, step by step and with examples, ".repeat(10);
+    let (status, h, _) = auto(&gw, ask(&long), &[]).await;
+    assert_eq!(status, 200);
+    assert_eq!(header(&h, "cf-aig-routed-model"), "mock-openai/gpt-4o-mini");
+    let reason = header(&h, "cf-aig-routing-reason");
+    assert!(
+        reason.starts_with("prompt is ") && reason.ends_with("tokens > 40"),
+        "{reason}"
+    );
+    assert_eq!(mock.requests().len(), 1);
+    assert_eq!(mock.requests()[0].json()["model"], "gpt-4o-mini");
+    // tools, a large max_tokens, a premium tenant: frontier, each for its own reason
+    let mut tools = ask("Weather in Oslo?");
+    tools["tools"] =
+        json!([{"type": "function", "function": {"name": "w", "parameters": {"type": "object"}}}]);
+    let (_, h, _) = auto(&gw, tools, &[]).await;
+    assert_eq!(header(&h, "cf-aig-routing-reason"), "tools requested");
+    let mut big = ask("Name a fruit.");
+    big["max_tokens"] = json!(1000);
+    let (_, h, _) = auto(&gw, big, &[]).await;
+    assert_eq!(header(&h, "cf-aig-routing-reason"), "max_tokens 1000 > 300");
+    let (_, h, _) = auto(
+        &gw,
+        ask("Name a fruit."),
+        &[("cf-aig-metadata", r#"{"tier":"premium"}"#)],
+    )
+    .await;
+    assert_eq!(
+        header(&h, "cf-aig-routing-reason"),
+        "metadata tier = premium"
+    );
+    // the same decisions every time (deterministic), and in the request log
+    let (_, h, _) = auto(&gw, ask("Name a fruit."), &[]).await;
+    assert_eq!(header(&h, "cf-aig-routed-model"), "smol");
+    let rows = common::logging::rows(&gw.url(""), 6).await;
+    let mut seen: Vec<(String, String)> = rows
+        .iter()
+        .map(|r| {
+            let m: Value = serde_json::from_str(r["metadata"].as_str().unwrap()).unwrap();
+            (
+                m["routed_model"].as_str().unwrap().to_owned(),
+                r["provider"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect();
+    seen.sort();
+    assert_eq!(
+        seen.iter()
+            .filter(|(m, p)| m == "smol" && p == "local")
+            .count(),
+        2,
+        "{seen:?}"
+    );
+    assert_eq!(
+        seen.iter()
+            .filter(|(m, p)| m == "mock-openai/gpt-4o-mini" && p == "mock-openai")
+            .count(),
+        4,
+        "{seen:?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_busy_local_tier_overflows_to_the_frontier() {
+    let mock = MockUpstream::start().await.unwrap();
+    let text = config(&mock, "max_batch = 1\nqueue = 1\ncontext_size = 4096");
+    let gw = Switchyard::start(common::bin(), &text).await.unwrap();
+    let client = reqwest::Client::new();
+    // hold the only slot, and fill the one queue place
+    let hold = json!({"model": "smol", "messages": [{"role": "user", "content": "Tell a story."}],
+                      "max_tokens": 4000, "ignore_eos": true, "stream": true, "temperature": 0});
+    let mut a = client
+        .post(gw.url("/v1/chat/completions"))
+        .json(&hold)
+        .send()
+        .await
+        .unwrap();
+    assert!(a.chunk().await.unwrap().is_some());
+    let queued_url = gw.url("/v1/chat/completions");
+    let queued = tokio::spawn(async move {
+        reqwest::Client::new().post(queued_url).json(&json!({"model": "smol", "messages": [{"role": "user", "content": "Hi"}], "max_tokens": 2})).send().await.unwrap().status().as_u16()
+    });
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    // `auto` picks the local tier, finds it busy, and the frontier answers instead of a 429
+    let (status, h, body) = auto(&gw, ask("Name a fruit."), &[]).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(header(&h, "cf-aig-routed-model"), "smol");
+    assert!(
+        header(&h, "cf-aig-routing-reason").contains("escalated to the frontier"),
+        "{h:?}"
+    );
+    assert_eq!(header(&h, "cf-aig-provider"), "mock-openai");
+    assert_eq!(header(&h, "cf-aig-step"), "1");
+    drop(a);
+    assert_eq!(queued.await.unwrap(), 200);
+}
