@@ -7,6 +7,7 @@
 //! - [`embed`]: sentence embeddings on candle (BERT family).
 //! - [`runtime`]: [`Runtime`], the models by name, loaded lazily and unloaded when idle.
 //! - [`openai`]: OpenAI request bodies in, OpenAI answers out — how the gateway calls a model.
+//! - `queue`: a model's bounded job queue (429 when full; idle exit without losing a job).
 //! - [`settings`]: one model's settings; [`error`]: [`RuntimeError`] and its HTTP status.
 //! - [`hub`]: `models pull` from the Hugging Face hub; [`meter`]: compute units per request.
 
@@ -16,6 +17,7 @@ pub mod hub;
 pub mod llm;
 pub mod meter;
 pub mod openai;
+mod queue;
 pub mod runtime;
 pub mod settings;
 pub mod task;

@@ -5,14 +5,12 @@
 
 mod bert;
 
-use std::sync::mpsc::{Receiver, RecvTimeoutError, SyncSender, TrySendError};
-use std::sync::{Arc, Mutex};
-
 use tokio::sync::mpsc;
 
+use crate::queue::{JobQueue, Jobs};
 use crate::settings::ModelSettings;
 use crate::task::{Backend, Counts, Event, EventStream, Finish, Task};
-use crate::{ErrorKind, RuntimeError};
+use crate::RuntimeError;
 
 pub use bert::{Encoder, Pooling};
 
@@ -23,8 +21,7 @@ struct Job {
 
 /// The handle to one loaded embedding model.
 pub struct EmbedEngine {
-    queue: SyncSender<Job>,
-    alive: Arc<Mutex<bool>>,
+    queue: JobQueue<Job>,
     max_tokens: u32,
     tokenizer: tokenizers::Tokenizer,
 }
@@ -40,22 +37,18 @@ impl EmbedEngine {
         let encoder = Encoder::load(&settings.path)?;
         let max_tokens = encoder.max_tokens();
         let tokenizer = encoder.tokenizer().clone();
-        let (queue, jobs) = std::sync::mpsc::sync_channel(settings.queue.max(1));
-        let alive = Arc::new(Mutex::new(true));
-        let actor_alive = Arc::clone(&alive);
-        let idle = settings.idle_unload;
+        let (queue, jobs) = crate::queue::bounded(settings.queue, settings.idle_unload);
         let batch = settings.max_batch.max(1) as usize;
         let name = settings.name.clone();
         std::thread::Builder::new()
             .name(format!("embed-{name}"))
             .spawn(move || {
-                run(&encoder, &jobs, batch, idle, &actor_alive);
+                run(&encoder, &jobs, batch);
                 tracing::info!(model = %name, "local model unloaded after its idle period");
             })
             .map_err(|e| RuntimeError::load(format!("cannot start the model thread: {e}")))?;
         Ok(EmbedEngine {
             queue,
-            alive,
             max_tokens,
             tokenizer,
         })
@@ -97,26 +90,11 @@ impl Backend for EmbedEngine {
         }
         self.count(&e.inputs)?;
         let (events, stream) = mpsc::unbounded_channel();
-        let alive = self
-            .alive
-            .lock()
-            .map_err(|_| RuntimeError::engine("model state poisoned"))?;
-        if !*alive {
-            return Err(RuntimeError::new(ErrorKind::Load, "the model was unloaded"));
-        }
-        match self.queue.try_send(Job {
+        self.queue.send(Job {
             inputs: e.inputs,
             events,
-        }) {
-            Ok(()) => Ok(stream),
-            Err(TrySendError::Full(_)) => Err(RuntimeError::new(
-                ErrorKind::Busy,
-                "the model is busy: its queue is full; retry later",
-            )),
-            Err(TrySendError::Disconnected(_)) => {
-                Err(RuntimeError::new(ErrorKind::Load, "the model was unloaded"))
-            }
-        }
+        })?;
+        Ok(stream)
     }
 
     fn context_length(&self) -> u32 {
@@ -124,7 +102,7 @@ impl Backend for EmbedEngine {
     }
 
     fn is_alive(&self) -> bool {
-        self.alive.lock().map(|a| *a).unwrap_or(false)
+        self.queue.is_alive()
     }
 
     fn running(&self) -> usize {
@@ -132,37 +110,11 @@ impl Backend for EmbedEngine {
     }
 }
 
-fn run(
-    encoder: &Encoder,
-    jobs: &Receiver<Job>,
-    batch: usize,
-    idle: Option<std::time::Duration>,
-    alive: &Mutex<bool>,
-) {
-    loop {
-        let first = match idle {
-            Some(idle) => match jobs.recv_timeout(idle) {
-                Ok(j) => j,
-                Err(RecvTimeoutError::Disconnected) => return,
-                Err(RecvTimeoutError::Timeout) => {
-                    let Ok(mut a) = alive.lock() else { return };
-                    match jobs.try_recv() {
-                        Ok(j) => j,
-                        Err(_) => {
-                            *a = false;
-                            return;
-                        }
-                    }
-                }
-            },
-            None => match jobs.recv() {
-                Ok(j) => j,
-                Err(_) => return,
-            },
-        };
+fn run(encoder: &Encoder, jobs: &Jobs<Job>, batch: usize) {
+    while let Some(first) = jobs.wait() {
         // everything queued now runs together, in batches of `batch` texts
         let mut group = vec![first];
-        while let Ok(j) = jobs.try_recv() {
+        while let Ok(j) = jobs.ready() {
             group.push(j);
         }
         group.retain(|j| !j.events.is_closed());

@@ -2,9 +2,8 @@
 //! and runs one `decode` per step for every running sequence together — prompt chunks of new
 //! ones and the next token of the others (continuous batching).
 
-use std::sync::mpsc::{Receiver, RecvTimeoutError, Sender, TryRecvError};
-use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::sync::mpsc::{Sender, TryRecvError};
+use std::sync::Arc;
 
 use llama_cpp_2::context::params::LlamaContextParams;
 use llama_cpp_2::context::LlamaContext;
@@ -15,6 +14,7 @@ use llama_cpp_2::token::LlamaToken;
 
 use super::text::TextOut;
 use super::Job;
+use crate::queue::Jobs;
 use crate::task::{Counts, Event, Finish};
 use crate::RuntimeError;
 
@@ -26,9 +26,6 @@ pub(crate) struct Setup {
     pub n_ctx_per_seq: u32,
     pub max_batch: u32,
     pub threads: u32,
-    /// Leave (unloading the model) after this long without work.
-    pub idle: Option<Duration>,
-    pub alive: Arc<Mutex<bool>>,
     /// Sequences in slots, for [`crate::Backend::running`].
     pub running: Arc<std::sync::atomic::AtomicUsize>,
     pub name: String,
@@ -52,7 +49,7 @@ struct Seq {
 pub(crate) fn run(
     backend: &'static LlamaBackend,
     setup: Setup,
-    jobs: Receiver<Job>,
+    jobs: Jobs<Job>,
     ready: Sender<Result<(), RuntimeError>>,
 ) {
     let model = Arc::clone(&setup.model);
@@ -93,47 +90,22 @@ pub(crate) fn run(
 
 /// Fills free slots from the queue; waits for work when nothing runs. False when the actor
 /// should end (idle, or every handle dropped).
-fn admit(setup: &Setup, jobs: &Receiver<Job>, slots: &mut [Option<Seq>]) -> bool {
-    let running = slots.iter().any(Option::is_some);
-    if !running {
+fn admit(setup: &Setup, jobs: &Jobs<Job>, slots: &mut [Option<Seq>]) -> bool {
+    if !slots.iter().any(Option::is_some) {
         setup.running.store(0, std::sync::atomic::Ordering::Relaxed);
-        let job = match setup.idle {
-            Some(idle) => match jobs.recv_timeout(idle) {
-                Ok(job) => job,
-                Err(RecvTimeoutError::Disconnected) => return false,
-                Err(RecvTimeoutError::Timeout) => match leave_if_idle(setup, jobs) {
-                    Some(job) => job,
-                    None => return false,
-                },
-            },
-            None => match jobs.recv() {
-                Ok(job) => job,
-                Err(_) => return false,
-            },
-        };
-        place(slots, job);
+        match jobs.wait() {
+            Some(job) => place(slots, job),
+            None => return false,
+        }
     }
     while slots.iter().any(Option::is_none) {
-        match jobs.try_recv() {
+        match jobs.ready() {
             Ok(job) => place(slots, job),
             Err(TryRecvError::Empty) => break,
             Err(TryRecvError::Disconnected) => return slots.iter().any(Option::is_some),
         }
     }
     true
-}
-
-/// Marks the engine dead unless a job slipped in meanwhile (under the lock the handles send
-/// with, so none is lost).
-fn leave_if_idle(setup: &Setup, jobs: &Receiver<Job>) -> Option<Job> {
-    let mut alive = setup.alive.lock().ok()?;
-    match jobs.try_recv() {
-        Ok(job) => Some(job),
-        Err(_) => {
-            *alive = false;
-            None
-        }
-    }
 }
 
 fn place(slots: &mut [Option<Seq>], job: Job) {

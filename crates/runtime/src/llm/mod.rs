@@ -11,8 +11,7 @@ pub mod template;
 pub mod text;
 
 use std::num::NonZeroU32;
-use std::sync::mpsc::{SyncSender, TrySendError};
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::{Arc, OnceLock};
 
 use llama_cpp_2::llama_backend::LlamaBackend;
 use llama_cpp_2::model::params::LlamaModelParams;
@@ -20,9 +19,10 @@ use llama_cpp_2::model::LlamaModel;
 use llama_cpp_2::token::LlamaToken;
 use tokio::sync::mpsc;
 
+use crate::queue::JobQueue;
 use crate::settings::ModelSettings;
 use crate::task::{Backend, Event, EventStream, Generate, Prompt, Task};
-use crate::{ErrorKind, RuntimeError};
+use crate::RuntimeError;
 
 /// llama.cpp's process-wide state: initialised once, never torn down.
 fn backend() -> Result<&'static LlamaBackend, RuntimeError> {
@@ -53,10 +53,7 @@ pub struct LlamaEngine {
     /// Tokens per sequence.
     n_ctx: u32,
     default_max_tokens: u32,
-    queue: SyncSender<Job>,
-    /// False once the actor ended (idle); checked and changed under this lock so that no job is
-    /// queued to an actor that is leaving.
-    alive: Arc<Mutex<bool>>,
+    queue: JobQueue<Job>,
     running: Arc<std::sync::atomic::AtomicUsize>,
 }
 
@@ -93,8 +90,7 @@ impl LlamaEngine {
             piece(vocab.bos()),
             piece(vocab.eos()),
         )?;
-        let (queue, jobs) = std::sync::mpsc::sync_channel(settings.queue.max(1));
-        let alive = Arc::new(Mutex::new(true));
+        let (queue, jobs) = crate::queue::bounded(settings.queue, settings.idle_unload);
         let running = Arc::new(std::sync::atomic::AtomicUsize::new(0));
         let setup = actor::Setup {
             running: Arc::clone(&running),
@@ -102,8 +98,6 @@ impl LlamaEngine {
             n_ctx_per_seq: n_ctx,
             max_batch: settings.max_batch.max(1),
             threads: settings.threads,
-            idle: settings.idle_unload,
-            alive: Arc::clone(&alive),
             name: settings.name.clone(),
         };
         let (ready_tx, ready_rx) = std::sync::mpsc::channel();
@@ -120,7 +114,6 @@ impl LlamaEngine {
             n_ctx,
             default_max_tokens: settings.default_max_tokens,
             queue,
-            alive,
             running,
         })
     }
@@ -197,23 +190,8 @@ impl Backend for LlamaEngine {
             ));
         };
         let (job, stream) = self.job(g)?;
-        let alive = self
-            .alive
-            .lock()
-            .map_err(|_| RuntimeError::engine("model state poisoned"))?;
-        if !*alive {
-            return Err(RuntimeError::new(ErrorKind::Load, "the model was unloaded"));
-        }
-        match self.queue.try_send(job) {
-            Ok(()) => Ok(stream),
-            Err(TrySendError::Full(_)) => Err(RuntimeError::new(
-                ErrorKind::Busy,
-                "the model is busy: its queue is full; retry later",
-            )),
-            Err(TrySendError::Disconnected(_)) => {
-                Err(RuntimeError::new(ErrorKind::Load, "the model was unloaded"))
-            }
-        }
+        self.queue.send(job)?;
+        Ok(stream)
     }
 
     fn context_length(&self) -> u32 {
@@ -221,7 +199,7 @@ impl Backend for LlamaEngine {
     }
 
     fn is_alive(&self) -> bool {
-        self.alive.lock().map(|a| *a).unwrap_or(false)
+        self.queue.is_alive()
     }
 
     fn running(&self) -> usize {
