@@ -86,15 +86,48 @@ pub async fn call(
     Ok((response, latency))
 }
 
-/// Compute units of local requests, from their tokens and the model's rates.
-#[derive(Debug, Default, Clone)]
+/// Compute units of local requests, from their tokens and the model's rates; and, with a
+/// `[router]`, what local answers would have cost on the frontier tier.
+#[derive(Default)]
 pub struct Meter {
     rates: std::collections::HashMap<String, switchyard_runtime::meter::Rate>,
+    /// The frontier tier's first model (provider name, kind, model) and the prices.
+    frontier: Option<(
+        String,
+        &'static str,
+        String,
+        crate::observe::pricing::PriceTable,
+    )>,
 }
 
 impl Meter {
-    pub fn new(config: &RuntimeConfig) -> Self {
+    pub fn new(config: &switchyard_config::Config) -> Self {
+        let frontier = config
+            .models
+            .iter()
+            .find(|b| b.name == switchyard_config::router::FRONTIER_TIER)
+            .and_then(|b| {
+                let p = config
+                    .providers
+                    .iter()
+                    .find(|p| p.name == b.target.provider)?;
+                Some((
+                    p.name.clone(),
+                    p.kind.name(),
+                    b.target.model.clone(),
+                    crate::observe::pricing::PriceTable::new(&config.pricing),
+                ))
+            });
         Meter {
+            frontier,
+            ..Self::local(&config.runtime)
+        }
+    }
+
+    /// Units only (no router).
+    pub fn local(config: &RuntimeConfig) -> Self {
+        Meter {
+            frontier: None,
             rates: config
                 .models
                 .iter()
@@ -107,6 +140,22 @@ impl Meter {
                 })
                 .collect(),
         }
+    }
+
+    /// What `r` would have cost on the frontier tier: a local answer priced as the frontier
+    /// model; other rows as they were.
+    pub fn all_frontier(&self, r: &switchyard_store::logs::LogRecord) -> Option<f64> {
+        let (provider, kind, model, prices) = self.frontier.as_ref()?;
+        if r.provider.as_deref() != Some("local") {
+            return Some(r.cost_usd.unwrap_or(0.0));
+        }
+        let n = |t: Option<i64>| t.unwrap_or(0).max(0) as u64;
+        let usage = crate::cache::TokenUsage {
+            input: n(r.input_tokens),
+            output: n(r.output_tokens),
+            ..Default::default()
+        };
+        prices.cost(provider, kind, model, &usage)
     }
 
     /// The units a logged request used: `None` unless a local model served it.
@@ -126,5 +175,15 @@ impl Meter {
             obj.insert("units".into(), serde_json::json!(units));
         }
         v
+    }
+}
+
+impl crate::observe::analytics::RowMeter for Meter {
+    fn units(&self, r: &switchyard_store::logs::LogRecord) -> Option<f64> {
+        Meter::units(self, r)
+    }
+
+    fn all_frontier_cost(&self, r: &switchyard_store::logs::LogRecord) -> Option<f64> {
+        self.all_frontier(r)
     }
 }

@@ -52,7 +52,7 @@ impl AppState {
             keys: None,
             auth_required: config.auth.required,
             admin_token: config.auth.admin_token.clone().map(Arc::new),
-            meter: Arc::new(switchyard_gateway::local::Meter::new(&config.runtime)),
+            meter: Arc::new(switchyard_gateway::local::Meter::new(config)),
             local_models: Arc::new(
                 config
                     .runtime

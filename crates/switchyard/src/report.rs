@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use anyhow::Context as _;
 use switchyard_config::Config;
-use switchyard_gateway::observe::analytics::{analyze, utc_bucket, GroupBy};
+use switchyard_gateway::observe::analytics::{analyze_metered, utc_bucket, GroupBy};
 use switchyard_store::logs::{LogFilter, LogRecord, LogStore};
 
 /// What `switchyard logs` selects.
@@ -128,7 +128,8 @@ pub async fn usage(config: &Config, by: &str, since: &str, json: bool) -> anyhow
         since: Some(now_ms() - since.as_millis() as i64),
         ..LogFilter::default()
     };
-    let groups = analyze(&store.scan(&filter).await?, &by);
+    let meter = switchyard_gateway::local::Meter::new(config);
+    let groups = analyze_metered(&store.scan(&filter).await?, &by, &meter);
     if json {
         println!("{}", serde_json::to_string_pretty(&groups)?);
         return Ok(());
@@ -169,6 +170,7 @@ pub async fn usage(config: &Config, by: &str, since: &str, json: bool) -> anyhow
     if groups.is_empty() {
         println!("(no requests in the last {})", humantime(since));
     }
+    savings(&groups);
     Ok(())
 }
 
@@ -192,5 +194,32 @@ mod tests {
         assert_eq!(parse_since("7d").unwrap(), Duration::from_secs(7 * 86_400));
         assert!(parse_since("7w").is_err());
         assert!(parse_since("soon").is_err());
+    }
+}
+
+/// Local models and the frontier tier: the share served locally and what it saved.
+fn savings(groups: &[switchyard_gateway::observe::analytics::Group]) {
+    if groups
+        .iter()
+        .all(|g| g.local_requests == 0 && g.units == 0.0)
+    {
+        return;
+    }
+    println!();
+    println!(
+        "{:<28} {:>8} {:>12} {:>14} {:>18} {:>12}",
+        "group", "local%", "units", "frontier_usd", "all_frontier_usd", "saved_usd"
+    );
+    for g in groups {
+        let all = g.all_frontier_cost_usd;
+        println!(
+            "{:<28} {:>7.1}% {:>12.2} {:>14.6} {:>18} {:>12}",
+            if g.key.is_empty() { "(none)" } else { &g.key },
+            g.local_share * 100.0,
+            g.units,
+            g.frontier_cost_usd,
+            all.map_or("-".to_owned(), |a| format!("{a:.6}")),
+            all.map_or("-".to_owned(), |a| format!("{:.6}", a - g.cost_usd)),
+        );
     }
 }

@@ -29,9 +29,10 @@ max_prompt_tokens = 40
 max_output_tokens = 300
 [router.metadata]
 tier = "premium"
-"#,
+{}"#,
         mock.base_url(),
-        switchyard_testkit::models::smollm2().display()
+        switchyard_testkit::models::smollm2().display(),
+        common::logging::PRICES,
     )
 }
 
@@ -129,6 +130,39 @@ async fn rules_pick_the_tier_and_say_why() {
         4,
         "{seen:?}"
     );
+    // the savings report: share served locally, frontier spend, and the all-frontier counterfactual
+    // (local answers priced as mock-openai/gpt-4o-mini: $1 / $2 per million tokens), from the rows
+    let cost = |r: &Value| r["cost_usd"].as_f64().unwrap_or(0.0);
+    let tokens = |r: &Value, k: &str| r[k].as_f64().unwrap_or(0.0);
+    let local: Vec<&Value> = rows.iter().filter(|r| r["provider"] == "local").collect();
+    let frontier: f64 = rows
+        .iter()
+        .filter(|r| r["provider"] != "local")
+        .map(cost)
+        .sum();
+    let counterfactual = frontier
+        + local
+            .iter()
+            .map(|r| (tokens(r, "input_tokens") * 1.0 + tokens(r, "output_tokens") * 2.0) / 1e6)
+            .sum::<f64>();
+    let a: Value = reqwest::get(gw.url("/api/analytics?group_by=day"))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let g = &a["groups"][0];
+    assert_eq!(g["local_requests"], 2, "{a}");
+    assert!((g["local_share"].as_f64().unwrap() - 2.0 / 6.0).abs() < 1e-9);
+    assert!(
+        (g["frontier_cost_usd"].as_f64().unwrap() - frontier).abs() < 1e-12,
+        "{a}"
+    );
+    assert!(
+        (g["all_frontier_cost_usd"].as_f64().unwrap() - counterfactual).abs() < 1e-12,
+        "{a}"
+    );
+    assert!(counterfactual > frontier);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

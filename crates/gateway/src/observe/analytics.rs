@@ -52,6 +52,15 @@ pub struct Group {
     pub saved_cost_usd: f64,
     /// Compute units of local-model requests (metering).
     pub units: f64,
+    /// Requests a local model answered, and their share.
+    pub local_requests: u64,
+    pub local_share: f64,
+    /// What the requests that went to a provider cost.
+    pub frontier_cost_usd: f64,
+    /// What everything would have cost on the frontier tier (`[router]`): local answers priced
+    /// as the first frontier model; `None` without a router.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub all_frontier_cost_usd: Option<f64>,
     pub p50_ms: f64,
     pub p95_ms: f64,
 }
@@ -108,15 +117,30 @@ fn percentile(sorted: &[f64], p: f64) -> f64 {
 }
 
 pub fn analyze(rows: &[LogRecord], by: &GroupBy) -> Vec<Group> {
-    analyze_metered(rows, by, &|_| None)
+    analyze_metered(rows, by, &NoMeter)
 }
 
-/// [`analyze`], with each row's compute units (local models) from `units`.
-pub fn analyze_metered(
-    rows: &[LogRecord],
-    by: &GroupBy,
-    units: &dyn Fn(&LogRecord) -> Option<f64>,
-) -> Vec<Group> {
+/// What analytics know about local rows beyond the row itself.
+pub trait RowMeter {
+    /// Compute units the row used (local models).
+    fn units(&self, r: &LogRecord) -> Option<f64>;
+    /// What the row would have cost on the frontier tier; `None` without a router.
+    fn all_frontier_cost(&self, r: &LogRecord) -> Option<f64>;
+}
+
+struct NoMeter;
+
+impl RowMeter for NoMeter {
+    fn units(&self, _: &LogRecord) -> Option<f64> {
+        None
+    }
+    fn all_frontier_cost(&self, _: &LogRecord) -> Option<f64> {
+        None
+    }
+}
+
+/// [`analyze`], with units and the savings report from `meter`.
+pub fn analyze_metered(rows: &[LogRecord], by: &GroupBy, meter: &dyn RowMeter) -> Vec<Group> {
     let mut groups: BTreeMap<String, (Group, Vec<f64>)> = BTreeMap::new();
     for r in rows {
         let key = key_of(r, by);
@@ -141,7 +165,15 @@ pub fn analyze_metered(
             None => {}
         }
         g.saved_cost_usd += r.saved_cost_usd.unwrap_or(0.0);
-        g.units += units(r).unwrap_or(0.0);
+        g.units += meter.units(r).unwrap_or(0.0);
+        if r.provider.as_deref() == Some("local") {
+            g.local_requests += 1;
+        } else {
+            g.frontier_cost_usd += r.cost_usd.unwrap_or(0.0);
+        }
+        if let Some(c) = meter.all_frontier_cost(r) {
+            *g.all_frontier_cost_usd.get_or_insert(0.0) += c;
+        }
         durations.push(r.duration_ms);
     }
     groups
@@ -151,6 +183,7 @@ pub fn analyze_metered(
             g.p50_ms = percentile(&d, 50.0);
             g.p95_ms = percentile(&d, 95.0);
             g.cache_hit_ratio = g.cached as f64 / g.requests.max(1) as f64;
+            g.local_share = g.local_requests as f64 / g.requests.max(1) as f64;
             g
         })
         .collect()

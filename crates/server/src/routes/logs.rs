@@ -212,7 +212,7 @@ pub async fn analytics(State(state): State<AppState>, query: QueryResult) -> Res
     };
     match observer.store().scan(&q.filter()).await {
         Ok(rows) => {
-            let groups = analyze_metered(&rows, &by, &|r| state.meter.units(r));
+            let groups = analyze_metered(&rows, &by, state.meter.as_ref());
             let key = q.group_by.unwrap_or_else(|| "model".into());
             Json(json!({ "group_by": key, "groups": groups })).into_response()
         }
