@@ -184,19 +184,6 @@ fn humantime(d: Duration) -> String {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn since_units() {
-        assert_eq!(parse_since("30s").unwrap(), Duration::from_secs(30));
-        assert_eq!(parse_since("7d").unwrap(), Duration::from_secs(7 * 86_400));
-        assert!(parse_since("7w").is_err());
-        assert!(parse_since("soon").is_err());
-    }
-}
-
 /// Local models and the frontier tier: the share served locally and what it saved.
 fn savings(groups: &[switchyard_gateway::observe::analytics::Group]) {
     if groups
@@ -221,5 +208,18 @@ fn savings(groups: &[switchyard_gateway::observe::analytics::Group]) {
             all.map_or("-".to_owned(), |a| format!("{a:.6}")),
             all.map_or("-".to_owned(), |a| format!("{:.6}", a - g.cost_usd)),
         );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn since_units() {
+        assert_eq!(parse_since("30s").unwrap(), Duration::from_secs(30));
+        assert_eq!(parse_since("7d").unwrap(), Duration::from_secs(7 * 86_400));
+        assert!(parse_since("7w").is_err());
+        assert!(parse_since("soon").is_err());
     }
 }
