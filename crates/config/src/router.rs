@@ -27,6 +27,10 @@ pub struct RawRouter {
     /// `key = "value"` pairs of `cf-aig-metadata` that send a request to the frontier.
     #[serde(default)]
     pub metadata: BTreeMap<String, String>,
+    /// A complexity classifier made by `switchyard router train` (JSON file).
+    pub classifier: Option<String>,
+    /// Escalate when the complexity score reaches this (default 0.5).
+    pub complexity_threshold: Option<f64>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -42,6 +46,9 @@ pub struct RouterConfig {
     pub escalate_json_schema: bool,
     pub overflow: bool,
     pub metadata: BTreeMap<String, String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub classifier: Option<std::path::PathBuf>,
+    pub complexity_threshold: f64,
     /// The local model's context window, when it is a configured local model with a set size.
     #[serde(skip)]
     pub local_context: Option<u32>,
@@ -136,6 +143,8 @@ pub(crate) fn router(
         escalate_json_schema: raw.escalate_json_schema.unwrap_or(false),
         overflow,
         metadata: raw.metadata,
+        classifier: raw.classifier.map(std::path::PathBuf::from),
+        complexity_threshold: raw.complexity_threshold.unwrap_or(0.5),
         local_context,
     }))
 }

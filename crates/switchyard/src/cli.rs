@@ -143,6 +143,26 @@ pub enum RouterCommand {
         target: f64,
         #[arg(long)]
         json: bool,
+        /// Score by this classifier (`router train`), leave-one-out, instead of prompt length.
+        #[arg(long)]
+        classifier: Option<PathBuf>,
+        #[arg(short, long, env = "SWITCHYARD_CONFIG")]
+        config: Option<PathBuf>,
+    },
+    /// Train the complexity classifier: embed each labelled prompt with a local embedding model
+    /// and keep the vectors with how much the frontier answer helped (kNN).
+    Train {
+        #[arg(long)]
+        data: PathBuf,
+        /// A local embeddings model from the config.
+        #[arg(long)]
+        embedder: String,
+        #[arg(long, default_value_t = 10)]
+        k: usize,
+        #[arg(long, default_value = "router-classifier.json")]
+        out: PathBuf,
+        #[arg(short, long, env = "SWITCHYARD_CONFIG")]
+        config: Option<PathBuf>,
     },
 }
 

@@ -69,16 +69,7 @@ fn main() -> ExitCode {
         Command::Config {
             command: ConfigCommand::Check { file },
         } => check(file),
-        Command::Router {
-            command:
-                cli::RouterCommand::Eval {
-                    data,
-                    steps,
-                    weak_cost,
-                    target,
-                    json,
-                },
-        } => models_cli::router_eval(&data, steps, weak_cost, target, json),
+        Command::Router { command } => models_cli::router(command),
         Command::Models { config, command } => report_command(config, |config| async move {
             models_cli::run(&config, command).await
         }),
@@ -118,7 +109,7 @@ fn main() -> ExitCode {
 }
 
 /// Runs a reporting command (no logging setup, no server) on a small runtime.
-fn report_command<F, Fut>(file: Option<PathBuf>, run: F) -> anyhow::Result<()>
+pub(crate) fn report_command<F, Fut>(file: Option<PathBuf>, run: F) -> anyhow::Result<()>
 where
     F: FnOnce(Config) -> Fut,
     Fut: std::future::Future<Output = anyhow::Result<()>>,

@@ -211,18 +211,73 @@ pub async fn generate(config: &Config, args: RunArgs) -> anyhow::Result<()> {
 }
 
 /// `switchyard router eval`: the router's score here is the prompt's length in tokens (the
-/// `max_prompt_tokens` rule), so the chosen threshold is the value to configure.
-pub fn router_eval(
-    data: &Path,
+pub fn router(command: crate::cli::RouterCommand) -> anyhow::Result<()> {
+    use crate::cli::RouterCommand;
+    use switchyard_gateway::hybrid::knn::Classifier;
+    match command {
+        RouterCommand::Eval {
+            data,
+            steps,
+            weak_cost,
+            target,
+            json,
+            classifier,
+            config,
+        } => {
+            let args = EvalArgs {
+                steps,
+                weak_cost,
+                target,
+                json,
+            };
+            let Some(path) = classifier else {
+                return router_eval(&data, None, &args);
+            };
+            let c = Classifier::load(&path).map_err(anyhow::Error::msg)?;
+            crate::report_command(config, |config| async move {
+                let vectors = embed_all(&config, &c.embedder, &read_examples(&data)?).await?;
+                router_eval(&data, Some((&c, &vectors)), &args)
+            })
+        }
+        RouterCommand::Train {
+            data,
+            embedder,
+            k,
+            out,
+            config,
+        } => crate::report_command(config, |config| async move {
+            let examples = read_examples(&data)?;
+            let vectors = embed_all(&config, &embedder, &examples).await?;
+            let gain = examples
+                .iter()
+                .map(|(_, w, s)| (s - w).max(0.0) as f32)
+                .collect();
+            let c = Classifier {
+                embedder,
+                k,
+                vectors,
+                gain,
+            };
+            std::fs::write(&out, serde_json::to_vec(&c)?)?;
+            println!("{} examples -> {}", c.gain.len(), out.display());
+            Ok(())
+        }),
+    }
+}
+
+pub struct EvalArgs {
     steps: usize,
     weak_cost: f64,
     target: f64,
     json: bool,
-) -> anyhow::Result<()> {
-    use switchyard_gateway::hybrid::eval::{evaluate, Example};
+}
+
+/// (prompt, weak quality, strong quality) per line.
+fn read_examples(data: &Path) -> anyhow::Result<Vec<(String, f64, f64)>> {
+    use switchyard_gateway::hybrid::eval::Example;
     let text =
         std::fs::read_to_string(data).with_context(|| format!("reading {}", data.display()))?;
-    let mut scored = Vec::new();
+    let mut out = Vec::new();
     for (i, line) in text
         .lines()
         .enumerate()
@@ -237,20 +292,87 @@ pub fn router_eval(
                 i + 1
             );
         };
-        let score = switchyard_gateway::observe::tokens::count_text(&e.prompt) as f64;
-        scored.push((score, weak, strong));
+        out.push((e.prompt, weak, strong));
     }
-    if scored.is_empty() {
+    if out.is_empty() {
         bail!("{} has no examples", data.display());
     }
+    Ok(out)
+}
+
+/// Every prompt's unit vector from local embedding model `embedder`, 32 at a time.
+async fn embed_all(
+    config: &Config,
+    embedder: &str,
+    examples: &[(String, f64, f64)],
+) -> anyhow::Result<Vec<Vec<f32>>> {
+    let m = config
+        .runtime
+        .models
+        .iter()
+        .find(|m| m.name == embedder && m.task == switchyard_config::LocalTask::Embeddings)
+        .with_context(|| format!("no local embeddings model `{embedder}` in the config"))?;
+    let runtime = Runtime::new(vec![switchyard_gateway::local::settings(m)]);
+    let mut out = Vec::with_capacity(examples.len());
+    for chunk in examples.chunks(32) {
+        let inputs = chunk
+            .iter()
+            .map(|(p, _, _)| p.chars().take(1000).collect())
+            .collect();
+        let task = Task::Embed(switchyard_runtime::task::Embed { inputs });
+        let mut events = runtime.schedule(embedder, task).await?;
+        loop {
+            match events.recv().await {
+                Some(Event::Vectors(v)) => {
+                    out.extend(v);
+                    break;
+                }
+                Some(Event::Failed(e)) => bail!(e),
+                Some(_) => {}
+                None => bail!("the embedding model stopped"),
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// `switchyard router eval`: scored by prompt length in tokens (the `max_prompt_tokens` rule, so
+/// the chosen threshold is the value to configure) or, with a classifier, by its complexity
+/// score with each example left out of its own neighbours.
+fn router_eval(
+    data: &Path,
+    classifier: Option<(&switchyard_gateway::hybrid::knn::Classifier, &Vec<Vec<f32>>)>,
+    args: &EvalArgs,
+) -> anyhow::Result<()> {
+    use switchyard_gateway::hybrid::eval::evaluate;
+    let (steps, weak_cost, target, json) = (args.steps, args.weak_cost, args.target, args.json);
+    let examples = read_examples(data)?;
+    let scored: Vec<(f64, f64, f64)> = examples
+        .iter()
+        .enumerate()
+        .map(|(i, (prompt, weak, strong))| {
+            let score = match classifier {
+                Some((c, vectors)) => c.score_without(&vectors[i], Some(i)),
+                None => switchyard_gateway::observe::tokens::count_text(prompt) as f64,
+            };
+            (score, *weak, *strong)
+        })
+        .collect();
     let report = evaluate(&scored, steps, weak_cost, target);
     if json {
         println!("{}", serde_json::to_string_pretty(&report)?);
         return Ok(());
     }
     println!(
-        "{} examples; quality: all local {:.3}, all frontier {:.3}; score = prompt tokens",
-        report.examples, report.weak_quality, report.strong_quality
+        "{} examples; quality: all local {:.3}, all frontier {:.3}; score = {}",
+        report.examples,
+        report.weak_quality,
+        report.strong_quality,
+        if classifier.is_some() {
+            "complexity (leave-one-out)"
+        } else {
+            "prompt tokens"
+        }
     );
     println!(
         "{:>10} {:>10} {:>9} {:>9} {:>9}",

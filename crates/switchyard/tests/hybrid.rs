@@ -199,3 +199,98 @@ async fn a_busy_local_tier_overflows_to_the_frontier() {
     drop(a);
     assert_eq!(queued.await.unwrap(), 200);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_trained_complexity_classifier_escalates_hard_prompts() {
+    let dir = tempfile::tempdir().unwrap();
+    let minilm = switchyard_testkit::models::minilm();
+    let train_cfg = format!(
+        "[server]\nenv_providers = false\n[[models]]\nname = \"minilm\"\ntask = \"embeddings\"\nsource = \"{}/\"\n",
+        minilm.display()
+    );
+    std::fs::write(dir.path().join("switchyard.toml"), &train_cfg).unwrap();
+    let shipped =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../data/router/labelled.jsonl");
+    let run = |args: Vec<String>| {
+        let dir = dir.path().to_owned();
+        async move {
+            tokio::process::Command::new(common::bin())
+                .args(args)
+                .current_dir(dir)
+                .env_remove("SWITCHYARD_CONFIG")
+                .output()
+                .await
+                .unwrap()
+        }
+    };
+    let data = shipped.to_str().unwrap().to_owned();
+    let out = run(vec![
+        "router".into(),
+        "train".into(),
+        "--data".into(),
+        data.clone(),
+        "--embedder".into(),
+        "minilm".into(),
+        "--k".into(),
+        "3".into(),
+        "--out".into(),
+        "clf.json".into(),
+    ])
+    .await;
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stdout).starts_with("16 examples"));
+    // evaluated leave-one-out on the same file: the curve, scored by complexity
+    let out = run(vec![
+        "router".into(),
+        "eval".into(),
+        "--data".into(),
+        data,
+        "--classifier".into(),
+        "clf.json".into(),
+        "--json".into(),
+    ])
+    .await;
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let report: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert!(report["apgr"].as_f64().unwrap() > 0.5, "{report}");
+    // the gateway with the classifier: length rules out of the way, complexity decides
+    let mock = MockUpstream::start().await.unwrap();
+    let text = config(&mock, "")
+        .replace("max_prompt_tokens = 40", "max_prompt_tokens = 100000")
+        .replace(
+            "[router.metadata]",
+            &format!(
+                "classifier = \"{}\"\ncomplexity_threshold = 0.5\n[router.metadata]",
+                dir.path().join("clf.json").display()
+            ),
+        )
+        + &format!(
+            "[[models]]\nname = \"minilm\"\ntask = \"embeddings\"\nsource = \"{}/\"\n",
+            minilm.display()
+        );
+    let gw = Switchyard::start(common::bin(), &text).await.unwrap();
+    let (status, h, body) = auto(&gw, ask("Say hi."), &[]).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(header(&h, "cf-aig-routed-model"), "smol");
+    assert!(
+        header(&h, "cf-aig-routing-reason").starts_with("complexity 0."),
+        "{h:?}"
+    );
+    let hard = "Prove that the square root of 3 is irrational, then generalise the argument and point out where primality is used.";
+    let (status, h, _) = auto(&gw, ask(hard), &[]).await;
+    assert_eq!(status, 200);
+    assert_eq!(header(&h, "cf-aig-routed-model"), "mock-openai/gpt-4o-mini");
+    let reason = header(&h, "cf-aig-routing-reason");
+    assert!(
+        reason.starts_with("complexity ") && reason.contains(">= 0.50"),
+        "{reason}"
+    );
+}

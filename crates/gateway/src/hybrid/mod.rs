@@ -11,6 +11,7 @@
 //! pipeline.
 
 pub mod eval;
+pub mod knn;
 pub mod rules;
 
 use bytes::Bytes;
@@ -31,42 +32,87 @@ pub struct Routed {
 
 pub struct Hybrid {
     config: RouterConfig,
+    classifier: Option<knn::Classifier>,
+    runtime: std::sync::Arc<switchyard_runtime::Runtime>,
 }
 
 static ROUTED_MODEL: HeaderName = HeaderName::from_static("cf-aig-routed-model");
 static ROUTING_REASON: HeaderName = HeaderName::from_static("cf-aig-routing-reason");
 
 impl Hybrid {
-    pub fn new(config: RouterConfig) -> Self {
-        Hybrid { config }
+    /// Loads the classifier, if one is configured (its embedding model must be a local one).
+    pub fn new(
+        config: RouterConfig,
+        runtime: std::sync::Arc<switchyard_runtime::Runtime>,
+    ) -> Result<Self, String> {
+        let classifier = match &config.classifier {
+            Some(path) => {
+                let c = knn::Classifier::load(path)?;
+                runtime.settings(&c.embedder).map_err(|e| {
+                    format!(
+                        "[router] classifier {}: embedding model: {e}",
+                        path.display()
+                    )
+                })?;
+                Some(c)
+            }
+            None => None,
+        };
+        Ok(Hybrid {
+            config,
+            classifier,
+            runtime,
+        })
     }
 
-    /// The decision for `body` (an OpenAI chat or Anthropic messages body).
-    pub fn decide(
-        &self,
-        body: &Value,
-        metadata: Option<&serde_json::Map<String, Value>>,
-    ) -> Routed {
-        let signals = rules::Signals::of(body);
-        match rules::escalation(&self.config, &signals, metadata) {
-            Some(reason) => Routed {
-                model: self.config.frontier.first().cloned().unwrap_or_default(),
-                reason,
-                local: false,
-            },
-            None => Routed {
-                model: self.config.local.clone(),
-                reason: format!(
-                    "no escalation rule matched ({} prompt tokens)",
-                    signals.prompt_tokens
-                ),
-                local: true,
-            },
+    fn frontier(&self, reason: String) -> Routed {
+        Routed {
+            model: self.config.frontier.first().cloned().unwrap_or_default(),
+            reason,
+            local: false,
         }
     }
 
+    /// The decision for `body` (an OpenAI chat or Anthropic messages body): the rules, then the
+    /// complexity score when a classifier is configured.
+    pub async fn decide(
+        &self,
+        body: &Value,
+        metadata: Option<&serde_json::Map<String, Value>>,
+    ) -> Result<Routed, GatewayError> {
+        let signals = rules::Signals::of(body);
+        if let Some(reason) = rules::escalation(&self.config, &signals, metadata) {
+            return Ok(self.frontier(reason));
+        }
+        let mut reason = format!(
+            "no escalation rule matched ({} prompt tokens)",
+            signals.prompt_tokens
+        );
+        if let Some(c) = &self.classifier {
+            let score = self.complexity(c, &signals.text).await?;
+            let threshold = self.config.complexity_threshold;
+            if score >= threshold {
+                return Ok(self.frontier(format!("complexity {score:.2} >= {threshold:.2}")));
+            }
+            reason = format!("complexity {score:.2} < {threshold:.2}; {reason}");
+        }
+        Ok(Routed {
+            model: self.config.local.clone(),
+            reason,
+            local: true,
+        })
+    }
+
+    /// The classifier's score for `text`, embedded by its local embedding model.
+    async fn complexity(&self, c: &knn::Classifier, text: &str) -> Result<f64, GatewayError> {
+        let v = embed(&self.runtime, &c.embedder, text)
+            .await
+            .map_err(|e| GatewayError::internal(format!("[router] embedding the prompt: {e}")))?;
+        Ok(c.score(&v))
+    }
+
     /// For `model = "auto"`: the body pointed at the chosen tier, and the decision.
-    pub fn route(
+    pub async fn route(
         &self,
         api: ClientApi,
         body: &Bytes,
@@ -84,7 +130,7 @@ impl Hybrid {
             return Ok(None);
         }
         let whole = Value::Object(v.clone());
-        let routed = self.decide(&whole, metadata);
+        let routed = self.decide(&whole, metadata).await?;
         let tier = if routed.local {
             LOCAL_TIER
         } else {
@@ -115,4 +161,27 @@ impl Reply {
         }
         self.routing = Some(routed);
     }
+}
+
+/// One text's unit vector from local embedding model `model`.
+pub async fn embed(
+    runtime: &switchyard_runtime::Runtime,
+    model: &str,
+    text: &str,
+) -> Result<Vec<f32>, switchyard_runtime::RuntimeError> {
+    use switchyard_runtime::task::Embed;
+    use switchyard_runtime::{Event, RuntimeError, Task};
+    // a long prompt is cut to what the embedding model takes (~4 characters a token)
+    let cut: String = text.chars().take(1000).collect();
+    let mut events = runtime
+        .schedule(model, Task::Embed(Embed { inputs: vec![cut] }))
+        .await?;
+    while let Some(e) = events.recv().await {
+        match e {
+            Event::Vectors(mut v) if !v.is_empty() => return Ok(v.swap_remove(0)),
+            Event::Failed(e) => return Err(e),
+            _ => {}
+        }
+    }
+    Err(RuntimeError::engine("no embedding came back"))
 }

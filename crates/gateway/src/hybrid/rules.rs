@@ -7,6 +7,8 @@ use switchyard_config::router::RouterConfig;
 /// What the rules look at, read once from the request body.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Signals {
+    /// The prompt's text (system and messages), for the complexity score.
+    pub text: String,
     pub prompt_tokens: u64,
     pub tools: bool,
     pub images: bool,
@@ -62,6 +64,7 @@ impl Signals {
             .is_some_and(|t| t == "json_schema");
         Signals {
             prompt_tokens: crate::observe::tokens::count_text(&text),
+            text,
             tools: body
                 .get("tools")
                 .and_then(Value::as_array)

@@ -210,6 +210,7 @@ type OwnedRoute = (
 impl Gateway {
     /// `cache`: the response cache, opened from `config.cache` (opening may touch a disk).
     pub fn new(config: &Config, cache: ResponseCache) -> Result<Self, UpstreamError> {
+        let runtime = Arc::new(crate::local::runtime(&config.runtime));
         Ok(Gateway {
             router: ModelRouter::new(config)?,
             cache,
@@ -218,8 +219,19 @@ impl Gateway {
             limiter: Limiter::new(&config.limits, counters(&config.limits)?),
             dynamic: DynamicRoutes::new(&config.routes),
             vault: std::sync::OnceLock::new(),
-            runtime: Arc::new(crate::local::runtime(&config.runtime)),
-            hybrid: config.router.clone().map(crate::hybrid::Hybrid::new),
+            hybrid: match config.router.clone() {
+                Some(r) => Some(crate::hybrid::Hybrid::new(r, Arc::clone(&runtime)).map_err(
+                    |e| {
+                        UpstreamError::new(
+                            "router",
+                            switchyard_providers::UpstreamErrorKind::InvalidRequest,
+                            e,
+                        )
+                    },
+                )?),
+                None => None,
+            },
+            runtime,
         })
     }
 
@@ -232,7 +244,8 @@ impl Gateway {
         // `model = "auto"`: the hybrid router picks the tier (and says why)
         let routed = match &self.hybrid {
             Some(h) => h
-                .route(request.api, &request.body, request.metadata.as_ref())?
+                .route(request.api, &request.body, request.metadata.as_ref())
+                .await?
                 .map(|(body, routed)| {
                     request.body = body;
                     routed
