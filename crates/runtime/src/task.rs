@@ -93,6 +93,9 @@ pub struct Generate {
 #[derive(Debug, Clone, PartialEq)]
 pub struct Embed {
     pub inputs: Vec<String>,
+    /// Cut inputs longer than the model takes (routing and training embeddings) instead of
+    /// refusing them (client requests: a 400, never silent truncation).
+    pub truncate: bool,
 }
 
 #[derive(Debug, Clone, PartialEq)]

@@ -228,6 +228,7 @@ async fn embeddings_are_unit_384d_and_rank_by_meaning() {
     ];
     let task = Task::Embed(switchyard_runtime::task::Embed {
         inputs: inputs.map(String::from).to_vec(),
+        truncate: false,
     });
     let mut events = rt.schedule("minilm", task).await.unwrap();
     let Some(Event::Vectors(v)) = events.recv().await else {
@@ -277,4 +278,28 @@ async fn models_load_on_first_use_and_unload_when_idle() {
     );
     // the next request loads it again, with the same answer
     assert_eq!(text_of(&rt, greedy("Hi", 4)).await.0, first);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn long_embedding_inputs_are_refused_unless_truncation_is_asked_for() {
+    let rt = Runtime::new(vec![minilm()]);
+    let long = "word ".repeat(600);
+    let task = |truncate| {
+        Task::Embed(switchyard_runtime::task::Embed {
+            inputs: vec![long.clone()],
+            truncate,
+        })
+    };
+    let err = rt.schedule("minilm", task(false)).await.unwrap_err();
+    assert_eq!(err.status(), 400);
+    assert!(err.message.contains("at most 256"), "{err}");
+    let mut events = rt.schedule("minilm", task(true)).await.unwrap();
+    let Some(Event::Vectors(v)) = events.recv().await else {
+        panic!("no vectors")
+    };
+    assert_eq!(v[0].len(), 384);
+    let Some(Event::Done { counts, .. }) = events.recv().await else {
+        panic!("no Done")
+    };
+    assert_eq!(counts.input, 256);
 }

@@ -315,11 +315,11 @@ async fn embed_all(
     let runtime = Runtime::new(vec![switchyard_gateway::local::settings(m)]);
     let mut out = Vec::with_capacity(examples.len());
     for chunk in examples.chunks(32) {
-        let inputs = chunk
-            .iter()
-            .map(|(p, _, _)| p.chars().take(1000).collect())
-            .collect();
-        let task = Task::Embed(switchyard_runtime::task::Embed { inputs });
+        let inputs = chunk.iter().map(|(p, _, _)| p.clone()).collect();
+        let task = Task::Embed(switchyard_runtime::task::Embed {
+            inputs,
+            truncate: true,
+        });
         let mut events = runtime.schedule(embedder, task).await?;
         loop {
             match events.recv().await {

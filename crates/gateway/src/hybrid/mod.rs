@@ -171,10 +171,15 @@ pub async fn embed(
 ) -> Result<Vec<f32>, switchyard_runtime::RuntimeError> {
     use switchyard_runtime::task::Embed;
     use switchyard_runtime::{Event, RuntimeError, Task};
-    // a long prompt is cut to what the embedding model takes (~4 characters a token)
-    let cut: String = text.chars().take(1000).collect();
     let mut events = runtime
-        .schedule(model, Task::Embed(Embed { inputs: vec![cut] }))
+        .schedule(
+            model,
+            Task::Embed(Embed {
+                // a long prompt is cut to what the embedding model takes
+                inputs: vec![text.to_owned()],
+                truncate: true,
+            }),
+        )
         .await?;
     while let Some(e) = events.recv().await {
         match e {

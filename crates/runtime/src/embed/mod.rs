@@ -54,14 +54,27 @@ impl EmbedEngine {
         })
     }
 
-    /// Input tokens per text (for the 400 on too-long inputs, and usage).
-    fn count(&self, inputs: &[String]) -> Result<u64, RuntimeError> {
+    /// Input tokens per text (for the 400 on too-long inputs, and usage); with `truncate`,
+    /// over-long texts are cut at the last token that fits.
+    fn count(&self, inputs: &mut [String], truncate: bool) -> Result<u64, RuntimeError> {
         let mut total = 0u64;
-        for (i, text) in inputs.iter().enumerate() {
+        for (i, text) in inputs.iter_mut().enumerate() {
             let enc = self.tokenizer.encode(text.as_str(), true).map_err(|e| {
                 RuntimeError::invalid("input", format!("cannot tokenize input {i}: {e}"))
             })?;
             let n = enc.get_ids().len() as u32;
+            if n > self.max_tokens && truncate {
+                // the last content token that fits, leaving room for [CLS] and [SEP]
+                let keep = (self.max_tokens as usize).saturating_sub(2).max(1);
+                let end = enc.get_offsets().get(keep).map_or(text.len(), |o| o.1);
+                let mut end = end.min(text.len());
+                while !text.is_char_boundary(end) {
+                    end -= 1;
+                }
+                text.truncate(end);
+                total += u64::from(self.max_tokens);
+                continue;
+            }
             if n > self.max_tokens {
                 return Err(RuntimeError::invalid(
                     "input",
@@ -88,7 +101,8 @@ impl Backend for EmbedEngine {
         if e.inputs.is_empty() {
             return Err(RuntimeError::invalid("input", "`input` must not be empty"));
         }
-        self.count(&e.inputs)?;
+        let mut e = e;
+        self.count(&mut e.inputs, e.truncate)?;
         let (events, stream) = mpsc::unbounded_channel();
         self.queue.send(Job {
             inputs: e.inputs,

@@ -380,7 +380,10 @@ pub fn embeddings(body: &[u8]) -> Result<(Task, Shape), RuntimeError> {
         }
     };
     Ok((
-        Task::Embed(Embed { inputs }),
+        Task::Embed(Embed {
+            inputs,
+            truncate: false,
+        }),
         Shape {
             base64,
             ..Shape::default()
