@@ -65,6 +65,10 @@ pub(crate) fn model(
         Some(ttl) => crate::cache::ttl_seconds(ttl, "cache_ttl_seconds", src)?,
         None => None,
     };
+    let semantic = match &raw.semantic_cache {
+        Some(s) => Some(crate::semantic::semantic(s, src)?),
+        None => None,
+    };
     Ok(ModelBinding {
         name: name.to_owned(),
         target,
@@ -77,6 +81,7 @@ pub(crate) fn model(
         strategy,
         fallbacks,
         cache_ttl,
+        semantic,
     })
 }
 

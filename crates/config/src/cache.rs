@@ -29,6 +29,8 @@ pub struct RawCache {
     pub timeout_ms: Option<Spanned<u64>>,
     pub coalesce: Option<bool>,
     pub compress_min_bytes: Option<u64>,
+    /// Entries the semantic cache's in-memory index holds at most (default 100,000).
+    pub semantic_max_entries: Option<u64>,
 }
 
 /// The validated `[cache]` table.
@@ -45,6 +47,8 @@ pub struct CacheConfig {
     pub coalesce: bool,
     /// Values at least this large are compressed (lz4) for the SQLite and Redis backends.
     pub compress_min_bytes: usize,
+    /// Entries the semantic cache's index holds at most (the oldest go first).
+    pub semantic_max_entries: usize,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -78,6 +82,7 @@ impl Default for CacheConfig {
             max_entry_bytes: 8 * 1024 * 1024,
             coalesce: true,
             compress_min_bytes: 1024,
+            semantic_max_entries: 100_000,
         }
     }
 }
@@ -114,6 +119,9 @@ pub(crate) fn cache(
     }
     if let Some(c) = raw.coalesce {
         config.coalesce = c;
+    }
+    if let Some(n) = raw.semantic_max_entries {
+        config.semantic_max_entries = usize::try_from(n).unwrap_or(usize::MAX).max(16);
     }
     if let Some(n) = raw.compress_min_bytes {
         config.compress_min_bytes = usize::try_from(n).unwrap_or(usize::MAX);

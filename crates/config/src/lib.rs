@@ -29,6 +29,7 @@ pub mod model;
 pub mod raw;
 pub mod router;
 pub mod routes;
+pub mod semantic;
 mod ser;
 pub mod template;
 pub mod validate;

@@ -56,6 +56,8 @@ pub struct LocalModel {
     /// Compute units per 1,000 input / output tokens (metering).
     pub units_per_1k_input: f64,
     pub units_per_1k_output: f64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub semantic_cache: Option<crate::semantic::SemanticCacheConfig>,
 }
 
 fn source_text<S: serde::Serializer>(s: &ModelSource, ser: S) -> Result<S::Ok, S::Error> {
@@ -265,6 +267,10 @@ pub(crate) fn local_model(
         max_tokens,
         units_per_1k_input,
         units_per_1k_output,
+        semantic_cache: match &raw.semantic_cache {
+            Some(s) => Some(crate::semantic::semantic(s, src)?),
+            None => None,
+        },
     })
 }
 
@@ -302,6 +308,7 @@ pub(crate) fn bindings(runtime: &RuntimeConfig) -> Vec<ModelBinding> {
                 strategy: crate::model::Strategy::Weighted,
                 fallbacks: Vec::new(),
                 cache_ttl: None,
+                semantic: m.semantic_cache.clone(),
             });
         }
     }

@@ -68,6 +68,8 @@ pub struct ModelBinding {
     pub fallbacks: Vec<ModelRef>,
     /// Overrides the default cache TTL for this alias; `Some(0)` turns caching off for it.
     pub cache_ttl: Option<Duration>,
+    /// `semantic_cache`: answers for prompts that mean the same.
+    pub semantic: Option<crate::semantic::SemanticCacheConfig>,
 }
 
 impl Serialize for ModelBinding {
@@ -90,6 +92,8 @@ impl Serialize for ModelBinding {
                 skip_serializing_if = "Option::is_none"
             )]
             cache_ttl: Option<Duration>,
+            #[serde(skip_serializing_if = "Option::is_none")]
+            semantic_cache: Option<&'a crate::semantic::SemanticCacheConfig>,
         }
         let balanced = self.targets.len() > 1;
         View {
@@ -100,6 +104,7 @@ impl Serialize for ModelBinding {
             strategy: balanced.then_some(self.strategy),
             fallbacks: &self.fallbacks,
             cache_ttl: self.cache_ttl,
+            semantic_cache: self.semantic.as_ref(),
         }
         .serialize(s)
     }

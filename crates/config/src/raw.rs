@@ -104,6 +104,8 @@ pub struct RawModel {
     pub fallbacks: Vec<Spanned<String>>,
     /// Cache TTL for requests through this alias (overrides `[cache] ttl_seconds`; 0 = never).
     pub cache_ttl_seconds: Option<Spanned<u64>>,
+    /// Serve answers for prompts that mean the same (see `crate::semantic`).
+    pub semantic_cache: Option<crate::semantic::RawSemanticCache>,
     // A local model (see `crate::local`): the weights' `source` and how to run them.
     /// A GGUF file, a model folder, or `hf:org/repo[/file]`.
     pub source: Option<Spanned<String>>,

@@ -104,6 +104,7 @@ pub(crate) fn router(
         strategy: crate::model::Strategy::Weighted,
         fallbacks,
         cache_ttl: None,
+        semantic: None,
     };
     if models
         .iter()

@@ -394,3 +394,34 @@ fn local_model_mistakes_are_named() {
     let e = error("[[models]]\nname = \"x\"\ntask = \"embeddings\"\nsource = \"/m\"\n[runtime]\nfree_units_per_day = 5\nusd_per_1k_units = 0\n");
     assert!(e.contains("usd_per_1k_units"), "{e}");
 }
+
+#[test]
+fn semantic_caches_name_a_local_embedding_model() {
+    let text = format!(
+        "{LOCAL}\n[providers.p]\nkind = \"openai\"\napi_key = \"k\"\n[[models]]\nname = \"support\"\ntarget = \"p/gpt\"\nsemantic_cache = {{ embedder = \"minilm\", threshold = 0.9, tools = true }}\n"
+    );
+    let c = load(&text).unwrap();
+    let b = c.models.iter().find(|m| m.name == "support").unwrap();
+    let s = b.semantic.as_ref().unwrap();
+    assert_eq!(
+        (s.embedder.as_str(), s.threshold, s.tools),
+        ("minilm", 0.9, true)
+    );
+    assert_eq!(
+        s.ttl,
+        std::time::Duration::from_secs(3600),
+        "the default TTL"
+    );
+    let again = load(&c.to_redacted_toml().replace("[redacted]", "k")).unwrap();
+    let b2 = again.models.iter().find(|m| m.name == "support").unwrap();
+    assert_eq!(b2.semantic, b.semantic, "config check round-trips");
+    for (bad, says) in [
+        ("embedder = \"smol\"", "text-generation model"),
+        ("embedder = \"nope\"", "not a local model"),
+        ("embedder = \"minilm\", threshold = 1.5", "at most 1"),
+        ("embedder = \"minilm\", ttl_seconds = 0", "above 0"),
+    ] {
+        let e = error(&text.replace("embedder = \"minilm\", threshold = 0.9, tools = true", bad));
+        assert!(e.contains(says), "{bad}: {e}");
+    }
+}

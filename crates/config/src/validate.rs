@@ -92,6 +92,7 @@ pub(crate) fn validate(
         models.push(binding);
     }
 
+    crate::semantic::resolve_embedders(&mut models, &runtime, src)?;
     let router = crate::router::router(raw.router, &runtime, &mut models, src)?;
     let cache = crate::cache::cache(raw.cache, src, env)?;
     let logs = crate::logs::logs(raw.logs, src, env)?;

@@ -47,6 +47,7 @@ fn observation(i: usize) -> Observation {
             step: 0,
             ticket: None,
             routing: None,
+            similarity: None,
         }),
         head: Duration::from_micros(900),
         first_byte: Some(Duration::from_micros(950)),

@@ -187,3 +187,32 @@ impl crate::observe::analytics::RowMeter for Meter {
         self.all_frontier(r)
     }
 }
+
+/// One text's unit vector from local embedding model `model`; a text over the model's length is
+/// cut to it when `truncate`, refused otherwise.
+pub async fn embed(
+    runtime: &switchyard_runtime::Runtime,
+    model: &str,
+    text: &str,
+    truncate: bool,
+) -> Result<Vec<f32>, switchyard_runtime::RuntimeError> {
+    use switchyard_runtime::task::Embed;
+    use switchyard_runtime::{Event, RuntimeError, Task};
+    let mut events = runtime
+        .schedule(
+            model,
+            Task::Embed(Embed {
+                inputs: vec![text.to_owned()],
+                truncate,
+            }),
+        )
+        .await?;
+    while let Some(e) = events.recv().await {
+        match e {
+            Event::Vectors(mut v) if !v.is_empty() => return Ok(v.swap_remove(0)),
+            Event::Failed(e) => return Err(e),
+            _ => {}
+        }
+    }
+    Err(RuntimeError::engine("no embedding came back"))
+}

@@ -93,6 +93,7 @@ impl Gateway {
             step: 0,
             ticket: None,
             routing: None,
+            similarity: None,
         })
     }
 }

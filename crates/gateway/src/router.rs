@@ -7,6 +7,8 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
+use switchyard_config::semantic::SemanticCacheConfig;
+
 use switchyard_config::{Config, ModelRef};
 use switchyard_protocol::openai::{ModelEntry, ModelList};
 use switchyard_providers::{Provider, UpstreamError};
@@ -28,6 +30,8 @@ pub struct Route<'a> {
     pub requested: &'a str,
     /// For an alias balancing several targets: which one was picked.
     pub slot: Option<Slot>,
+    /// The alias's semantic cache, if it has one.
+    pub semantic: Option<Arc<SemanticCacheConfig>>,
 }
 
 /// A balanced alias's pick: the pool, the member, and whether every member is ejected.
@@ -42,6 +46,7 @@ struct Target {
     provider: usize,
     model: String,
     cache_ttl: Option<Duration>,
+    semantic: Option<Arc<SemanticCacheConfig>>,
     /// What to try, in order, when this target fails.
     fallbacks: Vec<(usize, String)>,
     /// Several targets, balanced.
@@ -76,6 +81,7 @@ impl ModelRouter {
                 provider: *by_name.get(&r.provider)?,
                 model: r.model.clone(),
                 cache_ttl: None,
+                semantic: None,
                 fallbacks: Vec::new(),
                 pool: None,
             })
@@ -88,6 +94,7 @@ impl ModelRouter {
                 continue;
             };
             t.cache_ttl = binding.cache_ttl;
+            t.semantic = binding.semantic.clone().map(Arc::new);
             if binding.targets.len() > 1 {
                 let members = binding
                     .targets
@@ -136,6 +143,7 @@ impl ModelRouter {
                     alias: Some(requested),
                     cache_ttl: alias.cache_ttl,
                     requested,
+                    semantic: alias.semantic.clone(),
                     slot: Some(Slot {
                         pool: pool.clone(),
                         index: pick.index,
@@ -149,6 +157,7 @@ impl ModelRouter {
                 alias: Some(requested),
                 cache_ttl: alias.cache_ttl,
                 requested,
+                semantic: alias.semantic.clone(),
                 slot: None,
             });
         }
@@ -163,6 +172,7 @@ impl ModelRouter {
                     alias: None,
                     cache_ttl: None,
                     requested,
+                    semantic: None,
                     slot: None,
                 });
             }
@@ -174,6 +184,7 @@ impl ModelRouter {
                 alias: None,
                 cache_ttl: None,
                 requested,
+                semantic: None,
                 slot: None,
             });
         }
@@ -190,6 +201,7 @@ impl ModelRouter {
             alias: Some(requested),
             cache_ttl: alias.cache_ttl,
             requested,
+            semantic: alias.semantic.clone(),
             slot: None,
         })
     }

@@ -38,6 +38,7 @@ pub fn respond(reply: Reply) -> Response<Body> {
         step: reply.step,
         ticket: reply.ticket,
         routing: reply.routing,
+        similarity: reply.similarity,
     };
     let (parts, body) = reply.response.into_parts();
     let mut response = Response::from_parts(parts, Body::new(body));

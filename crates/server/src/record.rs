@@ -77,6 +77,7 @@ fn served_by(a: Attempt) -> ServedNote {
         step: a.step,
         ticket: None,
         routing: None,
+        similarity: None,
     }
 }
 

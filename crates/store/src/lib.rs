@@ -15,4 +15,6 @@ pub mod keys;
 pub mod logs;
 mod redis_link;
 
-pub use cache::{BackendStats, CacheBackend, CacheKey, CacheRecord, Purge, StoreError};
+pub use cache::{
+    BackendStats, CacheBackend, CacheKey, CacheRecord, Purge, StoreError, VectorRecord,
+};

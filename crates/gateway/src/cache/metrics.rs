@@ -11,6 +11,7 @@ pub(crate) struct Metrics {
     misses: AtomicU64,
     bypasses: AtomicU64,
     coalesced: AtomicU64,
+    semantic_hits: AtomicU64,
     stores: AtomicU64,
     stored_bytes: AtomicU64,
     too_large: AtomicU64,
@@ -37,6 +38,15 @@ impl Metrics {
         note_too_large => too_large,
     );
 
+    /// A request the exact lookup missed (counted as a miss) was answered by a similar prompt's
+    /// entry.
+    pub(crate) fn note_semantic_hit(&self) {
+        self.semantic_hits.fetch_add(1, Ordering::Relaxed);
+        let _ = self
+            .misses
+            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| n.checked_sub(1));
+    }
+
     pub(crate) fn note_store(&self, bytes: usize) {
         self.stores.fetch_add(1, Ordering::Relaxed);
         self.stored_bytes.fetch_add(bytes as u64, Ordering::Relaxed);
@@ -62,6 +72,8 @@ impl Metrics {
             misses: get(&self.misses),
             bypasses: get(&self.bypasses),
             coalesced: get(&self.coalesced),
+            semantic_hits: get(&self.semantic_hits),
+            semantic_entries: 0,
             stores: get(&self.stores),
             stored_bytes_total: get(&self.stored_bytes),
             too_large: get(&self.too_large),
@@ -85,6 +97,10 @@ pub struct CacheStats {
     pub bypasses: u64,
     /// Requests answered by another identical request's upstream call.
     pub coalesced: u64,
+    /// Requests answered by the entry of a prompt that means the same (semantic cache).
+    pub semantic_hits: u64,
+    /// Entries in the semantic cache's in-memory index.
+    pub semantic_entries: u64,
     pub stores: u64,
     pub stored_bytes_total: u64,
     /// Answers not stored because they exceeded `max_entry_bytes`.
@@ -110,6 +126,7 @@ impl CacheStats {
             ("miss", self.misses),
             ("bypass", self.bypasses),
             ("coalesced", self.coalesced),
+            ("semantic_hit", self.semantic_hits),
         ] {
             let _ = writeln!(
                 out,

@@ -25,6 +25,8 @@ mod key;
 mod metrics;
 mod record;
 pub(crate) mod replay;
+pub(crate) mod semantic;
+pub(crate) use semantic::Similarity;
 mod shared;
 
 use std::sync::Arc;
@@ -155,6 +157,7 @@ impl ResponseCache {
                 clock: Clock::new(),
                 max_entry_bytes: config.max_entry_bytes,
                 compress_min: config.compress_min_bytes,
+                semantic: semantic::Semantic::new(config.semantic_max_entries),
             }),
             flights: Flights::default(),
             default_ttl: config.ttl,
@@ -180,6 +183,10 @@ impl ResponseCache {
             (Some(ttl), _, _) if ttl.is_zero() => return Ok(Plan::Bypass),
             (Some(ttl), _, _) => ttl,
             (None, Some(ttl), _) | (None, None, Some(ttl)) if !ttl.is_zero() => ttl,
+            // a semantic cache brings its own TTL (an alias's explicit 0 still turns caching off)
+            (None, None, _) if call.semantic().is_some() => {
+                call.semantic().map_or(Duration::ZERO, |s| s.ttl)
+            }
             _ => return Ok(Plan::Off),
         };
         let api = call.api();
@@ -312,6 +319,7 @@ impl ResponseCache {
             step: 0,
             ticket: None,
             routing: None,
+            similarity: None,
         }
     }
 
@@ -351,6 +359,7 @@ impl ResponseCache {
             step: 0,
             ticket: None,
             routing: None,
+            similarity: None,
         })
     }
 
@@ -360,6 +369,7 @@ impl ResponseCache {
         &self,
         leader: Leader,
         lookup: &Lookup,
+        similar: Option<semantic::Similar>,
         result: Result<Reply, GatewayError>,
     ) -> Result<Reply, GatewayError> {
         let mut reply = match result {
@@ -386,6 +396,7 @@ impl ResponseCache {
             provider: reply.provider.clone(),
             model: reply.upstream_model.clone(),
             content_type,
+            similar,
         };
         if let Some(body) = reply.response.body().full_bytes() {
             job.finish(body.clone(), false);
@@ -409,12 +420,16 @@ impl ResponseCache {
 
     /// `DELETE /api/cache…`: how many entries went.
     pub async fn purge(&self, purge: &Purge) -> Result<u64, StoreError> {
+        if *purge == Purge::All {
+            self.shared.semantic.clear();
+        }
         self.shared.backend.purge(purge).await
     }
 
     /// `GET /api/cache`.
     pub async fn stats(&self) -> CacheStats {
         let mut stats = self.shared.metrics.snapshot(self.shared.backend.name());
+        stats.semantic_entries = self.shared.semantic.len() as u64;
         match self.shared.backend.stats().await {
             Ok(b) => {
                 stats.entries = b.entries;

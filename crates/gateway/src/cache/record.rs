@@ -25,6 +25,8 @@ pub(crate) struct StoreJob {
     pub provider: String,
     pub model: String,
     pub content_type: String,
+    /// The prompt's vector (semantic cache): indexed once the entry is stored.
+    pub similar: Option<super::semantic::Similar>,
 }
 
 impl StoreJob {
@@ -39,6 +41,7 @@ impl StoreJob {
                 provider,
                 model,
                 content_type,
+                similar,
             } = self;
             let now = shared.clock.now_ms();
             let entry = Arc::new(Entry {
@@ -54,7 +57,11 @@ impl StoreJob {
                 body,
             });
             leader.finish(Outcome::Complete(entry.clone()));
-            shared.store(leader.key(), &entry, ttl).await;
+            if shared.store(leader.key(), &entry, ttl).await {
+                if let Some(similar) = similar {
+                    shared.index_answer(similar, leader.key(), ttl).await;
+                }
+            }
             // dropping the leader closes the flight: from now on the backend answers
             drop(leader);
         });

@@ -36,6 +36,7 @@ pub(crate) struct Shared {
     pub(crate) clock: Clock,
     pub(crate) max_entry_bytes: usize,
     pub(crate) compress_min: usize,
+    pub(crate) semantic: super::semantic::Semantic,
 }
 
 impl Shared {
@@ -51,10 +52,11 @@ impl Shared {
         Entry::decode(stored).filter(|e| e.meta.expires_ms > self.clock.now_ms())
     }
 
-    pub(crate) async fn store(&self, key: &CacheKey, entry: &Entry, ttl: Duration) {
+    /// Whether the entry was stored.
+    pub(crate) async fn store(&self, key: &CacheKey, entry: &Entry, ttl: Duration) -> bool {
         if entry.body.len() > self.max_entry_bytes {
             self.metrics.note_too_large();
-            return;
+            return false;
         }
         let value = entry.encode(self.backend.wants_compression(), self.compress_min);
         let size = value.len();
@@ -66,8 +68,14 @@ impl Shared {
             ttl,
         };
         match self.backend.put(record).await {
-            Ok(()) => self.metrics.note_store(size),
-            Err(e) => self.backend_failed("write", &e),
+            Ok(()) => {
+                self.metrics.note_store(size);
+                true
+            }
+            Err(e) => {
+                self.backend_failed("write", &e);
+                false
+            }
         }
     }
 

@@ -45,6 +45,7 @@ fn json_reply() -> Reply {
         step: 0,
         ticket: None,
         routing: None,
+        similarity: None,
     }
 }
 
@@ -70,7 +71,7 @@ async fn entries_live_exactly_their_ttl() {
     let Found::Lead(leader) = cache.find(&l).await else {
         panic!("empty cache: lead")
     };
-    let reply = cache.record(leader, &l, Ok(json_reply())).unwrap();
+    let reply = cache.record(leader, &l, None, Ok(json_reply())).unwrap();
     assert_eq!(header(&reply, "cf-aig-cache-status"), "MISS");
     settle().await;
 
@@ -107,7 +108,7 @@ async fn followers_share_the_leaders_answer_in_their_own_mode() {
     let follower = async { cache.find(&streaming).await };
     let lead = async {
         tokio::task::yield_now().await;
-        cache.record(leader, &l, Ok(json_reply())).unwrap()
+        cache.record(leader, &l, None, Ok(json_reply())).unwrap()
     };
     let (found, _) = tokio::join!(follower, lead);
     let Found::Hit(reply) = found else {
@@ -131,7 +132,7 @@ async fn a_failed_leader_fails_its_followers_and_stores_nothing() {
     let lead = async {
         tokio::task::yield_now().await;
         let err = GatewayError::upstream_status("p", http::StatusCode::BAD_GATEWAY, b"boom");
-        match cache.record(leader, &l, Err(err)) {
+        match cache.record(leader, &l, None, Err(err)) {
             Err(e) => e,
             Ok(_) => panic!("an error stays an error"),
         }

@@ -105,7 +105,7 @@ impl Hybrid {
 
     /// The classifier's score for `text`, embedded by its local embedding model.
     async fn complexity(&self, c: &knn::Classifier, text: &str) -> Result<f64, GatewayError> {
-        let v = embed(&self.runtime, &c.embedder, text)
+        let v = crate::local::embed(&self.runtime, &c.embedder, text, true)
             .await
             .map_err(|e| GatewayError::internal(format!("[router] embedding the prompt: {e}")))?;
         Ok(c.score(&v))
@@ -161,32 +161,4 @@ impl Reply {
         }
         self.routing = Some(routed);
     }
-}
-
-/// One text's unit vector from local embedding model `model`.
-pub async fn embed(
-    runtime: &switchyard_runtime::Runtime,
-    model: &str,
-    text: &str,
-) -> Result<Vec<f32>, switchyard_runtime::RuntimeError> {
-    use switchyard_runtime::task::Embed;
-    use switchyard_runtime::{Event, RuntimeError, Task};
-    let mut events = runtime
-        .schedule(
-            model,
-            Task::Embed(Embed {
-                // a long prompt is cut to what the embedding model takes
-                inputs: vec![text.to_owned()],
-                truncate: true,
-            }),
-        )
-        .await?;
-    while let Some(e) = events.recv().await {
-        match e {
-            Event::Vectors(mut v) if !v.is_empty() => return Ok(v.swap_remove(0)),
-            Event::Failed(e) => return Err(e),
-            _ => {}
-        }
-    }
-    Err(RuntimeError::engine("no embedding came back"))
 }

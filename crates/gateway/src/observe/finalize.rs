@@ -134,10 +134,7 @@ pub fn finalize(mut obs: Observation, prices: &PriceTable, payload_cap: usize) -
         overhead_ms: upstream
             .map(|u| ms(obs.head.saturating_sub(u)))
             .or(Some(ms(obs.head))),
-        metadata: with_routing(
-            call.metadata.as_deref(),
-            served.and_then(|s| s.routing.as_ref()),
-        ),
+        metadata: with_routing(call.metadata.as_deref(), served),
         user_agent: obs.user_agent,
         error: obs.error.or_else(|| {
             obs.aborted
@@ -160,22 +157,28 @@ pub fn finalize(mut obs: Observation, prices: &PriceTable, payload_cap: usize) -
     }
 }
 
-/// The row's metadata, plus `routed_model` and `routing_reason` when `auto` was routed.
-fn with_routing(metadata: Option<&str>, routing: Option<&crate::hybrid::Routed>) -> Option<String> {
-    let Some(r) = routing else {
+/// The row's metadata, plus `routed_model` and `routing_reason` when `auto` was routed and
+/// `cache_similarity` for a semantic-cache hit.
+fn with_routing(metadata: Option<&str>, served: Option<&super::ServedNote>) -> Option<String> {
+    let routing = served.and_then(|s| s.routing.as_ref());
+    let similarity = served.and_then(|s| s.similarity);
+    if routing.is_none() && similarity.is_none() {
         return metadata.map(str::to_owned);
-    };
+    }
     let mut m: serde_json::Map<String, serde_json::Value> = metadata
         .and_then(|m| serde_json::from_str(m).ok())
         .unwrap_or_default();
-    m.insert(
-        "routed_model".into(),
-        serde_json::Value::String(r.model.clone()),
-    );
-    m.insert(
-        "routing_reason".into(),
-        serde_json::Value::String(r.reason.clone()),
-    );
+    if let Some(r) = routing {
+        m.insert("routed_model".into(), r.model.clone().into());
+        m.insert("routing_reason".into(), r.reason.clone().into());
+    }
+    if let Some(s) = similarity {
+        // four decimals, as in `cf-aig-cache-similarity`
+        m.insert(
+            "cache_similarity".into(),
+            ((s as f64 * 1e4).round() / 1e4).into(),
+        );
+    }
     serde_json::to_string(&m).ok()
 }
 

@@ -101,6 +101,8 @@ pub struct ServedNote {
     pub ticket: Option<std::sync::Arc<crate::control::Ticket>>,
     /// Where `model = "auto"` sent the request and why (kept in the row's metadata).
     pub routing: Option<crate::hybrid::Routed>,
+    /// A semantic-cache hit's similarity (kept in the row's metadata as `cache_similarity`).
+    pub similarity: Option<f32>,
 }
 
 /// A finished record plus the facts the metrics need that the row does not keep.

@@ -69,7 +69,9 @@ impl ClientApi {
     }
 }
 
-use crate::cache::{CacheControls, CacheStatus, Found, Plan, ResponseCache, TokenUsage};
+use crate::cache::{
+    CacheControls, CacheStatus, Found, Plan, ResponseCache, Similarity, TokenUsage,
+};
 use crate::control::limits::BudgetHold;
 use crate::control::{Admission, Limiter, Ticket};
 use crate::dynamic::DynamicRoutes;
@@ -141,6 +143,8 @@ pub struct Reply {
     pub ticket: Option<Arc<Ticket>>,
     /// Where `model = "auto"` sent it, and why.
     pub routing: Option<crate::hybrid::Routed>,
+    /// A semantic-cache hit: how similar the stored answer's prompt was.
+    pub similarity: Option<f32>,
 }
 
 /// A request checked, routed and rewritten, ready to send. Owns everything it needs, so the body
@@ -163,6 +167,8 @@ pub struct PreparedCall {
     slot: Option<crate::router::Slot>,
     /// A dynamic route's model node: (route, node).
     node: Option<(usize, usize)>,
+    /// The binding's semantic cache, if it has one.
+    semantic: Option<Arc<switchyard_config::semantic::SemanticCacheConfig>>,
 }
 
 impl PreparedCall {
@@ -196,15 +202,21 @@ impl PreparedCall {
     pub fn cache_ttl(&self) -> Option<Duration> {
         self.cache_ttl
     }
+
+    pub fn semantic(&self) -> Option<&switchyard_config::semantic::SemanticCacheConfig> {
+        self.semantic.as_deref()
+    }
 }
 
-/// A route's parts, owned: provider, upstream model, cache TTL, requested name, balancer pick.
+/// A route's parts, owned: provider, upstream model, cache TTL, requested name, balancer pick,
+/// semantic cache.
 type OwnedRoute = (
     Provider,
     String,
     Option<Duration>,
     String,
     Option<crate::router::Slot>,
+    Option<Arc<switchyard_config::semantic::SemanticCacheConfig>>,
 );
 
 impl Gateway {
@@ -317,8 +329,17 @@ impl Gateway {
             Found::Failed(e) => return Err(e),
             Found::Lead(leader) => leader,
         };
+        // no answer for this exact request: one for a prompt that means the same?
+        let similar = match self
+            .cache
+            .find_similar(&self.runtime, &call, &request.body, &lookup, &leader)
+            .await
+        {
+            Similarity::Hit(reply) => return Ok(*reply),
+            Similarity::Miss(similar) => similar,
+        };
         let result = self.forward(ctx, call, &request).await;
-        self.cache.record(leader, &lookup, result)
+        self.cache.record(leader, &lookup, similar, result)
     }
 
     /// Turns on stored provider keys (once; later calls are ignored).
@@ -469,7 +490,7 @@ impl Gateway {
                 (self.owned_route(&route), false, splicer)
             }
         };
-        let (provider, upstream_model, cache_ttl, requested, slot) = requested;
+        let (provider, upstream_model, cache_ttl, requested, slot, semantic) = requested;
         let body = if splicer.is_noop() {
             body.clone()
         } else {
@@ -487,6 +508,7 @@ impl Gateway {
             strip_usage,
             slot,
             node: None,
+            semantic,
         })
     }
 
@@ -498,7 +520,8 @@ impl Gateway {
         stream: bool,
         (body, translation): (Bytes, Translation),
     ) -> PreparedCall {
-        let (provider, upstream_model, cache_ttl, requested, slot) = self.owned_route(route);
+        let (provider, upstream_model, cache_ttl, requested, slot, semantic) =
+            self.owned_route(route);
         PreparedCall {
             api,
             provider,
@@ -511,6 +534,7 @@ impl Gateway {
             strip_usage: false,
             slot,
             node: None,
+            semantic,
         }
     }
 
@@ -521,6 +545,7 @@ impl Gateway {
             route.cache_ttl,
             route.requested.to_owned(),
             route.slot.clone(),
+            route.semantic.clone(),
         )
     }
 }

@@ -63,6 +63,7 @@ impl Gateway {
             cache_ttl: None,
             requested: &self.dynamic.names[route],
             slot: None,
+            semantic: None,
         };
         let mut call = self.prepare_on(api, body, Some(given))?;
         call.node = Some((route, node));

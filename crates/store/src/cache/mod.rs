@@ -30,6 +30,15 @@ pub struct CacheRecord {
     pub ttl: Duration,
 }
 
+/// One entry of the semantic cache's vector log.
+#[derive(Debug, Clone)]
+pub struct VectorRecord {
+    pub value: Bytes,
+    pub ttl: Duration,
+    /// The log keeps at most this many records (the oldest go first).
+    pub max_records: u64,
+}
+
 /// What to delete.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Purge {
@@ -113,6 +122,31 @@ impl CacheBackend {
             CacheBackend::Memory(m) => Ok(m.purge(purge)),
             CacheBackend::Sqlite(s) => s.purge(purge).await,
             CacheBackend::Redis(r) => r.purge(purge).await,
+        }
+    }
+
+    /// Appends one record to the semantic-cache vector log (opaque to the backend; it lives
+    /// `ttl`). The memory backend keeps none: the gateway's in-memory index is its only copy.
+    pub async fn vectors_append(&self, record: VectorRecord) -> Result<(), StoreError> {
+        match self {
+            CacheBackend::Memory(_) => Ok(()),
+            CacheBackend::Sqlite(s) => s.vectors_append(record).await,
+            CacheBackend::Redis(r) => r.vectors_append(record).await,
+        }
+    }
+
+    /// The live records appended after `cursor` (0 = from the start), at most `limit`, and the
+    /// cursor to continue from. Every replica reads the log, so one replica's answers are found by
+    /// the others.
+    pub async fn vectors_since(
+        &self,
+        cursor: u64,
+        limit: usize,
+    ) -> Result<(Vec<Bytes>, u64), StoreError> {
+        match self {
+            CacheBackend::Memory(_) => Ok((Vec::new(), cursor)),
+            CacheBackend::Sqlite(s) => s.vectors_since(cursor, limit).await,
+            CacheBackend::Redis(r) => r.vectors_since(cursor, limit).await,
         }
     }
 

@@ -8,7 +8,7 @@
 use bytes::Bytes;
 use redis::{AsyncCommands, Script};
 
-use super::{hex, BackendStats, CacheKey, CacheRecord, Purge, StoreError};
+use super::{hex, unix_ms, BackendStats, CacheKey, CacheRecord, Purge, StoreError, VectorRecord};
 use crate::redis_link::RedisLink;
 pub use crate::redis_link::RedisSettings;
 
@@ -30,11 +30,24 @@ end
 redis.call('UNLINK', KEYS[1])
 return n";
 
+/// Appends to the vector log: a sorted set scored by a sequence number (so every replica can read
+/// what was added since its last look), capped at ARGV[2] members. Members start with their
+/// expiry (16 hex digits) so readers skip the expired ones.
+const VECTORS_APPEND: &str = r"
+local n = redis.call('INCR', KEYS[2])
+redis.call('ZADD', KEYS[1], n, ARGV[1])
+local cap = tonumber(ARGV[2])
+if redis.call('ZCARD', KEYS[1]) > cap then
+  redis.call('ZREMRANGEBYRANK', KEYS[1], 0, -(cap + 1))
+end
+return n";
+
 pub struct RedisCache {
     link: RedisLink,
     settings: RedisSettings,
     put: Script,
     purge_model: Script,
+    vectors_append: Script,
 }
 
 impl RedisCache {
@@ -45,6 +58,7 @@ impl RedisCache {
             settings,
             put: Script::new(PUT),
             purge_model: Script::new(PURGE_MODEL),
+            vectors_append: Script::new(VECTORS_APPEND),
         })
     }
 
@@ -74,6 +88,64 @@ impl RedisCache {
             .run(|mut c| async move { invocation.invoke_async::<i64>(&mut c).await })
             .await?;
         Ok(())
+    }
+
+    fn vectors_key(&self) -> (String, String) {
+        (
+            format!("{}v", self.settings.prefix),
+            format!("{}vseq", self.settings.prefix),
+        )
+    }
+
+    pub async fn vectors_append(&self, record: VectorRecord) -> Result<(), StoreError> {
+        let expires = unix_ms().saturating_add(record.ttl.as_millis() as u64);
+        let mut member = format!("{expires:016x}").into_bytes();
+        member.extend_from_slice(&record.value);
+        let (set, seq) = self.vectors_key();
+        let mut invocation = self.vectors_append.prepare_invoke();
+        invocation
+            .key(set)
+            .key(seq)
+            .arg(member)
+            .arg(record.max_records.max(1));
+        self.link
+            .run(|mut c| async move { invocation.invoke_async::<i64>(&mut c).await })
+            .await?;
+        Ok(())
+    }
+
+    pub async fn vectors_since(
+        &self,
+        cursor: u64,
+        limit: usize,
+    ) -> Result<(Vec<Bytes>, u64), StoreError> {
+        let (set, _) = self.vectors_key();
+        let rows: Vec<(Vec<u8>, f64)> = self
+            .link
+            .run(|mut c| async move {
+                redis::cmd("ZRANGEBYSCORE")
+                    .arg(set)
+                    .arg(format!("({cursor}"))
+                    .arg("+inf")
+                    .arg("WITHSCORES")
+                    .arg("LIMIT")
+                    .arg(0)
+                    .arg(limit)
+                    .query_async(&mut c)
+                    .await
+            })
+            .await?;
+        let now = unix_ms();
+        let next = rows.last().map_or(cursor, |(_, score)| *score as u64);
+        let live = rows
+            .into_iter()
+            .filter_map(|(member, _)| {
+                let expires = std::str::from_utf8(member.get(..16)?).ok()?;
+                let expires = u64::from_str_radix(expires, 16).ok()?;
+                (expires > now).then(|| Bytes::from(member).slice(16..))
+            })
+            .collect();
+        Ok((live, next))
     }
 
     pub async fn purge(&self, purge: &Purge) -> Result<u64, StoreError> {
@@ -106,6 +178,11 @@ impl RedisCache {
                 let entries = format!("{}e:*", self.settings.prefix);
                 let sets = format!("{}m:*", self.settings.prefix);
                 let mut n = 0;
+                // the log goes; its sequence stays, so replicas' cursors stay valid
+                let (set, _) = self.vectors_key();
+                self.link
+                    .run(|mut c| async move { c.unlink::<_, u64>(set).await })
+                    .await?;
                 for keys in self.scan(entries).await?.chunks(500) {
                     let keys = keys.to_vec();
                     n += self

@@ -10,10 +10,11 @@ use bytes::Bytes;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::{Row, SqlitePool};
 
-use super::{unix_ms, BackendStats, CacheKey, CacheRecord, Purge, StoreError};
+use super::{unix_ms, BackendStats, CacheKey, CacheRecord, Purge, StoreError, VectorRecord};
 
 /// Schema versions, applied in order; `PRAGMA user_version` records the last one applied.
-const MIGRATIONS: &[&str] = &["CREATE TABLE cache_entries (
+const MIGRATIONS: &[&str] = &[
+    "CREATE TABLE cache_entries (
         key BLOB PRIMARY KEY,
         provider TEXT NOT NULL,
         model TEXT NOT NULL,
@@ -23,7 +24,14 @@ const MIGRATIONS: &[&str] = &["CREATE TABLE cache_entries (
         value BLOB NOT NULL
     );
     CREATE INDEX cache_entries_model ON cache_entries (model, provider);
-    CREATE INDEX cache_entries_expires ON cache_entries (expires_at);"];
+    CREATE INDEX cache_entries_expires ON cache_entries (expires_at);",
+    "CREATE TABLE cache_vectors (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        expires_at INTEGER NOT NULL,
+        value BLOB NOT NULL
+    );
+    CREATE INDEX cache_vectors_expires ON cache_vectors (expires_at);",
+];
 
 /// How often expired rows are deleted and the size bound enforced.
 const SWEEP_EVERY: Duration = Duration::from_secs(30);
@@ -116,6 +124,9 @@ impl SqliteCache {
         let pool = &self.inner.pool;
         let done = match purge {
             Purge::All => {
+                sqlx::query("DELETE FROM cache_vectors")
+                    .execute(pool)
+                    .await?;
                 sqlx::query("DELETE FROM cache_entries")
                     .execute(pool)
                     .await?
@@ -150,6 +161,47 @@ impl SqliteCache {
         Ok(done.rows_affected())
     }
 
+    pub async fn vectors_append(&self, record: VectorRecord) -> Result<(), StoreError> {
+        let id = sqlx::query("INSERT INTO cache_vectors (expires_at, value) VALUES (?, ?)")
+            .bind(unix_ms().saturating_add(record.ttl.as_millis() as u64) as i64)
+            .bind(&record.value[..])
+            .execute(&self.inner.pool)
+            .await?
+            .last_insert_rowid();
+        if id > 0 && (id as u64).is_multiple_of(1024) {
+            // keep the newest `max_records` (expired rows go with the sweep)
+            sqlx::query("DELETE FROM cache_vectors WHERE id <= ?")
+                .bind(id - record.max_records.min(i64::MAX as u64) as i64)
+                .execute(&self.inner.pool)
+                .await?;
+        }
+        Ok(())
+    }
+
+    pub async fn vectors_since(
+        &self,
+        cursor: u64,
+        limit: usize,
+    ) -> Result<(Vec<Bytes>, u64), StoreError> {
+        let rows = sqlx::query(
+            "SELECT id, value FROM cache_vectors WHERE id > ? AND expires_at > ? ORDER BY id LIMIT ?",
+        )
+        .bind(cursor.min(i64::MAX as u64) as i64)
+        .bind(unix_ms() as i64)
+        .bind(limit.min(i64::MAX as usize) as i64)
+        .fetch_all(&self.inner.pool)
+        .await?;
+        let next = rows
+            .last()
+            .map_or(cursor, |r| r.get::<i64, _>(0).max(0) as u64);
+        Ok((
+            rows.into_iter()
+                .map(|r| Bytes::from(r.get::<Vec<u8>, _>(1)))
+                .collect(),
+            next,
+        ))
+    }
+
     pub async fn stats(&self) -> Result<BackendStats, StoreError> {
         let row = sqlx::query(
             "SELECT COUNT(*), COALESCE(SUM(size), 0) FROM cache_entries WHERE expires_at > ?",
@@ -172,6 +224,10 @@ impl Inner {
         let _guard = self.sweeping.lock().await;
         self.sweep_queued.store(false, Ordering::Release);
         sqlx::query("DELETE FROM cache_entries WHERE expires_at <= ?")
+            .bind(unix_ms() as i64)
+            .execute(&self.pool)
+            .await?;
+        sqlx::query("DELETE FROM cache_vectors WHERE expires_at <= ?")
             .bind(unix_ms() as i64)
             .execute(&self.pool)
             .await?;

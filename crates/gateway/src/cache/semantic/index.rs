@@ -1,0 +1,321 @@
+//! The approximate nearest-neighbour index of the semantic cache: one HNSW graph per scope (the
+//! provider, model, parameters and earlier conversation a stored answer is valid for), over unit
+//! vectors, compared by cosine similarity.
+//!
+//! HNSW graphs cannot delete, so an entry that expired or whose answer is gone is marked dead and
+//! skipped; a scope whose dead entries pile up, or an index over its bound, is compacted: the live
+//! entries (the newest ones when over the bound) are copied into a new graph built without holding
+//! the lock, and swapped in with whatever was added meanwhile.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::RwLock;
+
+use hnsw::{Hnsw, Params, Searcher};
+use rand_pcg::Pcg64;
+use space::{Metric, Neighbor};
+use switchyard_store::CacheKey;
+
+/// A unit vector from the embedding model.
+pub(crate) type Vector = Box<[f32]>;
+
+/// Which requests an answer may serve (a SHA-256, see `prompt`).
+pub(crate) type ScopeId = CacheKey;
+
+/// Cosine distance (1 − dot product of unit vectors) as the bits of a non-negative `f32`, which
+/// order like the floats (what `hnsw` needs: an unsigned, totally ordered unit).
+#[derive(Clone, Copy, Default)]
+pub(crate) struct Cosine;
+
+impl Metric<Vector> for Cosine {
+    type Unit = u32;
+    fn distance(&self, a: &Vector, b: &Vector) -> u32 {
+        (1.0 - dot(a, b)).max(0.0).to_bits()
+    }
+}
+
+pub(crate) fn dot(a: &[f32], b: &[f32]) -> f32 {
+    // eight independent sums: the compiler vectorises this
+    let mut acc = [0f32; 8];
+    let (ca, cb) = (a.chunks_exact(8), b.chunks_exact(8));
+    let tail: f32 = ca
+        .remainder()
+        .iter()
+        .zip(cb.remainder())
+        .map(|(x, y)| x * y)
+        .sum();
+    for (x, y) in ca.zip(cb) {
+        for i in 0..8 {
+            acc[i] += x[i] * y[i];
+        }
+    }
+    acc.iter().sum::<f32>() + tail
+}
+
+type Graph = Hnsw<Cosine, Vector, Pcg64, 12, 24>;
+
+/// Candidates looked at per search (recall against speed).
+const EF_SEARCH: usize = 64;
+const EF_CONSTRUCTION: usize = 100;
+/// Nearest neighbours returned per search.
+const NEAREST: usize = 8;
+
+fn graph() -> Graph {
+    Hnsw::new_params(Cosine, Params::new().ef_construction(EF_CONSTRUCTION))
+}
+
+struct Slot {
+    key: CacheKey,
+    expires_ms: u64,
+    dead: bool,
+}
+
+#[derive(Default)]
+struct Scope {
+    graph: Option<Box<Graph>>,
+    slots: Vec<Slot>,
+    by_key: HashMap<CacheKey, usize>,
+    /// Slots marked dead (expired ones are counted when compacting).
+    dead: usize,
+}
+
+/// A stored answer whose prompt is close enough.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(crate) struct Near {
+    pub key: CacheKey,
+    pub similarity: f32,
+}
+
+pub(crate) struct Index {
+    scopes: RwLock<HashMap<ScopeId, Scope>>,
+    max_entries: usize,
+    entries: AtomicUsize,
+    compacting: AtomicBool,
+}
+
+impl Index {
+    pub(crate) fn new(max_entries: usize) -> Self {
+        Index {
+            scopes: RwLock::new(HashMap::new()),
+            max_entries: max_entries.max(16),
+            entries: AtomicUsize::new(0),
+            compacting: AtomicBool::new(false),
+        }
+    }
+
+    /// Entries held (live or not yet compacted away).
+    pub(crate) fn len(&self) -> usize {
+        self.entries.load(Ordering::Relaxed)
+    }
+
+    /// The live entries of `scope` with similarity ≥ `threshold` to `v`, most similar first.
+    pub(crate) fn search(
+        &self,
+        scope: &ScopeId,
+        v: &Vector,
+        threshold: f32,
+        now_ms: u64,
+    ) -> Vec<Near> {
+        let Ok(scopes) = self.scopes.read() else {
+            return Vec::new();
+        };
+        let Some(s) = scopes.get(scope) else {
+            return Vec::new();
+        };
+        let Some(g) = &s.graph else {
+            return Vec::new();
+        };
+        let mut dest = [Neighbor {
+            index: !0,
+            distance: !0,
+        }; NEAREST];
+        let want = NEAREST.min(g.len());
+        // `hnsw` 0.11 panics (copy_from_slice) when its search reaches fewer points than asked
+        // for, which a sparse graph can do: the search only reads the graph, so such a search
+        // is a miss, not a crash.
+        let found = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            let mut searcher = Searcher::default();
+            g.nearest(v, EF_SEARCH, &mut searcher, &mut dest[..want])
+                .len()
+        }))
+        .unwrap_or(0);
+        let mut out: Vec<Near> = dest[..found]
+            .iter()
+            .filter_map(|n| {
+                let slot = s.slots.get(n.index)?;
+                let similarity = 1.0 - f32::from_bits(n.distance);
+                (!slot.dead && slot.expires_ms > now_ms && similarity >= threshold).then_some(
+                    Near {
+                        key: slot.key,
+                        similarity,
+                    },
+                )
+            })
+            .collect();
+        out.sort_by(|a, b| b.similarity.total_cmp(&a.similarity));
+        out
+    }
+
+    /// Adds an answer (or renews it: the same key is kept once). Returns whether the index would
+    /// like a compaction ([`Index::compact`]).
+    pub(crate) fn insert(&self, scope: ScopeId, key: CacheKey, v: Vector, expires_ms: u64) -> bool {
+        let Ok(mut scopes) = self.scopes.write() else {
+            return false;
+        };
+        let s = scopes.entry(scope).or_default();
+        if let Some(&i) = s.by_key.get(&key) {
+            let slot = &mut s.slots[i];
+            if slot.dead {
+                slot.dead = false;
+                s.dead -= 1;
+            }
+            slot.expires_ms = slot.expires_ms.max(expires_ms);
+            return false;
+        }
+        let g = s.graph.get_or_insert_with(|| Box::new(graph()));
+        let mut searcher = Searcher::default();
+        let i = g.insert(v, &mut searcher);
+        debug_assert_eq!(i, s.slots.len());
+        s.slots.push(Slot {
+            key,
+            expires_ms,
+            dead: false,
+        });
+        s.by_key.insert(key, i);
+        let total = self.entries.fetch_add(1, Ordering::Relaxed) + 1;
+        total >= self.max_entries || s.dead * 2 > s.slots.len().max(128)
+    }
+
+    /// The answer behind `key` is gone (expired, purged, evicted): never offer it again.
+    pub(crate) fn forget(&self, scope: &ScopeId, key: &CacheKey) {
+        let Ok(mut scopes) = self.scopes.write() else {
+            return;
+        };
+        if let Some(s) = scopes.get_mut(scope) {
+            if let Some(&i) = s.by_key.get(key) {
+                if !s.slots[i].dead {
+                    s.slots[i].dead = true;
+                    s.dead += 1;
+                }
+            }
+        }
+    }
+
+    /// Drops everything (a purge of the whole cache).
+    pub(crate) fn clear(&self) {
+        if let Ok(mut scopes) = self.scopes.write() {
+            scopes.clear();
+            self.entries.store(0, Ordering::Relaxed);
+        }
+    }
+
+    /// Rebuilds the scopes that need it: without their dead and expired entries and, while the
+    /// index is over its bound, keeping only the newest three quarters of the largest scope. Slow
+    /// (a graph build): call it off the async workers. One compaction runs at a time.
+    pub(crate) fn compact(&self, now_ms: u64) {
+        if self.compacting.swap(true, Ordering::AcqRel) {
+            return;
+        }
+        let targets: Vec<(ScopeId, usize)> = match self.scopes.read() {
+            Ok(scopes) => {
+                let over = self.len() >= self.max_entries;
+                let largest = scopes
+                    .iter()
+                    .max_by_key(|(_, s)| s.slots.len())
+                    .map(|(id, _)| *id);
+                scopes
+                    .iter()
+                    .filter_map(|(id, s)| {
+                        let gone = s
+                            .slots
+                            .iter()
+                            .filter(|x| x.dead || x.expires_ms <= now_ms)
+                            .count();
+                        let keep = if over && Some(*id) == largest {
+                            (s.slots.len() - gone).min(self.max_entries * 3 / 4)
+                        } else {
+                            usize::MAX
+                        };
+                        (gone * 4 > s.slots.len() || keep != usize::MAX).then_some((*id, keep))
+                    })
+                    .collect()
+            }
+            Err(_) => Vec::new(),
+        };
+        for (id, keep) in targets {
+            self.rebuild(&id, keep, now_ms);
+        }
+        self.compacting.store(false, Ordering::Release);
+    }
+
+    fn rebuild(&self, id: &ScopeId, keep: usize, now_ms: u64) {
+        // copy the live entries out under the read lock (newest last)
+        let (live, seen) = {
+            let Ok(scopes) = self.scopes.read() else {
+                return;
+            };
+            let Some(s) = scopes.get(id) else { return };
+            let Some(g) = &s.graph else { return };
+            let live: Vec<(CacheKey, u64, Vector)> = s
+                .slots
+                .iter()
+                .enumerate()
+                .filter(|(_, x)| !x.dead && x.expires_ms > now_ms)
+                .map(|(i, x)| (x.key, x.expires_ms, g.feature(i).clone()))
+                .collect();
+            (live, s.slots.len())
+        };
+        let skip = live.len().saturating_sub(keep);
+        let mut fresh = Scope::default();
+        let mut searcher = Searcher::default();
+        for (key, expires_ms, v) in live.into_iter().skip(skip) {
+            push(&mut fresh, &mut searcher, key, expires_ms, v);
+        }
+        let Ok(mut scopes) = self.scopes.write() else {
+            return;
+        };
+        let Some(old) = scopes.get_mut(id) else {
+            return;
+        };
+        // what was added while the new graph was built
+        if let Some(g) = &old.graph {
+            for (i, x) in old.slots.iter().enumerate().skip(seen) {
+                if !x.dead {
+                    push(
+                        &mut fresh,
+                        &mut searcher,
+                        x.key,
+                        x.expires_ms,
+                        g.feature(i).clone(),
+                    );
+                }
+            }
+        }
+        let before = old.slots.len();
+        let after = fresh.slots.len();
+        if after == 0 {
+            scopes.remove(id);
+        } else {
+            *old = fresh;
+        }
+        self.entries
+            .fetch_sub(before - after.min(before), Ordering::Relaxed);
+    }
+}
+
+fn push(s: &mut Scope, searcher: &mut Searcher<u32>, key: CacheKey, expires_ms: u64, v: Vector) {
+    if s.by_key.contains_key(&key) {
+        return;
+    }
+    let g = s.graph.get_or_insert_with(|| Box::new(graph()));
+    let i = g.insert(v, searcher);
+    s.slots.push(Slot {
+        key,
+        expires_ms,
+        dead: false,
+    });
+    s.by_key.insert(key, i);
+}
+
+#[cfg(test)]
+mod tests;
