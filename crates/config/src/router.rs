@@ -31,6 +31,9 @@ pub struct RawRouter {
     pub classifier: Option<String>,
     /// Escalate when the complexity score reaches this (default 0.5).
     pub complexity_threshold: Option<f64>,
+    /// Cascade: the local tier answers first; its answer is kept when the mean log-probability
+    /// of its tokens is at least this (e.g. -1.0), otherwise the frontier answers.
+    pub cascade_min_logprob: Option<f64>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -49,6 +52,8 @@ pub struct RouterConfig {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub classifier: Option<std::path::PathBuf>,
     pub complexity_threshold: f64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cascade_min_logprob: Option<f64>,
     /// The local model's context window, when it is a configured local model with a set size.
     #[serde(skip)]
     pub local_context: Option<u32>,
@@ -146,6 +151,15 @@ pub(crate) fn router(
         metadata: raw.metadata,
         classifier: raw.classifier.map(std::path::PathBuf::from),
         complexity_threshold: raw.complexity_threshold.unwrap_or(0.5),
+        cascade_min_logprob: match raw.cascade_min_logprob {
+            Some(x) if !(x <= 0.0 && x.is_finite()) => {
+                return Err(src.error(
+                    None,
+                    "`[router] cascade_min_logprob` is a mean log-probability: a number at most 0 (e.g. -1.0)",
+                ))
+            }
+            x => x,
+        },
         local_context,
     }))
 }

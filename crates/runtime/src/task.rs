@@ -87,6 +87,17 @@ pub struct Generate {
     pub constraint: Constraint,
     /// Never end the turn: generate exactly `max_tokens` (benchmarks; llama.cpp's `ignore_eos`).
     pub ignore_eos: bool,
+    /// Report each generated token's log-probability ([`Event::Logprob`]).
+    pub logprobs: bool,
+}
+
+/// A generated token and its log-probability under the model (before sampling settings).
+#[derive(Debug, Clone, PartialEq)]
+pub struct TokenLogprob {
+    /// The token's text (a piece of a multi-byte character shows as U+FFFD; `bytes` has it).
+    pub token: String,
+    pub bytes: Vec<u8>,
+    pub logprob: f32,
 }
 
 /// An embeddings request.
@@ -160,6 +171,8 @@ pub struct Counts {
 pub enum Event {
     /// Generated text (valid UTF-8, stop sequences already cut).
     Text(String),
+    /// A generated token's log-probability (when asked for), before the text it released.
+    Logprob(TokenLogprob),
     /// The embeddings, one per input, in order.
     Vectors(Vec<Vec<f32>>),
     /// The end: why, and the token counts.

@@ -35,6 +35,7 @@ fn greedy(prompt: &str, max_tokens: u32) -> Task {
         },
         constraint: Constraint::None,
         ignore_eos: false,
+        logprobs: false,
     })
 }
 
@@ -47,9 +48,45 @@ async fn text_of(rt: &Runtime, task: Task) -> (String, Finish, switchyard_runtim
             Event::Done { finish, counts } => return (text, finish, counts),
             Event::Failed(e) => panic!("failed: {e}"),
             Event::Vectors(_) => panic!("vectors from a text model"),
+            Event::Logprob(_) => panic!("logprobs not asked for"),
         }
     }
     panic!("stream ended without Done")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn logprobs_come_one_per_generated_token() {
+    let rt = Runtime::new(vec![smol(1)]);
+    let Task::Generate(mut g) = greedy("What is the capital of France?", 12) else {
+        unreachable!()
+    };
+    g.logprobs = true;
+    let mut events = rt.schedule("smol", Task::Generate(g)).await.unwrap();
+    let (mut text, mut tokens, mut logprobs) = (String::new(), Vec::new(), Vec::new());
+    let counts = loop {
+        match events.recv().await.unwrap() {
+            Event::Text(t) => text.push_str(&t),
+            Event::Logprob(l) => {
+                tokens.extend_from_slice(&l.bytes);
+                logprobs.push(l.logprob);
+            }
+            Event::Done { counts, .. } => break counts,
+            e => panic!("{e:?}"),
+        }
+    };
+    assert_eq!(logprobs.len() as u64, counts.output);
+    assert_eq!(
+        String::from_utf8(tokens).unwrap(),
+        text,
+        "the tokens spell the text"
+    );
+    assert!(
+        logprobs.iter().all(|l| *l <= 0.0 && l.is_finite()),
+        "{logprobs:?}"
+    );
+    // greedy picks the likeliest token: on average far above a uniform draw over the vocabulary
+    let mean = logprobs.iter().sum::<f32>() / logprobs.len() as f32;
+    assert!(mean > -3.0, "{mean}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -186,6 +186,7 @@ pub async fn generate(config: &Config, args: RunArgs) -> anyhow::Result<()> {
         },
         constraint: Constraint::None,
         ignore_eos: false,
+        logprobs: false,
     });
     let mut events = runtime.schedule(&name, task).await?;
     let mut out = std::io::stdout().lock();
@@ -204,7 +205,7 @@ pub async fn generate(config: &Config, args: RunArgs) -> anyhow::Result<()> {
                 return Ok(());
             }
             Event::Failed(e) => bail!(e),
-            Event::Vectors(_) => {}
+            Event::Vectors(_) | Event::Logprob(_) => {}
         }
     }
     bail!("the model stopped before finishing")

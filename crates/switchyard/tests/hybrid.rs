@@ -294,3 +294,128 @@ async fn a_trained_complexity_classifier_escalates_hard_prompts() {
         "{reason}"
     );
 }
+
+async fn raw(gw: &Switchyard, body: &Value) -> (u16, reqwest::header::HeaderMap, String) {
+    let r = reqwest::Client::new()
+        .post(gw.url("/v1/chat/completions"))
+        .json(body)
+        .send()
+        .await
+        .unwrap();
+    let status = r.status().as_u16();
+    let h = r.headers().clone();
+    (status, h, r.text().await.unwrap())
+}
+
+fn cascade_config(mock: &MockUpstream, min_logprob: &str) -> String {
+    config(mock, "").replace(
+        "max_output_tokens = 300\n",
+        &format!("max_output_tokens = 300\ncascade_min_logprob = {min_logprob}\n"),
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_confident_local_answer_is_kept_in_the_clients_mode() {
+    let mock = MockUpstream::start().await.unwrap();
+    let gw = Switchyard::start(common::bin(), &cascade_config(&mock, "-50.0"))
+        .await
+        .unwrap();
+    let (status, h, body) = raw(&gw, &ask("Name a fruit.")).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(header(&h, "cf-aig-routed-model"), "smol");
+    let reason = header(&h, "cf-aig-routing-reason");
+    assert!(
+        reason.contains("cascade: local answer kept (mean logprob -"),
+        "{reason}"
+    );
+    let v: Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(v["choices"][0]["logprobs"], Value::Null, "not asked for");
+    assert!(v["usage"]["completion_tokens"].as_u64().unwrap() > 0);
+    // asked for: the local model's own logprobs
+    let mut with = ask("Name a fruit.");
+    with["logprobs"] = json!(true);
+    let (_, _, body) = raw(&gw, &with).await;
+    let v: Value = serde_json::from_str(&body).unwrap();
+    assert!(
+        v["choices"][0]["logprobs"]["content"][0]["logprob"]
+            .as_f64()
+            .unwrap()
+            <= 0.0
+    );
+    // a streaming client gets the kept answer as a stream
+    let mut streamed = ask("Name a fruit.");
+    streamed["stream"] = json!(true);
+    let (status, h, body) = raw(&gw, &streamed).await;
+    assert_eq!(status, 200);
+    assert_eq!(header(&h, "content-type"), "text/event-stream");
+    assert!(
+        body.contains("chat.completion.chunk") && body.ends_with("data: [DONE]\n\n"),
+        "{body}"
+    );
+    assert!(
+        !body.contains("\"usage\":{"),
+        "no usage chunk unless asked: {body}"
+    );
+    assert_eq!(mock.requests().len(), 0);
+    // every answer logged with its tokens (the streamed one too)
+    let rows = common::logging::rows(&gw.url(""), 3).await;
+    assert!(
+        rows.iter()
+            .all(|r| r["provider"] == "local" && r["output_tokens"].as_u64().unwrap_or(0) > 0),
+        "{rows:?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unsure_local_answer_escalates_and_the_client_streams_only_the_frontier() {
+    let mock = MockUpstream::start().await.unwrap();
+    // no real answer averages a log-probability of 0: every local answer is unsure
+    let gw = Switchyard::start(common::bin(), &cascade_config(&mock, "-0.000001"))
+        .await
+        .unwrap();
+    let mut streamed = ask("Name a fruit.");
+    streamed["stream"] = json!(true);
+    let (status, h, body) = raw(&gw, &streamed).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(header(&h, "cf-aig-routed-model"), "mock-openai/gpt-4o-mini");
+    let reason = header(&h, "cf-aig-routing-reason");
+    assert!(
+        reason.contains("cascade: local mean logprob -") && reason.ends_with("escalated"),
+        "{reason}"
+    );
+    assert_eq!(mock.requests().len(), 1);
+    assert_eq!(
+        mock.requests()[0].json()["stream"],
+        json!(true),
+        "the frontier streams"
+    );
+    // only the frontier's chunks reach the client
+    let models: Vec<String> = body
+        .lines()
+        .filter_map(|l| l.strip_prefix("data: "))
+        .filter(|d| *d != "[DONE]")
+        .map(|d| {
+            serde_json::from_str::<Value>(d).unwrap()["model"]
+                .as_str()
+                .unwrap_or("")
+                .to_owned()
+        })
+        .collect();
+    assert!(
+        !models.is_empty() && models.iter().all(|m| m == "gpt-4o-mini"),
+        "{models:?}"
+    );
+    // the discarded local answer is in the log, saying why
+    let rows = common::logging::rows(&gw.url(""), 2).await;
+    let discarded = rows.iter().find(|r| r["provider"] == "local").unwrap();
+    assert!(
+        discarded["error"]
+            .as_str()
+            .unwrap()
+            .starts_with("cascade: local mean logprob"),
+        "{discarded}"
+    );
+    assert!(rows
+        .iter()
+        .any(|r| r["provider"] == "mock-openai" && r["success"] == json!(true)));
+}

@@ -25,7 +25,7 @@ mod key;
 mod metrics;
 mod record;
 pub(crate) mod replay;
-pub(crate) mod semantic;
+pub mod semantic;
 pub(crate) use semantic::Similarity;
 mod shared;
 

@@ -193,6 +193,23 @@ fn decode_stream(api: ClientApi, body: &[u8]) -> Option<Vec<StreamEvent>> {
     Some(events)
 }
 
+/// A JSON answer unfolded into a stream of the caller's dialect (a cascade's kept local answer,
+/// for a streaming client).
+pub(crate) fn json_as_stream(
+    api: ClientApi,
+    body: &[u8],
+    include_usage: bool,
+    created_ms: u64,
+) -> Option<Bytes> {
+    let answer = decode_json(api, body)?;
+    Some(encode_stream(
+        api,
+        &answer.to_events(),
+        include_usage,
+        created_ms,
+    ))
+}
+
 fn decode_json(api: ClientApi, body: &[u8]) -> Option<ChatResponse> {
     match api {
         ClientApi::ChatCompletions => openai::upstream::response_to_canonical(body),

@@ -10,6 +10,7 @@
 //! escalates instead of answering 429 — and `auto:frontier`); everything after is the ordinary
 //! pipeline.
 
+pub(crate) mod cascade;
 pub mod eval;
 pub mod knn;
 pub mod rules;
@@ -31,7 +32,7 @@ pub struct Routed {
 }
 
 pub struct Hybrid {
-    config: RouterConfig,
+    pub(crate) config: RouterConfig,
     classifier: Option<knn::Classifier>,
     runtime: std::sync::Arc<switchyard_runtime::Runtime>,
 }

@@ -97,6 +97,7 @@ pub struct Gateway {
 }
 
 /// One API call as the edge received it.
+#[derive(Clone)]
 pub struct ApiRequest {
     pub api: ClientApi,
     /// Client headers meant for a same-dialect provider (`anthropic-beta`, …); sent only when no
@@ -254,16 +255,33 @@ impl Gateway {
         mut request: ApiRequest,
     ) -> Result<Reply, GatewayError> {
         // `model = "auto"`: the hybrid router picks the tier (and says why)
-        let routed = match &self.hybrid {
-            Some(h) => h
-                .route(request.api, &request.body, request.metadata.as_ref())
-                .await?
-                .map(|(body, routed)| {
-                    request.body = body;
-                    routed
-                }),
-            None => None,
+        let Some(hybrid) = &self.hybrid else {
+            return self.serve(ctx, request).await;
         };
+        let Some((body, routed)) = hybrid
+            .route(request.api, &request.body, request.metadata.as_ref())
+            .await?
+        else {
+            return self.serve(ctx, request).await;
+        };
+        if routed.local
+            && request.api == ClientApi::ChatCompletions
+            && hybrid.config.cascade_min_logprob.is_some()
+        {
+            return crate::hybrid::cascade::run(self, hybrid, ctx, request, routed).await;
+        }
+        request.body = body;
+        let mut reply = self.serve(ctx, request).await?;
+        reply.set_routing(routed);
+        Ok(reply)
+    }
+
+    /// A routed request's life cycle.
+    pub(crate) async fn serve(
+        &self,
+        ctx: &RequestContext,
+        request: ApiRequest,
+    ) -> Result<Reply, GatewayError> {
         // parse + validate, then route (a dynamic route is walked first), then rewrite
         let walked = self.walk_dynamic(ctx, &request).await?;
         let (call, holds) = match walked {
@@ -283,9 +301,6 @@ impl Gateway {
             .await?;
         let mut reply = self.answer(ctx, call, request).await?;
         reply.ticket = ticket.map(Arc::new);
-        if let Some(routed) = routed {
-            reply.set_routing(routed);
-        }
         Ok(reply)
     }
 

@@ -216,6 +216,17 @@ fn sample(model: &LlamaModel, ctx: &LlamaContext<'_>, seq: &mut Seq, at: i32) ->
     seq.generated += 1;
     seq.last = Some(token);
     let piece = vocab.token_to_piece(token, false, None);
+    if seq.job.logprobs {
+        let logprob = logprob(ctx.get_logits_ith(at), token.0 as usize);
+        let _ = seq
+            .job
+            .events
+            .send(Event::Logprob(crate::task::TokenLogprob {
+                token: String::from_utf8_lossy(&piece).into_owned(),
+                bytes: piece.clone(),
+                logprob,
+            }));
+    }
     let released = seq.text.push(&piece);
     if !released.text.is_empty() {
         let _ = seq.job.events.send(Event::Text(released.text));
@@ -227,4 +238,15 @@ fn sample(model: &LlamaModel, ctx: &LlamaContext<'_>, seq: &mut Seq, at: i32) ->
         return Some(Finish::Length);
     }
     None
+}
+
+/// `log softmax(logits)[token]`: the model's own log-probability of the token, whatever the
+/// sampling settings did.
+fn logprob(logits: &[f32], token: usize) -> f32 {
+    let Some(&x) = logits.get(token) else {
+        return f32::NEG_INFINITY;
+    };
+    let max = logits.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+    let sum: f32 = logits.iter().map(|l| (l - max).exp()).sum();
+    x - max - sum.ln()
 }

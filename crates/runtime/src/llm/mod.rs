@@ -43,6 +43,7 @@ pub(crate) struct Job {
     sampler: llama_cpp_2::sampling::LlamaSampler,
     max_tokens: u32,
     stop: Vec<String>,
+    logprobs: bool,
     events: mpsc::UnboundedSender<Event>,
 }
 
@@ -174,6 +175,7 @@ impl LlamaEngine {
                 sampler,
                 max_tokens,
                 stop: g.stop,
+                logprobs: g.logprobs,
                 events,
             },
             stream,

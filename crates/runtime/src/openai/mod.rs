@@ -105,8 +105,7 @@ impl Runtime {
                 body: LocalBody::Stream(response::sse(head, events)),
             });
         }
-        let (text, vectors, finish, counts) = response::collect(events).await?;
-        let v = response::whole(&head, text, vectors, finish, counts);
+        let v = response::whole(&head, response::collect(events).await?);
         Ok(LocalReply {
             status: 200,
             body: LocalBody::Full(Bytes::from(v.to_string())),

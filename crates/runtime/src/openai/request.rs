@@ -16,6 +16,8 @@ pub struct Shape {
     pub tools: Vec<Value>,
     /// `encoding_format: base64` (embeddings).
     pub base64: bool,
+    /// `logprobs: true` (chat): each token's log-probability in the answer.
+    pub logprobs: bool,
 }
 
 fn object(body: &[u8]) -> Result<Map<String, Value>, RuntimeError> {
@@ -134,10 +136,11 @@ fn shape(m: &Map<String, Value>) -> Result<Shape, RuntimeError> {
             "local models answer one choice (`n` = 1)",
         ));
     }
-    if m.get("logprobs").and_then(Value::as_bool) == Some(true) {
+    let logprobs = m.get("logprobs").and_then(Value::as_bool) == Some(true);
+    if integer(m, "top_logprobs")?.is_some_and(|n| n > 0) {
         return Err(RuntimeError::invalid(
-            "logprobs",
-            "local models do not return logprobs yet",
+            "top_logprobs",
+            "local models return the chosen tokens' logprobs only (`top_logprobs` = 0)",
         ));
     }
     let stream = match m.get("stream") {
@@ -158,6 +161,7 @@ fn shape(m: &Map<String, Value>) -> Result<Shape, RuntimeError> {
     Ok(Shape {
         stream,
         include_usage,
+        logprobs,
         ..Shape::default()
     })
 }
@@ -208,6 +212,7 @@ pub fn chat(body: &[u8]) -> Result<(Task, Shape), RuntimeError> {
         sampling: sampling(&m)?,
         constraint,
         ignore_eos: flag(&m, "ignore_eos")?,
+        logprobs: shape.logprobs,
     };
     Ok((Task::Generate(generate), shape))
 }
@@ -353,6 +358,7 @@ pub fn completion(body: &[u8]) -> Result<(Task, Shape), RuntimeError> {
         sampling: sampling(&m)?,
         constraint: Constraint::None,
         ignore_eos: flag(&m, "ignore_eos")?,
+        logprobs: false,
     };
     Ok((Task::Generate(generate), shape))
 }

@@ -8,7 +8,7 @@ use serde_json::{json, Value};
 use super::request::Shape;
 use super::LocalApi;
 use crate::llm::sampler::parse_tool_call;
-use crate::task::{Counts, Event, EventStream, Finish};
+use crate::task::{Counts, Event, EventStream, Finish, TokenLogprob};
 use crate::RuntimeError;
 
 /// Everything about the answer but its text.
@@ -32,17 +32,34 @@ fn usage(c: Counts) -> Value {
     json!({"prompt_tokens": c.input, "completion_tokens": c.output, "total_tokens": c.input + c.output})
 }
 
-/// Reads the whole answer: (text, finish, counts) or the engine's failure.
-pub(crate) async fn collect(
-    mut events: EventStream,
-) -> Result<(String, Option<Vec<Vec<f32>>>, Finish, Counts), RuntimeError> {
+/// A whole answer, as the engine produced it.
+pub(crate) struct Collected {
+    pub text: String,
+    pub vectors: Option<Vec<Vec<f32>>>,
+    pub logprobs: Vec<TokenLogprob>,
+    pub finish: Finish,
+    pub counts: Counts,
+}
+
+/// Reads the whole answer, or the engine's failure.
+pub(crate) async fn collect(mut events: EventStream) -> Result<Collected, RuntimeError> {
     let mut text = String::new();
     let mut vectors = None;
+    let mut logprobs = Vec::new();
     while let Some(e) = events.recv().await {
         match e {
             Event::Text(t) => text.push_str(&t),
+            Event::Logprob(l) => logprobs.push(l),
             Event::Vectors(v) => vectors = Some(v),
-            Event::Done { finish, counts } => return Ok((text, vectors, finish, counts)),
+            Event::Done { finish, counts } => {
+                return Ok(Collected {
+                    text,
+                    vectors,
+                    logprobs,
+                    finish,
+                    counts,
+                })
+            }
             Event::Failed(e) => return Err(e),
         }
     }
@@ -61,14 +78,27 @@ fn tool_calls(head: &Head, text: &str) -> Option<Value> {
     }]))
 }
 
+/// OpenAI's chat `logprobs` object, or `null` when they were not asked for.
+fn logprobs_json(head: &Head, tokens: &[TokenLogprob]) -> Value {
+    if !head.shape.logprobs {
+        return Value::Null;
+    }
+    let content: Vec<Value> = tokens
+        .iter()
+        .map(|t| json!({"token": t.token, "logprob": t.logprob, "bytes": t.bytes, "top_logprobs": []}))
+        .collect();
+    json!({"content": content, "refusal": null})
+}
+
 /// The whole JSON answer.
-pub(crate) fn whole(
-    head: &Head,
-    text: String,
-    vectors: Option<Vec<Vec<f32>>>,
-    finish: Finish,
-    counts: Counts,
-) -> Value {
+pub(crate) fn whole(head: &Head, answer: Collected) -> Value {
+    let Collected {
+        text,
+        vectors,
+        logprobs,
+        finish,
+        counts,
+    } = answer;
     match head.api {
         LocalApi::Embeddings => {
             let data: Vec<Value> = vectors
@@ -103,7 +133,7 @@ pub(crate) fn whole(
             };
             json!({
                 "id": head.id, "object": "chat.completion", "created": head.created, "model": head.model,
-                "choices": [{"index": 0, "message": message, "finish_reason": finish_name(finish), "logprobs": null}],
+                "choices": [{"index": 0, "message": message, "finish_reason": finish_name(finish), "logprobs": logprobs_json(head, &logprobs)}],
                 "usage": usage(counts),
             })
         }
@@ -115,6 +145,18 @@ fn frame(v: &Value) -> Bytes {
 }
 
 fn chunk(head: &Head, delta: Value, finish: Option<Finish>) -> Bytes {
+    chunk_with(head, delta, finish, &mut Vec::new())
+}
+
+/// A chunk carrying the log-probabilities of the tokens since the last one.
+fn chunk_with(
+    head: &Head,
+    delta: Value,
+    finish: Option<Finish>,
+    pending: &mut Vec<TokenLogprob>,
+) -> Bytes {
+    let logprobs = logprobs_json(head, pending);
+    pending.clear();
     let finish = finish.map(finish_name);
     let v = match head.api {
         LocalApi::Completions => json!({
@@ -123,7 +165,7 @@ fn chunk(head: &Head, delta: Value, finish: Option<Finish>) -> Bytes {
         }),
         _ => json!({
             "id": head.id, "object": "chat.completion.chunk", "created": head.created, "model": head.model,
-            "choices": [{"index": 0, "delta": delta, "finish_reason": finish, "logprobs": null}],
+            "choices": [{"index": 0, "delta": delta, "finish_reason": finish, "logprobs": logprobs}],
         }),
     };
     frame(&v)
@@ -136,6 +178,7 @@ pub(crate) fn sse(head: Head, events: EventStream) -> BoxStream<'static, Bytes> 
         head: Head,
         events: EventStream,
         held: String,
+        pending: Vec<TokenLogprob>,
         started: bool,
         ended: bool,
     }
@@ -143,6 +186,7 @@ pub(crate) fn sse(head: Head, events: EventStream) -> BoxStream<'static, Bytes> 
         head,
         events,
         held: String::new(),
+        pending: Vec::new(),
         started: false,
         ended: false,
     };
@@ -159,7 +203,13 @@ pub(crate) fn sse(head: Head, events: EventStream) -> BoxStream<'static, Bytes> 
         }
         match s.events.recv().await {
             Some(Event::Text(t)) if !s.head.shape.tools.is_empty() => s.held.push_str(&t),
-            Some(Event::Text(t)) => out.push(chunk(&s.head, json!({"content": t}), None)),
+            Some(Event::Text(t)) => out.push(chunk_with(
+                &s.head,
+                json!({"content": t}),
+                None,
+                &mut s.pending,
+            )),
+            Some(Event::Logprob(l)) => s.pending.push(l),
             Some(Event::Vectors(_)) => {}
             Some(Event::Done { finish, counts }) => {
                 let mut finish = finish;
@@ -174,7 +224,12 @@ pub(crate) fn sse(head: Head, events: EventStream) -> BoxStream<'static, Bytes> 
                         None => out.push(chunk(&s.head, json!({"content": text}), None)),
                     }
                 }
-                out.push(chunk(&s.head, json!({}), Some(finish)));
+                out.push(chunk_with(
+                    &s.head,
+                    json!({}),
+                    Some(finish),
+                    &mut s.pending,
+                ));
                 if s.head.shape.include_usage {
                     let v = json!({
                         "id": s.head.id, "object": "chat.completion.chunk", "created": s.head.created,

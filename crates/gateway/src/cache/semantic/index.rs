@@ -17,10 +17,10 @@ use space::{Metric, Neighbor};
 use switchyard_store::CacheKey;
 
 /// A unit vector from the embedding model.
-pub(crate) type Vector = Box<[f32]>;
+pub type Vector = Box<[f32]>;
 
 /// Which requests an answer may serve (a SHA-256, see `prompt`).
-pub(crate) type ScopeId = CacheKey;
+pub type ScopeId = CacheKey;
 
 /// Cosine distance (1 − dot product of unit vectors) as the bits of a non-negative `f32`, which
 /// order like the floats (what `hnsw` needs: an unsigned, totally ordered unit).
@@ -34,7 +34,7 @@ impl Metric<Vector> for Cosine {
     }
 }
 
-pub(crate) fn dot(a: &[f32], b: &[f32]) -> f32 {
+pub fn dot(a: &[f32], b: &[f32]) -> f32 {
     // eight independent sums: the compiler vectorises this
     let mut acc = [0f32; 8];
     let (ca, cb) = (a.chunks_exact(8), b.chunks_exact(8));
@@ -81,12 +81,12 @@ struct Scope {
 
 /// A stored answer whose prompt is close enough.
 #[derive(Debug, Clone, Copy, PartialEq)]
-pub(crate) struct Near {
+pub struct Near {
     pub key: CacheKey,
     pub similarity: f32,
 }
 
-pub(crate) struct Index {
+pub struct Index {
     scopes: RwLock<HashMap<ScopeId, Scope>>,
     max_entries: usize,
     entries: AtomicUsize,
@@ -94,7 +94,7 @@ pub(crate) struct Index {
 }
 
 impl Index {
-    pub(crate) fn new(max_entries: usize) -> Self {
+    pub fn new(max_entries: usize) -> Self {
         Index {
             scopes: RwLock::new(HashMap::new()),
             max_entries: max_entries.max(16),
@@ -104,18 +104,16 @@ impl Index {
     }
 
     /// Entries held (live or not yet compacted away).
-    pub(crate) fn len(&self) -> usize {
+    pub fn len(&self) -> usize {
         self.entries.load(Ordering::Relaxed)
     }
 
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
     /// The live entries of `scope` with similarity ≥ `threshold` to `v`, most similar first.
-    pub(crate) fn search(
-        &self,
-        scope: &ScopeId,
-        v: &Vector,
-        threshold: f32,
-        now_ms: u64,
-    ) -> Vec<Near> {
+    pub fn search(&self, scope: &ScopeId, v: &Vector, threshold: f32, now_ms: u64) -> Vec<Near> {
         let Ok(scopes) = self.scopes.read() else {
             return Vec::new();
         };
@@ -158,7 +156,7 @@ impl Index {
 
     /// Adds an answer (or renews it: the same key is kept once). Returns whether the index would
     /// like a compaction ([`Index::compact`]).
-    pub(crate) fn insert(&self, scope: ScopeId, key: CacheKey, v: Vector, expires_ms: u64) -> bool {
+    pub fn insert(&self, scope: ScopeId, key: CacheKey, v: Vector, expires_ms: u64) -> bool {
         let Ok(mut scopes) = self.scopes.write() else {
             return false;
         };
@@ -212,7 +210,7 @@ impl Index {
     /// Rebuilds the scopes that need it: without their dead and expired entries and, while the
     /// index is over its bound, keeping only the newest three quarters of the largest scope. Slow
     /// (a graph build): call it off the async workers. One compaction runs at a time.
-    pub(crate) fn compact(&self, now_ms: u64) {
+    pub fn compact(&self, now_ms: u64) {
         if self.compacting.swap(true, Ordering::AcqRel) {
             return;
         }

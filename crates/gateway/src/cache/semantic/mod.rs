@@ -16,7 +16,7 @@
 //! - [`prompt`]: what is compared, and within which scope.
 //! - [`index`]: the HNSW index.
 
-pub(crate) mod index;
+pub mod index;
 pub(crate) mod prompt;
 
 use std::sync::Arc;
