@@ -150,10 +150,18 @@ pub enum RouterCommand {
         config: Option<PathBuf>,
     },
     /// Train the complexity classifier: embed each labelled prompt with a local embedding model
-    /// and keep the vectors with how much the frontier answer helped (kNN).
+    /// and keep the vectors with how much the frontier answer helped (kNN). Examples come from
+    /// a labelled file, from rated answers in the request log (`--from-logs`), or both.
     Train {
+        #[arg(long, required_unless_present = "from_logs")]
+        data: Option<PathBuf>,
+        /// Add the local answers of `model = "auto"` rated with feedback in the request log
+        /// (thumbs down: the frontier was needed; thumbs up: the local answer was enough).
         #[arg(long)]
-        data: PathBuf,
+        from_logs: bool,
+        /// With `--from-logs`: how far back (e.g. 30d, 12h).
+        #[arg(long, default_value = "90d")]
+        since: String,
         /// A local embeddings model from the config.
         #[arg(long)]
         embedder: String,

@@ -2,6 +2,7 @@
 //! logging, binds the listener and runs the server until SIGTERM/SIGINT.
 
 mod cli;
+mod feedback;
 mod keys_cli;
 mod models_cli;
 mod report;

@@ -253,12 +253,27 @@ pub fn router(command: crate::cli::RouterCommand) -> anyhow::Result<()> {
         }
         RouterCommand::Train {
             data,
+            from_logs,
+            since,
             embedder,
             k,
             out,
             config,
         } => crate::report_command(config, |config| async move {
-            let examples = read_examples(&data)?;
+            let mut examples = match &data {
+                Some(d) => read_examples(d)?,
+                None => Vec::new(),
+            };
+            if from_logs {
+                let since = crate::report::parse_since(&since)?;
+                let from = crate::report::now_ms() - since.as_millis() as i64;
+                let rated = crate::feedback::examples(&config, from).await?;
+                println!("{} rated local answers from the request log", rated.len());
+                examples.extend(rated);
+            }
+            if examples.is_empty() {
+                bail!("no examples to train on");
+            }
             let vectors = embed_all(&config, &embedder, &examples).await?;
             let gain = examples
                 .iter()

@@ -419,3 +419,75 @@ async fn an_unsure_local_answer_escalates_and_the_client_streams_only_the_fronti
         .iter()
         .any(|r| r["provider"] == "mock-openai" && r["success"] == json!(true)));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_classifier_retrains_from_rated_answers_in_the_log() {
+    let dir = tempfile::tempdir().unwrap();
+    let mock = MockUpstream::start().await.unwrap();
+    let text = config(&mock, "")
+        + &format!(
+            "[[models]]\nname = \"minilm\"\ntask = \"embeddings\"\nsource = \"{}/\"\n[logs]\nurl = \"sqlite://{}\"\n",
+            switchyard_testkit::models::minilm().display(),
+            dir.path().join("logs.db").display()
+        );
+    let config_path = dir.path().join("switchyard.toml");
+    std::fs::write(&config_path, &text).unwrap();
+    let gw = Switchyard::start(common::bin(), &text).await.unwrap();
+    let client = reqwest::Client::new();
+    // two local answers rated, one frontier answer rated, one local answer not rated
+    let mut rate = Vec::new();
+    for (prompt, feedback) in [
+        ("Name a fruit.", Some(1)),
+        ("Prove Fermat's little theorem.", Some(-1)),
+        ("Say hi.", None),
+    ] {
+        let (status, h, _) = auto(&gw, ask(prompt), &[]).await;
+        assert_eq!(status, 200);
+        assert_eq!(header(&h, "cf-aig-routed-model"), "smol");
+        if let Some(f) = feedback {
+            rate.push((header(&h, "cf-aig-log-id"), f));
+        }
+    }
+    let (_, h, _) = auto(&gw, ask(&"Explain, step by step, ".repeat(20)), &[]).await;
+    assert_eq!(header(&h, "cf-aig-routed-model"), "mock-openai/gpt-4o-mini");
+    rate.push((header(&h, "cf-aig-log-id"), -1));
+    common::logging::rows(&gw.url(""), 4).await;
+    for (id, f) in rate {
+        let r = client
+            .patch(gw.url(&format!("/api/logs/{id}")))
+            .json(&json!({"feedback": f}))
+            .send()
+            .await
+            .unwrap();
+        assert!(r.status().is_success(), "{}", r.text().await.unwrap());
+    }
+    let out = tokio::process::Command::new(common::bin())
+        .args([
+            "router",
+            "train",
+            "--from-logs",
+            "--embedder",
+            "minilm",
+            "--k",
+            "1",
+            "--out",
+        ])
+        .arg(dir.path().join("clf.json"))
+        .arg("-c")
+        .arg(&config_path)
+        .output()
+        .await
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(stdout.starts_with("2 rated local answers"), "{stdout}");
+    let clf: Value =
+        serde_json::from_slice(&std::fs::read(dir.path().join("clf.json")).unwrap()).unwrap();
+    // oldest first: the thumbs-up (the local answer was enough), then the thumbs-down
+    assert_eq!(clf["gain"], json!([0.0, 1.0]), "{clf}");
+    assert_eq!(clf["vectors"][0].as_array().unwrap().len(), 384);
+}
