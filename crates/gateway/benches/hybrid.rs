@@ -1,7 +1,9 @@
 //! Hybrid routing's speed, on one core:
 //! - `routing_decision_100_tokens`: `model = "auto"` decided for a ~100-token prompt — the rules
-//!   plus the kNN complexity score over 2,000 labelled vectors, MiniLM embedding (one thread)
-//!   included. Target ≤ 10 ms p50.
+//!   plus the kNN complexity score over 7,717 labelled vectors (the routing dev set's size), the
+//!   prompt embedded by MiniLM on one thread. Target ≤ 10 ms p50.
+//! - `routing_decision_100_tokens_static`: the same with a classifier over static vectors
+//!   (`router train --static-vectors`: IDF-weighted mean of MiniLM's token embeddings).
 //! - `semantic_lookup_100k`: a semantic-cache search in one scope of 100,000 entries (384-d,
 //!   clustered like sentence embeddings: 2,000 topics, each entry a topic plus its own noise).
 //!   Target ≤ 2 ms p50. How often the true nearest entry is found is printed beside it.
@@ -102,14 +104,22 @@ fn routing(c: &mut Criterion) {
         .unwrap();
     let dir = tempfile::tempdir().unwrap();
     let mut rng = Rng(0x9E37_79B9_7F4A_7C15);
-    let classifier = Classifier {
+    const EXAMPLES: usize = 7717;
+    let mut classifier = Classifier {
         embedder: "minilm".into(),
-        k: 20,
-        vectors: (0..2000).map(|_| rng.unit()).collect(),
-        gain: (0..2000).map(|i| (i % 3) as f32 / 2.0).collect(),
+        k: 50,
+        vectors: (0..EXAMPLES).map(|_| rng.unit()).collect(),
+        gain: (0..EXAMPLES).map(|i| (i % 3) as f32 / 2.0).collect(),
+        static_idf: None,
     };
     let path = dir.path().join("clf.json");
     std::fs::write(&path, serde_json::to_vec(&classifier).unwrap()).unwrap();
+    classifier.static_idf = Some(switchyard_gateway::hybrid::knn::Idf {
+        docs: EXAMPLES as u32,
+        df: (0..30_000u32).map(|t| (t, t % 500)).collect(),
+    });
+    let static_path = dir.path().join("static.json");
+    std::fs::write(&static_path, serde_json::to_vec(&classifier).unwrap()).unwrap();
     let toml = format!(
         "[providers.p]\nkind = \"openai\"\napi_key = \"k\"\n[[models]]\nname = \"minilm\"\ntask = \"embeddings\"\nsource = \"{}\"\nthreads = 1\n[[models]]\nname = \"smol\"\ntask = \"text-generation\"\nsource = \"/unused.gguf\"\n[router]\nlocal = \"smol\"\nfrontier = [\"p/gpt\"]\nclassifier = \"{}\"\n",
         switchyard_testkit::models::minilm().display(),
@@ -117,7 +127,10 @@ fn routing(c: &mut Criterion) {
     );
     let config = switchyard_config::load_str("bench.toml", &toml).unwrap();
     let models = Arc::new(switchyard_gateway::local::runtime(&config.runtime));
-    let hybrid = Hybrid::new(config.router.clone().unwrap(), models).unwrap();
+    let hybrid = Hybrid::new(config.router.clone().unwrap(), Arc::clone(&models)).unwrap();
+    let mut static_router = config.router.clone().unwrap();
+    static_router.classifier = Some(static_path);
+    let statics = Hybrid::new(static_router, models).unwrap();
     // ~100 tokens
     let prompt =
         "Our quarterly report shows revenue grew in three regions while costs rose in two; \
@@ -131,6 +144,13 @@ fn routing(c: &mut Criterion) {
     eprintln!("routing: {first:?}");
     c.bench_function("routing_decision_100_tokens", |b| {
         b.iter(|| runtime.block_on(hybrid.decide(&body, None)).unwrap());
+    });
+    eprintln!(
+        "routing (static): {:?}",
+        runtime.block_on(statics.decide(&body, None)).unwrap()
+    );
+    c.bench_function("routing_decision_100_tokens_static", |b| {
+        b.iter(|| runtime.block_on(statics.decide(&body, None)).unwrap());
     });
 }
 

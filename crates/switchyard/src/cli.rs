@@ -167,6 +167,10 @@ pub enum RouterCommand {
         embedder: String,
         #[arg(long, default_value_t = 10)]
         k: usize,
+        /// Static vectors: the IDF-weighted mean of the embedder's token embeddings instead of
+        /// the encoder's output (no model call at routing time: microseconds, not milliseconds).
+        #[arg(long)]
+        static_vectors: bool,
         #[arg(long, default_value = "router-classifier.json")]
         out: PathBuf,
         #[arg(short, long, env = "SWITCHYARD_CONFIG")]

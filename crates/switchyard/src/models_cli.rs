@@ -245,6 +245,8 @@ pub fn router(command: crate::cli::RouterCommand) -> anyhow::Result<()> {
                         .all(|(g, (_, w, s))| (f64::from(*g) - (s - w).max(0.0)).abs() < 1e-6);
                 let vectors = if same {
                     c.vectors.clone()
+                } else if let Some(idf) = &c.static_idf {
+                    embed_static(&config, &c.embedder, &examples, Some(idf))?.0
                 } else {
                     embed_all(&config, &c.embedder, &examples).await?
                 };
@@ -257,6 +259,7 @@ pub fn router(command: crate::cli::RouterCommand) -> anyhow::Result<()> {
             since,
             embedder,
             k,
+            static_vectors,
             out,
             config,
         } => crate::report_command(config, |config| async move {
@@ -274,7 +277,12 @@ pub fn router(command: crate::cli::RouterCommand) -> anyhow::Result<()> {
             if examples.is_empty() {
                 bail!("no examples to train on");
             }
-            let vectors = embed_all(&config, &embedder, &examples).await?;
+            let (vectors, static_idf) = if static_vectors {
+                let (v, idf) = embed_static(&config, &embedder, &examples, None)?;
+                (v, Some(idf))
+            } else {
+                (embed_all(&config, &embedder, &examples).await?, None)
+            };
             let gain = examples
                 .iter()
                 .map(|(_, w, s)| (s - w).max(0.0) as f32)
@@ -284,6 +292,7 @@ pub fn router(command: crate::cli::RouterCommand) -> anyhow::Result<()> {
                 k,
                 vectors,
                 gain,
+                static_idf,
             };
             std::fs::write(&out, serde_json::to_vec(&c)?)?;
             println!("{} examples -> {}", c.gain.len(), out.display());
@@ -325,6 +334,31 @@ fn read_examples(data: &Path) -> anyhow::Result<Vec<(String, f64, f64)>> {
         bail!("{} has no examples", data.display());
     }
     Ok(out)
+}
+
+/// Every prompt's static vector from local embedding model `embedder`'s token table, weighted by
+/// `idf` (or by the IDF of these prompts, returned with the vectors).
+fn embed_static(
+    config: &Config,
+    embedder: &str,
+    examples: &[(String, f64, f64)],
+    idf: Option<&switchyard_gateway::hybrid::knn::Idf>,
+) -> anyhow::Result<(Vec<Vec<f32>>, switchyard_gateway::hybrid::knn::Idf)> {
+    use switchyard_gateway::hybrid::knn::Idf;
+    let m = config
+        .runtime
+        .models
+        .iter()
+        .find(|m| m.name == embedder && m.task == switchyard_config::LocalTask::Embeddings)
+        .with_context(|| format!("no local embeddings model `{embedder}` in the config"))?;
+    let se = switchyard_runtime::embed::StaticEmbedder::load(&m.path)?;
+    let ids: Vec<Vec<u32>> = examples.iter().map(|(p, _, _)| se.token_ids(p)).collect();
+    let idf = match idf {
+        Some(i) => i.clone(),
+        None => Idf::of(&ids),
+    };
+    let vectors = ids.iter().map(|t| se.embed(t, |x| idf.weight(x))).collect();
+    Ok((vectors, idf))
 }
 
 /// Every prompt's unit vector from local embedding model `embedder`, 32 at a time.
@@ -405,8 +439,18 @@ fn router_eval(
         "{:>10} {:>10} {:>9} {:>9} {:>9}",
         "ESCALATED", "THRESHOLD", "QUALITY", "RETAINED", "COST"
     );
+    // token counts are whole numbers; complexity scores lie in 0..1
+    let shown = |t: f64| {
+        if classifier.is_some() {
+            format!("{t:.3}")
+        } else {
+            format!("{t:.0}")
+        }
+    };
     for s in &report.steps {
-        let threshold = s.threshold.map_or("-".to_owned(), |t| format!(">= {t:.0}"));
+        let threshold = s
+            .threshold
+            .map_or("-".to_owned(), |t| format!(">= {}", shown(t)));
         println!(
             "{:>9.0}% {:>10} {:>9.3} {:>8.1}% {:>8.1}%",
             s.escalated * 100.0,
@@ -419,10 +463,15 @@ fn router_eval(
     println!("APGR {:.3}", report.apgr);
     match &report.chosen {
         Some(c) => println!(
-            "cheapest keeping {:.0}% of frontier quality: escalate {:.0}% (prompts of {} tokens or more), {:.1}% of the all-frontier cost",
+            "cheapest keeping {:.0}% of frontier quality: escalate {:.0}% ({} {}), {:.1}% of the all-frontier cost",
             target * 100.0,
             c.escalated * 100.0,
-            c.threshold.map_or("-".to_owned(), |t| format!("{t:.0}")),
+            if classifier.is_some() {
+                "complexity_threshold ="
+            } else {
+                "max_prompt_tokens ="
+            },
+            c.threshold.map_or("-".to_owned(), shown),
             c.cost * 100.0
         ),
         None => println!("no threshold keeps {:.0}% of frontier quality", target * 100.0),

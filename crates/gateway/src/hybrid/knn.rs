@@ -13,6 +13,42 @@ pub struct Classifier {
     pub vectors: Vec<Vec<f32>>,
     /// How much escalating helped on each: max(0, strong − weak), in 0..1.
     pub gain: Vec<f32>,
+    /// Present when the vectors are static (IDF-weighted mean token embeddings of the embedder,
+    /// see `switchyard_runtime::embed::StaticEmbedder`): the document frequencies they used.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub static_idf: Option<Idf>,
+}
+
+/// Inverse document frequencies over the training prompts' tokens: frequent tokens ("the",
+/// "Answer") weigh little, rare ones (a subject's terms) much.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Idf {
+    pub docs: u32,
+    /// Token id → prompts it appears in.
+    pub df: std::collections::HashMap<u32, u32>,
+}
+
+impl Idf {
+    pub fn of(prompts: &[Vec<u32>]) -> Self {
+        let mut df = std::collections::HashMap::new();
+        for ids in prompts {
+            let mut seen: Vec<u32> = ids.clone();
+            seen.sort_unstable();
+            seen.dedup();
+            for t in seen {
+                *df.entry(t).or_insert(0u32) += 1;
+            }
+        }
+        Idf {
+            docs: prompts.len() as u32,
+            df,
+        }
+    }
+
+    pub fn weight(&self, token: u32) -> f32 {
+        let df = self.df.get(&token).copied().unwrap_or(0);
+        ((self.docs as f32 + 1.0) / (df as f32 + 1.0)).ln() + 1.0
+    }
 }
 
 impl Classifier {
@@ -72,9 +108,22 @@ mod tests {
                 vec![-1.0, 0.0],
             ],
             gain: vec![0.0, 0.0, 1.0, 1.0],
+            static_idf: None,
         };
         assert!(c.score(&[1.0, 0.0]) < 0.01);
         assert!(c.score(&[0.0, 1.0]) > 0.3);
         assert!(c.score(&[-0.7, 0.7]) > 0.99);
+    }
+
+    #[test]
+    fn rare_tokens_weigh_more() {
+        let idf = Idf::of(&[vec![1, 2, 2], vec![1, 3], vec![1]]);
+        assert_eq!(idf.docs, 3);
+        assert!(
+            (idf.weight(1) - 1.0).abs() < 1e-6,
+            "in every prompt: ln(4/4) + 1"
+        );
+        assert!(idf.weight(2) > idf.weight(1));
+        assert!(idf.weight(99) > idf.weight(2), "unseen: rarest");
     }
 }

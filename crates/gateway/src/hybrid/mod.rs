@@ -34,6 +34,8 @@ pub struct Routed {
 pub struct Hybrid {
     pub(crate) config: RouterConfig,
     classifier: Option<knn::Classifier>,
+    /// For a classifier over static vectors: the embedder's token table.
+    statics: Option<switchyard_runtime::embed::StaticEmbedder>,
     runtime: std::sync::Arc<switchyard_runtime::Runtime>,
 }
 
@@ -46,15 +48,22 @@ impl Hybrid {
         config: RouterConfig,
         runtime: std::sync::Arc<switchyard_runtime::Runtime>,
     ) -> Result<Self, String> {
+        let mut statics = None;
         let classifier = match &config.classifier {
             Some(path) => {
                 let c = knn::Classifier::load(path)?;
-                runtime.settings(&c.embedder).map_err(|e| {
+                let settings = runtime.settings(&c.embedder).map_err(|e| {
                     format!(
                         "[router] classifier {}: embedding model: {e}",
                         path.display()
                     )
                 })?;
+                if c.static_idf.is_some() {
+                    statics = Some(
+                        switchyard_runtime::embed::StaticEmbedder::load(&settings.path)
+                            .map_err(|e| format!("[router] classifier {}: {e}", path.display()))?,
+                    );
+                }
                 Some(c)
             }
             None => None,
@@ -62,6 +71,7 @@ impl Hybrid {
         Ok(Hybrid {
             config,
             classifier,
+            statics,
             runtime,
         })
     }
@@ -104,8 +114,12 @@ impl Hybrid {
         })
     }
 
-    /// The classifier's score for `text`, embedded by its local embedding model.
+    /// The classifier's score for `text`, embedded by its local embedding model (or its static
+    /// token vectors: no model call).
     async fn complexity(&self, c: &knn::Classifier, text: &str) -> Result<f64, GatewayError> {
+        if let (Some(se), Some(idf)) = (&self.statics, &c.static_idf) {
+            return Ok(c.score(&se.embed(&se.token_ids(text), |t| idf.weight(t))));
+        }
         let v = crate::local::embed(&self.runtime, &c.embedder, text, true)
             .await
             .map_err(|e| GatewayError::internal(format!("[router] embedding the prompt: {e}")))?;

@@ -4,6 +4,7 @@
 //! requests together.
 
 mod bert;
+mod static_vectors;
 
 use tokio::sync::mpsc;
 
@@ -13,6 +14,7 @@ use crate::task::{Backend, Counts, Event, EventStream, Finish, Task};
 use crate::RuntimeError;
 
 pub use bert::{Encoder, Pooling};
+pub use static_vectors::StaticEmbedder;
 
 struct Job {
     inputs: Vec<String>,

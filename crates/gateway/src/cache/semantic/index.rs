@@ -11,28 +11,15 @@ use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::RwLock;
 
-use hnsw::{Hnsw, Params, Searcher};
-use rand_pcg::Pcg64;
-use space::{Metric, Neighbor};
 use switchyard_store::CacheKey;
+
+use super::hnsw::Hnsw;
 
 /// A unit vector from the embedding model.
 pub type Vector = Box<[f32]>;
 
 /// Which requests an answer may serve (a SHA-256, see `prompt`).
 pub type ScopeId = CacheKey;
-
-/// Cosine distance (1 − dot product of unit vectors) as the bits of a non-negative `f32`, which
-/// order like the floats (what `hnsw` needs: an unsigned, totally ordered unit).
-#[derive(Clone, Copy, Default)]
-pub(crate) struct Cosine;
-
-impl Metric<Vector> for Cosine {
-    type Unit = u32;
-    fn distance(&self, a: &Vector, b: &Vector) -> u32 {
-        (1.0 - dot(a, b)).max(0.0).to_bits()
-    }
-}
 
 pub fn dot(a: &[f32], b: &[f32]) -> f32 {
     // eight independent sums: the compiler vectorises this
@@ -52,17 +39,11 @@ pub fn dot(a: &[f32], b: &[f32]) -> f32 {
     acc.iter().sum::<f32>() + tail
 }
 
-type Graph = Hnsw<Cosine, Vector, Pcg64, 12, 24>;
-
 /// Candidates looked at per search (recall against speed).
 const EF_SEARCH: usize = 64;
 const EF_CONSTRUCTION: usize = 100;
 /// Nearest neighbours returned per search.
 const NEAREST: usize = 8;
-
-fn graph() -> Graph {
-    Hnsw::new_params(Cosine, Params::new().ef_construction(EF_CONSTRUCTION))
-}
 
 struct Slot {
     key: CacheKey,
@@ -72,7 +53,7 @@ struct Slot {
 
 #[derive(Default)]
 struct Scope {
-    graph: Option<Box<Graph>>,
+    graph: Option<Box<Hnsw>>,
     slots: Vec<Slot>,
     by_key: HashMap<CacheKey, usize>,
     /// Slots marked dead (expired ones are counted when compacting).
@@ -123,25 +104,11 @@ impl Index {
         let Some(g) = &s.graph else {
             return Vec::new();
         };
-        let mut dest = [Neighbor {
-            index: !0,
-            distance: !0,
-        }; NEAREST];
-        let want = NEAREST.min(g.len());
-        // `hnsw` 0.11 panics (copy_from_slice) when its search reaches fewer points than asked
-        // for, which a sparse graph can do: the search only reads the graph, so such a search
-        // is a miss, not a crash.
-        let found = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-            let mut searcher = Searcher::default();
-            g.nearest(v, EF_SEARCH, &mut searcher, &mut dest[..want])
-                .len()
-        }))
-        .unwrap_or(0);
-        let mut out: Vec<Near> = dest[..found]
-            .iter()
-            .filter_map(|n| {
-                let slot = s.slots.get(n.index)?;
-                let similarity = 1.0 - f32::from_bits(n.distance);
+        let mut out: Vec<Near> = g
+            .search(v, NEAREST, EF_SEARCH)
+            .into_iter()
+            .filter_map(|(index, similarity)| {
+                let slot = s.slots.get(index)?;
                 (!slot.dead && slot.expires_ms > now_ms && similarity >= threshold).then_some(
                     Near {
                         key: slot.key,
@@ -170,9 +137,13 @@ impl Index {
             slot.expires_ms = slot.expires_ms.max(expires_ms);
             return false;
         }
-        let g = s.graph.get_or_insert_with(|| Box::new(graph()));
-        let mut searcher = Searcher::default();
-        let i = g.insert(v, &mut searcher);
+        let g = s
+            .graph
+            .get_or_insert_with(|| Box::new(Hnsw::new(v.len(), EF_CONSTRUCTION)));
+        if g.dim() != v.len() {
+            return false;
+        }
+        let i = g.insert(&v);
         debug_assert_eq!(i, s.slots.len());
         s.slots.push(Slot {
             key,
@@ -259,15 +230,14 @@ impl Index {
                 .iter()
                 .enumerate()
                 .filter(|(_, x)| !x.dead && x.expires_ms > now_ms)
-                .map(|(i, x)| (x.key, x.expires_ms, g.feature(i).clone()))
+                .map(|(i, x)| (x.key, x.expires_ms, Vector::from(g.vector(i))))
                 .collect();
             (live, s.slots.len())
         };
         let skip = live.len().saturating_sub(keep);
         let mut fresh = Scope::default();
-        let mut searcher = Searcher::default();
         for (key, expires_ms, v) in live.into_iter().skip(skip) {
-            push(&mut fresh, &mut searcher, key, expires_ms, v);
+            push(&mut fresh, key, expires_ms, &v);
         }
         let Ok(mut scopes) = self.scopes.write() else {
             return;
@@ -279,13 +249,7 @@ impl Index {
         if let Some(g) = &old.graph {
             for (i, x) in old.slots.iter().enumerate().skip(seen) {
                 if !x.dead {
-                    push(
-                        &mut fresh,
-                        &mut searcher,
-                        x.key,
-                        x.expires_ms,
-                        g.feature(i).clone(),
-                    );
+                    push(&mut fresh, x.key, x.expires_ms, g.vector(i));
                 }
             }
         }
@@ -301,12 +265,14 @@ impl Index {
     }
 }
 
-fn push(s: &mut Scope, searcher: &mut Searcher<u32>, key: CacheKey, expires_ms: u64, v: Vector) {
+fn push(s: &mut Scope, key: CacheKey, expires_ms: u64, v: &[f32]) {
     if s.by_key.contains_key(&key) {
         return;
     }
-    let g = s.graph.get_or_insert_with(|| Box::new(graph()));
-    let i = g.insert(v, searcher);
+    let g = s
+        .graph
+        .get_or_insert_with(|| Box::new(Hnsw::new(v.len(), EF_CONSTRUCTION)));
+    let i = g.insert(v);
     s.slots.push(Slot {
         key,
         expires_ms,

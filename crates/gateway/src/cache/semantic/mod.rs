@@ -14,8 +14,10 @@
 //! replica's answers serve the others.
 //!
 //! - [`prompt`]: what is compared, and within which scope.
-//! - [`index`]: the HNSW index.
+//! - [`index`]: the index of stored answers, one HNSW graph per scope.
+//! - [`hnsw`]: the graph.
 
+mod hnsw;
 pub mod index;
 pub(crate) mod prompt;
 
