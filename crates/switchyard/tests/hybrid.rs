@@ -293,6 +293,47 @@ async fn a_trained_complexity_classifier_escalates_hard_prompts() {
         reason.starts_with("complexity ") && reason.contains(">= 0.50"),
         "{reason}"
     );
+    drop(gw);
+
+    // static vectors: trained without a model pass, the same decisions on these two prompts
+    let out = run(vec![
+        "router".into(),
+        "train".into(),
+        "--data".into(),
+        shipped.to_str().unwrap().to_owned(),
+        "--embedder".into(),
+        "minilm".into(),
+        "--k".into(),
+        "3".into(),
+        "--static-vectors".into(),
+        "--out".into(),
+        "static.json".into(),
+    ])
+    .await;
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let clf: Value =
+        serde_json::from_slice(&std::fs::read(dir.path().join("static.json")).unwrap()).unwrap();
+    assert_eq!(
+        clf["static_idf"]["docs"],
+        json!(16),
+        "{}",
+        clf["static_idf"]
+    );
+    let gw = Switchyard::start(common::bin(), &text.replace("clf.json", "static.json"))
+        .await
+        .unwrap();
+    let (_, h, _) = auto(&gw, ask("Say hi."), &[]).await;
+    assert_eq!(header(&h, "cf-aig-routed-model"), "smol", "{h:?}");
+    let (_, h, _) = auto(&gw, ask(hard), &[]).await;
+    assert_eq!(
+        header(&h, "cf-aig-routed-model"),
+        "mock-openai/gpt-4o-mini",
+        "{h:?}"
+    );
 }
 
 async fn raw(gw: &Switchyard, body: &Value) -> (u16, reqwest::header::HeaderMap, String) {

@@ -65,7 +65,7 @@ impl Classifier {
             .zip(&self.gain)
             .enumerate()
             .filter(|(i, _)| Some(*i) != skip)
-            .map(|(_, (x, g))| (x.iter().zip(v).map(|(a, b)| a * b).sum::<f32>(), *g))
+            .map(|(_, (x, g))| (crate::cache::semantic::index::dot(x, v), *g))
             .collect();
         let k = self.k.clamp(1, sims.len().max(1));
         if sims.is_empty() {
