@@ -28,6 +28,8 @@ pub struct Config {
     pub runtime: crate::RuntimeConfig,
     /// Hybrid routing for `model = "auto"`.
     pub router: Option<crate::router::RouterConfig>,
+    /// Named hybrid routes (`[routers.NAME]`, addressed as `dynamic/NAME`).
+    pub routers: Vec<crate::router::RouterConfig>,
     /// Things that are allowed but probably not intended (a provider without a key, …).
     pub warnings: Vec<String>,
 }
@@ -158,12 +160,21 @@ impl Config {
             models: self
                 .models
                 .iter()
-                .filter(|m| m.target.provider != "local" && !m.name.starts_with("auto:"))
+                .filter(|m| {
+                    m.target.provider != "local"
+                        && !m.name.starts_with("auto:")
+                        && !m.name.starts_with("hybrid:")
+                })
                 .map(ModelView::Alias)
                 .chain(self.runtime.models.iter().map(ModelView::Local))
                 .collect(),
             runtime: crate::local::RuntimeView::from(&self.runtime),
             router: self.router.as_ref(),
+            routers: self
+                .routers
+                .iter()
+                .map(|r| (r.model.trim_start_matches("dynamic/"), r))
+                .collect(),
             cache: &self.cache,
             logs: &self.logs,
             pricing: self
@@ -190,6 +201,8 @@ struct Resolved<'a> {
     runtime: crate::local::RuntimeView<'a>,
     #[serde(skip_serializing_if = "Option::is_none")]
     router: Option<&'a crate::router::RouterConfig>,
+    #[serde(skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    routers: std::collections::BTreeMap<&'a str, &'a crate::router::RouterConfig>,
     cache: &'a crate::CacheConfig,
     logs: &'a crate::LogsConfig,
     #[serde(skip_serializing_if = "Vec::is_empty")]

@@ -38,6 +38,9 @@ pub struct RawConfig {
     #[serde(default)]
     pub runtime: crate::local::RawRuntime,
     pub router: Option<crate::router::RawRouter>,
+    /// Named hybrid routes, addressed as `dynamic/NAME`.
+    #[serde(default)]
+    pub routers: std::collections::BTreeMap<String, crate::router::RawRouter>,
 }
 
 #[derive(Debug, Default, Deserialize)]

@@ -1,7 +1,9 @@
 //! `[router]`: hybrid routing for `model = "auto"` — a local tier, frontier tiers, and the rules
 //! that escalate a request. The config adds two aliases the gateway routes to: `auto:local`
 //! (the local tier, falling back to the frontier tiers when `overflow` is on) and
-//! `auto:frontier` (the frontier tiers in order).
+//! `auto:frontier` (the frontier tiers in order). `[routers.NAME]` tables are more hybrid
+//! routes of the same shape, addressed as `dynamic/NAME` (tiers `hybrid:NAME:local`,
+//! `hybrid:NAME:frontier`).
 
 use std::collections::BTreeMap;
 
@@ -57,26 +59,86 @@ pub struct RouterConfig {
     /// The local model's context window, when it is a configured local model with a set size.
     #[serde(skip)]
     pub local_context: Option<u32>,
+    /// The model name clients use: `auto`, or `dynamic/NAME` for a named route.
+    #[serde(skip)]
+    pub model: String,
+    /// The aliases the decision rewrites `model` to.
+    #[serde(skip)]
+    pub local_tier: String,
+    #[serde(skip)]
+    pub frontier_tier: String,
 }
 
 /// The alias names `auto` routes to.
 pub const LOCAL_TIER: &str = "auto:local";
 pub const FRONTIER_TIER: &str = "auto:frontier";
 
+/// `[routers.NAME]`: each a hybrid route addressed as `dynamic/NAME`.
+pub(crate) fn named(
+    raw: std::collections::BTreeMap<String, RawRouter>,
+    runtime: &crate::RuntimeConfig,
+    models: &mut Vec<ModelBinding>,
+    src: &Source<'_>,
+) -> Result<Vec<RouterConfig>, ConfigError> {
+    let mut out = Vec::new();
+    for (name, r) in raw {
+        if name.is_empty() || name.contains('/') || name.contains(':') {
+            return Err(src.error(
+                None,
+                format!("`[routers.{name}]`: a route name is non-empty, without `/` or `:`"),
+            ));
+        }
+        let tiers = Tiers {
+            table: format!("[routers.{name}]"),
+            model: format!("dynamic/{name}"),
+            local: format!("hybrid:{name}:local"),
+            frontier: format!("hybrid:{name}:frontier"),
+        };
+        if let Some(c) = router(Some(r), &tiers, runtime, models, src)? {
+            out.push(c);
+        }
+    }
+    Ok(out)
+}
+
+/// What a hybrid route is called: its table, the model clients use, its two tier aliases.
+pub(crate) struct Tiers {
+    pub table: String,
+    pub model: String,
+    pub local: String,
+    pub frontier: String,
+}
+
+impl Tiers {
+    pub(crate) fn auto() -> Self {
+        Tiers {
+            table: "[router]".into(),
+            model: "auto".into(),
+            local: LOCAL_TIER.into(),
+            frontier: FRONTIER_TIER.into(),
+        }
+    }
+}
+
 pub(crate) fn router(
     raw: Option<RawRouter>,
+    tiers: &Tiers,
     runtime: &crate::RuntimeConfig,
     models: &mut Vec<ModelBinding>,
     src: &Source<'_>,
 ) -> Result<Option<RouterConfig>, ConfigError> {
     let Some(raw) = raw else { return Ok(None) };
+    let table = &tiers.table;
     let Some(local) = raw.local.filter(|l| !l.trim().is_empty()) else {
-        return Err(src.error(None, "`[router]` needs `local` (the local tier's model)"));
+        return Err(src.error(
+            None,
+            format!("`{table}` needs `local` (the local tier's model)"),
+        ));
     };
     if raw.frontier.is_empty() {
         return Err(src.error(
             None,
-            "`[router]` needs `frontier` (at least one frontier model)",
+            format!("`{table}` needs `frontier` (at least one frontier model)"),
         ));
     }
     let resolve = |name: &str, models: &[ModelBinding]| -> Result<ModelRef, ConfigError> {
@@ -90,7 +152,7 @@ pub(crate) fn router(
             }),
             _ => Err(src.error(
                 None,
-                format!("`[router]`: `{name}` is neither a model name nor \"provider/model\""),
+                format!("`{table}`: `{name}` is neither a model name nor \"provider/model\""),
             )),
         }
     };
@@ -113,15 +175,18 @@ pub(crate) fn router(
     };
     if models
         .iter()
-        .any(|b| b.name == LOCAL_TIER || b.name == FRONTIER_TIER || b.name == "auto")
+        .any(|b| b.name == tiers.local || b.name == tiers.frontier || b.name == tiers.model)
     {
         return Err(src.error(
             None,
-            "model names `auto`, `auto:local` and `auto:frontier` are reserved by `[router]`",
+            format!(
+                "model names `{}`, `{}` and `{}` are reserved by `{table}`",
+                tiers.model, tiers.local, tiers.frontier
+            ),
         ));
     }
     models.push(binding(
-        LOCAL_TIER,
+        &tiers.local,
         local_ref.clone(),
         if overflow {
             frontier.clone()
@@ -130,7 +195,7 @@ pub(crate) fn router(
         },
     ));
     models.push(binding(
-        FRONTIER_TIER,
+        &tiers.frontier,
         frontier[0].clone(),
         frontier[1..].to_vec(),
     ));
@@ -161,5 +226,8 @@ pub(crate) fn router(
             x => x,
         },
         local_context,
+        model: tiers.model.clone(),
+        local_tier: tiers.local.clone(),
+        frontier_tier: tiers.frontier.clone(),
     }))
 }

@@ -425,3 +425,42 @@ fn semantic_caches_name_a_local_embedding_model() {
         assert!(e.contains(says), "{bad}: {e}");
     }
 }
+
+#[test]
+fn named_hybrid_routes_get_their_own_tiers() {
+    let text = format!(
+        "{LOCAL}\n[providers.p]\nkind = \"openai\"\napi_key = \"k\"\n[routers.support-bot]\nlocal = \"smol\"\nfrontier = [\"p/gpt\"]\nmax_prompt_tokens = 100\n"
+    );
+    let c = load(&text).unwrap();
+    assert!(c.router.is_none());
+    let r = &c.routers[0];
+    assert_eq!(
+        (
+            r.model.as_str(),
+            r.local_tier.as_str(),
+            r.frontier_tier.as_str()
+        ),
+        (
+            "dynamic/support-bot",
+            "hybrid:support-bot:local",
+            "hybrid:support-bot:frontier"
+        )
+    );
+    let local = c
+        .models
+        .iter()
+        .find(|m| m.name == "hybrid:support-bot:local")
+        .unwrap();
+    assert_eq!(local.target.model, "smol");
+    assert_eq!(local.fallbacks[0].model, "gpt", "overflow to the frontier");
+    let again = load(&c.to_redacted_toml().replace("[redacted]", "k")).unwrap();
+    assert_eq!(
+        again.routers[0].max_prompt_tokens,
+        Some(100),
+        "config check round-trips"
+    );
+    let e = error(&text.replace("[routers.support-bot]", "[routers.\"a/b\"]"));
+    assert!(e.contains("route name"), "{e}");
+    let e = error(&format!("{text}[[routes]]\nname = \"support-bot\"\n[[routes.nodes]]\nid = \"m\"\ntype = \"model\"\nmodel = \"p/gpt\"\n"));
+    assert!(e.contains("both"), "{e}");
+}

@@ -93,13 +93,33 @@ pub(crate) fn validate(
     }
 
     crate::semantic::resolve_embedders(&mut models, &runtime, src)?;
-    let router = crate::router::router(raw.router, &runtime, &mut models, src)?;
+    let router = crate::router::router(
+        raw.router,
+        &crate::router::Tiers::auto(),
+        &runtime,
+        &mut models,
+        src,
+    )?;
+    let routers = crate::router::named(raw.routers, &runtime, &mut models, src)?;
     let cache = crate::cache::cache(raw.cache, src, env)?;
     let logs = crate::logs::logs(raw.logs, src, env)?;
     let auth = crate::control::auth(raw.auth, server.listen, src, env)?;
     let retries = crate::control::retries(raw.retries, src)?;
     let breaker = crate::control::breaker(raw.circuit_breaker);
     let routes = crate::routes::routes(raw.routes, src, &providers)?;
+    if let Some(r) = routers.iter().find(|r| {
+        routes
+            .iter()
+            .any(|x| r.model == format!("dynamic/{}", x.name) || r.model == x.name)
+    }) {
+        return Err(src.error(
+            None,
+            format!(
+                "`{}` is both a [[routes]] route and a [routers] hybrid route",
+                r.model
+            ),
+        ));
+    }
     let limits = crate::limits::limits(
         crate::limits::RawControl {
             limits: raw.limits,
@@ -155,6 +175,7 @@ pub(crate) fn validate(
         routes,
         runtime,
         router,
+        routers,
         warnings,
     })
 }

@@ -532,3 +532,31 @@ async fn the_classifier_retrains_from_rated_answers_in_the_log() {
     assert_eq!(clf["gain"], json!([0.0, 1.0]), "{clf}");
     assert_eq!(clf["vectors"][0].as_array().unwrap().len(), 384);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn named_hybrid_routes_have_their_own_rules() {
+    let mock = MockUpstream::start().await.unwrap();
+    let text = config(&mock, "")
+        + "[routers.support-bot]\nlocal = \"smol\"\nfrontier = [\"mock-openai/gpt-4o-mini\"]\nmax_prompt_tokens = 3\n";
+    let gw = Switchyard::start(common::bin(), &text).await.unwrap();
+    let named = |content: &str| json!({"model": "dynamic/support-bot", "messages": [{"role": "user", "content": content}], "max_tokens": 4, "temperature": 0});
+    let (status, h, body) = auto(&gw, named("Hi"), &[]).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(header(&h, "cf-aig-routed-model"), "smol");
+    // four tokens: over this route's limit of 3, well under auto's 40
+    let prompt = "Name a fruit.";
+    let (status, h, _) = auto(&gw, named(prompt), &[]).await;
+    assert_eq!(status, 200);
+    assert_eq!(header(&h, "cf-aig-routed-model"), "mock-openai/gpt-4o-mini");
+    assert!(
+        header(&h, "cf-aig-routing-reason").ends_with("tokens > 3"),
+        "{h:?}"
+    );
+    let (_, h, _) = auto(&gw, ask(prompt), &[]).await;
+    assert_eq!(
+        header(&h, "cf-aig-routed-model"),
+        "smol",
+        "auto keeps its own rules"
+    );
+    assert_eq!(mock.requests().len(), 1);
+}

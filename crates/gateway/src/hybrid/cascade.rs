@@ -10,7 +10,6 @@ use std::sync::{Arc, Mutex};
 use bytes::Bytes;
 use http::header::{HeaderValue, CACHE_CONTROL, CONTENT_TYPE};
 use serde_json::Value;
-use switchyard_config::router::FRONTIER_TIER;
 
 use super::{Hybrid, Routed};
 use crate::cache::replay;
@@ -67,7 +66,7 @@ pub(crate) async fn run(
                     let reason = format!("{}; cascade: {why}, escalated", routed.reason);
                     ctx.attempts.push(Attempt {
                         step: 0,
-                        requested: "auto".to_owned(),
+                        requested: hybrid.config.model.clone(),
                         provider: reply.provider.clone(),
                         provider_kind: reply.provider_kind,
                         model: reply.upstream_model.clone(),
@@ -91,7 +90,7 @@ pub(crate) async fn run(
         Err(e) => return Err(e),
     };
     let mut frontier = request;
-    frontier.body = with_model(&frontier.body, FRONTIER_TIER)?;
+    frontier.body = with_model(&frontier.body, &hybrid.config.frontier_tier)?;
     let mut reply = gateway.serve(ctx, frontier).await?;
     reply.set_routing(Routed {
         model: hybrid.config.frontier.first().cloned().unwrap_or_default(),

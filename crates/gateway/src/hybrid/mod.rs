@@ -18,7 +18,7 @@ pub mod rules;
 use bytes::Bytes;
 use http::header::{HeaderName, HeaderValue};
 use serde_json::Value;
-use switchyard_config::router::{RouterConfig, FRONTIER_TIER, LOCAL_TIER};
+use switchyard_config::router::RouterConfig;
 
 use crate::{ClientApi, GatewayError, Reply};
 
@@ -126,32 +126,39 @@ impl Hybrid {
         Ok(c.score(&v))
     }
 
-    /// For `model = "auto"`: the body pointed at the chosen tier, and the decision.
+    /// The model name this route answers (`auto`, `dynamic/NAME`).
+    pub fn model(&self) -> &str {
+        &self.config.model
+    }
+
+    /// For `model = "auto"` (or this route's name): the body pointed at the chosen tier, and the
+    /// decision.
     pub async fn route(
         &self,
         api: ClientApi,
         body: &Bytes,
         metadata: Option<&serde_json::Map<String, Value>>,
     ) -> Result<Option<(Bytes, Routed)>, GatewayError> {
-        if !matches!(api, ClientApi::ChatCompletions | ClientApi::Messages)
-            || memchr::memmem::find(body, b"\"auto\"").is_none()
-        {
+        let name = self.config.model.as_bytes();
+        let quoted = memchr::memmem::find_iter(body, name)
+            .any(|i| i > 0 && body[i - 1] == b'"' && body.get(i + name.len()) == Some(&b'"'));
+        if !matches!(api, ClientApi::ChatCompletions | ClientApi::Messages) || !quoted {
             return Ok(None);
         }
         let Ok(Value::Object(mut v)) = serde_json::from_slice::<Value>(body) else {
             return Ok(None); // the parse step reports malformed bodies precisely
         };
-        if v.get("model").and_then(Value::as_str) != Some("auto") {
+        if v.get("model").and_then(Value::as_str) != Some(self.config.model.as_str()) {
             return Ok(None);
         }
         let whole = Value::Object(v.clone());
         let routed = self.decide(&whole, metadata).await?;
         let tier = if routed.local {
-            LOCAL_TIER
+            &self.config.local_tier
         } else {
-            FRONTIER_TIER
+            &self.config.frontier_tier
         };
-        v.insert("model".into(), Value::String(tier.to_owned()));
+        v.insert("model".into(), Value::String(tier.clone()));
         let bytes = serde_json::to_vec(&v)
             .map_err(|e| GatewayError::internal(format!("rewriting the routed body: {e}")))?;
         Ok(Some((Bytes::from(bytes), routed)))

@@ -92,8 +92,8 @@ pub struct Gateway {
     vault: std::sync::OnceLock<crate::control::Vault>,
     /// Local models (`[[models]]` with a `source`), served in-process.
     runtime: Arc<switchyard_runtime::Runtime>,
-    /// `[router]`: where `model = "auto"` goes.
-    hybrid: Option<crate::hybrid::Hybrid>,
+    /// `[router]` and `[routers.NAME]`: where `model = "auto"` (and `dynamic/NAME`) goes.
+    hybrids: Vec<crate::hybrid::Hybrid>,
 }
 
 /// One API call as the edge received it.
@@ -232,18 +232,20 @@ impl Gateway {
             limiter: Limiter::new(&config.limits, counters(&config.limits)?),
             dynamic: DynamicRoutes::new(&config.routes),
             vault: std::sync::OnceLock::new(),
-            hybrid: match config.router.clone() {
-                Some(r) => Some(crate::hybrid::Hybrid::new(r, Arc::clone(&runtime)).map_err(
-                    |e| {
+            hybrids: config
+                .router
+                .iter()
+                .chain(&config.routers)
+                .map(|r| {
+                    crate::hybrid::Hybrid::new(r.clone(), Arc::clone(&runtime)).map_err(|e| {
                         UpstreamError::new(
                             "router",
                             switchyard_providers::UpstreamErrorKind::InvalidRequest,
                             e,
                         )
-                    },
-                )?),
-                None => None,
-            },
+                    })
+                })
+                .collect::<Result<_, _>>()?,
             runtime,
         })
     }
@@ -254,14 +256,18 @@ impl Gateway {
         ctx: &RequestContext,
         mut request: ApiRequest,
     ) -> Result<Reply, GatewayError> {
-        // `model = "auto"`: the hybrid router picks the tier (and says why)
-        let Some(hybrid) = &self.hybrid else {
-            return self.serve(ctx, request).await;
-        };
-        let Some((body, routed)) = hybrid
-            .route(request.api, &request.body, request.metadata.as_ref())
-            .await?
-        else {
+        // `model = "auto"` (or a named hybrid route): the router picks the tier (and says why)
+        let mut chosen = None;
+        for h in &self.hybrids {
+            if let Some(r) = h
+                .route(request.api, &request.body, request.metadata.as_ref())
+                .await?
+            {
+                chosen = Some((h, r));
+                break;
+            }
+        }
+        let Some((hybrid, (body, routed))) = chosen else {
             return self.serve(ctx, request).await;
         };
         if routed.local
