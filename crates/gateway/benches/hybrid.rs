@@ -3,7 +3,7 @@
 //!   plus the kNN complexity score over 7,717 labelled vectors (the routing dev set's size), the
 //!   prompt embedded by MiniLM on one thread. Target ≤ 10 ms p50.
 //! - `routing_decision_100_tokens_static`: the same with a classifier over static vectors
-//!   (`router train --static-vectors`: IDF-weighted mean of MiniLM's token embeddings).
+//!   (`router train`, the default `--vectors static`: IDF-weighted mean of MiniLM's token embeddings).
 //! - `semantic_lookup_100k`: a semantic-cache search in one scope of 100,000 entries (384-d,
 //!   clustered like sentence embeddings: 2,000 topics, each entry a topic plus its own noise).
 //!   Target ≤ 2 ms p50. How often the true nearest entry is found is printed beside it.

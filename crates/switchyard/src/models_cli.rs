@@ -259,7 +259,7 @@ pub fn router(command: crate::cli::RouterCommand) -> anyhow::Result<()> {
             since,
             embedder,
             k,
-            static_vectors,
+            vectors,
             out,
             config,
         } => crate::report_command(config, |config| async move {
@@ -277,7 +277,7 @@ pub fn router(command: crate::cli::RouterCommand) -> anyhow::Result<()> {
             if examples.is_empty() {
                 bail!("no examples to train on");
             }
-            let (vectors, static_idf) = if static_vectors {
+            let (vectors, static_idf) = if vectors == "static" {
                 let (v, idf) = embed_static(&config, &embedder, &examples, None)?;
                 (v, Some(idf))
             } else {

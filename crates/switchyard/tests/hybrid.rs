@@ -233,6 +233,8 @@ async fn a_trained_complexity_classifier_escalates_hard_prompts() {
         "minilm".into(),
         "--k".into(),
         "3".into(),
+        "--vectors".into(),
+        "encoder".into(),
         "--out".into(),
         "clf.json".into(),
     ])
@@ -295,7 +297,7 @@ async fn a_trained_complexity_classifier_escalates_hard_prompts() {
     );
     drop(gw);
 
-    // static vectors: trained without a model pass, the same decisions on these two prompts
+    // static vectors (the default): trained without a model pass, the same decisions here
     let out = run(vec![
         "router".into(),
         "train".into(),
@@ -305,7 +307,6 @@ async fn a_trained_complexity_classifier_escalates_hard_prompts() {
         "minilm".into(),
         "--k".into(),
         "3".into(),
-        "--static-vectors".into(),
         "--out".into(),
         "static.json".into(),
     ])
@@ -559,4 +560,28 @@ async fn named_hybrid_routes_have_their_own_rules() {
         "auto keeps its own rules"
     );
     assert_eq!(mock.requests().len(), 1);
+    // savings per route: the log says which hybrid route decided
+    common::logging::rows(&gw.url(""), 3).await;
+    let a: Value = reqwest::get(gw.url("/api/analytics?group_by=metadata.hybrid_route"))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let group = |key: &str| {
+        a["groups"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|g| g["key"] == key)
+            .cloned()
+            .unwrap_or_else(|| panic!("no group {key}: {a}"))
+    };
+    let named = group("dynamic/support-bot");
+    assert_eq!(
+        (named["requests"].as_u64(), named["local_requests"].as_u64()),
+        (Some(2), Some(1)),
+        "{a}"
+    );
+    assert_eq!(group("auto")["local_share"], json!(1.0), "{a}");
 }

@@ -96,6 +96,7 @@ pub(crate) async fn run(
         model: hybrid.config.frontier.first().cloned().unwrap_or_default(),
         reason,
         local: false,
+        route: hybrid.config.model.clone(),
     });
     Ok(reply)
 }

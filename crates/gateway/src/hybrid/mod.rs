@@ -29,6 +29,8 @@ pub struct Routed {
     pub model: String,
     pub reason: String,
     pub local: bool,
+    /// The hybrid route: `auto` or `dynamic/NAME` (per-route savings group by it).
+    pub route: String,
 }
 
 pub struct Hybrid {
@@ -81,6 +83,7 @@ impl Hybrid {
             model: self.config.frontier.first().cloned().unwrap_or_default(),
             reason,
             local: false,
+            route: self.config.model.clone(),
         }
     }
 
@@ -111,6 +114,7 @@ impl Hybrid {
             model: self.config.local.clone(),
             reason,
             local: true,
+            route: self.config.model.clone(),
         })
     }
 

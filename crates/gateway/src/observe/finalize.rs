@@ -157,7 +157,8 @@ pub fn finalize(mut obs: Observation, prices: &PriceTable, payload_cap: usize) -
     }
 }
 
-/// The row's metadata, plus `routed_model` and `routing_reason` when `auto` was routed and
+/// The row's metadata, plus `routed_model`, `routing_reason` and `hybrid_route` when a hybrid
+/// route decided and
 /// `cache_similarity` for a semantic-cache hit.
 fn with_routing(metadata: Option<&str>, served: Option<&super::ServedNote>) -> Option<String> {
     let routing = served.and_then(|s| s.routing.as_ref());
@@ -171,6 +172,7 @@ fn with_routing(metadata: Option<&str>, served: Option<&super::ServedNote>) -> O
     if let Some(r) = routing {
         m.insert("routed_model".into(), r.model.clone().into());
         m.insert("routing_reason".into(), r.reason.clone().into());
+        m.insert("hybrid_route".into(), r.route.clone().into());
     }
     if let Some(s) = similarity {
         // four decimals, as in `cf-aig-cache-similarity`
