@@ -49,6 +49,9 @@ pub struct CacheConfig {
     pub compress_min_bytes: usize,
     /// Entries the semantic cache's index holds at most (the oldest go first).
     pub semantic_max_entries: usize,
+    /// Some binding has a semantic cache (its vector log is then read in the background).
+    #[serde(skip)]
+    pub semantic: bool,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -83,6 +86,7 @@ impl Default for CacheConfig {
             coalesce: true,
             compress_min_bytes: 1024,
             semantic_max_entries: 100_000,
+            semantic: false,
         }
     }
 }

@@ -101,7 +101,8 @@ pub(crate) fn validate(
         src,
     )?;
     let routers = crate::router::named(raw.routers, &runtime, &mut models, src)?;
-    let cache = crate::cache::cache(raw.cache, src, env)?;
+    let mut cache = crate::cache::cache(raw.cache, src, env)?;
+    cache.semantic = models.iter().any(|m| m.semantic.is_some());
     let logs = crate::logs::logs(raw.logs, src, env)?;
     let auth = crate::control::auth(raw.auth, server.listen, src, env)?;
     let retries = crate::control::retries(raw.retries, src)?;

@@ -150,15 +150,19 @@ impl ResponseCache {
                 timeout: *timeout,
             })?)),
         };
+        let shared = Arc::new(Shared {
+            backend,
+            metrics: Metrics::default(),
+            clock: Clock::new(),
+            max_entry_bytes: config.max_entry_bytes,
+            compress_min: config.compress_min_bytes,
+            semantic: semantic::Semantic::new(config.semantic_max_entries),
+        });
+        if config.semantic {
+            semantic::start_sync(&shared);
+        }
         Ok(ResponseCache {
-            shared: Arc::new(Shared {
-                backend,
-                metrics: Metrics::default(),
-                clock: Clock::new(),
-                max_entry_bytes: config.max_entry_bytes,
-                compress_min: config.compress_min_bytes,
-                semantic: semantic::Semantic::new(config.semantic_max_entries),
-            }),
+            shared,
             flights: Flights::default(),
             default_ttl: config.ttl,
             coalesce: config.coalesce,

@@ -10,8 +10,8 @@
 //! upstream answer stored ─► (scope, key, vector) into the index and the backend's vector log
 //! ```
 //! The index lives in memory; the vector log in the cache backend (SQLite table, Redis sorted
-//! set) is read at start-up and then every second, so answers survive restarts and one
-//! replica's answers serve the others.
+//! set) is read at start-up and then every second in the background (when a binding has a
+//! semantic cache), so answers survive restarts and one replica's answers serve the others.
 //!
 //! - [`prompt`]: what is compared, and within which scope.
 //! - [`index`]: the index of stored answers, one HNSW graph per scope.
@@ -58,12 +58,12 @@ pub(crate) struct Similar {
     pub vector: Vector,
 }
 
-/// The index and its link to the backend's vector log.
+/// The index and its place in the backend's vector log.
 pub(crate) struct Semantic {
     index: Index,
     max_entries: usize,
-    /// (cursor in the vector log, when it was last read).
-    sync: tokio::sync::Mutex<(u64, Option<tokio::time::Instant>)>,
+    /// How far the vector log has been read.
+    cursor: std::sync::atomic::AtomicU64,
 }
 
 impl Semantic {
@@ -71,7 +71,7 @@ impl Semantic {
         Semantic {
             index: Index::new(max_entries),
             max_entries,
-            sync: tokio::sync::Mutex::new((0, None)),
+            cursor: std::sync::atomic::AtomicU64::new(0),
         }
     }
 
@@ -84,34 +84,47 @@ impl Semantic {
     }
 }
 
-impl Shared {
-    /// Reads what the vector log gained since the last look (at most once a second; a lookup
-    /// never waits for another one's read).
-    async fn sync_vectors(self: &Arc<Self>) {
-        let Ok(mut state) = self.semantic.sync.try_lock() else {
-            return;
-        };
-        let now = tokio::time::Instant::now();
-        if state.1.is_some_and(|t| now.duration_since(t) < SYNC_EVERY) {
-            return;
-        }
-        state.1 = Some(now);
+/// Reads the backend's vector log into the index at start-up and then every second, off the
+/// request path (graph inserts run on the blocking pool), until the cache is dropped.
+pub(crate) fn start_sync(shared: &Arc<Shared>) {
+    let weak = Arc::downgrade(shared);
+    tokio::spawn(async move {
         loop {
-            let (records, next) = match self.backend.vectors_since(state.0, SYNC_BATCH).await {
+            let Some(shared) = weak.upgrade() else { return };
+            shared.sync_vectors().await;
+            drop(shared);
+            tokio::time::sleep(SYNC_EVERY).await;
+        }
+    });
+}
+
+impl Shared {
+    /// Reads what the vector log gained since the last read.
+    async fn sync_vectors(self: &Arc<Self>) {
+        use std::sync::atomic::Ordering;
+        loop {
+            let cursor = self.semantic.cursor.load(Ordering::Acquire);
+            let (records, next) = match self.backend.vectors_since(cursor, SYNC_BATCH).await {
                 Ok(r) => r,
                 Err(e) => {
                     self.backend_failed("vector log read", &e);
                     return;
                 }
             };
-            state.0 = next;
+            self.semantic.cursor.store(next, Ordering::Release);
             let n = records.len();
-            let mut compact = false;
-            for r in records {
-                if let Some((scope, key, expires_ms, v)) = decode(&r) {
-                    compact |= self.semantic.index.insert(scope, key, v, expires_ms);
+            let shared = Arc::clone(self);
+            let compact = tokio::task::spawn_blocking(move || {
+                let mut compact = false;
+                for r in records {
+                    if let Some((scope, key, expires_ms, v)) = decode(&r) {
+                        compact |= shared.semantic.index.insert(scope, key, v, expires_ms);
+                    }
                 }
-            }
+                compact
+            })
+            .await
+            .unwrap_or(false);
             if compact {
                 self.compact_vectors();
             }
@@ -130,11 +143,18 @@ impl Shared {
     ) {
         let expires_ms = self.clock.now_ms().saturating_add(ttl.as_millis() as u64);
         let value = encode(&similar.scope, key, expires_ms, &similar.vector);
-        if self
-            .semantic
-            .index
-            .insert(similar.scope, *key, similar.vector, expires_ms)
-        {
+        let shared = Arc::clone(self);
+        let key_owned = *key;
+        // a graph insert takes about a millisecond at 100k entries: not on an async worker
+        let compact = tokio::task::spawn_blocking(move || {
+            shared
+                .semantic
+                .index
+                .insert(similar.scope, key_owned, similar.vector, expires_ms)
+        })
+        .await
+        .unwrap_or(false);
+        if compact {
             self.compact_vectors();
         }
         let record = VectorRecord {
@@ -197,7 +217,6 @@ impl ResponseCache {
                 return Err(None);
             }
         };
-        self.shared.sync_vectors().await;
         let now = self.shared.clock.now_ms();
         let near = self
             .shared
