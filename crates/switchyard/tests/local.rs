@@ -29,6 +29,9 @@ source = "{}/"
     )
 }
 
+/// Tests generating at once share the two cores; the one that times a hand-over runs alone.
+static GENERATING: tokio::sync::RwLock<()> = tokio::sync::RwLock::const_new(());
+
 async fn start(extra: &str) -> Switchyard {
     Switchyard::start(common::bin(), &local_config(extra))
         .await
@@ -66,6 +69,7 @@ fn events(body: &str) -> Vec<String> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn local_models_answer_the_openai_api_streamed_or_not() {
+    let _shared = GENERATING.read().await;
     let gw = start("").await;
     let models: Value = reqwest::get(gw.url("/v1/models"))
         .await
@@ -171,6 +175,7 @@ async fn local_models_answer_the_openai_api_streamed_or_not() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn anthropic_clients_and_embeddings_reach_local_models() {
+    let _shared = GENERATING.read().await;
     let gw = start("").await;
     let (status, _, text) = post(
         &gw,
@@ -211,6 +216,7 @@ async fn anthropic_clients_and_embeddings_reach_local_models() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn json_schema_and_tool_calls_are_grammar_constrained() {
+    let _shared = GENERATING.read().await;
     let gw = start("").await;
     let schema = json!({"type": "object", "properties": {"city": {"type": "string", "maxLength": 24}, "population": {"type": "integer"}}, "required": ["city", "population"]});
     let mut body = greedy("smol", "Give a city and its population as JSON.", 80);
@@ -243,6 +249,7 @@ async fn json_schema_and_tool_calls_are_grammar_constrained() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_workers_ai_dialect_runs_local_models() {
+    let _shared = GENERATING.read().await;
     let gw = start("").await;
     let path = "/ai/run/@cf/huggingface/smollm2-135m-instruct";
     let (status, _, text) = post(
@@ -339,6 +346,7 @@ async fn the_workers_ai_dialect_runs_local_models() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn local_requests_are_logged_with_units_and_cost() {
+    let _shared = GENERATING.read().await;
     let gw = start("[runtime]\nusd_per_1k_units = 0.011\n").await;
     let (status, headers, _) = post(
         &gw,
@@ -379,6 +387,7 @@ async fn local_requests_are_logged_with_units_and_cost() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_keys_daily_free_units_stop_local_calls_when_spent() {
+    let _shared = GENERATING.read().await;
     // 0.5 units a day: one greedy answer (≈ 35 input + 8 output tokens ≈ 0.75 units) spends it
     let gw = start("[runtime]\nfree_units_per_day = 0.5\n").await;
     let resp = reqwest::Client::new()
@@ -421,6 +430,8 @@ async fn a_keys_daily_free_units_stop_local_calls_when_spent() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_busy_model_answers_429_and_a_client_that_leaves_frees_its_slot() {
+    // alone: its timing must not share the cores with other generations
+    let _alone = GENERATING.write().await;
     let text = local_config("").replace(
         "aliases = [\"@cf/huggingface/smollm2-135m-instruct\"]",
         "aliases = [\"@cf/huggingface/smollm2-135m-instruct\"]\nmax_batch = 1\nqueue = 1\ncontext_size = 4096",
@@ -480,6 +491,7 @@ async fn a_busy_model_answers_429_and_a_client_that_leaves_frees_its_slot() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_model_not_pulled_yet_says_how_to_get_it() {
+    let _shared = GENERATING.read().await;
     let dir = tempfile::tempdir().unwrap();
     let text = format!(
         "[server]\nlisten = \"127.0.0.1:0\"\nenv_providers = false\n[runtime]\nmodels_dir = \"{}\"\n[[models]]\nname = \"q\"\ntask = \"text-generation\"\nsource = \"hf:acme/tiny/q.gguf\"\n",
