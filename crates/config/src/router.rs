@@ -101,6 +101,29 @@ pub(crate) fn named(
     Ok(out)
 }
 
+/// A `dynamic/NAME` is either a `[[routes]]` graph or a `[routers.NAME]` hybrid route.
+pub(crate) fn distinct_from_routes(
+    routers: &[RouterConfig],
+    routes: &[crate::routes::Route],
+    src: &Source<'_>,
+) -> Result<(), ConfigError> {
+    let clash = routers.iter().find(|r| {
+        routes
+            .iter()
+            .any(|x| r.model == format!("dynamic/{}", x.name) || r.model == x.name)
+    });
+    match clash {
+        Some(r) => Err(src.error(
+            None,
+            format!(
+                "`{}` is both a [[routes]] route and a [routers] hybrid route",
+                r.model
+            ),
+        )),
+        None => Ok(()),
+    }
+}
+
 /// What a hybrid route is called: its table, the model clients use, its two tier aliases.
 pub(crate) struct Tiers {
     pub table: String,

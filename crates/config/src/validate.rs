@@ -108,19 +108,7 @@ pub(crate) fn validate(
     let retries = crate::control::retries(raw.retries, src)?;
     let breaker = crate::control::breaker(raw.circuit_breaker);
     let routes = crate::routes::routes(raw.routes, src, &providers)?;
-    if let Some(r) = routers.iter().find(|r| {
-        routes
-            .iter()
-            .any(|x| r.model == format!("dynamic/{}", x.name) || r.model == x.name)
-    }) {
-        return Err(src.error(
-            None,
-            format!(
-                "`{}` is both a [[routes]] route and a [routers] hybrid route",
-                r.model
-            ),
-        ));
-    }
+    crate::router::distinct_from_routes(&routers, &routes, src)?;
     let limits = crate::limits::limits(
         crate::limits::RawControl {
             limits: raw.limits,

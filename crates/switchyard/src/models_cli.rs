@@ -336,6 +336,19 @@ fn read_examples(data: &Path) -> anyhow::Result<Vec<(String, f64, f64)>> {
     Ok(out)
 }
 
+/// The config's local embeddings model `name`.
+fn embedding_model<'a>(
+    config: &'a Config,
+    name: &str,
+) -> anyhow::Result<&'a switchyard_config::LocalModel> {
+    config
+        .runtime
+        .models
+        .iter()
+        .find(|m| m.name == name && m.task == switchyard_config::LocalTask::Embeddings)
+        .with_context(|| format!("no local embeddings model `{name}` in the config"))
+}
+
 /// Every prompt's static vector from local embedding model `embedder`'s token table, weighted by
 /// `idf` (or by the IDF of these prompts, returned with the vectors).
 fn embed_static(
@@ -345,12 +358,7 @@ fn embed_static(
     idf: Option<&switchyard_gateway::hybrid::knn::Idf>,
 ) -> anyhow::Result<(Vec<Vec<f32>>, switchyard_gateway::hybrid::knn::Idf)> {
     use switchyard_gateway::hybrid::knn::Idf;
-    let m = config
-        .runtime
-        .models
-        .iter()
-        .find(|m| m.name == embedder && m.task == switchyard_config::LocalTask::Embeddings)
-        .with_context(|| format!("no local embeddings model `{embedder}` in the config"))?;
+    let m = embedding_model(config, embedder)?;
     let se = switchyard_runtime::embed::StaticEmbedder::load(&m.path)?;
     let ids: Vec<Vec<u32>> = examples.iter().map(|(p, _, _)| se.token_ids(p)).collect();
     let idf = match idf {
@@ -367,12 +375,7 @@ async fn embed_all(
     embedder: &str,
     examples: &[(String, f64, f64)],
 ) -> anyhow::Result<Vec<Vec<f32>>> {
-    let m = config
-        .runtime
-        .models
-        .iter()
-        .find(|m| m.name == embedder && m.task == switchyard_config::LocalTask::Embeddings)
-        .with_context(|| format!("no local embeddings model `{embedder}` in the config"))?;
+    let m = embedding_model(config, embedder)?;
     let runtime = Runtime::new(vec![switchyard_gateway::local::settings(m)]);
     let mut out = Vec::with_capacity(examples.len());
     for chunk in examples.chunks(32) {

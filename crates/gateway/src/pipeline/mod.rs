@@ -1,11 +1,15 @@
 //! [`Gateway::handle`]: the request life cycle, one named step after another.
 //!
+//! - [`client_api`]: which API the client called (its dialect, the provider API serving it).
 //! - [`steps`]: dynamic route walks and what follows a failure (fallbacks), with their retry policy.
 //! - [`upstream`]: the attempt loop — the provider called, retried, fallen back — and the answer
 //!   turned into the client's.
 
+mod client_api;
 mod steps;
 mod upstream;
+
+pub use client_api::ClientApi;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -18,56 +22,9 @@ use switchyard_config::Config;
 use switchyard_protocol::anthropic::client::MessagesRequest;
 use switchyard_protocol::openai::{ChatRequest, CompletionRequest, EmbeddingsRequest, ModelList};
 use switchyard_protocol::Dialect;
-use switchyard_providers::{Endpoint, Provider, UpstreamError};
+use switchyard_providers::{Provider, UpstreamError};
 use switchyard_store::cache::RedisSettings;
 use switchyard_store::counters::Counters;
-
-/// The API a client called, which fixes its dialect.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ClientApi {
-    /// OpenAI `POST /v1/chat/completions`.
-    ChatCompletions,
-    /// OpenAI `POST /v1/embeddings`.
-    Embeddings,
-    /// Anthropic `POST /v1/messages`.
-    Messages,
-    /// Anthropic `POST /v1/messages/count_tokens`.
-    CountTokens,
-    /// OpenAI's legacy `POST /v1/completions` (raw prompt, no chat template).
-    Completions,
-}
-
-impl ClientApi {
-    pub fn dialect(self) -> Dialect {
-        match self {
-            ClientApi::ChatCompletions | ClientApi::Embeddings | ClientApi::Completions => {
-                Dialect::OpenAi
-            }
-            ClientApi::Messages | ClientApi::CountTokens => Dialect::Anthropic,
-        }
-    }
-
-    /// Its name in cache keys and logs.
-    pub fn name(self) -> &'static str {
-        match self {
-            ClientApi::ChatCompletions => "chat.completions",
-            ClientApi::Embeddings => "embeddings",
-            ClientApi::Messages => "messages",
-            ClientApi::CountTokens => "messages.count_tokens",
-            ClientApi::Completions => "completions",
-        }
-    }
-
-    /// The provider API that serves it.
-    pub fn endpoint(self) -> Endpoint {
-        match self {
-            ClientApi::ChatCompletions | ClientApi::Messages => Endpoint::ChatCompletions,
-            ClientApi::Embeddings => Endpoint::Embeddings,
-            ClientApi::CountTokens => Endpoint::CountTokens,
-            ClientApi::Completions => Endpoint::Completions,
-        }
-    }
-}
 
 use crate::cache::{
     CacheControls, CacheStatus, Found, Plan, ResponseCache, Similarity, TokenUsage,

@@ -1,0 +1,51 @@
+//! The API a client called: its dialect, its name in keys and logs, the provider API serving it.
+
+use switchyard_protocol::Dialect;
+use switchyard_providers::Endpoint;
+
+/// The API a client called, which fixes its dialect.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ClientApi {
+    /// OpenAI `POST /v1/chat/completions`.
+    ChatCompletions,
+    /// OpenAI `POST /v1/embeddings`.
+    Embeddings,
+    /// Anthropic `POST /v1/messages`.
+    Messages,
+    /// Anthropic `POST /v1/messages/count_tokens`.
+    CountTokens,
+    /// OpenAI's legacy `POST /v1/completions` (raw prompt, no chat template).
+    Completions,
+}
+
+impl ClientApi {
+    pub fn dialect(self) -> Dialect {
+        match self {
+            ClientApi::ChatCompletions | ClientApi::Embeddings | ClientApi::Completions => {
+                Dialect::OpenAi
+            }
+            ClientApi::Messages | ClientApi::CountTokens => Dialect::Anthropic,
+        }
+    }
+
+    /// Its name in cache keys and logs.
+    pub fn name(self) -> &'static str {
+        match self {
+            ClientApi::ChatCompletions => "chat.completions",
+            ClientApi::Embeddings => "embeddings",
+            ClientApi::Messages => "messages",
+            ClientApi::CountTokens => "messages.count_tokens",
+            ClientApi::Completions => "completions",
+        }
+    }
+
+    /// The provider API that serves it.
+    pub fn endpoint(self) -> Endpoint {
+        match self {
+            ClientApi::ChatCompletions | ClientApi::Messages => Endpoint::ChatCompletions,
+            ClientApi::Embeddings => Endpoint::Embeddings,
+            ClientApi::CountTokens => Endpoint::CountTokens,
+            ClientApi::Completions => Endpoint::Completions,
+        }
+    }
+}
