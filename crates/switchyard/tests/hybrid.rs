@@ -338,15 +338,7 @@ async fn a_trained_complexity_classifier_escalates_hard_prompts() {
 }
 
 async fn raw(gw: &Switchyard, body: &Value) -> (u16, reqwest::header::HeaderMap, String) {
-    let r = reqwest::Client::new()
-        .post(gw.url("/v1/chat/completions"))
-        .json(body)
-        .send()
-        .await
-        .unwrap();
-    let status = r.status().as_u16();
-    let h = r.headers().clone();
-    (status, h, r.text().await.unwrap())
+    common::post_text(&gw.url(""), "/v1/chat/completions", body).await
 }
 
 fn cascade_config(mock: &MockUpstream, min_logprob: &str) -> String {

@@ -45,15 +45,16 @@ fn ask(model: &str, content: &str) -> Value {
 }
 
 async fn post(gw: &Switchyard, body: &Value) -> (u16, reqwest::header::HeaderMap, String) {
-    let r = reqwest::Client::new()
-        .post(gw.url("/v1/chat/completions"))
-        .json(body)
-        .send()
+    common::post_text(&gw.url(""), "/v1/chat/completions", body).await
+}
+
+async fn cache_stats(gw: &Switchyard) -> Value {
+    reqwest::get(gw.url("/api/cache"))
         .await
-        .unwrap();
-    let status = r.status().as_u16();
-    let headers = r.headers().clone();
-    (status, headers, r.text().await.unwrap())
+        .unwrap()
+        .json()
+        .await
+        .unwrap()
 }
 
 fn header(h: &reqwest::header::HeaderMap, name: &str) -> String {
@@ -66,12 +67,7 @@ fn header(h: &reqwest::header::HeaderMap, name: &str) -> String {
 /// request path).
 async fn indexed(gw: &Switchyard, n: u64) {
     for _ in 0..200 {
-        let stats: Value = reqwest::get(gw.url("/api/cache"))
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let stats = cache_stats(gw).await;
         if stats["semantic_entries"] == json!(n) {
             return;
         }
@@ -136,12 +132,7 @@ async fn paraphrases_hit_and_unrelated_prompts_miss() {
         assert_ne!(header(&h, "cf-aig-cache-status"), "HIT", "{what}");
         assert_eq!(mock.requests().len(), 2 + n, "{what}");
     }
-    let stats: Value = reqwest::get(gw.url("/api/cache"))
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let stats = cache_stats(&gw).await;
     assert_eq!(stats["semantic_hits"], json!(2), "{stats}");
     let metrics = reqwest::get(gw.url("/metrics"))
         .await

@@ -166,16 +166,25 @@ impl PreparedCall {
     }
 }
 
-/// A route's parts, owned: provider, upstream model, cache TTL, requested name, balancer pick,
-/// semantic cache.
-type OwnedRoute = (
-    Provider,
-    String,
-    Option<Duration>,
-    String,
-    Option<crate::router::Slot>,
-    Option<Arc<switchyard_config::semantic::SemanticCacheConfig>>,
-);
+impl PreparedCall {
+    /// A call on `route`, its body still to be set.
+    fn on(api: ClientApi, route: &crate::Route<'_>, stream: bool) -> Self {
+        PreparedCall {
+            api,
+            provider: route.provider.clone(),
+            upstream_model: route.upstream_model.to_owned(),
+            body: Bytes::new(),
+            stream,
+            translation: None,
+            cache_ttl: route.cache_ttl,
+            requested: route.requested.to_owned(),
+            strip_usage: false,
+            slot: route.slot.clone(),
+            node: None,
+            semantic: route.semantic.clone(),
+        }
+    }
+}
 
 impl Gateway {
     /// `cache`: the response cache, opened from `config.cache` (opening may touch a disk).
@@ -374,7 +383,7 @@ impl Gateway {
         given: Option<crate::Route<'_>>,
     ) -> Result<PreparedCall, GatewayError> {
         let mut strip_usage = false;
-        let (requested, stream, splicer) = match api {
+        let (mut call, splicer) = match api {
             ClientApi::ChatCompletions => {
                 let req = ChatRequest::parse(body)?;
                 let route = match given {
@@ -394,7 +403,7 @@ impl Gateway {
                 strip_usage = req.stream().is_on()
                     && crate::usage::supported(route.provider.spec().kind)
                     && crate::usage::inject(req.view(), &mut splicer);
-                (self.owned_route(&route), req.stream().is_on(), splicer)
+                (PreparedCall::on(api, &route, req.stream().is_on()), splicer)
             }
             ClientApi::Messages => {
                 let req = MessagesRequest::parse(body)?;
@@ -412,7 +421,7 @@ impl Gateway {
                     return Ok(self.translated(api, &route, req.stream(), upstream));
                 }
                 let splicer = req.rewrite(route.upstream_model);
-                (self.owned_route(&route), req.stream(), splicer)
+                (PreparedCall::on(api, &route, req.stream()), splicer)
             }
             ClientApi::CountTokens => {
                 let req = MessagesRequest::parse_count(body)?;
@@ -430,7 +439,7 @@ impl Gateway {
                 }
                 // Anthropic forwards it; other providers have no such API (refused as 400).
                 let splicer = req.rewrite(route.upstream_model);
-                (self.owned_route(&route), false, splicer)
+                (PreparedCall::on(api, &route, false), splicer)
             }
             ClientApi::Completions => {
                 let req = CompletionRequest::parse(body)?;
@@ -448,7 +457,7 @@ impl Gateway {
                 strip_usage = req.stream()
                     && crate::usage::supported(route.provider.spec().kind)
                     && crate::usage::inject(req.view(), &mut splicer);
-                (self.owned_route(&route), req.stream(), splicer)
+                (PreparedCall::on(api, &route, req.stream()), splicer)
             }
             ClientApi::Embeddings => {
                 let req = EmbeddingsRequest::parse(body)?;
@@ -465,29 +474,16 @@ impl Gateway {
                     return Ok(self.translated(api, &route, false, upstream));
                 }
                 let splicer = req.rewrite(route.upstream_model);
-                (self.owned_route(&route), false, splicer)
+                (PreparedCall::on(api, &route, false), splicer)
             }
         };
-        let (provider, upstream_model, cache_ttl, requested, slot, semantic) = requested;
-        let body = if splicer.is_noop() {
+        call.body = if splicer.is_noop() {
             body.clone()
         } else {
             Bytes::from(splicer.finish())
         };
-        Ok(PreparedCall {
-            api,
-            provider,
-            upstream_model,
-            body,
-            stream,
-            translation: None,
-            cache_ttl,
-            requested,
-            strip_usage,
-            slot,
-            node: None,
-            semantic,
-        })
+        call.strip_usage = strip_usage;
+        Ok(call)
     }
 
     /// A call whose body was translated for the provider (the dialects differ).
@@ -498,33 +494,10 @@ impl Gateway {
         stream: bool,
         (body, translation): (Bytes, Translation),
     ) -> PreparedCall {
-        let (provider, upstream_model, cache_ttl, requested, slot, semantic) =
-            self.owned_route(route);
-        PreparedCall {
-            api,
-            provider,
-            upstream_model,
-            body,
-            stream,
-            translation: Some(translation),
-            cache_ttl,
-            requested,
-            strip_usage: false,
-            slot,
-            node: None,
-            semantic,
-        }
-    }
-
-    fn owned_route(&self, route: &crate::Route<'_>) -> OwnedRoute {
-        (
-            route.provider.clone(),
-            route.upstream_model.to_owned(),
-            route.cache_ttl,
-            route.requested.to_owned(),
-            route.slot.clone(),
-            route.semantic.clone(),
-        )
+        let mut call = PreparedCall::on(api, route, stream);
+        call.body = body;
+        call.translation = Some(translation);
+        call
     }
 }
 

@@ -87,6 +87,23 @@ pub async fn expect_error(response: reqwest::Response, status: u16) -> serde_jso
 }
 
 /// POSTs `body` with `headers`; the status, headers and JSON body (`Null` when not JSON).
+/// POST `body` as JSON; the status, headers and body text (streams included).
+pub async fn post_text(
+    url: &str,
+    path: &str,
+    body: &serde_json::Value,
+) -> (u16, reqwest::header::HeaderMap, String) {
+    let resp = reqwest::Client::new()
+        .post(format!("{url}{path}"))
+        .json(body)
+        .send()
+        .await
+        .unwrap();
+    let status = resp.status().as_u16();
+    let headers = resp.headers().clone();
+    (status, headers, resp.text().await.unwrap())
+}
+
 pub async fn post_with(
     url: &str,
     path: &str,

@@ -186,35 +186,25 @@ impl ResponseCache {
         lookup: &Lookup,
         leader: &Leader,
     ) -> Similarity {
-        match self.similar(runtime, call, body, lookup, leader).await {
-            Ok(reply) => Similarity::Hit(Box::new(reply)),
-            Err(similar) => Similarity::Miss(similar),
-        }
-    }
-
-    async fn similar(
-        &self,
-        runtime: &switchyard_runtime::Runtime,
-        call: &PreparedCall,
-        body: &[u8],
-        lookup: &Lookup,
-        leader: &Leader,
-    ) -> Result<Reply, Option<Similar>> {
-        let config = call.semantic().ok_or(None)?;
+        let Some(config) = call.semantic() else {
+            return Similarity::Miss(None);
+        };
         let rules = prompt::Rules {
             provider: call.provider().name(),
             model: call.upstream_model(),
             embedder: &config.embedder,
             tools: config.tools,
         };
-        let probe = prompt::probe(call.api(), body, &rules).ok_or(None)?;
+        let Some(probe) = prompt::probe(call.api(), body, &rules) else {
+            return Similarity::Miss(None);
+        };
         let vector = match crate::local::embed(runtime, &config.embedder, &probe.text, false).await
         {
             Ok(v) => Vector::from(v),
             Err(e) => {
                 // a prompt longer than the embedding model takes is compared exactly only
                 tracing::debug!("semantic cache: not embedded: {e}");
-                return Err(None);
+                return Similarity::Miss(None);
             }
         };
         let now = self.shared.clock.now_ms();
@@ -239,9 +229,9 @@ impl ResponseCache {
             }
             reply.similarity = Some(n.similarity);
             leader.finish(Outcome::Complete(Arc::new(entry)));
-            return Ok(reply);
+            return Similarity::Hit(Box::new(reply));
         }
-        Err(Some(Similar {
+        Similarity::Miss(Some(Similar {
             scope: probe.scope,
             vector,
         }))
