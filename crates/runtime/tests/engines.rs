@@ -340,3 +340,33 @@ async fn long_embedding_inputs_are_refused_unless_truncation_is_asked_for() {
     };
     assert_eq!(counts.input, 256);
 }
+
+#[test]
+fn fused_cpu_encoder_matches_candle_transformers() {
+    use switchyard_runtime::embed::Encoder;
+    let dir = switchyard_testkit::models::minilm();
+    let (fused, reference) = (
+        Encoder::load(&dir).unwrap(),
+        Encoder::load_reference(&dir).unwrap(),
+    );
+    // mixed lengths: padding inside the batch, one long text
+    let long = "The quick brown fox jumps over the lazy dog. ".repeat(20);
+    let texts = [
+        "A man is eating food.",
+        "hi",
+        long.as_str(),
+        "Émile's café — naïve façade, 42 €.",
+    ];
+    let (a, na) = fused.embed(&texts, 3).unwrap();
+    let (b, nb) = reference.embed(&texts, 3).unwrap();
+    assert_eq!(na, nb);
+    for (x, y) in a.iter().zip(&b) {
+        let worst = x
+            .iter()
+            .zip(y)
+            .map(|(p, q)| (p - q).abs())
+            .fold(0f32, f32::max);
+        assert!(worst < 1e-4, "largest difference {worst}");
+        assert!(cos(x, y) > 0.999_99);
+    }
+}

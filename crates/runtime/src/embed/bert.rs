@@ -7,6 +7,7 @@ use candle_nn::VarBuilder;
 use candle_transformers::models::bert::{BertModel, Config};
 use tokenizers::{PaddingParams, PaddingStrategy, Tokenizer};
 
+use super::cpu_bert::CpuBert;
 use crate::RuntimeError;
 
 /// How token vectors become one sentence vector (sentence-transformers' `1_Pooling/config.json`).
@@ -16,8 +17,15 @@ pub enum Pooling {
     Cls,
 }
 
+/// The forward pass: our fused one on the CPU, candle-transformers' elsewhere (GPU) or for
+/// models the fused one does not cover.
+enum Net {
+    Cpu(CpuBert),
+    Candle(BertModel),
+}
+
 pub struct Encoder {
-    model: BertModel,
+    net: Net,
     tokenizer: Tokenizer,
     pooling: Pooling,
     max_tokens: u32,
@@ -31,11 +39,21 @@ fn load_err(dir: &Path, what: &str, e: impl std::fmt::Display) -> RuntimeError {
 impl Encoder {
     /// `dir`: the model folder.
     pub fn load(dir: &Path) -> Result<Self, RuntimeError> {
+        Self::load_with(dir, true)
+    }
+
+    /// Always candle-transformers' forward pass: the reference the fused one is tested against.
+    pub fn load_reference(dir: &Path) -> Result<Self, RuntimeError> {
+        Self::load_with(dir, false)
+    }
+
+    fn load_with(dir: &Path, fuse: bool) -> Result<Self, RuntimeError> {
         let read = |name: &str| {
             std::fs::read_to_string(dir.join(name)).map_err(|e| load_err(dir, name, e))
         };
-        let config: Config = serde_json::from_str(&read("config.json")?)
-            .map_err(|e| load_err(dir, "config.json", e))?;
+        let config_text = read("config.json")?;
+        let config: Config =
+            serde_json::from_str(&config_text).map_err(|e| load_err(dir, "config.json", e))?;
         let pooling = pooling(dir)?;
         let mut max_tokens = config.max_position_embeddings as u32;
         if let Ok(st) = read("sentence_bert_config.json") {
@@ -64,9 +82,22 @@ impl Encoder {
         // SAFETY: see the reason above; the mapping lives as long as the VarBuilder's tensors.
         let vb = unsafe { VarBuilder::from_mmaped_safetensors(&[weights], DType::F32, &device) }
             .map_err(|e| load_err(dir, "model.safetensors", e))?;
-        let model = BertModel::load(vb, &config).map_err(|e| load_err(dir, "weights", e))?;
+        let fused = match device {
+            Device::Cpu if fuse => CpuBert::load(&vb, &config_text)
+                .inspect_err(|e| {
+                    tracing::info!(model = %dir.display(), "candle-transformers' BERT runs this model: {e}")
+                })
+                .ok(),
+            _ => None,
+        };
+        let net = match fused {
+            Some(m) => Net::Cpu(m),
+            None => {
+                Net::Candle(BertModel::load(vb, &config).map_err(|e| load_err(dir, "weights", e))?)
+            }
+        };
         Ok(Encoder {
-            model,
+            net,
             tokenizer,
             pooling,
             max_tokens,
@@ -110,53 +141,73 @@ impl Encoder {
             .tokenizer
             .encode_batch(texts.to_vec(), true)
             .map_err(|e| RuntimeError::invalid("input", format!("cannot tokenize: {e}")))?;
-        let rows = |f: &dyn Fn(&tokenizers::Encoding) -> Vec<u32>| -> Result<Tensor, RuntimeError> {
-            let data: Vec<Tensor> = encodings
-                .iter()
-                .map(|e| Tensor::new(f(e).as_slice(), &self.device))
-                .collect::<Result<_, _>>()
-                .map_err(engine)?;
-            Tensor::stack(&data, 0).map_err(engine)
-        };
-        let ids = rows(&|e| e.get_ids().to_vec())?;
-        let types = rows(&|e| e.get_type_ids().to_vec())?;
-        let mask = rows(&|e| e.get_attention_mask().to_vec())?;
-        let lens: Vec<u64> = encodings
+        let lens: Vec<usize> = encodings
             .iter()
-            .map(|e| e.get_attention_mask().iter().filter(|&&m| m == 1).count() as u64)
+            .map(|e| e.get_attention_mask().iter().filter(|&&m| m == 1).count())
             .collect();
-        let hidden = self
-            .model
-            .forward(&ids, &types, Some(&mask))
-            .map_err(engine)?;
-        let pooled = match self.pooling {
-            Pooling::Cls => hidden
-                .narrow(1, 0, 1)
-                .and_then(|t| t.squeeze(1))
-                .map_err(engine)?,
-            Pooling::Mean => {
-                let m = mask
+        let seq = encodings.first().map_or(0, |e| e.get_ids().len());
+        let flat = |f: &dyn Fn(&tokenizers::Encoding) -> &[u32]| -> Vec<u32> {
+            encodings
+                .iter()
+                .flat_map(|e| f(e).iter().copied())
+                .collect()
+        };
+        let (ids, types) = (flat(&|e| e.get_ids()), flat(&|e| e.get_type_ids()));
+        let (hidden, width) = match &self.net {
+            Net::Cpu(m) => (
+                m.forward(&ids, &types, &lens, seq).map_err(engine)?,
+                m.hidden_size(),
+            ),
+            Net::Candle(m) => {
+                let shape = (encodings.len(), seq);
+                let tensor = |v: Vec<u32>| Tensor::from_vec(v, shape, &self.device);
+                let mask = tensor(flat(&|e| e.get_attention_mask()));
+                let out = tensor(ids)
+                    .and_then(|ids| Ok((ids, tensor(types)?, mask?)))
+                    .and_then(|(ids, types, mask)| m.forward(&ids, &types, Some(&mask)))
+                    .map_err(engine)?;
+                let width = out.dim(2).map_err(engine)?;
+                let data = out
                     .to_dtype(DType::F32)
-                    .and_then(|m| m.unsqueeze(2))
+                    .and_then(|t| t.flatten_all())
+                    .and_then(|t| t.to_vec1::<f32>())
                     .map_err(engine)?;
-                let summed = hidden
-                    .broadcast_mul(&m)
-                    .and_then(|t| t.sum(1))
-                    .map_err(engine)?;
-                let n = m.sum(1).map_err(engine)?;
-                summed.broadcast_div(&n).map_err(engine)?
+                (data, width)
             }
         };
-        let norm = pooled
-            .sqr()
-            .and_then(|t| t.sum_keepdim(1))
-            .and_then(|t| t.sqrt())
-            .and_then(|t| t.clamp(1e-12f32, f32::MAX))
-            .map_err(engine)?;
-        let unit = pooled.broadcast_div(&norm).map_err(engine)?;
-        let vectors = unit.to_vec2::<f32>().map_err(engine)?;
-        Ok((vectors, lens))
+        let vectors = lens
+            .iter()
+            .enumerate()
+            .map(|(b, &len)| {
+                pool(
+                    &hidden[b * seq * width..(b + 1) * seq * width],
+                    width,
+                    len,
+                    self.pooling,
+                )
+            })
+            .collect();
+        Ok((vectors, lens.iter().map(|&n| n as u64).collect()))
     }
+}
+
+/// One text's vector from its `width`-wide token rows (the first `len` are real): mean or CLS,
+/// then L2-normalised.
+fn pool(rows: &[f32], width: usize, len: usize, pooling: Pooling) -> Vec<f32> {
+    let mut v = vec![0f32; width];
+    let take = match pooling {
+        Pooling::Cls => 1,
+        Pooling::Mean => len.max(1),
+    };
+    for row in rows.chunks(width).take(take) {
+        for (a, x) in v.iter_mut().zip(row) {
+            *a += x;
+        }
+    }
+    let norm = v.iter().map(|x| x * x).sum::<f32>().sqrt().max(1e-12);
+    // the mean's 1/len cancels in the normalisation
+    v.iter_mut().for_each(|x| *x /= norm);
+    v
 }
 
 /// Mean pooling unless the folder's `1_Pooling/config.json` says CLS.
