@@ -126,6 +126,28 @@ impl Pool {
         }
     }
 
+    /// For a retry after the members in `tried` failed: another closed member by the strategy,
+    /// if there is one left (the retry then goes there instead of back to the one that failed).
+    pub fn pick_other(&self, tried: &[usize]) -> Option<usize> {
+        let left: Vec<usize> = (0..self.members.len())
+            .filter(|i| !tried.contains(i))
+            .filter(|&i| self.members[i].open_until.load(Ordering::Relaxed) == 0)
+            .collect();
+        if left.is_empty() {
+            return None;
+        }
+        Some(match self.strategy {
+            Strategy::Weighted => self.weighted(&left),
+            Strategy::LeastInFlight => {
+                self.least(&left, |m| u64::from(m.in_flight.load(Ordering::Relaxed)))
+            }
+            Strategy::Latency => self.least(&left, |m| {
+                m.ewma_us.load(Ordering::Relaxed)
+                    * u64::from(m.in_flight.load(Ordering::Relaxed) + 1)
+            }),
+        })
+    }
+
     fn weighted(&self, candidates: &[usize]) -> usize {
         let mut current = self.current.lock().unwrap_or_else(PoisonError::into_inner);
         let mut total = 0;

@@ -191,6 +191,26 @@ impl ModelRouter {
         Err(self.unknown(requested))
     }
 
+    /// The alias `requested`'s deployment `index` (a retry moved off a failing one).
+    pub fn member<'a>(&'a self, requested: &'a str, index: usize) -> Option<Route<'a>> {
+        let alias = self.aliases.get(requested)?;
+        let pool = alias.pool.as_ref()?;
+        let member = pool.member(index);
+        Some(Route {
+            provider: &self.providers[member.provider],
+            upstream_model: &member.model,
+            alias: Some(requested),
+            cache_ttl: alias.cache_ttl,
+            requested,
+            semantic: alias.semantic.clone(),
+            slot: Some(Slot {
+                pool: pool.clone(),
+                index,
+                ejected: false,
+            }),
+        })
+    }
+
     /// Fallback `n` (1-based: step 1 is the first fallback) of the alias `requested`, if any.
     pub fn fallback<'a>(&'a self, requested: &'a str, n: usize) -> Option<Route<'a>> {
         let alias = self.aliases.get(requested)?;

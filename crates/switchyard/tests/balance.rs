@@ -34,6 +34,9 @@ name = "fastest"
 targets = ["a/delay-150", "b/gpt-4o-mini"]
 strategy = "latency"
 [[models]]
+name = "retried"
+targets = ["a/status-503", "b/gpt-4o-mini"]
+[[models]]
 name = "guarded"
 targets = ["a/status-503", "b/gpt-4o-mini"]
 fallbacks = ["b/gpt-4o-mini"]
@@ -99,5 +102,34 @@ async fn the_breaker_ejects_a_failing_deployment_and_probes_it_back() {
         count(&h.mock, "sk-a", "status-503"),
         3,
         "one probe, failed, out again"
+    );
+}
+
+#[tokio::test]
+async fn a_retry_moves_to_another_deployment() {
+    let h = start_with(config).await;
+    let url = h.gateway.base_url().to_owned();
+    for _ in 0..4 {
+        let (status, headers, body) =
+            common::chat_with(&url, "retried", &[("cf-aig-max-attempts", "2")]).await;
+        assert_eq!(status, 200, "{body}");
+        // a retry, not a fallback: still step 0
+        assert_eq!(headers["cf-aig-step"], "0");
+    }
+    // the first pick went to `a` (equal weights start there); its retry went to `b`, never
+    // back to `a`
+    let failed = count(&h.mock, "sk-a", "status-503");
+    assert!((1..=2).contains(&failed), "{failed}");
+    assert_eq!(count(&h.mock, "sk-b", "gpt-4o-mini"), 4);
+
+    // without retries the failing deployment's error is the answer (fallbacks are separate)
+    let mut statuses = Vec::new();
+    tokio::time::sleep(Duration::from_millis(1100)).await; // the breaker lets `a` back in
+    for _ in 0..2 {
+        statuses.push(send(&url, "retried").await);
+    }
+    assert!(
+        statuses.contains(&502) || statuses.contains(&503),
+        "{statuses:?}"
     );
 }

@@ -324,3 +324,58 @@ async fn a_total_timeout_ends_a_long_stream_with_an_error_event() {
     );
     assert!(!text.contains("tick19"));
 }
+
+#[tokio::test]
+async fn a_connection_reset_is_retried_then_falls_back() {
+    let resetter = switchyard_testkit::ResettingUpstream::start()
+        .await
+        .unwrap();
+    let reset_url = resetter.base_url();
+    let h = start_with(|mock| {
+        config(
+            mock,
+            &format!(
+                "[providers.flappy]\nkind = \"openai\"\nbase_url = \"{reset_url}\"\napi_key = \"sk-flappy\"\n\
+                 [[models]]\nname = \"reset-first\"\ntarget = \"flappy/gpt-4o-mini\"\nfallbacks = [\"backup/gpt-4o-mini\"]\n"
+            ),
+        )
+    })
+    .await;
+    let url = h.gateway.base_url().to_owned();
+
+    // reset before any response: retried (2 attempts), then a 502 naming the provider
+    let (status, _, body) =
+        chat_with(&url, "flappy/gpt-4o-mini", &[("cf-aig-max-attempts", "2")]).await;
+    assert_eq!(status, 502, "{body}");
+    assert_eq!(body["error"]["code"], "upstream_connection_error", "{body}");
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("flappy"),
+        "{body}"
+    );
+    assert_eq!(resetter.resets(), 2);
+
+    // streaming: the same error before the first byte, not a broken stream
+    let mut streamed = chat("flappy/gpt-4o-mini");
+    streamed["stream"] = true.into();
+    let (status, _, body) = common::post_with(&url, "/v1/chat/completions", &streamed, &[]).await;
+    assert_eq!(status, 502, "{body}");
+    assert_eq!(resetter.resets(), 3);
+
+    // an alias falls back past the resetting provider
+    let (status, headers, body) = chat_with(&url, "reset-first", &[]).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(headers["cf-aig-step"], "1");
+    assert_eq!(headers["cf-aig-provider"], "backup");
+    assert_eq!(resetter.resets(), 4);
+
+    // every attempt is logged with its error
+    let rows = rows(&url, 5).await;
+    let flappy: Vec<&Value> = rows.iter().filter(|r| r["provider"] == "flappy").collect();
+    assert_eq!(flappy.len(), 4, "{rows:?}");
+    assert!(flappy
+        .iter()
+        .all(|r| r["status"] == 502 && !r["error"].is_null()));
+}

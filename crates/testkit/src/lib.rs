@@ -18,10 +18,12 @@ pub mod models;
 pub mod otlp;
 pub mod postgres;
 pub mod redis;
+pub mod reset;
 pub mod spawn;
 
 pub use mock_upstream::{MockUpstream, Recorded};
 pub use otlp::OtlpCollector;
 pub use postgres::PostgresServer;
 pub use redis::RedisServer;
+pub use reset::ResettingUpstream;
 pub use spawn::Switchyard;

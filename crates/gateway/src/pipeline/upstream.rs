@@ -55,7 +55,9 @@ impl Gateway {
         }
     }
 
-    /// One step: the call, retried on its provider as `policy` allows.
+    /// One step: the call, retried as `policy` allows — on its provider, or for a balanced
+    /// alias on another deployment that has not failed yet (back on the same one when none is
+    /// left).
     async fn with_retries(
         &self,
         ctx: &RequestContext,
@@ -65,7 +67,10 @@ impl Gateway {
         step: u32,
     ) -> Result<Reply, GatewayError> {
         let mut retry = 0;
+        let mut moved: Option<PreparedCall> = None;
+        let mut tried: Vec<usize> = Vec::new();
         loop {
+            let call = moved.as_ref().unwrap_or(call);
             let started_ms = crate::context::unix_ms();
             let started = Instant::now();
             let result = match &call.slot {
@@ -105,6 +110,16 @@ impl Gateway {
             let Some(wait) = policy.wait(retry, &err) else {
                 return Err(err);
             };
+            let next = call.slot.as_ref().and_then(|slot| {
+                tried.push(slot.index);
+                let index = slot.pool.pick_other(&tried)?;
+                let route = self.router.member(&call.requested, index)?;
+                self.prepare_on(request.api, &request.body, Some(route))
+                    .ok()
+            });
+            if next.is_some() {
+                moved = next;
+            }
             tokio::time::sleep(wait).await;
         }
     }

@@ -201,7 +201,11 @@ impl candle_core::CustomOp1 for Attention<'_> {
         let (seq, heads) = (self.seq, self.heads);
         let texts = self.lens.len();
         let hidden = qkv.len() / (3 * seq * texts).max(1);
-        if seq == 0 || hidden == 0 || !hidden.is_multiple_of(heads) || qkv.len() != texts * seq * 3 * hidden {
+        if seq == 0
+            || hidden == 0
+            || !hidden.is_multiple_of(heads)
+            || qkv.len() != texts * seq * 3 * hidden
+        {
             bail!("attention input does not have the expected shape")
         }
         let dim = hidden / heads;
