@@ -155,7 +155,8 @@ impl Encoder {
         let (ids, types) = (flat(&|e| e.get_ids()), flat(&|e| e.get_type_ids()));
         let (hidden, width) = match &self.net {
             Net::Cpu(m) => (
-                m.forward(&ids, &types, &lens, seq).map_err(engine)?,
+                m.forward(&ids, &types, &lens, seq)
+                    .map_err(|e| RuntimeError::engine(format!("embedding failed: {e}")))?,
                 m.hidden_size(),
             ),
             Net::Candle(m) => {

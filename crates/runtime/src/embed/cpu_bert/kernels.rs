@@ -1,9 +1,12 @@
-//! Fused CPU kernels of the BERT forward pass, as candle custom ops over contiguous row-major f32
-//! data: one pass (parallel over rows) where candle-transformers makes three to six, each with
-//! its own allocation and thread barrier, and an erf that vectorises instead of libm's scalar one.
+//! The CPU kernels of the BERT forward pass, on contiguous row-major f32 slices: the matmul
+//! (gemm, accumulating into rows that already hold the bias — or bias plus residual — so neither
+//! needs its own pass nor the output a zeroing), and single passes, parallel over rows, for the
+//! activation, the layer norm, attention and the embedding sum.
 
-use candle_core::{bail, CpuStorage, InplaceOp1, InplaceOp2, Layout, Result};
 use rayon::prelude::*;
+
+/// Rows handed to one rayon task (one row is too little work).
+const ROWS_PER_TASK: usize = 8;
 
 /// The activation between the two feed-forward matmuls (`hidden_act` in config.json).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -34,7 +37,6 @@ pub struct Norm {
 }
 
 impl Norm {
-    /// Normalises `row` in place.
     fn apply(&self, row: &mut [f32]) {
         let n = row.len() as f32;
         let mean = row.iter().sum::<f32>() / n;
@@ -46,131 +48,162 @@ impl Norm {
     }
 }
 
-fn contiguous<'a>(storage: &'a CpuStorage, layout: &Layout) -> Result<&'a [f32]> {
-    let (CpuStorage::F32(data), Some((from, to))) = (storage, layout.contiguous_offsets()) else {
-        bail!("fused BERT kernels take contiguous f32 tensors")
-    };
-    Ok(&data[from..to])
+/// A linear layer: `[in, out]` row-major weights (transposed from the checkpoint's `[out, in]`
+/// once, at load) and the bias.
+pub struct Linear {
+    pub weight: Vec<f32>,
+    pub bias: Vec<f32>,
 }
 
-fn contiguous_mut<'a>(storage: &'a mut CpuStorage, layout: &Layout) -> Result<&'a mut [f32]> {
-    let (CpuStorage::F32(data), Some((from, to))) = (storage, layout.contiguous_offsets()) else {
-        bail!("fused BERT kernels take contiguous f32 tensors")
-    };
-    Ok(&mut data[from..to])
-}
-
-/// Rows of `width` in parallel, a few at a time (one row is too little work per task).
-fn rows_mut(data: &mut [f32], width: usize) -> rayon::slice::ChunksMut<'_, f32> {
-    data.par_chunks_mut(width * 8)
-}
-
-/// `x = act(x + bias)` (or just `x + bias` without an activation), in place.
-pub struct BiasAct<'a> {
-    pub bias: &'a [f32],
-    pub act: Option<Act>,
-}
-
-impl InplaceOp1 for BiasAct<'_> {
-    fn name(&self) -> &'static str {
-        "bert-bias-act"
+impl Linear {
+    pub fn outputs(&self) -> usize {
+        self.bias.len()
     }
 
-    fn cpu_fwd(&self, storage: &mut CpuStorage, layout: &Layout) -> Result<()> {
-        let width = self.bias.len();
-        let data = contiguous_mut(storage, layout)?;
-        if width == 0 || data.len() % width != 0 {
-            bail!("bias of {width} does not fit rows of {}", data.len())
-        }
-        rows_mut(data, width).for_each(|rows| {
-            for row in rows.chunks_mut(width) {
-                for (v, b) in row.iter_mut().zip(self.bias) {
-                    *v += b;
-                }
-                match self.act {
-                    None => {}
-                    Some(Act::Gelu) => row.iter_mut().for_each(|v| *v = gelu_erf(*v)),
-                    Some(Act::GeluTanh) => row.iter_mut().for_each(|v| *v = gelu_tanh(*v)),
-                    Some(Act::Relu) => row.iter_mut().for_each(|v| *v = v.max(0.0)),
-                }
+    /// `out = x·W + bias`, a row of `out` for each row of `x`.
+    pub fn forward(&self, x: &[f32], out: &mut [f32]) -> Result<(), String> {
+        rows_par(out, self.outputs()).for_each(|rows| {
+            for row in rows.chunks_mut(self.outputs()) {
+                row.copy_from_slice(&self.bias);
             }
         });
-        Ok(())
-    }
-}
-
-/// `x = norm(x + bias + residual)`, in place (the residual is the op's one source).
-pub struct BiasResidualNorm<'a> {
-    pub bias: &'a [f32],
-    pub norm: &'a Norm,
-}
-
-impl InplaceOp2 for BiasResidualNorm<'_> {
-    fn name(&self) -> &'static str {
-        "bert-bias-residual-norm"
+        self.accumulate(x, out)
     }
 
-    fn cpu_fwd(
+    /// `out = norm(x·W + bias + residual)`.
+    pub fn forward_residual_norm(
         &self,
-        dst: &mut CpuStorage,
-        dst_l: &Layout,
-        src: &CpuStorage,
-        src_l: &Layout,
-    ) -> Result<()> {
-        let width = self.bias.len();
-        let residual = contiguous(src, src_l)?;
-        let data = contiguous_mut(dst, dst_l)?;
-        if width == 0 || data.len() != residual.len() || data.len() % width != 0 {
-            bail!("residual and output shapes differ")
+        x: &[f32],
+        residual: &[f32],
+        norm: &Norm,
+        out: &mut [f32],
+    ) -> Result<(), String> {
+        let width = self.outputs();
+        if residual.len() != out.len() {
+            return Err("the residual and the output differ in size".into());
         }
-        rows_mut(data, width)
-            .zip(residual.par_chunks(width * 8))
+        rows_par(out, width)
+            .zip(residual.par_chunks(width * ROWS_PER_TASK))
             .for_each(|(rows, res)| {
                 for (row, res) in rows.chunks_mut(width).zip(res.chunks(width)) {
-                    for ((v, b), r) in row.iter_mut().zip(self.bias).zip(res) {
-                        *v += b + r;
+                    for ((v, b), r) in row.iter_mut().zip(&self.bias).zip(res) {
+                        *v = b + r;
                     }
-                    self.norm.apply(row);
                 }
             });
+        self.accumulate(x, out)?;
+        rows_par(out, width).for_each(|rows| rows.chunks_mut(width).for_each(|r| norm.apply(r)));
+        Ok(())
+    }
+
+    /// `out += x·W`.
+    fn accumulate(&self, x: &[f32], out: &mut [f32]) -> Result<(), String> {
+        let (n, k) = (self.outputs(), self.weight.len() / self.outputs().max(1));
+        let m = out.len() / n.max(1);
+        if n == 0 || k * n != self.weight.len() || m * n != out.len() || x.len() != m * k {
+            return Err(format!(
+                "matmul shapes: x {} for {m}×{k}, weight {} for {k}×{n}, out {}",
+                x.len(),
+                self.weight.len(),
+                out.len()
+            ));
+        }
+        let threads = rayon::current_num_threads();
+        let parallelism = if threads > 1 {
+            gemm::Parallelism::Rayon(threads)
+        } else {
+            gemm::Parallelism::None
+        };
+        #[expect(
+            unsafe_code,
+            reason = "gemm takes raw pointers and strides; the check above makes sure every slice holds exactly the m×k, k×n and m×n row-major matrices the strides describe"
+        )]
+        // SAFETY: see the reason above; `out` is borrowed mutably, the others shared, and they
+        // are distinct buffers.
+        unsafe {
+            gemm::gemm(
+                m,
+                n,
+                k,
+                out.as_mut_ptr(),
+                1,
+                n as isize,
+                true,
+                x.as_ptr(),
+                1,
+                k as isize,
+                self.weight.as_ptr(),
+                1,
+                n as isize,
+                1.0f32,
+                1.0f32,
+                false,
+                false,
+                false,
+                parallelism,
+            );
+        }
         Ok(())
     }
 }
 
-/// Gathered word vectors `x` (one row per token, `seq` tokens a text) become
-/// `norm(x + position[t] + token_type[type])`, in place.
-pub struct EmbedNorm<'a> {
-    pub seq: usize,
-    pub types: &'a [u32],
-    pub position: &'a [f32],
-    pub token_type: &'a [f32],
-    pub norm: &'a Norm,
+fn rows_par(data: &mut [f32], width: usize) -> rayon::slice::ChunksMut<'_, f32> {
+    data.par_chunks_mut(width.max(1) * ROWS_PER_TASK)
 }
 
-impl InplaceOp1 for EmbedNorm<'_> {
-    fn name(&self) -> &'static str {
-        "bert-embed-norm"
+/// `x = act(x)`, in place.
+pub fn activate(x: &mut [f32], width: usize, act: Act) {
+    rows_par(x, width).for_each(|rows| match act {
+        Act::Gelu => rows.iter_mut().for_each(|v| *v = gelu_erf(*v)),
+        Act::GeluTanh => rows.iter_mut().for_each(|v| *v = gelu_tanh(*v)),
+        Act::Relu => rows.iter_mut().for_each(|v| *v = v.max(0.0)),
+    });
+}
+
+/// The embedding layer: `out[n] = norm(word[ids[n]] + position[n % seq] + token_type[types[n]])`.
+pub struct Embeddings {
+    pub word: Vec<f32>,
+    pub position: Vec<f32>,
+    pub token_type: Vec<f32>,
+    pub norm: Norm,
+}
+
+impl Embeddings {
+    pub fn width(&self) -> usize {
+        self.norm.gamma.len()
     }
 
-    fn cpu_fwd(&self, storage: &mut CpuStorage, layout: &Layout) -> Result<()> {
-        let width = self.norm.gamma.len();
-        let data = contiguous_mut(storage, layout)?;
-        let rows = data.len() / width.max(1);
-        if width == 0 || rows != self.types.len() || self.seq == 0 {
-            bail!("embedding rows do not match the token types")
+    /// Token ids must be in the vocabulary and types in the type table (checked: an error names
+    /// the first that is not); `seq` must fit the position table.
+    pub fn forward(
+        &self,
+        ids: &[u32],
+        types: &[u32],
+        seq: usize,
+        out: &mut [f32],
+    ) -> Result<(), String> {
+        let w = self.width();
+        if seq * w > self.position.len() {
+            return Err(format!("{seq} tokens are more than the model's positions"));
         }
-        if self.seq * width > self.position.len() {
-            bail!("sequence longer than the model's position table")
-        }
-        for (n, row) in data.chunks_mut(width).enumerate() {
-            let t = n % self.seq;
-            let ty = self.types[n] as usize;
-            let Some(tt) = self.token_type.get(ty * width..(ty + 1) * width) else {
-                bail!("token type {ty} out of range")
-            };
-            let pos = &self.position[t * width..(t + 1) * width];
-            for ((v, p), y) in row.iter_mut().zip(pos).zip(tt) {
-                *v += p + y;
+        let row_of = |table: &[f32], i: u32| -> Option<std::ops::Range<usize>> {
+            let at = i as usize * w;
+            (at + w <= table.len()).then_some(at..at + w)
+        };
+        for (n, row) in out.chunks_mut(w).enumerate() {
+            let (id, ty) = (ids[n], types[n]);
+            let word =
+                row_of(&self.word, id).ok_or(format!("token id {id} is not in the vocabulary"))?;
+            let tt =
+                row_of(&self.token_type, ty).ok_or(format!("token type {ty} is out of range"))?;
+            let pos = &self.position[(n % seq) * w..][..w];
+            for (((v, a), p), t) in row
+                .iter_mut()
+                .zip(&self.word[word])
+                .zip(pos)
+                .zip(&self.token_type[tt])
+            {
+                *v = a + p + t;
             }
             self.norm.apply(row);
         }
@@ -180,75 +213,43 @@ impl InplaceOp1 for EmbedNorm<'_> {
 
 /// Self-attention of all heads: rows of `[q | k | v]` (`3·hidden` wide, `seq` rows a text) in,
 /// the context rows (`hidden` wide) out. Padding positions (index ≥ the text's length) are
-/// neither attended to nor computed (their rows stay zero; pooling never reads them).
-pub struct Attention<'a> {
-    pub heads: usize,
-    pub seq: usize,
-    pub lens: &'a [usize],
-}
-
-impl candle_core::CustomOp1 for Attention<'_> {
-    fn name(&self) -> &'static str {
-        "bert-attention"
-    }
-
-    fn cpu_fwd(
-        &self,
-        storage: &CpuStorage,
-        layout: &Layout,
-    ) -> Result<(CpuStorage, candle_core::Shape)> {
-        let qkv = contiguous(storage, layout)?;
-        let (seq, heads) = (self.seq, self.heads);
-        let texts = self.lens.len();
-        let hidden = qkv.len() / (3 * seq * texts).max(1);
-        if seq == 0
-            || hidden == 0
-            || !hidden.is_multiple_of(heads)
-            || qkv.len() != texts * seq * 3 * hidden
-        {
-            bail!("attention input does not have the expected shape")
-        }
-        let dim = hidden / heads;
-        let scale = 1.0 / (dim as f32).sqrt();
-        let mut out = vec![0f32; texts * seq * hidden];
-        out.par_chunks_mut(seq * hidden)
-            .zip(qkv.par_chunks(seq * 3 * hidden))
-            .zip(self.lens.par_iter())
-            .for_each(|((out, qkv), &len)| {
-                let len = len.min(seq);
-                let mut scores = vec![0f32; len];
-                for h in 0..heads {
-                    let q_at = h * dim;
-                    let (k_at, v_at) = (hidden + q_at, 2 * hidden + q_at);
-                    for i in 0..len {
-                        let q = &qkv[i * 3 * hidden + q_at..][..dim];
-                        let mut max = f32::NEG_INFINITY;
-                        for (j, s) in scores.iter_mut().enumerate() {
-                            let k = &qkv[j * 3 * hidden + k_at..][..dim];
-                            *s = dot(q, k) * scale;
-                            max = max.max(*s);
-                        }
-                        let mut sum = 0.0;
-                        for s in scores.iter_mut() {
-                            *s = (*s - max).exp();
-                            sum += *s;
-                        }
-                        let ctx = &mut out[i * hidden + q_at..][..dim];
-                        for (j, s) in scores.iter().enumerate() {
-                            let v = &qkv[j * 3 * hidden + v_at..][..dim];
-                            let w = s / sum;
-                            for (c, v) in ctx.iter_mut().zip(v) {
-                                *c += w * v;
-                            }
+/// neither attended to nor computed (their rows are zero; pooling never reads them).
+pub fn attention(qkv: &[f32], heads: usize, seq: usize, lens: &[usize], out: &mut [f32]) {
+    let hidden = out.len() / (seq * lens.len()).max(1);
+    let dim = hidden / heads.max(1);
+    let scale = 1.0 / (dim as f32).sqrt();
+    out.par_chunks_mut(seq * hidden)
+        .zip(qkv.par_chunks(seq * 3 * hidden))
+        .zip(lens.par_iter())
+        .for_each(|((out, qkv), &len)| {
+            out.fill(0.0);
+            let len = len.min(seq);
+            let mut scores = vec![0f32; len];
+            for h in 0..heads {
+                let q_at = h * dim;
+                let (k_at, v_at) = (hidden + q_at, 2 * hidden + q_at);
+                for i in 0..len {
+                    let q = &qkv[i * 3 * hidden + q_at..][..dim];
+                    let mut max = f32::NEG_INFINITY;
+                    for (j, s) in scores.iter_mut().enumerate() {
+                        *s = dot(q, &qkv[j * 3 * hidden + k_at..][..dim]) * scale;
+                        max = max.max(*s);
+                    }
+                    let mut sum = 0.0;
+                    for s in scores.iter_mut() {
+                        *s = (*s - max).exp();
+                        sum += *s;
+                    }
+                    let ctx = &mut out[i * hidden + q_at..][..dim];
+                    for (j, s) in scores.iter().enumerate() {
+                        let w = s / sum;
+                        for (c, v) in ctx.iter_mut().zip(&qkv[j * 3 * hidden + v_at..][..dim]) {
+                            *c += w * v;
                         }
                     }
                 }
-            });
-        Ok((
-            CpuStorage::F32(out),
-            candle_core::Shape::from((texts * seq, hidden)),
-        ))
-    }
+            }
+        });
 }
 
 fn dot(a: &[f32], b: &[f32]) -> f32 {
@@ -304,11 +305,11 @@ mod tests {
     use super::*;
 
     #[test]
-    fn erf_matches_libm_within_1e6() {
+    fn erf_matches_an_f64_series_within_1e6() {
         let mut worst = 0f64;
         for i in -60_000..=60_000 {
             let x = i as f64 / 10_000.0;
-            let err = (erf(x as f32) as f64 - libm_erf(x)).abs();
+            let err = (erf(x as f32) as f64 - reference_erf(x)).abs();
             worst = worst.max(err);
         }
         assert!(worst < 1e-6, "worst error {worst}");
@@ -316,8 +317,8 @@ mod tests {
         assert!((erf(-10.0) + 1.0).abs() < 1e-6);
     }
 
-    /// erf by its Maclaurin series / continued fraction, in f64 (the reference).
-    fn libm_erf(x: f64) -> f64 {
+    /// erf by its Maclaurin series, or erfc by a continued fraction, in f64.
+    fn reference_erf(x: f64) -> f64 {
         if x.abs() < 3.0 {
             let (mut term, mut sum, mut n) = (x, x, 0f64);
             while term.abs() > 1e-17 {
@@ -327,7 +328,6 @@ mod tests {
             }
             sum * 2.0 / std::f64::consts::PI.sqrt()
         } else {
-            // erfc by Lentz's continued fraction
             let a = x.abs();
             let mut f = 0f64;
             for k in (1..60).rev() {
@@ -340,7 +340,6 @@ mod tests {
 
     #[test]
     fn attention_skips_padding_and_averages_values() {
-        use candle_core::{Device, Tensor};
         // one head of width 2, two texts of 2 rows, the second with one real token
         let qkv: Vec<f32> = vec![
             1., 0., 1., 0., 1., 2., //
@@ -348,20 +347,36 @@ mod tests {
             0., 0., 0., 0., 5., 6., //
             9., 9., 9., 9., 9., 9., // padding: ignored
         ];
-        let t = Tensor::from_vec(qkv, (4, 6), &Device::Cpu).unwrap();
-        let out = t
-            .apply_op1_no_bwd(&Attention {
-                heads: 1,
-                seq: 2,
-                lens: &[2, 1],
-            })
-            .unwrap()
-            .to_vec2::<f32>()
-            .unwrap();
+        let mut out = vec![7f32; 8];
+        attention(&qkv, 1, 2, &[2, 1], &mut out);
         // equal scores → the mean of the two values
-        assert_eq!(out[0], vec![2.0, 3.0]);
-        assert_eq!(out[1], vec![2.0, 3.0]);
-        assert_eq!(out[2], vec![5.0, 6.0]);
-        assert_eq!(out[3], vec![0.0, 0.0]);
+        assert_eq!(out, [2., 3., 2., 3., 5., 6., 0., 0.]);
+    }
+
+    #[test]
+    fn linear_adds_bias_and_residual_then_normalises() {
+        // x: 2×3, W: 3×2
+        let lin = Linear {
+            weight: vec![1., 0., 0., 1., 1., 1.],
+            bias: vec![0.5, -0.5],
+        };
+        let x = [1., 2., 3., 4., 5., 6.];
+        let mut out = vec![f32::NAN; 4];
+        lin.forward(&x, &mut out).unwrap();
+        assert_eq!(out, [4.5, 4.5, 10.5, 10.5]);
+        let norm = Norm {
+            gamma: vec![2., 1.],
+            beta: vec![0., 3.],
+            eps: 1e-9,
+        };
+        lin.forward_residual_norm(&x, &[1., 0., 0., 0.], &norm, &mut out)
+            .unwrap();
+        // before the norm: [5.5, 4.5] → [1, -1] → ×γ+β [2, 2]; [10.5, 10.5] → [0, 0] → [0, 3]
+        let want = [2., 2., 0., 3.];
+        assert!(
+            out.iter().zip(want).all(|(a, b)| (a - b).abs() < 1e-4),
+            "{out:?}"
+        );
+        assert!(lin.forward(&x[..4], &mut out).is_err());
     }
 }

@@ -1,17 +1,19 @@
-//! The BERT encoder's forward pass for the CPU, on candle: the matmuls are candle's (gemm, with
-//! its AVX-512 kernels) against weights transposed once at load time, Q/K/V fused into one
-//! projection; everything between them runs as fused custom ops ([`kernels`]). candle-
-//! transformers' model spends over half its CPU time outside the matmuls (scalar erf, a pass and
-//! a thread barrier per elementwise op, attention as hundreds of tiny batched matmuls); this one
-//! spends almost all of it in them. Models it cannot run (relative position embeddings, other
-//! activations) and GPU devices use candle-transformers' `BertModel`.
+//! The BERT encoder's forward pass for the CPU: weights read with candle (safetensors, any BERT
+//! checkpoint layout candle-transformers reads), then kept as plain row-major f32 — linear
+//! layers transposed once to `[in, out]`, Q/K/V fused into one projection — and run by
+//! [`kernels`]: gemm (candle's matmul engine, with its AVX-512 kernels) accumulating into rows
+//! pre-filled with the bias (and residual), and one pass each for activation, layer norm and
+//! attention, over buffers allocated once per batch. candle-transformers' model spends over half
+//! its CPU time outside the matmuls (scalar erf, a zeroed allocation, a pass and a thread barrier
+//! per elementwise op, attention as hundreds of tiny batched matmuls). Models this does not cover
+//! (relative position embeddings, other activations) and GPU devices use candle-transformers.
 
 mod kernels;
 
-use candle_core::{bail, DType, Device, Result, Tensor};
+use candle_core::{bail, DType, Result, Tensor};
 use candle_nn::VarBuilder;
 
-use kernels::{Act, Attention, BiasAct, BiasResidualNorm, EmbedNorm, Norm};
+use kernels::{Act, Embeddings, Linear, Norm};
 
 /// The part of `config.json` this forward pass reads.
 #[derive(serde::Deserialize)]
@@ -43,27 +45,19 @@ fn default_eps() -> f64 {
 
 struct Layer {
     /// `[hidden, 3·hidden]`: query, key and value projections side by side
-    qkv: Tensor,
-    qkv_bias: Vec<f32>,
-    out: Tensor,
-    out_bias: Vec<f32>,
+    qkv: Linear,
+    out: Linear,
     attn_norm: Norm,
-    up: Tensor,
-    up_bias: Vec<f32>,
-    down: Tensor,
-    down_bias: Vec<f32>,
+    up: Linear,
+    down: Linear,
     out_norm: Norm,
 }
 
 pub struct CpuBert {
-    word: Tensor,
-    position: Vec<f32>,
-    token_type: Vec<f32>,
-    emb_norm: Norm,
+    embeddings: Embeddings,
     layers: Vec<Layer>,
     heads: usize,
     act: Act,
-    hidden: usize,
 }
 
 impl CpuBert {
@@ -97,44 +91,43 @@ impl CpuBert {
         };
         let eps = c.layer_norm_eps as f32;
         let emb = vb.pp("embeddings");
-        let vec = |t: Tensor| t.to_dtype(DType::F32)?.flatten_all()?.to_vec1::<f32>();
         let mut layers = Vec::with_capacity(c.num_hidden_layers);
         for i in 0..c.num_hidden_layers {
             let l = vb.pp(format!("encoder.layer.{i}"));
             let att = l.pp("attention");
-            let (q, qb) = linear(&att.pp("self.query"), h, h)?;
-            let (k, kb) = linear(&att.pp("self.key"), h, h)?;
-            let (v, vb_) = linear(&att.pp("self.value"), h, h)?;
-            let (out, out_bias) = linear(&att.pp("output.dense"), h, h)?;
-            let (up, up_bias) = linear(&l.pp("intermediate.dense"), c.intermediate_size, h)?;
-            let (down, down_bias) = linear(&l.pp("output.dense"), h, c.intermediate_size)?;
+            let (q, k, v) = (
+                weights(&att.pp("self.query"), h, h)?,
+                weights(&att.pp("self.key"), h, h)?,
+                weights(&att.pp("self.value"), h, h)?,
+            );
             layers.push(Layer {
-                qkv: transposed(&Tensor::cat(&[q, k, v], 0)?)?,
-                qkv_bias: vec(Tensor::cat(&[qb, kb, vb_], 0)?)?,
-                out: transposed(&out)?,
-                out_bias: vec(out_bias)?,
+                qkv: linear(
+                    Tensor::cat(&[q.0, k.0, v.0], 0)?,
+                    Tensor::cat(&[q.1, k.1, v.1], 0)?,
+                )?,
+                out: linear_at(&att.pp("output.dense"), h, h)?,
                 attn_norm: norm(&att.pp("output.LayerNorm"), h, eps)?,
-                up: transposed(&up)?,
-                up_bias: vec(up_bias)?,
-                down: transposed(&down)?,
-                down_bias: vec(down_bias)?,
+                up: linear_at(&l.pp("intermediate.dense"), c.intermediate_size, h)?,
+                down: linear_at(&l.pp("output.dense"), h, c.intermediate_size)?,
                 out_norm: norm(&l.pp("output.LayerNorm"), h, eps)?,
             });
         }
+        let table = |name: &str, rows: usize| emb.get((rows, h), name).and_then(flat);
         Ok(CpuBert {
-            word: emb.get((c.vocab_size, h), "word_embeddings.weight")?,
-            position: vec(emb.get((c.max_position_embeddings, h), "position_embeddings.weight")?)?,
-            token_type: vec(emb.get((c.type_vocab_size, h), "token_type_embeddings.weight")?)?,
-            emb_norm: norm(&emb.pp("LayerNorm"), h, eps)?,
+            embeddings: Embeddings {
+                word: table("word_embeddings.weight", c.vocab_size)?,
+                position: table("position_embeddings.weight", c.max_position_embeddings)?,
+                token_type: table("token_type_embeddings.weight", c.type_vocab_size)?,
+                norm: norm(&emb.pp("LayerNorm"), h, eps)?,
+            },
             layers,
             heads: c.num_attention_heads,
             act,
-            hidden: h,
         })
     }
 
     pub fn hidden_size(&self) -> usize {
-        self.hidden
+        self.embeddings.width()
     }
 
     /// The last hidden states, `[texts·seq, hidden]` row-major, of `texts` token sequences padded
@@ -145,74 +138,66 @@ impl CpuBert {
         types: &[u32],
         lens: &[usize],
         seq: usize,
-    ) -> Result<Vec<f32>> {
+    ) -> std::result::Result<Vec<f32>, String> {
         if ids.len() != types.len() || ids.len() != lens.len() * seq {
-            bail!("token ids, types and lengths disagree")
+            return Err("token ids, types and lengths disagree".into());
         }
-        let ids = Tensor::from_slice(ids, ids.len(), &Device::Cpu)?;
-        let x = self.word.index_select(&ids, 0)?;
-        x.inplace_op1(&EmbedNorm {
-            seq,
-            types,
-            position: &self.position,
-            token_type: &self.token_type,
-            norm: &self.emb_norm,
-        })?;
-        let mut x = x;
+        let (rows, h) = (ids.len(), self.hidden_size());
+        let wide = self
+            .layers
+            .iter()
+            .map(|l| l.up.outputs())
+            .max()
+            .unwrap_or(h);
+        let mut x = vec![0f32; rows * h];
+        let mut qkv = vec![0f32; rows * 3 * h];
+        let mut ctx = vec![0f32; rows * h];
+        let mut mid = vec![0f32; rows * h];
+        let mut up = vec![0f32; rows * wide];
+        self.embeddings.forward(ids, types, seq, &mut x)?;
         for l in &self.layers {
-            let qkv = x.matmul(&l.qkv)?;
-            qkv.inplace_op1(&BiasAct {
-                bias: &l.qkv_bias,
-                act: None,
-            })?;
-            let ctx = qkv.apply_op1_no_bwd(&Attention {
-                heads: self.heads,
-                seq,
-                lens,
-            })?;
-            let attn = ctx.matmul(&l.out)?;
-            attn.inplace_op2(
-                &x,
-                &BiasResidualNorm {
-                    bias: &l.out_bias,
-                    norm: &l.attn_norm,
-                },
-            )?;
-            let up = attn.matmul(&l.up)?;
-            up.inplace_op1(&BiasAct {
-                bias: &l.up_bias,
-                act: Some(self.act),
-            })?;
-            let down = up.matmul(&l.down)?;
-            down.inplace_op2(
-                &attn,
-                &BiasResidualNorm {
-                    bias: &l.down_bias,
-                    norm: &l.out_norm,
-                },
-            )?;
-            x = down;
+            l.qkv.forward(&x, &mut qkv)?;
+            kernels::attention(&qkv, self.heads, seq, lens, &mut ctx);
+            l.out
+                .forward_residual_norm(&ctx, &x, &l.attn_norm, &mut mid)?;
+            let up = &mut up[..rows * l.up.outputs()];
+            l.up.forward(&mid, up)?;
+            kernels::activate(up, l.up.outputs(), self.act);
+            l.down
+                .forward_residual_norm(up, &mid, &l.out_norm, &mut x)?;
         }
-        x.flatten_all()?.to_vec1::<f32>()
+        Ok(x)
     }
 }
 
-/// A linear layer's `[out, in]` weight and its bias.
-fn linear(vb: &VarBuilder, out: usize, inp: usize) -> Result<(Tensor, Tensor)> {
+/// A linear layer's `[out, in]` weight and `[out]` bias, as stored.
+fn weights(vb: &VarBuilder, out: usize, inp: usize) -> Result<(Tensor, Tensor)> {
     Ok((vb.get((out, inp), "weight")?, vb.get(out, "bias")?))
 }
 
-/// `[out, in]` → a contiguous `[in, out]`, so every matmul reads its weights in storage order.
-fn transposed(w: &Tensor) -> Result<Tensor> {
-    w.t()?.contiguous()
+fn linear_at(vb: &VarBuilder, out: usize, inp: usize) -> Result<Linear> {
+    let (w, b) = weights(vb, out, inp)?;
+    linear(w, b)
+}
+
+/// `[out, in]` → `[in, out]` row-major, so the matmul reads the weights in storage order.
+fn linear(weight: Tensor, bias: Tensor) -> Result<Linear> {
+    Ok(Linear {
+        weight: flat(weight.t()?.contiguous()?)?,
+        bias: flat(bias)?,
+    })
+}
+
+fn flat(t: Tensor) -> Result<Vec<f32>> {
+    t.to_dtype(DType::F32)?.flatten_all()?.to_vec1::<f32>()
 }
 
 /// A layer norm, saved as `weight`/`bias` or (older checkpoints) `gamma`/`beta`.
 fn norm(vb: &VarBuilder, h: usize, eps: f32) -> Result<Norm> {
-    let get = |a: &str, b: &str| vb.get(h, a).or_else(|_| vb.get(h, b));
+    let get = |a: &str, b: &str| vb.get(h, a).or_else(|_| vb.get(h, b)).and_then(flat);
     Ok(Norm {
-        gamma: get("weight", "gamma")?.to_vec1::<f32>()?,
-        beta: get("bias", "beta")?.to_vec1::<f32>()?,
+        gamma: get("weight", "gamma")?,
+        beta: get("bias", "beta")?,
         eps,
     })
 }
