@@ -92,6 +92,7 @@ impl Gateway {
             usage_slot: None,
             step: 0,
             ticket: None,
+            gate_holds: Vec::new(),
             routing: None,
             similarity: None,
         })

@@ -87,6 +87,29 @@ model = "primary/gpt-4o-mini"
 id = "spare"
 type = "model"
 model = "backup/gpt-4o-mini"
+
+[[routes]]
+name = "capped-after-failure"
+[[routes.nodes]]
+id = "first"
+type = "model"
+model = "primary/status-503"
+max_attempts = 1
+fallback = "money"
+[[routes.nodes]]
+id = "money"
+type = "budget"
+budget = "0.00002/day"
+next = "paid"
+else = "spare"
+[[routes.nodes]]
+id = "paid"
+type = "model"
+model = "primary/gpt-4o-mini"
+[[routes.nodes]]
+id = "spare"
+type = "model"
+model = "backup/gpt-4o-mini"
 "#,
         base = mock.base_url()
     )
@@ -164,6 +187,18 @@ async fn a_budget_gate_moves_to_its_else_branch_once_spent() {
         providers.push(served(&headers).0);
         // the log settles the cost as it writes the row
         common::logging::rows(&url, n).await;
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(providers, ["primary", "primary", "backup"]);
+
+    // the same gate reached by a fallback edge (after a 503) is settled too
+    let mut providers = Vec::new();
+    for n in 1..=3 {
+        let (status, headers, _) = chat_with(&url, "dynamic/capped-after-failure", &[]).await;
+        assert_eq!(status, 200);
+        providers.push(served(&headers).0);
+        // each request: the failed attempt's row and the answer's
+        common::logging::rows(&url, 3 + 2 * n).await;
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     assert_eq!(providers, ["primary", "primary", "backup"]);

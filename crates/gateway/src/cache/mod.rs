@@ -322,6 +322,7 @@ impl ResponseCache {
             usage_slot: None,
             step: 0,
             ticket: None,
+            gate_holds: Vec::new(),
             routing: None,
             similarity: None,
         }
@@ -362,6 +363,7 @@ impl ResponseCache {
             usage_slot: None,
             step: 0,
             ticket: None,
+            gate_holds: Vec::new(),
             routing: None,
             similarity: None,
         })

@@ -44,6 +44,7 @@ fn json_reply() -> Reply {
         usage_slot: None,
         step: 0,
         ticket: None,
+        gate_holds: Vec::new(),
         routing: None,
         similarity: None,
     }

@@ -299,6 +299,22 @@ impl Limiter {
     }
 
     /// A dynamic route's budget gate: a hold to settle when money is left, `None` when spent.
+    /// `ticket` plus budget gates passed after admission (on a dynamic route's fallback walk),
+    /// so they settle with the call's cost too.
+    pub fn with_holds(&self, ticket: Option<Ticket>, holds: Vec<BudgetHold>) -> Option<Ticket> {
+        if holds.is_empty() {
+            return ticket;
+        }
+        let mut ticket = ticket.unwrap_or_else(|| Ticket {
+            counters: self.counters.clone(),
+            tokens: Vec::new(),
+            budgets: Vec::new(),
+            settled: AtomicBool::new(false),
+        });
+        ticket.budgets.extend(holds.into_iter().map(|h| h.0));
+        Some(ticket)
+    }
+
     pub async fn hold(&self, name: &str, budget: &Budget) -> Option<BudgetHold> {
         let now = crate::context::unix_ms();
         let (window, window_ms) = period_window(budget.period, now);

@@ -99,6 +99,8 @@ pub struct Reply {
     pub step: u32,
     /// What the request took from rate limits and budgets, settled by the record step.
     pub ticket: Option<Arc<Ticket>>,
+    /// Budget gates of a dynamic route passed on a fallback walk: settled with the ticket.
+    pub(crate) gate_holds: Vec<BudgetHold>,
     /// Where `model = "auto"` sent it, and why.
     pub routing: Option<crate::hybrid::Routed>,
     /// A semantic-cache hit: how similar the stored answer's prompt was.
@@ -272,7 +274,8 @@ impl Gateway {
             .admit(&self.admission(&call, &request, &holds))
             .await?;
         let mut reply = self.answer(ctx, call, request).await?;
-        reply.ticket = ticket.map(Arc::new);
+        let holds = std::mem::take(&mut reply.gate_holds);
+        reply.ticket = self.limiter.with_holds(ticket, holds).map(Arc::new);
         Ok(reply)
     }
 

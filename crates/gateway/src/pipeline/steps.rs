@@ -5,6 +5,7 @@
 use bytes::Bytes;
 
 use super::{ApiRequest, ClientApi, Gateway, PreparedCall};
+use crate::control::limits::BudgetHold;
 use crate::dynamic::{WalkInput, Walked};
 use crate::retry::RetryPolicy;
 use crate::{GatewayError, RequestContext};
@@ -87,14 +88,15 @@ impl Gateway {
         policy
     }
 
-    /// The next call after `call` failed: a dynamic node's fallback edge, else the alias's next
-    /// fallback that can take the request. `None` when there is nothing left to try.
+    /// The next call after `call` failed: a dynamic node's fallback edge (budget gates passed on
+    /// the way go to `holds`), else the alias's next fallback that can take the request. `None`
+    /// when there is nothing left to try.
     pub(super) async fn next_call(
         &self,
         ctx: &RequestContext,
         call: &PreparedCall,
         request: &ApiRequest,
-        step: &mut u32,
+        (step, holds): (&mut u32, &mut Vec<BudgetHold>),
     ) -> Result<Option<PreparedCall>, GatewayError> {
         if let Some((r, n)) = call.node {
             let switchyard_config::routes::Node::Model {
@@ -105,6 +107,7 @@ impl Gateway {
             };
             *step += 1;
             let walked = self.walk(ctx, r, *f, &walk_input(request)).await?;
+            holds.extend(walked.holds);
             return self
                 .prepare_node(request.api, &request.body, walked.route, walked.node)
                 .map(Some);

@@ -35,11 +35,13 @@ impl Gateway {
         request: &ApiRequest,
     ) -> Result<Reply, GatewayError> {
         let mut step = 0;
+        let mut holds = Vec::new();
         loop {
             let policy = self.policy_for(&call, request);
             let err = match self.with_retries(ctx, &call, request, &policy, step).await {
                 Ok(mut reply) => {
                     reply.set_step(step, call.node.is_some());
+                    reply.gate_holds = holds;
                     return Ok(reply);
                 }
                 Err(e) => e,
@@ -48,7 +50,10 @@ impl Gateway {
             if err.origin != ErrorOrigin::Upstream {
                 return Err(err);
             }
-            match self.next_call(ctx, &call, request, &mut step).await? {
+            match self
+                .next_call(ctx, &call, request, (&mut step, &mut holds))
+                .await?
+            {
                 Some(next) => call = next,
                 None => return Err(err),
             }
@@ -308,6 +313,7 @@ impl Gateway {
             usage_slot,
             step: 0,
             ticket: None,
+            gate_holds: Vec::new(),
             routing: None,
             similarity: None,
         })
