@@ -370,3 +370,27 @@ fn fused_cpu_encoder_matches_candle_transformers() {
         assert!(cos(x, y) > 0.999_99);
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn embedding_threads_setting_gives_the_same_vectors() {
+    let mut one = minilm();
+    one.threads = 1;
+    let task = || {
+        Task::Embed(switchyard_runtime::task::Embed {
+            inputs: vec!["A man is eating food.".into(), "Thread counts".into()],
+            truncate: false,
+        })
+    };
+    let mut got = Vec::new();
+    for settings in [one, minilm()] {
+        let rt = Runtime::new(vec![settings]);
+        let mut events = rt.schedule("minilm", task()).await.unwrap();
+        let Some(Event::Vectors(v)) = events.recv().await else {
+            panic!("no vectors")
+        };
+        got.push(v);
+    }
+    for (a, b) in got[0].iter().zip(&got[1]) {
+        assert!(a.iter().zip(b).all(|(x, y)| (x - y).abs() < 1e-5));
+    }
+}

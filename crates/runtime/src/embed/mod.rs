@@ -43,10 +43,23 @@ impl EmbedEngine {
         let (queue, jobs) = crate::queue::bounded(settings.queue, settings.idle_unload);
         let batch = settings.max_batch.max(1) as usize;
         let name = settings.name.clone();
+        // `threads` caps the model's matmul and kernel threads (0: one per core, rayon's default)
+        let pool = match settings.threads {
+            0 => None,
+            n => Some(
+                rayon::ThreadPoolBuilder::new()
+                    .num_threads(n as usize)
+                    .thread_name(move |i| format!("embed-{i}"))
+                    .build()
+                    .map_err(|e| {
+                        RuntimeError::load(format!("cannot start the model's threads: {e}"))
+                    })?,
+            ),
+        };
         std::thread::Builder::new()
             .name(format!("embed-{name}"))
             .spawn(move || {
-                run(&encoder, &jobs, batch);
+                run(&encoder, pool.as_ref(), &jobs, batch);
                 tracing::info!(model = %name, "local model unloaded after its idle period");
             })
             .map_err(|e| RuntimeError::load(format!("cannot start the model thread: {e}")))?;
@@ -127,7 +140,7 @@ impl Backend for EmbedEngine {
     }
 }
 
-fn run(encoder: &Encoder, jobs: &Jobs<Job>, batch: usize) {
+fn run(encoder: &Encoder, pool: Option<&rayon::ThreadPool>, jobs: &Jobs<Job>, batch: usize) {
     while let Some(first) = jobs.wait() {
         // everything queued now runs together, in batches of `batch` texts
         let mut group = vec![first];
@@ -139,7 +152,11 @@ fn run(encoder: &Encoder, jobs: &Jobs<Job>, batch: usize) {
             .iter()
             .flat_map(|j| j.inputs.iter().map(String::as_str))
             .collect();
-        match encoder.embed(&texts, batch) {
+        let embedded = match pool {
+            Some(pool) => pool.install(|| encoder.embed(&texts, batch)),
+            None => encoder.embed(&texts, batch),
+        };
+        match embedded {
             Ok((vectors, tokens)) => {
                 let mut vectors = vectors.into_iter();
                 let mut tokens = tokens.into_iter();
