@@ -136,20 +136,7 @@ impl ModelRouter {
         if let Some(alias) = self.aliases.get(requested) {
             if let Some(pool) = &alias.pool {
                 let pick = pool.pick(crate::context::unix_ms());
-                let member = pool.member(pick.index);
-                return Ok(Route {
-                    provider: &self.providers[member.provider],
-                    upstream_model: &member.model,
-                    alias: Some(requested),
-                    cache_ttl: alias.cache_ttl,
-                    requested,
-                    semantic: alias.semantic.clone(),
-                    slot: Some(Slot {
-                        pool: pool.clone(),
-                        index: pick.index,
-                        ejected: pick.ejected,
-                    }),
-                });
+                return Ok(self.pooled(requested, alias, pool, (pick.index, pick.ejected)));
             }
             return Ok(Route {
                 provider: &self.providers[alias.provider],
@@ -195,8 +182,19 @@ impl ModelRouter {
     pub fn member<'a>(&'a self, requested: &'a str, index: usize) -> Option<Route<'a>> {
         let alias = self.aliases.get(requested)?;
         let pool = alias.pool.as_ref()?;
+        Some(self.pooled(requested, alias, pool, (index, false)))
+    }
+
+    /// The route to member `index` of a balanced alias's `pool` (`ejected`: every member is out).
+    fn pooled<'a>(
+        &'a self,
+        requested: &'a str,
+        alias: &'a Target,
+        pool: &'a Arc<Pool>,
+        (index, ejected): (usize, bool),
+    ) -> Route<'a> {
         let member = pool.member(index);
-        Some(Route {
+        Route {
             provider: &self.providers[member.provider],
             upstream_model: &member.model,
             alias: Some(requested),
@@ -206,9 +204,9 @@ impl ModelRouter {
             slot: Some(Slot {
                 pool: pool.clone(),
                 index,
-                ejected: false,
+                ejected,
             }),
-        })
+        }
     }
 
     /// Fallback `n` (1-based: step 1 is the first fallback) of the alias `requested`, if any.
