@@ -43,15 +43,7 @@ async fn post(
     path: &str,
     body: Value,
 ) -> (u16, reqwest::header::HeaderMap, String) {
-    let resp = reqwest::Client::new()
-        .post(gw.url(path))
-        .json(&body)
-        .send()
-        .await
-        .unwrap();
-    let status = resp.status().as_u16();
-    let headers = resp.headers().clone();
-    (status, headers, resp.text().await.unwrap())
+    common::post_text(gw.base_url(), path, &body).await
 }
 
 fn greedy(model: &str, content: &str, max_tokens: u32) -> Value {

@@ -86,7 +86,6 @@ pub async fn expect_error(response: reqwest::Response, status: u16) -> serde_jso
     error
 }
 
-/// POSTs `body` with `headers`; the status, headers and JSON body (`Null` when not JSON).
 /// POST `body` as JSON; the status, headers and body text (streams included).
 pub async fn post_text(
     url: &str,
@@ -104,6 +103,7 @@ pub async fn post_text(
     (status, headers, resp.text().await.unwrap())
 }
 
+/// POSTs `body` with `headers`; the status, headers and JSON body (`Null` when not JSON).
 pub async fn post_with(
     url: &str,
     path: &str,
