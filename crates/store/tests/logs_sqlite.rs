@@ -40,7 +40,7 @@ async fn blocks(url: &str) -> i64 {
     let path = url.strip_prefix("sqlite://").unwrap().to_owned();
     tokio::task::spawn_blocking(move || {
         let conn = rusqlite::Connection::open(path).unwrap();
-        conn.query_row("SELECT COUNT(*) FROM request_log_bodies", [], |r| r.get(0))
+        conn.query_row("SELECT COUNT(*) FROM request_log_blocks", [], |r| r.get(0))
             .unwrap()
     })
     .await

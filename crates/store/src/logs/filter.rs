@@ -1,7 +1,6 @@
-//! [`LogFilter`] → a SQL `WHERE` clause with `$n` parameters (which both SQLite and PostgreSQL
-//! accept), plus the values to bind.
+//! [`LogFilter`] → a SQL `WHERE` clause with `$n` parameters and the values to bind
+//! (PostgreSQL), or a [`Matcher`] that checks rows one by one (SQLite's row blocks).
 
-use super::schema::Kind;
 use super::{seq_at_ms, seq_of, LogFilter};
 
 /// How far a row's key (its id's ms) may sit from its `created_at` (ids made over 4096 a ms
@@ -51,19 +50,12 @@ fn like_escape(s: &str) -> String {
     out
 }
 
-/// SQLite has no index on `created_at`: a time range also bounds the row key, which is.
-pub(crate) fn build(f: &LogFilter, kind: Kind) -> Result<Where, String> {
+pub(crate) fn build(f: &LogFilter) -> Result<Where, String> {
     let mut w = Where::default();
     if let Some(v) = f.since {
-        if kind == Kind::Sqlite {
-            w.push("seq >= $?", Arg::Int(seq_at_ms(v - SEQ_SLACK_MS)));
-        }
         w.push("created_at >= $?", Arg::Int(v));
     }
     if let Some(v) = f.until {
-        if kind == Kind::Sqlite {
-            w.push("seq < $?", Arg::Int(seq_at_ms(v + SEQ_SLACK_MS)));
-        }
         w.push("created_at < $?", Arg::Int(v));
     }
     if let Some(v) = &f.provider {
@@ -85,13 +77,7 @@ pub(crate) fn build(f: &LogFilter, kind: Kind) -> Result<Where, String> {
         w.push("cost_usd >= $?", Arg::Real(v));
     }
     if let Some(v) = &f.before {
-        match kind {
-            Kind::Sqlite => {
-                let seq = seq_of(v).ok_or_else(|| format!("`before`: `{v}` is not a log id"))?;
-                w.push("seq < $?", Arg::Int(seq));
-            }
-            Kind::Postgres => w.push("id < $?", Arg::Text(v.clone())),
-        }
+        w.push("id < $?", Arg::Text(v.clone()));
     }
     if let Some(kv) = &f.metadata {
         let (k, v) = kv
@@ -113,4 +99,98 @@ pub(crate) fn build(f: &LogFilter, kind: Kind) -> Result<Where, String> {
         w.and(&format!("({})", clauses.join(" OR ")));
     }
     Ok(w)
+}
+
+/// A filter checked row by row (SQLite's row blocks), with the row-key range its rows must lie in.
+pub(crate) struct Matcher<'a> {
+    f: &'a LogFilter,
+    /// Row keys at or past `lo` and before `hi`.
+    pub lo: i64,
+    pub hi: i64,
+    metadata: Option<(&'a str, &'a str)>,
+}
+
+impl<'a> Matcher<'a> {
+    pub(crate) fn new(f: &'a LogFilter) -> Result<Self, String> {
+        let mut lo = i64::MIN;
+        let mut hi = i64::MAX;
+        if let Some(v) = f.since {
+            lo = seq_at_ms(v - SEQ_SLACK_MS);
+        }
+        if let Some(v) = f.until {
+            hi = seq_at_ms(v.saturating_add(SEQ_SLACK_MS));
+        }
+        if let Some(v) = &f.before {
+            let seq = seq_of(v).ok_or_else(|| format!("`before`: `{v}` is not a log id"))?;
+            hi = hi.min(seq);
+        }
+        let metadata = match &f.metadata {
+            Some(kv) => Some(
+                kv.split_once('=')
+                    .filter(|(k, _)| !k.is_empty())
+                    .ok_or_else(|| format!("metadata filter `{kv}`: expected key=value"))?,
+            ),
+            None => None,
+        };
+        Ok(Matcher {
+            f,
+            lo,
+            hi,
+            metadata,
+        })
+    }
+
+    /// Whether only the time range selects (a block wholly inside it matches without decoding).
+    pub(crate) fn time_only(&self) -> bool {
+        let f = self.f;
+        f.provider.is_none()
+            && f.model.is_none()
+            && f.status.is_none()
+            && f.success.is_none()
+            && f.cached.is_none()
+            && f.min_cost.is_none()
+            && f.before.is_none()
+            && f.metadata.is_none()
+    }
+
+    /// Whether every `created_at` in `[first, last]` is inside the time range.
+    pub(crate) fn covers(&self, first: i64, last: i64) -> bool {
+        self.f.since.is_none_or(|v| first >= v) && self.f.until.is_none_or(|v| last < v)
+    }
+
+    pub(crate) fn matches(&self, seq: i64, r: &super::LogRecord) -> bool {
+        let f = self.f;
+        seq >= self.lo
+            && seq < self.hi
+            && f.since.is_none_or(|v| r.created_at >= v)
+            && f.until.is_none_or(|v| r.created_at < v)
+            && f.provider
+                .as_ref()
+                .is_none_or(|v| r.provider.as_ref() == Some(v))
+            && f.model.as_ref().is_none_or(|v| {
+                r.model.as_ref() == Some(v) || r.requested_model.as_ref() == Some(v)
+            })
+            && f.status.is_none_or(|v| r.status == v)
+            && f.success.is_none_or(|v| r.success == v)
+            && f.cached.is_none_or(|v| r.cached == v)
+            && f.min_cost
+                .is_none_or(|v| r.cost_usd.is_some_and(|c| c >= v))
+            && self
+                .metadata
+                .is_none_or(|(k, v)| metadata_has(r.metadata.as_deref(), k, v))
+    }
+}
+
+/// `key=value` on a row's metadata: a string equal to `value`, or another value whose JSON is
+/// `value` (`n=7`, `flag=true`).
+fn metadata_has(metadata: Option<&str>, key: &str, value: &str) -> bool {
+    let Some(text) = metadata else { return false };
+    let Ok(serde_json::Value::Object(map)) = serde_json::from_str(text) else {
+        return false;
+    };
+    match map.get(key) {
+        Some(serde_json::Value::String(s)) => s == value,
+        Some(other) => serde_json::from_str::<serde_json::Value>(value).is_ok_and(|v| v == *other),
+        None => false,
+    }
 }

@@ -1,19 +1,24 @@
-//! The request log: one row per request, in SQLite (default, a WAL file) or PostgreSQL (shared by
-//! replicas), through sqlx's `Any` driver so both run the same SQL.
+//! The request log: one record per request, in SQLite (default, a WAL file) or PostgreSQL (shared
+//! by replicas).
 //!
 //! # Layout
 //! - this file: [`LogRecord`], [`LogFilter`], [`LogPatch`].
 //! - [`schema`]: versioned migrations (the SQLite and PostgreSQL layouts) and the column list.
-//! - [`db`]: [`LogStore`] — opening, batch inserts, queries, retention.
-//! - [`native`]: the SQLite insert path (a dedicated thread, one statement per batch).
-//! - [`blocks`]: SQLite's out-of-line, block-compressed bodies.
-//! - [`filter`]: a filter → SQL `WHERE` clause with numbered parameters.
+//! - [`db`]: [`LogStore`] — opening, migrating, and the calls each backend answers.
+//! - [`postgres`]: one row per request through sqlx; filters as SQL.
+//! - [`sqlite`]: rows packed in compressed blocks; [`rowblocks`] its operations, [`codec`] the
+//!   rows' encoding, [`blocks`] the bodies', [`native`] its writer thread and reader connection.
+//! - [`filter`]: a filter → SQL `WHERE` clause, or a row matcher.
 
 mod blocks;
+mod codec;
 mod db;
 mod filter;
 mod native;
+mod postgres;
+mod rowblocks;
 mod schema;
+mod sqlite;
 
 use serde::{Deserialize, Serialize};
 

@@ -1,11 +1,11 @@
 //! The request-log schema: versioned migrations per database, and the column list.
 //!
-//! PostgreSQL keeps one row per request keyed by its id (replicas share it). SQLite (version 2)
-//! is laid out for the single writer of an embedded log: rows keyed by `seq` — the top 60 bits of
-//! the gateway's UUIDv7 ids ([`super::seq_of`]), so inserts append to the table's last page and
-//! no secondary index has to be maintained — and the bodies, which are most of the bytes, stored
-//! out of line in LZ4-compressed blocks of many rows ([`super::blocks`]). Time ranges and cursors
-//! become `seq` ranges; rows from version 1 keep their bodies inline.
+//! PostgreSQL keeps one row per request keyed by its id (replicas share it). SQLite is laid out
+//! for the single writer of an embedded log. Version 2 keyed rows by `seq` — the top 60 bits of
+//! the gateway's UUIDv7 ids ([`super::seq_of`]) — with bodies out of line in compressed blocks;
+//! version 3 packs the rows themselves into blocks too ([`super::rowblocks`]): one table row per
+//! writer batch, indexed by its span of row keys. The rows of a version-2 table are moved into
+//! blocks in code when the store opens (`rowblocks::upgrade_v2`).
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Kind {
@@ -117,6 +117,22 @@ const V2_SQLITE: &str = "CREATE TABLE request_logs_v2 (
         data BLOB NOT NULL
     )";
 
+/// SQLite: row blocks. `first_seq`/`last_seq` span the row keys in a block and
+/// `first_at`/`last_at` their `created_at`; the index serves both "blocks after a key, newest
+/// first" and "blocks holding a key".
+const V3_SQLITE: &str = "CREATE TABLE IF NOT EXISTS request_log_blocks (
+        block INTEGER PRIMARY KEY,
+        first_seq BIGINT NOT NULL,
+        last_seq BIGINT NOT NULL,
+        first_at BIGINT NOT NULL,
+        last_at BIGINT NOT NULL,
+        n_rows BIGINT NOT NULL,
+        rows BLOB NOT NULL,
+        bodies BLOB
+    );
+    CREATE INDEX IF NOT EXISTS request_log_blocks_span ON request_log_blocks (last_seq, first_seq);
+    CREATE INDEX IF NOT EXISTS request_log_blocks_first ON request_log_blocks (first_seq)";
+
 /// Schema versions, in order.
 pub(crate) const MIGRATIONS: &[Migration] = &[
     Migration {
@@ -127,6 +143,11 @@ pub(crate) const MIGRATIONS: &[Migration] = &[
     Migration {
         version: 2,
         sqlite: V2_SQLITE,
+        postgres: "",
+    },
+    Migration {
+        version: 3,
+        sqlite: V3_SQLITE,
         postgres: "",
     },
 ];

@@ -1,0 +1,192 @@
+//! The embedded SQLite request log: rows packed in compressed blocks ([`super::rowblocks`]),
+//! written by one thread, read on another connection.
+//!
+//! A log is written far more than it is read, and on one core: a block costs one SQLite insert
+//! per writer batch instead of one per request with its dozens of bound columns, and the
+//! compressed rows and bodies are a fraction of the bytes. Queries decode the blocks their time
+//! range and cursor select and filter rows in Rust.
+
+use std::path::Path;
+use std::sync::atomic::{AtomicI64, Ordering};
+
+use super::db::{Retention, RetentionMode};
+use super::filter::Matcher;
+use super::native::Native;
+use super::rowblocks;
+use super::{LogFilter, LogPatch, LogRecord};
+use crate::StoreError;
+
+pub(crate) struct SqliteLog {
+    native: Native,
+    /// The row count (this process is the file's only writer).
+    rows: AtomicI64,
+}
+
+fn failed(e: String) -> StoreError {
+    StoreError::Unavailable(e)
+}
+
+impl SqliteLog {
+    /// Opens the file (migrated by the caller), moving rows of the older per-row layout into
+    /// blocks first.
+    pub(crate) async fn open(path: &Path) -> Result<Self, StoreError> {
+        let native = Native::open(path, i64::MIN)?;
+        let moved = native
+            .write(|w| {
+                let tx = w.conn.transaction().map_err(|e| e.to_string())?;
+                let moved = rowblocks::upgrade_v2(&tx)?;
+                let totals = rowblocks::totals(&tx)?;
+                tx.commit().map_err(|e| e.to_string())?;
+                w.newest = totals.1.unwrap_or(i64::MIN);
+                Ok::<_, String>((moved, totals.0))
+            })
+            .await?
+            .map_err(failed)?;
+        if moved.0 > 0 {
+            tracing::info!(rows = moved.0, "moved the request log into row blocks");
+        }
+        Ok(SqliteLog {
+            native,
+            rows: AtomicI64::new(moved.1),
+        })
+    }
+
+    /// Writes `rows` in one transaction; a row whose id is stored is skipped. On failure they
+    /// come back with the error.
+    pub(crate) async fn insert(
+        &self,
+        rows: Vec<LogRecord>,
+    ) -> Result<(), (StoreError, Vec<LogRecord>)> {
+        let (tx, back) = tokio::sync::oneshot::channel();
+        let result = self
+            .native
+            .write(move |w| {
+                let mut newest = w.newest;
+                let written = w
+                    .conn
+                    .transaction()
+                    .map_err(|e| format!("sqlite: {e}"))
+                    .and_then(|tx| {
+                        let n = rowblocks::append(&tx, &rows, &mut newest)?;
+                        tx.commit().map_err(|e| format!("sqlite: {e}"))?;
+                        Ok(n)
+                    });
+                if written.is_ok() {
+                    w.newest = newest;
+                }
+                let _ = tx.send(rows);
+                written
+            })
+            .await;
+        match result {
+            Ok(Ok(n)) => {
+                self.rows.fetch_add(n as i64, Ordering::Relaxed);
+                Ok(())
+            }
+            Ok(Err(e)) => Err((failed(e), back.await.unwrap_or_default())),
+            Err(e) => Err((e, back.await.unwrap_or_default())),
+        }
+    }
+
+    pub(crate) async fn newest_seq(&self) -> Result<Option<i64>, StoreError> {
+        self.native
+            .read(|c| rowblocks::totals(c).map(|t| t.1))
+            .await
+    }
+
+    pub(crate) async fn list(
+        &self,
+        f: &LogFilter,
+        limit: u32,
+    ) -> Result<Vec<LogRecord>, StoreError> {
+        Matcher::new(f).map_err(StoreError::Invalid)?;
+        let f = f.clone();
+        self.native
+            .read(move |c| rowblocks::list(c, &Matcher::new(&f)?, limit as usize))
+            .await
+    }
+
+    pub(crate) async fn scan(&self, f: &LogFilter) -> Result<Vec<LogRecord>, StoreError> {
+        Matcher::new(f).map_err(StoreError::Invalid)?;
+        let f = f.clone();
+        self.native
+            .read(move |c| rowblocks::scan(c, &Matcher::new(&f)?))
+            .await
+    }
+
+    pub(crate) async fn get(&self, id: &str) -> Result<Option<LogRecord>, StoreError> {
+        let id = id.to_owned();
+        self.native.read(move |c| rowblocks::get(c, &id)).await
+    }
+
+    pub(crate) async fn patch(&self, id: &str, patch: &LogPatch) -> Result<bool, StoreError> {
+        let (id, patch) = (id.to_owned(), patch.clone());
+        self.native
+            .write(move |w| {
+                let tx = w.conn.transaction().map_err(|e| e.to_string())?;
+                let done = rowblocks::patch(&tx, &id, &patch)?;
+                tx.commit().map_err(|e| e.to_string())?;
+                Ok(done)
+            })
+            .await?
+            .map_err(failed)
+    }
+
+    /// Runs a removal on the writer thread and counts what went.
+    async fn remove(
+        &self,
+        job: impl FnOnce(&rusqlite::Transaction<'_>) -> Result<u64, String> + Send + 'static,
+    ) -> Result<u64, StoreError> {
+        let gone = self
+            .native
+            .write(move |w| {
+                let tx = w.conn.transaction().map_err(|e| e.to_string())?;
+                let gone = job(&tx)?;
+                tx.commit().map_err(|e| e.to_string())?;
+                Ok(gone)
+            })
+            .await?
+            .map_err(failed)?;
+        self.rows.fetch_sub(gone as i64, Ordering::Relaxed);
+        Ok(gone)
+    }
+
+    pub(crate) async fn delete(&self, f: &LogFilter) -> Result<u64, StoreError> {
+        Matcher::new(f).map_err(StoreError::Invalid)?;
+        let f = f.clone();
+        self.remove(move |tx| rowblocks::delete(tx, &Matcher::new(&f)?))
+            .await
+    }
+
+    pub(crate) fn count(&self) -> u64 {
+        self.rows.load(Ordering::Relaxed).max(0) as u64
+    }
+
+    /// Applies `retention` (for `delete-oldest`); returns how many rows went.
+    pub(crate) async fn enforce(
+        &self,
+        retention: &Retention,
+        now_ms: i64,
+    ) -> Result<u64, StoreError> {
+        if retention.mode == RetentionMode::StopInserting {
+            return Ok(0);
+        }
+        let mut gone = 0;
+        if let Some(age) = retention.max_age {
+            let old = LogFilter {
+                until: Some(now_ms - age.as_millis() as i64),
+                ..LogFilter::default()
+            };
+            gone += self.delete(&old).await?;
+        }
+        if let Some(max) = retention.max_rows {
+            let excess = self.count().saturating_sub(max);
+            if excess > 0 {
+                gone += self
+                    .remove(move |tx| rowblocks::delete_oldest(tx, excess))
+                    .await?;
+            }
+        }
+        Ok(gone)
+    }
+}
