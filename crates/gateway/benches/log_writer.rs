@@ -1,5 +1,5 @@
 //! What the log writer sustains on its own: finalize (usage parsed from the answer, cost priced)
-//! and insert into SQLite (WAL), in the writer's batches of 500, bodies included.
+//! and append to SQLite (WAL, row blocks), in the writer's batches of 500, bodies included.
 //! Run: `cargo bench -p switchyard-gateway --bench log_writer`.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -80,7 +80,7 @@ fn writer(c: &mut Criterion) {
                 })
                 .collect();
             runtime
-                .block_on(store.insert_owned(rows))
+                .block_on(store.append_new(rows))
                 .map_err(|(e, _)| e)
                 .unwrap();
         });
@@ -108,7 +108,7 @@ fn writer(c: &mut Criterion) {
                 })
                 .collect();
             runtime
-                .block_on(store.insert_owned(batch))
+                .block_on(store.append_new(batch))
                 .map_err(|(e, _)| e)
                 .unwrap();
         });

@@ -2,7 +2,8 @@
 //! together with LZ4, their bodies in a second section ([`super::blocks`]) so that listing rows
 //! never decompresses a body.
 //!
-//! A rows section (before compression): a format byte, the row count, then each row's fields in
+//! A rows section (before compression): a format byte, the row count (`u32`, little-endian),
+//! then each row's fields in
 //! the order of [`LogRecord`] — integers as zigzag varints, floats as 8 little-endian bytes,
 //! strings as a varint length and UTF-8 bytes, an optional value as a presence byte then the
 //! value — followed by its row key and the offset of its bodies in the bodies section.
@@ -237,37 +238,40 @@ fn get_row(i: &mut In<'_>) -> Result<Row, String> {
     })
 }
 
+/// The format byte and the row count.
+const HEAD: usize = 5;
+
 /// Packs rows (their bodies are not written here) into a compressed rows section.
 #[derive(Default)]
 pub(crate) struct RowsBuilder {
     raw: Vec<u8>,
-    count: u64,
+    count: u32,
 }
 
 impl RowsBuilder {
     pub(crate) fn push(&mut self, seq: i64, record: &LogRecord, body_at: Option<u64>) {
         if self.raw.is_empty() {
             self.raw.reserve(64 * 1024);
+            self.raw.extend_from_slice(&[FORMAT, 0, 0, 0, 0]);
         }
         put_row(&mut Out(&mut self.raw), seq, record, body_at);
         self.count += 1;
     }
 
     pub(crate) fn count(&self) -> u64 {
-        self.count
+        u64::from(self.count)
     }
 
     /// The compressed section; the builder is empty again.
     pub(crate) fn take(&mut self) -> Vec<u8> {
-        let mut head = Vec::with_capacity(11);
-        head.push(FORMAT);
-        Out(&mut head).uvar(self.count);
-        let mut all = Vec::with_capacity(head.len() + self.raw.len());
-        all.extend_from_slice(&head);
-        all.extend_from_slice(&self.raw);
+        if self.raw.is_empty() {
+            self.raw.extend_from_slice(&[FORMAT, 0, 0, 0, 0]);
+        }
+        self.raw[1..HEAD].copy_from_slice(&self.count.to_le_bytes());
+        let data = lz4_flex::compress_prepend_size(&self.raw);
         self.raw.clear();
         self.count = 0;
-        lz4_flex::compress_prepend_size(&all)
+        data
     }
 }
 
@@ -279,7 +283,12 @@ pub(crate) fn read_rows(section: &[u8]) -> Result<Vec<Row>, String> {
     if input.byte()? != FORMAT {
         return Err(format!("{DAMAGED}: unknown format"));
     }
-    let count = input.uvar()?;
+    let count = raw
+        .get(1..HEAD)
+        .and_then(|b| <[u8; 4]>::try_from(b).ok())
+        .map(u32::from_le_bytes)
+        .ok_or(DAMAGED)?;
+    input.pos = HEAD;
     let mut rows = Vec::with_capacity(count.min(1 << 16) as usize);
     for _ in 0..count {
         rows.push(get_row(&mut input)?);
@@ -368,7 +377,7 @@ mod tests {
         let good = b.take();
         assert!(read_rows(&good[..good.len() - 3]).is_err());
         assert!(read_rows(b"junk").is_err());
-        let raw = lz4_flex::compress_prepend_size(&[FORMAT, 3, 1]);
+        let raw = lz4_flex::compress_prepend_size(&[FORMAT, 3, 0, 0, 0, 1]);
         assert!(read_rows(&raw).is_err(), "fewer rows than counted");
     }
 }

@@ -109,7 +109,19 @@ impl LogStore {
         rows: Vec<LogRecord>,
     ) -> Result<(), (StoreError, Vec<LogRecord>)> {
         match &self.backend {
-            Backend::Sqlite(s) => s.insert(rows).await,
+            Backend::Sqlite(s) => s.insert(rows, true).await,
+            Backend::Postgres(p) => p.insert(&rows).await.map_err(|e| (e, rows)),
+        }
+    }
+
+    /// [`Self::insert_owned`] for rows this process just made and writes once (the log
+    /// writer's batches): SQLite skips looking for stored copies of them.
+    pub async fn append_new(
+        &self,
+        rows: Vec<LogRecord>,
+    ) -> Result<(), (StoreError, Vec<LogRecord>)> {
+        match &self.backend {
+            Backend::Sqlite(s) => s.insert(rows, false).await,
             Backend::Postgres(p) => p.insert(&rows).await.map_err(|e| (e, rows)),
         }
     }
@@ -117,7 +129,7 @@ impl LogStore {
     /// [`Self::insert_owned`] from a borrowed slice.
     pub async fn insert(&self, rows: &[LogRecord]) -> Result<(), StoreError> {
         match &self.backend {
-            Backend::Sqlite(s) => s.insert(rows.to_vec()).await.map_err(|(e, _)| e),
+            Backend::Sqlite(s) => s.insert(rows.to_vec(), true).await.map_err(|(e, _)| e),
             Backend::Postgres(p) => p.insert(rows).await,
         }
     }

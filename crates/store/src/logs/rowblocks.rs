@@ -90,18 +90,28 @@ fn blocks_in(
     Ok(())
 }
 
-/// Appends `rows` as new blocks; a row whose id is already stored (a replay) is skipped.
-/// `newest` is the highest row key stored: only rows at or below it can be replays.
-pub(crate) fn append(tx: &Transaction<'_>, rows: &[LogRecord], newest: &mut i64) -> Result<u64> {
+/// Appends `rows` as new blocks. With `replay`, a row whose id is already stored is skipped
+/// (`newest`, the highest row key stored, bounds where such rows can be); without, the rows are
+/// known to be new (the gateway's own, written once).
+pub(crate) fn append(
+    tx: &Transaction<'_>,
+    rows: &[LogRecord],
+    newest: &mut i64,
+    replay: bool,
+) -> Result<u64> {
     let mut seen: HashSet<&str> = HashSet::new();
-    let old: Vec<i64> = rows.iter().map(seq_for).filter(|s| *s <= *newest).collect();
+    let old: Vec<i64> = if replay {
+        rows.iter().map(seq_for).filter(|s| *s <= *newest).collect()
+    } else {
+        Vec::new()
+    };
     let stored = match (old.iter().min(), old.iter().max()) {
         (Some(&lo), Some(&hi)) => ids_in(tx, lo, hi)?,
         _ => HashSet::new(),
     };
     let mut out = Packer::default();
     for r in rows {
-        if stored.contains(&r.id) || !seen.insert(&r.id) {
+        if replay && (stored.contains(&r.id) || !seen.insert(&r.id)) {
             continue;
         }
         let seq = seq_for(r);

@@ -51,11 +51,12 @@ impl SqliteLog {
         })
     }
 
-    /// Writes `rows` in one transaction; a row whose id is stored is skipped. On failure they
-    /// come back with the error.
+    /// Writes `rows` in one transaction; with `replay`, a row whose id is stored is skipped. On
+    /// failure they come back with the error.
     pub(crate) async fn insert(
         &self,
         rows: Vec<LogRecord>,
+        replay: bool,
     ) -> Result<(), (StoreError, Vec<LogRecord>)> {
         let (tx, back) = tokio::sync::oneshot::channel();
         let result = self
@@ -67,7 +68,7 @@ impl SqliteLog {
                     .transaction()
                     .map_err(|e| format!("sqlite: {e}"))
                     .and_then(|tx| {
-                        let n = rowblocks::append(&tx, &rows, &mut newest)?;
+                        let n = rowblocks::append(&tx, &rows, &mut newest, replay)?;
                         tx.commit().map_err(|e| format!("sqlite: {e}"))?;
                         Ok(n)
                     });
