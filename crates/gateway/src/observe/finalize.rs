@@ -46,7 +46,8 @@ fn text_capped(bytes: &[u8], cap: usize) -> String {
 
 pub fn finalize(mut obs: Observation, prices: &PriceTable, payload_cap: usize) -> Finished {
     let call = obs.call.take().unwrap_or_default();
-    let served = obs.served.as_ref();
+    let served_note = obs.served.take();
+    let served = served_note.as_ref();
     let success = (200..300).contains(&obs.status) && !obs.aborted && obs.error.is_none();
     let cached = served.and_then(|s| s.cache).is_some_and(|c| c.is_hit());
     let head: std::borrow::Cow<'_, [u8]> = match obs.response_head.as_slice() {
@@ -99,6 +100,19 @@ pub fn finalize(mut obs: Observation, prices: &PriceTable, payload_cap: usize) -
         ticket.settle(usage.map(|u| u.input + u.output), cost);
     }
     let upstream = served.filter(|_| !cached).map(|s| s.upstream_latency);
+    let cache_status = served.and_then(|s| s.cache).map(|c| c.as_str().to_owned());
+    let step = served.map_or(0, |s| i64::from(s.step));
+    let stream = served.is_some_and(|s| s.stream);
+    let metadata = with_routing(call.metadata, served);
+    // the names move into the row (this runs for every request: no copies)
+    let (provider, requested_model, model) = match served_note {
+        Some(s) => (
+            Some(s.provider),
+            s.requested_model,
+            Some(s.model).filter(|m| !m.is_empty()),
+        ),
+        None => (None, None, None),
+    };
     let record = LogRecord {
         id: obs.id,
         created_at: obs.received_ms,
@@ -111,15 +125,15 @@ pub fn finalize(mut obs: Observation, prices: &PriceTable, payload_cap: usize) -
         method: obs.method,
         path: obs.path,
         route: obs.route.to_owned(),
-        provider: served.map(|s| s.provider.clone()),
-        requested_model: served.and_then(|s| s.requested_model.clone()),
-        model: served.map(|s| s.model.clone()).filter(|m| !m.is_empty()),
+        provider,
+        requested_model,
+        model,
         status: i64::from(obs.status),
         success,
         cached,
-        cache_status: served.and_then(|s| s.cache).map(|c| c.as_str().to_owned()),
-        step: served.map_or(0, |s| i64::from(s.step)),
-        stream: served.is_some_and(|s| s.stream),
+        cache_status,
+        step,
+        stream,
         input_tokens: usage.map(|u| u.input as i64),
         output_tokens: usage.map(|u| u.output as i64),
         cached_input_tokens: usage.map(|u| u.cached_input as i64),
@@ -134,7 +148,7 @@ pub fn finalize(mut obs: Observation, prices: &PriceTable, payload_cap: usize) -
         overhead_ms: upstream
             .map(|u| ms(obs.head.saturating_sub(u)))
             .or(Some(ms(obs.head))),
-        metadata: with_routing(call.metadata.as_deref(), served),
+        metadata,
         user_agent: obs.user_agent,
         error: obs.error.or_else(|| {
             obs.aborted
@@ -160,14 +174,14 @@ pub fn finalize(mut obs: Observation, prices: &PriceTable, payload_cap: usize) -
 /// The row's metadata, plus `routed_model`, `routing_reason` and `hybrid_route` when a hybrid
 /// route decided and
 /// `cache_similarity` for a semantic-cache hit.
-fn with_routing(metadata: Option<&str>, served: Option<&super::ServedNote>) -> Option<String> {
+fn with_routing(metadata: Option<String>, served: Option<&super::ServedNote>) -> Option<String> {
     let routing = served.and_then(|s| s.routing.as_ref());
     let similarity = served.and_then(|s| s.similarity);
     if routing.is_none() && similarity.is_none() {
-        return metadata.map(str::to_owned);
+        return metadata;
     }
     let mut m: serde_json::Map<String, serde_json::Value> = metadata
-        .and_then(|m| serde_json::from_str(m).ok())
+        .and_then(|m| serde_json::from_str(&m).ok())
         .unwrap_or_default();
     if let Some(r) = routing {
         m.insert("routed_model".into(), r.model.clone().into());

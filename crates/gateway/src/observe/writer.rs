@@ -16,7 +16,7 @@ use std::time::Duration;
 use switchyard_config::{LogsConfig, PriceRow};
 use switchyard_store::logs::{LogRecord, LogStore, Retention, RetentionMode};
 use switchyard_store::StoreError;
-use tokio::sync::{mpsc, Notify};
+use tokio::sync::Notify;
 use tokio::task::JoinHandle;
 
 use super::finalize::finalize;
@@ -37,13 +37,13 @@ const GATHER: Duration = Duration::from_millis(25);
 const HOUSEKEEPING: Duration = Duration::from_secs(2);
 
 pub struct Observer {
-    tx: mpsc::Sender<Observation>,
     inner: Arc<Inner>,
     shutdown: Arc<Notify>,
     task: Mutex<Option<JoinHandle<()>>>,
 }
 
 struct Inner {
+    queue: Queue,
     store: LogStore,
     prices: PriceTable,
     metrics: Metrics,
@@ -57,6 +57,60 @@ struct Inner {
 
 struct Spill {
     path: PathBuf,
+}
+
+/// The records waiting for the writer: a vector behind a lock (a push is a few dozen
+/// nanoseconds; the writer takes the whole vector at once) and a wake-up for the writer when it
+/// goes from empty to not.
+#[derive(Default)]
+struct Queue {
+    waiting: Mutex<Waiting>,
+    wake: Notify,
+}
+
+#[derive(Default)]
+struct Waiting {
+    items: Vec<Observation>,
+    closed: bool,
+}
+
+impl Queue {
+    /// Queues `obs`, or gives it back when the queue is full or closed.
+    fn push(&self, obs: Observation, capacity: usize) -> Result<(), Observation> {
+        let mut w = self.waiting.lock().unwrap_or_else(PoisonError::into_inner);
+        if w.closed || w.items.len() >= capacity {
+            return Err(obs);
+        }
+        let first = w.items.is_empty();
+        w.items.push(obs);
+        drop(w);
+        if first {
+            self.wake.notify_one();
+        }
+        Ok(())
+    }
+
+    /// Everything queued, swapped with `spare` (an empty vector whose allocation is reused).
+    fn take(&self, spare: &mut Vec<Observation>) {
+        let mut w = self.waiting.lock().unwrap_or_else(PoisonError::into_inner);
+        std::mem::swap(&mut w.items, spare);
+    }
+
+    fn len(&self) -> usize {
+        self.waiting
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .items
+            .len()
+    }
+
+    /// From now on pushes are refused.
+    fn close(&self) {
+        self.waiting
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .closed = true;
+    }
 }
 
 impl Spill {
@@ -112,6 +166,7 @@ impl Observer {
             },
         };
         let inner = Arc::new(Inner {
+            queue: Queue::default(),
             store,
             prices: PriceTable::new(pricing),
             metrics: Metrics::default(),
@@ -128,11 +183,9 @@ impl Observer {
                 .map(|e| Exporter::new(e, &config.otlp_service_name)),
         });
         inner.replay_spill().await;
-        let (tx, rx) = mpsc::channel(config.queue_capacity);
         let shutdown = Arc::new(Notify::new());
-        let task = tokio::spawn(run(inner.clone(), rx, shutdown.clone()));
+        let task = tokio::spawn(run(inner.clone(), shutdown.clone()));
         Ok(Arc::new(Observer {
-            tx,
             inner,
             shutdown,
             task: Mutex::new(Some(task)),
@@ -143,12 +196,9 @@ impl Observer {
     /// (or closed by shutdown) it is finalized here and appended to the spill file.
     pub fn submit(&self, obs: Observation) {
         self.inner.metrics.in_flight.fetch_sub(1, Ordering::Relaxed);
-        match self.tx.try_send(obs) {
-            Ok(()) => {}
-            Err(mpsc::error::TrySendError::Full(obs) | mpsc::error::TrySendError::Closed(obs)) => {
-                let finished = self.inner.finish(obs);
-                self.inner.spill(&[finished.record]);
-            }
+        if let Err(obs) = self.inner.queue.push(obs, self.inner.capacity) {
+            let finished = self.inner.finish(obs);
+            self.inner.spill(&[finished.record]);
         }
     }
 
@@ -162,7 +212,7 @@ impl Observer {
     }
 
     pub fn queue_depth(&self) -> usize {
-        self.inner.capacity - self.tx.capacity()
+        self.inner.queue.len()
     }
 
     pub fn store(&self) -> &LogStore {
@@ -304,45 +354,39 @@ impl Inner {
     }
 }
 
-async fn run(inner: Arc<Inner>, mut rx: mpsc::Receiver<Observation>, shutdown: Arc<Notify>) {
+impl Inner {
+    /// Writes everything queued now, in batches; `spare` is the vector swapped in.
+    async fn write_queued(&self, spare: &mut Vec<Observation>) {
+        self.queue.take(spare);
+        while !spare.is_empty() {
+            let n = spare.len().min(self.batch.max(1));
+            let batch: Vec<Observation> = spare.drain(..n).collect();
+            self.write(batch).await;
+        }
+    }
+}
+
+async fn run(inner: Arc<Inner>, shutdown: Arc<Notify>) {
     let mut tick = tokio::time::interval(HOUSEKEEPING);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut spare = Vec::new();
     loop {
         tokio::select! {
             biased;
             () = shutdown.notified() => break,
-            got = rx.recv() => {
-                let Some(first) = got else { break };
-                // let the queue fill for a moment without being woken per record (a receiver
-                // that waits on the queue is woken, and polled, once per send), then take all
+            () = inner.queue.wake.notified() => {
+                // let the queue fill for a moment (one wake-up per batch, not per record)
                 tokio::time::sleep(GATHER).await;
-                let mut batch = Vec::with_capacity(inner.batch.min(1024));
-                batch.push(first);
-                loop {
-                    while batch.len() < inner.batch {
-                        match rx.try_recv() {
-                            Ok(o) => batch.push(o),
-                            Err(_) => break,
-                        }
-                    }
-                    let full = batch.len() >= inner.batch;
-                    inner.write(std::mem::take(&mut batch)).await;
-                    if !full {
-                        break;
-                    }
-                }
+                inner.write_queued(&mut spare).await;
             }
-            _ = tick.tick() => inner.housekeeping().await,
+            _ = tick.tick() => {
+                // a wake-up lost to the other branches is made up for here
+                inner.write_queued(&mut spare).await;
+                inner.housekeeping().await;
+            }
         }
     }
     // drain: nothing more is accepted (late submits spill), everything queued is written
-    rx.close();
-    let mut batch = Vec::new();
-    while let Some(o) = rx.recv().await {
-        batch.push(o);
-        if batch.len() >= inner.batch {
-            inner.write(std::mem::take(&mut batch)).await;
-        }
-    }
-    inner.write(batch).await;
+    inner.queue.close();
+    inner.write_queued(&mut spare).await;
 }

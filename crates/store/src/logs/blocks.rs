@@ -44,11 +44,36 @@ impl BlockBuilder {
         self.raw.is_empty()
     }
 
-    /// The compressed block; the builder is empty again.
-    pub(crate) fn take(&mut self) -> Vec<u8> {
-        let data = lz4_flex::compress_prepend_size(&self.raw);
+    pub(crate) fn clear(&mut self) {
         self.raw.clear();
+    }
+
+    /// The compressed block; the builder is empty again.
+    #[cfg(test)]
+    pub(crate) fn take(&mut self) -> Vec<u8> {
+        let mut data = Vec::new();
+        self.take_into(&mut data);
         data
+    }
+
+    /// [`Self::take`] into `out` (whose allocation is reused).
+    pub(crate) fn take_into(&mut self, out: &mut Vec<u8>) {
+        compress_into(&self.raw, out);
+        self.raw.clear();
+    }
+}
+
+/// LZ4 with the uncompressed size in front (the layout `lz4_flex::compress_prepend_size`
+/// writes), into `out`, reusing its allocation: the writer compresses a block per batch, and
+/// fresh buffers of that size would be fresh pages from the OS each time.
+pub(crate) fn compress_into(input: &[u8], out: &mut Vec<u8>) {
+    out.clear();
+    out.extend_from_slice(&(input.len() as u32).to_le_bytes());
+    out.resize(4 + lz4_flex::block::get_maximum_output_size(input.len()), 0);
+    match lz4_flex::block::compress_into(input, &mut out[4..]) {
+        Ok(n) => out.truncate(4 + n),
+        // cannot happen (the buffer has the worst-case size); fall back to allocating
+        Err(_) => *out = lz4_flex::compress_prepend_size(input),
     }
 }
 

@@ -262,16 +262,27 @@ impl RowsBuilder {
         u64::from(self.count)
     }
 
+    pub(crate) fn clear(&mut self) {
+        self.raw.clear();
+        self.count = 0;
+    }
+
     /// The compressed section; the builder is empty again.
     pub(crate) fn take(&mut self) -> Vec<u8> {
+        let mut data = Vec::new();
+        self.take_into(&mut data);
+        data
+    }
+
+    /// [`Self::take`] into `out` (whose allocation is reused).
+    pub(crate) fn take_into(&mut self, out: &mut Vec<u8>) {
         if self.raw.is_empty() {
             self.raw.extend_from_slice(&[FORMAT, 0, 0, 0, 0]);
         }
         self.raw[1..HEAD].copy_from_slice(&self.count.to_le_bytes());
-        let data = lz4_flex::compress_prepend_size(&self.raw);
+        super::blocks::compress_into(&self.raw, out);
         self.raw.clear();
         self.count = 0;
-        data
     }
 }
 

@@ -14,10 +14,12 @@ use tokio::sync::oneshot;
 
 use crate::StoreError;
 
-/// What the writer thread keeps between jobs: its connection and the highest row key stored.
+/// What the writer thread keeps between jobs: its connection, the highest row key stored, and
+/// the buffers blocks are packed in.
 pub(crate) struct WriterState {
     pub conn: Connection,
     pub newest: i64,
+    pub packer: super::rowblocks::Packer,
 }
 
 type Job = Box<dyn FnOnce(&mut WriterState) + Send>;
@@ -47,7 +49,11 @@ impl Native {
         let conn = connect(path)?;
         let reader = Arc::new(Mutex::new(connect(path)?));
         let (jobs, rx) = mpsc::channel::<Job>();
-        let mut state = WriterState { conn, newest };
+        let mut state = WriterState {
+            conn,
+            newest,
+            packer: super::rowblocks::Packer::default(),
+        };
         std::thread::Builder::new()
             .name("log-sqlite".into())
             .spawn(move || {

@@ -96,7 +96,7 @@ fn blocks_in(
 pub(crate) fn append(
     tx: &Transaction<'_>,
     rows: &[LogRecord],
-    newest: &mut i64,
+    (newest, out): (&mut i64, &mut Packer),
     replay: bool,
 ) -> Result<u64> {
     let mut seen: HashSet<&str> = HashSet::new();
@@ -109,7 +109,7 @@ pub(crate) fn append(
         (Some(&lo), Some(&hi)) => ids_in(tx, lo, hi)?,
         _ => HashSet::new(),
     };
-    let mut out = Packer::default();
+    out.reset();
     for r in rows {
         if replay && (stored.contains(&r.id) || !seen.insert(&r.id)) {
             continue;
@@ -142,16 +142,26 @@ fn ids_in(conn: &Connection, lo: i64, hi: i64) -> Result<HashSet<String>> {
     Ok(ids)
 }
 
-/// Fills blocks and writes each when full.
+/// Fills blocks and writes each when full. The writer keeps one, so its buffers are reused.
 #[derive(Default)]
-struct Packer {
+pub(crate) struct Packer {
     rows: RowsBuilder,
     bodies: BlockBuilder,
     span: Option<[i64; 4]>,
     written: u64,
+    rows_out: Vec<u8>,
+    bodies_out: Vec<u8>,
 }
 
 impl Packer {
+    /// Empty, keeping the buffers (a failed batch may have left rows in them).
+    fn reset(&mut self) {
+        self.rows.clear();
+        self.bodies.clear();
+        self.span = None;
+        self.written = 0;
+    }
+
     fn push(
         &mut self,
         tx: &Transaction<'_>,
@@ -177,12 +187,18 @@ impl Packer {
     fn flush(&mut self, tx: &Transaction<'_>) -> Result<()> {
         if let Some([lo, hi, first, last]) = self.span.take() {
             let count = self.rows.count() as i64;
-            let bodies = (!self.bodies.is_empty()).then(|| self.bodies.take());
-            let rows = self.rows.take();
+            let has_bodies = !self.bodies.is_empty();
+            if has_bodies {
+                self.bodies.take_into(&mut self.bodies_out);
+            }
+            self.rows.take_into(&mut self.rows_out);
+            let bodies = has_bodies.then_some(self.bodies_out.as_slice());
             tx.prepare_cached(
                 "INSERT INTO request_log_blocks (first_seq, last_seq, first_at, last_at, n_rows, rows, bodies) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
             )
-            .and_then(|mut s| s.execute(params![lo, hi, first, last, count, rows, bodies]))
+            .and_then(|mut s| {
+                s.execute(params![lo, hi, first, last, count, self.rows_out, bodies])
+            })
             .map_err(db)?;
         }
         Ok(())

@@ -63,12 +63,13 @@ impl SqliteLog {
             .native
             .write(move |w| {
                 let mut newest = w.newest;
+                let packer = &mut w.packer;
                 let written = w
                     .conn
                     .transaction()
                     .map_err(|e| format!("sqlite: {e}"))
                     .and_then(|tx| {
-                        let n = rowblocks::append(&tx, &rows, &mut newest, replay)?;
+                        let n = rowblocks::append(&tx, &rows, (&mut newest, packer), replay)?;
                         tx.commit().map_err(|e| format!("sqlite: {e}"))?;
                         Ok(n)
                     });
