@@ -1,6 +1,7 @@
 //! [`ObservedBody`]: wraps a response body to time it (first byte, end) and keep the answer for
 //! the log — by reference (`Bytes` clones), never by copying — then submits the observation when
-//! the body ends or is dropped (the client went away).
+//! the body ends or is dropped (the client went away). The observer finalizes it right then, so
+//! the connection's buffers are not held past the response.
 
 use std::pin::Pin;
 use std::sync::Arc;

@@ -2,11 +2,11 @@
 //! off the request path.
 //!
 //! The edge fills an [`Observation`] (what it saw: timings, status, the reply's provider and model,
-//! the captured bodies) when a response ends and hands it to the [`Observer`]: a bounded queue read
-//! by one writer task, which turns observations into [`LogRecord`]s (usage parsed from the answer,
-//! cost priced), updates the metrics, and writes rows in batches. Nothing is dropped: a full queue
-//! or a failing store spills rows to an append-only file that is replayed into the store; shutdown
-//! drains the queue.
+//! the captured bodies) when a response ends and hands it to the [`Observer`], which turns it into
+//! a [`LogRecord`] right away (usage parsed from the answer while it is still in the cache, cost
+//! priced), updates the metrics, and queues it for one writer task that writes rows in batches.
+//! Nothing is dropped: a full queue or a failing store spills rows to an append-only file that is
+//! replayed into the store; shutdown drains the queue.
 //!
 //! # Layout
 //! - [`body`]: [`ObservedBody`], the response body wrapper that times and captures the answer.

@@ -1,5 +1,5 @@
-//! The log writer: a bounded queue, one task that finalizes and writes rows in batches, and a
-//! spill file for whatever cannot go to the store right now.
+//! The log writer: records finalized as answers end, a bounded queue, one task that writes rows in
+//! batches, and a spill file for whatever cannot go to the store right now.
 //!
 //! Durability: a row is in the store once the batch holding it commits. The writer wakes
 //! [`GATHER`] after a record arrives and writes everything queued, so a record reaches the store
@@ -70,16 +70,16 @@ struct Queue {
 
 #[derive(Default)]
 struct Waiting {
-    items: Vec<Observation>,
+    items: Vec<Finished>,
     closed: bool,
 }
 
 impl Queue {
     /// Queues `obs`, or gives it back when the queue is full or closed.
-    fn push(&self, obs: Observation, capacity: usize) -> Result<(), Observation> {
+    fn push(&self, obs: Finished, capacity: usize) -> Result<(), Box<Finished>> {
         let mut w = self.waiting.lock().unwrap_or_else(PoisonError::into_inner);
         if w.closed || w.items.len() >= capacity {
-            return Err(obs);
+            return Err(Box::new(obs));
         }
         let first = w.items.is_empty();
         w.items.push(obs);
@@ -91,7 +91,7 @@ impl Queue {
     }
 
     /// Everything queued, swapped with `spare` (an empty vector whose allocation is reused).
-    fn take(&self, spare: &mut Vec<Observation>) {
+    fn take(&self, spare: &mut Vec<Finished>) {
         let mut w = self.waiting.lock().unwrap_or_else(PoisonError::into_inner);
         std::mem::swap(&mut w.items, spare);
     }
@@ -192,12 +192,14 @@ impl Observer {
         }))
     }
 
-    /// Hands an observation to the writer; never blocks and never drops it: with the queue full
-    /// (or closed by shutdown) it is finalized here and appended to the spill file.
+    /// Finalizes an observation into its record and hands that to the writer; never blocks and
+    /// never drops it: with the queue full (or closed by shutdown) it goes to the spill file.
+    /// Finalizing here, as the answer ends, reads the bodies while they are still in the cache;
+    /// the writer's batch would read them tens of milliseconds later, from memory.
     pub fn submit(&self, obs: Observation) {
         self.inner.metrics.in_flight.fetch_sub(1, Ordering::Relaxed);
-        if let Err(obs) = self.inner.queue.push(obs, self.inner.capacity) {
-            let finished = self.inner.finish(obs);
+        let finished = self.inner.finish(obs);
+        if let Err(finished) = self.inner.queue.push(finished, self.inner.capacity) {
             self.inner.spill(&[finished.record]);
         }
     }
@@ -267,8 +269,7 @@ impl Inner {
         }
     }
 
-    async fn write(&self, batch: Vec<Observation>) {
-        let finished: Vec<Finished> = batch.into_iter().map(|o| self.finish(o)).collect();
+    async fn write(&self, finished: Vec<Finished>) {
         if let Some(otlp) = &self.otlp {
             otlp.export(&finished);
         }
@@ -356,11 +357,11 @@ impl Inner {
 
 impl Inner {
     /// Writes everything queued now, in batches; `spare` is the vector swapped in.
-    async fn write_queued(&self, spare: &mut Vec<Observation>) {
+    async fn write_queued(&self, spare: &mut Vec<Finished>) {
         self.queue.take(spare);
         while !spare.is_empty() {
             let n = spare.len().min(self.batch.max(1));
-            let batch: Vec<Observation> = spare.drain(..n).collect();
+            let batch: Vec<Finished> = spare.drain(..n).collect();
             self.write(batch).await;
         }
     }
