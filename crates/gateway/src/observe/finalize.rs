@@ -44,47 +44,104 @@ fn text_capped(bytes: &[u8], cap: usize) -> String {
     }
 }
 
-pub fn finalize(mut obs: Observation, prices: &PriceTable, payload_cap: usize) -> Finished {
+/// What the answer says of its usage: the figures (or none to be had), or that they must be
+/// counted locally.
+enum Reported {
+    Usage(Option<TokenUsage>),
+    Count(ClientApi),
+}
+
+/// The answer's kept head as one slice.
+fn head_of(head: &[bytes::Bytes]) -> std::borrow::Cow<'_, [u8]> {
+    match head {
+        [one] => std::borrow::Cow::Borrowed(one),
+        many => std::borrow::Cow::Owned(many.concat()),
+    }
+}
+
+fn succeeded(obs: &Observation) -> bool {
+    (200..300).contains(&obs.status) && !obs.aborted && obs.error.is_none()
+}
+
+fn reported(obs: &Observation) -> Reported {
+    let served = obs.served.as_ref();
+    if served.and_then(|s| s.cache).is_some_and(|c| c.is_hit()) {
+        return Reported::Usage(served.and_then(|s| s.saved_usage));
+    }
+    let api = obs.call.as_ref().and_then(|c| c.api);
+    let head = head_of(&obs.response_head);
+    let answer = answer_bytes(&head, obs);
+    let found = api
+        .zip(served)
+        .and_then(|(api, s)| usage_of(api, s.stream, &answer))
+        .or_else(|| {
+            served
+                .and_then(|s| s.usage_slot.as_ref())
+                .and_then(crate::usage::read)
+        });
+    match (found, api) {
+        (Some(u), _) => Reported::Usage(Some(u)),
+        (None, Some(api @ (ClientApi::ChatCompletions | ClientApi::Messages)))
+            if succeeded(obs) =>
+        {
+            Reported::Count(api)
+        }
+        _ => Reported::Usage(None),
+    }
+}
+
+/// Tokens counted locally (tiktoken), when the provider reported none.
+fn counted(obs: &Observation, api: ClientApi) -> TokenUsage {
+    let head = head_of(&obs.response_head);
+    let answer = answer_bytes(&head, obs);
+    let stream = obs.served.as_ref().is_some_and(|s| s.stream);
+    TokenUsage {
+        input: obs
+            .call
+            .as_ref()
+            .and_then(|c| c.request_body.as_ref())
+            .map_or(0, |b| super::tokens::input_tokens(b)),
+        output: super::tokens::output_tokens(api, stream, &answer),
+        ..TokenUsage::default()
+    }
+}
+
+/// The record of `obs`, its tokens counted locally when the answer did not report them.
+pub fn finalize(obs: Observation, prices: &PriceTable, payload_cap: usize) -> Finished {
+    match reported(&obs) {
+        Reported::Usage(usage) => complete(obs, (usage, false), prices, payload_cap),
+        Reported::Count(api) => {
+            let usage = counted(&obs, api);
+            complete(obs, (Some(usage), true), prices, payload_cap)
+        }
+    }
+}
+
+/// [`finalize`] when that is quick — everything but counting tokens locally (a tokenizer pass
+/// over the whole answer, not for the response path); otherwise `obs` comes back.
+pub fn finalize_quick(
+    obs: Observation,
+    prices: &PriceTable,
+    payload_cap: usize,
+) -> Result<Finished, Box<Observation>> {
+    match reported(&obs) {
+        Reported::Usage(usage) => Ok(complete(obs, (usage, false), prices, payload_cap)),
+        Reported::Count(_) => Err(Box::new(obs)),
+    }
+}
+
+fn complete(
+    mut obs: Observation,
+    (usage, estimated): (Option<TokenUsage>, bool),
+    prices: &PriceTable,
+    payload_cap: usize,
+) -> Finished {
+    let success = succeeded(&obs);
     let call = obs.call.take().unwrap_or_default();
     let served_note = obs.served.take();
     let served = served_note.as_ref();
-    let success = (200..300).contains(&obs.status) && !obs.aborted && obs.error.is_none();
     let cached = served.and_then(|s| s.cache).is_some_and(|c| c.is_hit());
-    let head: std::borrow::Cow<'_, [u8]> = match obs.response_head.as_slice() {
-        [one] => std::borrow::Cow::Borrowed(one),
-        many => std::borrow::Cow::Owned(many.concat()),
-    };
-    let answer = answer_bytes(&head, &obs);
-    let mut estimated = false;
-    let usage: Option<TokenUsage> = if cached {
-        served.and_then(|s| s.saved_usage)
-    } else {
-        let reported = call
-            .api
-            .zip(served)
-            .and_then(|(api, s)| usage_of(api, s.stream, &answer))
-            .or_else(|| {
-                served
-                    .and_then(|s| s.usage_slot.as_ref())
-                    .and_then(crate::usage::read)
-            });
-        match (reported, call.api) {
-            (Some(u), _) => Some(u),
-            (None, Some(api @ (ClientApi::ChatCompletions | ClientApi::Messages))) if success => {
-                estimated = true;
-                let stream = served.is_some_and(|s| s.stream);
-                Some(TokenUsage {
-                    input: call
-                        .request_body
-                        .as_ref()
-                        .map_or(0, |b| super::tokens::input_tokens(b)),
-                    output: super::tokens::output_tokens(api, stream, &answer),
-                    ..TokenUsage::default()
-                })
-            }
-            _ => None,
-        }
-    };
+    let head = head_of(&obs.response_head);
     let priced = |u: &TokenUsage| {
         served.and_then(|s| prices.cost(&s.provider, s.provider_kind, &s.model, u))
     };

@@ -19,7 +19,7 @@ use switchyard_store::StoreError;
 use tokio::sync::Notify;
 use tokio::task::JoinHandle;
 
-use super::finalize::finalize;
+use super::finalize::{finalize, finalize_quick};
 use super::metrics::Metrics;
 use super::otlp::Exporter;
 use super::pricing::PriceTable;
@@ -68,15 +68,25 @@ struct Queue {
     wake: Notify,
 }
 
+/// A queued record, or an observation whose tokens the writer still has to count.
+#[expect(
+    clippy::large_enum_variant,
+    reason = "nearly every entry is a record: boxing it would cost an allocation per request"
+)]
+enum Entry {
+    Done(Finished),
+    Count(Box<Observation>),
+}
+
 #[derive(Default)]
 struct Waiting {
-    items: Vec<Finished>,
+    items: Vec<Entry>,
     closed: bool,
 }
 
 impl Queue {
     /// Queues `obs`, or gives it back when the queue is full or closed.
-    fn push(&self, obs: Finished, capacity: usize) -> Result<(), Box<Finished>> {
+    fn push(&self, obs: Entry, capacity: usize) -> Result<(), Box<Entry>> {
         let mut w = self.waiting.lock().unwrap_or_else(PoisonError::into_inner);
         if w.closed || w.items.len() >= capacity {
             return Err(Box::new(obs));
@@ -91,7 +101,7 @@ impl Queue {
     }
 
     /// Everything queued, swapped with `spare` (an empty vector whose allocation is reused).
-    fn take(&self, spare: &mut Vec<Finished>) {
+    fn take(&self, spare: &mut Vec<Entry>) {
         let mut w = self.waiting.lock().unwrap_or_else(PoisonError::into_inner);
         std::mem::swap(&mut w.items, spare);
     }
@@ -194,12 +204,20 @@ impl Observer {
 
     /// Finalizes an observation into its record and hands that to the writer; never blocks and
     /// never drops it: with the queue full (or closed by shutdown) it goes to the spill file.
-    /// Finalizing here, as the answer ends, reads the bodies while they are still in the cache;
-    /// the writer's batch would read them tens of milliseconds later, from memory.
+    /// Finalizing here, as the answer ends, reads the bodies while they are still in the cache
+    /// (the writer's batch would read them tens of milliseconds later, from memory); only a
+    /// local token count, a tokenizer pass over the answer, is left to the writer.
     pub fn submit(&self, obs: Observation) {
         self.inner.metrics.in_flight.fetch_sub(1, Ordering::Relaxed);
-        let finished = self.inner.finish(obs);
-        if let Err(finished) = self.inner.queue.push(finished, self.inner.capacity) {
+        let entry = match finalize_quick(obs, &self.inner.prices, self.inner.payload_cap) {
+            Ok(finished) => {
+                self.inner.metrics.record(&finished);
+                Entry::Done(finished)
+            }
+            Err(obs) => Entry::Count(obs),
+        };
+        if let Err(entry) = self.inner.queue.push(entry, self.inner.capacity) {
+            let finished = self.inner.done(*entry);
             self.inner.spill(&[finished.record]);
         }
     }
@@ -247,6 +265,14 @@ impl Observer {
 }
 
 impl Inner {
+    /// The record of a queued entry.
+    fn done(&self, entry: Entry) -> Finished {
+        match entry {
+            Entry::Done(finished) => finished,
+            Entry::Count(obs) => self.finish(*obs),
+        }
+    }
+
     fn finish(&self, obs: Observation) -> Finished {
         let finished = finalize(obs, &self.prices, self.payload_cap);
         self.metrics.record(&finished);
@@ -269,7 +295,8 @@ impl Inner {
         }
     }
 
-    async fn write(&self, finished: Vec<Finished>) {
+    async fn write(&self, batch: Vec<Entry>) {
+        let finished: Vec<Finished> = batch.into_iter().map(|e| self.done(e)).collect();
         if let Some(otlp) = &self.otlp {
             otlp.export(&finished);
         }
@@ -357,11 +384,11 @@ impl Inner {
 
 impl Inner {
     /// Writes everything queued now, in batches; `spare` is the vector swapped in.
-    async fn write_queued(&self, spare: &mut Vec<Finished>) {
+    async fn write_queued(&self, spare: &mut Vec<Entry>) {
         self.queue.take(spare);
         while !spare.is_empty() {
             let n = spare.len().min(self.batch.max(1));
-            let batch: Vec<Finished> = spare.drain(..n).collect();
+            let batch: Vec<Entry> = spare.drain(..n).collect();
             self.write(batch).await;
         }
     }
