@@ -58,7 +58,6 @@ impl SqliteLog {
         rows: Vec<LogRecord>,
         replay: bool,
     ) -> Result<(), (StoreError, Vec<LogRecord>)> {
-        let (tx, back) = tokio::sync::oneshot::channel();
         let result = self
             .native
             .write(move |w| {
@@ -73,11 +72,14 @@ impl SqliteLog {
                         tx.commit().map_err(|e| format!("sqlite: {e}"))?;
                         Ok(n)
                     });
-                if written.is_ok() {
-                    w.newest = newest;
+                match written {
+                    Ok(n) => {
+                        w.newest = newest;
+                        Ok(n)
+                    }
+                    // the rows go back for the spill file
+                    Err(e) => Err((e, rows)),
                 }
-                let _ = tx.send(rows);
-                written
             })
             .await;
         match result {
@@ -85,8 +87,9 @@ impl SqliteLog {
                 self.rows.fetch_add(n as i64, Ordering::Relaxed);
                 Ok(())
             }
-            Ok(Err(e)) => Err((failed(e), back.await.unwrap_or_default())),
-            Err(e) => Err((e, back.await.unwrap_or_default())),
+            Ok(Err((e, rows))) => Err((failed(e), rows)),
+            // the thread is gone (it does not panic: every SQLite error comes back above)
+            Err(e) => Err((e, Vec::new())),
         }
     }
 
