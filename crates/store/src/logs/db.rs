@@ -191,6 +191,9 @@ impl LogStore {
 
     /// Applies `retention` (for `delete-oldest`); returns how many rows went.
     pub async fn enforce(&self, retention: &Retention, now_ms: i64) -> Result<u64, StoreError> {
+        if retention.mode == RetentionMode::StopInserting {
+            return Ok(0);
+        }
         match &self.backend {
             Backend::Sqlite(s) => s.enforce(retention, now_ms).await,
             Backend::Postgres(p) => p.enforce(retention, now_ms).await,

@@ -4,7 +4,7 @@
 use sqlx::any::AnyRow;
 use sqlx::{AnyPool, Row};
 
-use super::db::{Retention, RetentionMode};
+use super::db::Retention;
 use super::filter::{self, Arg};
 use super::schema::{pg_type, COLUMNS};
 use super::{LogFilter, LogPatch, LogRecord};
@@ -191,15 +191,12 @@ impl PgLog {
         Ok(n as u64)
     }
 
-    /// Applies `retention` (for `delete-oldest`); returns how many rows went.
+    /// Applies `delete-oldest` retention; returns how many rows went.
     pub(crate) async fn enforce(
         &self,
         retention: &Retention,
         now_ms: i64,
     ) -> Result<u64, StoreError> {
-        if retention.mode == RetentionMode::StopInserting {
-            return Ok(0);
-        }
         let mut gone = 0;
         if let Some(age) = retention.max_age {
             gone += sqlx::query("DELETE FROM request_logs WHERE created_at < $1")

@@ -9,7 +9,7 @@
 use std::path::Path;
 use std::sync::atomic::{AtomicI64, Ordering};
 
-use super::db::{Retention, RetentionMode};
+use super::db::Retention;
 use super::filter::Matcher;
 use super::native::Native;
 use super::rowblocks;
@@ -167,15 +167,12 @@ impl SqliteLog {
         self.rows.load(Ordering::Relaxed).max(0) as u64
     }
 
-    /// Applies `retention` (for `delete-oldest`); returns how many rows went.
+    /// Applies `delete-oldest` retention; returns how many rows went.
     pub(crate) async fn enforce(
         &self,
         retention: &Retention,
         now_ms: i64,
     ) -> Result<u64, StoreError> {
-        if retention.mode == RetentionMode::StopInserting {
-            return Ok(0);
-        }
         let mut gone = 0;
         if let Some(age) = retention.max_age {
             let old = LogFilter {
