@@ -15,6 +15,7 @@ use switchyard_gateway::RequestContext;
 use crate::render::ErrorNote;
 
 static LOG_ID: HeaderName = HeaderName::from_static("cf-aig-log-id");
+static TRACEPARENT: HeaderName = HeaderName::from_static("traceparent");
 
 /// What is read from the request before it is handed to the router.
 pub(crate) struct Arrival {
@@ -47,7 +48,8 @@ pub(crate) fn arrive<B>(observer: Option<&Arc<Observer>>, request: &Request<B>) 
     let observer = observer?;
     let route = route_template(request.uri().path())?;
     observer.metrics().in_flight.fetch_add(1, Ordering::Relaxed);
-    let header = |name: &str| {
+    // by `HeaderName` (a `&str` name is parsed and validated on every lookup)
+    let header = |name: &HeaderName| {
         request
             .headers()
             .get(name)
@@ -58,8 +60,8 @@ pub(crate) fn arrive<B>(observer: Option<&Arc<Observer>>, request: &Request<B>) 
         method: http::Method::GET,
         path: String::new(),
         route,
-        user_agent: header(USER_AGENT.as_str()),
-        traceparent: header("traceparent"),
+        user_agent: header(&USER_AGENT),
+        traceparent: header(&TRACEPARENT),
     })
 }
 

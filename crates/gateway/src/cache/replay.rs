@@ -79,8 +79,15 @@ pub(crate) fn usage_of(api: ClientApi, stream: bool, body: &[u8]) -> Option<Toke
             // this runs for every logged answer: the `usage` object alone when it can be found
             // (a quote inside a JSON string is escaped, so `"usage":` is always a key), else the
             // whole body, typed so everything but `usage` is skipped without being built
-            let u = usage_object(body)
-                .or_else(|| serde_json::from_slice::<WithUsage>(body).ok()?.usage)?;
+            if let Some(u) = openai::scan_usage(body) {
+                return Some(TokenUsage {
+                    input: u.prompt_tokens?,
+                    output: u.completion_tokens.unwrap_or(0),
+                    cached_input: u.cached_tokens.unwrap_or(0),
+                    reasoning: u.reasoning_tokens.unwrap_or(0),
+                });
+            }
+            let u = serde_json::from_slice::<WithUsage>(body).ok()?.usage?;
             Some(TokenUsage {
                 input: u.prompt_tokens?,
                 output: u.completion_tokens.unwrap_or(0),
@@ -97,22 +104,6 @@ pub(crate) fn usage_of(api: ClientApi, stream: bool, body: &[u8]) -> Option<Toke
         ClientApi::Messages => anthropic::response_to_canonical(body).map(|r| r.usage.into()),
         ClientApi::CountTokens => None,
     }
-}
-
-/// The last `"usage": {…}` of an OpenAI-style body, parsed on its own (OpenAI puts it last).
-fn usage_object(body: &[u8]) -> Option<WireUsage> {
-    let key = memchr::memmem::rfind(body, b"\"usage\"")?;
-    let rest = &body[key + 7..];
-    let colon = rest.iter().position(|b| !b.is_ascii_whitespace())?;
-    if rest[colon] != b':' {
-        return None;
-    }
-    let value = &rest[colon + 1..];
-    let start = value.iter().position(|b| !b.is_ascii_whitespace())?;
-    serde_json::Deserializer::from_slice(&value[start..])
-        .into_iter::<WireUsage>()
-        .next()?
-        .ok()
 }
 
 /// The text of an answer (content, reasoning and tool arguments), for counting its tokens.

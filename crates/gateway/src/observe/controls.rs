@@ -2,12 +2,16 @@
 //! `cf-aig-collect-log-payload: false`, `cf-aig-custom-cost` (USD). Bad values are a 400 naming
 //! the header.
 
-use http::HeaderMap;
+use http::{HeaderMap, HeaderName};
 use serde_json::Value;
 
 use crate::GatewayError;
 
 pub const MAX_METADATA_ENTRIES: usize = 5;
+
+static METADATA: HeaderName = HeaderName::from_static("cf-aig-metadata");
+static COLLECT_PAYLOAD: HeaderName = HeaderName::from_static("cf-aig-collect-log-payload");
+static CUSTOM_COST: HeaderName = HeaderName::from_static("cf-aig-custom-cost");
 
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct LogControls {
@@ -22,16 +26,18 @@ pub struct LogControls {
 impl LogControls {
     pub fn from_headers(headers: &HeaderMap) -> Result<Self, GatewayError> {
         let mut c = LogControls::default();
-        let text = |name: &'static str| -> Result<Option<&str>, GatewayError> {
+        // looked up by `HeaderName` (a `&str` name is parsed and validated on every lookup)
+        let text = |name: &'static HeaderName| -> Result<Option<&str>, GatewayError> {
             headers
                 .get(name)
                 .map(|v| {
-                    v.to_str()
-                        .map_err(|_| GatewayError::invalid_header(name, "not valid text".into()))
+                    v.to_str().map_err(|_| {
+                        GatewayError::invalid_header(name.as_str(), "not valid text".into())
+                    })
                 })
                 .transpose()
         };
-        if let Some(raw) = text("cf-aig-metadata")? {
+        if let Some(raw) = text(&METADATA)? {
             const NAME: &str = "cf-aig-metadata";
             let bad = |m: String| GatewayError::invalid_header(NAME, m);
             let value: Value =
@@ -60,13 +66,13 @@ impl LogControls {
                 c.fields = Some(map);
             }
         }
-        if let Some(raw) = text("cf-aig-collect-log-payload")? {
+        if let Some(raw) = text(&COLLECT_PAYLOAD)? {
             c.collect_payload = Some(crate::cache::controls::bool_header(
                 "cf-aig-collect-log-payload",
                 raw.as_bytes(),
             )?);
         }
-        if let Some(raw) = text("cf-aig-custom-cost")? {
+        if let Some(raw) = text(&CUSTOM_COST)? {
             // Cloudflare's shape is {"per_token_in": …, "per_token_out": …}; a bare number is a
             // total in USD. The per-token form needs the usage, so it is resolved later.
             let cost = raw

@@ -15,25 +15,32 @@ const BUCKETS: &[f64] = &[
     0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0,
 ];
 
+/// Counts per bucket (each observation in the first bucket that holds it; cumulated when
+/// exposed) and one past the last bucket for what exceeds them all.
 #[derive(Default, Clone)]
 struct Histogram {
-    counts: Vec<u64>,
+    counts: [u64; BUCKETS.len() + 1],
     sum: f64,
     count: u64,
 }
 
 impl Histogram {
     fn observe(&mut self, seconds: f64) {
-        if self.counts.is_empty() {
-            self.counts = vec![0; BUCKETS.len()];
-        }
-        for (i, b) in BUCKETS.iter().enumerate() {
-            if seconds <= *b {
-                self.counts[i] += 1;
-            }
-        }
+        let i = BUCKETS
+            .iter()
+            .position(|b| seconds <= *b)
+            .unwrap_or(BUCKETS.len());
+        self.counts[i] += 1;
         self.sum += seconds;
         self.count += 1;
+    }
+
+    /// Cumulative counts per bucket, as Prometheus wants them.
+    fn cumulative(&self) -> impl Iterator<Item = u64> + '_ {
+        self.counts[..BUCKETS.len()].iter().scan(0, |sum, c| {
+            *sum += c;
+            Some(*sum)
+        })
     }
 }
 
@@ -53,9 +60,86 @@ struct Series {
 
 type Labels = (String, String, &'static str, &'static str);
 
+/// The series by provider, then model (so a known series is found from borrowed names, without
+/// building a key), then route template and status class (a handful: a short list).
+#[derive(Default)]
+struct Table {
+    by_provider: HashMap<String, HashMap<String, Vec<Cell>>>,
+    len: usize,
+}
+
+struct Cell {
+    route: &'static str,
+    class: &'static str,
+    series: Series,
+}
+
+impl Table {
+    /// Runs `f` on the series of these labels, made when new (under `model="other"` past
+    /// [`MAX_SERIES`]).
+    fn with(
+        &mut self,
+        labels: (&str, &str, &'static str, &'static str),
+        f: impl FnOnce(&mut Series),
+    ) {
+        let (provider, model, route, class) = labels;
+        let here = |c: &&mut Cell| c.route == route && c.class == class;
+        if let Some(cell) = self
+            .by_provider
+            .get_mut(provider)
+            .and_then(|models| models.get_mut(model))
+            .and_then(|cells| cells.iter_mut().find(here))
+        {
+            f(&mut cell.series);
+            return;
+        }
+        let model = if self.len >= MAX_SERIES {
+            "other"
+        } else {
+            model
+        };
+        let cells = self
+            .by_provider
+            .entry(provider.to_owned())
+            .or_default()
+            .entry(model.to_owned())
+            .or_default();
+        match cells.iter_mut().find(here) {
+            Some(cell) => f(&mut cell.series),
+            None => {
+                let mut series = Series::default();
+                f(&mut series);
+                cells.push(Cell {
+                    route,
+                    class,
+                    series,
+                });
+                self.len += 1;
+            }
+        }
+    }
+
+    /// Every series with its labels, sorted by them.
+    fn sorted(&self) -> Vec<(Labels, &Series)> {
+        let mut all: Vec<(Labels, &Series)> = self
+            .by_provider
+            .iter()
+            .flat_map(|(p, models)| {
+                models.iter().flat_map(move |(m, cells)| {
+                    cells
+                        .iter()
+                        .map(move |c| ((p.clone(), m.clone(), c.route, c.class), &c.series))
+                })
+            })
+            .collect();
+        all.sort_by(|a, b| a.0.cmp(&b.0));
+        all
+    }
+}
+
 #[derive(Default)]
 pub struct Metrics {
-    series: Mutex<HashMap<Labels, Series>>,
+    series: Mutex<Table>,
     pub in_flight: AtomicI64,
     pub spilled: AtomicU64,
     pub not_stored: AtomicU64,
@@ -76,48 +160,41 @@ fn status_class(status: i64) -> &'static str {
 impl Metrics {
     pub fn record(&self, f: &Finished) {
         let r = &f.record;
-        let mut series = self.series.lock().unwrap_or_else(PoisonError::into_inner);
-        let provider = r.provider.clone().unwrap_or_default();
-        let mut model = r.model.clone().unwrap_or_default();
-        let key = (
-            provider.clone(),
-            model.clone(),
+        let labels = (
+            r.provider.as_deref().unwrap_or_default(),
+            r.model.as_deref().unwrap_or_default(),
             f.route,
             status_class(r.status),
         );
-        if !series.contains_key(&key) && series.len() >= MAX_SERIES {
-            model = "other".to_owned();
-        }
-        let s = series
-            .entry((provider, model, f.route, status_class(r.status)))
-            .or_default();
-        s.requests += 1;
-        if !r.success {
-            s.errors += 1;
-        }
-        if r.cached {
-            s.cache_hits += 1;
-        }
-        s.input_tokens += r.input_tokens.unwrap_or(0).max(0) as u64;
-        s.output_tokens += r.output_tokens.unwrap_or(0).max(0) as u64;
-        s.cost_usd += r.cost_usd.unwrap_or(0.0);
-        s.total.observe(r.duration_ms / 1000.0);
-        if let Some(u) = r.upstream_ms {
-            s.upstream.observe(u / 1000.0);
-        }
-        if let Some(o) = r.overhead_ms {
-            s.overhead.observe(o / 1000.0);
-        }
-        if let Some(t) = r.ttft_ms {
-            s.ttft.observe(t / 1000.0);
-        }
+        let mut table = self.series.lock().unwrap_or_else(PoisonError::into_inner);
+        table.with(labels, |s| {
+            s.requests += 1;
+            if !r.success {
+                s.errors += 1;
+            }
+            if r.cached {
+                s.cache_hits += 1;
+            }
+            s.input_tokens += r.input_tokens.unwrap_or(0).max(0) as u64;
+            s.output_tokens += r.output_tokens.unwrap_or(0).max(0) as u64;
+            s.cost_usd += r.cost_usd.unwrap_or(0.0);
+            s.total.observe(r.duration_ms / 1000.0);
+            if let Some(u) = r.upstream_ms {
+                s.upstream.observe(u / 1000.0);
+            }
+            if let Some(o) = r.overhead_ms {
+                s.overhead.observe(o / 1000.0);
+            }
+            if let Some(t) = r.ttft_ms {
+                s.ttft.observe(t / 1000.0);
+            }
+        });
     }
 
     /// Prometheus text exposition; `queue_depth` is read by the caller from the queue.
     pub fn write_prometheus(&self, queue_depth: usize, out: &mut String) {
-        let series = self.series.lock().unwrap_or_else(PoisonError::into_inner);
-        let mut keys: Vec<&Labels> = series.keys().collect();
-        keys.sort();
+        let table = self.series.lock().unwrap_or_else(PoisonError::into_inner);
+        let series = table.sorted();
         let label = |(p, m, r, c): &Labels| {
             format!(
                 "provider=\"{}\",model=\"{}\",route=\"{}\",status_class=\"{}\"",
@@ -155,13 +232,8 @@ impl Metrics {
                 out,
                 "# HELP switchyard_{name} {help}\n# TYPE switchyard_{name} counter"
             );
-            for k in &keys {
-                let _ = writeln!(
-                    out,
-                    "switchyard_{name}{{{}}} {}",
-                    label(k),
-                    pick(&series[*k])
-                );
+            for (k, s) in &series {
+                let _ = writeln!(out, "switchyard_{name}{{{}}} {}", label(k), pick(s));
             }
         }
         type Hist = fn(&Series) -> &Histogram;
@@ -192,18 +264,14 @@ impl Metrics {
                 out,
                 "# HELP switchyard_{name} {help}\n# TYPE switchyard_{name} histogram"
             );
-            for k in &keys {
-                let h = pick(&series[*k]);
+            for (k, s) in &series {
+                let h = pick(s);
                 if h.count == 0 {
                     continue;
                 }
                 let l = label(k);
-                for (i, b) in BUCKETS.iter().enumerate() {
-                    let _ = writeln!(
-                        out,
-                        "switchyard_{name}_bucket{{{l},le=\"{b}\"}} {}",
-                        h.counts[i]
-                    );
+                for (b, n) in BUCKETS.iter().zip(h.cumulative()) {
+                    let _ = writeln!(out, "switchyard_{name}_bucket{{{l},le=\"{b}\"}} {n}");
                 }
                 let _ = writeln!(
                     out,

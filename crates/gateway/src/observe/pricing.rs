@@ -1,6 +1,8 @@
 //! The price table: rows shipped in `data/pricing.toml` (each dated, with its source), overridden
 //! or extended by `[[pricing]]` in the config. A model without a row has no cost — never a guess.
 
+use std::collections::HashMap;
+
 use serde::Deserialize;
 use switchyard_config::PriceRow;
 
@@ -16,6 +18,9 @@ struct Shipped {
 pub struct PriceTable {
     /// Config rows first (they win), then the shipped ones.
     rows: Vec<PriceRow>,
+    /// The rows of each provider name or kind, in table order (every logged request is
+    /// priced: looking at a few rows, not all of them).
+    by_provider: HashMap<String, Vec<usize>>,
 }
 
 impl PriceTable {
@@ -29,31 +34,38 @@ impl PriceTable {
         );
         let mut rows = overrides.to_vec();
         rows.extend(shipped);
-        PriceTable { rows }
+        let mut by_provider: HashMap<String, Vec<usize>> = HashMap::new();
+        for (i, row) in rows.iter().enumerate() {
+            by_provider.entry(row.provider.clone()).or_default().push(i);
+        }
+        PriceTable { rows, by_provider }
     }
 
     /// The row for a model served by `provider` (its configured name) of `kind`: an exact model
     /// before a prefix, the longest prefix first, the provider's name before its kind.
     pub fn find(&self, provider: &str, kind: &str, model: &str) -> Option<&PriceRow> {
-        let mut best: Option<(usize, &PriceRow)> = None;
-        for row in &self.rows {
-            let by_provider = if row.provider == provider {
-                2
-            } else if row.provider == kind {
-                1
-            } else {
+        // (strength, row index): the strongest match, the earliest row on a tie
+        let mut best: Option<(usize, usize)> = None;
+        for (name, by_provider) in [(provider, 2), (kind, 1)] {
+            if by_provider == 1 && kind == provider {
+                continue;
+            }
+            let Some(indices) = self.by_provider.get(name) else {
                 continue;
             };
-            let strength = match row.model.strip_suffix('*') {
-                None if row.model == model => 10_000,
-                Some(prefix) if model.starts_with(prefix) => prefix.len() * 4,
-                _ => continue,
-            } + by_provider;
-            if best.is_none_or(|(s, _)| strength > s) {
-                best = Some((strength, row));
+            for &i in indices {
+                let row = &self.rows[i];
+                let strength = match row.model.strip_suffix('*') {
+                    None if row.model == model => 10_000,
+                    Some(prefix) if model.starts_with(prefix) => prefix.len() * 4,
+                    _ => continue,
+                } + by_provider;
+                if best.is_none_or(|(s, j)| strength > s || (strength == s && i < j)) {
+                    best = Some((strength, i));
+                }
             }
         }
-        best.map(|(_, row)| row)
+        best.map(|(_, i)| &self.rows[i])
     }
 
     /// USD for `usage`, or `None` when the model has no price.

@@ -283,6 +283,9 @@ impl Gateway {
         let mut response = Response::new(body);
         *response.status_mut() = parts.status;
         let headers = response.headers_mut();
+        // room for what the edge adds later (request and log ids, server timing, cache status):
+        // a header map that grows on the way out is rehashed and reallocated per request
+        headers.reserve(12);
         let content_type = match (&call.translation, stream) {
             (Some(_), true) => HeaderValue::from_static("text/event-stream"),
             (Some(_), false) => HeaderValue::from_static("application/json"),

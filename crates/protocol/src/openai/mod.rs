@@ -7,6 +7,9 @@ mod fields;
 mod models;
 mod request;
 pub mod upstream;
+mod usage;
+
+pub use usage::{scan_usage, UsageCounts};
 
 /// The text inputs of an OpenAI embeddings body (a string or an array of strings). `None` for
 /// token-id inputs, which other providers cannot take.

@@ -51,29 +51,54 @@ impl BlockBuilder {
     /// The compressed block; the builder is empty again.
     #[cfg(test)]
     pub(crate) fn take(&mut self) -> Vec<u8> {
-        let mut data = Vec::new();
+        let mut data = Compressed::default();
         self.take_into(&mut data);
-        data
+        data.into_vec()
     }
 
     /// [`Self::take`] into `out` (whose allocation is reused).
-    pub(crate) fn take_into(&mut self, out: &mut Vec<u8>) {
+    pub(crate) fn take_into(&mut self, out: &mut Compressed) {
         compress_into(&self.raw, out);
         self.raw.clear();
     }
 }
 
+/// An output buffer for [`compress_into`], reused from block to block. It keeps the largest
+/// size it has had, so compressing never zero-fills it again (the writer compresses two sections
+/// per batch: a fresh or re-zeroed buffer each time cost more than a tenth of the compression).
+#[derive(Default)]
+pub(crate) struct Compressed {
+    buf: Vec<u8>,
+    len: usize,
+}
+
+impl Compressed {
+    /// The last compressed block.
+    pub(crate) fn bytes(&self) -> &[u8] {
+        &self.buf[..self.len]
+    }
+
+    pub(crate) fn into_vec(mut self) -> Vec<u8> {
+        self.buf.truncate(self.len);
+        self.buf
+    }
+}
+
 /// LZ4 with the uncompressed size in front (the layout `lz4_flex::compress_prepend_size`
-/// writes), into `out`, reusing its allocation: the writer compresses a block per batch, and
-/// fresh buffers of that size would be fresh pages from the OS each time.
-pub(crate) fn compress_into(input: &[u8], out: &mut Vec<u8>) {
-    out.clear();
-    out.extend_from_slice(&(input.len() as u32).to_le_bytes());
-    out.resize(4 + lz4_flex::block::get_maximum_output_size(input.len()), 0);
-    match lz4_flex::block::compress_into(input, &mut out[4..]) {
-        Ok(n) => out.truncate(4 + n),
+/// writes), into `out`, reusing its allocation.
+pub(crate) fn compress_into(input: &[u8], out: &mut Compressed) {
+    let need = 4 + lz4_flex::block::get_maximum_output_size(input.len());
+    if out.buf.len() < need {
+        out.buf.resize(need, 0);
+    }
+    out.buf[..4].copy_from_slice(&(input.len() as u32).to_le_bytes());
+    match lz4_flex::block::compress_into(input, &mut out.buf[4..]) {
+        Ok(n) => out.len = 4 + n,
         // cannot happen (the buffer has the worst-case size); fall back to allocating
-        Err(_) => *out = lz4_flex::compress_prepend_size(input),
+        Err(_) => {
+            out.buf = lz4_flex::compress_prepend_size(input);
+            out.len = out.buf.len();
+        }
     }
 }
 

@@ -269,13 +269,13 @@ impl RowsBuilder {
 
     /// The compressed section; the builder is empty again.
     pub(crate) fn take(&mut self) -> Vec<u8> {
-        let mut data = Vec::new();
+        let mut data = super::blocks::Compressed::default();
         self.take_into(&mut data);
-        data
+        data.into_vec()
     }
 
     /// [`Self::take`] into `out` (whose allocation is reused).
-    pub(crate) fn take_into(&mut self, out: &mut Vec<u8>) {
+    pub(crate) fn take_into(&mut self, out: &mut super::blocks::Compressed) {
         if self.raw.is_empty() {
             self.raw.extend_from_slice(&[FORMAT, 0, 0, 0, 0]);
         }

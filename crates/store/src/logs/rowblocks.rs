@@ -13,7 +13,7 @@ use std::collections::{HashMap, HashSet};
 
 use rusqlite::{params, Connection, OptionalExtension, Transaction};
 
-use super::blocks::{self, BlockBuilder, BLOCK_BYTES};
+use super::blocks::{self, BlockBuilder, Compressed, BLOCK_BYTES};
 use super::codec::{read_rows, Row, RowsBuilder};
 use super::filter::{Matcher, SEQ_SLACK_MS};
 use super::{seq_at_ms, seq_of, LogPatch, LogRecord};
@@ -149,8 +149,8 @@ pub(crate) struct Packer {
     bodies: BlockBuilder,
     span: Option<[i64; 4]>,
     written: u64,
-    rows_out: Vec<u8>,
-    bodies_out: Vec<u8>,
+    rows_out: Compressed,
+    bodies_out: Compressed,
 }
 
 impl Packer {
@@ -192,12 +192,12 @@ impl Packer {
                 self.bodies.take_into(&mut self.bodies_out);
             }
             self.rows.take_into(&mut self.rows_out);
-            let bodies = has_bodies.then_some(self.bodies_out.as_slice());
+            let bodies = has_bodies.then_some(self.bodies_out.bytes());
             tx.prepare_cached(
                 "INSERT INTO request_log_blocks (first_seq, last_seq, first_at, last_at, n_rows, rows, bodies) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
             )
             .and_then(|mut s| {
-                s.execute(params![lo, hi, first, last, count, self.rows_out, bodies])
+                s.execute(params![lo, hi, first, last, count, self.rows_out.bytes(), bodies])
             })
             .map_err(db)?;
         }

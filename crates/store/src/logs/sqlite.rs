@@ -73,9 +73,11 @@ impl SqliteLog {
                         Ok(n)
                     });
                 match written {
+                    // the rows go back to be freed where they were made (a record's strings
+                    // freed on this thread would each be a slower cross-thread free)
                     Ok(n) => {
                         w.newest = newest;
-                        Ok(n)
+                        Ok((n, rows))
                     }
                     // the rows go back for the spill file
                     Err(e) => Err((e, rows)),
@@ -83,8 +85,9 @@ impl SqliteLog {
             })
             .await;
         match result {
-            Ok(Ok(n)) => {
+            Ok(Ok((n, rows))) => {
                 self.rows.fetch_add(n as i64, Ordering::Relaxed);
+                drop(rows);
                 Ok(())
             }
             Ok(Err((e, rows))) => Err((failed(e), rows)),
