@@ -78,6 +78,13 @@ impl Compressed {
         &self.buf[..self.len]
     }
 
+    /// `bytes` as they are (a section that is not compressed).
+    pub(crate) fn set(&mut self, bytes: &[u8]) {
+        self.buf.clear();
+        self.buf.extend_from_slice(bytes);
+        self.len = bytes.len();
+    }
+
     pub(crate) fn into_vec(mut self) -> Vec<u8> {
         self.buf.truncate(self.len);
         self.buf

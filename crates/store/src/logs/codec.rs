@@ -1,16 +1,32 @@
-//! SQLite's row blocks: many log rows packed into one compact binary section and compressed
-//! together with LZ4, their bodies in a second section ([`super::blocks`]) so that listing rows
-//! never decompresses a body.
+//! SQLite's row blocks: many log rows packed into one compact binary section, their bodies in a
+//! second section ([`super::blocks`]) so that listing rows never decompresses a body.
 //!
-//! A rows section (before compression): a format byte, the row count (`u32`, little-endian),
-//! then each row's fields in
-//! the order of [`LogRecord`] — integers as zigzag varints, floats as 8 little-endian bytes,
+//! A rows section: a format byte, the row count (`u32`, little-endian), then each row's fields
+//! in the order of [`LogRecord`] — integers as zigzag varints, floats as 8 little-endian bytes,
 //! strings as a varint length and UTF-8 bytes, an optional value as a presence byte then the
 //! value — followed by its row key and the offset of its bodies in the bodies section.
+//!
+//! Format 2 (written since 2026-11-28) is stored as it is, after a [`RAW`] marker: the id is its
+//! 16 bytes when it is a canonical UUID, and the names that repeat from row to row (dialect,
+//! method, path, route, provider, models, cache status, user agent, key id) are written once per
+//! section and then referred to by number ([`Out::name`]). That is most of what LZ4 used to find,
+//! at a fraction of its cost on the request log's hot path. Format 1 (the whole section LZ4
+//! compressed, names and ids as text) is still read.
+
+use std::collections::HashMap;
 
 use super::LogRecord;
 
-const FORMAT: u8 = 1;
+/// Format 1: LZ4 compressed, every string inline.
+const FORMAT_LZ4: u8 = 1;
+/// Format 2: not compressed, canonical ids as bytes, repeated names by reference.
+const FORMAT: u8 = 2;
+/// What a format-2 section starts with, where a format-1 section has its LZ4 size prefix (a
+/// size no section can have).
+const RAW: [u8; 4] = [0xff; 4];
+
+/// The fields written by reference when they repeat (their slot in [`Names::last`]).
+const NAME_FIELDS: usize = 10;
 
 /// A row as a block holds it: its key, the record (bodies not filled in), where its bodies are.
 #[derive(Debug, Clone, PartialEq)]
@@ -20,7 +36,25 @@ pub(crate) struct Row {
     pub body_at: Option<u64>,
 }
 
-struct Out<'a>(&'a mut Vec<u8>);
+struct Out<'a>(&'a mut Vec<u8>, &'a mut Names);
+
+/// The names of a section so far: each one's number, and per field the last one written (a
+/// field nearly always repeats the row before it: one comparison, no hashing).
+#[derive(Default)]
+struct Names {
+    numbers: HashMap<String, u64>,
+    last: [(String, u64); NAME_FIELDS],
+}
+
+impl Names {
+    fn clear(&mut self) {
+        self.numbers.clear();
+        for (name, n) in &mut self.last {
+            name.clear();
+            *n = 0;
+        }
+    }
+}
 
 impl Out<'_> {
     fn uvar(&mut self, mut v: u64) {
@@ -53,11 +87,98 @@ impl Out<'_> {
             None => self.0.push(0),
         }
     }
+
+    /// A name of field `slot`: `0`, its length and bytes the first time in this section (it
+    /// gets the next number), its number + 1 after that.
+    fn name(&mut self, slot: usize, v: &str) {
+        let (last, number) = &mut self.1.last[slot];
+        if *number > 0 && last == v {
+            let n = *number;
+            self.uvar(n);
+            return;
+        }
+        let next = self.1.numbers.len() as u64 + 1;
+        let n = *self.1.numbers.entry(v.to_owned()).or_insert(next);
+        let (last, number) = &mut self.1.last[slot];
+        last.clear();
+        last.push_str(v);
+        *number = n;
+        if n == next {
+            self.0.push(0);
+            self.text(v);
+        } else {
+            self.uvar(n);
+        }
+    }
+
+    fn opt_name(&mut self, slot: usize, v: Option<&str>) {
+        self.opt(v, |o, v| o.name(slot, v));
+    }
+
+    /// A canonical UUID (lowercase, hyphenated) as `1` and its 16 bytes, anything else as `0`
+    /// and text.
+    fn id(&mut self, id: &str) {
+        match uuid_bytes(id) {
+            Some(bytes) => {
+                self.0.push(1);
+                self.0.extend_from_slice(&bytes);
+            }
+            None => {
+                self.0.push(0);
+                self.text(id);
+            }
+        }
+    }
+}
+
+/// The 16 bytes of `id` if it is a lowercase hyphenated UUID (so it can be written back as it
+/// was).
+fn uuid_bytes(id: &str) -> Option<[u8; 16]> {
+    let b = id.as_bytes();
+    if b.len() != 36 {
+        return None;
+    }
+    let mut out = [0u8; 16];
+    let mut k = 0;
+    let mut i = 0;
+    while i < 36 {
+        if matches!(i, 8 | 13 | 18 | 23) {
+            if b[i] != b'-' {
+                return None;
+            }
+            i += 1;
+            continue;
+        }
+        let nibble = |c: u8| match c {
+            b'0'..=b'9' => Some(c - b'0'),
+            b'a'..=b'f' => Some(c - b'a' + 10),
+            _ => None,
+        };
+        out[k] = nibble(b[i])? << 4 | nibble(b[i + 1])?;
+        k += 1;
+        i += 2;
+    }
+    Some(out)
+}
+
+fn uuid_text(bytes: &[u8]) -> String {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    let mut s = String::with_capacity(36);
+    for (i, b) in bytes.iter().enumerate() {
+        if matches!(i, 4 | 6 | 8 | 10) {
+            s.push('-');
+        }
+        s.push(HEX[usize::from(b >> 4)] as char);
+        s.push(HEX[usize::from(b & 15)] as char);
+    }
+    s
 }
 
 struct In<'a> {
     data: &'a [u8],
     pos: usize,
+    /// Format 2: the names read so far, by number − 1 (`None` for format 1).
+    names: Option<Vec<String>>,
 }
 
 const DAMAGED: &str = "a log block is damaged";
@@ -114,27 +235,65 @@ impl In<'_> {
             _ => Err(DAMAGED.into()),
         }
     }
+
+    /// See [`Out::name`]; plain text in format 1.
+    fn name(&mut self) -> Result<String, String> {
+        if self.names.is_none() {
+            return self.text();
+        }
+        match self.uvar()? {
+            0 => {
+                let name = self.text()?;
+                if let Some(names) = &mut self.names {
+                    names.push(name.clone());
+                }
+                Ok(name)
+            }
+            n => self
+                .names
+                .as_ref()
+                .and_then(|names| names.get(usize::try_from(n - 1).ok()?))
+                .cloned()
+                .ok_or_else(|| DAMAGED.into()),
+        }
+    }
+
+    /// See [`Out::id`]; plain text in format 1.
+    fn id(&mut self) -> Result<String, String> {
+        if self.names.is_none() {
+            return self.text();
+        }
+        match self.byte()? {
+            0 => self.text(),
+            1 => {
+                let bytes = self.data.get(self.pos..self.pos + 16).ok_or(DAMAGED)?;
+                self.pos += 16;
+                Ok(uuid_text(bytes))
+            }
+            _ => Err(DAMAGED.into()),
+        }
+    }
 }
 
 fn put_row(o: &mut Out<'_>, seq: i64, r: &LogRecord, body_at: Option<u64>) {
-    o.text(&r.id);
+    o.id(&r.id);
     o.int(r.created_at);
     o.int(r.finished_at);
-    o.opt(r.api_key_id.as_deref(), Out::text);
-    o.text(&r.dialect);
-    o.text(&r.method);
-    o.text(&r.path);
-    o.text(&r.route);
-    o.opt(r.provider.as_deref(), Out::text);
-    o.opt(r.requested_model.as_deref(), Out::text);
-    o.opt(r.model.as_deref(), Out::text);
+    o.opt_name(0, r.api_key_id.as_deref());
+    o.name(1, &r.dialect);
+    o.name(2, &r.method);
+    o.name(3, &r.path);
+    o.name(4, &r.route);
+    o.opt_name(5, r.provider.as_deref());
+    o.opt_name(6, r.requested_model.as_deref());
+    o.opt_name(7, r.model.as_deref());
     o.int(r.status);
     let flags = u8::from(r.success)
         | u8::from(r.cached) << 1
         | u8::from(r.stream) << 2
         | u8::from(r.tokens_estimated) << 3;
     o.0.push(flags);
-    o.opt(r.cache_status.as_deref(), Out::text);
+    o.opt_name(8, r.cache_status.as_deref());
     o.int(r.step);
     for v in [
         r.input_tokens,
@@ -151,9 +310,10 @@ fn put_row(o: &mut Out<'_>, seq: i64, r: &LogRecord, body_at: Option<u64>) {
     for v in [r.ttft_ms, r.upstream_ms, r.overhead_ms] {
         o.opt(v, Out::real);
     }
-    for v in [&r.metadata, &r.user_agent, &r.error] {
-        o.opt(v.as_deref(), Out::text);
-    }
+    o.opt(r.metadata.as_deref(), Out::text);
+    // the user agent repeats like the names
+    o.opt_name(9, r.user_agent.as_deref());
+    o.opt(r.error.as_deref(), Out::text);
     o.opt(r.feedback, Out::int);
     o.opt(r.score, Out::real);
     o.int(seq);
@@ -161,20 +321,20 @@ fn put_row(o: &mut Out<'_>, seq: i64, r: &LogRecord, body_at: Option<u64>) {
 }
 
 fn get_row(i: &mut In<'_>) -> Result<Row, String> {
-    let id = i.text()?;
+    let id = i.id()?;
     let created_at = i.int()?;
     let finished_at = i.int()?;
-    let api_key_id = i.opt(In::text)?;
-    let dialect = i.text()?;
-    let method = i.text()?;
-    let path = i.text()?;
-    let route = i.text()?;
-    let provider = i.opt(In::text)?;
-    let requested_model = i.opt(In::text)?;
-    let model = i.opt(In::text)?;
+    let api_key_id = i.opt(In::name)?;
+    let dialect = i.name()?;
+    let method = i.name()?;
+    let path = i.name()?;
+    let route = i.name()?;
+    let provider = i.opt(In::name)?;
+    let requested_model = i.opt(In::name)?;
+    let model = i.opt(In::name)?;
     let status = i.int()?;
     let flags = i.byte()?;
-    let cache_status = i.opt(In::text)?;
+    let cache_status = i.opt(In::name)?;
     let step = i.int()?;
     let input_tokens = i.opt(In::int)?;
     let output_tokens = i.opt(In::int)?;
@@ -188,7 +348,7 @@ fn get_row(i: &mut In<'_>) -> Result<Row, String> {
     let upstream_ms = i.opt(In::real)?;
     let overhead_ms = i.opt(In::real)?;
     let metadata = i.opt(In::text)?;
-    let user_agent = i.opt(In::text)?;
+    let user_agent = i.opt(In::name)?;
     let error = i.opt(In::text)?;
     let feedback = i.opt(In::int)?;
     let score = i.opt(In::real)?;
@@ -238,23 +398,34 @@ fn get_row(i: &mut In<'_>) -> Result<Row, String> {
     })
 }
 
-/// The format byte and the row count.
-const HEAD: usize = 5;
+/// The marker, the format byte and the row count.
+const HEAD: usize = 9;
 
-/// Packs rows (their bodies are not written here) into a compressed rows section.
+/// Packs rows (their bodies are not written here) into a rows section.
 #[derive(Default)]
 pub(crate) struct RowsBuilder {
     raw: Vec<u8>,
     count: u32,
+    names: Names,
 }
 
 impl RowsBuilder {
+    fn start(&mut self) {
+        self.raw.extend_from_slice(&RAW);
+        self.raw.extend_from_slice(&[FORMAT, 0, 0, 0, 0]);
+    }
+
     pub(crate) fn push(&mut self, seq: i64, record: &LogRecord, body_at: Option<u64>) {
         if self.raw.is_empty() {
             self.raw.reserve(64 * 1024);
-            self.raw.extend_from_slice(&[FORMAT, 0, 0, 0, 0]);
+            self.start();
         }
-        put_row(&mut Out(&mut self.raw), seq, record, body_at);
+        put_row(
+            &mut Out(&mut self.raw, &mut self.names),
+            seq,
+            record,
+            body_at,
+        );
         self.count += 1;
     }
 
@@ -265,9 +436,10 @@ impl RowsBuilder {
     pub(crate) fn clear(&mut self) {
         self.raw.clear();
         self.count = 0;
+        self.names.clear();
     }
 
-    /// The compressed section; the builder is empty again.
+    /// The section; the builder is empty again.
     pub(crate) fn take(&mut self) -> Vec<u8> {
         let mut data = super::blocks::Compressed::default();
         self.take_into(&mut data);
@@ -277,29 +449,50 @@ impl RowsBuilder {
     /// [`Self::take`] into `out` (whose allocation is reused).
     pub(crate) fn take_into(&mut self, out: &mut super::blocks::Compressed) {
         if self.raw.is_empty() {
-            self.raw.extend_from_slice(&[FORMAT, 0, 0, 0, 0]);
+            self.start();
         }
-        self.raw[1..HEAD].copy_from_slice(&self.count.to_le_bytes());
-        super::blocks::compress_into(&self.raw, out);
-        self.raw.clear();
-        self.count = 0;
+        self.raw[5..HEAD].copy_from_slice(&self.count.to_le_bytes());
+        out.set(&self.raw);
+        self.clear();
     }
 }
 
-/// Every row of a compressed rows section.
+/// Every row of a rows section (either format).
 pub(crate) fn read_rows(section: &[u8]) -> Result<Vec<Row>, String> {
-    let raw =
-        lz4_flex::decompress_size_prepended(section).map_err(|e| format!("{DAMAGED}: {e}"))?;
-    let mut input = In { data: &raw, pos: 0 };
-    if input.byte()? != FORMAT {
+    let inflated;
+    let mut input = match section.strip_prefix(&RAW) {
+        Some(raw) => In {
+            data: raw,
+            pos: 0,
+            names: Some(Vec::new()),
+        },
+        None => {
+            inflated = lz4_flex::decompress_size_prepended(section)
+                .map_err(|e| format!("{DAMAGED}: {e}"))?;
+            In {
+                data: &inflated,
+                pos: 0,
+                names: None,
+            }
+        }
+    };
+    let format = input.byte()?;
+    if format
+        != if input.names.is_some() {
+            FORMAT
+        } else {
+            FORMAT_LZ4
+        }
+    {
         return Err(format!("{DAMAGED}: unknown format"));
     }
-    let count = raw
-        .get(1..HEAD)
+    let count = input
+        .data
+        .get(1..5)
         .and_then(|b| <[u8; 4]>::try_from(b).ok())
         .map(u32::from_le_bytes)
         .ok_or(DAMAGED)?;
-    input.pos = HEAD;
+    input.pos = 5;
     let mut rows = Vec::with_capacity(count.min(1 << 16) as usize);
     for _ in 0..count {
         rows.push(get_row(&mut input)?);
@@ -382,13 +575,104 @@ mod tests {
     }
 
     #[test]
+    fn names_are_written_once_and_ids_as_bytes() {
+        let mut b = RowsBuilder::default();
+        let other = LogRecord {
+            id: "01900000-0001-7ABC-8000-000000000000".into(),
+            model: Some("claude-4".into()),
+            user_agent: Some("POST".into()),
+            ..full()
+        };
+        let odd_id = LogRecord {
+            id: "not-a-uuid".into(),
+            ..full()
+        };
+        let records = [full(), full(), other, full(), odd_id, full()];
+        for (seq, r) in records.iter().enumerate() {
+            b.push(seq as i64, r, None);
+        }
+        let section = b.take();
+        let rows = read_rows(&section).unwrap();
+        let back: Vec<LogRecord> = rows.into_iter().map(|r| r.record).collect();
+        assert_eq!(
+            back, records,
+            "uppercase and odd ids and changing names come back as written"
+        );
+        let size = |n: usize| {
+            let mut b = RowsBuilder::default();
+            for seq in 0..n {
+                b.push(seq as i64, &full(), None);
+            }
+            b.take().len()
+        };
+        let (one, two) = (size(1), size(2));
+        // its ten names (~60 bytes) are not written again
+        let first = one - HEAD;
+        assert!(
+            two - one + 50 <= first,
+            "a repeated row took {} bytes, the first {first}",
+            two - one
+        );
+        // the builder starts a fresh set of names for the next section
+        b.push(1, &full(), None);
+        assert_eq!(read_rows(&b.take()).unwrap()[0].record, full());
+    }
+
+    /// A section written by the format-1 encoder (LZ4, every string inline) of 2026-11-27:
+    /// stores from then are still read.
+    #[test]
+    fn format_1_sections_are_still_read() {
+        const V1: &[&str] = &[
+        "53020000a0010300000024303139300100c32d303030312d376162632d380f000502007180a0abfef9628a0600f91101",
+        "026b3109616e7468726f70696304504f53540c2f76312f6d657373616765730d0016012a00a20106636c617564650108",
+        "0800f3032d33a2080e0103686974040118010101feff01002301010900000b0011000100c1d03f0195d626e80b2e113e",
+        "0111003000008005004300002940110014080900502240019a990100f31bb93f01107b227465616d223a22c3bc6ec3af",
+        "227d01066375726c2f38010a6f7665726c6f616465640101430050e83f0901800100302001785c000f02000e1f0e3e01",
+        "f86000e83f120103",
+        ];
+        let hex: String = V1.concat();
+        let bytes: Vec<u8> = (0..hex.len())
+            .step_by(2)
+            .map(|i| u8::from_str_radix(&hex[i..i + 2], 16).unwrap())
+            .collect();
+        let rows = read_rows(&bytes).unwrap();
+        let sparse = LogRecord {
+            id: "x".into(),
+            ..LogRecord::default()
+        };
+        let got: Vec<(i64, LogRecord, Option<u64>)> = rows
+            .into_iter()
+            .map(|r| (r.seq, r.record, r.body_at))
+            .collect();
+        assert_eq!(
+            got,
+            vec![
+                (-5, full(), Some(1 << 40)),
+                (7, sparse, None),
+                (9, full(), Some(3))
+            ]
+        );
+    }
+
+    #[test]
     fn a_damaged_section_is_an_error() {
         let mut b = RowsBuilder::default();
         b.push(1, &full(), None);
         let good = b.take();
         assert!(read_rows(&good[..good.len() - 3]).is_err());
         assert!(read_rows(b"junk").is_err());
-        let raw = lz4_flex::compress_prepend_size(&[FORMAT, 3, 0, 0, 0, 1]);
+        let raw = lz4_flex::compress_prepend_size(&[FORMAT_LZ4, 3, 0, 0, 0, 1]);
         assert!(read_rows(&raw).is_err(), "fewer rows than counted");
+        let mut raw = RAW.to_vec();
+        raw.extend_from_slice(&[FORMAT, 3, 0, 0, 0, 1]);
+        assert!(read_rows(&raw).is_err(), "fewer rows than counted");
+        // a name number that was never given
+        let mut b = RowsBuilder::default();
+        b.push(1, &full(), None);
+        b.push(2, &full(), None);
+        let mut bad = b.take();
+        let name_ref = bad.len() - 40;
+        bad[name_ref] = 0x7f;
+        let _ = read_rows(&bad); // damaged somewhere: an error or other values, never a panic
     }
 }
