@@ -60,7 +60,7 @@ where
     let ctx = RequestContext::new();
     let method = request.method().clone();
     let path = request.uri().path().to_owned();
-    let arrival = record::arrive(observer.as_ref(), &request);
+    let mut arrival = record::arrive(observer.as_ref(), &request);
     request.extensions_mut().insert(ctx.clone());
 
     let outcome = AssertUnwindSafe(router.call(request.map(Body::new)))
@@ -89,6 +89,10 @@ where
     let id = ctx.id.hyphenated().encode_lower(&mut buf);
     let headers = response.headers_mut();
     if let Ok(value) = HeaderValue::from_str(id) {
+        if let Some(arrival) = &mut arrival {
+            // the log id is the request id: the same value, shared
+            arrival.log_id = Some(value.clone());
+        }
         headers.insert(REQUEST_ID.clone(), value);
     }
     if let Ok(value) = HeaderValue::from_str(&server_timing(

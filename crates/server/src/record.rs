@@ -25,6 +25,8 @@ pub(crate) struct Arrival {
     route: &'static str,
     user_agent: Option<String>,
     traceparent: Option<String>,
+    /// The `cf-aig-log-id` value (the request id's, shared).
+    pub(crate) log_id: Option<HeaderValue>,
 }
 
 /// The route template of a path (bounded, for metrics labels), or `None` for requests that are
@@ -62,6 +64,7 @@ pub(crate) fn arrive<B>(observer: Option<&Arc<Observer>>, request: &Request<B>) 
         route,
         user_agent: header(&USER_AGENT),
         traceparent: header(&TRACEPARENT),
+        log_id: None,
     })
 }
 
@@ -115,7 +118,11 @@ pub(crate) fn attach(
     mut response: Response<Body>,
 ) -> Response<Body> {
     let id = ctx.id.hyphenated().to_string();
-    if let Ok(v) = HeaderValue::from_str(&id) {
+    if let Some(v) = arrival
+        .log_id
+        .clone()
+        .or_else(|| HeaderValue::from_str(&id).ok())
+    {
         response.headers_mut().insert(LOG_ID.clone(), v);
     }
     let call = response.extensions_mut().remove::<CallNote>();

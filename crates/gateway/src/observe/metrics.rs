@@ -60,11 +60,14 @@ struct Series {
 
 type Labels = (String, String, &'static str, &'static str);
 
+/// A string-keyed map with a fast hasher (the keys are our own provider and model names).
+type FastMap<V> = HashMap<String, V, foldhash::fast::RandomState>;
+
 /// The series by provider, then model (so a known series is found from borrowed names, without
 /// building a key), then route template and status class (a handful: a short list).
 #[derive(Default)]
 struct Table {
-    by_provider: HashMap<String, HashMap<String, Vec<Cell>>>,
+    by_provider: FastMap<FastMap<Vec<Cell>>>,
     len: usize,
 }
 

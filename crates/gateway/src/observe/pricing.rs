@@ -20,7 +20,7 @@ pub struct PriceTable {
     rows: Vec<PriceRow>,
     /// The rows of each provider name or kind, in table order (every logged request is
     /// priced: looking at a few rows, not all of them).
-    by_provider: HashMap<String, Vec<usize>>,
+    by_provider: HashMap<String, Vec<usize>, foldhash::fast::RandomState>,
 }
 
 impl PriceTable {
@@ -34,7 +34,8 @@ impl PriceTable {
         );
         let mut rows = overrides.to_vec();
         rows.extend(shipped);
-        let mut by_provider: HashMap<String, Vec<usize>> = HashMap::new();
+        let mut by_provider: HashMap<String, Vec<usize>, foldhash::fast::RandomState> =
+            HashMap::default();
         for (i, row) in rows.iter().enumerate() {
             by_provider.entry(row.provider.clone()).or_default().push(i);
         }
