@@ -256,6 +256,31 @@ mod tests {
         );
     }
 
+    /// OpenAI's own answers are pretty-printed, keys in this order.
+    #[test]
+    fn a_pretty_printed_answer_is_read() {
+        let body = b"{\n  \"id\": \"chatcmpl-1\",\n  \"usage\": {\n    \"prompt_tokens\": 19,\n    \"completion_tokens\": 10,\n    \"total_tokens\": 29,\n    \"prompt_tokens_details\": {\n      \"cached_tokens\": 0,\n      \"audio_tokens\": 0\n    },\n    \"completion_tokens_details\": {\n      \"reasoning_tokens\": 7,\n      \"audio_tokens\": 0,\n      \"accepted_prediction_tokens\": 0,\n      \"rejected_prediction_tokens\": 0\n    }\n  },\n  \"service_tier\": \"default\"\n}\n";
+        assert_eq!(
+            scan_usage(body),
+            Some(UsageCounts {
+                prompt_tokens: Some(19),
+                completion_tokens: Some(10),
+                cached_tokens: Some(0),
+                reasoning_tokens: Some(7),
+            })
+        );
+        // a key that only starts like one of ours is not taken for it
+        let body = br#"{"usage":{"prompt_tokens_x":5,"prompt_tokens":6,"cached_tokens":9}}"#;
+        assert_eq!(
+            scan_usage(body),
+            Some(UsageCounts {
+                prompt_tokens: Some(6),
+                ..UsageCounts::default()
+            }),
+            "cached_tokens counts only inside prompt_tokens_details"
+        );
+    }
+
     #[test]
     fn whitespace_nulls_and_missing_details_are_fine() {
         let body = b"{ \"usage\" :\n { \"prompt_tokens\" : 7 ,\"completion_tokens\": null, \"prompt_tokens_details\": null, \"x\": [1, {\"a\": [true]}, \"s\"] } }";
