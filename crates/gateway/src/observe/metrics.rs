@@ -334,3 +334,91 @@ fn escape(s: &str) -> String {
         .replace('"', "\\\"")
         .replace('\n', "\\n")
 }
+
+#[cfg(test)]
+mod tests {
+    use switchyard_store::logs::LogRecord;
+
+    use super::{Finished, Metrics, MAX_SERIES};
+
+    fn finished(model: &str, seconds: f64, status: i64) -> Finished {
+        Finished {
+            record: LogRecord {
+                provider: Some("openai".into()),
+                model: Some(model.into()),
+                status,
+                success: status < 400,
+                duration_ms: seconds * 1000.0,
+                input_tokens: Some(3),
+                ..LogRecord::default()
+            },
+            route: "/v1/chat/completions",
+            traceparent: None,
+        }
+    }
+
+    fn exposed(m: &Metrics) -> String {
+        let mut out = String::new();
+        m.write_prometheus(0, &mut out);
+        out
+    }
+
+    #[test]
+    fn histogram_buckets_are_cumulative_and_series_are_kept_apart() {
+        let m = Metrics::default();
+        for s in [0.0005, 0.003, 0.003, 0.2, 100.0] {
+            m.record(&finished("gpt-4o", s, 200));
+        }
+        m.record(&finished("gpt-4o", 0.003, 503));
+        let text = exposed(&m);
+        let line = |needle: &str| {
+            text.lines()
+                .find(|l| l.starts_with(needle))
+                .unwrap_or_else(|| panic!("no {needle} in\n{text}"))
+                .rsplit(' ')
+                .next()
+                .unwrap()
+                .to_owned()
+        };
+        let ok = "provider=\"openai\",model=\"gpt-4o\",route=\"/v1/chat/completions\",status_class=\"2xx\"";
+        let bucket = |le: &str| {
+            line(&format!(
+                "switchyard_request_duration_seconds_bucket{{{ok},le=\"{le}\"}}"
+            ))
+        };
+        assert_eq!(bucket("0.001"), "1");
+        assert_eq!(bucket("0.0025"), "1");
+        assert_eq!(bucket("0.005"), "3");
+        assert_eq!(bucket("0.25"), "4");
+        assert_eq!(bucket("60"), "4", "100 s is past every bucket");
+        assert_eq!(bucket("+Inf"), "5");
+        assert_eq!(line(&format!("switchyard_requests_total{{{ok}}}")), "5");
+        assert_eq!(
+            line(&format!("switchyard_input_tokens_total{{{ok}}}")),
+            "15"
+        );
+        let failed = ok.replace("2xx", "5xx");
+        assert_eq!(line(&format!("switchyard_errors_total{{{failed}}}")), "1");
+        assert_eq!(line(&format!("switchyard_errors_total{{{ok}}}")), "0");
+    }
+
+    #[test]
+    fn past_the_series_cap_new_models_are_counted_as_other() {
+        let m = Metrics::default();
+        for i in 0..MAX_SERIES {
+            m.record(&finished(&format!("m{i}"), 0.01, 200));
+        }
+        m.record(&finished("one-too-many", 0.01, 200));
+        m.record(&finished("and-another", 0.01, 200));
+        // a known series keeps counting under its own name
+        m.record(&finished("m0", 0.01, 200));
+        let text = exposed(&m);
+        assert!(!text.contains("one-too-many"));
+        assert!(text.contains(
+            "switchyard_requests_total{provider=\"openai\",model=\"other\",route=\"/v1/chat/completions\",status_class=\"2xx\"} 2"
+        ));
+        assert!(text.contains(
+            "switchyard_requests_total{provider=\"openai\",model=\"m0\",route=\"/v1/chat/completions\",status_class=\"2xx\"} 2"
+        ));
+    }
+}
