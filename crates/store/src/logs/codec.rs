@@ -98,7 +98,14 @@ impl Out<'_> {
             return;
         }
         let next = self.1.numbers.len() as u64 + 1;
-        let n = *self.1.numbers.entry(v.to_owned()).or_insert(next);
+        // a known name is looked up by reference: a key is made only for a new one
+        let n = match self.1.numbers.get(v) {
+            Some(&n) => n,
+            None => {
+                self.1.numbers.insert(v.to_owned(), next);
+                next
+            }
+        };
         let (last, number) = &mut self.1.last[slot];
         last.clear();
         last.push_str(v);
