@@ -76,9 +76,9 @@ pub(crate) fn usage_of(api: ClientApi, stream: bool, body: &[u8]) -> Option<Toke
     }
     match api {
         ClientApi::ChatCompletions | ClientApi::Embeddings | ClientApi::Completions => {
-            // this runs for every logged answer: the `usage` object alone when it can be found
-            // (a quote inside a JSON string is escaped, so `"usage":` is always a key), else the
-            // whole body, typed so everything but `usage` is skipped without being built
+            // this runs for every logged answer: the scanner reads the last `usage` object alone;
+            // what it cannot vouch for goes to serde over the whole body, typed so everything but
+            // `usage` is skipped without being built
             if let Some(u) = openai::scan_usage(body) {
                 return Some(TokenUsage {
                     input: u.prompt_tokens?,

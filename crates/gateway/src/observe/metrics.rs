@@ -1,5 +1,5 @@
-//! Prometheus metrics for requests, fed by the log writer (so the request path pays nothing but
-//! the in-flight gauge). Labels are bounded: provider, model, route template and status class;
+//! Prometheus metrics for requests, recorded as each record is finalized when its answer ends
+//! (a lock, two map lookups by borrowed names, a few additions). Labels are bounded: provider, model, route template and status class;
 //! past [`MAX_SERIES`] label sets, new models are counted under `model="other"`.
 
 use std::collections::HashMap;
