@@ -1,5 +1,6 @@
 //! What the log writer sustains on its own: finalize (usage parsed from the answer, cost priced)
-//! and append to SQLite (WAL, row blocks), in the writer's batches of 500, bodies included.
+//! and append to SQLite (WAL, row blocks), in batches of 500, bodies included — as records
+//! (`finalize_and_insert`) and packed as the gateway packs them (`finalize_pack_and_append`).
 //! Run: `cargo bench -p switchyard-gateway --bench log_writer`.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -8,15 +9,19 @@ use std::time::Duration;
 use bytes::Bytes;
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use switchyard_gateway::cache::CacheStatus;
-use switchyard_gateway::observe::finalize::finalize;
+use switchyard_gateway::observe::finalize::{capped, finalize, head_of};
 use switchyard_gateway::observe::pricing::PriceTable;
-use switchyard_gateway::observe::{CallNote, Observation, ServedNote};
+use switchyard_gateway::observe::{Bodies, CallNote, Observation, ServedNote};
 use switchyard_gateway::{ClientApi, RequestContext};
-use switchyard_store::logs::LogStore;
+use switchyard_store::logs::{LogStore, PackedRows};
 
 const REQUEST: &str = r#"{"model":"mock/gpt-4o-mini","messages":[{"role":"system","content":"You are a concise assistant. Answer in one short sentence."},{"role":"user","content":"What is the capital of France?"},{"role":"assistant","content":"The capital of France is Paris."},{"role":"user","content":"Say goodbye politely."}],"max_tokens":16,"temperature":0}"#;
 const ANSWER: &str = r#"{"id":"chatcmpl-bench","object":"chat.completion","created":1730000000,"model":"gpt-4o-mini","choices":[{"index":0,"message":{"role":"assistant","content":"Goodbye, and have a wonderful day!"},"finish_reason":"stop"}],"usage":{"prompt_tokens":52,"completion_tokens":9,"total_tokens":61}}"#;
 const BATCH: usize = 500;
+const CAP: usize = 64 * 1024;
+/// Bodies as the record's strings (the PostgreSQL path), or apart to be packed (SQLite).
+const TEXT: (Bodies, usize) = (Bodies::Text, CAP);
+const APART: (Bodies, usize) = (Bodies::Apart, CAP);
 
 fn observation(i: usize) -> Observation {
     Observation {
@@ -76,7 +81,7 @@ fn writer(c: &mut Criterion) {
             let rows: Vec<_> = (0..BATCH)
                 .map(|_| {
                     next += 1;
-                    finalize(observation(next), &prices, 64 * 1024).record
+                    finalize(observation(next), &prices, TEXT).record
                 })
                 .collect();
             runtime
@@ -85,16 +90,37 @@ fn writer(c: &mut Criterion) {
                 .unwrap();
         });
     });
+    // what the gateway does with SQLite: each record packed as it is made, the batch appended
+    let mut spare = PackedRows::default();
+    group.bench_function("finalize_pack_and_append_500_sqlite", |b| {
+        b.iter(|| {
+            let mut packed = std::mem::take(&mut spare);
+            for _ in 0..BATCH {
+                next += 1;
+                let f = finalize(observation(next), &prices, APART);
+                let response = f.payload.response.as_deref().map(head_of);
+                packed.push(
+                    &f.record,
+                    f.payload.request.as_deref().map(|b| capped(b, CAP)),
+                    response.as_deref().map(|b| capped(b, CAP)),
+                );
+            }
+            spare = runtime
+                .block_on(store.append_packed(packed))
+                .map_err(|(e, _)| e)
+                .unwrap();
+        });
+    });
     group.bench_function("finalize_500", |b| {
         b.iter(|| {
             let rows: Vec<_> = (0..BATCH)
-                .map(|i| finalize(observation(i), &prices, 64 * 1024).record)
+                .map(|i| finalize(observation(i), &prices, TEXT).record)
                 .collect();
             std::hint::black_box(rows);
         });
     });
     let rows: Vec<_> = (0..BATCH)
-        .map(|i| finalize(observation(i), &prices, 64 * 1024).record)
+        .map(|i| finalize(observation(i), &prices, TEXT).record)
         .collect();
     group.bench_function("insert_500_sqlite", |b| {
         b.iter(|| {

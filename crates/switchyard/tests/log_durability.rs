@@ -148,8 +148,28 @@ async fn a_full_queue_spills_and_is_replayed() {
     .await;
     let spilled = metric(&url, "switchyard_log_spilled_total").await;
     assert!(spilled > 0.0, "the queue of 1 overflowed");
-    // the housekeeping tick replays the spill file: all rows arrive
-    rows(&url, n).await;
+    // the housekeeping tick replays the spill file: all rows arrive, bodies included (rows
+    // spilled at submit, packed ones written by the writer)
+    let listed = rows(&url, n).await;
+    let client = reqwest::Client::new();
+    for row in &listed {
+        let id = row["id"].as_str().unwrap();
+        let full: serde_json::Value = client
+            .get(format!("{url}/api/logs/{id}"))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let request = full["request_body"].as_str().unwrap_or_default();
+        assert!(request.contains("\"s"), "request body of {id}: {full}");
+        let response = full["response_body"].as_str().unwrap_or_default();
+        assert!(
+            response.contains("choices"),
+            "response body of {id}: {full}"
+        );
+    }
 }
 
 #[tokio::test]

@@ -505,3 +505,40 @@ async fn missing_usage_is_counted_locally_and_marked_estimated() {
         assert!(r["cost_usd"].is_null(), "no price for this model: {r}");
     }
 }
+
+#[tokio::test]
+async fn bodies_are_capped_at_a_character_on_both_paths() {
+    // SQLite packs the bodies apart from the record; a stop-inserting cap keeps records whole
+    // (the PostgreSQL path): the cut is the same on both
+    for extra in [
+        "[logs]\nmax_payload_bytes = 60\n",
+        "[logs]\nmax_payload_bytes = 60\nmax_rows = 100\nretention = \"stop-inserting\"\n",
+    ] {
+        let h = start_with(|mock| config(mock, extra)).await;
+        let url = h.gateway.base_url().to_owned();
+        // the cap (60 bytes) falls inside the second byte of an "é"
+        let body = json!({"model": "mock-openai/gpt-4o-mini",
+            "messages": [{"role": "user", "content": "éééééééééééééééééééééééééé"}]});
+        let sent = body.to_string();
+        assert_eq!(sent.as_bytes()[60] & 0xc0, 0x80, "{sent}");
+        let (status, _, headers) = post(&url, "/v1/chat/completions", &body, &[]).await;
+        assert_eq!(status, 200);
+        rows(&url, 1).await;
+        let full: Value = reqwest::get(format!(
+            "{url}/api/logs/{}",
+            header(&headers, "cf-aig-log-id")
+        ))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+        let request = full["request_body"].as_str().unwrap();
+        assert_eq!(request, &sent[..59], "{extra}");
+        let response = full["response_body"].as_str().unwrap();
+        assert!(
+            response.len() <= 60 && response.starts_with('{'),
+            "{response}"
+        );
+    }
+}

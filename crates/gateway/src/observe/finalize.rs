@@ -4,7 +4,7 @@
 use switchyard_store::logs::LogRecord;
 
 use super::pricing::PriceTable;
-use super::{Finished, Observation};
+use super::{Bodies, Finished, Observation, Payload};
 use crate::cache::replay::usage_of;
 use crate::cache::TokenUsage;
 use crate::ClientApi;
@@ -30,6 +30,32 @@ fn answer_bytes<'a>(head: &'a [u8], obs: &Observation) -> std::borrow::Cow<'a, [
     std::borrow::Cow::Owned(joined)
 }
 
+/// At most `cap` bytes of `bytes`, not splitting a UTF-8 character: the cut backs up over a
+/// character's continuation bytes (at most three).
+pub fn capped(bytes: &[u8], cap: usize) -> &[u8] {
+    if bytes.len() <= cap {
+        return bytes;
+    }
+    let mut cut = cap;
+    while cut > 0 && cap - cut < 3 && bytes[cut] & 0xc0 == 0x80 {
+        cut -= 1;
+    }
+    &bytes[..cut]
+}
+
+impl Payload {
+    /// The bodies into the record's strings (a record kept apart that must go to the spill
+    /// file); a record whose bodies are text already keeps them.
+    pub fn into_text(self, record: &mut LogRecord, cap: usize) {
+        if let Some(b) = self.request {
+            record.request_body = Some(text_capped(&b, cap));
+        }
+        if let Some(r) = self.response {
+            record.response_body = Some(text_capped(&head_of(&r), cap));
+        }
+    }
+}
+
 /// At most `cap` bytes as text, cut at a character boundary; bytes that are not UTF-8 become
 /// U+FFFD (checked with the fast validator first: bodies are nearly always valid).
 fn text_capped(bytes: &[u8], cap: usize) -> String {
@@ -52,7 +78,7 @@ enum Reported {
 }
 
 /// The answer's kept head as one slice.
-fn head_of(head: &[bytes::Bytes]) -> std::borrow::Cow<'_, [u8]> {
+pub fn head_of(head: &[bytes::Bytes]) -> std::borrow::Cow<'_, [u8]> {
     match head {
         [one] => std::borrow::Cow::Borrowed(one),
         many => std::borrow::Cow::Owned(many.concat()),
@@ -107,12 +133,12 @@ fn counted(obs: &Observation, api: ClientApi) -> TokenUsage {
 }
 
 /// The record of `obs`, its tokens counted locally when the answer did not report them.
-pub fn finalize(obs: Observation, prices: &PriceTable, payload_cap: usize) -> Finished {
+pub fn finalize(obs: Observation, prices: &PriceTable, bodies: (Bodies, usize)) -> Finished {
     match reported(&obs) {
-        Reported::Usage(usage) => complete(obs, (usage, false), prices, payload_cap),
+        Reported::Usage(usage) => complete(obs, (usage, false), prices, bodies),
         Reported::Count(api) => {
             let usage = counted(&obs, api);
-            complete(obs, (Some(usage), true), prices, payload_cap)
+            complete(obs, (Some(usage), true), prices, bodies)
         }
     }
 }
@@ -122,10 +148,10 @@ pub fn finalize(obs: Observation, prices: &PriceTable, payload_cap: usize) -> Fi
 pub fn finalize_quick(
     obs: Observation,
     prices: &PriceTable,
-    payload_cap: usize,
+    bodies: (Bodies, usize),
 ) -> Result<Finished, Box<Observation>> {
     match reported(&obs) {
-        Reported::Usage(usage) => Ok(complete(obs, (usage, false), prices, payload_cap)),
+        Reported::Usage(usage) => Ok(complete(obs, (usage, false), prices, bodies)),
         Reported::Count(_) => Err(Box::new(obs)),
     }
 }
@@ -134,14 +160,24 @@ fn complete(
     mut obs: Observation,
     (usage, estimated): (Option<TokenUsage>, bool),
     prices: &PriceTable,
-    payload_cap: usize,
+    (bodies, payload_cap): (Bodies, usize),
 ) -> Finished {
     let success = succeeded(&obs);
-    let call = obs.call.take().unwrap_or_default();
+    let mut call = obs.call.take().unwrap_or_default();
     let served_note = obs.served.take();
     let served = served_note.as_ref();
     let cached = served.and_then(|s| s.cache).is_some_and(|c| c.is_hit());
-    let head = head_of(&obs.response_head);
+    let request = call.request_body.take().filter(|_| call.collect_payload);
+    let response = (call.collect_payload && obs.response_head.iter().any(|c| !c.is_empty()))
+        .then(|| std::mem::take(&mut obs.response_head));
+    let (payload, request_body, response_body) = match bodies {
+        Bodies::Apart => (Payload { request, response }, None, None),
+        Bodies::Text => (
+            Payload::default(),
+            request.map(|b| text_capped(&b, payload_cap)),
+            response.map(|r| text_capped(&head_of(&r), payload_cap)),
+        ),
+    };
     let priced = |u: &TokenUsage| {
         served.and_then(|s| prices.cost(&s.provider, s.provider_kind, &s.model, u))
     };
@@ -211,13 +247,8 @@ fn complete(
             obs.aborted
                 .then(|| "the client closed the connection before the answer ended".to_owned())
         }),
-        request_body: call
-            .request_body
-            .as_ref()
-            .filter(|_| call.collect_payload)
-            .map(|b| text_capped(b, payload_cap)),
-        response_body: (call.collect_payload && !head.is_empty())
-            .then(|| text_capped(&head, payload_cap)),
+        request_body,
+        response_body,
         feedback: None,
         score: None,
     };
@@ -225,6 +256,7 @@ fn complete(
         record,
         route: obs.route,
         traceparent: obs.traceparent,
+        payload,
     }
 }
 
@@ -257,7 +289,19 @@ fn with_routing(metadata: Option<String>, served: Option<&super::ServedNote>) ->
 
 #[cfg(test)]
 mod tests {
-    use super::text_capped;
+    use super::{capped, text_capped};
+
+    #[test]
+    fn a_cap_never_splits_a_character() {
+        assert_eq!(capped(b"hello", 3), b"hel");
+        assert_eq!(capped(b"hi", 3), b"hi");
+        assert_eq!(capped("aé".as_bytes(), 2), b"a", "é split by the cap");
+        assert_eq!(capped("aé".as_bytes(), 3), "aé".as_bytes());
+        assert_eq!(capped("a😀".as_bytes(), 4), b"a", "a four-byte character");
+        assert_eq!(capped("a😀b".as_bytes(), 5), "a😀".as_bytes());
+        // not UTF-8: cut where asked (read back as U+FFFD)
+        assert_eq!(capped(&[0x80; 8], 6), &[0x80; 3]);
+    }
 
     #[test]
     fn bodies_are_cut_at_a_character_and_never_invalid() {

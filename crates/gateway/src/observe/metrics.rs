@@ -353,7 +353,7 @@ mod tests {
                 ..LogRecord::default()
             },
             route: "/v1/chat/completions",
-            traceparent: None,
+            ..Finished::default()
         }
     }
 

@@ -106,8 +106,29 @@ pub struct ServedNote {
 }
 
 /// A finished record plus the facts the metrics need that the row does not keep.
+#[derive(Default)]
 pub struct Finished {
     pub record: LogRecord,
     pub route: &'static str,
     pub traceparent: Option<String>,
+    /// The bodies to store, when they are kept apart from the record ([`Bodies::Apart`]).
+    pub payload: Payload,
+}
+
+/// Where a finished record's bodies go.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Bodies {
+    /// Into the record's `request_body` / `response_body` strings.
+    Text,
+    /// Into [`Finished::payload`], as the request's and answer's own buffers (the SQLite log
+    /// packs them straight into its block: no copy into strings, no UTF-8 pass).
+    Apart,
+}
+
+/// The bodies a record stores, not yet cut to the payload cap.
+#[derive(Debug, Default)]
+pub struct Payload {
+    pub request: Option<Bytes>,
+    /// The answer's kept head, in the chunks it came in.
+    pub response: Option<Vec<Bytes>>,
 }

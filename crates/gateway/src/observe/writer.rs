@@ -14,16 +14,16 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use switchyard_config::{LogsConfig, PriceRow};
-use switchyard_store::logs::{LogRecord, LogStore, Retention, RetentionMode};
+use switchyard_store::logs::{LogRecord, LogStore, PackedRows, Retention, RetentionMode};
 use switchyard_store::StoreError;
 use tokio::sync::Notify;
 use tokio::task::JoinHandle;
 
-use super::finalize::{finalize, finalize_quick};
+use super::finalize::{capped, finalize, finalize_quick, head_of};
 use super::metrics::Metrics;
 use super::otlp::Exporter;
 use super::pricing::PriceTable;
-use super::{Finished, Observation};
+use super::{Bodies, Finished, Observation};
 
 /// The documented bound: a response that ended this long before a crash has its row stored.
 pub const FLUSH_BOUND: Duration = Duration::from_millis(500);
@@ -45,6 +45,9 @@ pub struct Observer {
 struct Inner {
     queue: Queue,
     store: LogStore,
+    /// Rows are packed into the store's blocks as they are submitted (SQLite, unless
+    /// `stop-inserting` must count rows against a cap), not queued as records.
+    pack: bool,
     prices: PriceTable,
     metrics: Metrics,
     spill: Mutex<Spill>,
@@ -59,9 +62,8 @@ struct Spill {
     path: PathBuf,
 }
 
-/// The records waiting for the writer: a vector behind a lock (a push is a few dozen
-/// nanoseconds; the writer takes the whole vector at once) and a wake-up for the writer when it
-/// goes from empty to not.
+/// What waits for the writer, behind a lock (a push is a few dozen nanoseconds; the writer
+/// takes it all at once), and a wake-up for the writer when it goes from empty to not.
 #[derive(Default)]
 struct Queue {
     waiting: Mutex<Waiting>,
@@ -78,39 +80,64 @@ enum Entry {
     Count(Box<Observation>),
 }
 
+/// One writer batch: entries, and (packing) the rows packed so far with the records whose
+/// spans are still to be exported. The writer swaps a spare one in, so the buffers are reused.
+#[derive(Default)]
+struct Batch {
+    items: Vec<Entry>,
+    packed: PackedRows,
+    spans: Vec<Finished>,
+}
+
+impl Batch {
+    fn len(&self) -> usize {
+        self.items.len() + self.packed.len()
+    }
+}
+
 #[derive(Default)]
 struct Waiting {
-    items: Vec<Entry>,
+    batch: Batch,
     closed: bool,
 }
 
+/// Packs `f` into `packed`: its record, and its bodies cut to `cap`.
+fn pack(packed: &mut PackedRows, f: &Finished, cap: usize) {
+    let response = f.payload.response.as_deref().map(head_of);
+    packed.push(
+        &f.record,
+        f.payload.request.as_deref().map(|b| capped(b, cap)),
+        response.as_deref().map(|b| capped(b, cap)),
+    );
+}
+
 impl Queue {
-    /// Queues `obs`, or gives it back when the queue is full or closed.
-    fn push(&self, obs: Entry, capacity: usize) -> Result<(), Box<Entry>> {
+    /// Runs `add` on the waiting batch, or gives `item` back when the queue is full or closed.
+    fn add<T>(&self, item: T, capacity: usize, add: impl FnOnce(&mut Batch, T)) -> Result<(), T> {
         let mut w = self.waiting.lock().unwrap_or_else(PoisonError::into_inner);
-        if w.closed || w.items.len() >= capacity {
-            return Err(Box::new(obs));
+        let len = w.batch.len();
+        if w.closed || len >= capacity {
+            return Err(item);
         }
-        let first = w.items.is_empty();
-        w.items.push(obs);
+        add(&mut w.batch, item);
         drop(w);
-        if first {
+        if len == 0 {
             self.wake.notify_one();
         }
         Ok(())
     }
 
-    /// Everything queued, swapped with `spare` (an empty vector whose allocation is reused).
-    fn take(&self, spare: &mut Vec<Entry>) {
+    /// Everything queued, swapped with `spare` (an empty batch whose buffers are reused).
+    fn take(&self, spare: &mut Batch) {
         let mut w = self.waiting.lock().unwrap_or_else(PoisonError::into_inner);
-        std::mem::swap(&mut w.items, spare);
+        std::mem::swap(&mut w.batch, spare);
     }
 
     fn len(&self) -> usize {
         self.waiting
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
-            .items
+            .batch
             .len()
     }
 
@@ -175,9 +202,12 @@ impl Observer {
                 RetentionMode::DeleteOldest
             },
         };
+        let pack = store.backend_name() == "sqlite"
+            && !(retention.mode == RetentionMode::StopInserting && retention.max_rows.is_some());
         let inner = Arc::new(Inner {
             queue: Queue::default(),
             store,
+            pack,
             prices: PriceTable::new(pricing),
             metrics: Metrics::default(),
             spill: Mutex::new(Spill {
@@ -204,21 +234,46 @@ impl Observer {
 
     /// Finalizes an observation into its record and hands that to the writer; never blocks and
     /// never drops it: with the queue full (or closed by shutdown) it goes to the spill file.
-    /// Finalizing here, as the answer ends, reads the bodies while they are still in the cache
-    /// (the writer's batch would read them tens of milliseconds later, from memory); only a
-    /// local token count, a tokenizer pass over the answer, is left to the writer.
+    /// Finalizing here, as the answer ends, reads the bodies while they are still in the cache,
+    /// and (packing) encodes the row and copies its bodies into the block right then, so the
+    /// request leaves no record behind for the writer; only a local token count, a tokenizer
+    /// pass over the answer, is left to the writer.
     pub fn submit(&self, obs: Observation) {
-        self.inner.metrics.in_flight.fetch_sub(1, Ordering::Relaxed);
-        let entry = match finalize_quick(obs, &self.inner.prices, self.inner.payload_cap) {
+        let inner = &*self.inner;
+        inner.metrics.in_flight.fetch_sub(1, Ordering::Relaxed);
+        let refused = match finalize_quick(obs, &inner.prices, inner.bodies()) {
             Ok(finished) => {
-                self.inner.metrics.record(&finished);
-                Entry::Done(finished)
+                inner.metrics.record(&finished);
+                if inner.pack {
+                    let cap = inner.payload_cap;
+                    let spans = inner.otlp.is_some();
+                    inner
+                        .queue
+                        .add(finished, inner.capacity, |b, f| {
+                            pack(&mut b.packed, &f, cap);
+                            if spans {
+                                b.spans.push(f);
+                            }
+                        })
+                        .err()
+                } else {
+                    inner
+                        .queue
+                        .add(Entry::Done(finished), inner.capacity, |b, e| {
+                            b.items.push(e)
+                        })
+                        .err()
+                        .map(|e| inner.done(e))
+                }
             }
-            Err(obs) => Entry::Count(obs),
+            Err(obs) => inner
+                .queue
+                .add(Entry::Count(obs), inner.capacity, |b, e| b.items.push(e))
+                .err()
+                .map(|e| inner.done(e)),
         };
-        if let Err(entry) = self.inner.queue.push(entry, self.inner.capacity) {
-            let finished = self.inner.done(*entry);
-            self.inner.spill(&[finished.record]);
+        if let Some(finished) = refused {
+            inner.spill_finished(finished);
         }
     }
 
@@ -265,6 +320,23 @@ impl Observer {
 }
 
 impl Inner {
+    /// Where finished records put their bodies, and the cap.
+    fn bodies(&self) -> (Bodies, usize) {
+        let mode = if self.pack {
+            Bodies::Apart
+        } else {
+            Bodies::Text
+        };
+        (mode, self.payload_cap)
+    }
+
+    /// Spills one record, its bodies as text.
+    fn spill_finished(&self, finished: Finished) {
+        let mut record = finished.record;
+        finished.payload.into_text(&mut record, self.payload_cap);
+        self.spill(&[record]);
+    }
+
     /// The record of a queued entry.
     fn done(&self, entry: Entry) -> Finished {
         match entry {
@@ -274,7 +346,7 @@ impl Inner {
     }
 
     fn finish(&self, obs: Observation) -> Finished {
-        let finished = finalize(obs, &self.prices, self.payload_cap);
+        let finished = finalize(obs, &self.prices, self.bodies());
         self.metrics.record(&finished);
         finished
     }
@@ -383,13 +455,54 @@ impl Inner {
 }
 
 impl Inner {
-    /// Writes everything queued now, in batches; `spare` is the vector swapped in.
-    async fn write_queued(&self, spare: &mut Vec<Entry>) {
+    /// Writes everything queued now (as records, in batches, or as the rows packed); `spare` is
+    /// the batch swapped in.
+    async fn write_queued(&self, spare: &mut Batch) {
         self.queue.take(spare);
-        while !spare.is_empty() {
-            let n = spare.len().min(self.batch.max(1));
-            let batch: Vec<Entry> = spare.drain(..n).collect();
-            self.write(batch).await;
+        if !self.pack {
+            while !spare.items.is_empty() {
+                let n = spare.items.len().min(self.batch.max(1));
+                let batch: Vec<Entry> = spare.items.drain(..n).collect();
+                self.write(batch).await;
+            }
+            return;
+        }
+        // the observations whose tokens are counted here join the rows packed at submit
+        for entry in spare.items.drain(..) {
+            let finished = self.done(entry);
+            pack(&mut spare.packed, &finished, self.payload_cap);
+            if self.otlp.is_some() {
+                spare.spans.push(finished);
+            }
+        }
+        if let Some(otlp) = &self.otlp {
+            otlp.export(&spare.spans);
+        }
+        spare.spans.clear();
+        self.write_packed(&mut spare.packed).await;
+    }
+
+    /// Stores `packed` (emptied after, its buffers kept); on failure its rows are spilled.
+    async fn write_packed(&self, packed: &mut PackedRows) {
+        if packed.is_empty() {
+            return;
+        }
+        let n = packed.len() as u64;
+        match self.store.append_packed(std::mem::take(packed)).await {
+            Ok(back) => {
+                *packed = back;
+                self.metrics.rows_written.fetch_add(n, Ordering::Relaxed);
+            }
+            Err((e, mut back)) => {
+                self.metrics.write_errors.fetch_add(1, Ordering::Relaxed);
+                tracing::warn!(rows = n, "log write failed, rows spilled: {e}");
+                match back.records() {
+                    Ok(rows) => self.spill(&rows),
+                    Err(e) => tracing::error!(rows = n, "cannot spill the log rows: {e}"),
+                }
+                back.clear();
+                *packed = back;
+            }
         }
     }
 }
@@ -397,7 +510,7 @@ impl Inner {
 async fn run(inner: Arc<Inner>, shutdown: Arc<Notify>) {
     let mut tick = tokio::time::interval(HOUSEKEEPING);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    let mut spare = Vec::new();
+    let mut spare = Batch::default();
     loop {
         tokio::select! {
             biased;

@@ -20,12 +20,12 @@ pub(crate) struct BlockBuilder {
 
 impl BlockBuilder {
     /// Appends one row's bodies; returns their offset in the block.
-    pub(crate) fn push(&mut self, request: Option<&str>, response: Option<&str>) -> usize {
+    pub(crate) fn push(&mut self, request: Option<&[u8]>, response: Option<&[u8]>) -> usize {
         let at = self.raw.len();
         for body in [request, response] {
             match body {
                 Some(b) => {
-                    let bytes = &b.as_bytes()[..b.len().min(ABSENT as usize - 1)];
+                    let bytes = &b[..b.len().min(ABSENT as usize - 1)];
                     self.raw
                         .extend_from_slice(&(bytes.len() as u32).to_le_bytes());
                     self.raw.extend_from_slice(bytes);
@@ -40,6 +40,17 @@ impl BlockBuilder {
         self.raw.len()
     }
 
+    /// The bodies so far, not compressed.
+    pub(crate) fn raw(&self) -> &[u8] {
+        &self.raw
+    }
+
+    /// [`Self::raw`], moved out; the builder goes on in `next` (cleared).
+    pub(crate) fn swap_raw(&mut self, mut next: Vec<u8>) -> Vec<u8> {
+        next.clear();
+        std::mem::replace(&mut self.raw, next)
+    }
+
     pub(crate) fn is_empty(&self) -> bool {
         self.raw.is_empty()
     }
@@ -52,14 +63,9 @@ impl BlockBuilder {
     #[cfg(test)]
     pub(crate) fn take(&mut self) -> Vec<u8> {
         let mut data = Compressed::default();
-        self.take_into(&mut data);
-        data.into_vec()
-    }
-
-    /// [`Self::take`] into `out` (whose allocation is reused).
-    pub(crate) fn take_into(&mut self, out: &mut Compressed) {
-        compress_into(&self.raw, out);
+        compress_into(&self.raw, &mut data);
         self.raw.clear();
+        data.into_vec()
     }
 }
 
@@ -78,13 +84,7 @@ impl Compressed {
         &self.buf[..self.len]
     }
 
-    /// `bytes` as they are (a section that is not compressed).
-    pub(crate) fn set(&mut self, bytes: &[u8]) {
-        self.buf.clear();
-        self.buf.extend_from_slice(bytes);
-        self.len = bytes.len();
-    }
-
+    #[cfg(test)]
     pub(crate) fn into_vec(mut self) -> Vec<u8> {
         self.buf.truncate(self.len);
         self.buf
@@ -146,9 +146,9 @@ mod tests {
     fn bodies_round_trip_through_a_block() {
         let mut b = BlockBuilder::default();
         let at = [
-            b.push(Some("{\"a\":1}"), Some("ok")),
-            b.push(None, Some("")),
-            b.push(Some("ünïcode"), None),
+            b.push(Some(b"{\"a\":1}"), Some(b"ok")),
+            b.push(None, Some(b"")),
+            b.push(Some("ünïcode".as_bytes()), None),
         ];
         let raw = open(&b.take()).unwrap();
         assert!(b.is_empty());
@@ -170,8 +170,8 @@ mod tests {
                 "{{\"model\":\"gpt-4o-mini\",\"messages\":[{{\"role\":\"system\",\"content\":\"You are a helpful assistant for ACME support.\"}},{{\"role\":\"user\",\"content\":\"question {n}\"}}]}}"
             );
             b.push(
-                Some(&req),
-                Some("{\"choices\":[{\"message\":{\"content\":\"fine\"}}]}"),
+                Some(req.as_bytes()),
+                Some(b"{\"choices\":[{\"message\":{\"content\":\"fine\"}}]}"),
             );
         }
         let raw = b.len();

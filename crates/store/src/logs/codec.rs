@@ -446,21 +446,37 @@ impl RowsBuilder {
         self.names.clear();
     }
 
-    /// The section; the builder is empty again.
-    pub(crate) fn take(&mut self) -> Vec<u8> {
-        let mut data = super::blocks::Compressed::default();
-        self.take_into(&mut data);
-        data.into_vec()
-    }
-
-    /// [`Self::take`] into `out` (whose allocation is reused).
-    pub(crate) fn take_into(&mut self, out: &mut super::blocks::Compressed) {
+    /// The section as it stands (the count brought up to date).
+    pub(crate) fn section(&mut self) -> &[u8] {
         if self.raw.is_empty() {
             self.start();
         }
         self.raw[5..HEAD].copy_from_slice(&self.count.to_le_bytes());
-        out.set(&self.raw);
+        &self.raw
+    }
+
+    /// [`Self::section`], copied.
+    pub(crate) fn section_copy(&self) -> Vec<u8> {
+        let mut copy = RowsBuilder {
+            raw: self.raw.clone(),
+            count: self.count,
+            names: Names::default(),
+        };
+        copy.section().to_vec()
+    }
+
+    /// The section, moved out; the builder is empty again and goes on in `next` (cleared).
+    pub(crate) fn swap_section(&mut self, mut next: Vec<u8>) -> Vec<u8> {
+        self.section();
+        next.clear();
+        let raw = std::mem::replace(&mut self.raw, next);
         self.clear();
+        raw
+    }
+
+    /// The section; the builder is empty again.
+    pub(crate) fn take(&mut self) -> Vec<u8> {
+        self.swap_section(Vec::new())
     }
 }
 

@@ -10,7 +10,7 @@ use sqlx::{AnyPool, Executor};
 use super::postgres::PgLog;
 use super::schema::{Kind, MIGRATIONS};
 use super::sqlite::SqliteLog;
-use super::{LogFilter, LogPatch, LogRecord};
+use super::{LogFilter, LogPatch, LogRecord, PackedRows};
 use crate::StoreError;
 
 /// What to do when the log is full.
@@ -123,6 +123,32 @@ impl LogStore {
         match &self.backend {
             Backend::Sqlite(s) => s.insert(rows, false).await,
             Backend::Postgres(p) => p.insert(&rows).await.map_err(|e| (e, rows)),
+        }
+    }
+
+    /// Writes rows the caller packed as they were made (see [`PackedRows`]); they come back
+    /// emptied, for reuse, or as they were on failure (for the spill file). SQLite stores the
+    /// blocks as packed; PostgreSQL, which keeps a row per request, inserts them one by one.
+    pub async fn append_packed(
+        &self,
+        packed: PackedRows,
+    ) -> Result<PackedRows, (StoreError, PackedRows)> {
+        match &self.backend {
+            Backend::Sqlite(s) => s.insert_packed(packed).await,
+            Backend::Postgres(p) => {
+                let rows = match packed.records() {
+                    Ok(rows) => rows,
+                    Err(e) => return Err((StoreError::Invalid(e), packed)),
+                };
+                match p.insert(&rows).await {
+                    Ok(()) => {
+                        let mut packed = packed;
+                        packed.clear();
+                        Ok(packed)
+                    }
+                    Err(e) => Err((e, packed)),
+                }
+            }
         }
     }
 

@@ -15,6 +15,7 @@ mod codec;
 mod db;
 mod filter;
 mod native;
+mod packed;
 mod postgres;
 mod rowblocks;
 mod schema;
@@ -23,6 +24,7 @@ mod sqlite;
 use serde::{Deserialize, Serialize};
 
 pub use self::db::{LogStore, Retention, RetentionMode};
+pub use self::packed::PackedRows;
 
 /// The SQLite row key of a gateway log id: the top 60 bits of its UUIDv7 (48 bits of Unix ms and
 /// the 12-bit counter the gateway puts in `rand_a`), unique per process and increasing with time.

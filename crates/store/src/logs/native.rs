@@ -19,7 +19,9 @@ use crate::StoreError;
 pub(crate) struct WriterState {
     pub conn: Connection,
     pub newest: i64,
-    pub packer: super::rowblocks::Packer,
+    pub packer: super::packed::Packer,
+    /// The buffers rows packed ahead are compressed in.
+    pub outs: super::packed::Outs,
 }
 
 type Job = Box<dyn FnOnce(&mut WriterState) + Send>;
@@ -52,7 +54,8 @@ impl Native {
         let mut state = WriterState {
             conn,
             newest,
-            packer: super::rowblocks::Packer::default(),
+            packer: super::packed::Packer::default(),
+            outs: super::packed::Outs::default(),
         };
         std::thread::Builder::new()
             .name("log-sqlite".into())

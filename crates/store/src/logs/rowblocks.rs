@@ -13,9 +13,10 @@ use std::collections::{HashMap, HashSet};
 
 use rusqlite::{params, Connection, OptionalExtension, Transaction};
 
-use super::blocks::{self, BlockBuilder, Compressed, BLOCK_BYTES};
+use super::blocks;
 use super::codec::{read_rows, Row, RowsBuilder};
 use super::filter::{Matcher, SEQ_SLACK_MS};
+use super::packed::Packer;
 use super::{seq_at_ms, seq_of, LogPatch, LogRecord};
 
 /// Rows per block at most.
@@ -123,8 +124,7 @@ pub(crate) fn append(
         )?;
         *newest = (*newest).max(seq);
     }
-    out.flush(tx)?;
-    Ok(out.written)
+    out.flush(tx)
 }
 
 /// The ids stored with row keys in `[lo, hi]`.
@@ -140,69 +140,6 @@ fn ids_in(conn: &Connection, lo: i64, hi: i64) -> Result<HashSet<String>> {
         Ok(true)
     })?;
     Ok(ids)
-}
-
-/// Fills blocks and writes each when full. The writer keeps one, so its buffers are reused.
-#[derive(Default)]
-pub(crate) struct Packer {
-    rows: RowsBuilder,
-    bodies: BlockBuilder,
-    span: Option<[i64; 4]>,
-    written: u64,
-    rows_out: Compressed,
-    bodies_out: Compressed,
-}
-
-impl Packer {
-    /// Empty, keeping the buffers (a failed batch may have left rows in them).
-    fn reset(&mut self) {
-        self.rows.clear();
-        self.bodies.clear();
-        self.span = None;
-        self.written = 0;
-    }
-
-    fn push(
-        &mut self,
-        tx: &Transaction<'_>,
-        seq: i64,
-        r: &LogRecord,
-        (request, response): (Option<&str>, Option<&str>),
-    ) -> Result<()> {
-        let at = (request.is_some() || response.is_some())
-            .then(|| self.bodies.push(request, response) as u64);
-        self.rows.push(seq, r, at);
-        let t = r.created_at;
-        self.span = Some(match self.span {
-            Some([lo, hi, first, last]) => [lo.min(seq), hi.max(seq), first.min(t), last.max(t)],
-            None => [seq, seq, t, t],
-        });
-        self.written += 1;
-        if self.rows.count() >= ROWS_PER_BLOCK || self.bodies.len() >= BLOCK_BYTES {
-            self.flush(tx)?;
-        }
-        Ok(())
-    }
-
-    fn flush(&mut self, tx: &Transaction<'_>) -> Result<()> {
-        if let Some([lo, hi, first, last]) = self.span.take() {
-            let count = self.rows.count() as i64;
-            let has_bodies = !self.bodies.is_empty();
-            if has_bodies {
-                self.bodies.take_into(&mut self.bodies_out);
-            }
-            self.rows.take_into(&mut self.rows_out);
-            let bodies = has_bodies.then_some(self.bodies_out.bytes());
-            tx.prepare_cached(
-                "INSERT INTO request_log_blocks (first_seq, last_seq, first_at, last_at, n_rows, rows, bodies) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-            )
-            .and_then(|mut s| {
-                s.execute(params![lo, hi, first, last, count, self.rows_out.bytes(), bodies])
-            })
-            .map_err(db)?;
-        }
-        Ok(())
-    }
 }
 
 /// Newest first, at most `limit`, without bodies.
@@ -483,10 +420,10 @@ pub(crate) fn upgrade_v2(tx: &Transaction<'_>) -> Result<u64> {
             )?;
         }
     }
-    out.flush(tx)?;
+    let moved = out.flush(tx)?;
     tx.execute_batch("DROP TABLE request_logs; DROP TABLE IF EXISTS request_log_bodies")
         .map_err(db)?;
-    Ok(out.written)
+    Ok(moved)
 }
 
 fn legacy_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<(i64, LogRecord)> {

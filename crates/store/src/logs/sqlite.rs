@@ -12,6 +12,7 @@ use std::sync::atomic::{AtomicI64, Ordering};
 use super::db::Retention;
 use super::filter::Matcher;
 use super::native::Native;
+use super::packed::{self, PackedRows};
 use super::rowblocks;
 use super::{LogFilter, LogPatch, LogRecord};
 use crate::StoreError;
@@ -93,6 +94,42 @@ impl SqliteLog {
             Ok(Err((e, rows))) => Err((failed(e), rows)),
             // the thread is gone (it does not panic: every SQLite error comes back above)
             Err(e) => Err((e, Vec::new())),
+        }
+    }
+
+    /// Writes rows packed ahead ([`PackedRows`]) in one transaction. They come back either way:
+    /// emptied for reuse when written, as they were (for the spill file) on failure.
+    pub(crate) async fn insert_packed(
+        &self,
+        mut packed: PackedRows,
+    ) -> Result<PackedRows, (StoreError, PackedRows)> {
+        let result = self
+            .native
+            .write(move |w| {
+                let outs = &mut w.outs;
+                let written = w
+                    .conn
+                    .transaction()
+                    .map_err(|e| format!("sqlite: {e}"))
+                    .and_then(|tx| {
+                        let n = packed::write(&tx, &mut packed, outs)?;
+                        tx.commit().map_err(|e| format!("sqlite: {e}"))?;
+                        Ok(n)
+                    });
+                if written.is_ok() {
+                    w.newest = w.newest.max(packed.newest().unwrap_or(i64::MIN));
+                    packed.clear();
+                }
+                (written, packed)
+            })
+            .await;
+        match result {
+            Ok((Ok(n), packed)) => {
+                self.rows.fetch_add(n as i64, Ordering::Relaxed);
+                Ok(packed)
+            }
+            Ok((Err(e), packed)) => Err((failed(e), packed)),
+            Err(e) => Err((e, PackedRows::default())),
         }
     }
 
