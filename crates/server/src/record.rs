@@ -117,7 +117,9 @@ pub(crate) fn attach(
     served: Option<ServedNote>,
     mut response: Response<Body>,
 ) -> Response<Body> {
-    let id = ctx.id.hyphenated().to_string();
+    // (encoded straight into a buffer: `to_string` would go through the formatting machinery)
+    let mut buf = [0u8; 36];
+    let id = ctx.id.hyphenated().encode_lower(&mut buf).to_owned();
     if let Some(v) = arrival
         .log_id
         .clone()
@@ -145,7 +147,7 @@ pub(crate) fn attach(
         id,
         api_key_id,
         received_ms: ctx.received_ms,
-        method: arrival.method.to_string(),
+        method: arrival.method.as_str().to_owned(),
         path: arrival.path,
         route: arrival.route,
         user_agent: arrival.user_agent,

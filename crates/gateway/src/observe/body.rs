@@ -6,7 +6,7 @@
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use http_body::{Body, Frame, SizeHint};
@@ -46,19 +46,20 @@ impl<B: Body> ObservedBody<B> {
         }
     }
 
-    fn keep(&mut self, data: &Bytes) {
-        let Some(obs) = &mut self.obs else {
-            return;
-        };
+    /// Keeps `data`; returns the time since arrival when it read the clock (the first byte).
+    fn keep(&mut self, data: &Bytes) -> Option<Duration> {
+        let obs = self.obs.as_mut()?;
+        let mut now = None;
         if obs.first_byte.is_none() && !data.is_empty() {
-            obs.first_byte = Some(self.received.elapsed());
+            now = Some(self.received.elapsed());
+            obs.first_byte = now;
         }
         obs.response_bytes += data.len() as u64;
         if self.head_bytes < self.head_cap {
             let take = data.len().min(self.head_cap - self.head_bytes);
             obs.response_head.push(data.slice(..take));
             self.head_bytes += take;
-            return;
+            return now;
         }
         obs.response_tail.push(data.clone());
         self.tail_bytes += data.len();
@@ -66,11 +67,14 @@ impl<B: Body> ObservedBody<B> {
             let gone = obs.response_tail.remove(0);
             self.tail_bytes -= gone.len();
         }
+        now
     }
 
-    fn finish(&mut self, aborted: bool, error: Option<String>) {
+    /// Submits the observation; `now`: the time since arrival if just read (an answer whose
+    /// first frame is also its last: one clock read for both).
+    fn finish(&mut self, aborted: bool, error: Option<String>, now: Option<Duration>) {
         if let Some(mut obs) = self.obs.take() {
-            obs.total = self.received.elapsed();
+            obs.total = now.unwrap_or_else(|| self.received.elapsed());
             obs.aborted = aborted;
             if error.is_some() {
                 obs.error = error;
@@ -95,20 +99,23 @@ where
         let polled = Pin::new(&mut self.inner).poll_frame(cx);
         match &polled {
             Poll::Ready(Some(Ok(frame))) => {
-                if let Some(data) = frame.data_ref() {
-                    let data = data.clone();
-                    self.keep(&data);
-                }
+                let now = match frame.data_ref() {
+                    Some(data) => {
+                        let data = data.clone();
+                        self.keep(&data)
+                    }
+                    None => None,
+                };
                 // a body that knows it is done may not be polled again
                 if self.inner.is_end_stream() {
-                    self.finish(false, None);
+                    self.finish(false, None, now);
                 }
             }
             Poll::Ready(Some(Err(e))) => {
                 let message = format!("the answer was cut short: {e}");
-                self.finish(false, Some(message));
+                self.finish(false, Some(message), None);
             }
-            Poll::Ready(None) => self.finish(false, None),
+            Poll::Ready(None) => self.finish(false, None, None),
             Poll::Pending => {}
         }
         polled
@@ -128,6 +135,6 @@ impl<B: Body> Drop for ObservedBody<B> {
         // Ended normally → already submitted. An empty body may never be polled; anything else
         // dropped before its end means the client went away.
         let aborted = !self.inner.is_end_stream();
-        self.finish(aborted, None);
+        self.finish(aborted, None, None);
     }
 }

@@ -245,17 +245,22 @@ impl Observer {
             Ok(finished) => {
                 inner.metrics.record(&finished);
                 if inner.pack {
+                    // packed by reference: the record is not moved, and is freed outside the lock
                     let cap = inner.payload_cap;
-                    let spans = inner.otlp.is_some();
-                    inner
-                        .queue
-                        .add(finished, inner.capacity, |b, f| {
-                            pack(&mut b.packed, &f, cap);
-                            if spans {
-                                b.spans.push(f);
-                            }
-                        })
-                        .err()
+                    let packed = inner.queue.add(&finished, inner.capacity, |b, f| {
+                        pack(&mut b.packed, f, cap)
+                    });
+                    match packed {
+                        Err(_) => Some(finished),
+                        Ok(()) if inner.otlp.is_some() => {
+                            // its span (the row is queued already: a closed queue loses only that)
+                            let _ = inner
+                                .queue
+                                .add(finished, usize::MAX, |b, f| b.spans.push(f));
+                            None
+                        }
+                        Ok(()) => None,
+                    }
                 } else {
                     inner
                         .queue

@@ -40,6 +40,13 @@ pub fn seq_of(id: &str) -> Option<i64> {
     Some((ms << 12 | counter) as i64)
 }
 
+/// [`seq_of`] of an id's 128 bits (`None` unless it is a UUIDv7).
+pub(crate) fn seq_of_value(id: u128) -> Option<i64> {
+    let hi = (id >> 64) as u64;
+    // 48 bits of ms, the version nibble, 12 bits of counter
+    (hi >> 12 & 0xf == 7).then_some(((hi >> 16) << 12 | (hi & 0xfff)) as i64)
+}
+
 /// `seq` of the first id of Unix ms `ms`.
 pub(crate) fn seq_at_ms(ms: i64) -> i64 {
     ms.max(0) << 12
@@ -141,5 +148,23 @@ mod tests {
         assert_eq!(seq_of("01900000-0001-4abc-8000-000000000000"), None, "v4");
         assert_eq!(seq_of("0190-00000001"), None);
         assert_eq!(seq_of("0190000g-0001-7abc-8000-000000000000"), None);
+    }
+
+    #[test]
+    fn an_ids_value_gives_the_same_seq() {
+        let id = "01900000-0001-7abc-8000-0000000000ff";
+        let v = codec::uuid_value(id).unwrap();
+        assert_eq!(v, 0x01900000_0001_7abc_8000_0000000000ff);
+        assert_eq!(seq_of_value(v), seq_of(id));
+        let v4 = codec::uuid_value("01900000-0001-4abc-8000-000000000000").unwrap();
+        assert_eq!(seq_of_value(v4), None);
+        for bad in [
+            "01900000-0001-7ABC-8000-000000000000",
+            "0190000g-0001-7abc-8000-000000000000",
+            "01900000-0001-7abc-8000-00000000000",
+            "01900000x0001-7abc-8000-000000000000",
+        ] {
+            assert_eq!(codec::uuid_value(bad), None, "{bad}");
+        }
     }
 }

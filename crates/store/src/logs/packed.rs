@@ -13,9 +13,9 @@
 use rusqlite::{params, Transaction};
 
 use super::blocks::{self, BlockBuilder, Compressed, BLOCK_BYTES};
-use super::codec::{read_rows, RowsBuilder};
+use super::codec::{read_rows, uuid_value, RowsBuilder};
 use super::rowblocks::{seq_for, ROWS_PER_BLOCK};
-use super::LogRecord;
+use super::{seq_of_value, LogRecord};
 
 /// A block whose rows section is final.
 struct Sealed {
@@ -45,18 +45,30 @@ pub struct PackedRows {
 impl PackedRows {
     /// Packs `record` (its own body fields are not read) with the bodies given.
     pub fn push(&mut self, record: &LogRecord, request: Option<&[u8]>, response: Option<&[u8]>) {
-        self.push_at(seq_for(record), record, (request, response));
+        // the id is read once, for the row key and for the row
+        let id = uuid_value(&record.id);
+        let seq = id.and_then(seq_of_value).unwrap_or_else(|| seq_for(record));
+        self.push_keyed((seq, id), record, (request, response));
     }
 
     pub(crate) fn push_at(
         &mut self,
         seq: i64,
         r: &LogRecord,
+        bodies: (Option<&[u8]>, Option<&[u8]>),
+    ) {
+        self.push_keyed((seq, uuid_value(&r.id)), r, bodies);
+    }
+
+    fn push_keyed(
+        &mut self,
+        (seq, id): (i64, Option<u128>),
+        r: &LogRecord,
         (request, response): (Option<&[u8]>, Option<&[u8]>),
     ) {
         let at = (request.is_some() || response.is_some())
             .then(|| self.bodies.push(request, response) as u64);
-        self.rows.push(seq, r, at);
+        self.rows.push_keyed((seq, id), r, at);
         let t = r.created_at;
         self.span = Some(match self.span {
             Some([lo, hi, first, last]) => [lo.min(seq), hi.max(seq), first.min(t), last.max(t)],

@@ -173,3 +173,20 @@ fn a_damaged_section_is_an_error() {
     bad[name_ref] = 0x7f;
     let _ = read_rows(&bad); // damaged somewhere: an error or other values, never a panic
 }
+
+#[test]
+fn names_compare_exactly() {
+    use super::same;
+    assert!(same(b"", b""));
+    assert!(same(b"openai", b"openai"));
+    assert!(!same(b"openai", b"openaj"));
+    assert!(!same(b"openai", b"opena"));
+    let long = b"Mozilla/5.0 (X11; Linux x86_64) switchyard-test/1.0";
+    assert!(same(long, long));
+    let mut other = *long;
+    other[3] ^= 1;
+    assert!(!same(long, &other), "a difference in the first eight bytes");
+    other = *long;
+    other[long.len() - 1] ^= 1;
+    assert!(!same(long, &other), "a difference in the remainder");
+}
