@@ -5,6 +5,8 @@
 # zeroed, N requests are sent (oha, 4 connections), and the counts dumped.
 #   scripts/log-instructions.sh [N]      (default 2000; needs valgrind, ../shared/bench tools,
 #                                         cargo build --release -p switchyard)
+#   CG_OPTS=--cache-sim=yes scripts/log-instructions.sh   also prints simulated first-level
+#                                         instruction-cache misses per request
 # Prints one line per mode: `off Ir/req …`, `on Ir/req …`. Per-batch costs of the writer weigh
 # more here than under real load (a few hundred requests/s under callgrind: ~10 rows a batch).
 set -euo pipefail
@@ -28,7 +30,7 @@ api_key = "sk-bench-dummy"
 enabled = $([[ $mode == on ]] && echo true || echo false)
 collect_payloads = true
 CONF
-  (cd "$dir" && exec valgrind --tool=callgrind --callgrind-out-file="$dir/cg.out" \
+  (cd "$dir" && exec valgrind --tool=callgrind --callgrind-out-file="$dir/cg.out" ${CG_OPTS:-} \
     "$ROOT/target/release/switchyard" serve --config "$dir/conf.toml" >"$dir/log" 2>&1) &
   vg=$!
   for _ in $(seq 120); do curl -sf "http://127.0.0.1:$PORT/healthz" >/dev/null && break; sleep 0.5; done
@@ -43,7 +45,13 @@ CONF
   kill "$vg" 2>/dev/null || true
   wait "$vg" 2>/dev/null || true
   dump=$(ls "$dir"/cg.out.* | head -1)
-  total=$(callgrind_annotate "$dump" 2>/dev/null | grep -m1 'PROGRAM TOTALS' | awk '{gsub(",","",$1); print $1}')
-  echo "$mode Ir/req $((total / N))"
+  totals=$(callgrind_annotate "$dump" 2>/dev/null | grep -m1 'PROGRAM TOTALS' | tr -d ',' | sed 's/([^)]*)//g')
+  total=$(awk '{print $1}' <<<"$totals")
+  if [[ ${CG_OPTS:-} == *cache-sim=yes* ]]; then
+    # events: Ir Dr Dw I1mr D1mr D1mw ILmr DLmr DLmw
+    echo "$mode Ir/req $((total / N)) I1-misses/req $(( $(awk '{print $4}' <<<"$totals") / N ))"
+  else
+    echo "$mode Ir/req $((total / N))"
+  fi
   rm -rf "$dir"
 done
