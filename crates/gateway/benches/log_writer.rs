@@ -9,7 +9,7 @@ use std::time::Duration;
 use bytes::Bytes;
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use switchyard_gateway::cache::CacheStatus;
-use switchyard_gateway::observe::finalize::{capped, finalize, head_of};
+use switchyard_gateway::observe::finalize::finalize;
 use switchyard_gateway::observe::pricing::PriceTable;
 use switchyard_gateway::observe::{Bodies, CallNote, Observation, ServedNote};
 use switchyard_gateway::{ClientApi, RequestContext};
@@ -97,13 +97,7 @@ fn writer(c: &mut Criterion) {
             let mut packed = std::mem::take(&mut spare);
             for _ in 0..BATCH {
                 next += 1;
-                let f = finalize(observation(next), &prices, APART);
-                let response = f.payload.response.as_deref().map(head_of);
-                packed.push(
-                    &f.record,
-                    f.payload.request.as_deref().map(|b| capped(b, CAP)),
-                    response.as_deref().map(|b| capped(b, CAP)),
-                );
+                finalize(observation(next), &prices, APART).pack_into(&mut packed, CAP);
             }
             spare = runtime
                 .block_on(store.append_packed(packed))

@@ -62,6 +62,22 @@ async fn every_field(h: &Harness) {
     // 6. a cache hit (second of two)
     let ttl = [("cf-aig-cache-ttl", "60")];
     post(&url, "/v1/chat/completions", &chat("six", false), &ttl).await;
+    // the entry is written just after the answer: until then a twin follows the first call
+    // (`coalesced`), and this checks a plain hit
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        let stats: Value = reqwest::get(format!("{url}/api/cache"))
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        if stats["stores"].as_u64() >= Some(1) {
+            break;
+        }
+        assert!(Instant::now() < deadline, "never stored: {stats}");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
     let (_, _, h6) = post(&url, "/v1/chat/completions", &chat("six", false), &ttl).await;
     assert_eq!(header(&h6, "cf-aig-cache-status"), "HIT");
     // 7. invalid metadata: refused, and still logged

@@ -1,7 +1,7 @@
 //! [`Observation`] → [`LogRecord`]: usage read from the answer (or counted locally and marked
 //! estimated), cost from the price table (0 on cache hits, which record what they saved).
 
-use switchyard_store::logs::LogRecord;
+use switchyard_store::logs::{LogRecord, PackedRows};
 
 use super::pricing::PriceTable;
 use super::{Bodies, Finished, Observation, Payload};
@@ -43,6 +43,18 @@ pub fn capped(bytes: &[u8], cap: usize) -> &[u8] {
     &bytes[..cut]
 }
 
+impl Finished {
+    /// Packs the record into `packed` with its bodies (kept apart) cut to `cap`.
+    pub fn pack_into(&self, packed: &mut PackedRows, cap: usize) {
+        let response = self.payload.response.as_deref().map(head_of);
+        packed.push(
+            &self.record,
+            self.payload.request.as_deref().map(|b| capped(b, cap)),
+            response.as_deref().map(|b| capped(b, cap)),
+        );
+    }
+}
+
 impl Payload {
     /// The bodies into the record's strings (a record kept apart that must go to the spill
     /// file); a record whose bodies are text already keeps them.
@@ -56,18 +68,9 @@ impl Payload {
     }
 }
 
-/// At most `cap` bytes as text, cut at a character boundary; bytes that are not UTF-8 become
-/// U+FFFD (checked with the fast validator first: bodies are nearly always valid).
+/// At most `cap` bytes as text ([`capped`]); bytes that are not UTF-8 become U+FFFD.
 fn text_capped(bytes: &[u8], cap: usize) -> String {
-    let cut = &bytes[..bytes.len().min(cap)];
-    match std::str::from_utf8(cut) {
-        Ok(s) => s.to_owned(),
-        // a character split by the cap: drop its start
-        Err(e) if e.error_len().is_none() => {
-            String::from_utf8_lossy(&cut[..e.valid_up_to()]).into_owned()
-        }
-        Err(_) => String::from_utf8_lossy(cut).into_owned(),
-    }
+    String::from_utf8_lossy(capped(bytes, cap)).into_owned()
 }
 
 /// What the answer says of its usage: the figures (or none to be had), or that they must be

@@ -19,7 +19,7 @@ use switchyard_store::StoreError;
 use tokio::sync::Notify;
 use tokio::task::JoinHandle;
 
-use super::finalize::{capped, finalize, finalize_quick, head_of};
+use super::finalize::{finalize, finalize_quick};
 use super::metrics::Metrics;
 use super::otlp::Exporter;
 use super::pricing::PriceTable;
@@ -99,16 +99,6 @@ impl Batch {
 struct Waiting {
     batch: Batch,
     closed: bool,
-}
-
-/// Packs `f` into `packed`: its record, and its bodies cut to `cap`.
-fn pack(packed: &mut PackedRows, f: &Finished, cap: usize) {
-    let response = f.payload.response.as_deref().map(head_of);
-    packed.push(
-        &f.record,
-        f.payload.request.as_deref().map(|b| capped(b, cap)),
-        response.as_deref().map(|b| capped(b, cap)),
-    );
 }
 
 impl Queue {
@@ -202,7 +192,7 @@ impl Observer {
                 RetentionMode::DeleteOldest
             },
         };
-        let pack = store.backend_name() == "sqlite"
+        let pack = store.packs_blocks()
             && !(retention.mode == RetentionMode::StopInserting && retention.max_rows.is_some());
         let inner = Arc::new(Inner {
             queue: Queue::default(),
@@ -248,7 +238,7 @@ impl Observer {
                     // packed by reference: the record is not moved, and is freed outside the lock
                     let cap = inner.payload_cap;
                     let packed = inner.queue.add(&finished, inner.capacity, |b, f| {
-                        pack(&mut b.packed, f, cap)
+                        f.pack_into(&mut b.packed, cap)
                     });
                     match packed {
                         Err(_) => Some(finished),
@@ -475,7 +465,7 @@ impl Inner {
         // the observations whose tokens are counted here join the rows packed at submit
         for entry in spare.items.drain(..) {
             let finished = self.done(entry);
-            pack(&mut spare.packed, &finished, self.payload_cap);
+            finished.pack_into(&mut spare.packed, self.payload_cap);
             if self.otlp.is_some() {
                 spare.spans.push(finished);
             }

@@ -94,6 +94,12 @@ impl LogStore {
         Ok(LogStore { backend })
     }
 
+    /// Whether rows are stored in blocks ([`Self::append_packed`] is this store's own format:
+    /// SQLite) rather than one per request.
+    pub fn packs_blocks(&self) -> bool {
+        matches!(self.backend, Backend::Sqlite(_))
+    }
+
     pub fn backend_name(&self) -> &'static str {
         match self.backend {
             Backend::Sqlite(_) => "sqlite",
