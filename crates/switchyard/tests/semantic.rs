@@ -63,17 +63,22 @@ fn header(h: &reqwest::header::HeaderMap, name: &str) -> String {
         .unwrap_or_default()
 }
 
-/// Waits until the gateway's semantic index holds `n` entries (answers are stored off the
-/// request path).
+/// Waits until the gateway's semantic index holds `n` entries (answers are embedded and stored
+/// off the request path: on a loaded 2-core CI machine, running three gateways' embedders at
+/// once, that took over 10 s).
 async fn indexed(gw: &Switchyard, n: u64) {
-    for _ in 0..200 {
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    loop {
         let stats = cache_stats(gw).await;
         if stats["semantic_entries"] == json!(n) {
             return;
         }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the semantic index never reached {n} entries: {stats}"
+        );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    panic!("the semantic index never reached {n} entries");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
