@@ -151,17 +151,9 @@ async fn a_full_queue_spills_and_is_replayed() {
     // the housekeeping tick replays the spill file: all rows arrive, bodies included (rows
     // spilled at submit, packed ones written by the writer)
     let listed = rows(&url, n).await;
-    let client = reqwest::Client::new();
     for row in &listed {
         let id = row["id"].as_str().unwrap();
-        let full: serde_json::Value = client
-            .get(format!("{url}/api/logs/{id}"))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let full = log_row(&url, id).await;
         let request = full["request_body"].as_str().unwrap_or_default();
         assert!(request.contains("\"s"), "request body of {id}: {full}");
         let response = full["response_body"].as_str().unwrap_or_default();

@@ -66,12 +66,7 @@ async fn every_field(h: &Harness) {
     // (`coalesced`), and this checks a plain hit
     let deadline = Instant::now() + Duration::from_secs(5);
     loop {
-        let stats: Value = reqwest::get(format!("{url}/api/cache"))
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let stats = get_json(&format!("{url}/api/cache")).await;
         if stats["stores"].as_u64() >= Some(1) {
             break;
         }
@@ -136,12 +131,7 @@ async fn every_field(h: &Harness) {
     }
     assert!(r1["duration_ms"].as_f64() >= r1["upstream_ms"].as_f64());
     assert!(r1["request_body"].is_null(), "the list leaves bodies out");
-    let full: Value = reqwest::get(format!("{url}/api/logs/{}", r1["id"].as_str().unwrap()))
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let full = log_row(&url, r1["id"].as_str().unwrap()).await;
     assert!(full["request_body"].as_str().unwrap().contains("\"one\""));
     assert!(full["response_body"]
         .as_str()
@@ -198,12 +188,7 @@ async fn every_field(h: &Harness) {
     assert!(r4["error"].as_str().unwrap().contains("HTTP 500"), "{r4}");
 
     let r5_id = header(&h5, "cf-aig-log-id");
-    let r5: Value = reqwest::get(format!("{url}/api/logs/{r5_id}"))
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let r5 = log_row(&url, &r5_id).await;
     assert!(
         r5["request_body"].is_null() && r5["response_body"].is_null(),
         "{r5}"
@@ -540,15 +525,7 @@ async fn bodies_are_capped_at_a_character_on_both_paths() {
         let (status, _, headers) = post(&url, "/v1/chat/completions", &body, &[]).await;
         assert_eq!(status, 200);
         rows(&url, 1).await;
-        let full: Value = reqwest::get(format!(
-            "{url}/api/logs/{}",
-            header(&headers, "cf-aig-log-id")
-        ))
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+        let full = log_row(&url, &header(&headers, "cf-aig-log-id")).await;
         let request = full["request_body"].as_str().unwrap();
         assert_eq!(request, &sent[..59], "{extra}");
         let response = full["response_body"].as_str().unwrap();

@@ -13,13 +13,18 @@ pub static HEAVY: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 pub const PRICES: &str =
     "[[pricing]]\nprovider = \"mock-openai\"\nmodel = \"gpt-4o-mini\"\ninput = 1.0\noutput = 2.0\n";
 
+/// `GET url` as JSON.
+pub async fn get_json(url: &str) -> Value {
+    reqwest::get(url).await.unwrap().json().await.unwrap()
+}
+
 pub async fn logs(url: &str, query: &str) -> Value {
-    reqwest::get(format!("{url}/api/logs{query}"))
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap()
+    get_json(&format!("{url}/api/logs{query}")).await
+}
+
+/// One log row, bodies included (`GET /api/logs/{id}`).
+pub async fn log_row(url: &str, id: &str) -> Value {
+    get_json(&format!("{url}/api/logs/{id}")).await
 }
 
 /// Waits until the log holds `n` rows (records are written just after each response).
