@@ -32,7 +32,7 @@ fn answer_bytes<'a>(head: &'a [u8], obs: &Observation) -> std::borrow::Cow<'a, [
 
 /// At most `cap` bytes of `bytes`, not splitting a UTF-8 character: the cut backs up over a
 /// character's continuation bytes (at most three).
-pub fn capped(bytes: &[u8], cap: usize) -> &[u8] {
+fn capped(bytes: &[u8], cap: usize) -> &[u8] {
     if bytes.len() <= cap {
         return bytes;
     }
@@ -81,7 +81,7 @@ enum Reported {
 }
 
 /// The answer's kept head as one slice.
-pub fn head_of(head: &[bytes::Bytes]) -> std::borrow::Cow<'_, [u8]> {
+fn head_of(head: &[bytes::Bytes]) -> std::borrow::Cow<'_, [u8]> {
     match head {
         [one] => std::borrow::Cow::Borrowed(one),
         many => std::borrow::Cow::Owned(many.concat()),

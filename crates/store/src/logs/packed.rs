@@ -39,7 +39,6 @@ pub struct PackedRows {
     /// would grow from an empty vector again).
     pool: Vec<Vec<u8>>,
     len: usize,
-    newest: Option<i64>,
 }
 
 impl PackedRows {
@@ -75,7 +74,6 @@ impl PackedRows {
             None => [seq, seq, t, t],
         });
         self.len += 1;
-        self.newest = Some(self.newest.map_or(seq, |n| n.max(seq)));
         if self.rows.count() >= ROWS_PER_BLOCK || self.bodies.len() >= BLOCK_BYTES {
             self.seal();
         }
@@ -108,7 +106,8 @@ impl PackedRows {
 
     /// The highest row key packed.
     pub(crate) fn newest(&self) -> Option<i64> {
-        self.newest
+        let open = self.span.map(|s| s[1]);
+        self.sealed.iter().map(|s| s.span[1]).chain(open).max()
     }
 
     /// Empty again; the buffers are kept.
@@ -118,7 +117,6 @@ impl PackedRows {
         self.span = None;
         self.recycle();
         self.len = 0;
-        self.newest = None;
     }
 
     /// The sealed blocks' buffers back to the pool.

@@ -27,6 +27,17 @@ fn failed(e: String) -> StoreError {
     StoreError::Unavailable(e)
 }
 
+/// Runs `job` in one transaction on `conn`, committed when it succeeds.
+fn in_tx<T>(
+    conn: &mut rusqlite::Connection,
+    job: impl FnOnce(&rusqlite::Transaction<'_>) -> Result<T, String>,
+) -> Result<T, String> {
+    let tx = conn.transaction().map_err(|e| format!("sqlite: {e}"))?;
+    let done = job(&tx)?;
+    tx.commit().map_err(|e| format!("sqlite: {e}"))?;
+    Ok(done)
+}
+
 impl SqliteLog {
     /// Opens the file (migrated by the caller), moving rows of the older per-row layout into
     /// blocks first.
@@ -34,10 +45,9 @@ impl SqliteLog {
         let native = Native::open(path, i64::MIN)?;
         let moved = native
             .write(|w| {
-                let tx = w.conn.transaction().map_err(|e| e.to_string())?;
-                let moved = rowblocks::upgrade_v2(&tx)?;
-                let totals = rowblocks::totals(&tx)?;
-                tx.commit().map_err(|e| e.to_string())?;
+                let (moved, totals) = in_tx(&mut w.conn, |tx| {
+                    Ok((rowblocks::upgrade_v2(tx)?, rowblocks::totals(tx)?))
+                })?;
                 w.newest = totals.1.unwrap_or(i64::MIN);
                 Ok::<_, String>((moved, totals.0))
             })
@@ -64,15 +74,9 @@ impl SqliteLog {
             .write(move |w| {
                 let mut newest = w.newest;
                 let packer = &mut w.packer;
-                let written = w
-                    .conn
-                    .transaction()
-                    .map_err(|e| format!("sqlite: {e}"))
-                    .and_then(|tx| {
-                        let n = rowblocks::append(&tx, &rows, (&mut newest, packer), replay)?;
-                        tx.commit().map_err(|e| format!("sqlite: {e}"))?;
-                        Ok(n)
-                    });
+                let written = in_tx(&mut w.conn, |tx| {
+                    rowblocks::append(tx, &rows, (&mut newest, packer), replay)
+                });
                 match written {
                     // the rows go back to be freed where they were made (a record's strings
                     // freed on this thread would each be a slower cross-thread free)
@@ -107,15 +111,7 @@ impl SqliteLog {
             .native
             .write(move |w| {
                 let outs = &mut w.outs;
-                let written = w
-                    .conn
-                    .transaction()
-                    .map_err(|e| format!("sqlite: {e}"))
-                    .and_then(|tx| {
-                        let n = packed::write(&tx, &mut packed, outs)?;
-                        tx.commit().map_err(|e| format!("sqlite: {e}"))?;
-                        Ok(n)
-                    });
+                let written = in_tx(&mut w.conn, |tx| packed::write(tx, &mut packed, outs));
                 if written.is_ok() {
                     w.newest = w.newest.max(packed.newest().unwrap_or(i64::MIN));
                     packed.clear();
@@ -167,12 +163,7 @@ impl SqliteLog {
     pub(crate) async fn patch(&self, id: &str, patch: &LogPatch) -> Result<bool, StoreError> {
         let (id, patch) = (id.to_owned(), patch.clone());
         self.native
-            .write(move |w| {
-                let tx = w.conn.transaction().map_err(|e| e.to_string())?;
-                let done = rowblocks::patch(&tx, &id, &patch)?;
-                tx.commit().map_err(|e| e.to_string())?;
-                Ok(done)
-            })
+            .write(move |w| in_tx(&mut w.conn, |tx| rowblocks::patch(tx, &id, &patch)))
             .await?
             .map_err(failed)
     }
@@ -184,12 +175,7 @@ impl SqliteLog {
     ) -> Result<u64, StoreError> {
         let gone = self
             .native
-            .write(move |w| {
-                let tx = w.conn.transaction().map_err(|e| e.to_string())?;
-                let gone = job(&tx)?;
-                tx.commit().map_err(|e| e.to_string())?;
-                Ok(gone)
-            })
+            .write(move |w| in_tx(&mut w.conn, job))
             .await?
             .map_err(failed)?;
         self.rows.fetch_sub(gone as i64, Ordering::Relaxed);
