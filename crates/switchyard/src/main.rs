@@ -182,21 +182,19 @@ async fn run(config: Config) -> anyhow::Result<()> {
     );
     let mut state =
         switchyard_server::AppState::new(&config, cache).context("building providers")?;
-    let observer = if config.logs.enabled {
-        let observer = switchyard_gateway::observe::Observer::start(&config.logs, &config.pricing)
-            .await
-            .with_context(|| format!("opening the request log at {}", config.logs.url))?;
-        tracing::info!(
+    // the record step runs with the request log off too: metrics, traces, budget settlement
+    let observer = switchyard_gateway::observe::Observer::start(&config.logs, &config.pricing)
+        .await
+        .with_context(|| format!("opening the request log at {}", config.logs.url))?;
+    match observer.store() {
+        Some(store) => tracing::info!(
             "request log: {} ({})",
-            observer.store().backend_name(),
+            store.backend_name(),
             config.logs.url
-        );
-        state = state.with_observer(observer.clone());
-        Some(observer)
-    } else {
-        tracing::info!("request log: off");
-        None
-    };
+        ),
+        None => tracing::info!("request log: off (metrics and traces still kept)"),
+    }
+    state = state.with_observer(observer.clone());
     let keys = switchyard_gateway::control::Keys::open(&config.auth.url)
         .await
         .with_context(|| format!("opening the key store at {}", config.auth.url))?;
@@ -235,15 +233,13 @@ async fn run(config: Config) -> anyhow::Result<()> {
     switchyard_server::serve(
         listener,
         app,
-        observer.clone(),
+        Some(observer.clone()),
         shutdown,
         config.server.shutdown_grace,
     )
     .await;
-    if let Some(observer) = observer {
-        // every queued record is written before the process exits
-        observer.shutdown(std::time::Duration::from_secs(30)).await;
-    }
+    // every queued record is written before the process exits
+    observer.shutdown(std::time::Duration::from_secs(30)).await;
     tracing::info!("stopped");
     Ok(())
 }

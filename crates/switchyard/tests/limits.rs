@@ -226,3 +226,52 @@ async fn gateway_limits_hold_on_provider_native_routes_too() {
     assert_eq!(native(url.clone()).await, 429);
     assert_eq!(call(&url, &[]).await.0, 429);
 }
+
+/// With the request log off, answers are still priced and counted: budgets and token limits
+/// settle, `/metrics` counts requests and tokens; only the rows (and the log API) are gone.
+#[tokio::test]
+async fn budgets_and_metrics_work_with_the_request_log_off() {
+    let dir = tempfile::tempdir().unwrap();
+    let extra = format!(
+        "{PRICES}[auth]\nurl = \"sqlite://{}\"\n[logs]\nenabled = false\n",
+        dir.path().join("keys.db").display()
+    );
+    let h = start_with(|mock| config(mock, &extra)).await;
+    let url = h.gateway.base_url().to_owned();
+    let key = make_key(&url, json!({"name": "thrifty", "budget": "0.00003/day"})).await;
+    let k = [("authorization", key.as_str())];
+    let series = "switchyard_requests_total{provider=\"mock-openai\",model=\"gpt-4o-mini\",route=\"/v1/chat/completions\",status_class=\"2xx\"}";
+    for n in 1..=2 {
+        assert_eq!(call_model(&url, "gpt-4o-mini", &k).await, 200);
+        // counted once its answer ended; its cost settled right then (a moment to land)
+        let started = Instant::now();
+        while !common::logging::metrics_text(&url)
+            .await
+            .contains(&format!("{series} {n}\n"))
+        {
+            assert!(
+                started.elapsed() < Duration::from_secs(10),
+                "request {n} not counted"
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let (status, body) = call_model_body(&url, "gpt-4o-mini", &k).await;
+    assert_eq!(status, 429, "{body}");
+    assert!(body["error"]["message"]
+        .as_str()
+        .unwrap()
+        .contains("budget"));
+    let metrics = common::logging::metrics_text(&url).await;
+    let tokens = "switchyard_input_tokens_total{provider=\"mock-openai\",model=\"gpt-4o-mini\",route=\"/v1/chat/completions\",status_class=\"2xx\"} 24";
+    assert!(metrics.contains(tokens), "{metrics}");
+    // the log API says the log is off
+    let resp = reqwest::get(format!("{url}/api/logs")).await.unwrap();
+    assert_eq!(resp.status().as_u16(), 404);
+    let v: Value = resp.json().await.unwrap();
+    assert!(v["error"]["message"]
+        .as_str()
+        .unwrap()
+        .contains("request log is off"));
+}

@@ -6,7 +6,8 @@
 //! a [`LogRecord`] right away (usage parsed from the answer while it is still in the cache, cost
 //! priced), updates the metrics, and queues it for one writer task that writes rows in batches.
 //! Nothing is dropped: a full queue or a failing store spills rows to an append-only file that is
-//! replayed into the store; shutdown drains the queue.
+//! replayed into the store; shutdown drains the queue. With the request log off all of this runs
+//! but the rows: metrics, traces and the settling of limits and budgets need every answer priced.
 //!
 //! # Layout
 //! - [`body`]: [`ObservedBody`], the response body wrapper that times and captures the answer.

@@ -44,7 +44,9 @@ pub struct Observer {
 
 struct Inner {
     queue: Queue,
-    store: LogStore,
+    /// `None` with the request log off (`[logs] enabled = false`): answers are still priced,
+    /// counted in the metrics, settled against limits and budgets, and traced; no row is kept.
+    store: Option<LogStore>,
     /// Rows are packed into the store's blocks as they are submitted (SQLite, unless
     /// `stop-inserting` must count rows against a cap), not queued as records.
     pack: bool,
@@ -177,11 +179,18 @@ fn read_rows(path: &Path) -> std::io::Result<Vec<LogRecord>> {
 }
 
 impl Observer {
-    /// Opens the store, replays any spill file left by an earlier run, starts the writer.
+    /// Opens the store (unless the request log is off), replays any spill file left by an
+    /// earlier run, starts the writer.
     pub async fn start(config: &LogsConfig, pricing: &[PriceRow]) -> Result<Arc<Self>, StoreError> {
-        let store = LogStore::open(&config.url).await?;
-        if let Some(seq) = store.newest_seq().await? {
-            crate::context::raise_id_floor(seq.max(0) as u64);
+        let store = if config.enabled {
+            Some(LogStore::open(&config.url).await?)
+        } else {
+            None
+        };
+        if let Some(store) = &store {
+            if let Some(seq) = store.newest_seq().await? {
+                crate::context::raise_id_floor(seq.max(0) as u64);
+            }
         }
         let retention = Retention {
             max_rows: config.max_rows,
@@ -192,7 +201,7 @@ impl Observer {
                 RetentionMode::DeleteOldest
             },
         };
-        let pack = store.packs_blocks()
+        let pack = store.as_ref().is_some_and(LogStore::packs_blocks)
             && !(retention.mode == RetentionMode::StopInserting && retention.max_rows.is_some());
         let inner = Arc::new(Inner {
             queue: Queue::default(),
@@ -234,7 +243,10 @@ impl Observer {
         let refused = match finalize_quick(obs, &inner.prices, inner.bodies()) {
             Ok(finished) => {
                 inner.metrics.record(&finished);
-                if inner.pack {
+                if inner.store.is_none() && inner.otlp.is_none() {
+                    // the request log is off and nothing is traced: nothing more to do
+                    None
+                } else if inner.pack {
                     // packed by reference: the record is not moved, and is freed outside the lock
                     let cap = inner.payload_cap;
                     let packed = inner.queue.add(&finished, inner.capacity, |b, f| {
@@ -267,7 +279,8 @@ impl Observer {
                 .err()
                 .map(|e| inner.done(e)),
         };
-        if let Some(finished) = refused {
+        // (with the log off a refused entry was only a span to export: there is no row to keep)
+        if let Some(finished) = refused.filter(|_| inner.store.is_some()) {
             inner.spill_finished(finished);
         }
     }
@@ -285,8 +298,9 @@ impl Observer {
         self.inner.queue.len()
     }
 
-    pub fn store(&self) -> &LogStore {
-        &self.inner.store
+    /// The request log, unless it is off.
+    pub fn store(&self) -> Option<&LogStore> {
+        self.inner.store.as_ref()
     }
 
     /// Prometheus text for requests and the log pipeline.
@@ -317,7 +331,8 @@ impl Observer {
 impl Inner {
     /// Where finished records put their bodies, and the cap.
     fn bodies(&self) -> (Bodies, usize) {
-        let mode = if self.pack {
+        // (with the log off the bodies are never written: kept apart, they are only dropped)
+        let mode = if self.pack || self.store.is_none() {
             Bodies::Apart
         } else {
             Bodies::Text
@@ -367,10 +382,13 @@ impl Inner {
         if let Some(otlp) = &self.otlp {
             otlp.export(&finished);
         }
+        let Some(store) = &self.store else {
+            return;
+        };
         let mut rows: Vec<LogRecord> = finished.into_iter().map(|f| f.record).collect();
         if self.retention.mode == RetentionMode::StopInserting {
             if let Some(max) = self.retention.max_rows {
-                let have = self.store.count().await.unwrap_or(0);
+                let have = store.count().await.unwrap_or(0);
                 let room = max.saturating_sub(have) as usize;
                 if rows.len() > room {
                     let dropped = rows.len() - room;
@@ -382,7 +400,7 @@ impl Inner {
             }
         }
         let n = rows.len() as u64;
-        match self.store.append_new(rows).await {
+        match store.append_new(rows).await {
             Ok(()) => {
                 self.metrics.rows_written.fetch_add(n, Ordering::Relaxed);
             }
@@ -397,6 +415,9 @@ impl Inner {
     /// Moves the spill file aside (atomically, under the lock) and writes its rows to the store;
     /// on failure they go back. Inserts are idempotent by id, so a crash mid-replay is harmless.
     async fn replay_spill(&self) {
+        let Some(store) = &self.store else {
+            return;
+        };
         let (path, replaying) = {
             let spill = self.spill.lock().unwrap_or_else(PoisonError::into_inner);
             let replaying = spill.replaying();
@@ -421,7 +442,7 @@ impl Inner {
             }
         };
         for chunk in rows.chunks(self.batch.max(1)) {
-            if let Err((e, _)) = self.store.insert_owned(chunk.to_vec()).await {
+            if let Err((e, _)) = store.insert_owned(chunk.to_vec()).await {
                 tracing::warn!("replaying the log spill file failed (will retry): {e}");
                 return;
             }
@@ -436,13 +457,16 @@ impl Inner {
 
     async fn housekeeping(&self) {
         self.replay_spill().await;
+        let Some(store) = &self.store else {
+            return;
+        };
         if self.retention.mode == RetentionMode::DeleteOldest
             && (self.retention.max_rows.is_some() || self.retention.max_age.is_some())
         {
             let now = std::time::SystemTime::now()
                 .duration_since(std::time::UNIX_EPOCH)
                 .map_or(0, |d| d.as_millis() as i64);
-            if let Err(e) = self.store.enforce(&self.retention, now).await {
+            if let Err(e) = store.enforce(&self.retention, now).await {
                 tracing::warn!("log retention failed: {e}");
             }
         }
@@ -479,11 +503,11 @@ impl Inner {
 
     /// Stores `packed` (emptied after, its buffers kept); on failure its rows are spilled.
     async fn write_packed(&self, packed: &mut PackedRows) {
-        if packed.is_empty() {
+        let Some(store) = self.store.as_ref().filter(|_| !packed.is_empty()) else {
             return;
-        }
+        };
         let n = packed.len() as u64;
-        match self.store.append_packed(std::mem::take(packed)).await {
+        match store.append_packed(std::mem::take(packed)).await {
             Ok(back) => {
                 *packed = back;
                 self.metrics.rows_written.fetch_add(n, Ordering::Relaxed);

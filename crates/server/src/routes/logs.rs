@@ -10,7 +10,7 @@ use serde_json::json;
 use switchyard_gateway::observe::analytics::{analyze_metered, GroupBy};
 use switchyard_gateway::observe::Observer;
 use switchyard_gateway::GatewayError;
-use switchyard_store::logs::{LogFilter, LogPatch};
+use switchyard_store::logs::{LogFilter, LogPatch, LogStore};
 use switchyard_store::StoreError;
 
 use crate::render::render;
@@ -93,13 +93,15 @@ fn store_error(e: &StoreError) -> Response {
 type QueryResult = Result<Query<FilterQuery>, axum::extract::rejection::QueryRejection>;
 
 /// The log store and the parsed query, or the response that says why not.
-fn opened(state: &AppState, query: QueryResult) -> Result<(&Observer, FilterQuery), Box<Response>> {
-    let observer = state
-        .observer
-        .as_deref()
-        .ok_or_else(|| Box::new(no_log()))?;
+fn opened(state: &AppState, query: QueryResult) -> Result<(&LogStore, FilterQuery), Box<Response>> {
+    let store = log_store(state).ok_or_else(|| Box::new(no_log()))?;
     let Query(q) = query.map_err(|e| Box::new(bad_query(&e)))?;
-    Ok((observer, q))
+    Ok((store, q))
+}
+
+/// The request log, unless it is off.
+fn log_store(state: &AppState) -> Option<&LogStore> {
+    state.observer.as_deref().and_then(Observer::store)
 }
 
 fn bad_query(e: &impl std::fmt::Display) -> Response {
@@ -108,12 +110,12 @@ fn bad_query(e: &impl std::fmt::Display) -> Response {
 
 /// `GET /api/logs?…` → `{"data": [...], "next": "<id>" | null}`, newest first, bodies left out.
 pub async fn list(State(state): State<AppState>, query: QueryResult) -> Response {
-    let (observer, q) = match opened(&state, query) {
+    let (store, q) = match opened(&state, query) {
         Ok(both) => both,
         Err(response) => return *response,
     };
     let limit = q.limit.unwrap_or(DEFAULT_PAGE).clamp(1, MAX_PAGE);
-    match observer.store().list(&q.filter(), limit).await {
+    match store.list(&q.filter(), limit).await {
         Ok(rows) => {
             let next = (rows.len() == limit as usize)
                 .then(|| rows.last().map(|r| r.id.clone()))
@@ -128,10 +130,10 @@ pub async fn list(State(state): State<AppState>, query: QueryResult) -> Response
 
 /// `GET /api/logs/{id}`, bodies included.
 pub async fn get(State(state): State<AppState>, Path(id): Path<String>) -> Response {
-    let Some(observer) = &state.observer else {
+    let Some(store) = log_store(&state) else {
         return no_log();
     };
-    match observer.store().get(&id).await {
+    match store.get(&id).await {
         Ok(Some(row)) => Json(state.meter.row_json(&row)).into_response(),
         Ok(None) => not_found(&id),
         Err(e) => store_error(&e),
@@ -150,7 +152,7 @@ pub async fn patch(
     Path(id): Path<String>,
     body: Result<Json<LogPatch>, axum::extract::rejection::JsonRejection>,
 ) -> Response {
-    let Some(observer) = &state.observer else {
+    let Some(store) = log_store(&state) else {
         return no_log();
     };
     let patch = match body {
@@ -172,8 +174,8 @@ pub async fn patch(
             ));
         }
     }
-    match observer.store().patch(&id, &patch).await {
-        Ok(true) => match observer.store().get(&id).await {
+    match store.patch(&id, &patch).await {
+        Ok(true) => match store.get(&id).await {
             Ok(Some(row)) => Json(row).into_response(),
             Ok(None) => not_found(&id),
             Err(e) => store_error(&e),
@@ -185,7 +187,7 @@ pub async fn patch(
 
 /// `DELETE /api/logs?<filter>` (or `?all=true`) → `{"deleted": N}`.
 pub async fn delete(State(state): State<AppState>, query: QueryResult) -> Response {
-    let (observer, q) = match opened(&state, query) {
+    let (store, q) = match opened(&state, query) {
         Ok(both) => both,
         Err(response) => return *response,
     };
@@ -194,7 +196,7 @@ pub async fn delete(State(state): State<AppState>, query: QueryResult) -> Respon
             "give a filter (since, until, provider, model, status, …) or all=true".to_owned(),
         ));
     }
-    match observer.store().delete(&q.filter()).await {
+    match store.delete(&q.filter()).await {
         Ok(n) => Json(json!({ "deleted": n })).into_response(),
         Err(e) => store_error(&e),
     }
@@ -202,7 +204,7 @@ pub async fn delete(State(state): State<AppState>, query: QueryResult) -> Respon
 
 /// `GET /api/analytics?group_by=provider|model|day|hour|metadata.KEY&<filter>`.
 pub async fn analytics(State(state): State<AppState>, query: QueryResult) -> Response {
-    let (observer, q) = match opened(&state, query) {
+    let (store, q) = match opened(&state, query) {
         Ok(both) => both,
         Err(response) => return *response,
     };
@@ -210,7 +212,7 @@ pub async fn analytics(State(state): State<AppState>, query: QueryResult) -> Res
         Ok(by) => by,
         Err(e) => return render(&GatewayError::bad_body(e)),
     };
-    match observer.store().scan(&q.filter()).await {
+    match store.scan(&q.filter()).await {
         Ok(rows) => {
             let groups = analyze_metered(&rows, &by, state.meter.as_ref());
             let key = q.group_by.unwrap_or_else(|| "model".into());
