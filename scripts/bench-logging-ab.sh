@@ -5,16 +5,17 @@
 # share one core, so the ratio of their throughputs is the ratio of their costs per request, and
 # whatever this shared machine does meanwhile (its speed moves ±15 % from one run to the next)
 # hits both alike. Sides swap ports every round.
-#   scripts/bench-logging-ab.sh [--duration 10] [--rounds 6]
+#   scripts/bench-logging-ab.sh [--duration 10] [--rounds 6] [--stream]
 # Needs: ../shared/bench/install-tools.sh once, and cargo build --release -p switchyard.
 # Prints one line per round and the median of on/off.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-ROOT=$PWD B=../shared/bench DURATION=10 ROUNDS=6
+ROOT=$PWD B=../shared/bench DURATION=10 ROUNDS=6 STREAM=()
 while [[ $# -gt 0 ]]; do
   case "$1" in
     --duration) DURATION="$2"; shift 2 ;;
     --rounds) ROUNDS="$2"; shift 2 ;;
+    --stream) STREAM=(--stream); shift ;;
     *) echo "unknown argument $1" >&2; exit 2 ;;
   esac
 done
@@ -50,7 +51,7 @@ for round in $(seq "$ROUNDS"); do
   if (( round % 2 )); then on_port=18100 off_port=18101; else on_port=18101 off_port=18100; fi
   on_pid=$(start on $on_port); off_pid=$(start off $off_port); pids=("$on_pid" "$off_pid")
   wait_http "http://127.0.0.1:$on_port/healthz" 30 && wait_http "http://127.0.0.1:$off_port/healthz" 30
-  run() { "$B/bench.sh" --url "http://127.0.0.1:$1" --model mock/gpt-4o-mini --label "$2" \
+  run() { "$B/bench.sh" --url "http://127.0.0.1:$1" --model mock/gpt-4o-mini --label "$2" "${STREAM[@]}" \
     --duration "$DURATION" --concurrency 16 --header 'Authorization: Bearer x' 2>/dev/null | grep '^{'; }
   ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
   on0=$(ticks "$on_pid") off0=$(ticks "$off_pid")
