@@ -535,3 +535,32 @@ async fn bodies_are_capped_at_a_character_on_both_paths() {
         );
     }
 }
+
+/// With the request log off, spans are still exported (and there are no rows to read).
+#[tokio::test]
+async fn spans_are_exported_with_the_request_log_off() {
+    let collector = switchyard_testkit::OtlpCollector::start().await.unwrap();
+    let extra = format!(
+        "[logs]\nenabled = false\notlp_endpoint = \"{}\"\n",
+        collector.endpoint()
+    );
+    let h = start_with(|mock| config(mock, &extra)).await;
+    let url = h.gateway.base_url().to_owned();
+    let (_, _, headers) = post(&url, "/v1/chat/completions", &chat("off", false), &[]).await;
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while collector.spans().is_empty() {
+        assert!(Instant::now() < deadline, "no span with the log off");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let spans = collector.spans();
+    let log_id = header(&headers, "cf-aig-log-id");
+    assert!(spans.iter().any(|s| s["attributes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|a| a["key"] == "switchyard.log_id" && a["value"]["stringValue"] == log_id.as_str())));
+    let resp = reqwest::get(format!("{url}/api/logs/{log_id}"))
+        .await
+        .unwrap();
+    assert_eq!(resp.status().as_u16(), 404);
+}
