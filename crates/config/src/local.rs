@@ -103,6 +103,9 @@ pub struct RawRuntime {
     pub usd_per_1k_units: Option<f64>,
     /// Compute units each API key may spend on local models per UTC day; more gets `429`.
     pub free_units_per_day: Option<f64>,
+    /// Offer the default local models ([`DEFAULT_MODELS`]): unset = only when nothing else is
+    /// configured.
+    pub default_models: Option<bool>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -272,6 +275,37 @@ pub(crate) fn local_model(
             None => None,
         },
     })
+}
+
+/// The default local models, as `[[models]]` entries (see the file for when they apply).
+pub const DEFAULT_MODELS: &str = include_str!("../default_models.toml");
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct DefaultModels {
+    models: Vec<RawModel>,
+}
+
+/// The default local models whose names (and aliases) `taken` leaves free.
+pub(crate) fn default_models(
+    models_dir: &Path,
+    taken: impl Fn(&str) -> bool,
+) -> Result<Vec<LocalModel>, ConfigError> {
+    let src = Source {
+        name: "<default models>",
+        text: DEFAULT_MODELS,
+    };
+    let raw: DefaultModels =
+        toml::from_str(DEFAULT_MODELS).map_err(|e| src.error(e.span(), e.message().to_owned()))?;
+    let mut out = Vec::new();
+    for m in &raw.models {
+        let Some(source) = &m.source else { continue };
+        let model = local_model(m, source, models_dir, &src)?;
+        if !std::iter::once(&model.name).chain(&model.aliases).any(|n| taken(n)) {
+            out.push(model);
+        }
+    }
+    Ok(out)
 }
 
 /// The provider that serves local models in-process.

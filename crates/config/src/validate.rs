@@ -53,9 +53,11 @@ pub(crate) fn validate(
         }
     }
 
+    let default_models = raw.runtime.default_models;
     let mut runtime = crate::local::runtime(raw.runtime, src)?;
     let (local, aliases): (Vec<RawModel>, Vec<RawModel>) =
         raw.models.into_iter().partition(|m| m.source.is_some());
+    let nothing_configured = providers.is_empty() && local.is_empty() && aliases.is_empty();
     for m in &local {
         if let Some(source) = &m.source {
             let model = crate::local::local_model(m, source, &runtime.models_dir, src)?;
@@ -67,6 +69,15 @@ pub(crate) fn validate(
             }
             runtime.models.push(model);
         }
+    }
+    if default_models.unwrap_or(nothing_configured) {
+        let taken = |name: &str| {
+            let name = name.trim();
+            runtime.models.iter().any(|m| m.name == name || m.aliases.iter().any(|a| a == name))
+                || aliases.iter().any(|a| a.name.get_ref().trim() == name)
+        };
+        let defaults = crate::local::default_models(&runtime.models_dir, taken)?;
+        runtime.models.extend(defaults);
     }
     if !runtime.models.is_empty() {
         if providers.iter().any(|p| p.name == "local") {
@@ -516,7 +527,7 @@ fn base_url(
                 ),
             ));
         }
-        return Ok(text.to_owned());
+        return Ok(kind.api_base(text));
     }
     if let Some(preset) = kind.preset() {
         return Ok(preset.base_url.to_owned());

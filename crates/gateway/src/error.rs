@@ -95,6 +95,25 @@ impl GatewayError {
         err
     }
 
+    /// A bare model name several configured providers could serve.
+    pub fn ambiguous_model(message: String) -> Self {
+        let mut err = Self::new(
+            StatusCode::BAD_REQUEST,
+            ErrorOrigin::Client,
+            "invalid_request_error",
+            "ambiguous_model",
+            message,
+        );
+        err.param = Some("model".to_owned());
+        err
+    }
+
+    /// Whether this is a model no rule resolved (a bare name may resolve once the providers'
+    /// own model lists are fetched).
+    pub fn is_model_not_found(&self) -> bool {
+        self.code.as_deref() == Some("model_not_found")
+    }
+
     pub fn body_too_large(limit: usize) -> Self {
         Self::new(
             StatusCode::PAYLOAD_TOO_LARGE,

@@ -1,7 +1,15 @@
 //! Model addressing: which provider serves the model a client named, and under which upstream name.
 //!
 //! Resolution order: an alias from `[[models]]` (exact name), then `provider/model`, then a bare
-//! model name that exactly one provider declares in its `models` list (the first, in config order).
+//! name — declared in a provider's `models` list (the first, in config order), else listed by a
+//! provider's own model list ([`catalog`]), else of a family whose vendor is unambiguous
+//! (`claude-*` → the one `anthropic`-kind provider), else, with a single provider configured,
+//! that provider. A name several providers could serve is a 400 naming them.
+//!
+//! # Layout
+//! - [`catalog`]: the providers' own model lists, fetched and kept a few minutes.
+
+mod catalog;
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -11,7 +19,7 @@ use switchyard_config::semantic::SemanticCacheConfig;
 
 use switchyard_config::{Config, ModelRef};
 use switchyard_protocol::openai::{ModelEntry, ModelList};
-use switchyard_providers::{Provider, UpstreamError};
+use switchyard_providers::{Provider, ProviderKind, UpstreamError};
 
 use crate::balance::Pool;
 use crate::GatewayError;
@@ -32,6 +40,9 @@ pub struct Route<'a> {
     pub slot: Option<Slot>,
     /// The alias's semantic cache, if it has one.
     pub semantic: Option<Arc<SemanticCacheConfig>>,
+    /// The provider was inferred from a bare model name (not an alias or `provider/model`): the
+    /// answer names it (`cf-aig-provider`).
+    pub inferred: bool,
 }
 
 /// A balanced alias's pick: the pool, the member, and whether every member is ejected.
@@ -61,6 +72,8 @@ pub struct ModelRouter {
     aliases: HashMap<String, Target>,
     declared: HashMap<String, usize>,
     alias_order: Vec<String>,
+    /// What providers without a declared list serve, asked from them.
+    catalog: catalog::Catalog,
 }
 
 impl ModelRouter {
@@ -123,6 +136,7 @@ impl ModelRouter {
             }
         }
         Ok(ModelRouter {
+            catalog: catalog::Catalog::new(&providers),
             providers,
             by_name,
             aliases,
@@ -146,6 +160,7 @@ impl ModelRouter {
                 requested,
                 semantic: alias.semantic.clone(),
                 slot: None,
+                inferred: false,
             });
         }
         if let Some((provider, model)) = requested.split_once('/') {
@@ -161,21 +176,78 @@ impl ModelRouter {
                     requested,
                     semantic: None,
                     slot: None,
+                    inferred: false,
                 });
             }
         }
-        if let Some(&i) = self.declared.get(requested) {
-            return Ok(Route {
-                provider: &self.providers[i],
-                upstream_model: requested,
-                alias: None,
-                cache_ttl: None,
-                requested,
-                semantic: None,
-                slot: None,
-            });
+        let i = self.serving(requested)?;
+        Ok(Route {
+            provider: &self.providers[i],
+            upstream_model: requested,
+            alias: None,
+            cache_ttl: None,
+            requested,
+            semantic: None,
+            slot: None,
+            inferred: true,
+        })
+    }
+
+    /// The provider that serves a bare model name (see the module's resolution order).
+    fn serving(&self, model: &str) -> Result<usize, GatewayError> {
+        if let Some(&i) = self.declared.get(model) {
+            return Ok(i);
         }
-        Err(self.unknown(requested))
+        let family = |candidates: &[usize]| -> Vec<usize> {
+            candidates
+                .iter()
+                .copied()
+                .filter(|&i| self.providers[i].spec().kind.owns_model(model))
+                .collect()
+        };
+        let listing = self.catalog.providers_listing(model);
+        match listing.as_slice() {
+            [i] => return Ok(*i),
+            [] => {}
+            several => {
+                return match family(several).as_slice() {
+                    [i] => Ok(*i),
+                    _ => Err(self.ambiguous(model, several)),
+                }
+            }
+        }
+        // local models are all aliases: never a candidate for an unknown name
+        let remote: Vec<usize> = (0..self.providers.len())
+            .filter(|&i| self.providers[i].spec().kind != ProviderKind::Local)
+            .collect();
+        // `x/model` with no provider `x` is a typo unless a list or a family knows the name
+        // (OpenRouter's `anthropic/claude-…`, Workers AI's `@cf/…`)
+        let single = if model.contains('/') { &[][..] } else { &remote[..] };
+        match (family(&remote).as_slice(), single) {
+            ([i], _) | ([], [i]) => Ok(*i),
+            ([], _) => Err(self.unknown(model)),
+            (several, _) => Err(self.ambiguous(model, several)),
+        }
+    }
+
+    fn ambiguous(&self, model: &str, candidates: &[usize]) -> GatewayError {
+        let names: Vec<&str> = candidates.iter().map(|&i| self.providers[i].name()).collect();
+        let spelled: Vec<String> = names.iter().map(|p| format!("\"{p}/{model}\"")).collect();
+        GatewayError::ambiguous_model(format!(
+            "model `{model}` could be served by several providers ({}): name one as {}, or declare an alias in [[models]]",
+            names.join(", "),
+            spelled.join(" or ")
+        ))
+    }
+
+    /// Whether a provider's model list is due to be fetched (never fetched, or old).
+    pub fn catalog_is_stale(&self) -> bool {
+        self.catalog.is_stale()
+    }
+
+    /// Fetches the providers' model lists that are due.
+    pub async fn refresh_catalog(&self) {
+        self.catalog.refresh(&self.providers).await;
     }
 
     /// The alias `requested`'s deployment `index` (a retry moved off a failing one).
@@ -206,6 +278,7 @@ impl ModelRouter {
                 index,
                 ejected,
             }),
+            inferred: false,
         }
     }
 
@@ -221,6 +294,7 @@ impl ModelRouter {
             requested,
             semantic: alias.semantic.clone(),
             slot: None,
+            inferred: false,
         })
     }
 
@@ -249,19 +323,42 @@ impl ModelRouter {
         GatewayError::model_not_found(message)
     }
 
-    /// `GET /v1/models`: every alias, then each provider's declared models as `provider/model`.
+    /// `GET /v1/models`: every alias, then each provider's models as `provider/model` — those it
+    /// declares, else those its own model list gave (see [`ModelRouter::refresh_catalog`]), else,
+    /// for Azure, its deployments.
     pub fn model_list(&self) -> ModelList {
         let mut data: Vec<ModelEntry> = self
             .alias_order
             .iter()
             .map(|alias| ModelEntry::new(alias.clone(), "switchyard"))
             .collect();
-        for p in &self.providers {
-            for model in &p.spec().models {
+        for (i, p) in self.providers.iter().enumerate() {
+            let spec = p.spec();
+            let listed;
+            let models: &[String] = if !spec.models.is_empty() {
+                &spec.models
+            } else if let Some(azure) = &spec.azure {
+                listed = azure.deployments.keys().cloned().collect::<Vec<_>>();
+                &listed
+            } else {
+                listed = self.catalog.listed(i);
+                &listed
+            };
+            for model in models {
                 data.push(ModelEntry::new(format!("{}/{model}", p.name()), p.name()));
             }
         }
         ModelList::new(data)
+    }
+
+    /// `GET /v1/models/{id}`: a listed model, or any name that resolves (`provider/model`, a bare
+    /// name a provider serves); owned by the provider that would serve it.
+    pub fn model_entry(&self, id: &str) -> Result<ModelEntry, GatewayError> {
+        if let Some(entry) = self.model_list().data.into_iter().find(|m| m.id == id) {
+            return Ok(entry);
+        }
+        let route = self.resolve(id)?;
+        Ok(ModelEntry::new(id, route.provider.name()))
     }
 
     /// A provider by its configured name.

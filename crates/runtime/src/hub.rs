@@ -109,10 +109,15 @@ pub enum PullError {
 impl Hub {
     /// `endpoint`: e.g. `https://huggingface.co`; `token`: sent as a bearer token (gated repos).
     pub fn new(endpoint: &str, token: Option<String>) -> Self {
+        // an unreachable hub (offline, firewalled) fails fast instead of hanging on connect
+        let client = reqwest::Client::builder()
+            .connect_timeout(std::time::Duration::from_secs(10))
+            .build()
+            .unwrap_or_default();
         Hub {
             endpoint: endpoint.trim_end_matches('/').to_owned(),
             token,
-            client: reqwest::Client::new(),
+            client,
         }
     }
 
@@ -171,7 +176,7 @@ impl Hub {
         let files = self.list(src).await?;
         let wanted: Vec<&HubFile> = match &src.file {
             Some(f) => files.iter().filter(|h| &h.path == f).collect(),
-            None => files.iter().collect(),
+            None => files.iter().filter(|h| usable(h, &files)).collect(),
         };
         if wanted.is_empty() {
             return Err(PullError::NotFound(match &src.file {
@@ -258,6 +263,28 @@ impl Hub {
     }
 }
 
+/// Whether a file of a whole-repository pull is one the engines load: model repositories also
+/// carry the same weights for other frameworks (ONNX, OpenVINO, TensorFlow, Flax, Core ML…),
+/// often several times the size of what is needed; PyTorch `.bin` weights are skipped when
+/// safetensors are there.
+fn usable(file: &HubFile, all: &[HubFile]) -> bool {
+    const OTHER_FORMATS: &[&str] = &["onnx/", "openvino/", "coreml/", "tflite/"];
+    const OTHER_EXTENSIONS: &[&str] = &[
+        ".onnx", ".onnx_data", ".h5", ".msgpack", ".ot", ".tflite", ".mlmodel", ".xml",
+    ];
+    let path = file.path.as_str();
+    if OTHER_FORMATS.iter().any(|d| path.starts_with(d) || path.contains(&format!("/{d}")))
+        || OTHER_EXTENSIONS.iter().any(|e| path.ends_with(e))
+    {
+        return false;
+    }
+    let name = path.rsplit('/').next().unwrap_or(path);
+    if name.starts_with("pytorch_model") && name.ends_with(".bin") {
+        return !all.iter().any(|f| f.path.ends_with(".safetensors"));
+    }
+    true
+}
+
 /// Checks the downloaded file against the hub's hash; removes it when it does not match.
 async fn verify(file: &HubFile, part: &Path) -> Result<(), PullError> {
     let content = tokio::fs::read(part)
@@ -294,6 +321,44 @@ fn hex(bytes: &[u8]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn whole_repository_pulls_skip_other_frameworks_weights() {
+        let file = |path: &str| HubFile {
+            kind: "file".into(),
+            path: path.into(),
+            size: 1,
+            oid: String::new(),
+            lfs: None,
+        };
+        let repo: Vec<HubFile> = [
+            "config.json",
+            "model.safetensors",
+            "pytorch_model.bin",
+            "tokenizer.json",
+            "1_Pooling/config.json",
+            "onnx/model.onnx",
+            "openvino/openvino_model.xml",
+            "tf_model.h5",
+            "rust_model.ot",
+            "flax_model.msgpack",
+        ]
+        .into_iter()
+        .map(file)
+        .collect();
+        let kept: Vec<&str> = repo
+            .iter()
+            .filter(|f| usable(f, &repo))
+            .map(|f| f.path.as_str())
+            .collect();
+        assert_eq!(
+            kept,
+            ["config.json", "model.safetensors", "tokenizer.json", "1_Pooling/config.json"]
+        );
+        // PyTorch weights are kept where they are the only ones
+        let only_bin = vec![file("config.json"), file("pytorch_model.bin")];
+        assert!(usable(&only_bin[1], &only_bin));
+    }
 
     #[test]
     fn sources() {

@@ -39,6 +39,7 @@ pub(crate) fn route_template(path: &str) -> Option<&'static str> {
         "/v1/messages/count_tokens" => "/v1/messages/count_tokens",
         "/v1/models" => "/v1/models",
         "/universal" => "/universal",
+        p if p.starts_with("/v1/models/") => "/v1/models/{id}",
         "/healthz" | "/readyz" | "/metrics" => return None,
         p if p == "/api" || p.starts_with("/api/") => return None,
         p if p.starts_with("/v1/") => "/v1/{account}/{gateway}/…",

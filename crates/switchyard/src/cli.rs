@@ -181,8 +181,9 @@ pub enum RouterCommand {
 
 #[derive(Debug, Subcommand)]
 pub enum ModelsCommand {
-    /// Download `hf:org/repo[/file]` into the models directory (resumable, checksum-checked).
-    Pull { source: String },
+    /// Download `hf:org/repo[/file]` into the models directory (resumable, checksum-checked);
+    /// without a source, every configured hub model not on disk yet (the default models too).
+    Pull { source: Option<String> },
     /// Configured local models and the files in the models directory.
     List {
         #[arg(long)]

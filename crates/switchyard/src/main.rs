@@ -168,6 +168,24 @@ async fn run(config: Config) -> anyhow::Result<()> {
             names.join(", ")
         }
     );
+    for m in &config.runtime.models {
+        let names = std::iter::once(&m.name)
+            .chain(&m.aliases)
+            .map(String::as_str)
+            .collect::<Vec<_>>()
+            .join(", ");
+        if m.path.exists() {
+            tracing::info!("local model: {names} ({})", m.path.display());
+        } else {
+            let hint = match &m.source {
+                switchyard_config::ModelSource::Hub(src) => {
+                    format!("run `switchyard models pull {src}`")
+                }
+                switchyard_config::ModelSource::Path(p) => format!("{} is missing", p.display()),
+            };
+            tracing::warn!("local model: {names} is not on disk yet: {hint}");
+        }
+    }
 
     let cache = switchyard_gateway::ResponseCache::open(&config.cache)
         .await

@@ -14,7 +14,8 @@ use crate::cli::ModelsCommand;
 pub async fn run(config: &Config, command: ModelsCommand) -> anyhow::Result<()> {
     let dir = &config.runtime.models_dir;
     match command {
-        ModelsCommand::Pull { source } => pull(dir, &source).await,
+        ModelsCommand::Pull { source: Some(source) } => pull(dir, &source).await,
+        ModelsCommand::Pull { source: None } => pull_missing(config).await,
         ModelsCommand::List { json } => list(config, json),
         ModelsCommand::Rm { source } => rm(dir, &source),
     }
@@ -47,6 +48,42 @@ async fn pull(dir: &Path, source: &str) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Every configured hub model that is not on disk yet.
+async fn pull_missing(config: &Config) -> anyhow::Result<()> {
+    let missing: Vec<&str> = config
+        .runtime
+        .models
+        .iter()
+        .filter(|m| !on_disk(&m.path))
+        .filter_map(|m| match &m.source {
+            ModelSource::Hub(src) => Some(src.as_str()),
+            ModelSource::Path(_) => None,
+        })
+        .collect();
+    if missing.is_empty() {
+        eprintln!("every configured model is on disk");
+        return Ok(());
+    }
+    for src in missing {
+        eprintln!("pulling {src}");
+        pull(&config.runtime.models_dir, src).await?;
+    }
+    Ok(())
+}
+
+/// Whether a model's weights are there: a file, or a folder with its config and weights (files
+/// take their final names only once complete and checked).
+pub fn on_disk(path: &Path) -> bool {
+    if path.is_dir() {
+        path.join("config.json").is_file()
+            && ["model.safetensors", "pytorch_model.bin", "model.bin"]
+                .iter()
+                .any(|w| path.join(w).is_file())
+    } else {
+        path.is_file()
+    }
+}
+
 fn size_of(path: &Path) -> u64 {
     if path.is_dir() {
         std::fs::read_dir(path)
@@ -65,7 +102,11 @@ fn list(config: &Config, json: bool) -> anyhow::Result<()> {
         .map(|m| {
             serde_json::json!({
                 "name": m.name, "task": m.task, "aliases": m.aliases,
-                "path": m.path, "present": m.path.exists(), "bytes": size_of(&m.path),
+                "source": match &m.source {
+                    ModelSource::Hub(src) => src.clone(),
+                    ModelSource::Path(p) => p.display().to_string(),
+                },
+                "path": m.path, "present": on_disk(&m.path), "bytes": size_of(&m.path),
             })
         })
         .collect();

@@ -14,6 +14,8 @@ const CACHED: &str = "[cache]\nttl_seconds = 60\n";
 struct Answer {
     status: u16,
     cache: Option<String>,
+    /// `x-switchyard-cache`: what the cache did, finer than Cloudflare's HIT/MISS.
+    detail: Option<String>,
     key: Option<String>,
     age: Option<String>,
     content_type: String,
@@ -56,6 +58,7 @@ async fn send(url: &str, path: &str, body: &Value, headers: &[(&str, &str)]) -> 
     Answer {
         status: response.status().as_u16(),
         cache: h("cf-aig-cache-status"),
+        detail: h("x-switchyard-cache"),
         key: h("x-switchyard-cache-key"),
         age: h("age"),
         content_type: h("content-type").unwrap_or_default(),
@@ -115,8 +118,10 @@ async fn miss_then_hit_then_bypass() {
     let body = chat_about("cache me");
     let first = h.ask(&body, &[]).await;
     assert_eq!((first.status, first.cache()), (200, "MISS"));
+    assert_eq!(first.detail.as_deref(), Some("miss"));
     let second = h.ask(&body, &[]).await;
     assert_eq!((second.status, second.cache()), (200, "HIT"));
+    assert_eq!(second.detail.as_deref(), Some("hit"));
     assert_eq!(second.body, first.body, "the stored bytes, unchanged");
     assert_eq!(second.age.as_deref(), Some("0"));
     assert_eq!(second.key, first.key);
@@ -124,7 +129,9 @@ async fn miss_then_hit_then_bypass() {
     assert_eq!(h.upstream_calls(), 1);
 
     let skipped = h.ask(&body, &[("cf-aig-skip-cache", "true")]).await;
-    assert_eq!((skipped.status, skipped.cache()), (200, "BYPASS"));
+    // Cloudflare documents only HIT and MISS: a skipped lookup is a MISS, the reason is ours
+    assert_eq!((skipped.status, skipped.cache()), (200, "MISS"));
+    assert_eq!(skipped.detail.as_deref(), Some("bypass"));
     assert_eq!(h.upstream_calls(), 2);
     // control headers are the gateway's: never forwarded upstream
     let seen = h.mock.last_request().unwrap();
@@ -142,6 +149,7 @@ async fn miss_then_hit_then_bypass() {
     );
     let logs = h.gateway.logs();
     assert!(logs.contains("cache=\"hit\""), "{logs}");
+    assert!(logs.contains("cache=\"bypass\""), "{logs}");
     // the mock's answer used 12 + 3 tokens: that is what the hit saved
     assert!(
         logs.contains("saved_input_tokens=12 saved_output_tokens=3"),

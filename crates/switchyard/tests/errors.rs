@@ -75,8 +75,18 @@ async fn missing_and_mistyped_fields_name_the_field() {
 
 #[tokio::test]
 async fn unknown_models_and_providers_get_404_explaining_addressing() {
-    let h = start("").await;
-    for model in ["gpt-5-turbo", "nobody/gpt-4o"] {
+    // two providers: a bare name neither declares, lists nor owns by family resolves to none
+    let h = common::start_with(|mock| {
+        common::config(
+            mock,
+            &format!(
+                "[providers.other]\nkind = \"openai-compatible\"\nbase_url = \"{}\"\n",
+                mock.base_url()
+            ),
+        )
+    })
+    .await;
+    for model in ["no-such-model", "nobody/gpt-4o"] {
         let error = expect_error(h.post("/v1/chat/completions", &chat(model)).await, 404).await;
         let message = error["message"].as_str().unwrap();
         assert!(

@@ -135,7 +135,7 @@ async fn requests_are_logged_without_secrets() {
     let h = start("").await;
     h.post("/v1/chat/completions", &chat("mock-openai/gpt-4o-mini"))
         .await;
-    h.post("/v1/chat/completions", &chat("nope")).await;
+    h.post("/v1/chat/completions", &chat("nobody/nope")).await;
     eventually("both requests are logged", || {
         let logs = h.gateway.logs();
         logs.contains("status=200") && logs.contains("status=404")

@@ -93,6 +93,7 @@ impl MockUpstream {
             .route("/v1/messages", post(anthropic::messages))
             .route("/v1/messages/count_tokens", post(anthropic::count_tokens))
             .route("/v1beta/models/{*rest}", post(gemini::models))
+            .route("/v1beta/models", get(gemini::list))
             .route(
                 "/v1/projects/{project}/locations/{location}/publishers/google/models/{*rest}",
                 post(vertex_models),
@@ -548,13 +549,35 @@ async fn embeddings(State(state): State<Arc<MockState>>, request: Request) -> Re
     .into_response()
 }
 
+/// `GET /v1/models`: OpenAI's list, or, for a request carrying `anthropic-version`, Anthropic's
+/// (two pages of one model: `has_more` and `after_id`, as the Models API pages).
 async fn models(
     State(state): State<Arc<MockState>>,
     request: Request,
 ) -> Result<axum::Json<Value>, Infallible> {
-    record(&state, request).await;
+    let recorded = record(&state, request).await;
+    if recorded.header("anthropic-version").is_some() {
+        let after = recorded
+            .query
+            .as_deref()
+            .unwrap_or("")
+            .split('&')
+            .find_map(|p| p.strip_prefix("after_id="));
+        let (id, more) = match after {
+            None => ("claude-sonnet-4-5-20250929", true),
+            Some(_) => ("claude-haiku-4-5-20251001", false),
+        };
+        return Ok(axum::Json(json!({
+            "data": [{"type": "model", "id": id, "display_name": id, "created_at": "2025-09-29T00:00:00Z"}],
+            "has_more": more, "first_id": id, "last_id": id
+        })));
+    }
     Ok(axum::Json(json!({
         "object": "list",
-        "data": [{"id": "gpt-4o-mini", "object": "model", "created": 1_721_172_741, "owned_by": "system"}]
+        "data": [
+            {"id": "gpt-4o-mini", "object": "model", "created": 1_721_172_741, "owned_by": "system"},
+            {"id": "text-embedding-3-small", "object": "model", "created": 1_705_948_997, "owned_by": "system"},
+            {"id": "ft:gpt-4o-mini:acme::abc123", "object": "model", "created": 1_721_172_741, "owned_by": "acme"}
+        ]
     })))
 }

@@ -2,7 +2,7 @@
 //!
 //! One request's path through it ([`crate::Gateway::handle`] calls these steps by name):
 //! ```text
-//! plan ──Off/Bypass──────────────────────────────► upstream (cf-aig-cache-status: BYPASS)
+//! plan ──Off/Bypass──────────────────────────────► upstream (Bypass: MISS, x-switchyard-cache: bypass)
 //!   └─Use(key, ttl)─► find ─► stored entry that can answer this mode ─► HIT (age: …)
 //!                       ├──► identical request in the air ─► follow it ─► HIT (coalesced)
 //!                       └──► lead ─► upstream ─► record (MISS): followers fed as chunks pass,
@@ -57,6 +57,8 @@ use crate::relay::{self, RelayError};
 use crate::{GatewayError, Reply, ReplyBody};
 
 pub static CACHE_STATUS: HeaderName = HeaderName::from_static("cf-aig-cache-status");
+/// What the cache did, finer than Cloudflare's two values: `hit`, `coalesced`, `miss`, `bypass`.
+pub static CACHE_DETAIL: HeaderName = HeaderName::from_static("x-switchyard-cache");
 /// The entry's key (hex), so an operator can purge exactly this entry.
 pub static CACHE_KEY: HeaderName = HeaderName::from_static("x-switchyard-cache-key");
 
@@ -71,13 +73,19 @@ pub enum CacheStatus {
 }
 
 impl CacheStatus {
-    /// The `cf-aig-cache-status` value.
+    /// The `cf-aig-cache-status` value: `HIT` or `MISS`, the only two Cloudflare documents (clients
+    /// branch on them), so a skipped lookup is a `MISS`.
     pub fn header_value(self) -> HeaderValue {
         HeaderValue::from_static(match self {
             CacheStatus::Hit | CacheStatus::Coalesced => "HIT",
-            CacheStatus::Miss => "MISS",
-            CacheStatus::Bypass => "BYPASS",
+            CacheStatus::Miss | CacheStatus::Bypass => "MISS",
         })
+    }
+
+    /// Writes `cf-aig-cache-status` and, with the finer reason, `x-switchyard-cache`.
+    pub fn write_headers(self, headers: &mut http::HeaderMap) {
+        headers.insert(CACHE_STATUS.clone(), self.header_value());
+        headers.insert(CACHE_DETAIL.clone(), HeaderValue::from_static(self.as_str()));
     }
 
     /// For logs.
@@ -305,7 +313,7 @@ impl ResponseCache {
             headers.insert(CONTENT_TYPE, v);
         }
         headers.insert(CACHE_CONTROL, HeaderValue::from_static("no-cache"));
-        headers.insert(CACHE_STATUS.clone(), CacheStatus::Coalesced.header_value());
+        CacheStatus::Coalesced.write_headers(headers);
         headers.insert(AGE, HeaderValue::from_static("0"));
         headers.insert(CACHE_KEY.clone(), key_header(&lookup.key));
         Reply {
@@ -346,7 +354,7 @@ impl ResponseCache {
         if lookup.want.stream {
             headers.insert(CACHE_CONTROL, HeaderValue::from_static("no-cache"));
         }
-        headers.insert(CACHE_STATUS.clone(), status.header_value());
+        status.write_headers(headers);
         headers.insert(AGE, HeaderValue::from(age));
         headers.insert(CACHE_KEY.clone(), key_header(&lookup.key));
         Some(Reply {
@@ -387,7 +395,7 @@ impl ResponseCache {
         };
         reply.cache = Some(CacheStatus::Miss);
         let headers = reply.response.headers_mut();
-        headers.insert(CACHE_STATUS.clone(), CacheStatus::Miss.header_value());
+        CacheStatus::Miss.write_headers(headers);
         headers.insert(CACHE_KEY.clone(), key_header(&lookup.key));
         let content_type = headers
             .get(CONTENT_TYPE)

@@ -20,7 +20,9 @@ use http::{HeaderMap, Response};
 use switchyard_config::limits::CounterBackend;
 use switchyard_config::Config;
 use switchyard_protocol::anthropic::client::MessagesRequest;
-use switchyard_protocol::openai::{ChatRequest, CompletionRequest, EmbeddingsRequest, ModelList};
+use switchyard_protocol::openai::{
+    ChatRequest, CompletionRequest, EmbeddingsRequest, ModelEntry, ModelList,
+};
 use switchyard_protocol::Dialect;
 use switchyard_providers::{Provider, UpstreamError};
 use switchyard_store::cache::RedisSettings;
@@ -129,6 +131,8 @@ pub struct PreparedCall {
     node: Option<(usize, usize)>,
     /// The binding's semantic cache, if it has one.
     semantic: Option<Arc<switchyard_config::semantic::SemanticCacheConfig>>,
+    /// The provider was inferred from a bare model name: the answer names it.
+    inferred: bool,
 }
 
 impl PreparedCall {
@@ -184,6 +188,7 @@ impl PreparedCall {
             slot: route.slot.clone(),
             node: None,
             semantic: route.semantic.clone(),
+            inferred: route.inferred,
         }
     }
 }
@@ -263,7 +268,7 @@ impl Gateway {
                 self.prepare_node(request.api, &request.body, w.route, w.node)?,
                 w.holds,
             ),
-            None => (self.prepare(request.api, &request.body)?, Vec::new()),
+            None => (self.prepare_listed(request.api, &request.body).await?, Vec::new()),
         };
         // the edge authenticated the key; here it meets the model, the limits and the budgets
         if let Some(key) = &request.key {
@@ -363,9 +368,23 @@ impl Gateway {
         &self.cache
     }
 
-    /// `GET /v1/models`.
-    pub fn models(&self) -> ModelList {
+    /// `GET /v1/models`, with the providers' own lists fetched when due.
+    pub async fn models(&self) -> ModelList {
+        if self.router.catalog_is_stale() {
+            self.router.refresh_catalog().await;
+        }
         self.router.model_list()
+    }
+
+    /// `GET /v1/models/{id}`.
+    pub async fn model(&self, id: &str) -> Result<ModelEntry, GatewayError> {
+        match self.router.model_entry(id) {
+            Err(e) if e.is_model_not_found() && self.router.catalog_is_stale() => {
+                self.router.refresh_catalog().await;
+                self.router.model_entry(id)
+            }
+            found => found,
+        }
     }
 
     pub fn router(&self) -> &ModelRouter {
@@ -376,6 +395,22 @@ impl Gateway {
     /// call (public so the criterion benchmark measures exactly this).
     pub fn prepare(&self, api: ClientApi, body: &Bytes) -> Result<PreparedCall, GatewayError> {
         self.prepare_on(api, body, None)
+    }
+
+    /// [`Gateway::prepare`]; a bare model name nothing resolves is tried again once the
+    /// providers' own model lists are fetched (only when they are due: never on the hot path).
+    async fn prepare_listed(
+        &self,
+        api: ClientApi,
+        body: &Bytes,
+    ) -> Result<PreparedCall, GatewayError> {
+        match self.prepare(api, body) {
+            Err(e) if e.is_model_not_found() && self.router.catalog_is_stale() => {
+                self.router.refresh_catalog().await;
+                self.prepare(api, body)
+            }
+            prepared => prepared,
+        }
     }
 
     /// [`Gateway::prepare`] for a given route (a fallback) instead of the body's model.
@@ -531,9 +566,7 @@ impl Reply {
     /// Records what the cache did, in the reply and its `cf-aig-cache-status` header.
     pub fn mark_cache(&mut self, status: CacheStatus) {
         self.cache = Some(status);
-        self.response
-            .headers_mut()
-            .insert(crate::cache::CACHE_STATUS.clone(), status.header_value());
+        status.write_headers(self.response.headers_mut());
     }
 }
 

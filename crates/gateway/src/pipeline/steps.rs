@@ -65,6 +65,7 @@ impl Gateway {
             requested: &self.dynamic.names[route],
             slot: None,
             semantic: None,
+            inferred: false,
         };
         let mut call = self.prepare_on(api, body, Some(given))?;
         call.node = Some((route, node));

@@ -1,11 +1,15 @@
 //! The OpenAI dialect: `/v1/chat/completions`, `/v1/completions`, `/v1/embeddings`, `/v1/models`.
 
-use axum::extract::{Request, State};
+use axum::extract::{Path, Request, State};
+use http::HeaderMap;
+use switchyard_protocol::openai::ModelEntry;
+use switchyard_protocol::Dialect;
 use axum::response::{IntoResponse, Response};
 use axum::{Extension, Json};
 use switchyard_gateway::{ClientApi, RequestContext};
 
 use super::call::call;
+use crate::render::render_in;
 use crate::AppState;
 
 pub async fn chat_completions(
@@ -32,6 +36,53 @@ pub async fn embeddings(
     call(state, ctx, ClientApi::Embeddings, request).await
 }
 
-pub async fn models(State(state): State<AppState>) -> Response {
-    Json(state.gateway.models()).into_response()
+/// `GET /v1/models`: OpenAI's list, or Anthropic's shape for Anthropic's SDKs (they send
+/// `anthropic-version`).
+pub async fn models(State(state): State<AppState>, headers: HeaderMap) -> Response {
+    let list = state.gateway.models().await;
+    if headers.contains_key("anthropic-version") {
+        return Json(anthropic_list(&list.data)).into_response();
+    }
+    Json(list).into_response()
+}
+
+/// `GET /v1/models/{id}` (`models.retrieve`); ids may hold slashes (`openai/gpt-4o`).
+pub async fn model(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+) -> Response {
+    let anthropic = headers.contains_key("anthropic-version");
+    match state.gateway.model(&id).await {
+        Ok(entry) if anthropic => Json(anthropic_model(&entry)).into_response(),
+        Ok(entry) => Json(entry).into_response(),
+        Err(e) => {
+            let dialect = if anthropic {
+                Dialect::Anthropic
+            } else {
+                Dialect::OpenAi
+            };
+            render_in(dialect, &e)
+        }
+    }
+}
+
+/// A model as Anthropic's Models API describes one.
+fn anthropic_model(m: &ModelEntry) -> serde_json::Value {
+    serde_json::json!({
+        "type": "model",
+        "id": m.id,
+        "display_name": m.id,
+        "created_at": "1970-01-01T00:00:00Z",
+    })
+}
+
+/// Anthropic's list page: everything in one page.
+fn anthropic_list(models: &[ModelEntry]) -> serde_json::Value {
+    serde_json::json!({
+        "data": models.iter().map(anthropic_model).collect::<Vec<_>>(),
+        "has_more": false,
+        "first_id": models.first().map(|m| m.id.as_str()),
+        "last_id": models.last().map(|m| m.id.as_str()),
+    })
 }

@@ -34,6 +34,28 @@ fn chunk(parts: Value, finish: Option<&str>, candidates: u64) -> Value {
     json!({"candidates": [candidate], "usageMetadata": usage(candidates), "modelVersion": "gemini-2.5-flash", "responseId": "resp-mock"})
 }
 
+/// `GET /v1beta/models`: the model list, paged (`pageToken`), names as `models/…`; a request
+/// without `x-goog-api-key` gets Google's 403.
+pub(super) async fn list(State(state): State<Arc<MockState>>, request: Request) -> Response {
+    let recorded = record(&state, request).await;
+    if recorded.header("x-goog-api-key").is_none() {
+        return error(403, "PERMISSION_DENIED", "Method doesn't allow unregistered callers");
+    }
+    let second = recorded
+        .query
+        .as_deref()
+        .is_some_and(|q| q.contains("pageToken="));
+    let page = if second {
+        json!({"models": [{"name": "models/text-embedding-004", "displayName": "Text Embedding 004",
+            "supportedGenerationMethods": ["embedContent"]}]})
+    } else {
+        json!({"models": [{"name": "models/gemini-2.5-flash", "displayName": "Gemini 2.5 Flash",
+            "supportedGenerationMethods": ["generateContent", "countTokens"]}],
+            "nextPageToken": "page-2"})
+    };
+    axum::Json(page).into_response()
+}
+
 pub(super) async fn models(
     State(state): State<Arc<MockState>>,
     Path(rest): Path<String>,
