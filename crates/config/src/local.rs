@@ -286,8 +286,26 @@ struct DefaultModels {
     models: Vec<RawModel>,
 }
 
+/// Adds the default local models whose names (and aliases) neither a local model nor one of the
+/// user's `[[models]]` aliases takes.
+pub(crate) fn add_default_models(
+    runtime: &mut RuntimeConfig,
+    aliases: &[RawModel],
+) -> Result<(), ConfigError> {
+    let taken = |name: &str| {
+        runtime
+            .models
+            .iter()
+            .any(|m| m.name == name || m.aliases.iter().any(|a| a == name))
+            || aliases.iter().any(|a| a.name.get_ref().trim() == name)
+    };
+    let defaults = default_models(&runtime.models_dir, taken)?;
+    runtime.models.extend(defaults);
+    Ok(())
+}
+
 /// The default local models whose names (and aliases) `taken` leaves free.
-pub(crate) fn default_models(
+fn default_models(
     models_dir: &Path,
     taken: impl Fn(&str) -> bool,
 ) -> Result<Vec<LocalModel>, ConfigError> {

@@ -71,13 +71,7 @@ pub(crate) fn validate(
         }
     }
     if default_models.unwrap_or(nothing_configured) {
-        let taken = |name: &str| {
-            let name = name.trim();
-            runtime.models.iter().any(|m| m.name == name || m.aliases.iter().any(|a| a == name))
-                || aliases.iter().any(|a| a.name.get_ref().trim() == name)
-        };
-        let defaults = crate::local::default_models(&runtime.models_dir, taken)?;
-        runtime.models.extend(defaults);
+        crate::local::add_default_models(&mut runtime, &aliases)?;
     }
     if !runtime.models.is_empty() {
         if providers.iter().any(|p| p.name == "local") {
