@@ -319,7 +319,10 @@ fn default_models(
     for m in &raw.models {
         let Some(source) = &m.source else { continue };
         let model = local_model(m, source, models_dir, &src)?;
-        if !std::iter::once(&model.name).chain(&model.aliases).any(|n| taken(n)) {
+        if !std::iter::once(&model.name)
+            .chain(&model.aliases)
+            .any(|n| taken(n))
+        {
             out.push(model);
         }
     }

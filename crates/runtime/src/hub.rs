@@ -270,10 +270,19 @@ impl Hub {
 fn usable(file: &HubFile, all: &[HubFile]) -> bool {
     const OTHER_FORMATS: &[&str] = &["onnx/", "openvino/", "coreml/", "tflite/"];
     const OTHER_EXTENSIONS: &[&str] = &[
-        ".onnx", ".onnx_data", ".h5", ".msgpack", ".ot", ".tflite", ".mlmodel", ".xml",
+        ".onnx",
+        ".onnx_data",
+        ".h5",
+        ".msgpack",
+        ".ot",
+        ".tflite",
+        ".mlmodel",
+        ".xml",
     ];
     let path = file.path.as_str();
-    if OTHER_FORMATS.iter().any(|d| path.starts_with(d) || path.contains(&format!("/{d}")))
+    if OTHER_FORMATS
+        .iter()
+        .any(|d| path.starts_with(d) || path.contains(&format!("/{d}")))
         || OTHER_EXTENSIONS.iter().any(|e| path.ends_with(e))
     {
         return false;
@@ -353,7 +362,12 @@ mod tests {
             .collect();
         assert_eq!(
             kept,
-            ["config.json", "model.safetensors", "tokenizer.json", "1_Pooling/config.json"]
+            [
+                "config.json",
+                "model.safetensors",
+                "tokenizer.json",
+                "1_Pooling/config.json"
+            ]
         );
         // PyTorch weights are kept where they are the only ones
         let only_bin = vec![file("config.json"), file("pytorch_model.bin")];

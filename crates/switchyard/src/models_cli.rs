@@ -14,7 +14,9 @@ use crate::cli::ModelsCommand;
 pub async fn run(config: &Config, command: ModelsCommand) -> anyhow::Result<()> {
     let dir = &config.runtime.models_dir;
     match command {
-        ModelsCommand::Pull { source: Some(source) } => pull(dir, &source).await,
+        ModelsCommand::Pull {
+            source: Some(source),
+        } => pull(dir, &source).await,
         ModelsCommand::Pull { source: None } => pull_missing(config).await,
         ModelsCommand::List { json } => list(config, json),
         ModelsCommand::Rm { source } => rm(dir, &source),

@@ -78,7 +78,10 @@ async fn v1_models_lists_what_each_provider_serves() {
         .iter()
         .map(|m| m["owned_by"].as_str().unwrap())
         .collect();
-    assert_eq!((owners[0], owners[1], owners[6]), ("switchyard", "an", "oa"));
+    assert_eq!(
+        (owners[0], owners[1], owners[6]),
+        ("switchyard", "an", "oa")
+    );
     // each provider was asked with its own credentials
     let seen = h.mock.requests();
     let asked = |path: &str| seen.iter().find(|r| r.path == path).unwrap().clone();
@@ -86,13 +89,19 @@ async fn v1_models_lists_what_each_provider_serves() {
         .iter()
         .find(|r| r.header("authorization") == Some("Bearer sk-oa"))
         .unwrap();
-    assert_eq!((oa.method.as_str(), oa.path.as_str()), ("GET", "/v1/models"));
+    assert_eq!(
+        (oa.method.as_str(), oa.path.as_str()),
+        ("GET", "/v1/models")
+    );
     let an = seen
         .iter()
         .find(|r| r.header("x-api-key") == Some("sk-ant"))
         .unwrap();
     assert!(an.header("anthropic-version").is_some());
-    assert_eq!(asked("/v1beta/models").header("x-goog-api-key"), Some("AIza-gm"));
+    assert_eq!(
+        asked("/v1beta/models").header("x-goog-api-key"),
+        Some("AIza-gm")
+    );
     // a warning for each provider whose list failed (the log is written in the background)
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
     while !(h.gateway.logs().contains("provider=\"dead\"")
@@ -101,7 +110,10 @@ async fn v1_models_lists_what_each_provider_serves() {
         assert!(std::time::Instant::now() < deadline, "{}", h.gateway.logs());
         tokio::time::sleep(std::time::Duration::from_millis(20)).await;
     }
-    assert!(h.gateway.logs().contains("cannot list the provider's models"));
+    assert!(h
+        .gateway
+        .logs()
+        .contains("cannot list the provider's models"));
 
     // kept for minutes: the second listing asks nobody
     let calls = list_calls(&h);
@@ -136,12 +148,25 @@ async fn v1_models_id_answers_for_one_model() {
     );
     // a bare name: owned by the provider that serves it
     let (status, one) = get(&h, "/v1/models/claude-sonnet-4-5", &[]).await;
-    assert_eq!((status, one["owned_by"].as_str()), (200, Some("an")), "{one}");
+    assert_eq!(
+        (status, one["owned_by"].as_str()),
+        (200, Some("an")),
+        "{one}"
+    );
     let (status, err) = get(&h, "/v1/models/nobody/x", &[]).await;
     assert_eq!(status, 404);
     assert_eq!(err["error"]["code"], "model_not_found");
-    let (status, err) = get(&h, "/v1/models/nobody/x", &[("anthropic-version", "2023-06-01")]).await;
-    assert_eq!((status, err["type"].as_str()), (404, Some("error")), "{err}");
+    let (status, err) = get(
+        &h,
+        "/v1/models/nobody/x",
+        &[("anthropic-version", "2023-06-01")],
+    )
+    .await;
+    assert_eq!(
+        (status, err["type"].as_str()),
+        (404, Some("error")),
+        "{err}"
+    );
 }
 
 /// A gateway with an Anthropic provider and an OpenAI-compatible one (no declared lists).
@@ -178,15 +203,25 @@ async fn bare_names_go_to_the_provider_that_serves_them() {
         (seen.path.as_str(), seen.json()["model"].as_str()),
         ("/v1/messages", Some("claude-sonnet-4-5"))
     );
-    assert_eq!(seen.header("x-api-key"), Some("sk-ant"), "the provider's key");
+    assert_eq!(
+        seen.header("x-api-key"),
+        Some("sk-ant"),
+        "the provider's key"
+    );
     // no family: the providers' own lists are asked (once), and `oc` lists it
     assert_eq!(list_calls(&h), 0, "nothing is listed before it is needed");
     let response = h
-        .post("/v1/chat/completions?foo=bar", &chat("ft:gpt-4o-mini:acme::abc123"))
+        .post(
+            "/v1/chat/completions?foo=bar",
+            &chat("ft:gpt-4o-mini:acme::abc123"),
+        )
         .await;
     assert_eq!(response.status(), 200);
     assert_eq!(response.headers()["cf-aig-provider"], "oc");
-    assert_eq!(response.headers()["cf-aig-model"], "ft:gpt-4o-mini:acme::abc123");
+    assert_eq!(
+        response.headers()["cf-aig-model"],
+        "ft:gpt-4o-mini:acme::abc123"
+    );
     assert_eq!(list_calls(&h), 3, "oc's list and both of Anthropic's pages");
     let response = h.post("/v1/chat/completions", &chat("gpt-4o-mini")).await;
     assert_eq!(response.headers()["cf-aig-provider"], "oc");
@@ -249,7 +284,9 @@ async fn with_a_single_provider_every_bare_name_goes_to_it() {
         )
     })
     .await;
-    let response = h.post("/v1/chat/completions", &chat("whatever-it-serves")).await;
+    let response = h
+        .post("/v1/chat/completions", &chat("whatever-it-serves"))
+        .await;
     assert_eq!(response.status(), 200);
     assert_eq!(response.headers()["cf-aig-provider"], "only");
     assert_eq!(

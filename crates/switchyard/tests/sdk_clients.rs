@@ -42,7 +42,10 @@ async fn openai_and_anthropic_sdks_work_by_changing_only_the_base_url() {
     for r in h.mock.requests() {
         let auth = [r.header("authorization"), r.header("x-api-key")];
         assert!(
-            !auth.iter().flatten().any(|v| v.contains("whatever-the-app-had")),
+            !auth
+                .iter()
+                .flatten()
+                .any(|v| v.contains("whatever-the-app-had")),
             "{r:?}"
         );
     }

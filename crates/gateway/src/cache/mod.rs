@@ -85,7 +85,10 @@ impl CacheStatus {
     /// Writes `cf-aig-cache-status` and, with the finer reason, `x-switchyard-cache`.
     pub fn write_headers(self, headers: &mut http::HeaderMap) {
         headers.insert(CACHE_STATUS.clone(), self.header_value());
-        headers.insert(CACHE_DETAIL.clone(), HeaderValue::from_static(self.as_str()));
+        headers.insert(
+            CACHE_DETAIL.clone(),
+            HeaderValue::from_static(self.as_str()),
+        );
     }
 
     /// For logs.

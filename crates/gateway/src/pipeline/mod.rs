@@ -268,7 +268,10 @@ impl Gateway {
                 self.prepare_node(request.api, &request.body, w.route, w.node)?,
                 w.holds,
             ),
-            None => (self.prepare_listed(request.api, &request.body).await?, Vec::new()),
+            None => (
+                self.prepare_listed(request.api, &request.body).await?,
+                Vec::new(),
+            ),
         };
         // the edge authenticated the key; here it meets the model, the limits and the budgets
         if let Some(key) = &request.key {

@@ -248,7 +248,10 @@ pub(crate) fn parse_page(kind: ProviderKind, json: &Value) -> Option<Page> {
         ProviderKind::Anthropic => {
             let data = json.get("data")?.as_array()?;
             let more = json.get("has_more").and_then(Value::as_bool) == Some(true);
-            let last = json.get("last_id").and_then(Value::as_str).map(str::to_owned);
+            let last = json
+                .get("last_id")
+                .and_then(Value::as_str)
+                .map(str::to_owned);
             Some(Page {
                 models: ids(data, "id", ""),
                 next: last.filter(|_| more),
@@ -300,7 +303,9 @@ mod tests {
         );
         let together = json!([{"id": "meta-llama/Llama-3-8b", "object": "model"}]);
         assert_eq!(
-            parse_page(ProviderKind::Together, &together).unwrap().models,
+            parse_page(ProviderKind::Together, &together)
+                .unwrap()
+                .models,
             ["meta-llama/Llama-3-8b"]
         );
         let anthropic = json!({"data": [{"type": "model", "id": "claude-sonnet-4-5",

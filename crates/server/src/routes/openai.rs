@@ -1,12 +1,12 @@
 //! The OpenAI dialect: `/v1/chat/completions`, `/v1/completions`, `/v1/embeddings`, `/v1/models`.
 
 use axum::extract::{Path, Request, State};
-use http::HeaderMap;
-use switchyard_protocol::openai::ModelEntry;
-use switchyard_protocol::Dialect;
 use axum::response::{IntoResponse, Response};
 use axum::{Extension, Json};
+use http::HeaderMap;
 use switchyard_gateway::{ClientApi, RequestContext};
+use switchyard_protocol::openai::ModelEntry;
+use switchyard_protocol::Dialect;
 
 use super::call::call;
 use crate::render::render_in;

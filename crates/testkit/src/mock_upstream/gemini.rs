@@ -39,7 +39,11 @@ fn chunk(parts: Value, finish: Option<&str>, candidates: u64) -> Value {
 pub(super) async fn list(State(state): State<Arc<MockState>>, request: Request) -> Response {
     let recorded = record(&state, request).await;
     if recorded.header("x-goog-api-key").is_none() {
-        return error(403, "PERMISSION_DENIED", "Method doesn't allow unregistered callers");
+        return error(
+            403,
+            "PERMISSION_DENIED",
+            "Method doesn't allow unregistered callers",
+        );
     }
     let second = recorded
         .query
