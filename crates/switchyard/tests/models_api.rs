@@ -279,7 +279,7 @@ async fn an_ambiguous_bare_name_is_a_400_naming_the_candidates() {
 async fn with_a_single_provider_every_bare_name_goes_to_it() {
     let h = start_with(|mock| {
         format!(
-            "[server]\nenv_providers = false\n[providers.only]\nkind = \"openai-compatible\"\nbase_url = \"{}\"\n",
+            "[server]\nenv_providers = false\n[cache]\nttl_seconds = 60\n[providers.only]\nkind = \"openai-compatible\"\nbase_url = \"{}\"\n",
             mock.base_url()
         )
     })
@@ -293,6 +293,12 @@ async fn with_a_single_provider_every_bare_name_goes_to_it() {
         h.mock.last_request().unwrap().json()["model"],
         "whatever-it-serves"
     );
+    // a cache hit names the provider too
+    let hit = h
+        .post("/v1/chat/completions", &chat("whatever-it-serves"))
+        .await;
+    assert_eq!(hit.headers()["cf-aig-cache-status"], "HIT");
+    assert_eq!(hit.headers()["cf-aig-provider"], "only");
     // `x/model` with no provider `x` is still a typo
     let response = h.post("/v1/chat/completions", &chat("nobody/gpt-4o")).await;
     common::expect_error(response, 404).await;

@@ -281,7 +281,12 @@ impl Gateway {
             .limiter
             .admit(&self.admission(&call, &request, &holds))
             .await?;
+        let inferred = call.inferred;
         let mut reply = self.answer(ctx, call, request).await?;
+        if inferred {
+            // a bare model name: say which provider it went to (cache hits too)
+            reply.set_step(reply.step, true);
+        }
         let holds = std::mem::take(&mut reply.gate_holds);
         reply.ticket = self.limiter.with_holds(ticket, holds).map(Arc::new);
         Ok(reply)

@@ -40,7 +40,7 @@ impl Gateway {
             let policy = self.policy_for(&call, request);
             let err = match self.with_retries(ctx, &call, request, &policy, step).await {
                 Ok(mut reply) => {
-                    reply.set_step(step, call.node.is_some() || call.inferred);
+                    reply.set_step(step, call.node.is_some());
                     reply.gate_holds = holds;
                     return Ok(reply);
                 }

@@ -35,10 +35,27 @@ struct Listing {
     models: Vec<String>,
 }
 
+/// One provider's place in the catalog.
+enum Slot {
+    /// The provider declares its models, or has no list to ask for.
+    NotAsked,
+    Due,
+    Fetched(Listing),
+}
+
+impl Slot {
+    fn is_due(&self) -> bool {
+        match self {
+            Slot::NotAsked => false,
+            Slot::Due => true,
+            Slot::Fetched(l) => l.at.elapsed() >= if l.ok { FRESH } else { RETRY },
+        }
+    }
+}
+
 /// Upstream model lists, one slot per provider (index as in the router).
 pub(crate) struct Catalog {
-    /// `None`: the provider declares its models (or has no list to ask for).
-    slots: RwLock<Vec<Option<Option<Listing>>>>,
+    slots: RwLock<Vec<Slot>>,
     /// Model name → providers listing it, in config order.
     index: RwLock<HashMap<String, Vec<usize>>>,
     /// One refresh at a time; a second caller waits for it and finds the lists fresh.
@@ -69,7 +86,13 @@ impl Catalog {
     pub(crate) fn new(providers: &[Provider]) -> Self {
         let slots = providers
             .iter()
-            .map(|p| asks_upstream(p).then_some(None))
+            .map(|p| {
+                if asks_upstream(p) {
+                    Slot::Due
+                } else {
+                    Slot::NotAsked
+                }
+            })
             .collect();
         Catalog {
             slots: RwLock::new(slots),
@@ -92,9 +115,9 @@ impl Catalog {
         self.slots
             .read()
             .ok()
-            .and_then(|s| {
-                let listing = s.get(i)?.as_ref()?.as_ref()?;
-                Some(listing.models.clone())
+            .and_then(|s| match s.get(i)? {
+                Slot::Fetched(l) => Some(l.models.clone()),
+                _ => None,
             })
             .unwrap_or_default()
     }
@@ -103,7 +126,7 @@ impl Catalog {
     pub(crate) fn is_stale(&self) -> bool {
         self.slots
             .read()
-            .map(|s| s.iter().flatten().any(|l| due(l.as_ref())))
+            .map(|s| s.iter().any(Slot::is_due))
             .unwrap_or(false)
     }
 
@@ -111,9 +134,7 @@ impl Catalog {
     pub(crate) async fn refresh(&self, providers: &[Provider]) {
         let _one = self.refreshing.lock().await;
         let due_now: Vec<usize> = match self.slots.read() {
-            Ok(s) => (0..s.len())
-                .filter(|&i| s[i].as_ref().is_some_and(|l| due(l.as_ref())))
-                .collect(),
+            Ok(s) => (0..s.len()).filter(|&i| s[i].is_due()).collect(),
             Err(_) => return,
         };
         if due_now.is_empty() {
@@ -144,19 +165,22 @@ impl Catalog {
                         "cannot list the provider's models ({e}); /v1/models leaves them out and bare names do not resolve to them"
                     );
                     // a list that worked before is kept until the provider answers again
-                    let kept = slots[i].take().flatten().filter(|l| l.ok);
+                    let kept = match std::mem::replace(&mut slots[i], Slot::Due) {
+                        Slot::Fetched(l) if l.ok => l.models,
+                        _ => Vec::new(),
+                    };
                     Listing {
                         at: Instant::now(),
                         ok: false,
-                        models: kept.map(|l| l.models).unwrap_or_default(),
+                        models: kept,
                     }
                 }
             };
-            slots[i] = Some(Some(listing));
+            slots[i] = Slot::Fetched(listing);
         }
         let mut index: HashMap<String, Vec<usize>> = HashMap::new();
         for (i, slot) in slots.iter().enumerate() {
-            if let Some(Some(listing)) = slot {
+            if let Slot::Fetched(listing) = slot {
                 for m in &listing.models {
                     index.entry(m.clone()).or_default().push(i);
                 }
@@ -165,13 +189,6 @@ impl Catalog {
         if let Ok(mut shared) = self.index.write() {
             *shared = index;
         }
-    }
-}
-
-fn due(listing: Option<&Listing>) -> bool {
-    match listing {
-        None => true,
-        Some(l) => l.at.elapsed() >= if l.ok { FRESH } else { RETRY },
     }
 }
 
