@@ -123,8 +123,10 @@ impl Hub {
 
     /// From `HF_ENDPOINT` and `HF_TOKEN`, defaulting to the public hub.
     pub fn from_env() -> Self {
-        let endpoint =
-            std::env::var("HF_ENDPOINT").unwrap_or_else(|_| "https://huggingface.co".into());
+        let endpoint = std::env::var("HF_ENDPOINT")
+            .ok()
+            .filter(|e| !e.trim().is_empty())
+            .unwrap_or_else(|| "https://huggingface.co".into());
         Self::new(
             &endpoint,
             std::env::var("HF_TOKEN").ok().filter(|t| !t.is_empty()),
@@ -149,7 +151,7 @@ impl Hub {
             .get(&url)
             .send()
             .await
-            .map_err(|e| PullError::Http(format!("{url}: {e}")))?;
+            .map_err(|e| PullError::Http(format!("{url}: {}", chain(&e))))?;
         if resp.status() == reqwest::StatusCode::NOT_FOUND {
             return Err(PullError::NotFound(format!(
                 "no repository `{}` at revision `{}` on {}",
@@ -162,7 +164,7 @@ impl Hub {
         let files: Vec<HubFile> = resp
             .json()
             .await
-            .map_err(|e| PullError::Http(format!("{url}: {e}")))?;
+            .map_err(|e| PullError::Http(format!("{url}: {}", chain(&e))))?;
         Ok(files.into_iter().filter(|f| f.kind == "file").collect())
     }
 
@@ -232,7 +234,7 @@ impl Hub {
         let resp = req
             .send()
             .await
-            .map_err(|e| PullError::Http(format!("{url}: {e}")))?;
+            .map_err(|e| PullError::Http(format!("{url}: {}", chain(&e))))?;
         let resumed = resp.status() == reqwest::StatusCode::PARTIAL_CONTENT;
         if !resp.status().is_success() {
             return Err(PullError::Http(format!("{url}: HTTP {}", resp.status())));
@@ -321,6 +323,19 @@ async fn verify(file: &HubFile, part: &Path) -> Result<(), PullError> {
         expected,
         got,
     })
+}
+
+/// An error with its causes (`error sending request: … dns error: … failed to lookup address`),
+/// so an offline machine says why.
+fn chain(e: &dyn std::error::Error) -> String {
+    let mut text = e.to_string();
+    let mut source = e.source();
+    while let Some(s) = source {
+        text.push_str(": ");
+        text.push_str(&s.to_string());
+        source = s.source();
+    }
+    text
 }
 
 fn hex(bytes: &[u8]) -> String {
