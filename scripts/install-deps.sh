@@ -11,7 +11,8 @@ set -euo pipefail
 missing=()
 command -v cmake >/dev/null || missing+=(cmake)
 command -v clang >/dev/null || missing+=(clang)
-ls /usr/lib/llvm-*/lib/libclang*.so* >/dev/null 2>&1 || missing+=(libclang-dev)
+# libclang itself (bindgen loads it), not libclang-cpp, which clang alone brings
+ls /usr/lib/llvm-*/lib/libclang.so* >/dev/null 2>&1 || missing+=(libclang-dev)
 command -v python3 >/dev/null || missing+=(python3 python3-pip)
 if [ "${1:-all}" != build ]; then
   command -v openssl >/dev/null || missing+=(openssl)
