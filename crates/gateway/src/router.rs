@@ -365,7 +365,16 @@ impl ModelRouter {
             return Ok(entry);
         }
         let route = self.resolve(id)?;
-        Ok(ModelEntry::new(id, route.provider.name()))
+        let provider = route.provider.name();
+        // a provider whose own list works and lacks the model does not serve it
+        let index = self.by_name.get(provider).copied();
+        if index.and_then(|i| self.catalog.lists(i, route.upstream_model)) == Some(false) {
+            return Err(GatewayError::model_not_found(format!(
+                "model `{id}` not found: provider `{provider}` does not list `{}` (GET /v1/models shows what it serves)",
+                route.upstream_model
+            )));
+        }
+        Ok(ModelEntry::new(id, provider))
     }
 
     /// A provider by its configured name.

@@ -153,6 +153,17 @@ async fn v1_models_id_answers_for_one_model() {
         (200, Some("an")),
         "{one}"
     );
+    // once the provider's own list is known, a model it does not list is a 404
+    let (status, _) = get(&h, "/v1/models", &[]).await;
+    assert_eq!(status, 200);
+    let (status, err) = get(&h, "/v1/models/oa/gpt-9-imaginary", &[]).await;
+    assert_eq!(
+        (status, err["error"]["code"].as_str()),
+        (404, Some("model_not_found")),
+        "{err}"
+    );
+    let (status, _) = get(&h, "/v1/models/oa/text-embedding-3-small", &[]).await;
+    assert_eq!(status, 200);
     let (status, err) = get(&h, "/v1/models/nobody/x", &[]).await;
     assert_eq!(status, 404);
     assert_eq!(err["error"]["code"], "model_not_found");

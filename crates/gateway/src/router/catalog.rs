@@ -122,6 +122,15 @@ impl Catalog {
             .unwrap_or_default()
     }
 
+    /// Whether provider `i`'s own list has `model`; `None` when it has no list that worked.
+    pub(crate) fn lists(&self, i: usize, model: &str) -> Option<bool> {
+        let slots = self.slots.read().ok()?;
+        match slots.get(i)? {
+            Slot::Fetched(l) if l.ok => Some(l.models.iter().any(|m| m == model)),
+            _ => None,
+        }
+    }
+
     /// Whether some list was never fetched or is due again.
     pub(crate) fn is_stale(&self) -> bool {
         self.slots
