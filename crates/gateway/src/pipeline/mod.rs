@@ -405,22 +405,6 @@ impl Gateway {
         self.prepare_on(api, body, None)
     }
 
-    /// [`Gateway::prepare`]; a bare model name nothing resolves is tried again once the
-    /// providers' own model lists are fetched (only when they are due: never on the hot path).
-    async fn prepare_listed(
-        &self,
-        api: ClientApi,
-        body: &Bytes,
-    ) -> Result<PreparedCall, GatewayError> {
-        match self.prepare(api, body) {
-            Err(e) if e.is_model_not_found() && self.router.catalog_is_stale() => {
-                self.router.refresh_catalog().await;
-                self.prepare(api, body)
-            }
-            prepared => prepared,
-        }
-    }
-
     /// [`Gateway::prepare`] for a given route (a fallback) instead of the body's model.
     fn prepare_on(
         &self,
