@@ -25,7 +25,15 @@ pub enum JsonError {
     NotAnObject,
     /// The same top-level key appears twice; which one an upstream would honour is undefined.
     DuplicateKey(String),
+    /// More top-level keys than [`MAX_KEYS`]: no API takes that many fields, and each costs work.
+    TooManyKeys(usize),
 }
+
+/// The most top-level keys a body may have (API requests have a few dozen fields at most).
+pub const MAX_KEYS: usize = 1024;
+
+/// Below this many keys a linear scan finds duplicates faster than hashing.
+const SCAN_KEYS: usize = 16;
 
 impl fmt::Display for JsonError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -41,6 +49,9 @@ impl fmt::Display for JsonError {
             JsonError::NotAnObject => f.write_str("request body must be a JSON object"),
             JsonError::DuplicateKey(key) => {
                 write!(f, "request body has the field `{key}` more than once")
+            }
+            JsonError::TooManyKeys(max) => {
+                write!(f, "request body has more than {max} top-level fields")
             }
         }
     }
@@ -66,15 +77,19 @@ impl<'a> ObjectView<'a> {
     /// Validates `body` as JSON and collects its top-level members without copying values.
     pub fn parse(body: &'a [u8]) -> Result<Self, JsonError> {
         let mut de = serde_json::Deserializer::from_slice(body);
+        let too_many = std::cell::Cell::new(false);
         let members = de
-            .deserialize_any(MembersVisitor)
-            .map_err(|e| syntax_or_shape(&e))?;
+            .deserialize_any(MembersVisitor {
+                too_many: &too_many,
+            })
+            .map_err(|e| match too_many.get() {
+                true => JsonError::TooManyKeys(MAX_KEYS),
+                false => syntax_or_shape(&e),
+            })?;
         de.end().map_err(|e| syntax_or_shape(&e))?;
         let members = members.ok_or(JsonError::NotAnObject)?;
-        for (i, (key, _)) in members.iter().enumerate() {
-            if members[..i].iter().any(|(k, _)| k == key) {
-                return Err(JsonError::DuplicateKey(key.to_string()));
-            }
+        if let Some(key) = first_duplicate(&members) {
+            return Err(JsonError::DuplicateKey(key.to_owned()));
         }
         Ok(ObjectView { body, members })
     }
@@ -107,6 +122,23 @@ impl<'a> ObjectView<'a> {
     }
 }
 
+/// The first key that appears twice: a scan for the few keys of a usual request, a set (linear
+/// time) for more.
+fn first_duplicate<'m>(members: &'m Members<'_>) -> Option<&'m str> {
+    if members.len() <= SCAN_KEYS {
+        return members
+            .iter()
+            .enumerate()
+            .find(|(i, (key, _))| members[..*i].iter().any(|(k, _)| k == key))
+            .map(|(_, (key, _))| key.as_ref());
+    }
+    let mut seen = std::collections::HashSet::with_capacity(members.len());
+    members
+        .iter()
+        .map(|(key, _)| key.as_ref())
+        .find(|key| !seen.insert(*key))
+}
+
 fn syntax_or_shape(e: &serde_json::Error) -> JsonError {
     if e.classify() == serde_json::error::Category::Data {
         return JsonError::NotAnObject;
@@ -124,12 +156,15 @@ fn syntax_or_shape(e: &serde_json::Error) -> JsonError {
     }
 }
 
-/// `Some(members)` for an object, `None` for any other JSON value.
-struct MembersVisitor;
+/// `Some(members)` for an object, `None` for any other JSON value; stops (and sets `too_many`)
+/// past [`MAX_KEYS`] members.
+struct MembersVisitor<'c> {
+    too_many: &'c std::cell::Cell<bool>,
+}
 
 type Members<'a> = Vec<(Cow<'a, str>, &'a RawValue)>;
 
-impl<'de> Visitor<'de> for MembersVisitor {
+impl<'de> Visitor<'de> for MembersVisitor<'_> {
     type Value = Option<Members<'de>>;
 
     fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -139,6 +174,10 @@ impl<'de> Visitor<'de> for MembersVisitor {
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
         let mut members = Vec::with_capacity(map.size_hint().unwrap_or(8));
         while let Some(Key(key)) = map.next_key::<Key<'de>>()? {
+            if members.len() == MAX_KEYS {
+                self.too_many.set(true);
+                return Err(de::Error::custom("too many top-level fields"));
+            }
             let value: &'de RawValue = map.next_value()?;
             members.push((key, value));
         }

@@ -311,3 +311,29 @@ async fn a_stalled_upstream_stream_times_out_with_an_error_event() {
     tokio::time::sleep(Duration::from_millis(200)).await;
     assert_eq!(mock.cancelled(), 1);
 }
+
+#[tokio::test]
+async fn a_body_with_too_many_top_level_fields_is_a_clear_400() {
+    let h = start("").await;
+    let mut body = serde_json::Map::new();
+    body.insert("model".into(), json!("mock-openai/gpt-4o-mini"));
+    body.insert(
+        "messages".into(),
+        json!([{"role": "user", "content": "hi"}]),
+    );
+    for i in 0..5000 {
+        body.insert(format!("x{i}"), json!(i));
+    }
+    let error = expect_error(
+        h.post("/v1/chat/completions", &serde_json::Value::Object(body))
+            .await,
+        400,
+    )
+    .await;
+    assert_eq!(error["code"], "too_many_fields");
+    assert!(
+        error["message"].as_str().unwrap().contains("1024"),
+        "{error}"
+    );
+    assert!(h.mock.requests().is_empty());
+}

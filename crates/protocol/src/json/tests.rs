@@ -100,3 +100,36 @@ fn json_strings_are_escaped() {
         "\"a\\\"b\\\\c\\n\\u0001é\""
     );
 }
+
+/// `{"k0":0,"k1":0,…}` with `n` distinct keys, then `tail` (e.g. a repeated key).
+fn many_keys(n: usize, tail: &str) -> Vec<u8> {
+    let mut body = String::from("{");
+    for i in 0..n {
+        body.push_str(&format!("\"k{i}\":0,"));
+    }
+    body.push_str(tail);
+    body.push('}');
+    body.into_bytes()
+}
+
+#[test]
+fn the_number_of_top_level_keys_is_capped() {
+    // a 1 MiB body of distinct keys used to take a quadratic scan (seconds; hours at 32 MiB)
+    let body = many_keys(100_000, "\"last\":1");
+    assert_eq!(
+        ObjectView::parse(&body).unwrap_err(),
+        JsonError::TooManyKeys(MAX_KEYS)
+    );
+    assert!(err_text(&body).contains(&MAX_KEYS.to_string()));
+    // up to the cap: accepted, and a duplicate is still found (the last key repeats the first)
+    let body = many_keys(MAX_KEYS - 1, "\"last\":1");
+    assert_eq!(
+        ObjectView::parse(&body).unwrap().members().count(),
+        MAX_KEYS
+    );
+    let body = many_keys(MAX_KEYS - 1, "\"k0\":1");
+    assert_eq!(
+        ObjectView::parse(&body).unwrap_err(),
+        JsonError::DuplicateKey("k0".into())
+    );
+}

@@ -44,6 +44,7 @@ impl From<JsonError> for RequestError {
             JsonError::Syntax { .. } => "invalid_json",
             JsonError::NotAnObject => "invalid_json",
             JsonError::DuplicateKey(_) => "duplicate_field",
+            JsonError::TooManyKeys(_) => "too_many_fields",
         };
         RequestError {
             message: e.to_string(),
