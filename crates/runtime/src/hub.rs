@@ -104,6 +104,8 @@ pub enum PullError {
     },
     #[error("{0}")]
     NotFound(String),
+    #[error("the hub lists `{0}`, which is not a plain relative path inside the repository; nothing was written")]
+    UnsafePath(String),
 }
 
 impl Hub {
@@ -186,10 +188,18 @@ impl Hub {
                 None => format!("`{}` has no files", src.repo),
             }));
         }
+        // the listing is the hub's word: every name must stay inside the repository's folder
         let dir = models_dir.join(&src.repo);
-        for file in wanted {
-            self.download(src, file, &dir.join(&file.path), progress)
-                .await?;
+        let targets = wanted
+            .iter()
+            .map(|f| {
+                let relative =
+                    plain_relative(&f.path).ok_or_else(|| PullError::UnsafePath(f.path.clone()))?;
+                Ok((*f, dir.join(relative)))
+            })
+            .collect::<Result<Vec<_>, PullError>>()?;
+        for (file, dest) in targets {
+            self.download(src, file, &dest, progress).await?;
         }
         Ok(src.local_path(models_dir))
     }
@@ -250,19 +260,39 @@ impl Hub {
             .open(&part)
             .await
             .map_err(io)?;
+        // hashed as it streams (a resumed file's first part is read back in chunks): memory
+        // stays flat whatever the file's size
+        let mut check = Checksum::for_file(file, size);
+        if resumed {
+            check.feed_file(&part).await.map_err(io)?;
+        }
         let mut body = resp.bytes_stream();
         while let Some(chunk) = body.next().await {
             let chunk = chunk.map_err(|e| PullError::Http(format!("{url}: the download broke off after {have} bytes ({e}); run the pull again to resume")))?;
+            check.update(&chunk);
             out.write_all(&chunk).await.map_err(io)?;
             have += chunk.len() as u64;
             progress(&file.path, have, size);
         }
         out.flush().await.map_err(io)?;
         drop(out);
-        verify(file, &part).await?;
+        check.verify(file, &part).await?;
         tokio::fs::rename(&part, dest).await.map_err(io)?;
         Ok(())
     }
+}
+
+/// `path` as plain relative components (no root, no `.`/`..`, nothing empty), or `None`.
+fn plain_relative(path: &str) -> Option<PathBuf> {
+    use std::path::Component;
+    let p = Path::new(path);
+    let plain = !path.is_empty()
+        && !path.contains('\\')
+        && path
+            .split('/')
+            .all(|c| !c.is_empty() && c != "." && c != "..")
+        && p.components().all(|c| matches!(c, Component::Normal(_)));
+    plain.then(|| p.to_path_buf())
 }
 
 /// Whether a file of a whole-repository pull is one the engines load: model repositories also
@@ -296,33 +326,74 @@ fn usable(file: &HubFile, all: &[HubFile]) -> bool {
     true
 }
 
-/// Checks the downloaded file against the hub's hash; removes it when it does not match.
-async fn verify(file: &HubFile, part: &Path) -> Result<(), PullError> {
-    let content = tokio::fs::read(part)
-        .await
-        .map_err(|e| PullError::Io(part.to_path_buf(), e))?;
-    let (expected, got) = match &file.lfs {
-        Some(lfs) => (
-            lfs.oid.clone(),
-            hex(digest::digest(&digest::SHA256, &content).as_ref()),
-        ),
-        None if !file.oid.is_empty() => {
-            let mut ctx = digest::Context::new(&digest::SHA1_FOR_LEGACY_USE_ONLY);
-            ctx.update(format!("blob {}\0", content.len()).as_bytes());
-            ctx.update(&content);
-            (file.oid.clone(), hex(ctx.finish().as_ref()))
+/// The hub's hash of a file, computed as its bytes pass: SHA-256 for LFS files, the git blob id
+/// (SHA-1 of `blob <len>\0<content>`) for the others.
+struct Checksum {
+    ctx: Option<digest::Context>,
+    expected: String,
+}
+
+impl Checksum {
+    fn for_file(file: &HubFile, size: u64) -> Self {
+        match &file.lfs {
+            Some(lfs) => Checksum {
+                ctx: Some(digest::Context::new(&digest::SHA256)),
+                expected: lfs.oid.clone(),
+            },
+            None if !file.oid.is_empty() => {
+                let mut ctx = digest::Context::new(&digest::SHA1_FOR_LEGACY_USE_ONLY);
+                ctx.update(format!("blob {size}\0").as_bytes());
+                Checksum {
+                    ctx: Some(ctx),
+                    expected: file.oid.clone(),
+                }
+            }
+            None => Checksum {
+                ctx: None,
+                expected: String::new(),
+            },
         }
-        None => return Ok(()),
-    };
-    if expected.eq_ignore_ascii_case(&got) {
-        return Ok(());
     }
-    let _ = tokio::fs::remove_file(part).await;
-    Err(PullError::Checksum {
-        path: file.path.clone(),
-        expected,
-        got,
-    })
+
+    fn update(&mut self, bytes: &[u8]) {
+        if let Some(ctx) = &mut self.ctx {
+            ctx.update(bytes);
+        }
+    }
+
+    /// Feeds what an earlier, interrupted download left, a chunk at a time.
+    async fn feed_file(&mut self, path: &Path) -> std::io::Result<()> {
+        use tokio::io::AsyncReadExt;
+        if self.ctx.is_none() {
+            return Ok(());
+        }
+        let mut f = tokio::fs::File::open(path).await?;
+        let mut buf = vec![0u8; 1 << 20];
+        loop {
+            let n = f.read(&mut buf).await?;
+            if n == 0 {
+                return Ok(());
+            }
+            self.update(&buf[..n]);
+        }
+    }
+
+    /// Ok when the hashes match (or the hub gave none); else the part file is removed.
+    async fn verify(self, file: &HubFile, part: &Path) -> Result<(), PullError> {
+        let Some(ctx) = self.ctx else {
+            return Ok(());
+        };
+        let got = hex(ctx.finish().as_ref());
+        if self.expected.eq_ignore_ascii_case(&got) {
+            return Ok(());
+        }
+        let _ = tokio::fs::remove_file(part).await;
+        Err(PullError::Checksum {
+            path: file.path.clone(),
+            expected: self.expected,
+            got,
+        })
+    }
 }
 
 /// An error with its causes (`error sending request: … dns error: … failed to lookup address`),
@@ -387,6 +458,26 @@ mod tests {
         // PyTorch weights are kept where they are the only ones
         let only_bin = vec![file("config.json"), file("pytorch_model.bin")];
         assert!(usable(&only_bin[1], &only_bin));
+    }
+
+    #[test]
+    fn listed_names_must_stay_inside_the_repository() {
+        for ok in ["model.gguf", "1_Pooling/config.json", "a/b/c.bin"] {
+            assert!(plain_relative(ok).is_some(), "{ok}");
+        }
+        for bad in [
+            "",
+            "/etc/passwd",
+            "../x",
+            "a/../../x",
+            "./x",
+            "a//b",
+            "a/",
+            "a\\..\\x",
+            "..",
+        ] {
+            assert!(plain_relative(bad).is_none(), "{bad}");
+        }
     }
 
     #[test]

@@ -390,3 +390,59 @@ async fn with_nothing_configured_pull_fetches_the_default_models() {
         "{err}"
     );
 }
+
+/// A hub whose listing names files outside the repository's folder.
+async fn hostile_hub() -> String {
+    let content = b"not weights".to_vec();
+    let oid = git_oid(&content);
+    let listing = json!([
+        {"type": "file", "path": "../../../escaped.gguf", "size": content.len(), "oid": oid},
+        {"type": "file", "path": "/tmp/absolute-escape.gguf", "size": content.len(), "oid": oid},
+        {"type": "file", "path": "ok/../../sneaky.gguf", "size": content.len(), "oid": oid},
+    ]);
+    let app = Router::new()
+        .route(
+            "/api/models/{org}/{repo}/tree/main",
+            get(move || {
+                let listing = listing.clone();
+                async move { axum::Json(listing) }
+            }),
+        )
+        .route(
+            "/{org}/{repo}/resolve/main/{*file}",
+            get(move || {
+                let content = content.clone();
+                async move { content }
+            }),
+        );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    url
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_listing_cannot_write_outside_the_models_directory() {
+    let url = hostile_hub().await;
+    let dir = workdir();
+    let out = cli(dir.path(), &url, &["models", "pull", "hf:evil/repo"]).await;
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("not a plain relative path"), "{err}");
+    for escaped in [
+        dir.path().join("escaped.gguf"),
+        dir.path().join("models/escaped.gguf"),
+        dir.path().join("models/evil/sneaky.gguf"),
+        std::path::PathBuf::from("/tmp/absolute-escape.gguf"),
+    ] {
+        assert!(!escaped.exists(), "{}", escaped.display());
+    }
+    let out = cli(
+        dir.path(),
+        &url,
+        &["models", "pull", "hf:evil/repo/../../../escaped.gguf"],
+    )
+    .await;
+    assert!(!out.status.success());
+    assert!(!dir.path().join("escaped.gguf").exists());
+}
