@@ -114,6 +114,20 @@ impl GatewayError {
         self.code.as_deref() == Some("model_not_found")
     }
 
+    /// A native path that would leave the provider's `base_url` (see
+    /// [`switchyard_providers::native_path_problem`]).
+    pub fn invalid_path(path: &str, why: &str) -> Self {
+        let mut err = Self::new(
+            StatusCode::BAD_REQUEST,
+            ErrorOrigin::Client,
+            "invalid_request_error",
+            "invalid_path",
+            format!("path `{path}` refused: {why}"),
+        );
+        err.param = Some("path".to_owned());
+        err
+    }
+
     pub fn body_too_large(limit: usize) -> Self {
         Self::new(
             StatusCode::PAYLOAD_TOO_LARGE,

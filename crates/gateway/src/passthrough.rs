@@ -40,6 +40,9 @@ impl Gateway {
                 if known.is_empty() { "none".to_owned() } else { known.join(", ") }
             ))
         })?;
+        if let Some(why) = switchyard_providers::native_path_problem(&req.rest) {
+            return Err(GatewayError::invalid_path(&req.rest, why));
+        }
         let byok = req
             .headers
             .get("cf-aig-byok-alias")

@@ -29,6 +29,6 @@ pub mod spec;
 pub use body::UpstreamBody;
 pub use error::{UpstreamError, UpstreamErrorKind};
 pub use kind::{Preset, ProviderKind};
-pub use provider::{Endpoint, Provider, UpstreamRequest};
+pub use provider::{native_path_problem, Endpoint, Provider, UpstreamRequest};
 pub use secret::Secret;
 pub use spec::{AwsSpec, AzureSpec, ProviderSpec, Timeouts};

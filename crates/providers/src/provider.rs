@@ -438,6 +438,7 @@ pub fn error_chain(e: &dyn std::error::Error) -> String {
 }
 
 mod paths;
+pub use paths::native_path_problem;
 
 #[cfg(test)]
 mod tests;

@@ -160,3 +160,50 @@ async fn an_unknown_provider_is_a_json_404() {
     );
     assert!(h.mock.requests().is_empty());
 }
+
+/// Sends `GET {path}` as written (HTTP clients would normalise dot segments away).
+async fn raw_get(h: &H, path: &str) -> (u16, String) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let addr = h
+        .gateway
+        .base_url()
+        .trim_start_matches("http://")
+        .to_owned();
+    let mut stream = tokio::net::TcpStream::connect(&addr).await.unwrap();
+    let request = format!("GET {path} HTTP/1.1\r\nhost: {addr}\r\nconnection: close\r\n\r\n");
+    stream.write_all(request.as_bytes()).await.unwrap();
+    let mut answer = String::new();
+    stream.read_to_string(&mut answer).await.unwrap();
+    let status = answer[9..12].parse().unwrap();
+    (status, answer)
+}
+
+#[tokio::test]
+async fn passthrough_paths_cannot_climb_out_of_the_base_url() {
+    let h = start().await;
+    for path in [
+        "/mock-openai/../../admin",
+        "/mock-openai/v1/%2e%2e/%2E%2E/admin",
+        "/mock-openai/./models",
+        "/mock-openai/models%2F..%2F..%2Fadmin",
+        "/mock-openai/models%5C..%5Cadmin",
+        "/mock-openai/models%3Fapi-version=evil",
+        "/mock-openai/models%23fragment",
+        "/mock-openai/%252e%252e/admin",
+        "/v1/acct/gw/mock-openai/%2e%2e/admin",
+    ] {
+        let (status, answer) = raw_get(&h, path).await;
+        assert_eq!(status, 400, "{path}: {answer}");
+        assert!(answer.contains("invalid_path"), "{path}: {answer}");
+    }
+    assert!(h.mock.requests().is_empty(), "{:?}", h.mock.requests());
+    // the universal endpoint's `endpoint` is held to the same rule
+    let steps =
+        json!([{"provider": "mock-openai", "endpoint": "../../admin", "headers": {}, "query": {}}]);
+    let response = h.post("/universal", &steps).await;
+    assert_eq!(response.status(), 400, "{}", response.text().await.unwrap());
+    assert!(h.mock.requests().is_empty());
+    // a plain path still works
+    let (status, _) = raw_get(&h, "/mock-openai/models").await;
+    assert_eq!(status, 200);
+}

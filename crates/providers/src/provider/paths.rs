@@ -219,6 +219,27 @@ impl Provider {
     }
 }
 
+/// Why a native path (the part after `/{provider}/`, percent-decoded once by the router) could
+/// climb out of the provider's `base_url` or smuggle a query, if it could: a `.`/`..` segment, a
+/// backslash, `?`, `#`, a control character, or a still-encoded dot, slash or backslash (the
+/// upstream would decode it a second time).
+pub fn native_path_problem(rest: &str) -> Option<&'static str> {
+    if rest.split('/').any(|s| s == "." || s == "..") {
+        return Some("dot segments (`.`, `..`) are not allowed");
+    }
+    if rest.contains(['?', '#']) {
+        return Some("`?` and `#` belong in the query, not the path");
+    }
+    if rest.contains('\\') || rest.chars().any(char::is_control) {
+        return Some("backslashes and control characters are not allowed");
+    }
+    let lower = rest.to_ascii_lowercase();
+    if ["%2e", "%2f", "%5c"].iter().any(|e| lower.contains(e)) {
+        return Some("encoded dots, slashes and backslashes are not allowed");
+    }
+    None
+}
+
 /// Request headers never forwarded on passthrough: credentials (the provider's own are injected),
 /// hop-by-hop headers, and the gateway's own control headers.
 pub(super) fn is_withheld(name: &HeaderName) -> bool {

@@ -5,7 +5,7 @@
 use axum::extract::{Path, Request, State};
 use axum::response::Response;
 use axum::Extension;
-use switchyard_gateway::{ClientApi, NativeRequest, RequestContext};
+use switchyard_gateway::{ClientApi, GatewayError, NativeRequest, RequestContext};
 
 use super::call::call;
 use crate::body::read_body;
@@ -114,6 +114,14 @@ pub async fn universal(
 ) -> Response {
     if let Some(refused) = refuse_restricted_key(&request) {
         return refused;
+    }
+    // the router decoded the path once: an encoded slash or backslash is only visible here
+    let raw = request.uri().path().to_ascii_lowercase();
+    if raw.contains("%2f") || raw.contains("%5c") {
+        return render(&GatewayError::invalid_path(
+            request.uri().path(),
+            "encoded slashes and backslashes are not allowed",
+        ));
     }
     let key = crate::guard::key_of(&request);
     let body = match read_body(request, state.max_body_bytes).await {
