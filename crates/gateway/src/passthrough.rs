@@ -5,7 +5,7 @@
 use std::time::Instant;
 
 use bytes::Bytes;
-use http::header::{HeaderName, CONNECTION, CONTENT_LENGTH, TRANSFER_ENCODING};
+use http::header::{HeaderName, CONNECTION, CONTENT_LENGTH, SET_COOKIE, TRANSFER_ENCODING};
 use http::{HeaderMap, Method, Response};
 
 use crate::relay::StreamInfo;
@@ -65,7 +65,9 @@ impl Gateway {
         let response = provider.send(&upstream).await?;
         let latency = sent.elapsed();
         let (mut parts, body) = response.into_parts();
-        for hop in [CONNECTION, TRANSFER_ENCODING, CONTENT_LENGTH] {
+        // hop-by-hop headers, and the upstream's cookies: a session with the provider belongs to
+        // the gateway's credentials, never to the client
+        for hop in [CONNECTION, TRANSFER_ENCODING, CONTENT_LENGTH, SET_COOKIE] {
             parts.headers.remove(hop);
         }
         parts.headers.remove(HeaderName::from_static("keep-alive"));

@@ -78,6 +78,9 @@ struct Inner {
     chat_path: Option<PathAndQuery>,
     embeddings_path: Option<PathAndQuery>,
     headers: Vec<(HeaderName, HeaderValue)>,
+    /// The names of the headers the operator configured (`headers = {…}`): a client's header of
+    /// the same name is dropped, not sent instead.
+    configured: Vec<HeaderName>,
     /// Minted OAuth tokens instead of a static key (Vertex AI).
     token: Option<TokenSource>,
 }
@@ -149,12 +152,14 @@ impl Provider {
             })?;
             headers.push(header);
         }
+        let mut configured = Vec::with_capacity(spec.headers.len());
         for (name, value) in &spec.headers {
             let name = HeaderName::try_from(name.as_str())
                 .map_err(|_| invalid(format!("`{name}` is not a valid header name")))?;
             let mut value = HeaderValue::try_from(value.expose())
                 .map_err(|_| invalid(format!("the value of header `{name}` is not valid")))?;
             value.set_sensitive(true);
+            configured.push(name.clone());
             headers.push((name, value));
         }
 
@@ -178,6 +183,7 @@ impl Provider {
                 chat_path,
                 embeddings_path,
                 headers,
+                configured,
             }),
         })
     }
@@ -238,9 +244,13 @@ impl Provider {
         for (name, value) in &inner.headers {
             headers.insert(name.clone(), value.clone());
         }
-        // Client headers last, so e.g. its `anthropic-version` wins; credentials were withheld.
+        // Client headers last, so e.g. its `anthropic-version` wins; credentials were withheld,
+        // and the headers the operator configured for this provider are never overridden.
         let mut last: Option<&HeaderName> = None;
         for (name, value) in &request.headers {
+            if inner.configured.contains(name) {
+                continue;
+            }
             if last != Some(name) {
                 headers.remove(name);
                 last = Some(name);

@@ -207,3 +207,31 @@ async fn passthrough_paths_cannot_climb_out_of_the_base_url() {
     let (status, _) = raw_get(&h, "/mock-openai/models").await;
     assert_eq!(status, 200);
 }
+
+#[tokio::test]
+async fn passthrough_keeps_configured_headers_and_drops_upstream_cookies() {
+    let h = common::start_with(|mock| format!(
+        "[server]\nenv_providers = false\n[providers.mock-openai]\nkind = \"openai\"\nbase_url = \"{0}\"\napi_key = \"sk-test\"\nheaders = {{ \"OpenAI-Organization\" = \"org-configured\" }}\n",
+        mock.base_url()
+    )).await;
+    let response = h
+        .http
+        .post(h.gateway.url("/mock-openai/chat/completions"))
+        .header("content-type", "application/json")
+        .header("openai-organization", "org-from-the-client")
+        .header("x-mock-set-cookie", "1")
+        .body(r#"{"model":"gpt-4o-mini","messages":[{"role":"user","content":"hi"}]}"#)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    assert!(
+        response.headers().get("set-cookie").is_none(),
+        "an upstream's cookie is not the client's: {:?}",
+        response.headers()
+    );
+    let seen = h.mock.last_request().unwrap();
+    assert_eq!(seen.header("openai-organization"), Some("org-configured"));
+    // headers the operator did not configure still pass
+    assert_eq!(seen.header("x-mock-set-cookie"), Some("1"));
+}

@@ -118,6 +118,7 @@ impl MockUpstream {
                 "/openai/deployments/{deployment}/embeddings",
                 post(embeddings),
             )
+            .layer(axum::middleware::from_fn(set_cookie_when_asked))
             .with_state(state.clone());
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
         let addr = listener.local_addr()?;
@@ -175,6 +176,20 @@ impl Drop for MockUpstream {
     fn drop(&mut self) {
         self.task.abort();
     }
+}
+
+/// A request carrying `x-mock-set-cookie` gets a `set-cookie` in its answer (real APIs set
+/// cookies, e.g. Cloudflare's `__cf_bm` in front of OpenAI).
+async fn set_cookie_when_asked(request: Request, next: axum::middleware::Next) -> Response {
+    let asked = request.headers().contains_key("x-mock-set-cookie");
+    let mut response = next.run(request).await;
+    if asked {
+        response.headers_mut().insert(
+            http::header::SET_COOKIE,
+            http::HeaderValue::from_static("__cf_bm=upstream-session; HttpOnly; Secure"),
+        );
+    }
+    response
 }
 
 /// Counts as cancelled unless disarmed.
