@@ -186,6 +186,7 @@ async fn passthrough_paths_cannot_climb_out_of_the_base_url() {
         "/mock-openai/v1/%2e%2e/%2E%2E/admin",
         "/mock-openai/./models",
         "/mock-openai/models%2F..%2F..%2Fadmin",
+        "/mock-openai/a%2Fb",
         "/mock-openai/models%5C..%5Cadmin",
         "/mock-openai/models%3Fapi-version=evil",
         "/mock-openai/models%23fragment",

@@ -115,14 +115,6 @@ pub async fn universal(
     if let Some(refused) = refuse_restricted_key(&request) {
         return refused;
     }
-    // the router decoded the path once: an encoded slash or backslash is only visible here
-    let raw = request.uri().path().to_ascii_lowercase();
-    if raw.contains("%2f") || raw.contains("%5c") {
-        return render(&GatewayError::invalid_path(
-            request.uri().path(),
-            "encoded slashes and backslashes are not allowed",
-        ));
-    }
     let key = crate::guard::key_of(&request);
     let body = match read_body(request, state.max_body_bytes).await {
         Ok(body) => body,
@@ -151,6 +143,14 @@ async fn forward(
 ) -> Response {
     if let Some(refused) = refuse_restricted_key(&request) {
         return refused;
+    }
+    // the router decoded the path once: an encoded slash or backslash is only visible here
+    let raw = request.uri().path().to_ascii_lowercase();
+    if raw.contains("%2f") || raw.contains("%5c") {
+        return render(&GatewayError::invalid_path(
+            request.uri().path(),
+            "encoded slashes and backslashes are not allowed",
+        ));
     }
     let key = crate::guard::key_of(&request);
     let method = request.method().clone();
