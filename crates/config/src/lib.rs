@@ -90,6 +90,35 @@ fn line_column(text: &str, offset: usize) -> (usize, usize) {
     (line, before[line_start..].chars().count() + 1)
 }
 
+/// A connection URL fit to print: the password of `scheme://user:password@host/…` is replaced by
+/// `[redacted]` (log lines, error messages and `config check` must not carry it).
+pub fn redact_url(url: &str) -> String {
+    let Some(scheme_end) = url.find("://").map(|i| i + 3) else {
+        return url.to_owned();
+    };
+    let rest = &url[scheme_end..];
+    let authority_end = rest.find('/').unwrap_or(rest.len());
+    let Some(at) = rest[..authority_end].rfind('@') else {
+        return url.to_owned();
+    };
+    match rest[..at].find(':') {
+        Some(colon) => format!(
+            "{}{}:{}{}",
+            &url[..scheme_end],
+            &rest[..colon],
+            switchyard_providers::secret::REDACTED,
+            &rest[at..]
+        ),
+        // `scheme://token@host`: the whole user part may be the secret
+        None => format!(
+            "{}{}{}",
+            &url[..scheme_end],
+            switchyard_providers::secret::REDACTED,
+            &rest[at..]
+        ),
+    }
+}
+
 /// Loads and validates a config file.
 pub fn load_file(path: &Path) -> Result<Config, ConfigError> {
     let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {

@@ -4,7 +4,6 @@
 use std::time::Duration;
 
 use serde::Serializer;
-use switchyard_providers::secret::REDACTED;
 
 pub(crate) fn millis<S: Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
     s.serialize_u64(u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
@@ -28,18 +27,10 @@ pub(crate) fn opt_days<S: Serializer>(d: &Option<Duration>, s: S) -> Result<S::O
     }
 }
 
-/// `scheme://user:[redacted]@host…`; a URL without credentials is printed as is.
+/// `scheme://user:[redacted]@host…` (see [`crate::redact_url`]); a URL without credentials is
+/// printed as is.
 pub(crate) fn redacted_url<S: Serializer>(url: &str, s: S) -> Result<S::Ok, S::Error> {
-    match url
-        .split_once("://")
-        .and_then(|(scheme, rest)| Some((scheme, rest.rsplit_once('@')?)))
-    {
-        Some((scheme, (userinfo, host))) => {
-            let user = userinfo.split_once(':').map_or(userinfo, |(u, _)| u);
-            s.collect_str(&format_args!("{scheme}://{user}:{REDACTED}@{host}"))
-        }
-        None => s.serialize_str(url),
-    }
+    s.serialize_str(&crate::redact_url(url))
 }
 
 pub(crate) fn redacted_secret_url<S: Serializer>(

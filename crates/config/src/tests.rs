@@ -528,3 +528,24 @@ fn named_hybrid_routes_get_their_own_tiers() {
     let e = error(&format!("{text}[[routes]]\nname = \"support-bot\"\n[[routes.nodes]]\nid = \"m\"\ntype = \"model\"\nmodel = \"p/gpt\"\n"));
     assert!(e.contains("both"), "{e}");
 }
+
+#[test]
+fn urls_are_printed_without_their_password() {
+    assert_eq!(
+        redact_url("postgres://app:s3cret@db.internal:5432/logs"),
+        "postgres://app:[redacted]@db.internal:5432/logs"
+    );
+    assert_eq!(
+        redact_url("redis://:pw@127.0.0.1/0"),
+        "redis://:[redacted]@127.0.0.1/0"
+    );
+    assert_eq!(redact_url("rediss://tok@host"), "rediss://[redacted]@host");
+    assert_eq!(
+        redact_url("sqlite://.switchyard/logs.db"),
+        "sqlite://.switchyard/logs.db"
+    );
+    assert_eq!(
+        redact_url("postgres://u@h/db?x=a@b"),
+        "postgres://[redacted]@h/db?x=a@b"
+    );
+}

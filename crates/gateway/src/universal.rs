@@ -31,6 +31,46 @@ pub struct Step {
     pub query: serde_json::Value,
 }
 
+/// Header names whose values are credentials (Cloudflare's universal format carries the upstream
+/// key in each step's `headers`).
+const CREDENTIAL_HEADERS: &[&str] = &[
+    "authorization",
+    "proxy-authorization",
+    "x-api-key",
+    "api-key",
+    "x-goog-api-key",
+    "cf-aig-authorization",
+    "cookie",
+];
+
+/// The body as the request log may keep it: each step's credential headers' values replaced by
+/// `[redacted]`. The body itself when there is nothing to hide (or it is not JSON).
+pub fn redacted_for_log(body: &Bytes) -> Bytes {
+    let Ok(mut value) = serde_json::from_slice::<serde_json::Value>(body) else {
+        return body.clone();
+    };
+    let mut changed = false;
+    let steps: Vec<&mut serde_json::Value> = match &mut value {
+        serde_json::Value::Array(steps) => steps.iter_mut().collect(),
+        one => vec![one],
+    };
+    for step in steps {
+        let Some(headers) = step.get_mut("headers").and_then(|h| h.as_object_mut()) else {
+            continue;
+        };
+        for (name, v) in headers.iter_mut() {
+            if CREDENTIAL_HEADERS.contains(&name.to_ascii_lowercase().as_str()) {
+                *v = serde_json::Value::from("[redacted]");
+                changed = true;
+            }
+        }
+    }
+    match changed {
+        true => serde_json::to_vec(&value).map_or_else(|_| body.clone(), Bytes::from),
+        false => body.clone(),
+    }
+}
+
 /// A JSON array of steps (or one step object).
 pub fn parse_steps(body: &[u8]) -> Result<Vec<Step>, GatewayError> {
     let value: serde_json::Value = serde_json::from_slice(body).map_err(|e| {

@@ -26,12 +26,24 @@ const DEFAULT_TOKEN_URI: &str = "https://oauth2.googleapis.com/token";
 const MARGIN: Duration = Duration::from_secs(60);
 
 /// The parts of a service-account JSON key file that matter here.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct ServiceAccount {
     pub client_email: String,
     pub private_key_pem: String,
     pub token_uri: String,
     pub project_id: Option<String>,
+}
+
+/// Everything but the private key.
+impl std::fmt::Debug for ServiceAccount {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ServiceAccount")
+            .field("client_email", &self.client_email)
+            .field("private_key_pem", &crate::secret::REDACTED)
+            .field("token_uri", &self.token_uri)
+            .field("project_id", &self.project_id)
+            .finish()
+    }
 }
 
 impl ServiceAccount {
@@ -159,5 +171,28 @@ impl TokenSource {
             .ok_or("token endpoint answered without `access_token`")?;
         let lifetime = Duration::from_secs(v["expires_in"].as_u64().unwrap_or(3600));
         Ok((token.to_owned(), lifetime))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn debug_never_prints_the_private_key() {
+        let account = super::ServiceAccount {
+            client_email: "sa@project.iam.gserviceaccount.com".into(),
+            private_key_pem: "-----BEGIN PRIVATE KEY-----\nMIIEsecret\n-----END PRIVATE KEY-----\n"
+                .into(),
+            token_uri: "https://oauth2.googleapis.com/token".into(),
+            project_id: Some("project".into()),
+        };
+        let shown = format!("{account:?}");
+        assert!(
+            !shown.contains("MIIEsecret") && !shown.contains("PRIVATE KEY"),
+            "{shown}"
+        );
+        assert!(
+            shown.contains("sa@project.iam.gserviceaccount.com"),
+            "{shown}"
+        );
     }
 }

@@ -13,9 +13,12 @@ use switchyard_store::logs::{LogFilter, LogStore};
 pub type Example = (String, f64, f64);
 
 pub async fn examples(config: &Config, since_ms: i64) -> anyhow::Result<Vec<Example>> {
-    let store = LogStore::open(&config.logs.url)
-        .await
-        .with_context(|| format!("opening the request log at {}", config.logs.url))?;
+    let store = LogStore::open(&config.logs.url).await.with_context(|| {
+        format!(
+            "opening the request log at {}",
+            switchyard_config::redact_url(&config.logs.url)
+        )
+    })?;
     let filter = LogFilter {
         since: Some(since_ms),
         provider: Some("local".to_owned()),

@@ -39,9 +39,12 @@ fn table(keys: &[KeyRecord]) -> String {
 }
 
 pub async fn run(config: &Config, command: KeysCommand) -> anyhow::Result<()> {
-    let keys = Keys::open(&config.auth.url)
-        .await
-        .with_context(|| format!("opening the key store at {}", config.auth.url))?;
+    let keys = Keys::open(&config.auth.url).await.with_context(|| {
+        format!(
+            "opening the key store at {}",
+            switchyard_config::redact_url(&config.auth.url)
+        )
+    })?;
     let fail = |e: switchyard_gateway::GatewayError| anyhow::anyhow!("{}", e.message);
     match command {
         KeysCommand::Create {
@@ -106,9 +109,12 @@ pub async fn secrets(config: &Config, command: SecretsCommand) -> anyhow::Result
     let Some(master) = &config.auth.master_key else {
         bail!("stored provider keys need a master key: set SWITCHYARD_MASTER_KEY (64 hex digits, e.g. `openssl rand -hex 32`) or [auth] master_key");
     };
-    let keys = Keys::open(&config.auth.url)
-        .await
-        .with_context(|| format!("opening the key store at {}", config.auth.url))?;
+    let keys = Keys::open(&config.auth.url).await.with_context(|| {
+        format!(
+            "opening the key store at {}",
+            switchyard_config::redact_url(&config.auth.url)
+        )
+    })?;
     let fail = |e: switchyard_gateway::GatewayError| anyhow::anyhow!("{}", e.message);
     let vault = switchyard_gateway::control::Vault::new(keys.store(), master).map_err(fail)?;
     match command {

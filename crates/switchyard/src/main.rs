@@ -203,19 +203,29 @@ async fn run(config: Config) -> anyhow::Result<()> {
     // the record step runs with the request log off too: metrics, traces, budget settlement
     let observer = switchyard_gateway::observe::Observer::start(&config.logs, &config.pricing)
         .await
-        .with_context(|| format!("opening the request log at {}", config.logs.url))?;
+        .with_context(|| {
+            format!(
+                "opening the request log at {}",
+                switchyard_config::redact_url(&config.logs.url)
+            )
+        })?;
     match observer.store() {
         Some(store) => tracing::info!(
             "request log: {} ({})",
             store.backend_name(),
-            config.logs.url
+            switchyard_config::redact_url(&config.logs.url)
         ),
         None => tracing::info!("request log: off (metrics and traces still kept)"),
     }
     state = state.with_observer(observer.clone());
     let keys = switchyard_gateway::control::Keys::open(&config.auth.url)
         .await
-        .with_context(|| format!("opening the key store at {}", config.auth.url))?;
+        .with_context(|| {
+            format!(
+                "opening the key store at {}",
+                switchyard_config::redact_url(&config.auth.url)
+            )
+        })?;
     if let Some(master) = &config.auth.master_key {
         let vault = switchyard_gateway::control::Vault::new(keys.store(), master)
             .map_err(|e| anyhow::anyhow!("{}", e.message))?;

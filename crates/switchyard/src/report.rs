@@ -36,9 +36,12 @@ pub fn now_ms() -> i64 {
 }
 
 async fn open(config: &Config) -> anyhow::Result<LogStore> {
-    LogStore::open(&config.logs.url)
-        .await
-        .with_context(|| format!("opening the request log at {}", config.logs.url))
+    LogStore::open(&config.logs.url).await.with_context(|| {
+        format!(
+            "opening the request log at {}",
+            switchyard_config::redact_url(&config.logs.url)
+        )
+    })
 }
 
 fn opt<T: ToString>(v: Option<T>) -> String {

@@ -222,3 +222,32 @@ fn serve_fails_at_start_up_on_a_bad_file() {
         "{stderr}"
     );
 }
+
+#[tokio::test]
+async fn a_database_password_is_never_printed() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("switchyard.toml");
+    std::fs::write(
+        &config,
+        "[server]\nenv_providers = false\n[logs]\nurl = \"postgres://app:s3cret-pw@127.0.0.1:1/logs\"\n",
+    )
+    .unwrap();
+    let out = tokio::process::Command::new(common::bin())
+        .args(["serve", "--listen", "127.0.0.1:0", "--config"])
+        .arg(&config)
+        .current_dir(dir.path())
+        .output()
+        .await
+        .unwrap();
+    let printed = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(!out.status.success(), "no PostgreSQL there: {printed}");
+    assert!(
+        printed.contains("postgres://app:[redacted]@127.0.0.1:1/logs"),
+        "{printed}"
+    );
+    assert!(!printed.contains("s3cret-pw"), "{printed}");
+}

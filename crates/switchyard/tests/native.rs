@@ -236,3 +236,43 @@ async fn passthrough_keeps_configured_headers_and_drops_upstream_cookies() {
     // headers the operator did not configure still pass
     assert_eq!(seen.header("x-mock-set-cookie"), Some("1"));
 }
+
+#[tokio::test]
+async fn universal_step_credentials_never_reach_the_request_log() {
+    let h = start().await;
+    let steps = json!([{
+        "provider": "mock-openai", "endpoint": "chat/completions",
+        "headers": {"Authorization": "Bearer sk-upstream-secret", "X-Api-Key": "also-secret",
+                    "content-type": "application/json"},
+        "query": {"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "hi"}]}
+    }]);
+    let response = h.post("/universal", &steps).await;
+    assert_eq!(response.status(), 200);
+    let id = response.headers()["cf-aig-log-id"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    let row = loop {
+        let row: Value = reqwest::get(h.gateway.url(&format!("/api/logs/{id}")))
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        if row["request_body"].is_string() {
+            break row;
+        }
+        assert!(std::time::Instant::now() < deadline, "{row}");
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    };
+    let logged = row["request_body"].as_str().unwrap();
+    assert!(
+        !logged.contains("sk-upstream-secret") && !logged.contains("also-secret"),
+        "{logged}"
+    );
+    assert!(
+        logged.contains("[redacted]") && logged.contains("application/json"),
+        "{logged}"
+    );
+}

@@ -120,7 +120,11 @@ pub async fn universal(
         Ok(body) => body,
         Err(e) => return render(&e),
     };
-    let note = native_note(&state, &body);
+    // the steps' `headers` may carry upstream keys: the log keeps them redacted
+    let note = native_note(
+        &state,
+        &switchyard_gateway::universal::redacted_for_log(&body),
+    );
     let response = match switchyard_gateway::universal::parse_steps(&body) {
         Ok(steps) => match admit(&state, key.as_ref(), "", body.len()).await {
             Ok(ticket) => match state.gateway.universal(&ctx, steps).await {
