@@ -42,6 +42,9 @@ pub struct ServerConfig {
     #[serde(rename = "shutdown_grace_ms", serialize_with = "crate::ser::millis")]
     pub shutdown_grace: Duration,
     pub log_level: String,
+    /// Web origins (`scheme://host[:port]`, or `*`) whose pages may call the gateway: CORS is
+    /// answered for them; any other `Origin` is refused. Empty by default.
+    pub allowed_origins: Vec<String>,
 }
 
 impl Default for ServerConfig {
@@ -52,6 +55,7 @@ impl Default for ServerConfig {
             max_response_bytes: 64 * 1024 * 1024,
             shutdown_grace: Duration::from_secs(30),
             log_level: "info".to_owned(),
+            allowed_origins: Vec::new(),
         }
     }
 }

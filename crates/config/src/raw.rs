@@ -53,6 +53,9 @@ pub struct RawServer {
     pub log_level: Option<Spanned<String>>,
     /// Add providers for API keys found in the usual env vars (default true).
     pub env_providers: Option<bool>,
+    /// Web origins whose pages may call the gateway (CORS).
+    #[serde(default)]
+    pub allowed_origins: Vec<Spanned<String>>,
 }
 
 #[derive(Debug, Deserialize)]

@@ -196,6 +196,26 @@ fn server(raw: RawServer, src: &Source<'_>) -> Result<ServerConfig, ConfigError>
     if let Some(ms) = raw.shutdown_grace_ms {
         server.shutdown_grace = Duration::from_millis(ms);
     }
+    for origin in raw.allowed_origins {
+        let text = origin
+            .get_ref()
+            .trim()
+            .trim_end_matches('/')
+            .to_ascii_lowercase();
+        let (scheme, host) = text.split_once("://").unwrap_or(("", ""));
+        if text != "*"
+            && (!matches!(scheme, "http" | "https") || host.is_empty() || host.contains('/'))
+        {
+            return Err(src.error(
+                Some(origin.span()),
+                format!(
+                    "invalid origin `{}` in `allowed_origins`: expected scheme://host[:port] (e.g. \"http://localhost:3000\") or \"*\"",
+                    origin.get_ref()
+                ),
+            ));
+        }
+        server.allowed_origins.push(text);
+    }
     if let Some(level) = raw.log_level {
         const LEVELS: &[&str] = &["error", "warn", "info", "debug", "trace"];
         if !LEVELS.contains(&level.get_ref().as_str()) {

@@ -128,6 +128,17 @@ impl GatewayError {
         err
     }
 
+    /// A body in a type this route does not take.
+    pub fn unsupported_media_type(message: String) -> Self {
+        Self::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            ErrorOrigin::Client,
+            "invalid_request_error",
+            "unsupported_media_type",
+            message,
+        )
+    }
+
     pub fn body_too_large(limit: usize) -> Self {
         Self::new(
             StatusCode::PAYLOAD_TOO_LARGE,

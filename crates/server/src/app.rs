@@ -62,6 +62,10 @@ pub fn app(state: AppState) -> Router {
             state.clone(),
             crate::guard::check,
         ))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            crate::origin::check,
+        ))
         .with_state(state)
 }
 

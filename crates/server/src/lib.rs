@@ -6,6 +6,8 @@
 //! - [`edge`]: what wraps every request: a request id, `server-timing`, the access log line, and a
 //!   caught panic turned into a 500.
 //! - [`guard`]: the admin token and gateway keys, a layer in front of every route.
+//! - [`origin`]: what web pages may do — loopback `Host` only, allowed origins with CORS, JSON
+//!   bodies — a layer in front of the guard.
 //! - [`body`]: reading request bodies within `max_body_bytes` (413 without reading the rest).
 //! - [`record`]: the edge's part of the request log: arrival facts, the observed response body.
 //! - [`render`]: [`switchyard_gateway::GatewayError`] → HTTP response in the caller's dialect.
@@ -17,6 +19,7 @@ pub mod body;
 pub mod edge;
 pub mod guard;
 pub mod listener;
+pub mod origin;
 pub mod record;
 pub mod render;
 pub mod routes;

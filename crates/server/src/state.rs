@@ -37,6 +37,8 @@ pub struct AppState {
     pub meter: Arc<switchyard_gateway::local::Meter>,
     /// Local models' names and tasks (Workers AI's model search and schemas).
     pub local_models: Arc<Vec<LocalModelInfo>>,
+    /// What web pages may do (loopback `Host` only, allowed origins, JSON bodies).
+    pub browsers: Arc<crate::origin::BrowserPolicy>,
     /// False once shutdown has begun: `/readyz` answers 503 so load balancers stop sending.
     ready: Arc<AtomicBool>,
 }
@@ -66,6 +68,7 @@ impl AppState {
                     })
                     .collect(),
             ),
+            browsers: Arc::new(crate::origin::BrowserPolicy::new(&config.server)),
             ready: Arc::new(AtomicBool::new(true)),
         })
     }

@@ -238,6 +238,7 @@ async fn errors_are_in_anthropic_shape() {
     let response = h
         .http
         .post(h.gateway.url("/v1/messages"))
+        .header("content-type", "application/json")
         .body("{not json")
         .send()
         .await

@@ -136,7 +136,7 @@ async fn oversized_declared_body_is_refused_before_it_is_sent() {
         .await
         .unwrap();
     socket
-        .write_all(b"POST /v1/chat/completions HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\ncontent-length: 100000000\r\n\r\n{\"model\":")
+        .write_all(b"POST /v1/chat/completions HTTP/1.1\r\nhost: localhost\r\ncontent-type: application/json\r\ncontent-length: 100000000\r\n\r\n{\"model\":")
         .await
         .unwrap();
     let mut answer = vec![0u8; 4096];

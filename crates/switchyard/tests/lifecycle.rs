@@ -25,7 +25,7 @@ async fn a_client_that_disconnects_cancels_a_pending_upstream_request() {
     let mut socket = tokio::net::TcpStream::connect(h.gateway.addr())
         .await
         .unwrap();
-    let head = format!("POST /v1/chat/completions HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n", body.len());
+    let head = format!("POST /v1/chat/completions HTTP/1.1\r\nhost: localhost\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n", body.len());
     socket.write_all(head.as_bytes()).await.unwrap();
     socket.write_all(&body).await.unwrap();
     eventually("the mock sees the request", || h.mock.requests().len() == 1).await;
