@@ -217,6 +217,10 @@ async fn run(config: Config) -> anyhow::Result<()> {
         ),
         None => tracing::info!("request log: off (metrics and traces still kept)"),
     }
+    // metric labels name configured providers only (clients may name anything)
+    observer
+        .metrics()
+        .know_providers(config.providers.iter().map(|p| p.name.clone()));
     state = state.with_observer(observer.clone());
     let keys = switchyard_gateway::control::Keys::open(&config.auth.url)
         .await

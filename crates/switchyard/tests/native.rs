@@ -276,3 +276,33 @@ async fn universal_step_credentials_never_reach_the_request_log() {
         "{logged}"
     );
 }
+
+#[tokio::test]
+async fn providers_named_by_clients_do_not_become_metric_series() {
+    let h = start().await;
+    for i in 0..20 {
+        let steps = json!([{"provider": format!("made-up-{i}"), "endpoint": "chat/completions",
+            "headers": {}, "query": {}}]);
+        let response = h.post("/universal", &steps).await;
+        assert_eq!(response.status(), 404);
+        let response = h
+            .post(&format!("/made-up-path-{i}/chat/completions"), &json!({}))
+            .await;
+        assert_eq!(response.status(), 404);
+    }
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    let text = loop {
+        let text = reqwest::get(h.gateway.url("/metrics"))
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        if text.contains("provider=\"unknown\"") {
+            break text;
+        }
+        assert!(std::time::Instant::now() < deadline, "{text}");
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    };
+    assert!(!text.contains("made-up"), "{text}");
+}

@@ -10,6 +10,8 @@ use std::sync::{Mutex, PoisonError};
 use super::Finished;
 
 const MAX_SERIES: usize = 500;
+/// The longest label value kept (longer ones are cut at a character boundary).
+const MAX_LABEL: usize = 128;
 /// Seconds.
 const BUCKETS: &[f64] = &[
     0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0,
@@ -96,11 +98,23 @@ impl Table {
             f(&mut cell.series);
             return;
         }
-        let model = if self.len >= MAX_SERIES {
-            "other"
+        // past the cap a new series is `model="other"` of a provider already seen, else of
+        // `provider="other"`: at most one more per provider, route and class
+        let (provider, model) = if self.len >= MAX_SERIES {
+            let seen = self.by_provider.contains_key(cut(provider));
+            (if seen { cut(provider) } else { "other" }, "other")
         } else {
-            model
+            (cut(provider), cut(model))
         };
+        if let Some(cell) = self
+            .by_provider
+            .get_mut(provider)
+            .and_then(|models| models.get_mut(model))
+            .and_then(|cells| cells.iter_mut().find(here))
+        {
+            f(&mut cell.series);
+            return;
+        }
         let cells = self
             .by_provider
             .entry(provider.to_owned())
@@ -140,9 +154,24 @@ impl Table {
     }
 }
 
+/// `s` cut to [`MAX_LABEL`] bytes at a character boundary.
+fn cut(s: &str) -> &str {
+    if s.len() <= MAX_LABEL {
+        return s;
+    }
+    let mut end = MAX_LABEL;
+    while !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    &s[..end]
+}
+
 #[derive(Default)]
 pub struct Metrics {
     series: Mutex<Table>,
+    /// The configured providers' names; once set, any other provider label is `unknown` (a
+    /// universal step or a native path may name anything).
+    known: std::sync::OnceLock<std::collections::HashSet<String>>,
     pub in_flight: AtomicI64,
     pub spilled: AtomicU64,
     pub not_stored: AtomicU64,
@@ -161,10 +190,20 @@ fn status_class(status: i64) -> &'static str {
 }
 
 impl Metrics {
+    /// Labels providers outside `names` as `unknown` from now on (set once, at start-up).
+    pub fn know_providers(&self, names: impl IntoIterator<Item = String>) {
+        let _ = self.known.set(names.into_iter().collect());
+    }
+
     pub fn record(&self, f: &Finished) {
         let r = &f.record;
+        let provider = r.provider.as_deref().unwrap_or_default();
+        let provider = match self.known.get() {
+            Some(known) if !provider.is_empty() && !known.contains(provider) => "unknown",
+            _ => provider,
+        };
         let labels = (
-            r.provider.as_deref().unwrap_or_default(),
+            provider,
             r.model.as_deref().unwrap_or_default(),
             f.route,
             status_class(r.status),
@@ -400,6 +439,54 @@ mod tests {
         let failed = ok.replace("2xx", "5xx");
         assert_eq!(line(&format!("switchyard_errors_total{{{failed}}}")), "1");
         assert_eq!(line(&format!("switchyard_errors_total{{{ok}}}")), "0");
+    }
+
+    fn of_provider(provider: &str, model: &str) -> Finished {
+        let mut f = finished(model, 0.01, 200);
+        f.record.provider = Some(provider.into());
+        f
+    }
+
+    fn series_count(text: &str) -> usize {
+        text.lines()
+            .filter(|l| l.starts_with("switchyard_requests_total{"))
+            .count()
+    }
+
+    #[test]
+    fn every_label_is_bounded_in_count_and_length() {
+        let m = Metrics::default();
+        // client-chosen provider names (a universal step may name anything) past the cap
+        for i in 0..3 * MAX_SERIES {
+            m.record(&of_provider(&format!("p{i}"), "m"));
+        }
+        let text = exposed(&m);
+        assert!(
+            series_count(&text) <= MAX_SERIES + 1,
+            "{}",
+            series_count(&text)
+        );
+        assert!(!text.contains(&format!("provider=\"p{}\"", 2 * MAX_SERIES)));
+        // a huge model name is cut
+        let m = Metrics::default();
+        m.record(&of_provider("openai", &"x".repeat(10_000)));
+        let text = exposed(&m);
+        assert!(
+            text.lines().all(|l| l.len() < 1000),
+            "a label of 10,000 bytes"
+        );
+    }
+
+    #[test]
+    fn providers_the_config_does_not_know_are_unknown() {
+        let m = Metrics::default();
+        m.know_providers(["openai".to_owned()]);
+        m.record(&of_provider("openai", "gpt-4o"));
+        m.record(&of_provider("made-up-by-a-client", "gpt-4o"));
+        let text = exposed(&m);
+        assert!(text.contains("provider=\"openai\""));
+        assert!(text.contains("provider=\"unknown\""));
+        assert!(!text.contains("made-up-by-a-client"));
     }
 
     #[test]
