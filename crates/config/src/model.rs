@@ -42,6 +42,13 @@ pub struct ServerConfig {
     #[serde(rename = "shutdown_grace_ms", serialize_with = "crate::ser::millis")]
     pub shutdown_grace: Duration,
     pub log_level: String,
+    /// The longest a request body may take to arrive; then 408.
+    #[serde(rename = "body_timeout_ms", serialize_with = "crate::ser::millis")]
+    pub body_timeout: Duration,
+    /// Open connections at most: a new one past it is answered 503 and closed.
+    pub max_connections: usize,
+    /// API requests being handled at most (streams until they end): more get 503.
+    pub max_in_flight: usize,
     /// Web origins (`scheme://host[:port]`, or `*`) whose pages may call the gateway: CORS is
     /// answered for them; any other `Origin` is refused. Empty by default.
     pub allowed_origins: Vec<String>,
@@ -55,6 +62,9 @@ impl Default for ServerConfig {
             max_response_bytes: 64 * 1024 * 1024,
             shutdown_grace: Duration::from_secs(30),
             log_level: "info".to_owned(),
+            body_timeout: Duration::from_secs(60),
+            max_connections: 8192,
+            max_in_flight: 4096,
             allowed_origins: Vec::new(),
         }
     }

@@ -50,6 +50,12 @@ pub struct RawServer {
     pub max_body_bytes: Option<Spanned<u64>>,
     pub max_response_bytes: Option<Spanned<u64>>,
     pub shutdown_grace_ms: Option<u64>,
+    /// The longest a request body may take to arrive (default 60 s).
+    pub body_timeout_ms: Option<Spanned<u64>>,
+    /// Open connections at most; more get 503 at once (default 8192).
+    pub max_connections: Option<Spanned<u64>>,
+    /// API requests being handled at most; more get 503 (default 4096).
+    pub max_in_flight: Option<Spanned<u64>>,
     pub log_level: Option<Spanned<String>>,
     /// Add providers for API keys found in the usual env vars (default true).
     pub env_providers: Option<bool>,

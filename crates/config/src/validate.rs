@@ -193,6 +193,16 @@ fn server(raw: RawServer, src: &Source<'_>) -> Result<ServerConfig, ConfigError>
     if let Some(max) = raw.max_response_bytes {
         server.max_response_bytes = positive_size(&max, "max_response_bytes", src)?;
     }
+    if let Some(ms) = &raw.body_timeout_ms {
+        server.body_timeout =
+            Duration::from_millis(positive_size(ms, "body_timeout_ms", src)? as u64);
+    }
+    if let Some(n) = &raw.max_connections {
+        server.max_connections = positive_size(n, "max_connections", src)?;
+    }
+    if let Some(n) = &raw.max_in_flight {
+        server.max_in_flight = positive_size(n, "max_in_flight", src)?;
+    }
     if let Some(ms) = raw.shutdown_grace_ms {
         server.shutdown_grace = Duration::from_millis(ms);
     }
@@ -238,7 +248,7 @@ fn positive_size(v: &Spanned<u64>, field: &str, src: &Source<'_>) -> Result<usiz
         Ok(n) if n > 0 => Ok(n),
         _ => Err(src.error(
             Some(v.span()),
-            format!("`{field}` must be a positive number of bytes"),
+            format!("`{field}` must be a positive number"),
         )),
     }
 }

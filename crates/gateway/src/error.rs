@@ -139,6 +139,39 @@ impl GatewayError {
         )
     }
 
+    /// The body did not arrive within `[server] body_timeout_ms`.
+    pub fn body_timeout(limit: std::time::Duration) -> Self {
+        Self::new(
+            StatusCode::REQUEST_TIMEOUT,
+            ErrorOrigin::Client,
+            "invalid_request_error",
+            "body_timeout",
+            format!(
+                "the request body did not arrive within {} ms (server.body_timeout_ms)",
+                limit.as_millis()
+            ),
+        )
+    }
+
+    /// Capacity reached (`[server] max_in_flight`): try again shortly.
+    pub fn overloaded(limit: usize) -> Self {
+        let mut err = Self::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            ErrorOrigin::Internal,
+            "server_error",
+            "overloaded",
+            format!(
+                "the gateway is handling its maximum of {limit} requests (server.max_in_flight); retry shortly"
+            ),
+        );
+        err.retryable = true;
+        err.headers.push((
+            http::header::RETRY_AFTER,
+            http::HeaderValue::from_static("1"),
+        ));
+        err
+    }
+
     pub fn body_too_large(limit: usize) -> Self {
         Self::new(
             StatusCode::PAYLOAD_TOO_LARGE,

@@ -7,8 +7,13 @@ use http_body_util::{BodyExt, LengthLimitError, Limited};
 use switchyard_gateway::GatewayError;
 
 /// Reads the whole body. A declared `content-length` over the limit is refused before reading a
-/// byte; a chunked body is cut off as soon as it crosses the limit.
-pub async fn read_body(request: Request, limit: usize) -> Result<Bytes, GatewayError> {
+/// byte; a chunked body is cut off as soon as it crosses the limit, and one that takes longer than
+/// `timeout` to arrive (a client trickling bytes holds a worker) is a 408.
+pub async fn read_body(
+    request: Request,
+    limit: usize,
+    timeout: std::time::Duration,
+) -> Result<Bytes, GatewayError> {
     let declared = request
         .headers()
         .get(CONTENT_LENGTH)
@@ -17,7 +22,11 @@ pub async fn read_body(request: Request, limit: usize) -> Result<Bytes, GatewayE
     if declared.is_some_and(|len| len > limit as u64) {
         return Err(GatewayError::body_too_large(limit));
     }
-    match Limited::new(request.into_body(), limit).collect().await {
+    let collecting = Limited::new(request.into_body(), limit).collect();
+    let Ok(collected) = tokio::time::timeout(timeout, collecting).await else {
+        return Err(GatewayError::body_timeout(timeout));
+    };
+    match collected {
         Ok(collected) => Ok(collected.to_bytes()),
         Err(e) if e.is::<LengthLimitError>() => Err(GatewayError::body_too_large(limit)),
         Err(e) => Err(GatewayError::bad_body(format!(

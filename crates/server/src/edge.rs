@@ -51,6 +51,7 @@ pub fn respond(reply: Reply) -> Response<Body> {
 pub async fn handle<B>(
     mut router: Router,
     observer: Option<Arc<Observer>>,
+    max_in_flight: usize,
     mut request: Request<B>,
 ) -> Result<Response<Body>, Infallible>
 where
@@ -63,9 +64,26 @@ where
     let mut arrival = record::arrive(observer.as_ref(), &request);
     request.extensions_mut().insert(ctx.clone());
 
-    let outcome = AssertUnwindSafe(router.call(request.map(Body::new)))
-        .catch_unwind()
-        .await;
+    // past `max_in_flight` API requests (this one counted) the answer is a 503, logged like any
+    let over = arrival.is_some()
+        && observer.as_ref().is_some_and(|o| {
+            o.metrics()
+                .in_flight
+                .load(std::sync::atomic::Ordering::Relaxed)
+                > max_in_flight as i64
+        });
+    let outcome = if over {
+        if let Some(o) = &observer {
+            o.metrics()
+                .refused_in_flight
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        }
+        Ok(Ok(render(&GatewayError::overloaded(max_in_flight))))
+    } else {
+        AssertUnwindSafe(router.call(request.map(Body::new)))
+            .catch_unwind()
+            .await
+    };
     let mut response = match outcome {
         Ok(Ok(response)) => response,
         Ok(Err(never)) => match never {},

@@ -26,5 +26,5 @@ pub mod routes;
 pub mod state;
 
 pub use app::app;
-pub use listener::serve;
+pub use listener::{serve, ServeOptions};
 pub use state::AppState;

@@ -23,6 +23,8 @@ pub struct LocalModelInfo {
 pub struct AppState {
     pub gateway: Arc<Gateway>,
     pub max_body_bytes: usize,
+    /// The longest a request body may take to arrive.
+    pub body_timeout: std::time::Duration,
     /// Store request and response bodies in the log unless a request says otherwise.
     pub collect_payloads: bool,
     /// The request log, when on.
@@ -49,6 +51,7 @@ impl AppState {
         Ok(AppState {
             gateway: Arc::new(Gateway::new(config, cache)?),
             max_body_bytes: config.server.max_body_bytes,
+            body_timeout: config.server.body_timeout,
             collect_payloads: config.logs.collect_payloads,
             observer: None,
             keys: None,

@@ -267,7 +267,7 @@ async fn run(config: Config) -> anyhow::Result<()> {
         app,
         Some(observer.clone()),
         shutdown,
-        config.server.shutdown_grace,
+        switchyard_server::ServeOptions::new(&config.server),
     )
     .await;
     // every queued record is written before the process exits

@@ -173,6 +173,10 @@ pub struct Metrics {
     /// universal step or a native path may name anything).
     known: std::sync::OnceLock<std::collections::HashSet<String>>,
     pub in_flight: AtomicI64,
+    /// API requests answered 503 because `max_in_flight` were being handled.
+    pub refused_in_flight: AtomicU64,
+    /// Connections answered 503 and closed because `max_connections` were open.
+    pub refused_connections: AtomicU64,
     pub spilled: AtomicU64,
     pub not_stored: AtomicU64,
     pub write_errors: AtomicU64,
@@ -323,6 +327,20 @@ impl Metrics {
                 let _ = writeln!(out, "switchyard_{name}_sum{{{l}}} {}", h.sum);
                 let _ = writeln!(out, "switchyard_{name}_count{{{l}}} {}", h.count);
             }
+        }
+        let _ = writeln!(
+            out,
+            "# HELP switchyard_refused_total Requests and connections refused for capacity.\n# TYPE switchyard_refused_total counter"
+        );
+        for (reason, n) in [
+            ("in_flight", &self.refused_in_flight),
+            ("connections", &self.refused_connections),
+        ] {
+            let _ = writeln!(
+                out,
+                "switchyard_refused_total{{reason=\"{reason}\"}} {}",
+                n.load(Ordering::Relaxed)
+            );
         }
         let gauges = [
             (

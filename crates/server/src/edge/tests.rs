@@ -10,7 +10,7 @@ async fn a_panicking_handler_becomes_a_500_with_json() {
     }
     let router = Router::new().route("/boom", get(boom));
     let request = Request::get("/boom").body(Body::empty()).unwrap();
-    let response = handle(router, None, request).await.unwrap();
+    let response = handle(router, None, usize::MAX, request).await.unwrap();
     assert_eq!(response.status(), 500);
     assert!(response.headers().contains_key("cf-aig-request-id"));
     let body = response.into_body().collect().await.unwrap().to_bytes();
@@ -24,6 +24,7 @@ async fn every_response_gets_an_id_and_timing() {
     let response = handle(
         router,
         None,
+        usize::MAX,
         Request::get("/ok").body(Body::empty()).unwrap(),
     )
     .await

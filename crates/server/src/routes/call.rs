@@ -66,7 +66,7 @@ pub(crate) async fn call(
         }
         Err(e) => return with_note(render_in(dialect, &e), note),
     };
-    let body = match read_body(request, state.max_body_bytes).await {
+    let body = match read_body(request, state.max_body_bytes, state.body_timeout).await {
         Ok(body) => body,
         Err(e) => return with_note(render_in(dialect, &e), note),
     };

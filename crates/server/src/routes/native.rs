@@ -116,7 +116,7 @@ pub async fn universal(
         return refused;
     }
     let key = crate::guard::key_of(&request);
-    let body = match read_body(request, state.max_body_bytes).await {
+    let body = match read_body(request, state.max_body_bytes, state.body_timeout).await {
         Ok(body) => body,
         Err(e) => return render(&e),
     };
@@ -160,7 +160,7 @@ async fn forward(
     let method = request.method().clone();
     let query = request.uri().query().map(str::to_owned);
     let headers = request.headers().clone();
-    let body = match read_body(request, state.max_body_bytes).await {
+    let body = match read_body(request, state.max_body_bytes, state.body_timeout).await {
         Ok(body) => body,
         Err(e) => return render(&e),
     };

@@ -124,6 +124,7 @@ pub async fn run(
     let bytes = match crate::body::read_body(
         Request::from_parts(parts.clone(), body),
         state.max_body_bytes,
+        state.body_timeout,
     )
     .await
     {
