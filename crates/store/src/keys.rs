@@ -79,11 +79,7 @@ impl KeyStore {
         let url = match url.strip_prefix("sqlite://") {
             Some(path) => {
                 let path = std::path::Path::new(path);
-                if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-                    std::fs::create_dir_all(dir).map_err(|e| {
-                        StoreError::Unavailable(format!("cannot create {}: {e}", dir.display()))
-                    })?;
-                }
+                crate::private::prepare(path)?;
                 format!("sqlite://{}?mode=rwc", path.display())
             }
             None if url.starts_with("postgres://") || url.starts_with("postgresql://") => {

@@ -13,6 +13,7 @@ pub mod cache;
 pub mod counters;
 pub mod keys;
 pub mod logs;
+pub mod private;
 mod redis_link;
 
 pub use cache::{

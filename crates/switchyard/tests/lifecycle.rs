@@ -251,3 +251,36 @@ async fn a_database_password_is_never_printed() {
     );
     assert!(!printed.contains("s3cret-pw"), "{printed}");
 }
+
+#[tokio::test]
+async fn files_holding_logs_keys_and_cache_are_the_owners_only() {
+    use std::os::unix::fs::PermissionsExt;
+    let h = start("[cache]\nbackend = \"sqlite\"\nttl_seconds = 60\n").await;
+    let response = h
+        .post("/v1/chat/completions", &chat("mock-openai/gpt-4o-mini"))
+        .await;
+    assert_eq!(response.status(), 200);
+    let dir = h.gateway.dir().join(".switchyard");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !dir.join("logs.db-wal").exists() {
+        assert!(
+            Instant::now() < deadline,
+            "no WAL file in {}",
+            dir.display()
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let mut checked = 0;
+    for entry in std::fs::read_dir(&dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.is_file() {
+            let mode = std::fs::metadata(&path).unwrap().permissions().mode() & 0o777;
+            assert_eq!(mode, 0o600, "{} is {mode:o}", path.display());
+            checked += 1;
+        }
+    }
+    assert!(
+        checked >= 4,
+        "logs.db, keys.db, cache.db and their WAL files: {checked}"
+    );
+}

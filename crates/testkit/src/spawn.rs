@@ -117,6 +117,11 @@ impl Switchyard {
     }
 
     /// Everything the process has written to stderr so far.
+    /// The working directory it runs in (its `.switchyard/` files are there).
+    pub fn dir(&self) -> &Path {
+        self._dir.path()
+    }
+
     pub fn logs(&self) -> String {
         self.logs.lock().map(|l| l.clone()).unwrap_or_default()
     }

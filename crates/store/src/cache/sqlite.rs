@@ -55,11 +55,7 @@ struct Inner {
 impl SqliteCache {
     /// Opens (creating if needed) the cache file at `path` and starts its sweeper.
     pub async fn open(path: &std::path::Path, max_bytes: u64) -> Result<Self, StoreError> {
-        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-            std::fs::create_dir_all(dir).map_err(|e| {
-                StoreError::Unavailable(format!("cannot create {}: {e}", dir.display()))
-            })?;
-        }
+        crate::private::prepare(path)?;
         let options = SqliteConnectOptions::from_str(&format!("sqlite://{}", path.display()))?
             .create_if_missing(true)
             .journal_mode(SqliteJournalMode::Wal)

@@ -50,11 +50,7 @@ impl LogStore {
         let mut file = None;
         let (kind, url) = if let Some(path) = url.strip_prefix("sqlite://") {
             let path = std::path::Path::new(path.split('?').next().unwrap_or(path));
-            if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-                std::fs::create_dir_all(dir).map_err(|e| {
-                    StoreError::Unavailable(format!("cannot create {}: {e}", dir.display()))
-                })?;
-            }
+            crate::private::prepare(path)?;
             file = Some(path.to_path_buf());
             (
                 Kind::Sqlite,
