@@ -156,6 +156,7 @@ async fn oversized_declared_body_is_refused_before_it_is_sent() {
     );
     let response = http
         .post(gateway.url("/v1/chat/completions"))
+        .header("content-type", "application/json")
         .body(reqwest::Body::wrap_stream(stream))
         .send()
         .await;
