@@ -106,15 +106,6 @@ impl Table {
         } else {
             (cut(provider), cut(model))
         };
-        if let Some(cell) = self
-            .by_provider
-            .get_mut(provider)
-            .and_then(|models| models.get_mut(model))
-            .and_then(|cells| cells.iter_mut().find(here))
-        {
-            f(&mut cell.series);
-            return;
-        }
         let cells = self
             .by_provider
             .entry(provider.to_owned())
