@@ -104,14 +104,23 @@ pub struct NewKey {
 }
 
 struct Cached {
-    record: Option<ApiKey>,
+    record: ApiKey,
     at: Instant,
 }
 
+/// Unknown keys remembered at most (a client guessing keys must not grow memory without bound).
+const MAX_MISSES: usize = 10_000;
+/// Store look-ups of uncached keys at once: guessed keys cost the store a bounded load.
+const LOOKUPS: usize = 8;
+
 pub struct Keys {
     store: Arc<KeyStore>,
-    /// By the key's SHA-256 (the raw digest: no hex on the request path).
+    /// Keys that exist, by their SHA-256 (the raw digest: no hex on the request path); as many
+    /// as the store holds.
     cache: RwLock<HashMap<Digest, Cached>>,
+    /// Digests the store does not know, for [`MISSING_FRESH`]: bounded, least used first out.
+    misses: moka::sync::Cache<Digest, ()>,
+    lookups: tokio::sync::Semaphore,
 }
 
 fn now_ms() -> i64 {
@@ -153,6 +162,11 @@ impl Keys {
         Ok(Keys {
             store: Arc::new(KeyStore::open(url).await?),
             cache: RwLock::new(HashMap::new()),
+            misses: moka::sync::Cache::builder()
+                .max_capacity(MAX_MISSES as u64)
+                .time_to_live(MISSING_FRESH)
+                .build(),
+            lookups: tokio::sync::Semaphore::new(LOOKUPS),
         })
     }
 
@@ -216,6 +230,10 @@ impl Keys {
         let record = match self.cached(&digest) {
             Some(record) => record,
             None => {
+                let _turn =
+                    self.lookups.acquire().await.map_err(|_| {
+                        GatewayError::internal("the key store is closed".to_owned())
+                    })?;
                 let found = self
                     .store
                     .by_hash(&hex::encode(digest))
@@ -243,25 +261,29 @@ impl Keys {
         Ok(key)
     }
 
+    /// `Some(Some(key))`: known and fresh; `Some(None)`: recently not found; `None`: ask the store.
     fn cached(&self, hash: &Digest) -> Option<Option<ApiKey>> {
         let cache = self
             .cache
             .read()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
-        let c = cache.get(hash)?;
-        let fresh = if c.record.is_some() {
-            FRESH
-        } else {
-            MISSING_FRESH
-        };
-        (c.at.elapsed() < fresh).then(|| c.record.clone())
+        if let Some(c) = cache.get(hash).filter(|c| c.at.elapsed() < FRESH) {
+            return Some(Some(c.record.clone()));
+        }
+        self.misses.contains_key(hash).then_some(None)
     }
 
     fn remember(&self, hash: Digest, record: Option<ApiKey>) {
+        let Some(record) = record else {
+            self.misses.insert(hash, ());
+            return;
+        };
+        self.misses.invalidate(&hash);
         let mut cache = self
             .cache
             .write()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
+        // only keys that exist are here: past this many, drop the stale ones first
         if cache.len() > 100_000 {
             cache.retain(|_, c| c.at.elapsed() < FRESH);
         }
@@ -278,7 +300,19 @@ impl Keys {
         self.cache
             .write()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .retain(|_, c| c.record.as_ref().is_none_or(|r| r.0.id != id));
+            .retain(|_, c| c.record.0.id != id);
+    }
+
+    /// Entries held for keys (found and not found).
+    #[cfg(test)]
+    fn cached_entries(&self) -> u64 {
+        self.misses.run_pending_tasks();
+        let known = self
+            .cache
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .len() as u64;
+        known + self.misses.entry_count()
     }
 
     /// The store, shared with the [`super::Vault`].
@@ -328,6 +362,27 @@ mod tests {
         assert_eq!(parse_span("0d"), None);
         assert_eq!(parse_span("d"), None);
         assert_eq!(parse_span("3w"), None);
+    }
+
+    #[tokio::test]
+    async fn unknown_keys_do_not_grow_the_cache_without_bound() {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}", dir.path().join("keys.db").display());
+        let keys = Keys::open(&url).await.unwrap();
+        // what a client guessing keys leaves behind
+        for i in 0..(3 * MAX_MISSES) as u32 {
+            let mut digest = [0u8; 32];
+            digest[..4].copy_from_slice(&i.to_le_bytes());
+            keys.remember(digest, None);
+        }
+        assert!(
+            keys.cached_entries() <= MAX_MISSES as u64,
+            "{} entries",
+            keys.cached_entries()
+        );
+        // and a guessed key is refused without a second look-up while it is remembered
+        assert_eq!(keys.authenticate("sy-guess").await.unwrap_err().status, 401);
+        assert!(matches!(keys.cached(&sha256("sy-guess")), Some(None)));
     }
 
     #[tokio::test]

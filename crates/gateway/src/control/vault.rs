@@ -5,9 +5,7 @@
 //! with the CLI or API is used within that time, without a restart. Values are never logged or
 //! returned.
 
-use std::collections::HashMap;
-use std::sync::{Arc, PoisonError, RwLock};
-use std::time::Instant;
+use std::sync::Arc;
 
 use ring::aead::{Aad, LessSafeKey, Nonce, UnboundKey, AES_256_GCM, NONCE_LEN};
 use ring::rand::{SecureRandom, SystemRandom};
@@ -17,13 +15,15 @@ use switchyard_store::keys::{KeyStore, SecretRecord};
 use super::keys::FRESH;
 use crate::GatewayError;
 
-/// (provider, alias) → the opened key (or its absence) and when it was read.
-type Opened = HashMap<(String, String), (Option<Arc<Secret>>, Instant)>;
+/// Opened keys (and aliases found empty) remembered at most: `cf-aig-byok-alias` is the client's
+/// to choose, so what it names must not grow memory without bound.
+const MAX_OPENED: u64 = 10_000;
 
 pub struct Vault {
     store: Arc<KeyStore>,
     key: LessSafeKey,
-    cache: RwLock<Opened>,
+    /// (provider, alias) → the opened key, or its absence; for [`FRESH`].
+    cache: moka::sync::Cache<(String, String), Option<Arc<Secret>>>,
 }
 
 fn aad(provider: &str, alias: &str) -> String {
@@ -44,7 +44,10 @@ impl Vault {
         Ok(Vault {
             store,
             key: LessSafeKey::new(key),
-            cache: RwLock::new(HashMap::new()),
+            cache: moka::sync::Cache::builder()
+                .max_capacity(MAX_OPENED)
+                .time_to_live(FRESH)
+                .build(),
         })
     }
 
@@ -108,15 +111,8 @@ impl Vault {
         alias: &str,
     ) -> Result<Option<Arc<Secret>>, GatewayError> {
         let slot = (provider.to_owned(), alias.to_owned());
-        if let Some((value, at)) = self
-            .cache
-            .read()
-            .unwrap_or_else(PoisonError::into_inner)
-            .get(&slot)
-        {
-            if at.elapsed() < FRESH {
-                return Ok(value.clone());
-            }
+        if let Some(value) = self.cache.get(&slot) {
+            return Ok(value);
         }
         let sealed = self
             .store
@@ -127,10 +123,7 @@ impl Vault {
             Some(s) => Some(Arc::new(self.open(provider, alias, &s)?)),
             None => None,
         };
-        self.cache
-            .write()
-            .unwrap_or_else(PoisonError::into_inner)
-            .insert(slot, (value.clone(), Instant::now()));
+        self.cache.insert(slot, value.clone());
         Ok(value)
     }
 
@@ -151,15 +144,38 @@ impl Vault {
 
     fn forget(&self, provider: &str, alias: &str) {
         self.cache
-            .write()
-            .unwrap_or_else(PoisonError::into_inner)
-            .remove(&(provider.to_owned(), alias.to_owned()));
+            .invalidate(&(provider.to_owned(), alias.to_owned()));
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[tokio::test]
+    async fn aliases_a_client_names_do_not_grow_the_cache_without_bound() {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}", dir.path().join("k.db").display());
+        let store = Arc::new(KeyStore::open(&url).await.unwrap());
+        let vault = Vault::new(store, &Secret::new("11".repeat(32))).unwrap();
+        for i in 0..3 * MAX_OPENED {
+            vault
+                .cache
+                .insert(("openai".into(), format!("guess-{i}")), None);
+        }
+        vault.cache.run_pending_tasks();
+        assert!(
+            vault.cache.entry_count() <= MAX_OPENED,
+            "{}",
+            vault.cache.entry_count()
+        );
+        // a miss is remembered, as before
+        assert!(vault.get("openai", "nobody").await.unwrap().is_none());
+        assert_eq!(
+            vault.cache.get(&("openai".into(), "nobody".into())),
+            Some(None)
+        );
+    }
 
     #[tokio::test]
     async fn keys_are_sealed_bound_to_their_slot_and_rotate() {
