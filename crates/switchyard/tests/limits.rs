@@ -275,3 +275,61 @@ async fn budgets_and_metrics_work_with_the_request_log_off() {
         .unwrap()
         .contains("request log is off"));
 }
+
+/// `cf-aig-custom-cost` changes what is reported, never what a budget is charged below the real
+/// cost; Cloudflare's JSON forms of the header are accepted.
+#[tokio::test]
+async fn a_custom_cost_cannot_lower_what_a_budget_is_charged() {
+    let dir = tempfile::tempdir().unwrap();
+    let extra = format!(
+        "{PRICES}[auth]\nurl = \"sqlite://{}\"\n",
+        dir.path().join("keys.db").display()
+    );
+    let h = start_with(|mock| config(mock, &extra)).await;
+    let url = h.gateway.base_url().to_owned();
+    let key = make_key(&url, json!({"name": "thrifty", "budget": "0.00003/day"})).await;
+    for (n, cost) in ["0", "{\"total_cost\": 0}"].into_iter().enumerate() {
+        let headers = [
+            ("authorization", key.as_str()),
+            ("cf-aig-custom-cost", cost),
+        ];
+        let (status, body) = call_model_body(&url, "gpt-4o-mini", &headers).await;
+        assert_eq!(status, 200, "{cost}: {body}");
+        settle(&url, n + 1).await;
+    }
+    let k = [("authorization", key.as_str()), ("cf-aig-custom-cost", "0")];
+    let (status, body) = call_model_body(&url, "gpt-4o-mini", &k).await;
+    assert_eq!(
+        status, 429,
+        "two answers at the real price spent the budget: {body}"
+    );
+    // the per-token form is accepted (and reported from the usage: 12 in, 3 out)
+    let plain = h
+        .http
+        .post(format!("{url}/v1/chat/completions"))
+        .header(
+            "cf-aig-custom-cost",
+            "{\"per_token_in\": 0.001, \"per_token_out\": 0.002}",
+        )
+        .json(&common::chat("mock-openai/gpt-4o-mini"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(plain.status(), 200);
+    let id = plain.headers()["cf-aig-log-id"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    settle(&url, 4).await;
+    let row = common::logging::log_row(&url, &id).await;
+    let reported = row["cost_usd"].as_f64().unwrap();
+    assert!(
+        (reported - (12.0 * 0.001 + 3.0 * 0.002)).abs() < 1e-12,
+        "{row}"
+    );
+    assert_eq!(row["custom_cost_usd"], row["cost_usd"]);
+    // a bad value is still a 400 naming the header
+    let bad = [("cf-aig-custom-cost", "{\"per_token_in\": -1}")];
+    let (status, body) = call_model_body(&url, "mock-openai/gpt-4o-mini", &bad).await;
+    assert_eq!(status, 400, "{body}");
+}

@@ -20,7 +20,58 @@ pub struct LogControls {
     /// The same entries, for rate limits and budgets keyed on them.
     pub fields: Option<serde_json::Map<String, Value>>,
     pub collect_payload: Option<bool>,
-    pub custom_cost: Option<f64>,
+    pub custom_cost: Option<CustomCost>,
+}
+
+/// `cf-aig-custom-cost`: what the caller says a request cost — a total in USD (a bare number or
+/// Cloudflare's `{"total_cost": …}`), or Cloudflare's per-token prices
+/// (`{"per_token_in": …, "per_token_out": …}`, USD per token). It changes what is reported; a
+/// budget is never charged less than the real cost.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum CustomCost {
+    Total(f64),
+    PerToken { input: f64, output: f64 },
+}
+
+impl CustomCost {
+    /// The cost in USD, given the request's tokens (`None` for per-token prices without usage).
+    pub fn usd(self, tokens: Option<(u64, u64)>) -> Option<f64> {
+        match self {
+            CustomCost::Total(usd) => Some(usd),
+            CustomCost::PerToken { input, output } => {
+                tokens.map(|(i, o)| i as f64 * input + o as f64 * output)
+            }
+        }
+    }
+
+    fn parse(raw: &str) -> Option<Self> {
+        let usd = |v: Option<&Value>| -> Option<f64> {
+            match v {
+                None => Some(0.0),
+                Some(v) => v.as_f64().filter(|c| c.is_finite() && *c >= 0.0),
+            }
+        };
+        let raw = raw.trim();
+        if let Ok(total) = raw.parse::<f64>() {
+            return (total.is_finite() && total >= 0.0).then_some(CustomCost::Total(total));
+        }
+        let json: serde_json::Map<String, Value> = serde_json::from_str(raw).ok()?;
+        if json
+            .keys()
+            .any(|k| !matches!(k.as_str(), "total_cost" | "per_token_in" | "per_token_out"))
+        {
+            return None;
+        }
+        match json.get("total_cost") {
+            Some(total) if json.len() == 1 => usd(Some(total)).map(CustomCost::Total),
+            Some(_) => None,
+            None if json.is_empty() => None,
+            None => Some(CustomCost::PerToken {
+                input: usd(json.get("per_token_in"))?,
+                output: usd(json.get("per_token_out"))?,
+            }),
+        }
+    }
 }
 
 impl LogControls {
@@ -73,19 +124,13 @@ impl LogControls {
             )?);
         }
         if let Some(raw) = text(&CUSTOM_COST)? {
-            // Cloudflare's shape is {"per_token_in": …, "per_token_out": …}; a bare number is a
-            // total in USD. The per-token form needs the usage, so it is resolved later.
-            let cost = raw
-                .trim()
-                .parse::<f64>()
-                .ok()
-                .filter(|c| c.is_finite() && *c >= 0.0)
-                .ok_or_else(|| {
-                    GatewayError::invalid_header(
-                        "cf-aig-custom-cost",
-                        "expected a non-negative number of USD, e.g. 0.0025".into(),
-                    )
-                })?;
+            // the per-token form needs the usage, so it is resolved when the answer ends
+            let cost = CustomCost::parse(raw).ok_or_else(|| {
+                GatewayError::invalid_header(
+                    "cf-aig-custom-cost",
+                    "expected a non-negative number of USD (0.0025), {\"total_cost\": 0.0025} or {\"per_token_in\": 0.000001, \"per_token_out\": 0.000002}".into(),
+                )
+            })?;
             c.custom_cost = Some(cost);
         }
         Ok(c)
@@ -123,7 +168,36 @@ mod tests {
         );
         assert_eq!(
             (c.collect_payload, c.custom_cost),
-            (Some(false), Some(0.25))
+            (Some(false), Some(CustomCost::Total(0.25)))
+        );
+        // Cloudflare's JSON forms
+        for (raw, want) in [
+            (r#"{"total_cost": 0.5}"#, CustomCost::Total(0.5)),
+            (
+                r#"{"per_token_in": 0.000001, "per_token_out": 0.000002}"#,
+                CustomCost::PerToken {
+                    input: 0.000001,
+                    output: 0.000002,
+                },
+            ),
+            (
+                r#"{"per_token_out": 0.1}"#,
+                CustomCost::PerToken {
+                    input: 0.0,
+                    output: 0.1,
+                },
+            ),
+        ] {
+            let c = parse(&[("cf-aig-custom-cost", raw)]).unwrap();
+            assert_eq!(c.custom_cost, Some(want), "{raw}");
+        }
+        assert_eq!(
+            CustomCost::PerToken {
+                input: 0.5,
+                output: 1.0
+            }
+            .usd(Some((2, 3))),
+            Some(4.0)
         );
     }
 
@@ -140,6 +214,18 @@ mod tests {
             ("cf-aig-metadata", r#"{"a":{"b":1}}"#, "no nesting"),
             ("cf-aig-collect-log-payload", "perhaps", "true or false"),
             ("cf-aig-custom-cost", "-1", "non-negative"),
+            (
+                "cf-aig-custom-cost",
+                r#"{"per_token_in": -1}"#,
+                "non-negative",
+            ),
+            (
+                "cf-aig-custom-cost",
+                r#"{"total_cost": 1, "per_token_in": 1}"#,
+                "non-negative",
+            ),
+            ("cf-aig-custom-cost", r#"{"price": 1}"#, "non-negative"),
+            ("cf-aig-custom-cost", "{}", "non-negative"),
         ] {
             let e = parse(&[(name, value)]).unwrap_err();
             assert!(

@@ -184,16 +184,22 @@ fn complete(
     let priced = |u: &TokenUsage| {
         served.and_then(|s| prices.cost(&s.provider, s.provider_kind, &s.model, u))
     };
-    let (cost, saved) = if cached {
-        (Some(0.0), usage.as_ref().and_then(priced))
+    let custom = call
+        .custom_cost
+        .and_then(|c| c.usd(usage.map(|u| (u.input, u.output))));
+    // reported: the caller's cost when it gives one; charged: never below the real cost
+    let (cost, charged, saved) = if cached {
+        (Some(0.0), Some(0.0), usage.as_ref().and_then(priced))
     } else {
-        (
-            call.custom_cost.or_else(|| usage.as_ref().and_then(priced)),
-            None,
-        )
+        let real = usage.as_ref().and_then(priced);
+        let charged = match (custom, real) {
+            (Some(c), Some(r)) => Some(c.max(r)),
+            (c, r) => c.or(r),
+        };
+        (custom.or(real), charged, None)
     };
     if let Some(ticket) = served.and_then(|s| s.ticket.as_ref()) {
-        ticket.settle(usage.map(|u| u.input + u.output), cost);
+        ticket.settle(usage.map(|u| u.input + u.output), charged);
     }
     let upstream = served.filter(|_| !cached).map(|s| s.upstream_latency);
     let cache_status = served.and_then(|s| s.cache).map(|c| c.as_str().to_owned());
@@ -236,7 +242,7 @@ fn complete(
         reasoning_tokens: usage.map(|u| u.reasoning as i64),
         tokens_estimated: estimated,
         cost_usd: cost,
-        custom_cost_usd: call.custom_cost,
+        custom_cost_usd: custom,
         saved_cost_usd: saved,
         duration_ms: ms(obs.total),
         ttft_ms: obs.first_byte.map(ms),

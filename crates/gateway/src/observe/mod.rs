@@ -80,7 +80,7 @@ pub struct CallNote {
     /// `cf-aig-metadata`, validated and re-serialised compactly.
     pub metadata: Option<String>,
     pub collect_payload: bool,
-    pub custom_cost: Option<f64>,
+    pub custom_cost: Option<controls::CustomCost>,
 }
 
 /// What the gateway's reply says about who answered.
