@@ -11,6 +11,7 @@
 //! - [`logs`]: `[logs]` (request log, OTLP) and `[[pricing]]`.
 //! - [`limits`]: `[limits]`, `[[rate_limits]]`, `[[budgets]]` and keys' short forms.
 //! - [`routes`]: `[[routes]]`, dynamic routes (`dynamic/NAME`) as node graphs.
+//! - [`server`]: `[server]`, the listener and its limits.
 //! - [`control`]: `[auth]` (gateway keys, admin token) and `[retries]`.
 //! - [`env`]: providers picked up from the usual environment variables.
 //! - [`template`]: the commented example written by `switchyard init`.
@@ -31,6 +32,7 @@ pub mod router;
 pub mod routes;
 pub mod semantic;
 mod ser;
+mod server;
 pub mod template;
 pub mod validate;
 

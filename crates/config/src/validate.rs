@@ -1,7 +1,6 @@
 //! Raw → validated. Each check reports the file position of the offending value.
 
 use std::collections::BTreeMap;
-use std::net::SocketAddr;
 use std::time::Duration;
 
 use switchyard_providers::google::ServiceAccount;
@@ -9,8 +8,8 @@ use switchyard_providers::{AwsSpec, AzureSpec, ProviderKind, ProviderSpec, Secre
 use toml::Spanned;
 
 use crate::env::{env_provider_kinds, Env};
-use crate::raw::{RawConfig, RawModel, RawProvider, RawServer};
-use crate::{Config, ConfigError, ModelBinding, ServerConfig, Source};
+use crate::raw::{RawConfig, RawModel, RawProvider};
+use crate::{Config, ConfigError, ModelBinding, Source};
 
 /// The Azure OpenAI API version used when none is configured (latest GA at the time of writing).
 pub const DEFAULT_AZURE_API_VERSION: &str = "2024-10-21";
@@ -35,7 +34,7 @@ pub(crate) fn validate(
 ) -> Result<Config, ConfigError> {
     let mut warnings = Vec::new();
     let env_providers = raw.server.env_providers.unwrap_or(true);
-    let server = server(raw.server, src)?;
+    let server = crate::server::server(raw.server, src)?;
 
     let mut providers = Vec::with_capacity(raw.providers.len());
     for (name, p) in raw.providers {
@@ -172,85 +171,6 @@ pub(crate) fn validate(
         routers,
         warnings,
     })
-}
-
-fn server(raw: RawServer, src: &Source<'_>) -> Result<ServerConfig, ConfigError> {
-    let mut server = ServerConfig::default();
-    if let Some(listen) = raw.listen {
-        server.listen = listen.get_ref().parse::<SocketAddr>().map_err(|_| {
-            src.error(
-                Some(listen.span()),
-                format!(
-                    "invalid `listen` address `{}`: expected IP:PORT, e.g. \"127.0.0.1:8787\"",
-                    listen.get_ref()
-                ),
-            )
-        })?;
-    }
-    if let Some(max) = raw.max_body_bytes {
-        server.max_body_bytes = positive_size(&max, "max_body_bytes", src)?;
-    }
-    if let Some(max) = raw.max_response_bytes {
-        server.max_response_bytes = positive_size(&max, "max_response_bytes", src)?;
-    }
-    if let Some(ms) = &raw.body_timeout_ms {
-        server.body_timeout =
-            Duration::from_millis(positive_size(ms, "body_timeout_ms", src)? as u64);
-    }
-    if let Some(n) = &raw.max_connections {
-        server.max_connections = positive_size(n, "max_connections", src)?;
-    }
-    if let Some(n) = &raw.max_in_flight {
-        server.max_in_flight = positive_size(n, "max_in_flight", src)?;
-    }
-    if let Some(ms) = raw.shutdown_grace_ms {
-        server.shutdown_grace = Duration::from_millis(ms);
-    }
-    for origin in raw.allowed_origins {
-        let text = origin
-            .get_ref()
-            .trim()
-            .trim_end_matches('/')
-            .to_ascii_lowercase();
-        let (scheme, host) = text.split_once("://").unwrap_or(("", ""));
-        if text != "*"
-            && (!matches!(scheme, "http" | "https") || host.is_empty() || host.contains('/'))
-        {
-            return Err(src.error(
-                Some(origin.span()),
-                format!(
-                    "invalid origin `{}` in `allowed_origins`: expected scheme://host[:port] (e.g. \"http://localhost:3000\") or \"*\"",
-                    origin.get_ref()
-                ),
-            ));
-        }
-        server.allowed_origins.push(text);
-    }
-    if let Some(level) = raw.log_level {
-        const LEVELS: &[&str] = &["error", "warn", "info", "debug", "trace"];
-        if !LEVELS.contains(&level.get_ref().as_str()) {
-            return Err(src.error(
-                Some(level.span()),
-                format!(
-                    "invalid `log_level` `{}`: expected one of {}",
-                    level.get_ref(),
-                    LEVELS.join(", ")
-                ),
-            ));
-        }
-        server.log_level = level.into_inner();
-    }
-    Ok(server)
-}
-
-fn positive_size(v: &Spanned<u64>, field: &str, src: &Source<'_>) -> Result<usize, ConfigError> {
-    match usize::try_from(*v.get_ref()) {
-        Ok(n) if n > 0 => Ok(n),
-        _ => Err(src.error(
-            Some(v.span()),
-            format!("`{field}` must be a positive number"),
-        )),
-    }
 }
 
 fn provider(

@@ -42,7 +42,8 @@ fn presented_key(headers: &HeaderMap) -> Option<&str> {
         .find(|v| v.starts_with(switchyard_gateway::control::keys::PREFIX))
 }
 
-fn dialect_of(path: &str) -> Dialect {
+/// The dialect errors on `path` are rendered in.
+pub(crate) fn dialect_of(path: &str) -> Dialect {
     if path.starts_with("/v1/messages") {
         Dialect::Anthropic
     } else {

@@ -20,7 +20,6 @@ use http::header::{
 };
 use http::{HeaderMap, HeaderValue, Method, StatusCode};
 use switchyard_gateway::GatewayError;
-use switchyard_protocol::Dialect;
 
 use crate::render::render_in;
 use crate::AppState;
@@ -58,11 +57,7 @@ impl BrowserPolicy {
 pub async fn check(State(state): State<AppState>, request: Request, next: Next) -> Response {
     let policy = &state.browsers;
     let path = request.uri().path();
-    let dialect = if path.starts_with("/v1/messages") {
-        Dialect::Anthropic
-    } else {
-        Dialect::OpenAi
-    };
+    let dialect = crate::guard::dialect_of(path);
     let health = path == "/healthz" || path == "/readyz";
     let headers = request.headers();
     let host = headers

@@ -174,7 +174,7 @@ async fn run(config: Config) -> anyhow::Result<()> {
             .map(String::as_str)
             .collect::<Vec<_>>()
             .join(", ");
-        if m.path.exists() {
+        if models_cli::on_disk(&m.path) {
             tracing::info!("local model: {names} ({})", m.path.display());
         } else {
             let hint = match &m.source {

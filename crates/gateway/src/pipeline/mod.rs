@@ -269,7 +269,8 @@ impl Gateway {
                 w.holds,
             ),
             None => (
-                self.prepare_listed(request.api, &request.body).await?,
+                self.with_listed(|| self.prepare(request.api, &request.body))
+                    .await?,
                 Vec::new(),
             ),
         };
@@ -386,10 +387,19 @@ impl Gateway {
 
     /// `GET /v1/models/{id}`.
     pub async fn model(&self, id: &str) -> Result<ModelEntry, GatewayError> {
-        match self.router.model_entry(id) {
+        self.with_listed(|| self.router.model_entry(id)).await
+    }
+
+    /// `resolve()`, tried again once the providers' own model lists are fetched when it finds no
+    /// model and they are due (never on the hot path: only names nothing else resolves).
+    pub(crate) async fn with_listed<T>(
+        &self,
+        resolve: impl Fn() -> Result<T, GatewayError>,
+    ) -> Result<T, GatewayError> {
+        match resolve() {
             Err(e) if e.is_model_not_found() && self.router.catalog_is_stale() => {
                 self.router.refresh_catalog().await;
-                self.router.model_entry(id)
+                resolve()
             }
             found => found,
         }

@@ -1,5 +1,4 @@
-//! What a call goes to: the body's model (a bare name may need the providers' own model lists),
-//! a dynamic route walked to its model node, and what comes after a failure — the node's fallback edge or the alias's next fallback — with the retry policy for
+//! What a call goes to: a dynamic route walked to its model node, and what comes after a failure — the node's fallback edge or the alias's next fallback — with the retry policy for
 //! each step.
 
 use bytes::Bytes;
@@ -11,22 +10,6 @@ use crate::retry::RetryPolicy;
 use crate::{GatewayError, RequestContext};
 
 impl Gateway {
-    /// [`Gateway::prepare`]; a bare model name nothing resolves is tried again once the
-    /// providers' own model lists are fetched (only when they are due: never on the hot path).
-    pub(super) async fn prepare_listed(
-        &self,
-        api: ClientApi,
-        body: &Bytes,
-    ) -> Result<PreparedCall, GatewayError> {
-        match self.prepare(api, body) {
-            Err(e) if e.is_model_not_found() && self.router.catalog_is_stale() => {
-                self.router.refresh_catalog().await;
-                self.prepare(api, body)
-            }
-            prepared => prepared,
-        }
-    }
-
     /// `dynamic/NAME` in the body: the walk to a model node. Free when no route is configured.
     pub(super) async fn walk_dynamic(
         &self,
