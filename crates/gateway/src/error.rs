@@ -293,6 +293,23 @@ impl GatewayError {
         err
     }
 
+    /// The upstream said `2xx` but its answer is not one (`what` says how); `body` is quoted, cut
+    /// short, for whoever reads the log. 502, retryable: another attempt or provider may do better.
+    pub fn invalid_upstream_answer(provider: &str, what: &str, body: &[u8]) -> Self {
+        const QUOTED: usize = 120;
+        let shown = String::from_utf8_lossy(&body[..body.len().min(QUOTED)]);
+        let more = if body.len() > QUOTED { "…" } else { "" };
+        let mut err = Self::new(
+            StatusCode::BAD_GATEWAY,
+            ErrorOrigin::Upstream,
+            "upstream_error",
+            "upstream_invalid_response",
+            format!("provider `{provider}` answered 2xx with {what}: {shown:?}{more}"),
+        );
+        err.retryable = true;
+        err
+    }
+
     /// The upstream's stream ended in an error after it had started (for requests that shared it).
     pub fn stream_broken(provider: &str) -> Self {
         let mut err = Self::new(

@@ -96,14 +96,22 @@ impl ReplyBody {
     /// Relays an upstream body untouched (native passthrough), with the idle timeout.
     pub fn raw(upstream: UpstreamBody, mut info: StreamInfo) -> Self {
         info.dialect = None;
-        Self::sse(upstream, info, None)
+        Self::sse(upstream, info, None, None)
     }
 
-    /// Relays an upstream SSE body, re-encoding it on the way when the dialects differ.
-    pub fn sse(upstream: UpstreamBody, relay: StreamInfo, transcoder: Option<Transcoder>) -> Self {
+    /// Relays an upstream SSE body, re-encoding it on the way when the dialects differ. `read`:
+    /// the body's first bytes, already read from `upstream` (to check its first event).
+    pub fn sse(
+        upstream: UpstreamBody,
+        relay: StreamInfo,
+        transcoder: Option<Transcoder>,
+        read: Option<Bytes>,
+    ) -> Self {
         let idle_due = Instant::now() + relay.idle;
         let first = relay.ends_by.map_or(idle_due, |t| t.min(idle_due));
         let deadline = Box::pin(tokio::time::sleep_until(first));
+        // relayed as the upstream sent it, in a client dialect: its end is checked
+        let tail = (transcoder.is_none() && relay.dialect.is_some()).then(Tail::default);
         ReplyBody {
             inner: Inner::Sse(Box::new(SseRelay {
                 upstream,
@@ -115,7 +123,8 @@ impl ReplyBody {
                 broken: false,
                 transcoder: transcoder.map(Box::new),
                 strip: None,
-                held: None,
+                held: read.map(|bytes| Some(Ok(Frame::data(bytes)))),
+                tail,
             })),
         }
     }
@@ -147,8 +156,12 @@ struct SseRelay {
     transcoder: Option<Box<Transcoder>>,
     /// Takes out the usage chunk the gateway asked for on the client's behalf.
     strip: Option<Box<UsageStrip>>,
-    /// The end of the body, or its error, seen while coalescing; reported on the next poll.
+    /// The end of the body, or its error, seen while coalescing, or the first bytes read before
+    /// the relay began; reported on the next poll.
     held: Option<Option<Result<Frame<Bytes>, hyper::Error>>>,
+    /// The last bytes relayed untranslated, to tell a stream that ended with its terminator
+    /// from one cut short (`None`: not checked — translated, or relayed raw).
+    tail: Option<Tail>,
 }
 
 impl SseRelay {
@@ -226,6 +239,9 @@ impl SseRelay {
                 };
                 self.bytes += data.len() as u64;
                 let data = self.coalesce(data, cx);
+                if let Some(tail) = &mut self.tail {
+                    tail.push(&data);
+                }
                 match (&mut self.transcoder, &mut self.strip) {
                     (Some(t), _) => Poll::Ready(Some(Ok(Frame::data(Bytes::from(t.feed(&data)))))),
                     (None, Some(s)) => {
@@ -266,6 +282,15 @@ impl SseRelay {
                         }
                     }
                 }
+                if let (Some(tail), Some(dialect)) = (&self.tail, self.info.dialect) {
+                    if !ended_whole(dialect, tail.bytes()) {
+                        let message = format!(
+                            "the stream from provider `{}` ended before the answer was complete",
+                            self.info.provider
+                        );
+                        return Poll::Ready(Some(self.error_event("stream_broken", message)));
+                    }
+                }
                 self.finished = true;
                 Poll::Ready(None)
             }
@@ -302,6 +327,52 @@ impl Drop for SseRelay {
                 "client went away mid-stream; upstream request cancelled"
             );
         }
+    }
+}
+
+/// The last bytes of a stream (at most 64).
+struct Tail {
+    buf: [u8; 64],
+    len: usize,
+}
+
+impl Default for Tail {
+    fn default() -> Self {
+        Tail {
+            buf: [0; 64],
+            len: 0,
+        }
+    }
+}
+
+impl Tail {
+    fn push(&mut self, data: &[u8]) {
+        let cap = self.buf.len();
+        if data.len() >= cap {
+            self.buf.copy_from_slice(&data[data.len() - cap..]);
+            self.len = cap;
+            return;
+        }
+        let keep = self.len.min(cap - data.len());
+        self.buf.copy_within(self.len - keep..self.len, 0);
+        self.buf[keep..keep + data.len()].copy_from_slice(data);
+        self.len = keep + data.len();
+    }
+
+    fn bytes(&self) -> &[u8] {
+        &self.buf[..self.len]
+    }
+}
+
+/// Whether a stream in `dialect` whose last bytes are `tail` ended with its terminator: OpenAI's
+/// `data: [DONE]`, Anthropic's `message_stop` event (or either one's error event, which already
+/// told the client). Dialects without a terminator count as whole.
+fn ended_whole(dialect: Dialect, tail: &[u8]) -> bool {
+    let found = |needle: &[u8]| memchr::memmem::find(tail, needle).is_some();
+    match dialect {
+        Dialect::OpenAi => tail.trim_ascii_end().ends_with(b"[DONE]") || found(b"\"error\""),
+        Dialect::Anthropic => found(b"message_stop") || found(b"event: error"),
+        _ => true,
     }
 }
 

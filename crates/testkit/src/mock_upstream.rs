@@ -4,7 +4,9 @@
 
 mod anthropic;
 mod bedrock;
+mod chaos;
 mod cohere;
+mod faults;
 mod gemini;
 mod workers_ai;
 
@@ -22,6 +24,8 @@ use axum::Router;
 use http::{HeaderMap, StatusCode};
 use serde_json::{json, Value};
 use tokio::sync::mpsc;
+
+pub(crate) use faults::{behaviour, error_response, Behaviour};
 
 /// One request as the mock received it.
 #[derive(Debug, Clone)]
@@ -49,6 +53,8 @@ pub(crate) struct MockState {
     /// Handlers or streams dropped before they finished: the gateway closed the connection.
     cancelled: AtomicUsize,
     completed_streams: AtomicUsize,
+    /// Requests to `chaos-…` models so far (the position in their fault sequence).
+    chaos_seq: AtomicUsize,
     connections: Arc<AtomicUsize>,
 }
 
@@ -251,70 +257,6 @@ async fn vertex_anthropic(
     anthropic::vertex(state, rest, request).await
 }
 
-/// What the model name asks the mock to do.
-pub(crate) enum Behaviour {
-    ErrorStream,
-    Normal,
-    Status(u16),
-    /// `fail-after-MS`: HTTP 500 after MS milliseconds.
-    FailAfter(u64),
-    Delay(u64),
-    Hang,
-    BrokenStream,
-    StallStream,
-    SlowStream(usize),
-}
-
-pub(crate) fn behaviour(model: &str) -> Behaviour {
-    let number = |prefix: &str| {
-        model
-            .strip_prefix(prefix)
-            .and_then(|n| n.parse::<u64>().ok())
-    };
-    if let Some(code) = number("status-") {
-        return Behaviour::Status(u16::try_from(code).unwrap_or(500));
-    }
-    if let Some(ms) = number("fail-after-") {
-        return Behaviour::FailAfter(ms);
-    }
-    if let Some(ms) = number("delay-") {
-        return Behaviour::Delay(ms);
-    }
-    if let Some(n) = number("slow-stream-") {
-        return Behaviour::SlowStream(usize::try_from(n).unwrap_or(10));
-    }
-    match model {
-        "hang" => Behaviour::Hang,
-        "broken-stream" => Behaviour::BrokenStream,
-        "stall-stream" => Behaviour::StallStream,
-        "error-stream" => Behaviour::ErrorStream,
-        _ => Behaviour::Normal,
-    }
-}
-
-fn error_response(status: u16) -> Response {
-    let status = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-    let (kind, code, message) = match status.as_u16() {
-        401 => ("invalid_request_error", "invalid_api_key", "Incorrect API key provided: sk-test. You can find your API key at https://platform.openai.com/account/api-keys."),
-        404 => ("invalid_request_error", "model_not_found", "The model `x` does not exist or you do not have access to it."),
-        429 => ("requests", "rate_limit_exceeded", "Rate limit reached for gpt-4o-mini in organization org-mock on requests per min (RPM): Limit 3, Used 3, Requested 1."),
-        400..=499 => ("invalid_request_error", "invalid_value", "Invalid value for 'temperature': must be between 0 and 2."),
-        _ => ("server_error", "server_error", "The server had an error while processing your request. Sorry about that!"),
-    };
-    let body = json!({"error": {"message": message, "type": kind, "param": null, "code": code}});
-    let mut response = (status, axum::Json(body)).into_response();
-    if status == StatusCode::TOO_MANY_REQUESTS {
-        response
-            .headers_mut()
-            .insert("retry-after", http::HeaderValue::from_static("7"));
-        response.headers_mut().insert(
-            "x-ratelimit-remaining-requests",
-            http::HeaderValue::from_static("0"),
-        );
-    }
-    response
-}
-
 async fn chat(State(state): State<Arc<MockState>>, request: Request) -> Response {
     let recorded = record(&state, request).await;
     let body = recorded.json();
@@ -361,7 +303,12 @@ async fn chat(State(state): State<Arc<MockState>>, request: Request) -> Response
         }
         return response;
     }
-    match behaviour(&model) {
+    let plan = chaos::pick(&state, &model).unwrap_or_else(|| behaviour(&model));
+    match plan {
+        Behaviour::RateLimited(secs) => {
+            guard.armed = false;
+            return faults::rate_limited(secs);
+        }
         Behaviour::Status(code) => {
             guard.armed = false;
             return error_response(code);
@@ -380,6 +327,17 @@ async fn chat(State(state): State<Arc<MockState>>, request: Request) -> Response
     let include_usage = include_usage && model != "no-usage";
     if !stream {
         let mut body = completion(&model, n, tool.as_deref());
+        match plan {
+            Behaviour::BadJson | Behaviour::BadFirstEvent => return faults::not_json(false),
+            Behaviour::CutStream => return faults::cut_json(&body),
+            Behaviour::ResetBody => return faults::broken_body(Bytes::new(), "application/json"),
+            Behaviour::BrokenStream => {
+                let text = body.to_string();
+                let half = Bytes::from(text.get(..text.len() / 2).unwrap_or_default().to_owned());
+                return faults::broken_body(half, "application/json");
+            }
+            _ => {}
+        }
         if model == "no-usage" {
             if let Some(o) = body.as_object_mut() {
                 o.remove("usage");
@@ -387,8 +345,12 @@ async fn chat(State(state): State<Arc<MockState>>, request: Request) -> Response
         }
         return axum::Json(body).into_response();
     }
+    match plan {
+        Behaviour::BadJson | Behaviour::BadFirstEvent => return faults::not_json(true),
+        Behaviour::ResetBody => return faults::broken_body(Bytes::new(), "text/event-stream"),
+        _ => {}
+    }
     let (tx, rx) = mpsc::channel::<Result<Bytes, std::io::Error>>(4);
-    let plan = behaviour(&model);
     let state2 = state.clone();
     tokio::spawn(async move {
         let mut guard = CancelGuard {
@@ -406,6 +368,14 @@ async fn chat(State(state): State<Arc<MockState>>, request: Request) -> Response
                 let _ = tx
                     .send(Err(std::io::Error::other("mock: connection broken")))
                     .await;
+                guard.armed = false;
+                return;
+            }
+            Behaviour::CutStream => {
+                // the first events, then a clean end: no finish reason, no `[DONE]`
+                for c in chunks.iter().take(2) {
+                    let _ = tx.send(Ok(c.clone())).await;
+                }
                 guard.armed = false;
                 return;
             }
@@ -427,7 +397,8 @@ async fn chat(State(state): State<Arc<MockState>>, request: Request) -> Response
                         .await
                         .is_ok();
                 }
-                for c in &chunks[chunks.len() - 2..] {
+                // the finish chunk, the usage chunk when asked for, `[DONE]`
+                for c in chunks.iter().skip(4) {
                     ok = ok && tx.send(Ok(c.clone())).await.is_ok();
                 }
                 ok

@@ -8,6 +8,7 @@
 mod client_api;
 mod steps;
 mod upstream;
+mod verify;
 
 pub use client_api::ClientApi;
 

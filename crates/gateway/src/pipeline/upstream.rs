@@ -8,7 +8,7 @@ use http::header::{HeaderName, HeaderValue, CACHE_CONTROL, CONTENT_TYPE, RETRY_A
 use http::{Response, StatusCode};
 use switchyard_providers::{Provider, UpstreamBody};
 
-use super::{ApiRequest, Gateway, PreparedCall, Reply};
+use super::{verify, ApiRequest, Gateway, PreparedCall, Reply};
 use crate::relay::StreamInfo;
 use crate::retry::{Attempt, RetryPolicy};
 use crate::translate::{self, Transcoder};
@@ -231,7 +231,7 @@ impl Gateway {
         call: &PreparedCall,
         upstream: UpstreamReply,
     ) -> Result<Reply, GatewayError> {
-        let (parts, body) = upstream.response.into_parts();
+        let (parts, mut body) = upstream.response.into_parts();
         let relayed = relayed_headers(&parts.headers);
         if !parts.status.is_success() {
             let bytes = call
@@ -250,11 +250,10 @@ impl Gateway {
             };
             return Err(err.with_headers(relayed));
         }
-        let is_sse = parts.headers.get(CONTENT_TYPE).is_some_and(|v| {
-            let v = v.as_bytes();
-            v.starts_with(b"text/event-stream")
-                || v.starts_with(b"application/vnd.amazon.eventstream")
-        });
+        let content_type = parts.headers.get(CONTENT_TYPE).map(HeaderValue::as_bytes);
+        let text_events = content_type.is_some_and(|v| v.starts_with(b"text/event-stream"));
+        let is_sse = text_events
+            || content_type.is_some_and(|v| v.starts_with(b"application/vnd.amazon.eventstream"));
         let stream = call.stream && is_sse;
         // the total timeout counts from when this attempt's request went out
         let ends_by = call
@@ -268,13 +267,25 @@ impl Gateway {
             idle: call.provider.idle_timeout(),
             ends_by: ends_by.map(Into::into),
         };
+        // an event stream that does not open with a JSON event failed like a 502 would have
+        let first = match stream && text_events {
+            true => {
+                let ends_by = ends_by.map(Into::into);
+                Some(verify::first_event(&call.provider, &mut body, info.idle, ends_by).await?)
+            }
+            false => None,
+        };
         let mut usage_slot: Option<UsageSlot> = None;
         let body = match (&call.translation, stream) {
-            (None, true) if call.strip_usage => ReplyBody::sse(body, info, None)
+            (None, true) if call.strip_usage => ReplyBody::sse(body, info, None, first)
                 .strip_usage(usage_slot.get_or_insert_with(UsageSlot::default).clone()),
-            (None, true) => ReplyBody::sse(body, info, None),
-            (Some(t), true) => ReplyBody::sse(body, info, Some(Transcoder::new(t))),
-            (None, false) => ReplyBody::full(self.read_all(call, body, ends_by).await?),
+            (None, true) => ReplyBody::sse(body, info, None, first),
+            (Some(t), true) => ReplyBody::sse(body, info, Some(Transcoder::new(t)), first),
+            (None, false) => {
+                let bytes = self.read_all(call, body, ends_by).await?;
+                verify::json_answer(call.provider.name(), &bytes)?;
+                ReplyBody::full(bytes)
+            }
             (Some(t), false) => {
                 let bytes = self.read_all(call, body, ends_by).await?;
                 ReplyBody::full(translate::response(&bytes, t, call.provider.name())?)
