@@ -31,6 +31,8 @@ pub struct RawCache {
     pub compress_min_bytes: Option<u64>,
     /// Entries the semantic cache's in-memory index holds at most (default 100,000).
     pub semantic_max_entries: Option<u64>,
+    /// One cache for every gateway key; by default each key reads and writes only its own.
+    pub shared: Option<bool>,
 }
 
 /// The validated `[cache]` table.
@@ -49,6 +51,8 @@ pub struct CacheConfig {
     pub compress_min_bytes: usize,
     /// Entries the semantic cache's index holds at most (the oldest go first).
     pub semantic_max_entries: usize,
+    /// Every gateway key reads and writes the same entries (`false`: each key its own).
+    pub shared: bool,
     /// Some binding has a semantic cache (its vector log is then read in the background).
     #[serde(skip)]
     pub semantic: bool,
@@ -86,6 +90,7 @@ impl Default for CacheConfig {
             coalesce: true,
             compress_min_bytes: 1024,
             semantic_max_entries: 100_000,
+            shared: false,
             semantic: false,
         }
     }
@@ -123,6 +128,9 @@ pub(crate) fn cache(
     }
     if let Some(c) = raw.coalesce {
         config.coalesce = c;
+    }
+    if let Some(s) = raw.shared {
+        config.shared = s;
     }
     if let Some(n) = raw.semantic_max_entries {
         config.semantic_max_entries = usize::try_from(n).unwrap_or(usize::MAX).max(16);

@@ -62,15 +62,30 @@ pub(crate) fn request_key(scope: &KeyScope<'_>, body: &[u8]) -> serde_json::Resu
     })
 }
 
-/// The key for a caller-chosen `cf-aig-cache-key` (it replaces the computed key; the identity
-/// still separates tenants).
-pub(crate) fn custom_key(identity: &str, key: &str) -> CacheKey {
+/// The key for a caller-chosen `cf-aig-cache-key`: it replaces the body's hash, never the scope —
+/// one provider, API, model and caller (a key restricted to one model can neither read nor plant
+/// entries for another).
+pub(crate) fn custom_key(scope: &KeyScope<'_>, key: &str) -> CacheKey {
     let mut ctx = Context::new(&SHA256);
     for part in [
-        b"switchyard-cache-custom-v1".as_slice(),
-        identity.as_bytes(),
+        b"switchyard-cache-custom-v2".as_slice(),
+        scope.provider.as_bytes(),
+        scope.api.as_bytes(),
+        scope.model.as_bytes(),
+        scope.identity.as_bytes(),
         key.as_bytes(),
     ] {
+        ctx.update(&(part.len() as u64).to_le_bytes());
+        ctx.update(part);
+    }
+    digest(ctx)
+}
+
+/// What every entry stored under the caller-chosen key `key` is tagged with, in every scope: what
+/// `DELETE /api/cache?key=` purges.
+pub(crate) fn custom_tag(key: &str) -> CacheKey {
+    let mut ctx = Context::new(&SHA256);
+    for part in [b"switchyard-cache-tag-v1".as_slice(), key.as_bytes()] {
         ctx.update(&(part.len() as u64).to_le_bytes());
         ctx.update(part);
     }
@@ -353,9 +368,32 @@ mod tests {
     }
 
     #[test]
-    fn custom_keys_are_per_identity() {
-        assert_eq!(custom_key("", "faq-1"), custom_key("", "faq-1"));
-        assert_ne!(custom_key("", "faq-1"), custom_key("", "faq-2"));
-        assert_ne!(custom_key("a", "faq-1"), custom_key("b", "faq-1"));
+    fn custom_keys_keep_their_scope() {
+        let base = scope();
+        assert_eq!(custom_key(&base, "faq-1"), custom_key(&scope(), "faq-1"));
+        assert_ne!(custom_key(&base, "faq-1"), custom_key(&base, "faq-2"));
+        for other in [
+            KeyScope {
+                identity: "key-2",
+                ..scope()
+            },
+            KeyScope {
+                model: "other",
+                ..scope()
+            },
+            KeyScope {
+                provider: "other",
+                ..scope()
+            },
+            KeyScope {
+                api: "messages",
+                ..scope()
+            },
+        ] {
+            assert_ne!(custom_key(&base, "faq-1"), custom_key(&other, "faq-1"));
+        }
+        // the tag is the same in every scope (purges find them all)
+        assert_eq!(custom_tag("faq-1"), custom_tag("faq-1"));
+        assert_ne!(custom_tag("faq-1"), custom_tag("faq-2"));
     }
 }

@@ -118,6 +118,10 @@ pub(crate) enum Plan {
 
 pub(crate) struct Lookup {
     key: CacheKey,
+    /// A caller-chosen key's tag (stored with the entry, for purges).
+    tag: Option<CacheKey>,
+    /// Whose entries these are (empty: the cache is shared by every caller).
+    identity: String,
     ttl: Duration,
     want: Wanted,
     /// For the reply's log record.
@@ -139,6 +143,8 @@ pub struct ResponseCache {
     flights: Flights,
     default_ttl: Option<Duration>,
     coalesce: bool,
+    /// `[cache] shared`: one cache for every gateway key (else each key has its own entries).
+    shared_across_keys: bool,
 }
 
 impl ResponseCache {
@@ -177,6 +183,7 @@ impl ResponseCache {
             flights: Flights::default(),
             default_ttl: config.ttl,
             coalesce: config.coalesce,
+            shared_across_keys: config.shared,
         })
     }
 
@@ -184,12 +191,14 @@ impl ResponseCache {
         self.shared.backend.name()
     }
 
-    /// Decides whether and how the cache takes part in this call.
+    /// Decides whether and how the cache takes part in this call, made by the caller `caller` (a
+    /// gateway key's id; empty without keys).
     pub(crate) fn plan(
         &self,
         call: &PreparedCall,
         body: &[u8],
         controls: &CacheControls,
+        caller: &str,
     ) -> Result<Plan, GatewayError> {
         if controls.skip {
             return Ok(Plan::Bypass);
@@ -205,7 +214,7 @@ impl ResponseCache {
             _ => return Ok(Plan::Off),
         };
         let api = call.api();
-        let identity = "";
+        let identity = if self.shared_across_keys { "" } else { caller };
         let scope = key::KeyScope {
             provider: call.provider().name(),
             api: api.name(),
@@ -215,12 +224,17 @@ impl ResponseCache {
         let keyed = key::request_key(&scope, body)
             .map_err(|e| GatewayError::bad_body(format!("request body is not valid JSON: {e}")))?;
         let include_usage = keyed.include_usage;
-        let key = match &controls.key {
-            Some(custom) => key::custom_key(identity, custom),
-            None => keyed.key,
+        let (key, tag) = match &controls.key {
+            Some(custom) => (
+                key::custom_key(&scope, custom),
+                Some(key::custom_tag(custom)),
+            ),
+            None => (keyed.key, None),
         };
         Ok(Plan::Use(Lookup {
             key,
+            tag,
+            identity: identity.to_owned(),
             ttl,
             requested: call.requested().to_owned(),
             provider_kind: call.provider().spec().kind.name(),
@@ -408,6 +422,7 @@ impl ResponseCache {
         let job = StoreJob {
             shared: self.shared.clone(),
             leader,
+            tag: lookup.tag,
             ttl: lookup.ttl,
             api: lookup.want.api,
             provider: reply.provider.clone(),
@@ -430,9 +445,9 @@ impl ResponseCache {
         Ok(reply)
     }
 
-    /// The key a `cf-aig-cache-key` value stands for (to purge it).
-    pub fn custom_key(&self, key: &str) -> CacheKey {
-        key::custom_key("", key)
+    /// The tag of every entry stored under a `cf-aig-cache-key` value (to purge them).
+    pub fn custom_tag(&self, key: &str) -> CacheKey {
+        key::custom_tag(key)
     }
 
     /// `DELETE /api/cache…`: how many entries went.

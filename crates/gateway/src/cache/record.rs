@@ -20,6 +20,8 @@ use crate::{ClientApi, GatewayError, ReplyBody};
 pub(crate) struct StoreJob {
     pub shared: Arc<Shared>,
     pub leader: Leader,
+    /// A caller-chosen key's tag, stored with the entry.
+    pub tag: Option<switchyard_store::CacheKey>,
     pub ttl: Duration,
     pub api: ClientApi,
     pub provider: String,
@@ -36,6 +38,7 @@ impl StoreJob {
             let StoreJob {
                 shared,
                 leader,
+                tag,
                 ttl,
                 api,
                 provider,
@@ -57,7 +60,7 @@ impl StoreJob {
                 body,
             });
             leader.finish(Outcome::Complete(entry.clone()));
-            if shared.store(leader.key(), &entry, ttl).await {
+            if shared.store(leader.key(), tag, &entry, ttl).await {
                 if let Some(similar) = similar {
                     shared.index_answer(similar, leader.key(), ttl).await;
                 }

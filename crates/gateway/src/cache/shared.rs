@@ -53,7 +53,13 @@ impl Shared {
     }
 
     /// Whether the entry was stored.
-    pub(crate) async fn store(&self, key: &CacheKey, entry: &Entry, ttl: Duration) -> bool {
+    pub(crate) async fn store(
+        &self,
+        key: &CacheKey,
+        tag: Option<CacheKey>,
+        entry: &Entry,
+        ttl: Duration,
+    ) -> bool {
         if entry.body.len() > self.max_entry_bytes {
             self.metrics.note_too_large();
             return false;
@@ -64,6 +70,7 @@ impl Shared {
             key: *key,
             provider: entry.meta.provider.clone(),
             model: entry.meta.model.clone(),
+            tag,
             value,
             ttl,
         };

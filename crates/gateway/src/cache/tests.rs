@@ -15,6 +15,8 @@ fn lookup(key: u8, ttl: u64, stream: bool) -> Lookup {
         requested: "p/m".into(),
         provider_kind: "openai",
         key: [key; 32],
+        tag: None,
+        identity: String::new(),
         ttl: Duration::from_secs(ttl),
         want: Wanted {
             api: ClientApi::ChatCompletions,
@@ -167,7 +169,7 @@ async fn controls_and_config_decide_the_plan() {
     let body = Bytes::from_static(br#"{"model":"p/m","messages":[{"role":"user","content":"x"}]}"#);
     let call = gateway.prepare(ClientApi::ChatCompletions, &body).unwrap();
     let none = CacheControls::default();
-    let plan = |cache: &ResponseCache, c: &CacheControls| match cache.plan(&call, &body, c) {
+    let plan = |cache: &ResponseCache, c: &CacheControls| match cache.plan(&call, &body, c, "") {
         Ok(Plan::Off) => "off",
         Ok(Plan::Bypass) => "bypass",
         Ok(Plan::Use(l)) => {
@@ -204,5 +206,5 @@ async fn controls_and_config_decide_the_plan() {
     let body =
         Bytes::from_static(br#"{"model":"never","messages":[{"role":"user","content":"x"}]}"#);
     let call = gateway.prepare(ClientApi::ChatCompletions, &body).unwrap();
-    assert!(matches!(on.plan(&call, &body, &none), Ok(Plan::Off)));
+    assert!(matches!(on.plan(&call, &body, &none, ""), Ok(Plan::Off)));
 }

@@ -319,7 +319,11 @@ impl Gateway {
         call: PreparedCall,
         request: ApiRequest,
     ) -> Result<Reply, GatewayError> {
-        let lookup = match self.cache.plan(&call, &request.body, &request.cache)? {
+        let caller = request.key.as_ref().map_or("", |k| k.0.id.as_str());
+        let lookup = match self
+            .cache
+            .plan(&call, &request.body, &request.cache, caller)?
+        {
             Plan::Off => return self.forward(ctx, call, &request).await,
             Plan::Bypass => {
                 self.cache.note_bypass();

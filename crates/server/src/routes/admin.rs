@@ -42,7 +42,7 @@ pub async fn cache_purge(
     let cache = state.gateway.cache();
     let purge = match (q.key, q.hash, q.model, q.provider) {
         (None, None, None, None) => Purge::All,
-        (Some(key), None, None, None) => Purge::Key(cache.custom_key(&key)),
+        (Some(key), None, None, None) => Purge::Tag(cache.custom_tag(&key)),
         (None, Some(hash), None, None) => match parse_key(&hash) {
             Some(key) => Purge::Key(key),
             None => return bad("`hash` must be the 64 hex digits of x-switchyard-cache-key"),

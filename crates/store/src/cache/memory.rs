@@ -19,6 +19,7 @@ struct Stored {
     value: Bytes,
     provider: Arc<str>,
     model: Arc<str>,
+    tag: Option<CacheKey>,
     ttl: Duration,
 }
 
@@ -76,6 +77,7 @@ impl MemoryCache {
                 value: record.value,
                 provider: record.provider.into(),
                 model: record.model.into(),
+                tag: record.tag,
                 ttl: record.ttl,
             },
         );
@@ -91,6 +93,17 @@ impl MemoryCache {
                 n
             }
             Purge::Key(key) => u64::from(self.cache.remove(key).is_some()),
+            Purge::Tag(tag) => {
+                let keys: Vec<CacheKey> = self
+                    .cache
+                    .iter()
+                    .filter(|(_, v)| v.tag.as_ref() == Some(tag))
+                    .map(|(k, _)| *k)
+                    .collect();
+                keys.iter()
+                    .filter(|k| self.cache.remove(*k).is_some())
+                    .count() as u64
+            }
             Purge::Model { provider, model } => {
                 let doomed: Vec<Arc<CacheKey>> = self
                     .cache
@@ -124,6 +137,7 @@ mod tests {
 
     fn record(n: u8, model: &str, size: usize) -> CacheRecord {
         CacheRecord {
+            tag: None,
             key: [n; 32],
             provider: "p".into(),
             model: model.into(),
@@ -153,6 +167,19 @@ mod tests {
         assert_eq!(cache.purge(&other_provider), 0);
         assert_eq!(cache.purge(&Purge::Key([3; 32])), 1);
         assert_eq!(cache.stats().entries, Some(0));
+    }
+
+    #[test]
+    fn purges_by_tag() {
+        let cache = MemoryCache::new(1 << 20);
+        for n in 1..=3 {
+            let mut r = record(n, "a", 10);
+            r.tag = (n < 3).then_some([7; 32]);
+            cache.put(r);
+        }
+        assert_eq!(cache.purge(&Purge::Tag([8; 32])), 0);
+        assert_eq!(cache.purge(&Purge::Tag([7; 32])), 2);
+        assert!(cache.get(&[3; 32]).is_some());
     }
 
     #[test]

@@ -26,6 +26,9 @@ pub struct CacheRecord {
     /// Which provider and model answered: what purge-by-model matches.
     pub provider: String,
     pub model: String,
+    /// A caller-chosen key's tag (`cf-aig-cache-key`): what purge-by-key matches, across the
+    /// callers and models each entry is private to.
+    pub tag: Option<CacheKey>,
     pub value: Bytes,
     pub ttl: Duration,
 }
@@ -44,6 +47,8 @@ pub struct VectorRecord {
 pub enum Purge {
     All,
     Key(CacheKey),
+    /// Every entry stored under a caller-chosen key with this tag.
+    Tag(CacheKey),
     /// Every entry served by `model`, from `provider` only when given.
     Model {
         provider: Option<String>,

@@ -12,13 +12,15 @@ use super::{hex, unix_ms, BackendStats, CacheKey, CacheRecord, Purge, StoreError
 use crate::redis_link::RedisLink;
 pub use crate::redis_link::RedisSettings;
 
-/// Stores the value with its TTL and records its key in the model's set, whose own TTL is kept at
-/// least as long as the longest entry's.
+/// Stores the value with its TTL and records its key in the model's set (and in its tag's set,
+/// KEYS[3], when it has one), each set's own TTL kept at least as long as its longest entry's.
 const PUT: &str = r"
 redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
-redis.call('SADD', KEYS[2], ARGV[3])
-local ttl = redis.call('PTTL', KEYS[2])
-if ttl < tonumber(ARGV[2]) then redis.call('PEXPIRE', KEYS[2], ARGV[2]) end
+for i = 2, #KEYS do
+  redis.call('SADD', KEYS[i], ARGV[3])
+  local ttl = redis.call('PTTL', KEYS[i])
+  if ttl < tonumber(ARGV[2]) then redis.call('PEXPIRE', KEYS[i], ARGV[2]) end
+end
 return 1";
 
 /// Deletes every entry listed in a model's set, then the set; returns how many entries existed.
@@ -66,6 +68,10 @@ impl RedisCache {
         format!("{}e:{}", self.settings.prefix, hex(key))
     }
 
+    fn tag_key(&self, tag: &CacheKey) -> String {
+        format!("{}t:{}", self.settings.prefix, hex(tag))
+    }
+
     fn model_key(&self, provider: &str, model: &str) -> String {
         format!("{}m:{provider}/{model}", self.settings.prefix)
     }
@@ -80,7 +86,11 @@ impl RedisCache {
         let mut invocation = self.put.prepare_invoke();
         invocation
             .key(self.entry_key(&record.key))
-            .key(self.model_key(&record.provider, &record.model))
+            .key(self.model_key(&record.provider, &record.model));
+        if let Some(tag) = &record.tag {
+            invocation.key(self.tag_key(tag));
+        }
+        invocation
             .arg(&record.value[..])
             .arg(record.ttl.as_millis().max(1) as u64)
             .arg(hex(&record.key));
@@ -156,6 +166,7 @@ impl RedisCache {
                     .run(|mut c| async move { c.unlink(k).await })
                     .await
             }
+            Purge::Tag(tag) => self.purge_model_set(self.tag_key(tag)).await,
             Purge::Model {
                 provider: Some(provider),
                 model,
@@ -177,6 +188,7 @@ impl RedisCache {
             Purge::All => {
                 let entries = format!("{}e:*", self.settings.prefix);
                 let sets = format!("{}m:*", self.settings.prefix);
+                let tags = format!("{}t:*", self.settings.prefix);
                 let mut n = 0;
                 // the log goes; its sequence stays, so replicas' cursors stay valid
                 let (set, _) = self.vectors_key();
@@ -190,7 +202,9 @@ impl RedisCache {
                         .run(|mut c| async move { c.unlink::<_, u64>(keys).await })
                         .await?;
                 }
-                for keys in self.scan(sets).await?.chunks(500) {
+                let mut sets = self.scan(sets).await?;
+                sets.extend(self.scan(tags).await?);
+                for keys in sets.chunks(500) {
                     let keys = keys.to_vec();
                     self.link
                         .run(|mut c| async move { c.unlink::<_, u64>(keys).await })

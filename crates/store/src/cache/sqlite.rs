@@ -31,6 +31,8 @@ const MIGRATIONS: &[&str] = &[
         value BLOB NOT NULL
     );
     CREATE INDEX cache_vectors_expires ON cache_vectors (expires_at);",
+    "ALTER TABLE cache_entries ADD COLUMN tag BLOB;
+    CREATE INDEX cache_entries_tag ON cache_entries (tag) WHERE tag IS NOT NULL;",
 ];
 
 /// How often expired rows are deleted and the size bound enforced.
@@ -92,12 +94,13 @@ impl SqliteCache {
         let now = unix_ms();
         let size = record.value.len() as u64;
         sqlx::query(
-            "INSERT OR REPLACE INTO cache_entries (key, provider, model, stored_at, expires_at, size, value)
-             VALUES (?, ?, ?, ?, ?, ?, ?)",
+            "INSERT OR REPLACE INTO cache_entries (key, provider, model, tag, stored_at, expires_at, size, value)
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
         )
         .bind(&record.key[..])
         .bind(&record.provider)
         .bind(&record.model)
+        .bind(record.tag.as_ref().map(|t| &t[..]))
         .bind(now as i64)
         .bind(now.saturating_add(record.ttl.as_millis() as u64) as i64)
         .bind(size as i64)
@@ -130,6 +133,12 @@ impl SqliteCache {
             Purge::Key(key) => {
                 sqlx::query("DELETE FROM cache_entries WHERE key = ?")
                     .bind(&key[..])
+                    .execute(pool)
+                    .await?
+            }
+            Purge::Tag(tag) => {
+                sqlx::query("DELETE FROM cache_entries WHERE tag = ?")
+                    .bind(&tag[..])
                     .execute(pool)
                     .await?
             }
@@ -293,12 +302,28 @@ mod tests {
 
     fn record(n: u8, model: &str, size: usize, ttl: Duration) -> CacheRecord {
         CacheRecord {
+            tag: None,
             key: [n; 32],
             provider: "p".into(),
             model: model.into(),
             value: Bytes::from(vec![n; size]),
             ttl,
         }
+    }
+
+    #[tokio::test]
+    async fn purges_by_tag() {
+        let dir = tempfile::tempdir().unwrap();
+        let cache = SqliteCache::open(&dir.path().join("cache.db"), 1 << 20)
+            .await
+            .unwrap();
+        for n in 1..=3 {
+            let mut r = record(n, "a", 10, Duration::from_secs(60));
+            r.tag = (n < 3).then_some([7; 32]);
+            cache.put(r).await.unwrap();
+        }
+        assert_eq!(cache.purge(&Purge::Tag([7; 32])).await.unwrap(), 2);
+        assert!(cache.get(&[3; 32]).await.unwrap().is_some());
     }
 
     #[tokio::test]

@@ -194,6 +194,7 @@ impl ResponseCache {
             model: call.upstream_model(),
             embedder: &config.embedder,
             tools: config.tools,
+            caller: &lookup.identity,
         };
         let Some(probe) = prompt::probe(call.api(), body, &rules) else {
             return Similarity::Miss(None);

@@ -21,6 +21,8 @@ pub(crate) struct Rules<'a> {
     pub provider: &'a str,
     pub model: &'a str,
     pub embedder: &'a str,
+    /// Whose entries these are (empty: shared by every caller).
+    pub caller: &'a str,
     /// Requests offering tools take part too.
     pub tools: bool,
 }
@@ -63,7 +65,7 @@ pub(crate) fn probe(api: ClientApi, body: &[u8], rules: &Rules<'_>) -> Option<Pr
         return None;
     }
     let rest = serde_json::to_vec(&v).ok()?;
-    let identity = format!("semantic:{}", rules.embedder);
+    let identity = format!("semantic:{}:{}", rules.embedder, rules.caller);
     let scope = KeyScope {
         provider: rules.provider,
         api: api.name(),
@@ -107,6 +109,7 @@ mod tests {
         provider: "p",
         model: "m",
         embedder: "minilm",
+        caller: "",
         tools: false,
     };
 
