@@ -17,6 +17,9 @@ pub struct RawLimits {
     pub url: Option<Spanned<String>>,
     pub prefix: Option<String>,
     pub timeout_ms: Option<u64>,
+    /// `refuse` (default) or `allow`: what a request under a budget gets when the counters
+    /// cannot be read (Redis down).
+    pub budgets_when_unavailable: Option<Spanned<String>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -127,6 +130,9 @@ pub struct LimitsConfig {
     pub backend: CounterBackend,
     pub rate_limits: Vec<RateLimit>,
     pub budgets: Vec<Budget>,
+    /// Serve requests under a budget, uncharged, while the counters cannot be read (else they
+    /// are refused with 503).
+    pub budgets_fail_open: bool,
     /// `[runtime] free_units_per_day`: each key's daily allowance on local models.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub local_allowance: Option<LocalAllowance>,
@@ -145,6 +151,7 @@ impl Default for LimitsConfig {
             backend: CounterBackend::Memory,
             rate_limits: Vec::new(),
             budgets: Vec::new(),
+            budgets_fail_open: false,
             local_allowance: None,
         }
     }
@@ -274,6 +281,18 @@ pub(crate) fn limits(
                 format!("`limits.backend` must be \"memory\" or \"redis\", not `{other}`"),
             ));
         }
+    }
+    if let Some(v) = &raw.limits.budgets_when_unavailable {
+        c.budgets_fail_open = match v.get_ref().as_str() {
+            "refuse" => false,
+            "allow" => true,
+            other => {
+                return Err(src.error(
+                    Some(v.span()),
+                    format!("`limits.budgets_when_unavailable` must be \"refuse\" or \"allow\", not `{other}`"),
+                ))
+            }
+        };
     }
     for r in raw.rate_limits {
         let scope = match r.scope.get_ref().as_str() {

@@ -29,7 +29,7 @@ fn control(c: &mut Criterion) {
     let mut gateway_limit = parse_rate("100000000/min").unwrap();
     gateway_limit.scope = switchyard_config::limits::Scope::Gateway;
     config.rate_limits.push(gateway_limit);
-    let limiter = Limiter::new(&config, Counters::memory());
+    let limiter = Limiter::new(&config, Counters::memory(), &[]);
     // warm the key cache, as under load
     runtime.block_on(keys.authenticate(&key)).unwrap();
 
@@ -47,7 +47,9 @@ fn control(c: &mut Criterion) {
                         metadata: None,
                         requested: "mock/gpt-4o-mini",
                         provider: "mock",
+                        provider_kind: "openai",
                         model: "gpt-4o-mini",
+                        body: br#"{"model":"gpt-4o-mini","max_tokens":16}"#,
                         estimated_tokens: 100,
                         holds: &[],
                     })

@@ -378,6 +378,17 @@ impl GatewayError {
         err
     }
 
+    /// A limit the request is under cannot be checked (its counters are down): 503.
+    pub fn limits_unavailable(message: String) -> Self {
+        Self::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            ErrorOrigin::Internal,
+            "service_unavailable",
+            "budget_unavailable",
+            message,
+        )
+    }
+
     /// No gateway key, or one that is unknown, disabled or expired (401).
     pub fn unauthorized(message: String) -> Self {
         Self::new(

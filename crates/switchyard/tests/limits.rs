@@ -333,3 +333,79 @@ async fn a_custom_cost_cannot_lower_what_a_budget_is_charged() {
     let (status, body) = call_model_body(&url, "mock-openai/gpt-4o-mini", &bad).await;
     assert_eq!(status, 400, "{body}");
 }
+
+#[tokio::test]
+async fn concurrent_requests_cannot_overshoot_a_budget_together() {
+    let dir = tempfile::tempdir().unwrap();
+    // every request costs 12 input + 3 output tokens = $0.000018; the budget is under three
+    let h = start(
+        dir.path(),
+        "[[pricing]]\nprovider = \"mock-openai\"\nmodel = \"delay-*\"\ninput = 1.0\noutput = 2.0\n",
+    )
+    .await;
+    let url = h.gateway.base_url().to_owned();
+    let key = make_key(&url, json!({"name": "burst", "budget": "0.00005/day"})).await;
+    let mut body = chat("mock-openai/delay-300");
+    body["max_tokens"] = json!(3);
+    // all in flight at once, before any of them is settled
+    let answers = futures_util::future::join_all((0..20).map(|_| {
+        let (url, body, key) = (url.clone(), body.clone(), key.clone());
+        async move {
+            common::post_with(
+                &url,
+                "/v1/chat/completions",
+                &body,
+                &[("authorization", &key)],
+            )
+            .await
+            .0
+        }
+    }))
+    .await;
+    let passed = answers.iter().filter(|s| **s == 200).count();
+    assert!(
+        answers.iter().all(|s| *s == 200 || *s == 429),
+        "{answers:?}"
+    );
+    // each admission reserved its estimate: at most what the budget covers got through
+    assert!((1..=3).contains(&passed), "{answers:?}");
+}
+
+#[tokio::test]
+async fn a_budget_that_cannot_be_checked_refuses_unless_told_otherwise() {
+    let mut redis = RedisServer::start().unwrap();
+    let limits = format!(
+        "[limits]\nbackend = \"redis\"\nurl = \"{}\"\ntimeout_ms = 200\n",
+        redis.url()
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let h = start(dir.path(), &limits).await;
+    let url = h.gateway.base_url().to_owned();
+    let key = make_key(&url, json!({"name": "budgeted", "budget": "1/day"})).await;
+    let free = make_key(&url, json!({"name": "free"})).await;
+    assert_eq!(call(&url, &[("authorization", &key)]).await.0, 200);
+    redis.kill();
+    let (status, _, body) = call(&url, &[("authorization", &key)]).await;
+    assert_eq!(status, 503, "{body}");
+    assert_eq!(body["error"]["code"], "budget_unavailable", "{body}");
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("budget"),
+        "{body}"
+    );
+    // a key without a budget is not held up
+    assert_eq!(call(&url, &[("authorization", &free)]).await.0, 200);
+
+    // `budgets_when_unavailable = "allow"`: served, uncharged, and said so in the log
+    let dir = tempfile::tempdir().unwrap();
+    let h = start(
+        dir.path(),
+        &format!("{limits}budgets_when_unavailable = \"allow\"\n"),
+    )
+    .await;
+    let url = h.gateway.base_url().to_owned();
+    let key = make_key(&url, json!({"name": "budgeted", "budget": "1/day"})).await;
+    assert_eq!(call(&url, &[("authorization", &key)]).await.0, 200);
+}

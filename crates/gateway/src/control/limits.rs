@@ -8,7 +8,7 @@
 //! A counter store that fails lets requests through (and says so in the log): limits protect
 //! spend, they must not take the gateway down.
 
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -19,7 +19,7 @@ use switchyard_config::LimitsConfig;
 use switchyard_store::counters::{Counters, Hit};
 use switchyard_store::StoreError;
 
-use super::ApiKey;
+use super::{ApiKey, Ticket};
 use crate::GatewayError;
 
 /// What the limiter needs to know about a request.
@@ -29,7 +29,11 @@ pub struct Admission<'a> {
     /// The model as the client named it, and where it goes.
     pub requested: &'a str,
     pub provider: &'a str,
+    /// The provider's kind (for prices).
+    pub provider_kind: &'a str,
     pub model: &'a str,
+    /// The request body (a budget's reservation is estimated from it).
+    pub body: &'a [u8],
     /// Tokens reserved by token limits until the real usage is known.
     pub estimated_tokens: u64,
     /// Budgets a dynamic route's gates already checked (settled with the rest).
@@ -45,22 +49,19 @@ pub struct Limiter {
     budgets: Vec<Budget>,
     /// Each key's daily free compute units on local models, as a USD-equivalent budget.
     allowance: Option<(Budget, f64)>,
-}
-
-/// What a request took from the limits, to settle once its usage and cost are known.
-pub struct Ticket {
-    counters: Arc<Counters>,
-    tokens: Vec<Counted>,
-    budgets: Vec<Counted>,
-    settled: AtomicBool,
+    /// What a request may cost is reserved against its budgets at admission.
+    prices: crate::observe::pricing::PriceTable,
+    /// Serve requests under a budget while the counters cannot be read (else 503).
+    budgets_fail_open: bool,
 }
 
 #[derive(Clone)]
-struct Counted {
-    name: Arc<str>,
-    window: u64,
-    window_ms: u64,
-    amount: f64,
+pub(super) struct Counted {
+    pub(super) name: Arc<str>,
+    pub(super) window: u64,
+    pub(super) window_ms: u64,
+    /// What was counted (a budget: the reservation; settled to the real cost).
+    pub(super) amount: f64,
 }
 
 fn metadata_text(v: &Value) -> Option<String> {
@@ -107,7 +108,11 @@ fn period_name(p: Period) -> &'static str {
 }
 
 impl Limiter {
-    pub fn new(config: &LimitsConfig, counters: Counters) -> Self {
+    pub fn new(
+        config: &LimitsConfig,
+        counters: Counters,
+        pricing: &[switchyard_config::PriceRow],
+    ) -> Self {
         Limiter {
             counters: Arc::new(counters),
             rate_limits: config.rate_limits.clone(),
@@ -121,6 +126,8 @@ impl Limiter {
                 };
                 (budget, a.units)
             }),
+            prices: crate::observe::pricing::PriceTable::new(pricing),
+            budgets_fail_open: config.budgets_fail_open,
         }
     }
 
@@ -238,6 +245,8 @@ impl Limiter {
             counted.push(c);
         }
         let budgets = self.budgets.iter().map(|b| (b, false));
+        // what the request may cost, reserved against each budget (`None`: not priced)
+        let mut estimate: Option<Option<f64>> = None;
         for (budget, own) in budgets.chain(own_budget.map(|b| (b, true))) {
             let name = match (own, own_names) {
                 (true, Some((_, budget))) => budget.clone(),
@@ -247,19 +256,50 @@ impl Limiter {
                 },
             };
             let (window, window_ms) = period_window(budget.period, now as i64);
-            let Some(spent) = self.spent(&name, window, window_ms).await else {
-                continue;
+            let reserve = estimate
+                .get_or_insert_with(|| {
+                    super::estimate::usd(&self.prices, a.provider, a.provider_kind, a.model, a.body)
+                })
+                .unwrap_or(0.0);
+            // taken while money is left (checked and added in one step, so concurrent requests
+            // each see the others' reservations)
+            let hit = Hit {
+                window,
+                window_ms,
+                amount: reserve,
+                limit: budget.usd + reserve * (1.0 - 1e-9),
+                previous_weight: 0.0,
             };
-            if spent >= budget.usd {
+            let count = match self.counters.hit(&name, hit).await {
+                Ok(count) => count,
+                Err(e) if self.budgets_fail_open => {
+                    fail_open(&e);
+                    continue;
+                }
+                Err(e) => {
+                    self.refund(counted);
+                    return Err(budget_unavailable(&name, &e));
+                }
+            };
+            let spent = if count.allowed {
+                count.total - reserve
+            } else {
+                count.total
+            };
+            let refused = !count.allowed || spent >= budget.usd;
+            if count.allowed {
+                // an unsettled ticket gives its reservations back when dropped (refusals too)
+                ticket.budgets.push(Counted {
+                    name: name.clone(),
+                    window,
+                    window_ms,
+                    amount: reserve,
+                });
+            }
+            if refused {
                 self.refund(counted);
                 return Err(exhausted(&name, budget, spent));
             }
-            ticket.budgets.push(Counted {
-                name,
-                window,
-                window_ms,
-                amount: 0.0,
-            });
         }
         if let Some((budget, units, name)) = allowance {
             let (window, window_ms) = period_window(budget.period, now as i64);
@@ -452,6 +492,13 @@ fn limited(limit: &RateLimit, total: f64, reset_ms: u64) -> GatewayError {
     err
 }
 
+fn budget_unavailable(name: &str, e: &StoreError) -> GatewayError {
+    let what = name.trim_start_matches("bg:");
+    GatewayError::limits_unavailable(format!(
+        "budget `{what}` cannot be checked: the limit counters are unavailable ({e}); set `[limits] budgets_when_unavailable = \"allow\"` to serve uncharged instead"
+    ))
+}
+
 fn exhausted(name: &str, budget: &Budget, spent: f64) -> GatewayError {
     let what = name.trim_start_matches("bg:");
     GatewayError::rate_limited(format!(
@@ -459,57 +506,6 @@ fn exhausted(name: &str, budget: &Budget, spent: f64) -> GatewayError {
         budget.usd,
         period_name(budget.period)
     ))
-}
-
-impl std::fmt::Debug for Ticket {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Ticket")
-            .field("tokens", &self.tokens.len())
-            .field("budgets", &self.budgets.len())
-            .finish()
-    }
-}
-
-impl Ticket {
-    /// Settles the reservations with what the call really used: token limits get the
-    /// difference to their estimate, budgets the cost. Once; later calls do nothing.
-    pub fn settle(&self, tokens: Option<u64>, cost_usd: Option<f64>) {
-        if self.settled.swap(true, Ordering::Relaxed) {
-            return;
-        }
-        let mut adds: Vec<Counted> = Vec::new();
-        if let Some(t) = tokens {
-            for c in &self.tokens {
-                adds.push(Counted {
-                    amount: t as f64 - c.amount,
-                    ..c.clone()
-                });
-            }
-        }
-        if let Some(cost) = cost_usd.filter(|c| *c > 0.0) {
-            for c in &self.budgets {
-                adds.push(Counted {
-                    amount: cost,
-                    ..c.clone()
-                });
-            }
-        }
-        adds.retain(|c| c.amount != 0.0);
-        if adds.is_empty() {
-            return;
-        }
-        let counters = self.counters.clone();
-        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
-            return;
-        };
-        runtime.spawn(async move {
-            for c in adds {
-                if let Err(e) = counters.add(&c.name, c.window, c.window_ms, c.amount).await {
-                    tracing::warn!(counter = &*c.name, "cannot settle a limit: {e}");
-                }
-            }
-        });
-    }
 }
 
 #[cfg(test)]

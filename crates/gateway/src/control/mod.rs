@@ -4,14 +4,19 @@
 //! # Layout
 //! - [`keys`]: [`Keys`] — creating, checking (cached in memory) and managing gateway keys.
 //! - [`vault`]: [`Vault`] — stored provider keys, sealed with AES-256-GCM (BYOK).
-//! - [`limits`]: [`Limiter`] — rate limits and budgets, admitted before and settled after.
+//! - [`limits`]: [`Limiter`] — rate limits and budgets, admitted before and settled after;
+//!   [`ticket`]: what one request took, settled with its real cost; [`estimate`]: what a
+//!   request may cost, reserved against its budgets at admission.
 
+mod estimate;
 pub mod keys;
 pub mod limits;
+mod ticket;
 pub mod vault;
 
 pub use keys::{ApiKey, Keys, NewKey};
-pub use limits::{Admission, Limiter, Ticket};
+pub use limits::{Admission, Limiter};
+pub use ticket::Ticket;
 pub use vault::Vault;
 
 /// Compares secrets in time independent of where they differ and of their lengths: the SHA-256

@@ -1,23 +1,25 @@
 //! [`Gateway::handle`]: the request life cycle, one named step after another.
 //!
 //! - [`client_api`]: which API the client called (its dialect, the provider API serving it).
+//! - [`reply`]: the answer and what the edge reports about it.
 //! - [`steps`]: dynamic route walks and what follows a failure (fallbacks), with their retry policy.
 //! - [`upstream`]: the attempt loop — the provider called, retried, fallen back — and the answer
-//!   turned into the client's.
+//!   turned into the client's; [`verify`]: a 2xx checked to be the answer it claims to be.
 
 mod client_api;
+mod reply;
 mod steps;
 mod upstream;
 mod verify;
 
 pub use client_api::ClientApi;
+pub use reply::Reply;
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
-use http::header::{HeaderName, HeaderValue};
-use http::{HeaderMap, Response};
+use http::HeaderMap;
 use switchyard_config::limits::CounterBackend;
 use switchyard_config::Config;
 use switchyard_protocol::anthropic::client::MessagesRequest;
@@ -29,16 +31,13 @@ use switchyard_providers::{Provider, UpstreamError};
 use switchyard_store::cache::RedisSettings;
 use switchyard_store::counters::Counters;
 
-use crate::cache::{
-    CacheControls, CacheStatus, Found, Plan, ResponseCache, Similarity, TokenUsage,
-};
+use crate::cache::{CacheControls, CacheStatus, Found, Plan, ResponseCache, Similarity};
 use crate::control::limits::BudgetHold;
-use crate::control::{Admission, Limiter, Ticket};
+use crate::control::{Admission, Limiter};
 use crate::dynamic::DynamicRoutes;
 use crate::retry::RetryControls;
 use crate::translate::{self, Translation};
-use crate::usage::UsageSlot;
-use crate::{GatewayError, ModelRouter, ReplyBody, RequestContext};
+use crate::{GatewayError, ModelRouter, RequestContext};
 
 /// Shared, immutable gateway state.
 pub struct Gateway {
@@ -76,38 +75,6 @@ pub struct ApiRequest {
     pub headers: HeaderMap,
     /// `cf-aig-byok-alias`: send the provider key stored under this alias.
     pub byok: Option<String>,
-}
-
-/// A successful answer, plus what the edge reports about it.
-pub struct Reply {
-    pub response: Response<ReplyBody>,
-    pub provider: String,
-    pub upstream_model: String,
-    /// From sending the upstream request to its response headers.
-    pub upstream_latency: Duration,
-    pub stream: bool,
-    /// What the cache did, when it took part.
-    pub cache: Option<CacheStatus>,
-    /// On a cache hit: the tokens the stored answer used, i.e. what the hit saved (priced by the
-    /// cost step).
-    pub saved_usage: Option<TokenUsage>,
-    /// What the log record needs: the client API (None for native passthrough), the provider's
-    /// kind (for prices) and the model as the client named it.
-    pub api: Option<ClientApi>,
-    pub provider_kind: &'static str,
-    pub requested_model: Option<String>,
-    /// Usage taken out of the client's stream (see [`crate::usage`]).
-    pub usage_slot: Option<UsageSlot>,
-    /// Which step answered: 0 = the model asked for, 1.. = its fallbacks.
-    pub step: u32,
-    /// What the request took from rate limits and budgets, settled by the record step.
-    pub ticket: Option<Arc<Ticket>>,
-    /// Budget gates of a dynamic route passed on a fallback walk: settled with the ticket.
-    pub(crate) gate_holds: Vec<BudgetHold>,
-    /// Where `model = "auto"` sent it, and why.
-    pub routing: Option<crate::hybrid::Routed>,
-    /// A semantic-cache hit: how similar the stored answer's prompt was.
-    pub similarity: Option<f32>,
 }
 
 /// A request checked, routed and rewritten, ready to send. Owns everything it needs, so the body
@@ -203,7 +170,7 @@ impl Gateway {
             cache,
             max_response_bytes: config.server.max_response_bytes,
             retries: config.retries,
-            limiter: Limiter::new(&config.limits, counters(&config.limits)?),
+            limiter: Limiter::new(&config.limits, counters(&config.limits)?, &config.pricing),
             dynamic: DynamicRoutes::new(&config.routes),
             vault: std::sync::OnceLock::new(),
             hybrids: config
@@ -305,7 +272,9 @@ impl Gateway {
             metadata: request.metadata.as_ref(),
             requested: call.requested(),
             provider: call.provider().name(),
+            provider_kind: call.provider().spec().kind.name(),
             model: call.upstream_model(),
+            body: &request.body,
             // about four bytes a token; settled with the real usage after the call
             estimated_tokens: (request.body.len() / 4) as u64,
             holds,
@@ -543,37 +512,6 @@ impl Gateway {
         call.body = body;
         call.translation = Some(translation);
         call
-    }
-}
-
-static STEP: HeaderName = HeaderName::from_static("cf-aig-step");
-static SERVED_MODEL: HeaderName = HeaderName::from_static("cf-aig-model");
-static SERVED_PROVIDER: HeaderName = HeaderName::from_static("cf-aig-provider");
-
-impl Reply {
-    /// Which step answered, in the reply and its `cf-aig-step` header; a fallback (or any
-    /// answer when `named`, as for dynamic routes) also names what served it
-    /// (`cf-aig-provider`, `cf-aig-model`).
-    pub fn set_step(&mut self, step: u32, named: bool) {
-        self.step = step;
-        let headers = self.response.headers_mut();
-        headers.insert(STEP.clone(), HeaderValue::from(step));
-        if step > 0 || named {
-            if let Ok(v) = HeaderValue::from_str(&self.provider) {
-                headers.insert(SERVED_PROVIDER.clone(), v);
-            }
-            if let Ok(v) = HeaderValue::from_str(&self.upstream_model) {
-                if !self.upstream_model.is_empty() {
-                    headers.insert(SERVED_MODEL.clone(), v);
-                }
-            }
-        }
-    }
-
-    /// Records what the cache did, in the reply and its `cf-aig-cache-status` header.
-    pub fn mark_cache(&mut self, status: CacheStatus) {
-        self.cache = Some(status);
-        status.write_headers(self.response.headers_mut());
     }
 }
 

@@ -79,7 +79,9 @@ async fn admit(
             metadata: None,
             requested: "",
             provider,
+            provider_kind: "",
             model: "",
+            body: &[],
             estimated_tokens: (body_len / 4) as u64,
             holds: &[],
         })
