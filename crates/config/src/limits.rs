@@ -20,6 +20,9 @@ pub struct RawLimits {
     /// `refuse` (default) or `allow`: what a request under a budget gets when the counters
     /// cannot be read (Redis down).
     pub budgets_when_unavailable: Option<Spanned<String>>,
+    /// USD per million tokens (input and output alike) charged for models without a price
+    /// under a budget; unset, such requests are refused.
+    pub unpriced_usd_per_mtok: Option<Spanned<f64>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -133,6 +136,8 @@ pub struct LimitsConfig {
     /// Serve requests under a budget, uncharged, while the counters cannot be read (else they
     /// are refused with 503).
     pub budgets_fail_open: bool,
+    /// USD per million tokens charged for unpriced models under a budget (`None`: refused).
+    pub unpriced_usd_per_mtok: Option<f64>,
     /// `[runtime] free_units_per_day`: each key's daily allowance on local models.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub local_allowance: Option<LocalAllowance>,
@@ -152,6 +157,7 @@ impl Default for LimitsConfig {
             rate_limits: Vec::new(),
             budgets: Vec::new(),
             budgets_fail_open: false,
+            unpriced_usd_per_mtok: None,
             local_allowance: None,
         }
     }
@@ -293,6 +299,16 @@ pub(crate) fn limits(
                 ))
             }
         };
+    }
+    if let Some(v) = &raw.limits.unpriced_usd_per_mtok {
+        let rate = *v.get_ref();
+        if !(rate >= 0.0 && rate.is_finite()) {
+            return Err(src.error(
+                Some(v.span()),
+                "`limits.unpriced_usd_per_mtok` must be a price in USD per million tokens",
+            ));
+        }
+        c.unpriced_usd_per_mtok = Some(rate);
     }
     for r in raw.rate_limits {
         let scope = match r.scope.get_ref().as_str() {

@@ -50,6 +50,7 @@ fn control(c: &mut Criterion) {
                         provider_kind: "openai",
                         model: "gpt-4o-mini",
                         body: br#"{"model":"gpt-4o-mini","max_tokens":16}"#,
+                        metered: true,
                         estimated_tokens: 100,
                         holds: &[],
                     })

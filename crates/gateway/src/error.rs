@@ -378,6 +378,18 @@ impl GatewayError {
         err
     }
 
+    /// The request is under a budget that cannot be charged for it (its usage is not read, or
+    /// its model has no price): 403, never served free.
+    pub fn budget_not_enforceable(message: String) -> Self {
+        Self::new(
+            StatusCode::FORBIDDEN,
+            ErrorOrigin::Client,
+            "permission_error",
+            "budget_not_enforceable",
+            message,
+        )
+    }
+
     /// A limit the request is under cannot be checked (its counters are down): 503.
     pub fn limits_unavailable(message: String) -> Self {
         Self::new(

@@ -7,9 +7,11 @@ use std::time::Instant;
 use bytes::Bytes;
 use http::header::{HeaderName, CONNECTION, CONTENT_LENGTH, SET_COOKIE, TRANSFER_ENCODING};
 use http::{HeaderMap, Method, Response};
+use switchyard_protocol::Dialect;
+use switchyard_providers::ProviderKind;
 
 use crate::relay::StreamInfo;
-use crate::{Gateway, GatewayError, Reply, ReplyBody, RequestContext};
+use crate::{ClientApi, Gateway, GatewayError, Reply, ReplyBody, RequestContext};
 
 /// A native request as the client sent it.
 pub struct NativeRequest {
@@ -22,7 +24,51 @@ pub struct NativeRequest {
     pub body: Bytes,
 }
 
+/// A provider-native call the gateway can meter: the client API its answer is read as (for usage)
+/// and the model it names (for prices).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Metered {
+    pub api: ClientApi,
+    pub model: String,
+}
+
+/// `POST /{provider}/{rest}` on a provider of `kind`: the API whose usage can be read from its
+/// answer — OpenAI-dialect chat, completions and embeddings, Anthropic messages — and the model
+/// its body names; `None` for anything else.
+pub fn metered(kind: ProviderKind, method: &Method, rest: &str, body: &[u8]) -> Option<Metered> {
+    if method != Method::POST {
+        return None;
+    }
+    let path = rest.trim_matches('/');
+    let path = path.strip_prefix("v1/").unwrap_or(path);
+    let api = match (kind.dialect(), path) {
+        (Dialect::OpenAi, "chat/completions") => ClientApi::ChatCompletions,
+        (Dialect::OpenAi, "completions") => ClientApi::Completions,
+        (Dialect::OpenAi, "embeddings") => ClientApi::Embeddings,
+        (Dialect::Anthropic, "messages") => ClientApi::Messages,
+        _ => return None,
+    };
+    #[derive(serde::Deserialize)]
+    struct Named {
+        model: String,
+    }
+    let model = serde_json::from_slice::<Named>(body).ok()?.model;
+    Some(Metered { api, model })
+}
+
 impl Gateway {
+    /// What a native call to `provider` can be metered as (see [`metered`]).
+    pub fn metered(
+        &self,
+        provider: &str,
+        method: &Method,
+        rest: &str,
+        body: &[u8],
+    ) -> Option<Metered> {
+        let kind = self.router().provider(provider)?.spec().kind;
+        metered(kind, method, rest, body)
+    }
+
     /// Forwards a native request and relays the answer.
     pub async fn passthrough(
         &self,
@@ -43,6 +89,8 @@ impl Gateway {
         if let Some(why) = switchyard_providers::native_path_problem(&req.rest) {
             return Err(GatewayError::invalid_path(&req.rest, why));
         }
+        // the answer is priced by the model its body names, where its usage can be read
+        let metered = metered(provider.spec().kind, &req.method, &req.rest, &req.body);
         let byok = req
             .headers
             .get("cf-aig-byok-alias")
@@ -86,7 +134,7 @@ impl Gateway {
         Ok(Reply {
             response,
             provider: provider.name().to_owned(),
-            upstream_model: String::new(),
+            upstream_model: metered.map(|m| m.model).unwrap_or_default(),
             upstream_latency: latency,
             stream,
             cache: None,

@@ -409,3 +409,104 @@ async fn a_budget_that_cannot_be_checked_refuses_unless_told_otherwise() {
     let key = make_key(&url, json!({"name": "budgeted", "budget": "1/day"})).await;
     assert_eq!(call(&url, &[("authorization", &key)]).await.0, 200);
 }
+
+#[tokio::test]
+async fn budgets_hold_on_native_and_universal_calls_and_unpriced_models() {
+    let dir = tempfile::tempdir().unwrap();
+    let h = start(dir.path(), "").await;
+    let url = h.gateway.base_url().to_owned();
+    let key = make_key(&url, json!({"name": "native", "budget": "0.00003/day"})).await;
+    let post = |path: &'static str, body: Value| {
+        let (url, key) = (url.clone(), key.clone());
+        async move { common::post_with(&url, path, &body, &[("authorization", &key)]).await }
+    };
+    // a provider-native chat call is charged from the usage its answer reports: $0.000018 each
+    let mut body = chat("gpt-4o-mini");
+    body["max_tokens"] = json!(3);
+    assert_eq!(
+        post("/mock-openai/chat/completions", body.clone()).await.0,
+        200
+    );
+    settle(&url, 1).await;
+    assert_eq!(
+        post("/mock-openai/chat/completions", body.clone()).await.0,
+        200
+    );
+    settle(&url, 2).await;
+    let (status, _, refused) = post("/mock-openai/chat/completions", body.clone()).await;
+    assert_eq!(status, 429, "{refused}");
+    assert!(
+        refused["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("budget"),
+        "{refused}"
+    );
+
+    // what the gateway cannot meter is refused under a budget, by name
+    let other = make_key(&url, json!({"name": "other", "budget": "1/day"})).await;
+    let as_other = |path: &'static str, body: Value| {
+        let (url, other) = (url.clone(), other.clone());
+        async move { common::post_with(&url, path, &body, &[("authorization", &other)]).await }
+    };
+    let (status, _, refused) = as_other(
+        "/mock-openai/images/generations",
+        json!({"prompt": "a cat"}),
+    )
+    .await;
+    assert_eq!(status, 403, "{refused}");
+    assert_eq!(
+        refused["error"]["code"], "budget_not_enforceable",
+        "{refused}"
+    );
+    assert!(
+        refused["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("key_"),
+        "{refused}"
+    );
+    let steps = json!([{"provider": "mock-openai", "endpoint": "chat/completions", "headers": {},
+        "query": chat("gpt-4o-mini")}]);
+    let (status, _, refused) = as_other("/universal", steps).await;
+    assert_eq!(status, 403, "{refused}");
+    // a model without a price: refused, never free
+    let (status, _, refused) =
+        as_other("/v1/chat/completions", chat("mock-openai/unpriced-model")).await;
+    assert_eq!(status, 403, "{refused}");
+    assert!(
+        refused["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("no price"),
+        "{refused}"
+    );
+    // and without a budget, all of it goes through
+    let free = make_key(&url, json!({"name": "free"})).await;
+    let (status, _, _) = common::post_with(
+        &url,
+        "/v1/chat/completions",
+        &chat("mock-openai/unpriced-model"),
+        &[("authorization", &free)],
+    )
+    .await;
+    assert_eq!(status, 200);
+
+    // a fallback price charges unpriced models: $1 a token, so one answer spends $1
+    let dir = tempfile::tempdir().unwrap();
+    let h = start(dir.path(), "[limits]\nunpriced_usd_per_mtok = 1000000.0\n").await;
+    let url = h.gateway.base_url().to_owned();
+    let key = make_key(&url, json!({"name": "fallback", "budget": "1/day"})).await;
+    let k = [("authorization", key.as_str())];
+    let mut body = chat("mock-openai/unpriced-model");
+    body["max_tokens"] = json!(3);
+    assert_eq!(
+        common::post_with(&url, "/v1/chat/completions", &body, &k)
+            .await
+            .0,
+        200
+    );
+    settle(&url, 1).await;
+    let (status, _, refused) = common::post_with(&url, "/v1/chat/completions", &body, &k).await;
+    assert_eq!(status, 429, "{refused}");
+}

@@ -34,6 +34,9 @@ pub struct Admission<'a> {
     pub model: &'a str,
     /// The request body (a budget's reservation is estimated from it).
     pub body: &'a [u8],
+    /// Its usage will be read from the answer (a provider-native call the gateway cannot meter
+    /// is refused under a budget).
+    pub metered: bool,
     /// Tokens reserved by token limits until the real usage is known.
     pub estimated_tokens: u64,
     /// Budgets a dynamic route's gates already checked (settled with the rest).
@@ -53,6 +56,8 @@ pub struct Limiter {
     prices: crate::observe::pricing::PriceTable,
     /// Serve requests under a budget while the counters cannot be read (else 503).
     budgets_fail_open: bool,
+    /// USD per token for models without a price, under a budget (`None`: refused).
+    unpriced_per_token: Option<f64>,
 }
 
 #[derive(Clone)]
@@ -128,6 +133,7 @@ impl Limiter {
             }),
             prices: crate::observe::pricing::PriceTable::new(pricing),
             budgets_fail_open: config.budgets_fail_open,
+            unpriced_per_token: config.unpriced_usd_per_mtok.map(|r| r / 1_000_000.0),
         }
     }
 
@@ -204,6 +210,7 @@ impl Limiter {
             tokens: Vec::new(),
             budgets: Vec::new(),
             settled: AtomicBool::new(false),
+            unpriced_per_token: None,
         };
         let mut counted: Vec<Counted> = Vec::new();
         ticket.budgets.extend(a.holds.iter().map(|h| h.0.clone()));
@@ -256,11 +263,23 @@ impl Limiter {
                 },
             };
             let (window, window_ms) = period_window(budget.period, now as i64);
-            let reserve = estimate
-                .get_or_insert_with(|| {
-                    super::estimate::usd(&self.prices, a.provider, a.provider_kind, a.model, a.body)
-                })
-                .unwrap_or(0.0);
+            if !a.metered {
+                return Err(not_enforceable(
+                    &name,
+                    "this call's usage is not read (a provider-native API other than chat, completions, embeddings or messages, or the universal endpoint)",
+                ));
+            }
+            let reserve = match *estimate.get_or_insert_with(|| self.estimate(a, &mut ticket)) {
+                Some(usd) => usd,
+                // local models are metered in compute units (the free allowance), not prices
+                None if a.provider_kind == "local" => 0.0,
+                None => {
+                    return Err(not_enforceable(
+                        &name,
+                        &format!("model `{}` of provider `{}` has no price (add a [[pricing]] row, or set [limits] unpriced_usd_per_mtok)", a.model, a.provider),
+                    ))
+                }
+            };
             // taken while money is left (checked and added in one step, so concurrent requests
             // each see the others' reservations)
             let hit = Hit {
@@ -326,6 +345,20 @@ impl Limiter {
         Ok(Some(ticket))
     }
 
+    /// What the request may cost: at the model's price, else at the unpriced rate (which the
+    /// ticket then settles with too); `None` when neither applies.
+    fn estimate(&self, a: &Admission<'_>, ticket: &mut Ticket) -> Option<f64> {
+        let priced =
+            super::estimate::usd(&self.prices, a.provider, a.provider_kind, a.model, a.body);
+        if priced.is_some() || a.provider_kind == "local" {
+            return priced;
+        }
+        let rate = self.unpriced_per_token?;
+        ticket.unpriced_per_token = Some(rate);
+        let (input, output) = super::estimate::tokens(a.body);
+        Some((input + output) as f64 * rate)
+    }
+
     /// A dynamic route's rate-limit gate: counts one request if the limit allows it.
     pub async fn take(&self, name: &str, limit: &RateLimit) -> bool {
         let now = crate::context::unix_ms().max(0) as u64;
@@ -350,6 +383,7 @@ impl Limiter {
             tokens: Vec::new(),
             budgets: Vec::new(),
             settled: AtomicBool::new(false),
+            unpriced_per_token: None,
         });
         ticket.budgets.extend(holds.into_iter().map(|h| h.0));
         Some(ticket)
@@ -490,6 +524,13 @@ fn limited(limit: &RateLimit, total: f64, reset_ms: u64) -> GatewayError {
         (RESET.clone(), HeaderValue::from(reset)),
     ];
     err
+}
+
+fn not_enforceable(name: &str, why: &str) -> GatewayError {
+    let what = name.trim_start_matches("bg:");
+    GatewayError::budget_not_enforceable(format!(
+        "budget `{what}` cannot be charged for this request: {why}"
+    ))
 }
 
 fn budget_unavailable(name: &str, e: &StoreError) -> GatewayError {

@@ -14,6 +14,8 @@ pub struct Ticket {
     pub(super) tokens: Vec<Counted>,
     pub(super) budgets: Vec<Counted>,
     pub(super) settled: AtomicBool,
+    /// USD per token charged when the answer has no price (`[limits] unpriced_usd_per_mtok`).
+    pub(super) unpriced_per_token: Option<f64>,
 }
 
 impl std::fmt::Debug for Ticket {
@@ -72,7 +74,10 @@ impl Ticket {
             }
         }
         // the reservation becomes the real cost; with no cost known it stays as charged
-        if let Some(cost) = cost_usd {
+        let unpriced = tokens
+            .zip(self.unpriced_per_token)
+            .map(|(t, rate)| t as f64 * rate);
+        if let Some(cost) = cost_usd.or(unpriced) {
             for c in &self.budgets {
                 adds.push(Counted {
                     amount: cost.max(0.0) - c.amount,
@@ -126,6 +131,7 @@ mod tests {
             provider_kind: "openai",
             model: "m",
             body,
+            metered: true,
             estimated_tokens: 0,
             holds: &[],
         }

@@ -5,6 +5,7 @@
 use axum::extract::{Path, Request, State};
 use axum::response::Response;
 use axum::Extension;
+use switchyard_gateway::passthrough::Metered;
 use switchyard_gateway::{ClientApi, GatewayError, NativeRequest, RequestContext};
 
 use super::call::call;
@@ -65,12 +66,21 @@ fn native_note(state: &AppState, body: &bytes::Bytes) -> switchyard_gateway::obs
 
 /// Gateway-wide, per-key and per-provider limits and budgets hold on provider-native routes too
 /// (their bodies are not read, so model-scoped ones cannot apply).
+/// A call the gateway can meter (see [`switchyard_gateway::passthrough::metered`]) reserves and
+/// is charged like any; one it cannot is refused under a budget.
 async fn admit(
     state: &AppState,
     key: Option<&switchyard_gateway::control::ApiKey>,
     provider: &str,
-    body_len: usize,
+    body: &[u8],
+    metered: Option<&Metered>,
+    method: &http::Method,
 ) -> Result<Option<switchyard_gateway::control::Ticket>, switchyard_gateway::GatewayError> {
+    let kind = state
+        .gateway
+        .router()
+        .provider(provider)
+        .map_or("", |p| p.spec().kind.name());
     state
         .gateway
         .limiter()
@@ -79,10 +89,12 @@ async fn admit(
             metadata: None,
             requested: "",
             provider,
-            provider_kind: "",
-            model: "",
-            body: &[],
-            estimated_tokens: (body_len / 4) as u64,
+            provider_kind: kind,
+            model: metered.map_or("", |m| m.model.as_str()),
+            body,
+            // reads (listing models, fetching a batch) cost nothing
+            metered: metered.is_some() || matches!(*method, http::Method::GET | http::Method::HEAD),
+            estimated_tokens: (body.len() / 4) as u64,
             holds: &[],
         })
         .await
@@ -128,13 +140,15 @@ pub async fn universal(
         &switchyard_gateway::universal::redacted_for_log(&body),
     );
     let response = match switchyard_gateway::universal::parse_steps(&body) {
-        Ok(steps) => match admit(&state, key.as_ref(), "", body.len()).await {
-            Ok(ticket) => match state.gateway.universal(&ctx, steps).await {
-                Ok(reply) => respond(with_ticket(reply, ticket)),
+        Ok(steps) => {
+            match admit(&state, key.as_ref(), "", &body, None, &http::Method::POST).await {
+                Ok(ticket) => match state.gateway.universal(&ctx, steps).await {
+                    Ok(reply) => respond(with_ticket(reply, ticket)),
+                    Err(e) => render(&e),
+                },
                 Err(e) => render(&e),
-            },
-            Err(e) => render(&e),
-        },
+            }
+        }
         Err(e) => render(&e),
     };
     super::call::with_note(response, note)
@@ -166,8 +180,19 @@ async fn forward(
         Ok(body) => body,
         Err(e) => return render(&e),
     };
-    let note = native_note(&state, &body);
-    let ticket = match admit(&state, key.as_ref(), &provider, body.len()).await {
+    let metered = state.gateway.metered(&provider, &method, &rest, &body);
+    let mut note = native_note(&state, &body);
+    note.api = metered.as_ref().map(|m| m.api);
+    let ticket = match admit(
+        &state,
+        key.as_ref(),
+        &provider,
+        &body,
+        metered.as_ref(),
+        &method,
+    )
+    .await
+    {
         Ok(ticket) => ticket,
         Err(e) => return super::call::with_note(render(&e), note),
     };
