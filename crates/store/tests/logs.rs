@@ -328,3 +328,54 @@ async fn postgres_mixed_nulls_in_one_batch() {
     assert_eq!(store.count().await.unwrap(), 5);
     assert_eq!(store.get(&b.id).await.unwrap().unwrap(), b);
 }
+
+#[tokio::test]
+async fn postgres_keeps_bodies_with_any_bytes_and_sets_aside_rows_it_refuses() {
+    let pg = PostgresServer::start().unwrap();
+    let store = LogStore::open(&pg.url()).await.unwrap();
+    // a gzip body read as text: NUL bytes and all
+    let mut binary = row(1, "bin", false);
+    binary.response_body = Some("\u{1f}\u{8b}\u{8}\0\0\0\0\0\0\u{3}ok\0".into());
+    binary.error = Some("nul\0in error".into());
+    store.insert(std::slice::from_ref(&binary)).await.unwrap();
+    let stored = store.get(&binary.id).await.unwrap().unwrap();
+    let body = stored.response_body.unwrap();
+    assert!(
+        body.starts_with('\u{1f}') && body.ends_with("ok\u{fffd}"),
+        "{body:?}"
+    );
+
+    // one row the database refuses (a constraint stands in for whatever makes a row unwritable)
+    // no longer fails the rows around it: they are written, it comes back to be set aside
+    let admin = sqlx::PgPool::connect(&pg.url()).await.unwrap();
+    sqlx::query("ALTER TABLE request_logs ADD CONSTRAINT no_poison CHECK (model <> 'poison')")
+        .execute(&admin)
+        .await
+        .unwrap();
+    let mut rows: Vec<LogRecord> = (10..20).map(|n| row(n, "fine", false)).collect();
+    rows[4].model = Some("poison".into());
+    let poison = rows[4].clone();
+    let refused = store.insert_salvaging(rows).await.unwrap();
+    assert_eq!(refused, vec![poison]);
+    assert_eq!(store.count().await.unwrap(), 10);
+
+    // alone in its batch too
+    let lone = row(21, "poison", false);
+    let refused = store.insert_salvaging(vec![lone.clone()]).await.unwrap();
+    assert_eq!(refused, vec![lone]);
+
+    // a failure that is not the rows' (here the table gone) sets nothing aside: every row
+    // comes back, to be spilled and retried
+    sqlx::query("ALTER TABLE request_logs RENAME TO request_logs_away")
+        .execute(&admin)
+        .await
+        .unwrap();
+    let rows: Vec<LogRecord> = (30..33).map(|n| row(n, "fine", false)).collect();
+    let (_, back) = store.insert_salvaging(rows.clone()).await.unwrap_err();
+    assert_eq!(back, rows);
+    sqlx::query("ALTER TABLE request_logs_away RENAME TO request_logs")
+        .execute(&admin)
+        .await
+        .unwrap();
+    assert_eq!(store.count().await.unwrap(), 10);
+}

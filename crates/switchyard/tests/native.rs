@@ -24,6 +24,7 @@ async fn native_requests_are_forwarded_untouched_with_the_providers_key() {
         .header("content-type", "application/json")
         .header("openai-organization", "org-123")
         .header("cf-aig-metadata", "{}")
+        .header("accept-encoding", "gzip, br")
         .body(body)
         .send()
         .await
@@ -42,6 +43,8 @@ async fn native_requests_are_forwarded_untouched_with_the_providers_key() {
     );
     assert_eq!(seen.header("authorization"), Some("Bearer sk-test"));
     assert_eq!(seen.header("openai-organization"), Some("org-123"));
+    // the answer is read (usage, the request log): it comes uncompressed
+    assert_eq!(seen.header("accept-encoding"), None);
     assert_eq!(
         seen.header("cf-aig-metadata"),
         None,

@@ -172,6 +172,8 @@ pub struct Metrics {
     pub not_stored: AtomicU64,
     pub write_errors: AtomicU64,
     pub rows_written: AtomicU64,
+    /// Rows the store refused one by one, kept in the `.rejected` file.
+    pub set_aside: AtomicU64,
 }
 
 fn status_class(status: i64) -> &'static str {
@@ -362,6 +364,12 @@ impl Metrics {
                 "log_write_errors_total",
                 "Failed batch writes (their rows spilled).",
                 self.write_errors.load(Ordering::Relaxed) as f64,
+                "counter",
+            ),
+            (
+                "log_rows_set_aside_total",
+                "Log records the store refused (kept in the .rejected file beside the spill file).",
+                self.set_aside.load(Ordering::Relaxed) as f64,
                 "counter",
             ),
             (

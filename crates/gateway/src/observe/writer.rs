@@ -148,24 +148,34 @@ impl Spill {
         self.path.with_extension("replaying")
     }
 
-    fn append(&self, rows: &[LogRecord]) -> std::io::Result<()> {
-        if let Some(dir) = self.path.parent().filter(|d| !d.as_os_str().is_empty()) {
-            std::fs::create_dir_all(dir)?;
-        }
-        // rows hold request bodies: the owner's only
-        let mut file = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .mode(0o600)
-            .open(&self.path)?;
-        let mut buf = Vec::with_capacity(rows.len() * 512);
-        for r in rows {
-            serde_json::to_writer(&mut buf, r).map_err(std::io::Error::other)?;
-            buf.push(b'\n');
-        }
-        file.write_all(&buf)?;
-        file.flush()
+    /// Where rows the store refuses one by one are kept (never replayed: for a person to read).
+    fn set_aside_path(&self) -> PathBuf {
+        self.path.with_extension("rejected")
     }
+
+    fn append(&self, rows: &[LogRecord]) -> std::io::Result<()> {
+        append_rows(&self.path, rows)
+    }
+}
+
+/// Appends `rows` to `path` (one JSON line each), synced to disk before returning.
+fn append_rows(path: &Path, rows: &[LogRecord]) -> std::io::Result<()> {
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir)?;
+    }
+    // rows hold request bodies: the owner's only
+    let mut file = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .mode(0o600)
+        .open(path)?;
+    let mut buf = Vec::with_capacity(rows.len() * 512);
+    for r in rows {
+        serde_json::to_writer(&mut buf, r).map_err(std::io::Error::other)?;
+        buf.push(b'\n');
+    }
+    file.write_all(&buf)?;
+    file.sync_data()
 }
 
 fn read_rows(path: &Path) -> std::io::Result<Vec<LogRecord>> {
@@ -409,9 +419,55 @@ impl Inner {
             }
             Err((e, rows)) => {
                 self.metrics.write_errors.fetch_add(1, Ordering::Relaxed);
+                tracing::warn!(
+                    rows = rows.len(),
+                    "log write failed, retrying row by row: {e}"
+                );
+                self.salvage(store, rows).await;
+            }
+        }
+    }
+
+    /// A batch that failed, written again row by row: rows the store refuses are set aside
+    /// (counted, kept in the `.rejected` file beside the spill file), the rest written; if the
+    /// store cannot be written at all, they all spill, to be replayed.
+    async fn salvage(&self, store: &LogStore, rows: Vec<LogRecord>) {
+        let n = rows.len();
+        match store.insert_salvaging(rows).await {
+            Ok(refused) => {
+                let written = (n - refused.len()) as u64;
+                self.metrics
+                    .rows_written
+                    .fetch_add(written, Ordering::Relaxed);
+                self.set_aside(&refused);
+            }
+            Err((e, rows)) => {
                 tracing::warn!(rows = rows.len(), "log write failed, rows spilled: {e}");
                 self.spill(&rows);
             }
+        }
+    }
+
+    /// Rows the store will never take: kept apart so they block nothing.
+    fn set_aside(&self, rows: &[LogRecord]) {
+        if rows.is_empty() {
+            return;
+        }
+        self.metrics
+            .set_aside
+            .fetch_add(rows.len() as u64, Ordering::Relaxed);
+        let path = self
+            .spill
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .set_aside_path();
+        tracing::error!(
+            rows = rows.len(),
+            "the log store refused rows; they are kept in {}",
+            path.display()
+        );
+        if let Err(e) = append_rows(&path, rows) {
+            tracing::error!("cannot write {}: {e}", path.display());
         }
     }
 
@@ -445,9 +501,12 @@ impl Inner {
             }
         };
         for chunk in rows.chunks(self.batch.max(1)) {
-            if let Err((e, _)) = store.insert_owned(chunk.to_vec()).await {
-                tracing::warn!("replaying the log spill file failed (will retry): {e}");
-                return;
+            match store.insert_salvaging(chunk.to_vec()).await {
+                Ok(refused) => self.set_aside(&refused),
+                Err((e, _)) => {
+                    tracing::warn!("replaying the log spill file failed (will retry): {e}");
+                    return;
+                }
             }
         }
         let _ = std::fs::remove_file(&replaying);
@@ -517,9 +576,9 @@ impl Inner {
             }
             Err((e, mut back)) => {
                 self.metrics.write_errors.fetch_add(1, Ordering::Relaxed);
-                tracing::warn!(rows = n, "log write failed, rows spilled: {e}");
+                tracing::warn!(rows = n, "log write failed, retrying row by row: {e}");
                 match back.records() {
-                    Ok(rows) => self.spill(&rows),
+                    Ok(rows) => self.salvage(store, rows).await,
                     Err(e) => tracing::error!(rows = n, "cannot spill the log rows: {e}"),
                 }
                 back.clear();

@@ -241,7 +241,8 @@ pub fn native_path_problem(rest: &str) -> Option<&'static str> {
 }
 
 /// Request headers never forwarded on passthrough: credentials (the provider's own are injected),
-/// hop-by-hop headers, and the gateway's own control headers.
+/// hop-by-hop headers, the gateway's own control headers, and `accept-encoding` (the gateway
+/// reads the answer — usage for budgets, the request log — so it comes uncompressed).
 pub(super) fn is_withheld(name: &HeaderName) -> bool {
     const WITHHELD: &[&str] = &[
         "authorization",
@@ -258,6 +259,7 @@ pub(super) fn is_withheld(name: &HeaderName) -> bool {
         "upgrade",
         "content-length",
         "cookie",
+        "accept-encoding",
     ];
     let n = name.as_str();
     WITHHELD.contains(&n) || n.starts_with("cf-aig-") || n.starts_with("proxy-")

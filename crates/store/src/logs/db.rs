@@ -154,6 +154,19 @@ impl LogStore {
         }
     }
 
+    /// Writes `rows`, setting aside (returning) the ones the database refuses while writing the
+    /// rest (PostgreSQL: a failed batch is retried row by row); `Err` with every row not written
+    /// when the store cannot be written at all (to be spilled and retried).
+    pub async fn insert_salvaging(
+        &self,
+        rows: Vec<LogRecord>,
+    ) -> Result<Vec<LogRecord>, (StoreError, Vec<LogRecord>)> {
+        match &self.backend {
+            Backend::Sqlite(s) => s.insert(rows, true).await.map(|()| Vec::new()),
+            Backend::Postgres(p) => p.insert_salvaging(rows).await,
+        }
+    }
+
     /// [`Self::insert_owned`] from a borrowed slice.
     pub async fn insert(&self, rows: &[LogRecord]) -> Result<(), StoreError> {
         match &self.backend {

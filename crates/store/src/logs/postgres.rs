@@ -18,6 +18,61 @@ pub(crate) struct PgLog {
     pub pool: AnyPool,
 }
 
+/// The database refused a row's data — SQLSTATE class 22 (data exception: a value it cannot
+/// hold) or 23 (integrity constraint) — as opposed to failing for every row alike (connection,
+/// missing table, resources), which is worth retrying.
+fn refused_by_database(e: &StoreError) -> bool {
+    let StoreError::Database(sqlx::Error::Database(db)) = e else {
+        return false;
+    };
+    db.code()
+        .is_some_and(|c| c.starts_with("22") || c.starts_with("23"))
+}
+
+/// `r` with NUL characters (which PostgreSQL text cannot hold) replaced by U+FFFD; borrowed
+/// unchanged when it has none (nearly always).
+fn without_nul(r: &LogRecord) -> std::borrow::Cow<'_, LogRecord> {
+    let has = |s: &Option<String>| s.as_deref().is_some_and(|s| s.contains('\0'));
+    let fields = [
+        &r.request_body,
+        &r.response_body,
+        &r.error,
+        &r.metadata,
+        &r.user_agent,
+        &r.requested_model,
+        &r.model,
+        &r.provider,
+        &r.api_key_id,
+        &r.cache_status,
+    ];
+    if !fields.into_iter().any(has)
+        && ![&r.path, &r.route, &r.method, &r.dialect, &r.id]
+            .iter()
+            .any(|s| s.contains('\0'))
+    {
+        return std::borrow::Cow::Borrowed(r);
+    }
+    let clean = |s: &Option<String>| s.as_ref().map(|s| s.replace('\0', "\u{fffd}"));
+    std::borrow::Cow::Owned(LogRecord {
+        request_body: clean(&r.request_body),
+        response_body: clean(&r.response_body),
+        error: clean(&r.error),
+        metadata: clean(&r.metadata),
+        user_agent: clean(&r.user_agent),
+        requested_model: clean(&r.requested_model),
+        model: clean(&r.model),
+        provider: clean(&r.provider),
+        api_key_id: clean(&r.api_key_id),
+        cache_status: clean(&r.cache_status),
+        path: r.path.replace('\0', "\u{fffd}"),
+        route: r.route.replace('\0', "\u{fffd}"),
+        method: r.method.replace('\0', "\u{fffd}"),
+        dialect: r.dialect.replace('\0', "\u{fffd}"),
+        id: r.id.replace('\0', "\u{fffd}"),
+        ..r.clone()
+    })
+}
+
 impl PgLog {
     /// Writes `rows` in one transaction (multi-row INSERTs); a row whose id exists is skipped,
     /// so replaying a spill file twice stores nothing twice.
@@ -52,6 +107,7 @@ impl PgLog {
             // column would then reject a number there on a later row
             let mut q = sqlx::query(&sql).persistent(false);
             for r in chunk {
+                let r = &*without_nul(r);
                 q = q
                     .bind(r.id.clone())
                     .bind(r.created_at)
@@ -94,6 +150,36 @@ impl PgLog {
         }
         tx.commit().await?;
         Ok(())
+    }
+
+    /// Writes `rows`; when the batch fails on a row the database refuses (its data, rather than
+    /// the database being unreachable or the table wrong), writes them one by one and returns
+    /// the ones it refused, to be set aside — one bad row never costs the batch, nor blocks the
+    /// rows after it. Any other failure gives every unwritten row back, to be retried.
+    pub(crate) async fn insert_salvaging(
+        &self,
+        rows: Vec<LogRecord>,
+    ) -> Result<Vec<LogRecord>, (StoreError, Vec<LogRecord>)> {
+        match self.insert(&rows).await {
+            Ok(()) => return Ok(Vec::new()),
+            Err(e) if refused_by_database(&e) => {}
+            Err(e) => return Err((e, rows)),
+        }
+        let mut refused = Vec::new();
+        for (i, row) in rows.iter().enumerate() {
+            match self.insert(std::slice::from_ref(row)).await {
+                Ok(()) => {}
+                Err(e) if refused_by_database(&e) => refused.push(row.clone()),
+                // the database went away meanwhile: what is left is retried later (rows
+                // already written are skipped then: inserts are idempotent by id)
+                Err(e) => {
+                    let mut rest = refused;
+                    rest.extend_from_slice(&rows[i..]);
+                    return Err((e, rest));
+                }
+            }
+        }
+        Ok(refused)
     }
 
     fn select(with_bodies: bool) -> String {
