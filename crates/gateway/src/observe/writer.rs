@@ -178,17 +178,32 @@ fn append_rows(path: &Path, rows: &[LogRecord]) -> std::io::Result<()> {
     file.sync_data()
 }
 
-fn read_rows(path: &Path) -> std::io::Result<Vec<LogRecord>> {
-    let file = std::fs::File::open(path)?;
-    let mut rows = Vec::new();
-    for line in std::io::BufReader::new(file).lines() {
-        let line = line?;
+/// Up to `n` rows from a spill file's lines (none: the end).
+fn next_rows(
+    lines: &mut std::io::Lines<std::io::BufReader<std::fs::File>>,
+    n: usize,
+) -> std::io::Result<Vec<LogRecord>> {
+    let mut rows = Vec::with_capacity(n);
+    while rows.len() < n {
+        let Some(line) = lines.next() else {
+            break;
+        };
         // a torn last line (the process died mid-append) is skipped, not fatal
-        if let Ok(r) = serde_json::from_str::<LogRecord>(&line) {
+        if let Ok(r) = serde_json::from_str::<LogRecord>(&line?) {
             rows.push(r);
         }
     }
     Ok(rows)
+}
+
+/// Runs blocking file work (spill appends with their fsync, spill reads) without stalling the
+/// async worker it is called on: on a multi-threaded runtime the worker's other tasks move
+/// elsewhere while it runs; elsewhere (tests, shutdown) it just runs.
+fn off_the_workers<T>(work: impl FnOnce() -> T) -> T {
+    match tokio::runtime::Handle::try_current().map(|h| h.runtime_flavor()) {
+        Ok(tokio::runtime::RuntimeFlavor::MultiThread) => tokio::task::block_in_place(work),
+        _ => work(),
+    }
 }
 
 impl Observer {
@@ -376,7 +391,7 @@ impl Inner {
 
     fn spill(&self, rows: &[LogRecord]) {
         let spill = self.spill.lock().unwrap_or_else(PoisonError::into_inner);
-        match spill.append(rows) {
+        match off_the_workers(|| spill.append(rows)) {
             Ok(()) => {
                 self.metrics
                     .spilled
@@ -466,7 +481,7 @@ impl Inner {
             "the log store refused rows; they are kept in {}",
             path.display()
         );
-        if let Err(e) = append_rows(&path, rows) {
+        if let Err(e) = off_the_workers(|| append_rows(&path, rows)) {
             tracing::error!("cannot write {}: {e}", path.display());
         }
     }
@@ -493,17 +508,29 @@ impl Inner {
             }
             (spill.path.clone(), replaying)
         };
-        let rows = match read_rows(&replaying) {
-            Ok(rows) => rows,
+        // read a batch at a time: a spill file can be far larger than memory should hold
+        let mut lines = match std::fs::File::open(&replaying) {
+            Ok(file) => std::io::BufReader::new(file).lines(),
             Err(e) => {
                 tracing::warn!("cannot read {}: {e}", replaying.display());
                 return;
             }
         };
-        for chunk in rows.chunks(self.batch.max(1)) {
-            match store.insert_salvaging(chunk.to_vec()).await {
+        let mut replayed = 0;
+        loop {
+            let chunk = match off_the_workers(|| next_rows(&mut lines, self.batch.max(1))) {
+                Ok(chunk) if chunk.is_empty() => break,
+                Ok(chunk) => chunk,
+                Err(e) => {
+                    tracing::warn!("cannot read {}: {e}", replaying.display());
+                    return;
+                }
+            };
+            replayed += chunk.len();
+            match store.insert_salvaging(chunk).await {
                 Ok(refused) => self.set_aside(&refused),
                 Err((e, _)) => {
+                    // rows already written are skipped next time (inserts are idempotent)
                     tracing::warn!("replaying the log spill file failed (will retry): {e}");
                     return;
                 }
@@ -511,7 +538,7 @@ impl Inner {
         }
         let _ = std::fs::remove_file(&replaying);
         tracing::info!(
-            rows = rows.len(),
+            rows = replayed,
             "replayed the log spill file {}",
             path.display()
         );

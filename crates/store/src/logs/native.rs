@@ -43,6 +43,7 @@ fn connect(path: &Path) -> Result<Connection, StoreError> {
 }
 
 const STOPPED: &str = "the log thread has stopped";
+const FAILED: &str = "the log write did not complete (it panicked)";
 
 impl Native {
     /// Opens `path` twice (the schema must exist: the sqlx side migrates first) and starts the
@@ -61,7 +62,12 @@ impl Native {
             .name("log-sqlite".into())
             .spawn(move || {
                 while let Ok(job) = rx.recv() {
-                    job(&mut state);
+                    // a job that panics fails alone (its caller gets an error and keeps its
+                    // rows, to spill): the thread, and every later batch, go on
+                    let run = std::panic::AssertUnwindSafe(|| job(&mut state));
+                    if std::panic::catch_unwind(run).is_err() {
+                        tracing::error!("a request-log write panicked; the writer goes on");
+                    }
                 }
             })
             .map_err(|e| StoreError::Unavailable(format!("cannot start the log thread: {e}")))?;
@@ -81,7 +87,7 @@ impl Native {
             .map_err(|_| StoreError::Unavailable(STOPPED.into()))?;
         answer
             .await
-            .map_err(|_| StoreError::Unavailable(STOPPED.into()))
+            .map_err(|_| StoreError::Unavailable(FAILED.into()))
     }
 
     /// Runs `query` on the reader connection in one read transaction, off the async threads.
@@ -99,5 +105,19 @@ impl Native {
         .await
         .map_err(|e| StoreError::Unavailable(format!("log query: {e}")))?
         .map_err(StoreError::Unavailable)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_job_that_panics_fails_alone() {
+        let dir = tempfile::tempdir().unwrap();
+        let native = Native::open(&dir.path().join("log.db"), 0).unwrap();
+        let failed = native.write(|_| -> i32 { panic!("boom") }).await;
+        assert!(failed.is_err());
+        assert_eq!(native.write(|w| w.newest + 1).await.unwrap(), 1);
     }
 }

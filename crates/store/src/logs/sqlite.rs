@@ -8,6 +8,7 @@
 
 use std::path::Path;
 use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
 
 use super::db::Retention;
 use super::filter::Matcher;
@@ -21,6 +22,15 @@ pub(crate) struct SqliteLog {
     native: Native,
     /// The row count (this process is the file's only writer).
     rows: AtomicI64,
+}
+
+/// What a finished (or failed) writer job shared with its caller, back in the caller's hands.
+fn take_back<T: Default>(shared: Arc<Mutex<T>>) -> T {
+    match Arc::try_unwrap(shared) {
+        Ok(m) => m.into_inner().unwrap_or_else(PoisonError::into_inner),
+        // the job still holds it (it never ran: the thread is gone): take the contents
+        Err(arc) => std::mem::take(&mut *arc.lock().unwrap_or_else(PoisonError::into_inner)),
+    }
 }
 
 fn failed(e: String) -> StoreError {
@@ -69,35 +79,35 @@ impl SqliteLog {
         rows: Vec<LogRecord>,
         replay: bool,
     ) -> Result<(), (StoreError, Vec<LogRecord>)> {
+        // the rows stay the caller's: freed where they were made (a record's strings freed on
+        // the writer thread would each be a slower cross-thread free), and there for the spill
+        // file when the write fails in any way, a panic included
+        let shared = Arc::new(Mutex::new(rows));
+        let job_rows = shared.clone();
         let result = self
             .native
             .write(move |w| {
+                let rows = job_rows.lock().unwrap_or_else(PoisonError::into_inner);
                 let mut newest = w.newest;
                 let packer = &mut w.packer;
                 let written = in_tx(&mut w.conn, |tx| {
                     rowblocks::append(tx, &rows, (&mut newest, packer), replay)
                 });
-                match written {
-                    // the rows go back to be freed where they were made (a record's strings
-                    // freed on this thread would each be a slower cross-thread free)
-                    Ok(n) => {
-                        w.newest = newest;
-                        Ok((n, rows))
-                    }
-                    // the rows go back for the spill file
-                    Err(e) => Err((e, rows)),
+                if written.is_ok() {
+                    w.newest = newest;
                 }
+                written
             })
             .await;
+        let rows = take_back(shared);
         match result {
-            Ok(Ok((n, rows))) => {
+            Ok(Ok(n)) => {
                 self.rows.fetch_add(n as i64, Ordering::Relaxed);
                 drop(rows);
                 Ok(())
             }
-            Ok(Err((e, rows))) => Err((failed(e), rows)),
-            // the thread is gone (it does not panic: every SQLite error comes back above)
-            Err(e) => Err((e, Vec::new())),
+            Ok(Err(e)) => Err((failed(e), rows)),
+            Err(e) => Err((e, rows)),
         }
     }
 
@@ -107,25 +117,30 @@ impl SqliteLog {
         &self,
         mut packed: PackedRows,
     ) -> Result<PackedRows, (StoreError, PackedRows)> {
+        // kept by the caller too, so a write that panics still leaves them to spill
+        let shared = Arc::new(Mutex::new(std::mem::take(&mut packed)));
+        let job_packed = shared.clone();
         let result = self
             .native
             .write(move |w| {
+                let mut packed = job_packed.lock().unwrap_or_else(PoisonError::into_inner);
                 let outs = &mut w.outs;
                 let written = in_tx(&mut w.conn, |tx| packed::write(tx, &mut packed, outs));
                 if written.is_ok() {
                     w.newest = w.newest.max(packed.newest().unwrap_or(i64::MIN));
                     packed.clear();
                 }
-                (written, packed)
+                written
             })
             .await;
+        let packed = take_back(shared);
         match result {
-            Ok((Ok(n), packed)) => {
+            Ok(Ok(n)) => {
                 self.rows.fetch_add(n as i64, Ordering::Relaxed);
                 Ok(packed)
             }
-            Ok((Err(e), packed)) => Err((failed(e), packed)),
-            Err(e) => Err((e, PackedRows::default())),
+            Ok(Err(e)) => Err((failed(e), packed)),
+            Err(e) => Err((e, packed)),
         }
     }
 
