@@ -179,34 +179,41 @@ impl Index {
     }
 
     /// Rebuilds the scopes that need it: without their dead and expired entries and, while the
-    /// index is over its bound, keeping only the newest three quarters of the largest scope. Slow
-    /// (a graph build): call it off the async workers. One compaction runs at a time.
+    /// index is over its bound, keeping only the newest entries of every scope, each in
+    /// proportion to its size, so the whole comes back to three quarters of the bound however
+    /// many scopes (callers, models) share it. Slow (graph builds): call it off the async
+    /// workers. One compaction runs at a time.
     pub fn compact(&self, now_ms: u64) {
         if self.compacting.swap(true, Ordering::AcqRel) {
             return;
         }
         let targets: Vec<(ScopeId, usize)> = match self.scopes.read() {
             Ok(scopes) => {
-                let over = self.len() >= self.max_entries;
-                let largest = scopes
+                // (scope, live entries, dead or expired ones)
+                let counts: Vec<(ScopeId, usize, usize, usize)> = scopes
                     .iter()
-                    .max_by_key(|(_, s)| s.slots.len())
-                    .map(|(id, _)| *id);
-                scopes
-                    .iter()
-                    .filter_map(|(id, s)| {
+                    .map(|(id, s)| {
                         let gone = s
                             .slots
                             .iter()
                             .filter(|x| x.dead || x.expires_ms <= now_ms)
                             .count();
-                        let keep = if over && Some(*id) == largest {
-                            (s.slots.len() - gone).min(self.max_entries * 3 / 4)
-                        } else {
-                            usize::MAX
-                        };
-                        (gone * 4 > s.slots.len() || keep != usize::MAX).then_some((*id, keep))
+                        (*id, s.slots.len() - gone, gone, s.slots.len())
                     })
+                    .collect();
+                let live: usize = counts.iter().map(|c| c.1).sum();
+                let over = self.len() >= self.max_entries;
+                let target = if over {
+                    self.max_entries * 3 / 4
+                } else {
+                    usize::MAX
+                };
+                let keeps = shares(&counts, live, target);
+                counts
+                    .iter()
+                    .zip(keeps)
+                    .filter(|((_, live, gone, slots), keep)| gone * 4 > *slots || keep < live)
+                    .map(|((id, ..), keep)| (*id, keep))
                     .collect()
             }
             Err(_) => Vec::new(),
@@ -263,6 +270,28 @@ impl Index {
         self.entries
             .fetch_sub(before - after.min(before), Ordering::Relaxed);
     }
+}
+
+/// How many live entries each scope keeps so that `live` in all comes down to `target`: each its
+/// share in proportion (rounded down, the rest handed to the largest remainders); every scope
+/// keeps all when the whole already fits.
+fn shares(counts: &[(ScopeId, usize, usize, usize)], live: usize, target: usize) -> Vec<usize> {
+    if live <= target {
+        return counts.iter().map(|c| c.1).collect();
+    }
+    let exact: Vec<f64> = counts
+        .iter()
+        .map(|c| c.1 as f64 * target as f64 / live as f64)
+        .collect();
+    let mut keeps: Vec<usize> = exact.iter().map(|e| e.floor() as usize).collect();
+    let mut by_remainder: Vec<usize> = (0..counts.len()).collect();
+    by_remainder
+        .sort_by(|&a, &b| (exact[b] - exact[b].floor()).total_cmp(&(exact[a] - exact[a].floor())));
+    let left = target.saturating_sub(keeps.iter().sum());
+    for &i in by_remainder.iter().take(left) {
+        keeps[i] += 1;
+    }
+    keeps
 }
 
 fn push(s: &mut Scope, key: CacheKey, expires_ms: u64, v: &[f32]) {

@@ -112,3 +112,24 @@ fn compaction_keeps_the_live_and_newest_entries() {
         [139; 32]
     );
 }
+
+#[test]
+fn compaction_bounds_the_index_however_many_scopes_share_it() {
+    // one scope per caller: 50 of them with 4 entries each, twice the bound of 100
+    let index = Index::new(100);
+    for scope in 0..50u64 {
+        for i in 0..4u64 {
+            let n = scope * 4 + i;
+            index.insert(key(1000 + scope), key(n), unit(n, 16), FAR);
+        }
+    }
+    assert_eq!(index.len(), 200);
+    index.compact(20);
+    assert!(index.len() <= 75, "{}", index.len());
+    // every scope gave up its oldest: the newest of each is still found
+    let newest = 7 * 4 + 3;
+    assert_eq!(
+        index.search(&key(1007), &unit(newest, 16), 0.99, 20)[0].key,
+        key(newest)
+    );
+}
