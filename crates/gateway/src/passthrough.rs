@@ -22,6 +22,8 @@ pub struct NativeRequest {
     pub query: Option<String>,
     pub headers: HeaderMap,
     pub body: Bytes,
+    /// The gateway key the request authenticated with (its id), for stored provider keys.
+    pub caller: Option<String>,
 }
 
 /// A provider-native call the gateway can meter: the client API its answer is read as (for usage)
@@ -107,7 +109,8 @@ impl Gateway {
             req.body,
         )?;
         if let Some(alias) = byok {
-            self.use_stored_key(provider, &mut upstream, &alias).await?;
+            self.use_stored_key(provider, &mut upstream, &alias, req.caller.as_deref())
+                .await?;
         }
         let sent = Instant::now();
         let response = provider.send(&upstream).await?;

@@ -113,10 +113,12 @@ fn headers_of(step: &Step) -> Result<HeaderMap, GatewayError> {
 
 impl Gateway {
     /// Tries `steps` in order; the first success answers (a last failure is the answer too).
+    /// `caller`: the gateway key the request authenticated with (its id).
     pub async fn universal(
         &self,
         ctx: &RequestContext,
         steps: Vec<Step>,
+        caller: Option<&str>,
     ) -> Result<Reply, GatewayError> {
         let last = steps.len().saturating_sub(1);
         for (i, step) in steps.into_iter().enumerate() {
@@ -128,6 +130,7 @@ impl Gateway {
                 query: None,
                 headers: headers_of(&step)?,
                 body: Bytes::from(serde_json::to_vec(&step.query).unwrap_or_default()),
+                caller: caller.map(str::to_owned),
             };
             let started_ms = crate::context::unix_ms();
             let started = Instant::now();

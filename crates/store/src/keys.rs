@@ -55,12 +55,38 @@ const SECRETS: &str = "CREATE TABLE IF NOT EXISTS provider_secrets (
     PRIMARY KEY (provider, alias)
 )";
 
+/// Stores made before stored keys could be bound to gateway keys get the column (an error saying
+/// it exists already is expected and ignored).
+const SECRETS_KEYS: &str = "ALTER TABLE provider_secrets ADD COLUMN allowed_keys TEXT";
+
 /// A stored provider key as listed (never its value).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct SecretRecord {
     pub provider: String,
     pub alias: String,
     pub created_at: i64,
+    /// The gateway keys (ids) that may use it; `None`: any caller.
+    pub keys: Option<Vec<String>>,
+}
+
+/// A stored key's sealed value and the gateway keys allowed to use it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SealedSecret {
+    pub sealed: String,
+    pub keys: Option<Vec<String>>,
+}
+
+fn keys_column(keys: Option<&[String]>) -> Option<String> {
+    keys.map(|k| k.join(","))
+}
+
+fn keys_of(column: Option<String>) -> Option<Vec<String>> {
+    column.map(|c| {
+        c.split(',')
+            .filter(|k| !k.is_empty())
+            .map(str::to_owned)
+            .collect()
+    })
 }
 
 const COLUMNS: &str =
@@ -108,6 +134,12 @@ impl KeyStore {
             .await?;
         pool.execute(SCHEMA).await?;
         pool.execute(SECRETS).await?;
+        if let Err(e) = pool.execute(SECRETS_KEYS).await {
+            let text = e.to_string();
+            if !(text.contains("duplicate column") || text.contains("already exists")) {
+                return Err(e.into());
+            }
+        }
         Ok(KeyStore { pool })
     }
 
@@ -177,12 +209,14 @@ impl KeyStore {
 }
 
 impl KeyStore {
-    /// Stores (or replaces) a sealed provider key.
+    /// Stores (or replaces) a sealed provider key, usable by the gateway keys `keys` (`None`:
+    /// any caller).
     pub async fn put_secret(
         &self,
         provider: &str,
         alias: &str,
         sealed: &str,
+        keys: Option<&[String]>,
         now_ms: i64,
     ) -> Result<(), StoreError> {
         let mut tx = self.pool.begin().await?;
@@ -192,12 +226,13 @@ impl KeyStore {
             .execute(&mut *tx)
             .await?;
         sqlx::query(
-            "INSERT INTO provider_secrets (provider, alias, sealed, created_at) VALUES ($1, $2, $3, $4)",
+            "INSERT INTO provider_secrets (provider, alias, sealed, created_at, allowed_keys) VALUES ($1, $2, $3, $4, $5)",
         )
         .bind(provider.to_owned())
         .bind(alias.to_owned())
         .bind(sealed.to_owned())
         .bind(now_ms)
+        .bind(keys_column(keys))
         .execute(&mut *tx)
         .await?;
         tx.commit().await?;
@@ -208,19 +243,26 @@ impl KeyStore {
         &self,
         provider: &str,
         alias: &str,
-    ) -> Result<Option<String>, StoreError> {
-        Ok(sqlx::query_scalar(
-            "SELECT sealed FROM provider_secrets WHERE provider = $1 AND alias = $2",
+    ) -> Result<Option<SealedSecret>, StoreError> {
+        let row = sqlx::query(
+            "SELECT sealed, allowed_keys FROM provider_secrets WHERE provider = $1 AND alias = $2",
         )
         .bind(provider.to_owned())
         .bind(alias.to_owned())
         .fetch_optional(&self.pool)
-        .await?)
+        .await?;
+        row.map(|r| {
+            Ok(SealedSecret {
+                sealed: r.try_get("sealed")?,
+                keys: keys_of(r.try_get("allowed_keys")?),
+            })
+        })
+        .transpose()
     }
 
     pub async fn list_secrets(&self) -> Result<Vec<SecretRecord>, StoreError> {
         let rows = sqlx::query(
-            "SELECT provider, alias, created_at FROM provider_secrets ORDER BY provider, alias",
+            "SELECT provider, alias, created_at, allowed_keys FROM provider_secrets ORDER BY provider, alias",
         )
         .fetch_all(&self.pool)
         .await?;
@@ -230,6 +272,7 @@ impl KeyStore {
                     provider: r.try_get("provider")?,
                     alias: r.try_get("alias")?,
                     created_at: r.try_get("created_at")?,
+                    keys: keys_of(r.try_get("allowed_keys")?),
                 })
             })
             .collect()

@@ -239,6 +239,9 @@ pub enum SecretsCommand {
         /// What requests name it by (`cf-aig-byok-alias`).
         #[arg(long)]
         alias: String,
+        /// Only requests made with these gateway keys (ids, comma-separated) may use it.
+        #[arg(long, value_delimiter = ',')]
+        keys: Option<Vec<String>>,
     },
     /// Every stored key (never the values).
     List,

@@ -118,7 +118,11 @@ pub async fn secrets(config: &Config, command: SecretsCommand) -> anyhow::Result
     let fail = |e: switchyard_gateway::GatewayError| anyhow::anyhow!("{}", e.message);
     let vault = switchyard_gateway::control::Vault::new(keys.store(), master).map_err(fail)?;
     match command {
-        SecretsCommand::Set { provider, alias } => {
+        SecretsCommand::Set {
+            provider,
+            alias,
+            keys,
+        } => {
             if !config.providers.iter().any(|p| p.name == provider) {
                 bail!("no provider `{provider}` in the configuration");
             }
@@ -127,19 +131,20 @@ pub async fn secrets(config: &Config, command: SecretsCommand) -> anyhow::Result
                 .read_line(&mut value)
                 .context("reading the key from stdin")?;
             vault
-                .set(&provider, &alias, value.trim())
+                .set(&provider, &alias, value.trim(), keys.as_deref())
                 .await
                 .map_err(fail)?;
             eprintln!("stored `{alias}` for {provider}");
         }
         SecretsCommand::List => {
-            println!("{:<20} {:<20} STORED", "PROVIDER", "ALIAS");
+            println!("{:<20} {:<20} {:<20} KEYS", "PROVIDER", "ALIAS", "STORED");
             for s in vault.list().await.map_err(fail)? {
                 println!(
-                    "{:<20} {:<20} {}",
+                    "{:<20} {:<20} {:<20} {}",
                     s.provider,
                     s.alias,
-                    crate::report::utc_time(s.created_at)
+                    crate::report::utc_time(s.created_at),
+                    s.keys.map_or("any".to_owned(), |k| k.join(","))
                 );
             }
         }

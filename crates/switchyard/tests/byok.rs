@@ -171,3 +171,75 @@ async fn without_a_master_key_nothing_is_stored() {
         .contains("master key"));
     assert_eq!(call(&url, "/v1/chat/completions", Some("a")).await.0, 400);
 }
+
+async fn make_key(url: &str, name: &str) -> (String, String) {
+    let resp = reqwest::Client::new()
+        .post(format!("{url}/api/keys"))
+        .json(&json!({ "name": name }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 201);
+    let v: Value = resp.json().await.unwrap();
+    (
+        v["record"]["id"].as_str().unwrap().to_owned(),
+        format!("Bearer {}", v["key"].as_str().unwrap()),
+    )
+}
+
+async fn call_as(url: &str, path: &str, key: &str, alias: &str) -> u16 {
+    reqwest::Client::new()
+        .post(format!("{url}{path}"))
+        .header("authorization", key)
+        .header("cf-aig-byok-alias", alias)
+        .json(&chat("mock-openai/gpt-4o-mini"))
+        .send()
+        .await
+        .unwrap()
+        .status()
+        .as_u16()
+}
+
+#[tokio::test]
+async fn a_stored_key_bound_to_gateway_keys_serves_only_them() {
+    let dir = tempfile::tempdir().unwrap();
+    let extra = extra(dir.path());
+    let h = start_with(|mock| config(mock, &extra)).await;
+    let url = h.gateway.base_url().to_owned();
+    let (team_id, team) = make_key(&url, "team").await;
+    let (_, other) = make_key(&url, "other").await;
+    let status = reqwest::Client::new()
+        .put(format!("{url}/api/secrets/mock-openai/team-key"))
+        .json(&json!({ "value": "sk-team-only", "keys": [team_id] }))
+        .send()
+        .await
+        .unwrap()
+        .status();
+    assert_eq!(status, 201);
+    // the key it is bound to uses it, on API and native routes alike
+    for path in ["/v1/chat/completions", "/mock-openai/chat/completions"] {
+        assert_eq!(call_as(&url, path, &team, "team-key").await, 200, "{path}");
+        assert_eq!(last_key(&h.mock), "Bearer sk-team-only");
+        // another key naming it is refused, and the provider never sees the stored key
+        let seen = h.mock.requests().len();
+        assert_eq!(call_as(&url, path, &other, "team-key").await, 403, "{path}");
+        assert_eq!(h.mock.requests().len(), seen);
+    }
+    let (status, body) = call(&url, "/v1/chat/completions", Some("team-key")).await;
+    assert_eq!(status, 403, "{body}");
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("team-key"),
+        "{body}"
+    );
+    // the list says which keys may use it
+    let list: Value = reqwest::get(format!("{url}/api/secrets"))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(list["data"][0]["keys"], json!([team_id]), "{list}");
+}

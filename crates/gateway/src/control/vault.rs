@@ -23,7 +23,26 @@ pub struct Vault {
     store: Arc<KeyStore>,
     key: LessSafeKey,
     /// (provider, alias) → the opened key, or its absence; for [`FRESH`].
-    cache: moka::sync::Cache<(String, String), Option<Arc<Secret>>>,
+    cache: moka::sync::Cache<(String, String), Option<Arc<StoredKey>>>,
+}
+
+/// An opened provider key and the gateway keys that may use it.
+pub struct StoredKey {
+    pub secret: Secret,
+    /// Gateway key ids allowed to use it; `None`: any caller.
+    pub keys: Option<Vec<String>>,
+}
+
+impl StoredKey {
+    /// Whether a request made with the gateway key `caller` (its id; `None` without one) may
+    /// use it.
+    pub fn allows(&self, caller: Option<&str>) -> bool {
+        match (&self.keys, caller) {
+            (None, _) => true,
+            (Some(keys), Some(id)) => keys.iter().any(|k| k == id),
+            (Some(_), None) => false,
+        }
+    }
 }
 
 fn aad(provider: &str, alias: &str) -> String {
@@ -89,7 +108,15 @@ impl Vault {
             .map_err(|_| refused())
     }
 
-    pub async fn set(&self, provider: &str, alias: &str, value: &str) -> Result<(), GatewayError> {
+    /// Stores (or rotates) the key for `provider` under `alias`, usable by the gateway keys
+    /// `keys` (ids; `None`: any caller).
+    pub async fn set(
+        &self,
+        provider: &str,
+        alias: &str,
+        value: &str,
+        keys: Option<&[String]>,
+    ) -> Result<(), GatewayError> {
         if alias.is_empty() || alias.len() > 64 || value.is_empty() {
             return Err(GatewayError::bad_body(
                 "a stored key needs a value and an alias of 1 to 64 characters".into(),
@@ -97,7 +124,7 @@ impl Vault {
         }
         let sealed = self.seal(provider, alias, value)?;
         self.store
-            .put_secret(provider, alias, &sealed, crate::context::unix_ms())
+            .put_secret(provider, alias, &sealed, keys, crate::context::unix_ms())
             .await
             .map_err(store_error)?;
         self.forget(provider, alias);
@@ -109,7 +136,7 @@ impl Vault {
         &self,
         provider: &str,
         alias: &str,
-    ) -> Result<Option<Arc<Secret>>, GatewayError> {
+    ) -> Result<Option<Arc<StoredKey>>, GatewayError> {
         let slot = (provider.to_owned(), alias.to_owned());
         if let Some(value) = self.cache.get(&slot) {
             return Ok(value);
@@ -120,7 +147,10 @@ impl Vault {
             .await
             .map_err(store_error)?;
         let value = match sealed {
-            Some(s) => Some(Arc::new(self.open(provider, alias, &s)?)),
+            Some(s) => Some(Arc::new(StoredKey {
+                secret: self.open(provider, alias, &s.sealed)?,
+                keys: s.keys,
+            })),
             None => None,
         };
         self.cache.insert(slot, value.clone());
@@ -171,10 +201,10 @@ mod tests {
         );
         // a miss is remembered, as before
         assert!(vault.get("openai", "nobody").await.unwrap().is_none());
-        assert_eq!(
+        assert!(matches!(
             vault.cache.get(&("openai".into(), "nobody".into())),
             Some(None)
-        );
+        ));
     }
 
     #[tokio::test]
@@ -184,12 +214,16 @@ mod tests {
         let store = Arc::new(KeyStore::open(&url).await.unwrap());
         let master = Secret::new("11".repeat(32));
         let vault = Vault::new(store.clone(), &master).unwrap();
-        vault.set("openai", "team-a", "sk-canary-1").await.unwrap();
+        vault
+            .set("openai", "team-a", "sk-canary-1", None)
+            .await
+            .unwrap();
         let sealed = store
             .sealed_secret("openai", "team-a")
             .await
             .unwrap()
-            .unwrap();
+            .unwrap()
+            .sealed;
         assert!(
             !sealed.contains("canary")
                 && !hex::decode(&sealed)
@@ -203,6 +237,7 @@ mod tests {
                 .await
                 .unwrap()
                 .unwrap()
+                .secret
                 .expose(),
             "sk-canary-1"
         );
@@ -211,13 +246,17 @@ mod tests {
         // another master key cannot open it
         let other = Vault::new(store.clone(), &Secret::new("22".repeat(32))).unwrap();
         assert!(other.get("openai", "team-a").await.is_err());
-        vault.set("openai", "team-a", "sk-canary-2").await.unwrap();
+        vault
+            .set("openai", "team-a", "sk-canary-2", None)
+            .await
+            .unwrap();
         assert_eq!(
             vault
                 .get("openai", "team-a")
                 .await
                 .unwrap()
                 .unwrap()
+                .secret
                 .expose(),
             "sk-canary-2"
         );

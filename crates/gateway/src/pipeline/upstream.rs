@@ -129,12 +129,14 @@ impl Gateway {
         }
     }
 
-    /// Replaces the provider's configured key with the one stored under `alias`.
+    /// Replaces the provider's configured key with the one stored under `alias`, if the
+    /// gateway key `caller` (its id) may use it.
     pub(crate) async fn use_stored_key(
         &self,
         provider: &Provider,
         request: &mut switchyard_providers::UpstreamRequest,
         alias: &str,
+        caller: Option<&str>,
     ) -> Result<(), GatewayError> {
         const HEADER: &str = "cf-aig-byok-alias";
         let vault = self.vault().ok_or_else(|| {
@@ -152,7 +154,16 @@ impl Gateway {
                 ),
             )
         })?;
-        provider.use_key(request, key.expose())?;
+        if !key.allows(caller) {
+            return Err(GatewayError::forbidden(format!(
+                "the key stored as `{alias}` for provider `{}` is not available to {}",
+                provider.name(),
+                caller.map_or("requests without a gateway key".to_owned(), |id| format!(
+                    "gateway key `{id}`"
+                ))
+            )));
+        }
+        provider.use_key(request, key.secret.expose())?;
         Ok(())
     }
 
@@ -190,7 +201,8 @@ impl Gateway {
             call.provider.forward_headers(&mut request, forward);
         }
         if let Some(alias) = &api_request.byok {
-            self.use_stored_key(&call.provider, &mut request, alias)
+            let caller = api_request.key.as_ref().map(|k| k.id());
+            self.use_stored_key(&call.provider, &mut request, alias, caller)
                 .await?;
         }
         let sent = Instant::now();

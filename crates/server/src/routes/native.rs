@@ -142,7 +142,11 @@ pub async fn universal(
     let response = match switchyard_gateway::universal::parse_steps(&body) {
         Ok(steps) => {
             match admit(&state, key.as_ref(), "", &body, None, &http::Method::POST).await {
-                Ok(ticket) => match state.gateway.universal(&ctx, steps).await {
+                Ok(ticket) => match state
+                    .gateway
+                    .universal(&ctx, steps, key.as_ref().map(|k| k.id()))
+                    .await
+                {
                     Ok(reply) => respond(with_ticket(reply, ticket)),
                     Err(e) => render(&e),
                 },
@@ -203,6 +207,7 @@ async fn forward(
         query,
         headers,
         body,
+        caller: key.as_ref().map(|k| k.id().to_owned()),
     };
     let response = match state.gateway.passthrough(&ctx, native).await {
         Ok(reply) => respond(with_ticket(reply, ticket)),

@@ -38,9 +38,12 @@ pub async fn list(State(state): State<AppState>) -> Response {
 #[serde(deny_unknown_fields)]
 pub struct SecretValue {
     value: String,
+    /// The gateway keys (ids) that may use it; absent: any caller.
+    keys: Option<Vec<String>>,
 }
 
-/// `PUT /api/secrets/{provider}/{alias}` `{"value": "sk-…"}`: stores or rotates.
+/// `PUT /api/secrets/{provider}/{alias}` `{"value": "sk-…", "keys": ["key_…"]}`: stores or
+/// rotates; with `keys`, only requests made with those gateway keys may use it.
 pub async fn put(
     State(state): State<AppState>,
     Path((provider, alias)): Path<(String, String)>,
@@ -58,7 +61,10 @@ pub async fn put(
         Ok(b) => b,
         Err(e) => return render(&GatewayError::bad_body(e.body_text())),
     };
-    match vault.set(&provider, &alias, &body.value).await {
+    match vault
+        .set(&provider, &alias, &body.value, body.keys.as_deref())
+        .await
+    {
         Ok(()) => (
             StatusCode::CREATED,
             Json(json!({"provider": provider, "alias": alias})),
