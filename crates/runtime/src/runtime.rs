@@ -88,7 +88,15 @@ impl Runtime {
         // twice: the engine may unload itself between our look and our send
         for _ in 0..2 {
             let engine = Self::engine(slot).await?;
-            match engine.schedule(task.clone()) {
+            // templating, tokenizing and grammar building are CPU work: off the async workers
+            let job = task.clone();
+            let scheduled = {
+                let engine = engine.clone();
+                tokio::task::spawn_blocking(move || engine.schedule(job))
+                    .await
+                    .map_err(|e| RuntimeError::load(format!("scheduling failed: {e}")))?
+            };
+            match scheduled {
                 Err(e) if e.kind == ErrorKind::Load && !engine.is_alive() => continue,
                 other => return other,
             }

@@ -309,6 +309,15 @@ async fn the_workers_ai_dialect_runs_local_models() {
     .await;
     assert_eq!(status, 400, "{text}");
     assert!(text.contains("context"), "{text}");
+    // a prompt no context could hold is refused by its size, before it is tokenized
+    let (status, _, text) = post(
+        &gw,
+        path,
+        json!({"prompt": "x".repeat(8 * 1024 * 1024), "max_tokens": 4}),
+    )
+    .await;
+    assert_eq!(status, 400, "{text}");
+    assert!(text.contains("bytes"), "{text}");
     // model search and schema
     let v: Value = reqwest::get(gw.url("/ai/models/search?task=Text%20Embeddings"))
         .await

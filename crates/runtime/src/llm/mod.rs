@@ -129,6 +129,20 @@ impl LlamaEngine {
 
     fn tokenize(&self, prompt: &Prompt) -> Result<Vec<LlamaToken>, RuntimeError> {
         let text = self.prompt_text(prompt)?;
+        // no token stands for more than this many bytes: a longer prompt cannot fit the
+        // context, and is refused before the (linear, but not free) tokenizing
+        const MAX_BYTES_PER_TOKEN: usize = 256;
+        let most = self.n_ctx as usize * MAX_BYTES_PER_TOKEN;
+        if text.len() > most {
+            return Err(RuntimeError::invalid(
+                "messages",
+                format!(
+                    "the prompt is {} bytes; this model's {}-token context holds at most {most}",
+                    text.len(),
+                    self.n_ctx
+                ),
+            ));
+        }
         // chat templates print the BOS token themselves when the model wants one
         let add_special = matches!(prompt, Prompt::Text(_));
         let tokens = self

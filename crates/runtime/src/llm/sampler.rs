@@ -80,7 +80,7 @@ pub fn grammar(constraint: &Constraint) -> Result<Option<String>, RuntimeError> 
         Constraint::JsonSchema(schema) => schema.clone(),
         Constraint::Tools { tools, .. } => tool_call_schema(tools),
     };
-    let text = serde_json::to_string(&schema).unwrap_or_default();
+    let text = checked_schema(&schema)?;
     llama_cpp_2::json_schema_to_grammar(&text)
         .map(Some)
         .map_err(|e| {
@@ -89,6 +89,43 @@ pub fn grammar(constraint: &Constraint) -> Result<Option<String>, RuntimeError> 
                 format!("this JSON schema cannot be turned into a grammar: {e}"),
             )
         })
+}
+
+/// Nesting a schema may have (the converter recurses through it, on the request's thread).
+const MAX_SCHEMA_DEPTH: usize = 64;
+/// A schema's size as JSON text (the grammar, and the time to build it, grow with it).
+const MAX_SCHEMA_BYTES: usize = 64 * 1024;
+
+/// `schema` as JSON text, once it is known to be small and shallow enough that turning it into
+/// a grammar takes bounded time and stack.
+fn checked_schema(schema: &Value) -> Result<String, RuntimeError> {
+    // depth first, without recursion (the check itself must not be the deep call)
+    let mut stack = vec![(schema, 1usize)];
+    while let Some((v, depth)) = stack.pop() {
+        if depth > MAX_SCHEMA_DEPTH {
+            return Err(RuntimeError::invalid(
+                "response_format",
+                format!("the JSON schema is nested too deep (more than {MAX_SCHEMA_DEPTH} levels)"),
+            ));
+        }
+        match v {
+            Value::Array(items) => stack.extend(items.iter().map(|i| (i, depth + 1))),
+            Value::Object(map) => stack.extend(map.values().map(|i| (i, depth + 1))),
+            _ => {}
+        }
+    }
+    let text = serde_json::to_string(schema).unwrap_or_default();
+    if text.len() > MAX_SCHEMA_BYTES {
+        return Err(RuntimeError::invalid(
+            "response_format",
+            format!(
+                "the JSON schema is {} KiB; local models take schemas of at most {} KiB",
+                text.len() / 1024,
+                MAX_SCHEMA_BYTES / 1024
+            ),
+        ));
+    }
+    Ok(text)
 }
 
 /// `{"name": "<tool>", "arguments": {<its parameters>}}` for one of `tools` (OpenAI shapes).
@@ -157,5 +194,31 @@ mod tests {
         assert_eq!(args, r#"{"city":"Oslo"}"#);
         assert!(parse_tool_call(r#"{"name":"other","arguments":{}}"#, &tools).is_none());
         assert!(parse_tool_call("Sunny", &tools).is_none());
+    }
+}
+
+#[cfg(test)]
+mod bounds {
+    use super::*;
+
+    #[test]
+    fn schemas_too_deep_or_too_large_are_refused_before_compiling() {
+        // hundreds of levels of nesting would run the converter's recursion deep
+        let mut deep = json!({"type": "string"});
+        for _ in 0..200 {
+            deep = json!({"type": "object", "properties": {"a": deep}});
+        }
+        let err = grammar(&Constraint::JsonSchema(deep)).unwrap_err();
+        assert_eq!(err.param, Some("response_format"));
+        assert!(err.message.contains("deep"), "{}", err.message);
+        let properties: serde_json::Map<String, Value> = (0..20_000)
+            .map(|i| (format!("field_{i}"), json!({"type": "string"})))
+            .collect();
+        let large = json!({"type": "object", "properties": properties});
+        let err = grammar(&Constraint::JsonSchema(large)).unwrap_err();
+        assert!(err.message.contains("KiB"), "{}", err.message);
+        // an ordinary schema still compiles
+        let fine = json!({"type": "object", "properties": {"a": {"type": "integer"}}});
+        assert!(grammar(&Constraint::JsonSchema(fine)).unwrap().is_some());
     }
 }

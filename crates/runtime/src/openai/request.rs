@@ -363,6 +363,9 @@ pub fn completion(body: &[u8]) -> Result<(Task, Shape), RuntimeError> {
     Ok((Task::Generate(generate), shape))
 }
 
+/// Inputs one embeddings request may carry (OpenAI's own limit).
+pub const MAX_EMBED_INPUTS: usize = 2048;
+
 /// `/v1/embeddings`.
 pub fn embeddings(body: &[u8]) -> Result<(Task, Shape), RuntimeError> {
     let m = object(body)?;
@@ -375,6 +378,15 @@ pub fn embeddings(body: &[u8]) -> Result<(Task, Shape), RuntimeError> {
             .ok_or_else(|| RuntimeError::invalid("input", "`input` must be a string or an array of strings (token arrays are not supported by local models)"))?,
         _ => return Err(RuntimeError::invalid("input", "`input` must be a non-empty string or array of strings")),
     };
+    if inputs.len() > MAX_EMBED_INPUTS {
+        return Err(RuntimeError::invalid(
+            "input",
+            format!(
+                "`input` has {} items; at most {MAX_EMBED_INPUTS} per request",
+                inputs.len()
+            ),
+        ));
+    }
     let base64 = match m.get("encoding_format").and_then(Value::as_str) {
         None | Some("float") => false,
         Some("base64") => true,
@@ -395,4 +407,21 @@ pub fn embeddings(body: &[u8]) -> Result<(Task, Shape), RuntimeError> {
             ..Shape::default()
         },
     ))
+}
+
+#[cfg(test)]
+mod bounds {
+    use super::*;
+
+    #[test]
+    fn embeddings_take_a_bounded_number_of_inputs() {
+        let many: Vec<String> = (0..=MAX_EMBED_INPUTS).map(|i| format!("t{i}")).collect();
+        let body = serde_json::to_vec(&serde_json::json!({"model": "m", "input": many})).unwrap();
+        let err = embeddings(&body).unwrap_err();
+        assert_eq!(err.param, Some("input"));
+        assert!(err.message.contains("2048"), "{}", err.message);
+        let body =
+            serde_json::to_vec(&serde_json::json!({"model": "m", "input": ["a", "b"]})).unwrap();
+        assert!(embeddings(&body).is_ok());
+    }
 }
