@@ -325,3 +325,6 @@ impl Transcoder {
         complete.then(|| self.encode_pending())
     }
 }
+
+#[cfg(test)]
+mod fuzz;

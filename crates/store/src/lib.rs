@@ -8,11 +8,13 @@
 //! - [`counters`]: windowed counters for rate limits and budgets (memory or Redis, atomic).
 //! - [`keys`]: gateway API keys ([`keys::KeyStore`], hashed, SQLite or PostgreSQL).
 //! - [`logs`]: the request log ([`logs::LogStore`], SQLite or PostgreSQL through one SQL dialect).
+//! - [`lz4`]: compressed values read back with their claimed size checked first.
 
 pub mod cache;
 pub mod counters;
 pub mod keys;
 pub mod logs;
+pub mod lz4;
 pub mod private;
 mod redis_link;
 

@@ -10,9 +10,11 @@
 //! - [`redis`]: a private `redis-server` per test.
 //! - [`postgres`]: a private PostgreSQL per test.
 //! - [`otlp`]: an OTLP/HTTP trace collector.
+//! - [`fuzz`]: a mutation fuzzer for stable Rust, run inside `cargo test` (time-boxed).
 //! - [`spawn`]: starts the real `switchyard` binary with a config, waits until it listens, captures
 //!   its logs, and can signal it.
 
+pub mod fuzz;
 pub mod mock_upstream;
 pub mod models;
 pub mod otlp;

@@ -95,7 +95,7 @@ impl Entry {
         let meta: EntryMeta = serde_json::from_slice(stored.get(8..meta_end)?).ok()?;
         let body = stored.slice(meta_end..);
         let body = if flags & FLAG_LZ4 != 0 {
-            Bytes::from(lz4_flex::decompress_size_prepended(&body).ok()?)
+            Bytes::from(switchyard_store::lz4::inflate(&body).ok()?)
         } else {
             body
         };

@@ -482,4 +482,6 @@ enum Followed {
 }
 
 #[cfg(test)]
+mod fuzz;
+#[cfg(test)]
 mod tests;

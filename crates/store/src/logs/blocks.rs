@@ -111,7 +111,7 @@ pub(crate) fn compress_into(input: &[u8], out: &mut Compressed) {
 
 /// Decompresses `block` once for reading several rows' bodies.
 pub(crate) fn open(block: &[u8]) -> Result<Vec<u8>, String> {
-    lz4_flex::decompress_size_prepended(block).map_err(|e| format!("a body block is damaged: {e}"))
+    crate::lz4::inflate(block).map_err(|e| format!("a body block is damaged: {e}"))
 }
 
 /// The bodies at `at` in an opened block.

@@ -536,8 +536,7 @@ pub(crate) fn read_rows(section: &[u8]) -> Result<Vec<Row>, String> {
             names: Some(Vec::new()),
         },
         None => {
-            inflated = lz4_flex::decompress_size_prepended(section)
-                .map_err(|e| format!("{DAMAGED}: {e}"))?;
+            inflated = crate::lz4::inflate(section).map_err(|e| format!("{DAMAGED}: {e}"))?;
             In {
                 data: &inflated,
                 pos: 0,

@@ -154,7 +154,11 @@ pub fn request_to_canonical(body: &[u8]) -> Result<ChatRequest, RequestError> {
     let v: Map<String, Value> = serde_json::from_slice(body)
         .map_err(|e| field_error("", format!("invalid request: {e}"), "invalid_json"))?;
     let mut req = ChatRequest {
-        model: v["model"].as_str().unwrap_or_default().to_owned(),
+        model: v
+            .get("model")
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_owned(),
         max_tokens: v.get("max_tokens").and_then(Value::as_u64),
         ..ChatRequest::default()
     };
@@ -380,4 +384,17 @@ pub fn error_body(status: u16, message: &str) -> Value {
         _ => "api_error",
     };
     json!({"type": "error", "error": {"type": kind, "message": message}})
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Found by the fuzzer (`crates/gateway/tests/fuzz.rs`): a body without `model` panicked.
+    #[test]
+    fn a_body_missing_fields_converts_without_panicking() {
+        let req = request_to_canonical(b"{}").unwrap();
+        assert_eq!(req.model, "");
+        assert!(req.messages.is_empty());
+    }
 }

@@ -190,3 +190,32 @@ fn names_compare_exactly() {
     other[long.len() - 1] ^= 1;
     assert!(!same(long, &other), "a difference in the remainder");
 }
+
+/// Sections read back from a damaged (or hostile) file: an error or rows, never a panic, a hang
+/// or an allocation the section's size cannot justify; the block reader likewise.
+#[test]
+fn fuzz_rows_sections_and_body_blocks() {
+    let mut b = RowsBuilder::default();
+    for n in 0..3i64 {
+        let mut r = full();
+        r.step = n;
+        b.push(1_700_000_000_000 + n, &r, Some(n.unsigned_abs() * 8));
+    }
+    let section = b.section_copy();
+    let packed = lz4_flex::compress_prepend_size(&section);
+    let mut blocks = crate::logs::blocks::BlockBuilder::default();
+    blocks.push(Some(b"{\"a\":1}"), Some(b"{\"b\":2}"));
+    let mut compressed = crate::logs::blocks::Compressed::default();
+    crate::logs::blocks::compress_into(blocks.raw(), &mut compressed);
+    let block = compressed.bytes().to_vec();
+    switchyard_testkit::fuzz::run("log-sections", &[&section, &packed, &block], |input| {
+        if let Ok(rows) = read_rows(input) {
+            assert!(rows.len() <= input.len(), "more rows than bytes");
+        }
+        if let Ok(raw) = crate::logs::blocks::open(input) {
+            for at in [0, 1, raw.len() / 2] {
+                let _ = crate::logs::blocks::read(&raw, at);
+            }
+        }
+    });
+}
