@@ -173,18 +173,7 @@ async fn without_a_master_key_nothing_is_stored() {
 }
 
 async fn make_key(url: &str, name: &str) -> (String, String) {
-    let resp = reqwest::Client::new()
-        .post(format!("{url}/api/keys"))
-        .json(&json!({ "name": name }))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(resp.status(), 201);
-    let v: Value = resp.json().await.unwrap();
-    (
-        v["record"]["id"].as_str().unwrap().to_owned(),
-        format!("Bearer {}", v["key"].as_str().unwrap()),
-    )
+    common::new_key(url, json!({ "name": name })).await
 }
 
 async fn call_as(url: &str, path: &str, key: &str, alias: &str) -> u16 {

@@ -616,15 +616,7 @@ fn keyed(mock: &switchyard_testkit::MockUpstream, dir: &std::path::Path, extra: 
 }
 
 async fn make_key(url: &str, body: Value) -> String {
-    let resp = reqwest::Client::new()
-        .post(format!("{url}/api/keys"))
-        .json(&body)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(resp.status().as_u16(), 201);
-    let v: Value = resp.json().await.unwrap();
-    format!("Bearer {}", v["key"].as_str().unwrap())
+    common::new_key(url, body).await.1
 }
 
 #[tokio::test]

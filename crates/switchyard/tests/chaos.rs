@@ -16,27 +16,7 @@ use switchyard_testkit::MockUpstream;
 /// aliases that fall back from the first to the second.
 fn config(mock: &MockUpstream) -> String {
     format!(
-        r#"[server]
-listen = "127.0.0.1:0"
-env_providers = false
-[retries]
-max_attempts = 2
-delay_ms = 10
-[providers.a]
-kind = "openai"
-base_url = "{base}"
-api_key = "sk-a"
-timeout_ms = 400
-idle_timeout_ms = 400
-total_timeout_ms = 5000
-[providers.b]
-kind = "openai"
-base_url = "{base}"
-api_key = "sk-b"
-timeout_ms = 400
-idle_timeout_ms = 400
-total_timeout_ms = 5000
-[[models]]
+        r#"{}[[models]]
 name = "garbled"
 target = "a/bad-json"
 fallbacks = ["b/gpt-4o-mini"]
@@ -57,7 +37,7 @@ name = "chaos"
 target = "a/chaos-30-a"
 fallbacks = ["b/chaos-30-b"]
 "#,
-        base = mock.base_url()
+        common::two_providers(mock)
     )
 }
 
@@ -245,11 +225,15 @@ fn judge(anthropic: bool, stream: bool, status: u16, text: &str) -> Outcome {
 
 #[tokio::test]
 async fn chaos_behind_a_fallback_gives_no_broken_and_no_hung_answers() {
-    const REQUESTS: usize = 400;
+    // 400 in every test run; `CHAOS_REQUESTS=3000` for the issue's full scenario
+    let requests: usize = std::env::var("CHAOS_REQUESTS")
+        .ok()
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(400);
     let h = start_with(config).await;
     let url = h.gateway.base_url().to_owned();
     let client = reqwest::Client::new();
-    let outcomes: Vec<(usize, Outcome, String)> = futures_util::stream::iter(0..REQUESTS)
+    let outcomes: Vec<(usize, Outcome, String)> = futures_util::stream::iter(0..requests)
         .map(|i| {
             let client = client.clone();
             let url = url.clone();
@@ -298,10 +282,15 @@ async fn chaos_behind_a_fallback_gives_no_broken_and_no_hung_answers() {
     assert!(bad.is_empty(), "broken or hung answers: {bad:#?}");
     // the fallback absorbs most failures: nearly every client gets its answer
     assert!(
-        count(Outcome::Answer) >= REQUESTS * 8 / 10,
+        count(Outcome::Answer) >= requests * 8 / 10,
         "{}",
         count(Outcome::Answer)
     );
     // and the mock saw every kind of failure
-    assert!(h.mock.requests().len() > REQUESTS);
+    assert!(h.mock.requests().len() > requests);
+    eprintln!(
+        "chaos: {requests} requests: {} answered, {} clear errors, 0 broken, 0 hung",
+        count(Outcome::Answer),
+        count(Outcome::Error)
+    );
 }

@@ -19,15 +19,7 @@ async fn call(url: &str, headers: &[(&str, &str)]) -> (u16, reqwest::header::Hea
 }
 
 async fn make_key(url: &str, body: Value) -> String {
-    let resp = reqwest::Client::new()
-        .post(format!("{url}/api/keys"))
-        .json(&body)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(resp.status().as_u16(), 201);
-    let v: Value = resp.json().await.unwrap();
-    format!("Bearer {}", v["key"].as_str().unwrap())
+    common::new_key(url, body).await.1
 }
 
 /// The log writer settles usage and cost as it writes each answer's row: once the log holds

@@ -15,35 +15,9 @@ use serde_json::{json, Value};
 
 fn config(mock: &switchyard_testkit::MockUpstream, dir: &std::path::Path) -> String {
     format!(
-        r#"[server]
-listen = "127.0.0.1:0"
-env_providers = false
-[retries]
-max_attempts = 2
-delay_ms = 10
-[logs]
-url = "sqlite://{logs}"
-[providers.a]
-kind = "openai"
-base_url = "{base}"
-api_key = "sk-a"
-timeout_ms = 400
-idle_timeout_ms = 400
-total_timeout_ms = 5000
-[providers.b]
-kind = "openai"
-base_url = "{base}"
-api_key = "sk-b"
-timeout_ms = 400
-idle_timeout_ms = 400
-total_timeout_ms = 5000
-[[models]]
-name = "chaos"
-target = "a/chaos-20-a"
-fallbacks = ["b/chaos-20-b"]
-"#,
-        logs = dir.join("logs.db").display(),
-        base = mock.base_url()
+        "{}[logs]\nurl = \"sqlite://{}\"\n[[models]]\nname = \"chaos\"\ntarget = \"a/chaos-20-a\"\nfallbacks = [\"b/chaos-20-b\"]\n",
+        common::two_providers(mock),
+        dir.join("logs.db").display()
     )
 }
 

@@ -25,6 +25,38 @@ pub fn config(mock: &MockUpstream, extra: &str) -> String {
     )
 }
 
+/// Two OpenAI-kind providers, `a` and `b`, on `mock` with short timeouts (first byte and idle
+/// 400 ms, total 5 s) and two attempts each: the setting for upstreams failing on demand.
+pub fn two_providers(mock: &MockUpstream) -> String {
+    let provider = |name: &str| {
+        format!(
+            "[providers.{name}]\nkind = \"openai\"\nbase_url = \"{}\"\napi_key = \"sk-{name}\"\ntimeout_ms = 400\nidle_timeout_ms = 400\ntotal_timeout_ms = 5000\n",
+            mock.base_url()
+        )
+    };
+    format!(
+        "[server]\nlisten = \"127.0.0.1:0\"\nenv_providers = false\n[retries]\nmax_attempts = 2\ndelay_ms = 10\n{}{}",
+        provider("a"),
+        provider("b")
+    )
+}
+
+/// A gateway key made through the API: (its id, the `authorization` header value).
+pub async fn new_key(url: &str, body: serde_json::Value) -> (String, String) {
+    let resp = reqwest::Client::new()
+        .post(format!("{url}/api/keys"))
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status().as_u16(), 201);
+    let v: serde_json::Value = resp.json().await.unwrap();
+    (
+        v["record"]["id"].as_str().unwrap().to_owned(),
+        format!("Bearer {}", v["key"].as_str().unwrap()),
+    )
+}
+
 pub async fn start(extra: &str) -> Harness {
     start_with(|mock| config(mock, extra)).await
 }
