@@ -10,6 +10,8 @@ use http::{HeaderMap, Method, Response};
 use switchyard_protocol::Dialect;
 use switchyard_providers::ProviderKind;
 
+use switchyard_providers::{Provider, UpstreamBody};
+
 use crate::relay::StreamInfo;
 use crate::{ClientApi, Gateway, GatewayError, Reply, ReplyBody, RequestContext};
 
@@ -24,6 +26,10 @@ pub struct NativeRequest {
     pub body: Bytes,
     /// The gateway key the request authenticated with (its id), for stored provider keys.
     pub caller: Option<String>,
+    /// A `2xx` must be the answer it claims to be (a JSON body that parses, a stream whose
+    /// first event does), else it is the provider's failure: for the universal endpoint's steps,
+    /// which fall back like an alias. Plain passthrough relays whatever comes, untouched.
+    pub verify: bool,
 }
 
 /// A provider-native call the gateway can meter: the client API its answer is read as (for usage)
@@ -59,6 +65,33 @@ pub fn metered(kind: ProviderKind, method: &Method, rest: &str, body: &[u8]) -> 
 }
 
 impl Gateway {
+    /// A `2xx` answer checked to be one: a JSON body read whole and parsed, a stream's first
+    /// event read and parsed (then relayed with the rest); other content types as they come.
+    async fn verified(
+        &self,
+        provider: &Provider,
+        headers: &HeaderMap,
+        mut body: UpstreamBody,
+        info: StreamInfo,
+    ) -> Result<ReplyBody, GatewayError> {
+        let content_type = headers
+            .get(http::header::CONTENT_TYPE)
+            .map_or(&b""[..], |v| v.as_bytes());
+        if content_type.starts_with(b"text/event-stream") {
+            let ends_by = info.ends_by;
+            let first =
+                crate::pipeline::verify::first_event(provider, &mut body, info.idle, ends_by)
+                    .await?;
+            return Ok(ReplyBody::sse(body, info, None, Some(first)));
+        }
+        if content_type.starts_with(b"application/json") {
+            let bytes = provider.read_body(body, self.max_response_bytes()).await?;
+            crate::pipeline::verify::json_answer(provider.name(), &bytes)?;
+            return Ok(ReplyBody::full(bytes));
+        }
+        Ok(ReplyBody::raw(body, info))
+    }
+
     /// What a native call to `provider` can be metered as (see [`metered`]).
     pub fn metered(
         &self,
@@ -133,7 +166,12 @@ impl Gateway {
             idle: provider.idle_timeout(),
             ends_by: provider.total_timeout().map(|t| (sent + t).into()),
         };
-        let response = Response::from_parts(parts, ReplyBody::raw(body, info));
+        let body = if req.verify && parts.status.is_success() {
+            self.verified(provider, &parts.headers, body, info).await?
+        } else {
+            ReplyBody::raw(body, info)
+        };
+        let response = Response::from_parts(parts, body);
         Ok(Reply {
             response,
             provider: provider.name().to_owned(),

@@ -131,6 +131,7 @@ impl Gateway {
                 headers: headers_of(&step)?,
                 body: Bytes::from(serde_json::to_vec(&step.query).unwrap_or_default()),
                 caller: caller.map(str::to_owned),
+                verify: true,
             };
             let started_ms = crate::context::unix_ms();
             let started = Instant::now();

@@ -294,3 +294,44 @@ async fn chaos_behind_a_fallback_gives_no_broken_and_no_hung_answers() {
         count(Outcome::Error)
     );
 }
+
+#[tokio::test]
+async fn the_universal_endpoint_moves_past_a_2xx_that_is_not_an_answer() {
+    let h = start_with(config).await;
+    let url = h.gateway.base_url().to_owned();
+    let step = |provider: &str, model: &str, stream: bool| {
+        let mut query = chat(model);
+        query["stream"] = stream.into();
+        json!({"provider": provider, "endpoint": "chat/completions", "headers": {}, "query": query})
+    };
+    for stream in [false, true] {
+        let body = json!([
+            step("a", "bad-json", stream),
+            step("b", "gpt-4o-mini", stream)
+        ]);
+        let (status, headers, text) = post_text(&url, "/universal", &body).await;
+        assert_eq!(status, 200, "{text}");
+        assert_eq!(headers["cf-aig-step"], "1");
+        if stream {
+            assert_eq!(data_events(&text).last(), Some(&"[DONE]"), "{text}");
+        } else {
+            let v: Value = serde_json::from_str(&text).unwrap();
+            assert_eq!(v["choices"][0]["message"]["content"], "Hello from mock");
+        }
+    }
+    let bad_stream = json!([
+        step("a", "bad-stream", true),
+        step("b", "gpt-4o-mini", true)
+    ]);
+    let (status, headers, text) = post_text(&url, "/universal", &bad_stream).await;
+    assert_eq!(
+        (status, &headers["cf-aig-step"]),
+        (200, &"1".parse().unwrap()),
+        "{text}"
+    );
+    // the last step's unusable 2xx is the provider's failure, not a success
+    let (status, _, text) =
+        post_text(&url, "/universal", &json!([step("a", "bad-json", false)])).await;
+    assert_eq!(status, 502, "{text}");
+    assert!(text.contains("upstream_invalid_response"), "{text}");
+}

@@ -10,7 +10,7 @@ mod client_api;
 mod reply;
 mod steps;
 mod upstream;
-mod verify;
+pub(crate) mod verify;
 
 pub use client_api::ClientApi;
 pub use reply::Reply;
@@ -331,6 +331,11 @@ impl Gateway {
     }
 
     /// The local models.
+    /// The most of an answer read into memory (`[server] max_response_bytes`).
+    pub(crate) fn max_response_bytes(&self) -> usize {
+        self.max_response_bytes
+    }
+
     pub fn runtime(&self) -> &Arc<switchyard_runtime::Runtime> {
         &self.runtime
     }

@@ -22,7 +22,7 @@ use crate::GatewayError;
 const MAX_FIRST_EVENT: usize = 1024 * 1024;
 
 /// `bytes` is a JSON object (a provider's answer), or the provider's failure.
-pub(super) fn json_answer(provider: &str, bytes: &[u8]) -> Result<(), GatewayError> {
+pub(crate) fn json_answer(provider: &str, bytes: &[u8]) -> Result<(), GatewayError> {
     let object = bytes
         .iter()
         .find(|b| !b.is_ascii_whitespace())
@@ -40,7 +40,7 @@ pub(super) fn json_answer(provider: &str, bytes: &[u8]) -> Result<(), GatewayErr
 /// Reads `body` up to the end of its first event carrying data, and checks that the data is
 /// JSON (comments and keep-alives before it are fine). Returns every byte read, to be sent first.
 /// Waits at most the provider's idle timeout between chunks, and never past `ends_by`.
-pub(super) async fn first_event(
+pub(crate) async fn first_event(
     provider: &Provider,
     body: &mut UpstreamBody,
     idle: Duration,

@@ -208,6 +208,7 @@ async fn forward(
         headers,
         body,
         caller: key.as_ref().map(|k| k.id().to_owned()),
+        verify: false,
     };
     let response = match state.gateway.passthrough(&ctx, native).await {
         Ok(reply) => respond(with_ticket(reply, ticket)),
