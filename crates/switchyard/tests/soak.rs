@@ -148,6 +148,8 @@ async fn soak() {
     println!("secs   rss_kb  fds  series  log_queue  requests");
     while started.elapsed() < run {
         tokio::time::sleep(every).await;
+        // the mock keeps what it received: not for hours
+        h.mock.clear_requests();
         let (series, queue) = metrics(&url).await;
         let s = Sample {
             secs: started.elapsed().as_secs(),

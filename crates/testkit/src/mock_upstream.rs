@@ -160,6 +160,13 @@ impl MockUpstream {
             .unwrap_or_default()
     }
 
+    /// Forgets the requests recorded so far (long runs: the soak).
+    pub fn clear_requests(&self) {
+        if let Ok(mut requests) = self.state.requests.lock() {
+            requests.clear();
+        }
+    }
+
     pub fn last_request(&self) -> Option<Recorded> {
         self.requests().pop()
     }
