@@ -12,6 +12,7 @@ use switchyard_providers::ProviderKind;
 
 use switchyard_providers::{Provider, UpstreamBody};
 
+use crate::control::{Admission, ApiKey, Ticket};
 use crate::relay::StreamInfo;
 use crate::{ClientApi, Gateway, GatewayError, Reply, ReplyBody, RequestContext};
 
@@ -24,8 +25,8 @@ pub struct NativeRequest {
     pub query: Option<String>,
     pub headers: HeaderMap,
     pub body: Bytes,
-    /// The gateway key the request authenticated with (its id), for stored provider keys.
-    pub caller: Option<String>,
+    /// The gateway key the request authenticated with: its limits, budgets and stored keys.
+    pub key: Option<ApiKey>,
     /// A `2xx` must be the answer it claims to be (a JSON body that parses, a stream whose
     /// first event does), else it is the provider's failure: for the universal endpoint's steps,
     /// which fall back like an alias. Plain passthrough relays whatever comes, untouched.
@@ -65,6 +66,61 @@ pub fn metered(kind: ProviderKind, method: &Method, rest: &str, body: &[u8]) -> 
 }
 
 impl Gateway {
+    /// `/{provider}/…`: a provider-native call, admitted like any (limits, budgets: what
+    /// [`metered`] can price is reserved and charged, the rest refused under a budget) and
+    /// forwarded. Keys limited to some models cannot use it: the body is not checked.
+    pub async fn native(
+        &self,
+        ctx: &RequestContext,
+        req: NativeRequest,
+    ) -> Result<Reply, GatewayError> {
+        refuse_restricted(req.key.as_ref())?;
+        let metered = self.metered(&req.provider, &req.method, &req.rest, &req.body);
+        let ticket = self
+            .admit_native(
+                req.key.as_ref(),
+                &req.provider,
+                &req.body,
+                metered.as_ref(),
+                &req.method,
+            )
+            .await?;
+        let mut reply = self.passthrough(ctx, req).await?;
+        reply.ticket = ticket.map(std::sync::Arc::new);
+        Ok(reply)
+    }
+
+    /// Gateway-wide, per-key and per-provider limits and budgets on a native call (model-scoped
+    /// ones apply only where [`metered`] names the model).
+    pub(crate) async fn admit_native(
+        &self,
+        key: Option<&ApiKey>,
+        provider: &str,
+        body: &[u8],
+        metered: Option<&Metered>,
+        method: &Method,
+    ) -> Result<Option<Ticket>, GatewayError> {
+        let kind = self
+            .router()
+            .provider(provider)
+            .map_or("", |p| p.spec().kind.name());
+        self.limiter()
+            .admit(&Admission {
+                key,
+                metadata: None,
+                requested: "",
+                provider,
+                provider_kind: kind,
+                model: metered.map_or("", |m| m.model.as_str()),
+                body,
+                // reads (listing models, fetching a batch) cost nothing
+                metered: metered.is_some() || matches!(*method, Method::GET | Method::HEAD),
+                estimated_tokens: (body.len() / 4) as u64,
+                holds: &[],
+            })
+            .await
+    }
+
     /// A `2xx` answer checked to be one: a JSON body read whole and parsed, a stream's first
     /// event read and parsed (then relayed with the rest); other content types as they come.
     async fn verified(
@@ -104,8 +160,8 @@ impl Gateway {
         metered(kind, method, rest, body)
     }
 
-    /// Forwards a native request and relays the answer.
-    pub async fn passthrough(
+    /// Forwards a native request and relays the answer (no admission: see [`Self::native`]).
+    pub(crate) async fn passthrough(
         &self,
         ctx: &RequestContext,
         req: NativeRequest,
@@ -126,14 +182,7 @@ impl Gateway {
         }
         // the answer is priced by the model its body names, where its usage can be read
         let metered = metered(provider.spec().kind, &req.method, &req.rest, &req.body);
-        let byok = req
-            .headers
-            .get("cf-aig-byok-alias")
-            .map(|v| v.to_str().map(str::to_owned))
-            .transpose()
-            .map_err(|_| {
-                GatewayError::invalid_header("cf-aig-byok-alias", "not valid text".into())
-            })?;
+        let byok = crate::control::vault::alias_of(&req.headers)?;
         let mut upstream = provider.passthrough(
             req.method,
             &req.rest,
@@ -142,7 +191,8 @@ impl Gateway {
             req.body,
         )?;
         if let Some(alias) = byok {
-            self.use_stored_key(provider, &mut upstream, &alias, req.caller.as_deref())
+            let caller = req.key.as_ref().map(ApiKey::id);
+            self.use_stored_key(provider, &mut upstream, &alias, caller)
                 .await?;
         }
         let sent = Instant::now();
@@ -190,5 +240,17 @@ impl Gateway {
             routing: None,
             similarity: None,
         })
+    }
+}
+
+/// Keys limited to some models cannot use provider-native routes: their bodies are not checked.
+pub(crate) fn refuse_restricted(key: Option<&ApiKey>) -> Result<(), GatewayError> {
+    match key {
+        Some(key) if !key.0.models.is_empty() => Err(GatewayError::forbidden(format!(
+            "API key `{}` is limited to models ({}); provider-native routes cannot be checked against that list",
+            key.0.name,
+            key.0.models.join(", ")
+        ))),
+        _ => Ok(()),
     }
 }

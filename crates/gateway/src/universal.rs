@@ -12,6 +12,7 @@ use http::header::{HeaderName, HeaderValue, CONTENT_TYPE};
 use http::{HeaderMap, Method};
 use serde::Deserialize;
 
+use crate::control::ApiKey;
 use crate::retry::Attempt;
 use crate::{Gateway, GatewayError, NativeRequest, Reply, RequestContext};
 
@@ -112,13 +113,30 @@ fn headers_of(step: &Step) -> Result<HeaderMap, GatewayError> {
 }
 
 impl Gateway {
-    /// Tries `steps` in order; the first success answers (a last failure is the answer too).
-    /// `caller`: the gateway key the request authenticated with (its id).
+    /// `POST /universal`: the steps in `body`, admitted once (limits; budgets refuse it, its
+    /// usage is not read) and tried in order; the first success answers (a last failure is the
+    /// answer too). `key`: the gateway key the request authenticated with.
     pub async fn universal(
         &self,
         ctx: &RequestContext,
+        body: &[u8],
+        key: Option<&ApiKey>,
+    ) -> Result<Reply, GatewayError> {
+        crate::passthrough::refuse_restricted(key)?;
+        let steps = parse_steps(body)?;
+        let ticket = self
+            .admit_native(key, "", body, None, &Method::POST)
+            .await?;
+        let mut reply = self.steps(ctx, steps, key).await?;
+        reply.ticket = ticket.map(std::sync::Arc::new);
+        Ok(reply)
+    }
+
+    async fn steps(
+        &self,
+        ctx: &RequestContext,
         steps: Vec<Step>,
-        caller: Option<&str>,
+        key: Option<&ApiKey>,
     ) -> Result<Reply, GatewayError> {
         let last = steps.len().saturating_sub(1);
         for (i, step) in steps.into_iter().enumerate() {
@@ -130,7 +148,7 @@ impl Gateway {
                 query: None,
                 headers: headers_of(&step)?,
                 body: Bytes::from(serde_json::to_vec(&step.query).unwrap_or_default()),
-                caller: caller.map(str::to_owned),
+                key: key.cloned(),
                 verify: true,
             };
             let started_ms = crate::context::unix_ms();

@@ -45,6 +45,21 @@ impl StoredKey {
     }
 }
 
+/// The header a request names a stored provider key with.
+pub const ALIAS_HEADER: &str = "cf-aig-byok-alias";
+
+/// The stored key a request names (`cf-aig-byok-alias`), if it names one.
+pub fn alias_of(headers: &http::HeaderMap) -> Result<Option<String>, GatewayError> {
+    match headers.get(ALIAS_HEADER).map(|v| v.to_str()) {
+        None => Ok(None),
+        Some(Ok(alias)) => Ok(Some(alias.trim().to_owned())),
+        Some(Err(_)) => Err(GatewayError::invalid_header(
+            ALIAS_HEADER,
+            "not valid text".into(),
+        )),
+    }
+}
+
 fn aad(provider: &str, alias: &str) -> String {
     format!("{provider}\u{0}{alias}")
 }

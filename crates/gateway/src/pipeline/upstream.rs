@@ -138,7 +138,7 @@ impl Gateway {
         alias: &str,
         caller: Option<&str>,
     ) -> Result<(), GatewayError> {
-        const HEADER: &str = "cf-aig-byok-alias";
+        const HEADER: &str = crate::control::vault::ALIAS_HEADER;
         let vault = self.vault().ok_or_else(|| {
             GatewayError::invalid_header(
                 HEADER,

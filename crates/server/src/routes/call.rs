@@ -24,20 +24,9 @@ pub(crate) async fn call(
     let dialect = api.dialect();
     let key = crate::guard::key_of(&request);
     let forward = forwarded_headers(api, request.headers());
-    let byok = match request
-        .headers()
-        .get("cf-aig-byok-alias")
-        .map(|v| v.to_str())
-    {
-        None => None,
-        Some(Ok(alias)) => Some(alias.trim().to_owned()),
-        Some(Err(_)) => {
-            let e = switchyard_gateway::GatewayError::invalid_header(
-                "cf-aig-byok-alias",
-                "not valid text".into(),
-            );
-            return with_note(render_in(dialect, &e), CallNote::default());
-        }
+    let byok = match switchyard_gateway::control::vault::alias_of(request.headers()) {
+        Ok(alias) => alias,
+        Err(e) => return with_note(render_in(dialect, &e), CallNote::default()),
     };
     // dynamic routes' conditions may read any header; otherwise none is kept
     let headers = if state.gateway.has_dynamic_routes() {

@@ -5,7 +5,6 @@
 use axum::extract::{Path, Request, State};
 use axum::response::Response;
 use axum::Extension;
-use switchyard_gateway::passthrough::Metered;
 use switchyard_gateway::{ClientApi, GatewayError, NativeRequest, RequestContext};
 
 use super::call::call;
@@ -64,71 +63,12 @@ fn native_note(state: &AppState, body: &bytes::Bytes) -> switchyard_gateway::obs
     }
 }
 
-/// Gateway-wide, per-key and per-provider limits and budgets hold on provider-native routes too
-/// (their bodies are not read, so model-scoped ones cannot apply).
-/// A call the gateway can meter (see [`switchyard_gateway::passthrough::metered`]) reserves and
-/// is charged like any; one it cannot is refused under a budget.
-async fn admit(
-    state: &AppState,
-    key: Option<&switchyard_gateway::control::ApiKey>,
-    provider: &str,
-    body: &[u8],
-    metered: Option<&Metered>,
-    method: &http::Method,
-) -> Result<Option<switchyard_gateway::control::Ticket>, switchyard_gateway::GatewayError> {
-    let kind = state
-        .gateway
-        .router()
-        .provider(provider)
-        .map_or("", |p| p.spec().kind.name());
-    state
-        .gateway
-        .limiter()
-        .admit(&switchyard_gateway::control::Admission {
-            key,
-            metadata: None,
-            requested: "",
-            provider,
-            provider_kind: kind,
-            model: metered.map_or("", |m| m.model.as_str()),
-            body,
-            // reads (listing models, fetching a batch) cost nothing
-            metered: metered.is_some() || matches!(*method, http::Method::GET | http::Method::HEAD),
-            estimated_tokens: (body.len() / 4) as u64,
-            holds: &[],
-        })
-        .await
-}
-
-fn with_ticket(
-    mut reply: switchyard_gateway::Reply,
-    ticket: Option<switchyard_gateway::control::Ticket>,
-) -> switchyard_gateway::Reply {
-    reply.ticket = ticket.map(std::sync::Arc::new);
-    reply
-}
-
-/// Keys limited to some models cannot use provider-native routes: their bodies are not checked.
-fn refuse_restricted_key(request: &Request) -> Option<Response> {
-    let key = crate::guard::key_of(request)?;
-    (!key.0.models.is_empty()).then(|| {
-        render(&switchyard_gateway::GatewayError::forbidden(format!(
-            "API key `{}` is limited to models ({}); provider-native routes cannot be checked against that list",
-            key.0.name,
-            key.0.models.join(", ")
-        )))
-    })
-}
-
 /// `POST /universal` and `POST /v1/{account}/{gateway}`: steps tried in order.
 pub async fn universal(
     State(state): State<AppState>,
     Extension(ctx): Extension<RequestContext>,
     request: Request,
 ) -> Response {
-    if let Some(refused) = refuse_restricted_key(&request) {
-        return refused;
-    }
     let key = crate::guard::key_of(&request);
     let body = match read_body(request, state.max_body_bytes, state.body_timeout).await {
         Ok(body) => body,
@@ -139,20 +79,8 @@ pub async fn universal(
         &state,
         &switchyard_gateway::universal::redacted_for_log(&body),
     );
-    let response = match switchyard_gateway::universal::parse_steps(&body) {
-        Ok(steps) => {
-            match admit(&state, key.as_ref(), "", &body, None, &http::Method::POST).await {
-                Ok(ticket) => match state
-                    .gateway
-                    .universal(&ctx, steps, key.as_ref().map(|k| k.id()))
-                    .await
-                {
-                    Ok(reply) => respond(with_ticket(reply, ticket)),
-                    Err(e) => render(&e),
-                },
-                Err(e) => render(&e),
-            }
-        }
+    let response = match state.gateway.universal(&ctx, &body, key.as_ref()).await {
+        Ok(reply) => respond(reply),
         Err(e) => render(&e),
     };
     super::call::with_note(response, note)
@@ -165,9 +93,6 @@ async fn forward(
     rest: String,
     request: Request,
 ) -> Response {
-    if let Some(refused) = refuse_restricted_key(&request) {
-        return refused;
-    }
     // the router decoded the path once: an encoded slash or backslash is only visible here
     let raw = request.uri().path().to_ascii_lowercase();
     if raw.contains("%2f") || raw.contains("%5c") {
@@ -184,22 +109,12 @@ async fn forward(
         Ok(body) => body,
         Err(e) => return render(&e),
     };
-    let metered = state.gateway.metered(&provider, &method, &rest, &body);
     let mut note = native_note(&state, &body);
-    note.api = metered.as_ref().map(|m| m.api);
-    let ticket = match admit(
-        &state,
-        key.as_ref(),
-        &provider,
-        &body,
-        metered.as_ref(),
-        &method,
-    )
-    .await
-    {
-        Ok(ticket) => ticket,
-        Err(e) => return super::call::with_note(render(&e), note),
-    };
+    // what the log reads the answer as, where the gateway can meter it
+    note.api = state
+        .gateway
+        .metered(&provider, &method, &rest, &body)
+        .map(|m| m.api);
     let native = NativeRequest {
         provider,
         method,
@@ -207,11 +122,11 @@ async fn forward(
         query,
         headers,
         body,
-        caller: key.as_ref().map(|k| k.id().to_owned()),
+        key,
         verify: false,
     };
-    let response = match state.gateway.passthrough(&ctx, native).await {
-        Ok(reply) => respond(with_ticket(reply, ticket)),
+    let response = match state.gateway.native(&ctx, native).await {
+        Ok(reply) => respond(reply),
         Err(e) => render(&e),
     };
     super::call::with_note(response, note)
