@@ -13,8 +13,8 @@
 //! - [`google`]: service-account JWT → OAuth token, minted and cached (Vertex AI).
 //! - [`error`]: [`UpstreamError`], which says which provider failed and how (connect, timeout, …).
 //!
-//! Translation between dialects lands here too (one module per provider family), keeping the gateway
-//! crate free of wire formats.
+//! Wire formats live in the `protocol` crate (one module per dialect, with the canonical model
+//! between them); the gateway's `translate` module picks the conversions for a call.
 
 pub mod aws;
 pub mod body;
