@@ -1,6 +1,9 @@
 //! Cloudflare Workers AI's native REST API (`POST /ai/run/{model}`) as an upstream: the
 //! `{result, success, errors, messages}` envelope, its SSE stream (`data: {"response": "…"}` then
-//! `[DONE]`), and embeddings (`{text} → {shape, data}`).
+//! `[DONE]`), and embeddings (`{text} → {shape, data}`). [`client`]: the same dialect spoken by
+//! clients of this gateway (`/ai/run/{model}` served here).
+
+pub mod client;
 
 use serde_json::{json, Map, Value};
 

@@ -14,102 +14,30 @@ use bytes::Bytes;
 use futures_util::StreamExt;
 use http::header::{CONTENT_LENGTH, CONTENT_TYPE};
 use http::{HeaderValue, StatusCode};
-use serde_json::{json, Map, Value};
+use serde_json::{json, Value};
 use switchyard_gateway::cache::TokenUsage;
 use switchyard_gateway::observe::ServedNote;
 use switchyard_gateway::usage::UsageSlot;
 use switchyard_gateway::{ClientApi, RequestContext};
+use switchyard_protocol::workers_ai::client::{self, RunApi, RunEvent};
 
 use super::call::call;
 use crate::AppState;
 
-/// What a run asks for.
-#[derive(Clone, Copy, PartialEq, Eq)]
-enum Kind {
-    Text,
-    Embeddings,
-}
-
 fn envelope_error(status: StatusCode, message: &str) -> Response {
-    let body = json!({"result": null, "success": false,
-                      "errors": [{"code": status.as_u16(), "message": message}], "messages": []});
-    (status, Json(body)).into_response()
+    (
+        status,
+        Json(client::error_envelope(status.as_u16(), message)),
+    )
+        .into_response()
 }
 
-/// Workers AI text-generation / embeddings input → (API, OpenAI body, kind).
-fn to_openai(model: &str, body: &[u8]) -> Result<(ClientApi, Value, Kind), String> {
-    let input: Map<String, Value> = match serde_json::from_slice(body) {
-        Ok(Value::Object(m)) => m,
-        Ok(_) => return Err("the input must be a JSON object".into()),
-        Err(e) => return Err(format!("the input is not valid JSON: {e}")),
-    };
-    if let Some(text) = input.get("text") {
-        let ok = text.is_string()
-            || text
-                .as_array()
-                .is_some_and(|a| !a.is_empty() && a.iter().all(Value::is_string));
-        if !ok {
-            return Err("`text` must be a string or a non-empty array of strings".into());
-        }
-        let out = json!({"model": model, "input": text});
-        return Ok((ClientApi::Embeddings, out, Kind::Embeddings));
-    }
-    let mut out = Map::new();
-    out.insert("model".into(), json!(model));
-    const PASSED: [&str; 12] = [
-        "max_tokens",
-        "temperature",
-        "top_p",
-        "top_k",
-        "seed",
-        "repetition_penalty",
-        "frequency_penalty",
-        "presence_penalty",
-        "stream",
-        "tools",
-        "stop",
-        "min_p",
-    ];
-    for key in PASSED {
-        if let Some(v) = input.get(key) {
-            out.insert(key.into(), v.clone());
-        }
-    }
-    if let Some(format) = input.get("response_format") {
-        // Workers AI: {"type": "json_schema", "json_schema": SCHEMA}
-        let schema = format.get("json_schema").cloned().unwrap_or(json!({}));
-        let of_type = format.get("type").and_then(Value::as_str).unwrap_or("");
-        let v = match of_type {
-            "json_schema" => {
-                json!({"type": "json_schema", "json_schema": {"name": "output", "schema": schema}})
-            }
-            "json_object" => json!({"type": "json_object"}),
-            _ => return Err("`response_format.type` must be json_object or json_schema".into()),
-        };
-        out.insert("response_format".into(), v);
-    }
-    if input.get("stream").and_then(Value::as_bool) == Some(true) {
-        out.insert("stream_options".into(), json!({"include_usage": true}));
-    }
-    let raw = input.get("raw").and_then(Value::as_bool) == Some(true);
-    match (input.get("messages"), input.get("prompt")) {
-        (Some(m), None) if m.is_array() => {
-            out.insert("messages".into(), m.clone());
-            Ok((ClientApi::ChatCompletions, Value::Object(out), Kind::Text))
-        }
-        (None, Some(Value::String(p))) if raw => {
-            out.insert("prompt".into(), json!(p));
-            Ok((ClientApi::Completions, Value::Object(out), Kind::Text))
-        }
-        (None, Some(Value::String(p))) => {
-            out.insert("messages".into(), json!([{"role": "user", "content": p}]));
-            Ok((ClientApi::ChatCompletions, Value::Object(out), Kind::Text))
-        }
-        (Some(_), Some(_)) => Err("give `prompt` or `messages`, not both".into()),
-        _ => Err(
-            "the input needs `prompt` (a string), `messages` (an array) or `text` (embeddings)"
-                .into(),
-        ),
+/// The gateway API a run goes through.
+fn api_of(run: RunApi) -> ClientApi {
+    match run {
+        RunApi::Chat => ClientApi::ChatCompletions,
+        RunApi::Completion => ClientApi::Completions,
+        RunApi::Embeddings => ClientApi::Embeddings,
     }
 }
 
@@ -131,7 +59,7 @@ pub async fn run(
         Ok(b) => b,
         Err(e) => return envelope_error(e.status, &e.message),
     };
-    let (api, openai, kind) = match to_openai(&model, &bytes) {
+    let (run, openai) = match client::run_to_openai(&model, &bytes) {
         Ok(x) => x,
         Err(msg) => return envelope_error(StatusCode::BAD_REQUEST, &msg),
     };
@@ -145,15 +73,15 @@ pub async fn run(
     let response = call(
         state,
         ctx,
-        api,
+        api_of(run),
         Request::from_parts(parts, Body::from(body)),
     )
     .await;
-    wrap(response, kind).await
+    wrap(response, run).await
 }
 
 /// The OpenAI answer (or error) in the envelope.
-async fn wrap(response: Response, kind: Kind) -> Response {
+async fn wrap(response: Response, run: RunApi) -> Response {
     let (mut parts, body) = response.into_parts();
     let is_sse = parts
         .headers
@@ -197,39 +125,7 @@ async fn wrap(response: Response, kind: Kind) -> Response {
         }
         return r;
     }
-    let result = match kind {
-        Kind::Embeddings => {
-            let data: Vec<Value> = v["data"]
-                .as_array()
-                .map(|a| a.iter().map(|d| d["embedding"].clone()).collect())
-                .unwrap_or_default();
-            let dim = data.first().and_then(Value::as_array).map_or(0, Vec::len);
-            json!({"shape": [data.len(), dim], "data": data, "pooling": "mean"})
-        }
-        Kind::Text => {
-            let choice = &v["choices"][0];
-            let text = choice["message"]["content"]
-                .as_str()
-                .or_else(|| choice["text"].as_str())
-                .unwrap_or("");
-            let mut r = json!({"response": text, "usage": v["usage"]});
-            if let Some(calls) = choice["message"]["tool_calls"].as_array() {
-                let calls: Vec<Value> = calls
-                    .iter()
-                    .map(|c| {
-                        let args = c["function"]["arguments"]
-                            .as_str()
-                            .and_then(|a| serde_json::from_str(a).ok())
-                            .unwrap_or(json!({}));
-                        json!({"name": c["function"]["name"], "arguments": args})
-                    })
-                    .collect();
-                r["tool_calls"] = json!(calls);
-            }
-            r
-        }
-    };
-    let body = json!({"result": result, "success": true, "errors": [], "messages": []});
+    let body = client::envelope(client::result_from_openai(run, &v));
     Response::from_parts(parts, Body::from(body.to_string()))
 }
 
@@ -251,37 +147,23 @@ fn sse_to_workers(
                 let Some(data) = line.strip_prefix("data:").map(str::trim) else {
                     continue;
                 };
-                if data == "[DONE]" {
-                    out.extend_from_slice(b"data: [DONE]\n\n");
-                    continue;
-                }
-                let Ok(v) = serde_json::from_str::<Value>(data) else {
-                    continue;
-                };
-                let piece = if let Some(err) = v.get("error") {
-                    json!({"error": err})
-                } else if v.get("usage").is_some_and(|u| !u.is_null())
-                    && v["choices"].as_array().is_none_or(Vec::is_empty)
-                {
-                    let n = |k: &str| v["usage"][k].as_u64().unwrap_or(0);
-                    if let Ok(mut slot) = usage.lock() {
-                        *slot = Some(TokenUsage {
-                            input: n("prompt_tokens"),
-                            output: n("completion_tokens"),
-                            ..TokenUsage::default()
-                        });
-                    }
-                    json!({"response": "", "usage": v["usage"]})
-                } else {
-                    let c = &v["choices"][0];
-                    let text = c["delta"]["content"]
-                        .as_str()
-                        .or_else(|| c["text"].as_str())
-                        .unwrap_or("");
-                    if text.is_empty() {
+                let piece = match client::event_from_openai(data) {
+                    None => continue,
+                    Some(RunEvent::Done) => {
+                        out.extend_from_slice(b"data: [DONE]\n\n");
                         continue;
                     }
-                    json!({"response": text})
+                    Some(RunEvent::Data(piece)) => piece,
+                    Some(RunEvent::Usage(piece, input, output)) => {
+                        if let Ok(mut slot) = usage.lock() {
+                            *slot = Some(TokenUsage {
+                                input,
+                                output,
+                                ..TokenUsage::default()
+                            });
+                        }
+                        piece
+                    }
                 };
                 out.extend_from_slice(format!("data: {piece}\n\n").as_bytes());
             }
