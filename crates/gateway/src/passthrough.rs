@@ -223,22 +223,14 @@ impl Gateway {
         };
         let response = Response::from_parts(parts, body);
         Ok(Reply {
-            response,
-            provider: provider.name().to_owned(),
-            upstream_model: metered.map(|m| m.model).unwrap_or_default(),
             upstream_latency: latency,
             stream,
-            cache: None,
-            saved_usage: None,
-            api: None,
-            provider_kind: provider.spec().kind.name(),
-            requested_model: None,
-            usage_slot: None,
-            step: 0,
-            ticket: None,
-            gate_holds: Vec::new(),
-            routing: None,
-            similarity: None,
+            ..Reply::new(
+                response,
+                provider.name().to_owned(),
+                metered.map(|m| m.model).unwrap_or_default(),
+                provider.spec().kind.name(),
+            )
         })
     }
 }

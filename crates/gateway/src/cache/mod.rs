@@ -334,22 +334,11 @@ impl ResponseCache {
         headers.insert(AGE, HeaderValue::from_static("0"));
         headers.insert(CACHE_KEY.clone(), key_header(&lookup.key));
         Reply {
-            response,
-            provider: head.provider,
-            upstream_model: head.model,
-            upstream_latency: Duration::ZERO,
             stream: true,
             cache: Some(CacheStatus::Coalesced),
-            saved_usage: None,
             api: Some(lookup.want.api),
-            provider_kind: lookup.provider_kind,
             requested_model: Some(lookup.requested.clone()),
-            usage_slot: None,
-            step: 0,
-            ticket: None,
-            gate_holds: Vec::new(),
-            routing: None,
-            similarity: None,
+            ..Reply::new(response, head.provider, head.model, lookup.provider_kind)
         }
     }
 
@@ -374,23 +363,14 @@ impl ResponseCache {
         status.write_headers(headers);
         headers.insert(AGE, HeaderValue::from(age));
         headers.insert(CACHE_KEY.clone(), key_header(&lookup.key));
+        let served = (entry.meta.provider.clone(), entry.meta.model.clone());
         Some(Reply {
-            response,
-            provider: entry.meta.provider.clone(),
-            upstream_model: entry.meta.model.clone(),
-            upstream_latency: Duration::ZERO,
             stream: lookup.want.stream,
             cache: Some(status),
             saved_usage: entry.meta.usage,
             api: Some(lookup.want.api),
-            provider_kind: lookup.provider_kind,
             requested_model: Some(lookup.requested.clone()),
-            usage_slot: None,
-            step: 0,
-            ticket: None,
-            gate_holds: Vec::new(),
-            routing: None,
-            similarity: None,
+            ..Reply::new(response, served.0, served.1, lookup.provider_kind)
         })
     }
 

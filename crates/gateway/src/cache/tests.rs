@@ -33,22 +33,9 @@ fn json_reply() -> Reply {
         .headers_mut()
         .insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
     Reply {
-        response,
-        provider: "p".into(),
-        upstream_model: "m".into(),
         upstream_latency: Duration::from_millis(5),
-        stream: false,
-        cache: None,
-        saved_usage: None,
         api: Some(ClientApi::ChatCompletions),
-        provider_kind: "openai",
-        requested_model: None,
-        usage_slot: None,
-        step: 0,
-        ticket: None,
-        gate_holds: Vec::new(),
-        routing: None,
-        similarity: None,
+        ..Reply::new(response, "p".into(), "m".into(), "openai")
     }
 }
 

@@ -51,6 +51,34 @@ static SERVED_MODEL: HeaderName = HeaderName::from_static("cf-aig-model");
 static SERVED_PROVIDER: HeaderName = HeaderName::from_static("cf-aig-provider");
 
 impl Reply {
+    /// `response` from `provider` (of `provider_kind`) serving `upstream_model`; everything else
+    /// empty (no cache, step 0, no ticket) for the caller to set.
+    pub fn new(
+        response: Response<ReplyBody>,
+        provider: String,
+        upstream_model: String,
+        provider_kind: &'static str,
+    ) -> Self {
+        Reply {
+            response,
+            provider,
+            upstream_model,
+            upstream_latency: Duration::ZERO,
+            stream: false,
+            cache: None,
+            saved_usage: None,
+            api: None,
+            provider_kind,
+            requested_model: None,
+            usage_slot: None,
+            step: 0,
+            ticket: None,
+            gate_holds: Vec::new(),
+            routing: None,
+            similarity: None,
+        }
+    }
+
     /// Which step answered, in the reply and its `cf-aig-step` header; a fallback (or any
     /// answer when `named`, as for dynamic routes) also names what served it
     /// (`cf-aig-provider`, `cf-aig-model`).

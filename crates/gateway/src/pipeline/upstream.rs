@@ -326,22 +326,17 @@ impl Gateway {
             headers.insert(name, value);
         }
         Ok(Reply {
-            response,
-            provider: call.provider.name().to_owned(),
-            upstream_model: call.upstream_model.clone(),
             upstream_latency: upstream.latency,
             stream,
-            cache: None,
-            saved_usage: None,
             api: Some(call.api),
-            provider_kind: call.provider.spec().kind.name(),
             requested_model: Some(call.requested.clone()),
             usage_slot,
-            step: 0,
-            ticket: None,
-            gate_holds: Vec::new(),
-            routing: None,
-            similarity: None,
+            ..Reply::new(
+                response,
+                call.provider.name().to_owned(),
+                call.upstream_model.clone(),
+                call.provider.spec().kind.name(),
+            )
         })
     }
 }
