@@ -27,6 +27,7 @@ pub mod finalize;
 pub mod metrics;
 pub mod otlp;
 pub mod pricing;
+mod spill;
 pub mod tokens;
 pub mod writer;
 

@@ -7,9 +7,7 @@
 //! flight at that moment (bounded by [`FLUSH_BOUND`], which the tests check). A clean shutdown
 //! drains the queue first.
 
-use std::io::{BufRead, Write};
-use std::os::unix::fs::OpenOptionsExt;
-use std::path::{Path, PathBuf};
+use std::io::BufRead;
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
@@ -24,6 +22,7 @@ use super::finalize::{finalize, finalize_quick};
 use super::metrics::Metrics;
 use super::otlp::Exporter;
 use super::pricing::PriceTable;
+use super::spill::{append_rows, next_rows, off_the_workers, Spill};
 use super::{Bodies, Finished, Observation};
 
 /// The documented bound: a response that ended this long before a crash has its row stored.
@@ -59,10 +58,6 @@ struct Inner {
     capacity: usize,
     retention: Retention,
     otlp: Option<Exporter>,
-}
-
-struct Spill {
-    path: PathBuf,
 }
 
 /// What waits for the writer, behind a lock (a push is a few dozen nanoseconds; the writer
@@ -140,69 +135,6 @@ impl Queue {
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
             .closed = true;
-    }
-}
-
-impl Spill {
-    fn replaying(&self) -> PathBuf {
-        self.path.with_extension("replaying")
-    }
-
-    /// Where rows the store refuses one by one are kept (never replayed: for a person to read).
-    fn set_aside_path(&self) -> PathBuf {
-        self.path.with_extension("rejected")
-    }
-
-    fn append(&self, rows: &[LogRecord]) -> std::io::Result<()> {
-        append_rows(&self.path, rows)
-    }
-}
-
-/// Appends `rows` to `path` (one JSON line each), synced to disk before returning.
-fn append_rows(path: &Path, rows: &[LogRecord]) -> std::io::Result<()> {
-    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-        std::fs::create_dir_all(dir)?;
-    }
-    // rows hold request bodies: the owner's only
-    let mut file = std::fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .mode(0o600)
-        .open(path)?;
-    let mut buf = Vec::with_capacity(rows.len() * 512);
-    for r in rows {
-        serde_json::to_writer(&mut buf, r).map_err(std::io::Error::other)?;
-        buf.push(b'\n');
-    }
-    file.write_all(&buf)?;
-    file.sync_data()
-}
-
-/// Up to `n` rows from a spill file's lines (none: the end).
-fn next_rows(
-    lines: &mut std::io::Lines<std::io::BufReader<std::fs::File>>,
-    n: usize,
-) -> std::io::Result<Vec<LogRecord>> {
-    let mut rows = Vec::with_capacity(n);
-    while rows.len() < n {
-        let Some(line) = lines.next() else {
-            break;
-        };
-        // a torn last line (the process died mid-append) is skipped, not fatal
-        if let Ok(r) = serde_json::from_str::<LogRecord>(&line?) {
-            rows.push(r);
-        }
-    }
-    Ok(rows)
-}
-
-/// Runs blocking file work (spill appends with their fsync, spill reads) without stalling the
-/// async worker it is called on: on a multi-threaded runtime the worker's other tasks move
-/// elsewhere while it runs; elsewhere (tests, shutdown) it just runs.
-fn off_the_workers<T>(work: impl FnOnce() -> T) -> T {
-    match tokio::runtime::Handle::try_current().map(|h| h.runtime_flavor()) {
-        Ok(tokio::runtime::RuntimeFlavor::MultiThread) => tokio::task::block_in_place(work),
-        _ => work(),
     }
 }
 

@@ -1,6 +1,7 @@
 //! Shared helpers: a mock upstream plus the real binary configured to use it.
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+pub mod cache;
 pub mod logging;
 
 use std::path::Path;
