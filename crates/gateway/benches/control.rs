@@ -51,7 +51,6 @@ fn control(c: &mut Criterion) {
                         model: "gpt-4o-mini",
                         body: br#"{"model":"gpt-4o-mini","max_tokens":16}"#,
                         metered: true,
-                        estimated_tokens: 100,
                         holds: &[],
                     })
                     .await

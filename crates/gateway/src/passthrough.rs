@@ -115,7 +115,6 @@ impl Gateway {
                 body,
                 // reads (listing models, fetching a batch) cost nothing
                 metered: metered.is_some() || matches!(*method, Method::GET | Method::HEAD),
-                estimated_tokens: (body.len() / 4) as u64,
                 holds: &[],
             })
             .await

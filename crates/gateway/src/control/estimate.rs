@@ -18,6 +18,11 @@ struct OutputBound {
     max_output_tokens: Option<u64>,
 }
 
+/// The tokens `body` holds, at about four bytes each (no parsing: every limited request pays it).
+pub fn input_tokens(body: &[u8]) -> u64 {
+    (body.len() / 4) as u64
+}
+
 /// The tokens `body` may use: (input, output).
 pub fn tokens(body: &[u8]) -> (u64, u64) {
     let bound: OutputBound = serde_json::from_slice(body).unwrap_or_default();
@@ -26,7 +31,7 @@ pub fn tokens(body: &[u8]) -> (u64, u64) {
         .or(bound.max_tokens)
         .or(bound.max_output_tokens)
         .unwrap_or(DEFAULT_OUTPUT_TOKENS);
-    ((body.len() / 4) as u64, output)
+    (input_tokens(body), output)
 }
 
 /// USD `body` may cost on `model` of `provider` (of `kind`); `None` when the model has no price.

@@ -37,8 +37,6 @@ pub struct Admission<'a> {
     /// Its usage will be read from the answer (a provider-native call the gateway cannot meter
     /// is refused under a budget).
     pub metered: bool,
-    /// Tokens reserved by token limits until the real usage is known.
-    pub estimated_tokens: u64,
     /// Budgets a dynamic route's gates already checked (settled with the rest).
     pub holds: &'a [BudgetHold],
 }
@@ -225,7 +223,9 @@ impl Limiter {
             };
             let amount = match limit.unit {
                 Unit::Requests => 1.0,
-                Unit::Tokens => a.estimated_tokens as f64,
+                // the body's tokens (about four bytes each), reserved by token limits until
+                // the real usage is known
+                Unit::Tokens => super::estimate::input_tokens(a.body) as f64,
             };
             let hit = rate_hit(limit, now, amount);
             let (window, window_ms) = (hit.window, hit.window_ms);

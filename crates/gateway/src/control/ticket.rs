@@ -132,7 +132,6 @@ mod tests {
             model: "m",
             body,
             metered: true,
-            estimated_tokens: 0,
             holds: &[],
         }
     }

@@ -276,8 +276,6 @@ impl Gateway {
             model: call.upstream_model(),
             body: &request.body,
             metered: true,
-            // about four bytes a token; settled with the real usage after the call
-            estimated_tokens: (request.body.len() / 4) as u64,
             holds,
         }
     }
