@@ -8,7 +8,8 @@ use serde_json::{Map, Value};
 use switchyard_config::routes::{Node, Route, Subject, Test};
 
 use crate::control::limits::BudgetHold;
-use crate::{Gateway, GatewayError, RequestContext};
+use crate::control::limits::Limiter;
+use crate::{GatewayError, RequestContext};
 
 /// What the walk may look at.
 pub struct WalkInput<'a> {
@@ -68,16 +69,18 @@ pub fn peek_model(body: &[u8]) -> Option<String> {
     serde_json::from_slice::<Peek>(body).ok()?.model
 }
 
-impl Gateway {
-    /// From node `from` of route `route` to a model node.
+impl DynamicRoutes {
+    /// From node `from` of route `route` to a model node; rate-limit and budget nodes take from
+    /// `limiter`.
     pub(crate) async fn walk(
         &self,
+        limiter: &Limiter,
         ctx: &RequestContext,
         route: usize,
         from: usize,
         input: &WalkInput<'_>,
     ) -> Result<Walked, GatewayError> {
-        let r = &self.dynamic().routes[route];
+        let r = &self.routes[route];
         let mut holds = Vec::new();
         let mut at = from;
         // the config check rules out cycles; the bound is a second guard
@@ -132,7 +135,7 @@ impl Gateway {
                         None => None,
                     };
                     let name = format!("dyn:{}:{}:{}", r.name, r.ids[at], who.unwrap_or_default());
-                    if self.limiter().take(&name, limit).await {
+                    if limiter.take(&name, limit).await {
                         *next
                     } else {
                         otherwise.ok_or_else(|| {
@@ -149,7 +152,7 @@ impl Gateway {
                     otherwise,
                 } => {
                     let name = format!("dyn:{}:{}", r.name, r.ids[at]);
-                    match self.limiter().hold(&name, budget).await {
+                    match limiter.hold(&name, budget).await {
                         Some(hold) => {
                             holds.push(hold);
                             *next

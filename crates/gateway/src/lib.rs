@@ -44,8 +44,11 @@
 //! - [`translate`]: client dialect ⇄ provider dialect through the canonical model (only when they
 //!   differ), including the streaming [`translate::Transcoder`].
 
+pub mod answer;
+pub mod api;
 pub mod balance;
 pub mod cache;
+pub mod call;
 pub mod context;
 pub mod control;
 pub mod dynamic;
@@ -56,16 +59,19 @@ pub mod observe;
 pub mod passthrough;
 pub mod pipeline;
 pub mod relay;
+pub mod reply;
 pub mod retry;
 pub mod router;
 pub mod translate;
 pub mod universal;
 pub mod usage;
 
+pub use api::ClientApi;
 pub use cache::{CacheControls, CacheStatus, ResponseCache};
 pub use context::RequestContext;
 pub use error::{ErrorOrigin, GatewayError};
 pub use passthrough::NativeRequest;
-pub use pipeline::{ApiRequest, ClientApi, Gateway, Reply};
+pub use pipeline::{ApiRequest, Gateway};
 pub use relay::ReplyBody;
+pub use reply::Reply;
 pub use router::{ModelRouter, Route};

@@ -150,7 +150,7 @@ impl Meter {
             return Some(r.cost_usd.unwrap_or(0.0));
         }
         let n = |t: Option<i64>| t.unwrap_or(0).max(0) as u64;
-        let usage = crate::cache::TokenUsage {
+        let usage = crate::answer::TokenUsage {
             input: n(r.input_tokens),
             output: n(r.output_tokens),
             ..Default::default()

@@ -21,9 +21,20 @@ use switchyard_providers::UpstreamBody;
 use tokio::time::{Instant, Sleep};
 use uuid::Uuid;
 
-use crate::cache::Recorder;
 use crate::translate::Transcoder;
 use crate::usage::{UsageSlot, UsageStrip};
+
+/// Something that watches a body's frames pass and may act on them (the cache recording an
+/// answer for storage and for requests coalesced onto it). Polled in the body's place.
+pub(crate) trait Tap: Send {
+    /// The body being watched.
+    fn body(&self) -> &ReplyBody;
+    /// The watched body's next frame.
+    fn poll_frame(
+        &mut self,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, RelayError>>>;
+}
 
 /// A reply body (implements [`http_body::Body`]).
 pub struct ReplyBody {
@@ -34,7 +45,7 @@ enum Inner {
     Full(Option<Bytes>),
     Sse(Box<SseRelay>),
     /// A body being recorded for the cache (and for requests coalesced onto it).
-    Recorded(Box<Recorder>),
+    Recorded(Box<dyn Tap>),
     /// Chunks produced elsewhere (a coalesced request reading the leader's stream).
     Stream(Pin<Box<dyn Stream<Item = Result<Bytes, RelayError>> + Send>>),
 }
@@ -55,7 +66,10 @@ impl ReplyBody {
     }
 
     /// `body`, recorded as it passes.
-    pub(crate) fn recorded(body: ReplyBody, recorder: impl FnOnce(ReplyBody) -> Recorder) -> Self {
+    pub(crate) fn recorded<T: Tap + 'static>(
+        body: ReplyBody,
+        recorder: impl FnOnce(ReplyBody) -> T,
+    ) -> Self {
         ReplyBody {
             inner: Inner::Recorded(Box::new(recorder(body))),
         }

@@ -8,8 +8,8 @@ use serde_json::Value;
 use switchyard_protocol::json::{ObjectView, Splicer};
 use switchyard_providers::ProviderKind;
 
-use crate::cache::replay::usage_of;
-use crate::cache::TokenUsage;
+use crate::answer::usage_of;
+use crate::answer::TokenUsage;
 use crate::ClientApi;
 
 /// Where a stripped usage chunk's figures go (read by the log record).

@@ -10,6 +10,8 @@
 use bytes::{BufMut, Bytes, BytesMut};
 use serde::{Deserialize, Serialize};
 
+use crate::answer::TokenUsage;
+
 const MAGIC: &[u8; 2] = b"SY";
 const VERSION: u8 = 1;
 const FLAG_LZ4: u8 = 1;
@@ -32,38 +34,6 @@ pub struct EntryMeta {
     /// Token usage, when the answer reported it (a stream without a usage chunk does not).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub usage: Option<TokenUsage>,
-}
-
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct TokenUsage {
-    pub input: u64,
-    pub output: u64,
-    #[serde(default)]
-    pub cached_input: u64,
-    #[serde(default)]
-    pub reasoning: u64,
-}
-
-impl From<switchyard_protocol::canonical::Usage> for TokenUsage {
-    fn from(u: switchyard_protocol::canonical::Usage) -> Self {
-        TokenUsage {
-            input: u.input,
-            output: u.output,
-            cached_input: u.cached_input,
-            reasoning: u.reasoning,
-        }
-    }
-}
-
-impl From<TokenUsage> for switchyard_protocol::canonical::Usage {
-    fn from(u: TokenUsage) -> Self {
-        switchyard_protocol::canonical::Usage {
-            input: u.input,
-            output: u.output,
-            cached_input: u.cached_input,
-            reasoning: u.reasoning,
-        }
-    }
 }
 
 impl Entry {

@@ -12,8 +12,8 @@ use http_body::{Body, Frame};
 
 use super::entry::{Entry, EntryMeta};
 use super::flight::{Leader, Outcome};
-use super::{replay, Shared};
-use crate::relay::RelayError;
+use super::Shared;
+use crate::relay::{RelayError, Tap};
 use crate::{ClientApi, GatewayError, ReplyBody};
 
 /// Everything needed to turn a finished answer into a stored entry.
@@ -55,7 +55,7 @@ impl StoreJob {
                     model,
                     stream,
                     content_type,
-                    usage: replay::usage_of(api, stream, &body),
+                    usage: crate::answer::usage_of(api, stream, &body),
                 },
                 body,
             });
@@ -89,10 +89,6 @@ impl Recorder {
             bytes: 0,
             dropped: false,
         }
-    }
-
-    pub(crate) fn body(&self) -> &ReplyBody {
-        &self.body
     }
 
     fn record(&mut self, chunk: &Bytes) {
@@ -134,7 +130,7 @@ impl Recorder {
                     model: job.model.clone(),
                     stream: true,
                     content_type: job.content_type.clone(),
-                    usage: replay::usage_of(job.api, true, &body),
+                    usage: crate::answer::usage_of(job.api, true, &body),
                 },
                 body,
             };
@@ -144,8 +140,14 @@ impl Recorder {
             job.finish(body, true);
         }
     }
+}
 
-    pub(crate) fn poll_frame(
+impl Tap for Recorder {
+    fn body(&self) -> &ReplyBody {
+        &self.body
+    }
+
+    fn poll_frame(
         &mut self,
         cx: &mut Context<'_>,
     ) -> Poll<Option<Result<Frame<Bytes>, RelayError>>> {

@@ -5,7 +5,7 @@
 
 use serde::Deserialize;
 
-use crate::cache::TokenUsage;
+use crate::answer::TokenUsage;
 use crate::observe::pricing::PriceTable;
 
 /// The output assumed for a request that does not bound its own.

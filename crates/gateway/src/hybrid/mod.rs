@@ -10,28 +10,17 @@
 //! escalates instead of answering 429 — and `auto:frontier`); everything after is the ordinary
 //! pipeline.
 
-pub(crate) mod cascade;
 pub mod eval;
 pub mod knn;
 pub mod rules;
 
 use bytes::Bytes;
-use http::header::{HeaderName, HeaderValue};
 use serde_json::Value;
 use switchyard_config::router::RouterConfig;
 
-use crate::{ClientApi, GatewayError, Reply};
+use crate::{ClientApi, GatewayError};
 
-/// Where `auto` went and why.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Routed {
-    /// The tier's model as configured (`[router] local` or the first `frontier`).
-    pub model: String,
-    pub reason: String,
-    pub local: bool,
-    /// The hybrid route: `auto` or `dynamic/NAME` (per-route savings group by it).
-    pub route: String,
-}
+pub use crate::reply::Routed;
 
 pub struct Hybrid {
     pub(crate) config: RouterConfig,
@@ -40,9 +29,6 @@ pub struct Hybrid {
     statics: Option<switchyard_runtime::embed::StaticEmbedder>,
     runtime: std::sync::Arc<switchyard_runtime::Runtime>,
 }
-
-static ROUTED_MODEL: HeaderName = HeaderName::from_static("cf-aig-routed-model");
-static ROUTING_REASON: HeaderName = HeaderName::from_static("cf-aig-routing-reason");
 
 impl Hybrid {
     /// Loads the classifier, if one is configured (its embedding model must be a local one).
@@ -166,25 +152,5 @@ impl Hybrid {
         let bytes = serde_json::to_vec(&v)
             .map_err(|e| GatewayError::internal(format!("rewriting the routed body: {e}")))?;
         Ok(Some((Bytes::from(bytes), routed)))
-    }
-}
-
-impl Reply {
-    /// Says where `auto` sent the request; a local tier that failed over says so too.
-    pub fn set_routing(&mut self, mut routed: Routed) {
-        if routed.local && self.step > 0 {
-            routed.reason = format!(
-                "{}; the local tier failed, escalated to the frontier",
-                routed.reason
-            );
-        }
-        let headers = self.response.headers_mut();
-        if let Ok(v) = HeaderValue::from_str(&routed.model) {
-            headers.insert(ROUTED_MODEL.clone(), v);
-        }
-        if let Ok(v) = HeaderValue::from_str(&routed.reason) {
-            headers.insert(ROUTING_REASON.clone(), v);
-        }
-        self.routing = Some(routed);
     }
 }

@@ -5,8 +5,8 @@ use switchyard_store::logs::{LogRecord, PackedRows};
 
 use super::pricing::PriceTable;
 use super::{Bodies, Finished, Observation, Payload};
-use crate::cache::replay::usage_of;
-use crate::cache::TokenUsage;
+use crate::answer::usage_of;
+use crate::answer::TokenUsage;
 use crate::ClientApi;
 
 fn ms(d: std::time::Duration) -> f64 {

@@ -38,7 +38,8 @@ use switchyard_store::logs::LogRecord;
 
 pub use self::body::ObservedBody;
 pub use self::writer::Observer;
-use crate::cache::{CacheStatus, TokenUsage};
+use crate::answer::TokenUsage;
+use crate::cache::CacheStatus;
 use crate::ClientApi;
 
 /// What the edge saw of one request.

@@ -6,7 +6,7 @@ use std::collections::HashMap;
 use serde::Deserialize;
 use switchyard_config::PriceRow;
 
-use crate::cache::TokenUsage;
+use crate::answer::TokenUsage;
 
 const SHIPPED: &str = include_str!("../../data/pricing.toml");
 

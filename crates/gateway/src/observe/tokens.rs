@@ -8,7 +8,6 @@ use std::sync::OnceLock;
 use serde_json::Value;
 use tiktoken_rs::CoreBPE;
 
-use crate::cache::replay;
 use crate::ClientApi;
 
 fn bpe() -> Option<&'static CoreBPE> {
@@ -58,7 +57,7 @@ pub fn input_tokens(body: &[u8]) -> u64 {
 /// Output tokens of an answer (JSON or SSE in the client's dialect): its text, reasoning and tool
 /// arguments.
 pub fn output_tokens(api: ClientApi, stream: bool, answer: &[u8]) -> u64 {
-    match replay::answer_of(api, stream, answer) {
+    match crate::answer::answer_of(api, stream, answer) {
         Some(text) => count(&text),
         None => answer.len().div_ceil(4) as u64,
     }

@@ -1,22 +1,18 @@
 //! [`Gateway::handle`]: the request life cycle, one named step after another.
 //!
-//! - [`client_api`]: which API the client called (its dialect, the provider API serving it).
-//! - [`reply`]: the answer and what the edge reports about it.
 //! - [`steps`]: dynamic route walks and what follows a failure (fallbacks), with their retry policy.
 //! - [`upstream`]: the attempt loop — the provider called, retried, fallen back — and the answer
 //!   turned into the client's; [`verify`]: a 2xx checked to be the answer it claims to be.
 
-mod client_api;
-mod reply;
+mod cascade;
 mod steps;
+pub use crate::call::PreparedCall;
 mod upstream;
 pub(crate) mod verify;
 
-pub use client_api::ClientApi;
-pub use reply::Reply;
+pub use crate::api::ClientApi;
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use bytes::Bytes;
 use http::HeaderMap;
@@ -27,7 +23,7 @@ use switchyard_protocol::openai::{
     ChatRequest, CompletionRequest, EmbeddingsRequest, ModelEntry, ModelList,
 };
 use switchyard_protocol::Dialect;
-use switchyard_providers::{Provider, UpstreamError};
+use switchyard_providers::UpstreamError;
 use switchyard_store::cache::RedisSettings;
 use switchyard_store::counters::Counters;
 
@@ -35,6 +31,7 @@ use crate::cache::{CacheControls, CacheStatus, Found, Plan, ResponseCache, Simil
 use crate::control::limits::BudgetHold;
 use crate::control::{Admission, Limiter};
 use crate::dynamic::DynamicRoutes;
+use crate::reply::Reply;
 use crate::retry::RetryControls;
 use crate::translate::{self, Translation};
 use crate::{GatewayError, ModelRouter, RequestContext};
@@ -75,90 +72,6 @@ pub struct ApiRequest {
     pub headers: HeaderMap,
     /// `cf-aig-byok-alias`: send the provider key stored under this alias.
     pub byok: Option<String>,
-}
-
-/// A request checked, routed and rewritten, ready to send. Owns everything it needs, so the body
-/// views used to build it are gone before the first `.await`.
-pub struct PreparedCall {
-    api: ClientApi,
-    provider: Provider,
-    upstream_model: String,
-    body: Bytes,
-    stream: bool,
-    /// Set when the provider speaks another dialect than the client.
-    translation: Option<Translation>,
-    /// The alias's cache TTL, if it sets one.
-    cache_ttl: Option<Duration>,
-    /// The model as the client named it.
-    requested: String,
-    /// Usage was requested upstream on the client's behalf: strip it from the client's stream.
-    strip_usage: bool,
-    /// A balanced alias's pick (its outcome feeds the balancer and the circuit breaker).
-    slot: Option<crate::router::Slot>,
-    /// A dynamic route's model node: (route, node).
-    node: Option<(usize, usize)>,
-    /// The binding's semantic cache, if it has one.
-    semantic: Option<Arc<switchyard_config::semantic::SemanticCacheConfig>>,
-    /// The provider was inferred from a bare model name: the answer names it.
-    inferred: bool,
-}
-
-impl PreparedCall {
-    /// The body that will be sent upstream.
-    pub fn body(&self) -> &Bytes {
-        &self.body
-    }
-
-    pub fn provider(&self) -> &Provider {
-        &self.provider
-    }
-
-    pub fn api(&self) -> ClientApi {
-        self.api
-    }
-
-    pub fn upstream_model(&self) -> &str {
-        &self.upstream_model
-    }
-
-    /// Whether the client asked for a stream.
-    pub fn is_stream(&self) -> bool {
-        self.stream
-    }
-
-    /// The model as the client named it.
-    pub fn requested(&self) -> &str {
-        &self.requested
-    }
-
-    pub fn cache_ttl(&self) -> Option<Duration> {
-        self.cache_ttl
-    }
-
-    pub fn semantic(&self) -> Option<&switchyard_config::semantic::SemanticCacheConfig> {
-        self.semantic.as_deref()
-    }
-}
-
-impl PreparedCall {
-    /// A call on `route`, its body still to be set.
-    fn on(api: ClientApi, route: &crate::Route<'_>, stream: bool) -> Self {
-        PreparedCall {
-            api,
-            provider: route.provider.clone(),
-            upstream_model: route.upstream_model.to_owned(),
-            body: Bytes::new(),
-            stream,
-            translation: None,
-            cache_ttl: route.cache_ttl,
-            requested: route.requested.to_owned(),
-            strip_usage: false,
-            slot: route.slot.clone(),
-            node: None,
-            semantic: route.semantic.clone(),
-            inferred: route.inferred,
-        }
-    }
 }
 
 impl Gateway {
@@ -215,7 +128,7 @@ impl Gateway {
             && request.api == ClientApi::ChatCompletions
             && hybrid.config.cascade_min_logprob.is_some()
         {
-            return crate::hybrid::cascade::run(self, hybrid, ctx, request, routed).await;
+            return cascade::run(self, hybrid, ctx, request, routed).await;
         }
         request.body = body;
         let mut reply = self.serve(ctx, request).await?;

@@ -33,7 +33,9 @@ impl Gateway {
         })?;
         let start = self.dynamic.routes[route].start;
         Ok(Some(
-            self.walk(ctx, route, start, &walk_input(request)).await?,
+            self.dynamic
+                .walk(&self.limiter, ctx, route, start, &walk_input(request))
+                .await?,
         ))
     }
 
@@ -106,7 +108,10 @@ impl Gateway {
                 return Ok(None);
             };
             *step += 1;
-            let walked = self.walk(ctx, r, *f, &walk_input(request)).await?;
+            let walked = self
+                .dynamic
+                .walk(&self.limiter, ctx, r, *f, &walk_input(request))
+                .await?;
             holds.extend(walked.holds);
             return self
                 .prepare_node(request.api, &request.body, walked.route, walked.node)

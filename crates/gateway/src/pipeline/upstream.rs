@@ -8,8 +8,9 @@ use http::header::{HeaderName, HeaderValue, CACHE_CONTROL, CONTENT_TYPE, RETRY_A
 use http::{Response, StatusCode};
 use switchyard_providers::{Provider, UpstreamBody};
 
-use super::{verify, ApiRequest, Gateway, PreparedCall, Reply};
+use super::{verify, ApiRequest, Gateway, PreparedCall};
 use crate::relay::StreamInfo;
+use crate::reply::Reply;
 use crate::retry::{Attempt, RetryPolicy};
 use crate::translate::{self, Transcoder};
 use crate::usage::UsageSlot;

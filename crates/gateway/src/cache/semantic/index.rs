@@ -13,6 +13,7 @@ use std::sync::RwLock;
 
 use switchyard_store::CacheKey;
 
+pub use super::hnsw::dot;
 use super::hnsw::Hnsw;
 
 /// A unit vector from the embedding model.
@@ -20,24 +21,6 @@ pub type Vector = Box<[f32]>;
 
 /// Which requests an answer may serve (a SHA-256, see `prompt`).
 pub type ScopeId = CacheKey;
-
-pub fn dot(a: &[f32], b: &[f32]) -> f32 {
-    // eight independent sums: the compiler vectorises this
-    let mut acc = [0f32; 8];
-    let (ca, cb) = (a.chunks_exact(8), b.chunks_exact(8));
-    let tail: f32 = ca
-        .remainder()
-        .iter()
-        .zip(cb.remainder())
-        .map(|(x, y)| x * y)
-        .sum();
-    for (x, y) in ca.zip(cb) {
-        for i in 0..8 {
-            acc[i] += x[i] * y[i];
-        }
-    }
-    acc.iter().sum::<f32>() + tail
-}
 
 /// Candidates looked at per search (recall against speed).
 const EF_SEARCH: usize = 64;

@@ -33,7 +33,7 @@ use super::flight::{Leader, Outcome};
 use super::key::key_header;
 use super::shared::Shared;
 use super::{CacheStatus, Lookup, ResponseCache, CACHE_KEY};
-use crate::pipeline::PreparedCall;
+use crate::call::PreparedCall;
 use crate::Reply;
 
 pub static CACHE_SIMILARITY: HeaderName = HeaderName::from_static("cf-aig-cache-similarity");

@@ -11,11 +11,14 @@ use bytes::Bytes;
 use http::header::{HeaderValue, CACHE_CONTROL, CONTENT_TYPE};
 use serde_json::Value;
 
-use super::{Hybrid, Routed};
+use super::{ApiRequest, Gateway};
+use crate::api::ClientApi;
 use crate::cache::replay;
 use crate::context::unix_ms;
+use crate::hybrid::{Hybrid, Routed};
+use crate::reply::Reply;
 use crate::retry::Attempt;
-use crate::{ApiRequest, ClientApi, Gateway, GatewayError, Reply, ReplyBody, RequestContext};
+use crate::{GatewayError, ReplyBody, RequestContext};
 
 /// What the client asked for that the local call changes.
 struct Asked {
@@ -168,10 +171,10 @@ fn for_client(mut reply: Reply, asked: &Asked) -> Result<Reply, GatewayError> {
     }
     let json =
         Bytes::from(serde_json::to_vec(&v).map_err(|e| GatewayError::internal(e.to_string()))?);
-    let usage = replay::usage_of(ClientApi::ChatCompletions, false, &json);
+    let usage = crate::answer::usage_of(ClientApi::ChatCompletions, false, &json);
     let headers = reply.response.headers_mut();
     let out = if asked.stream {
-        let stream = replay::json_as_stream(
+        let stream = crate::answer::json_as_stream(
             ClientApi::ChatCompletions,
             &json,
             asked.include_usage,

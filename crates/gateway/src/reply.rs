@@ -7,12 +7,24 @@ use std::time::Duration;
 use http::header::{HeaderName, HeaderValue};
 use http::Response;
 
-use super::ClientApi;
-use crate::cache::{CacheStatus, TokenUsage};
+use crate::answer::TokenUsage;
+use crate::api::ClientApi;
+use crate::cache::status::CacheStatus;
 use crate::control::limits::BudgetHold;
 use crate::control::Ticket;
 use crate::usage::UsageSlot;
 use crate::ReplyBody;
+
+/// Where `auto` went and why.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Routed {
+    /// The tier's model as configured (`[router] local` or the first `frontier`).
+    pub model: String,
+    pub reason: String,
+    pub local: bool,
+    /// The hybrid route: `auto` or `dynamic/NAME` (per-route savings group by it).
+    pub route: String,
+}
 
 /// A successful answer, plus what the edge reports about it.
 pub struct Reply {
@@ -41,7 +53,7 @@ pub struct Reply {
     /// Budget gates of a dynamic route passed on a fallback walk: settled with the ticket.
     pub(crate) gate_holds: Vec<BudgetHold>,
     /// Where `model = "auto"` sent it, and why.
-    pub routing: Option<crate::hybrid::Routed>,
+    pub routing: Option<Routed>,
     /// A semantic-cache hit: how similar the stored answer's prompt was.
     pub similarity: Option<f32>,
 }
@@ -49,6 +61,8 @@ pub struct Reply {
 static STEP: HeaderName = HeaderName::from_static("cf-aig-step");
 static SERVED_MODEL: HeaderName = HeaderName::from_static("cf-aig-model");
 static SERVED_PROVIDER: HeaderName = HeaderName::from_static("cf-aig-provider");
+static ROUTED_MODEL: HeaderName = HeaderName::from_static("cf-aig-routed-model");
+static ROUTING_REASON: HeaderName = HeaderName::from_static("cf-aig-routing-reason");
 
 impl Reply {
     /// `response` from `provider` (of `provider_kind`) serving `upstream_model`; everything else
@@ -102,5 +116,25 @@ impl Reply {
     pub fn mark_cache(&mut self, status: CacheStatus) {
         self.cache = Some(status);
         status.write_headers(self.response.headers_mut());
+    }
+}
+
+impl Reply {
+    /// Says where `auto` sent the request; a local tier that failed over says so too.
+    pub fn set_routing(&mut self, mut routed: Routed) {
+        if routed.local && self.step > 0 {
+            routed.reason = format!(
+                "{}; the local tier failed, escalated to the frontier",
+                routed.reason
+            );
+        }
+        let headers = self.response.headers_mut();
+        if let Ok(v) = HeaderValue::from_str(&routed.model) {
+            headers.insert(ROUTED_MODEL.clone(), v);
+        }
+        if let Ok(v) = HeaderValue::from_str(&routed.reason) {
+            headers.insert(ROUTING_REASON.clone(), v);
+        }
+        self.routing = Some(routed);
     }
 }

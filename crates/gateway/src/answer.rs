@@ -1,0 +1,226 @@
+//! What an answer in a client's dialect says about itself — its token usage, its text — and the
+//! codecs between its JSON and stream forms through the canonical model (used by cache replays,
+//! the cascade and the record step).
+
+use bytes::Bytes;
+use serde::{Deserialize, Serialize};
+use switchyard_protocol::canonical::{ChatResponse, StreamEvent};
+use switchyard_protocol::{anthropic, openai, sse};
+
+use crate::api::ClientApi;
+
+/// Tokens an answer used, as the record step prices them.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TokenUsage {
+    pub input: u64,
+    pub output: u64,
+    #[serde(default)]
+    pub cached_input: u64,
+    #[serde(default)]
+    pub reasoning: u64,
+}
+
+impl From<switchyard_protocol::canonical::Usage> for TokenUsage {
+    fn from(u: switchyard_protocol::canonical::Usage) -> Self {
+        TokenUsage {
+            input: u.input,
+            output: u.output,
+            cached_input: u.cached_input,
+            reasoning: u.reasoning,
+        }
+    }
+}
+
+impl From<TokenUsage> for switchyard_protocol::canonical::Usage {
+    fn from(u: TokenUsage) -> Self {
+        switchyard_protocol::canonical::Usage {
+            input: u.input,
+            output: u.output,
+            cached_input: u.cached_input,
+            reasoning: u.reasoning,
+        }
+    }
+}
+
+/// The token usage an answer reports, if it reports one.
+pub(crate) fn usage_of(api: ClientApi, stream: bool, body: &[u8]) -> Option<TokenUsage> {
+    if stream {
+        let events = decode_stream(api, body)?;
+        return events.iter().rev().find_map(|e| match e {
+            StreamEvent::Usage(u) => Some(TokenUsage::from(*u)),
+            _ => None,
+        });
+    }
+    match api {
+        ClientApi::ChatCompletions | ClientApi::Embeddings | ClientApi::Completions => {
+            // this runs for every logged answer: the scanner reads the last `usage` object alone;
+            // what it cannot vouch for goes to serde over the whole body, typed so everything but
+            // `usage` is skipped without being built
+            if let Some(u) = openai::scan_usage(body) {
+                return Some(TokenUsage {
+                    input: u.prompt_tokens?,
+                    output: u.completion_tokens.unwrap_or(0),
+                    cached_input: u.cached_tokens.unwrap_or(0),
+                    reasoning: u.reasoning_tokens.unwrap_or(0),
+                });
+            }
+            let u = serde_json::from_slice::<WithUsage>(body).ok()?.usage?;
+            Some(TokenUsage {
+                input: u.prompt_tokens?,
+                output: u.completion_tokens.unwrap_or(0),
+                cached_input: u
+                    .prompt_tokens_details
+                    .and_then(|d| d.cached_tokens)
+                    .unwrap_or(0),
+                reasoning: u
+                    .completion_tokens_details
+                    .and_then(|d| d.reasoning_tokens)
+                    .unwrap_or(0),
+            })
+        }
+        ClientApi::Messages => anthropic::response_to_canonical(body).map(|r| r.usage.into()),
+        ClientApi::CountTokens => None,
+    }
+}
+
+/// The text of an answer (content, reasoning and tool arguments), for counting its tokens.
+pub(crate) fn answer_of(api: ClientApi, stream: bool, body: &[u8]) -> Option<String> {
+    let answer = if stream {
+        let events = decode_stream(api, body)?;
+        // an answer cut short has no `Done`: count what arrived
+        let mut text = String::new();
+        for e in &events {
+            match e {
+                StreamEvent::Text(t) | StreamEvent::Reasoning(t) => text.push_str(t),
+                StreamEvent::ToolCallArguments { delta, .. } => text.push_str(delta),
+                StreamEvent::ToolCallStart { name, .. } => text.push_str(name),
+                _ => {}
+            }
+        }
+        return Some(text);
+    } else {
+        decode_json(api, body)?
+    };
+    let mut text = String::new();
+    for part in &answer.content {
+        match part {
+            switchyard_protocol::canonical::Part::Text(t) => text.push_str(t),
+            switchyard_protocol::canonical::Part::Reasoning { text: r, .. } => text.push_str(r),
+            switchyard_protocol::canonical::Part::ToolCall(c) => {
+                text.push_str(&c.name);
+                text.push_str(&c.arguments);
+            }
+            _ => {}
+        }
+    }
+    Some(text)
+}
+
+#[derive(serde::Deserialize)]
+struct WithUsage {
+    usage: Option<WireUsage>,
+}
+
+#[derive(serde::Deserialize)]
+struct WireUsage {
+    prompt_tokens: Option<u64>,
+    completion_tokens: Option<u64>,
+    prompt_tokens_details: Option<PromptDetails>,
+    completion_tokens_details: Option<CompletionDetails>,
+}
+
+#[derive(serde::Deserialize)]
+struct PromptDetails {
+    cached_tokens: Option<u64>,
+}
+
+#[derive(serde::Deserialize)]
+struct CompletionDetails {
+    reasoning_tokens: Option<u64>,
+}
+
+pub(crate) fn decode_stream(api: ClientApi, body: &[u8]) -> Option<Vec<StreamEvent>> {
+    let mut parsed = Vec::new();
+    sse::Parser::new().feed(body, &mut parsed);
+    let mut events = Vec::with_capacity(parsed.len());
+    match api {
+        ClientApi::ChatCompletions => {
+            let mut decoder = openai::upstream::StreamDecoder::new();
+            for e in &parsed {
+                decoder.decode(e, &mut events);
+            }
+        }
+        ClientApi::Messages => {
+            let mut decoder = anthropic::StreamDecoder::new();
+            for e in &parsed {
+                decoder.decode(e, &mut events);
+            }
+        }
+        ClientApi::Embeddings | ClientApi::CountTokens | ClientApi::Completions => return None,
+    }
+    Some(events)
+}
+
+/// A JSON answer unfolded into a stream of the caller's dialect (a cascade's kept local answer,
+/// for a streaming client).
+pub(crate) fn json_as_stream(
+    api: ClientApi,
+    body: &[u8],
+    include_usage: bool,
+    created_ms: u64,
+) -> Option<Bytes> {
+    let answer = decode_json(api, body)?;
+    Some(encode_stream(
+        api,
+        &answer.to_events(),
+        include_usage,
+        created_ms,
+    ))
+}
+
+pub(crate) fn decode_json(api: ClientApi, body: &[u8]) -> Option<ChatResponse> {
+    match api {
+        ClientApi::ChatCompletions => openai::upstream::response_to_canonical(body),
+        ClientApi::Messages => anthropic::response_to_canonical(body),
+        ClientApi::Embeddings | ClientApi::CountTokens | ClientApi::Completions => None,
+    }
+}
+
+pub(crate) fn encode_json(api: ClientApi, answer: &ChatResponse, created_ms: u64) -> Option<Bytes> {
+    let json = match api {
+        ClientApi::ChatCompletions => serde_json::to_vec(
+            &openai::convert::response_from_canonical(answer, created_ms / 1000),
+        )
+        .ok()?,
+        ClientApi::Messages => {
+            serde_json::to_vec(&anthropic::client::response_from_canonical(answer)).ok()?
+        }
+        ClientApi::Embeddings | ClientApi::CountTokens | ClientApi::Completions => return None,
+    };
+    Some(Bytes::from(json))
+}
+
+pub(crate) fn encode_stream(
+    api: ClientApi,
+    events: &[StreamEvent],
+    include_usage: bool,
+    created_ms: u64,
+) -> Bytes {
+    let mut out = Vec::with_capacity(1024);
+    match api {
+        ClientApi::Messages => {
+            let mut encoder = anthropic::client::StreamEncoder::new("");
+            for e in events {
+                encoder.encode(e, &mut out);
+            }
+        }
+        _ => {
+            let mut encoder =
+                openai::convert::StreamEncoder::new("", created_ms / 1000, include_usage);
+            for e in events {
+                encoder.encode(e, &mut out);
+            }
+        }
+    }
+    Bytes::from(out)
+}
