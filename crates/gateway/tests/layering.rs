@@ -4,6 +4,7 @@
 //! `#[cfg(test)] mod tests` left out) names it through `crate::…` (a name the crate root
 //! re-exports counts as the module that defines it) or `super::…`. A circle is reported with the
 //! paths that close it.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};

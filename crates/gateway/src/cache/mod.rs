@@ -89,6 +89,31 @@ pub(crate) enum Found {
     Failed(GatewayError),
 }
 
+/// What [`ResponseCache::lookup`] found.
+pub(crate) enum Looked {
+    /// A stored answer (for this request or, semantically, one that means the same), or the
+    /// answer of an identical request in the air.
+    Answered(Box<Reply>),
+    /// The provider answers; [`ResponseCache::store`] then takes its result.
+    Miss(Pending),
+}
+
+/// What the cache will do with the provider's answer.
+pub(crate) enum Pending {
+    /// Caching is not on for this request.
+    Off,
+    /// The request asked to skip the cache (the answer says `bypass`).
+    Bypass,
+    /// This request leads: its answer is stored and fed to requests coalesced onto it.
+    Lead(Box<Lead>),
+}
+
+pub(crate) struct Lead {
+    leader: Leader,
+    lookup: Lookup,
+    similar: Option<semantic::Similar>,
+}
+
 pub struct ResponseCache {
     shared: Arc<Shared>,
     flights: Flights,
@@ -195,6 +220,66 @@ impl ResponseCache {
                 include_usage,
             },
         }))
+    }
+
+    /// The cache step before the provider is called: plan the key, look it up, follow an
+    /// identical request in the air, else look for an answer to a prompt that means the same.
+    pub(crate) async fn lookup(
+        &self,
+        runtime: &switchyard_runtime::Runtime,
+        call: &PreparedCall,
+        body: &bytes::Bytes,
+        controls: &CacheControls,
+        caller: &str,
+    ) -> Result<Looked, GatewayError> {
+        let lookup = match self.plan(call, body, controls, caller)? {
+            Plan::Off => return Ok(Looked::Miss(Pending::Off)),
+            Plan::Bypass => {
+                self.note_bypass();
+                return Ok(Looked::Miss(Pending::Bypass));
+            }
+            Plan::Use(lookup) => lookup,
+        };
+        let leader = match self.find(&lookup).await {
+            Found::Hit(reply) => return Ok(Looked::Answered(reply)),
+            Found::Failed(e) => return Err(e),
+            Found::Lead(leader) => leader,
+        };
+        match self
+            .find_similar(runtime, call, body, &lookup, &leader)
+            .await
+        {
+            Similarity::Hit(reply) => Ok(Looked::Answered(reply)),
+            Similarity::Miss(similar) => Ok(Looked::Miss(Pending::Lead(Box::new(Lead {
+                leader,
+                lookup,
+                similar,
+            })))),
+        }
+    }
+
+    /// The cache step after the provider answered: the answer stored (and fed to followers), or
+    /// marked as having bypassed the cache.
+    pub(crate) fn store(
+        &self,
+        pending: Pending,
+        result: Result<Reply, GatewayError>,
+    ) -> Result<Reply, GatewayError> {
+        match pending {
+            Pending::Off => result,
+            Pending::Bypass => result.map(|mut reply| {
+                reply.mark_cache(CacheStatus::Bypass);
+                reply
+            }),
+            Pending::Lead(lead) => {
+                let Lead {
+                    leader,
+                    lookup,
+                    similar,
+                } = *lead;
+                self.record(leader, &lookup, similar, result)
+            }
+        }
     }
 
     pub(crate) fn note_bypass(&self) {

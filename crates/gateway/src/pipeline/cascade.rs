@@ -44,7 +44,8 @@ pub(crate) async fn run(
     local.body = body;
     let started_ms = unix_ms();
     let began = std::time::Instant::now();
-    let reason = match gateway.serve(ctx, local).await {
+    // the tiers are plain aliases (`auto:local`, `hybrid:NAME:local`): no hybrid route takes them
+    let reason = match Box::pin(gateway.handle(ctx, local)).await {
         Ok(reply) => {
             let confidence = reply
                 .response
@@ -94,7 +95,7 @@ pub(crate) async fn run(
     };
     let mut frontier = request;
     frontier.body = with_model(&frontier.body, &hybrid.config.frontier_tier)?;
-    let mut reply = gateway.serve(ctx, frontier).await?;
+    let mut reply = Box::pin(gateway.handle(ctx, frontier)).await?;
     reply.set_routing(Routed {
         model: hybrid.config.frontier.first().cloned().unwrap_or_default(),
         reason,

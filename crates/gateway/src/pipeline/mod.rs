@@ -27,7 +27,7 @@ use switchyard_providers::UpstreamError;
 use switchyard_store::cache::RedisSettings;
 use switchyard_store::counters::Counters;
 
-use crate::cache::{CacheControls, CacheStatus, Found, Plan, ResponseCache, Similarity};
+use crate::cache::{CacheControls, Looked, ResponseCache};
 use crate::control::limits::BudgetHold;
 use crate::control::{Admission, Limiter};
 use crate::dynamic::DynamicRoutes;
@@ -104,76 +104,91 @@ impl Gateway {
         })
     }
 
-    /// The life cycle of one API call.
+    /// The life cycle of one API call, one named step after another.
     pub async fn handle(
         &self,
         ctx: &RequestContext,
         mut request: ApiRequest,
     ) -> Result<Reply, GatewayError> {
-        // `model = "auto"` (or a named hybrid route): the router picks the tier (and says why)
-        let mut chosen = None;
-        for h in &self.hybrids {
-            if let Some(r) = h
-                .route(request.api, &request.body, request.metadata.as_ref())
-                .await?
-            {
-                chosen = Some((h, r));
-                break;
+        // `model = "auto"`: the hybrid router picks the tier (and says why), or runs the cascade
+        let routed = match self.route_auto(&request).await? {
+            Auto::No => None,
+            Auto::Tier(body, routed) => {
+                request.body = body;
+                Some(routed)
             }
-        }
-        let Some((hybrid, (body, routed))) = chosen else {
-            return self.serve(ctx, request).await;
+            Auto::Cascade(hybrid, routed) => {
+                return cascade::run(self, hybrid, ctx, request, routed).await
+            }
         };
-        if routed.local
-            && request.api == ClientApi::ChatCompletions
-            && hybrid.config.cascade_min_logprob.is_some()
-        {
-            return cascade::run(self, hybrid, ctx, request, routed).await;
-        }
-        request.body = body;
-        let mut reply = self.serve(ctx, request).await?;
-        reply.set_routing(routed);
-        Ok(reply)
-    }
-
-    /// A routed request's life cycle.
-    pub(crate) async fn serve(
-        &self,
-        ctx: &RequestContext,
-        request: ApiRequest,
-    ) -> Result<Reply, GatewayError> {
-        // parse + validate, then route (a dynamic route is walked first), then rewrite
-        let walked = self.walk_dynamic(ctx, &request).await?;
-        let (call, holds) = match walked {
-            Some(w) => (
-                self.prepare_node(request.api, &request.body, w.route, w.node)?,
-                w.holds,
-            ),
-            None => (
-                self.with_listed(|| self.prepare(request.api, &request.body))
-                    .await?,
-                Vec::new(),
-            ),
-        };
-        // the edge authenticated the key; here it meets the model, the limits and the budgets
-        if let Some(key) = &request.key {
-            key.check_model(call.requested())?;
-        }
+        // parse and validate, resolve the route, rewrite or translate the body for the provider
+        let (call, holds) = self.resolve(ctx, &request).await?;
+        // the key the edge authenticated meets the model
+        authorize(&request, &call)?;
+        // rate limits; budgets reserve what the request may cost
         let ticket = self
             .limiter
             .admit(&self.admission(&call, &request, &holds))
             .await?;
         let inferred = call.inferred;
-        let mut reply = self.answer(ctx, call, request).await?;
-        if inferred {
-            // a bare model name: say which provider it went to (cache hits too)
-            reply.set_step(reply.step, true);
-        }
-        let holds = std::mem::take(&mut reply.gate_holds);
-        reply.ticket = self.limiter.with_holds(ticket, holds).map(Arc::new);
-        Ok(reply)
+        let caller = request.key.as_ref().map_or("", |k| k.id());
+        let reply = match self
+            .cache
+            .lookup(&self.runtime, &call, &request.body, &request.cache, caller)
+            .await?
+        {
+            Looked::Answered(reply) => *reply,
+            Looked::Miss(pending) => {
+                // the provider called, retried, then the fallbacks; the answer translated back
+                let result = self.forward(ctx, call, &request).await;
+                self.cache.store(pending, result)?
+            }
+        };
+        Ok(self.finish(reply, ticket, routed, inferred))
     }
 
+    /// Step 1: a hybrid route (`model = "auto"` or a named one) decides the tier.
+    async fn route_auto(&self, request: &ApiRequest) -> Result<Auto<'_>, GatewayError> {
+        for h in &self.hybrids {
+            let Some((body, routed)) = h
+                .route(request.api, &request.body, request.metadata.as_ref())
+                .await?
+            else {
+                continue;
+            };
+            let cascade = routed.local
+                && request.api == ClientApi::ChatCompletions
+                && h.config.cascade_min_logprob.is_some();
+            return Ok(match cascade {
+                true => Auto::Cascade(h, routed),
+                false => Auto::Tier(body, routed),
+            });
+        }
+        Ok(Auto::No)
+    }
+
+    /// Step 2: the call to make — a dynamic route walked to its model node, else the model the
+    /// body names (alias, `provider/model`, bare name) — with its body ready for the provider,
+    /// and the budget gates a walk passed.
+    async fn resolve(
+        &self,
+        ctx: &RequestContext,
+        request: &ApiRequest,
+    ) -> Result<(PreparedCall, Vec<BudgetHold>), GatewayError> {
+        match self.walk_dynamic(ctx, request).await? {
+            Some(w) => Ok((
+                self.prepare_node(request.api, &request.body, w.route, w.node)?,
+                w.holds,
+            )),
+            None => Ok((
+                self.with_listed(|| self.prepare(request.api, &request.body))
+                    .await?,
+                Vec::new(),
+            )),
+        }
+    }
+
+    /// What admission weighs: who asks, for what, and the body it will cost.
     fn admission<'a>(
         &self,
         call: &'a PreparedCall,
@@ -193,43 +208,26 @@ impl Gateway {
         }
     }
 
-    /// From the cache, or from the provider (and into the cache).
-    async fn answer(
+    /// Last step: what the reply carries for the edge — the provider named when the client did
+    /// not, what the request took from limits and budgets (settled once its body is done), and
+    /// where `auto` sent it.
+    fn finish(
         &self,
-        ctx: &RequestContext,
-        call: PreparedCall,
-        request: ApiRequest,
-    ) -> Result<Reply, GatewayError> {
-        let caller = request.key.as_ref().map_or("", |k| k.0.id.as_str());
-        let lookup = match self
-            .cache
-            .plan(&call, &request.body, &request.cache, caller)?
-        {
-            Plan::Off => return self.forward(ctx, call, &request).await,
-            Plan::Bypass => {
-                self.cache.note_bypass();
-                let mut reply = self.forward(ctx, call, &request).await?;
-                reply.mark_cache(CacheStatus::Bypass);
-                return Ok(reply);
-            }
-            Plan::Use(lookup) => lookup,
-        };
-        let leader = match self.cache.find(&lookup).await {
-            Found::Hit(reply) => return Ok(*reply),
-            Found::Failed(e) => return Err(e),
-            Found::Lead(leader) => leader,
-        };
-        // no answer for this exact request: one for a prompt that means the same?
-        let similar = match self
-            .cache
-            .find_similar(&self.runtime, &call, &request.body, &lookup, &leader)
-            .await
-        {
-            Similarity::Hit(reply) => return Ok(*reply),
-            Similarity::Miss(similar) => similar,
-        };
-        let result = self.forward(ctx, call, &request).await;
-        self.cache.record(leader, &lookup, similar, result)
+        mut reply: Reply,
+        ticket: Option<crate::control::Ticket>,
+        routed: Option<crate::hybrid::Routed>,
+        inferred: bool,
+    ) -> Reply {
+        if inferred {
+            // a bare model name: say which provider it went to (cache hits too)
+            reply.set_step(reply.step, true);
+        }
+        let holds = std::mem::take(&mut reply.gate_holds);
+        reply.ticket = self.limiter.with_holds(ticket, holds).map(Arc::new);
+        if let Some(routed) = routed {
+            reply.set_routing(routed);
+        }
+        reply
     }
 
     /// Turns on stored provider keys (once; later calls are ignored).
@@ -429,6 +427,24 @@ impl Gateway {
         call.body = body;
         call.translation = Some(translation);
         call
+    }
+}
+
+/// What the hybrid router decided for a request.
+enum Auto<'a> {
+    /// Not a hybrid route.
+    No,
+    /// This tier: the body with `model` rewritten to it.
+    Tier(Bytes, crate::hybrid::Routed),
+    /// The local tier answers first, kept when it is confident enough (`cascade_min_logprob`).
+    Cascade(&'a crate::hybrid::Hybrid, crate::hybrid::Routed),
+}
+
+/// The gateway key the edge authenticated may use this model.
+fn authorize(request: &ApiRequest, call: &PreparedCall) -> Result<(), GatewayError> {
+    match &request.key {
+        Some(key) => key.check_model(call.requested()),
+        None => Ok(()),
     }
 }
 
