@@ -3,15 +3,16 @@
 //! answer is dressed as an HTTP response, so translation, usage, retries, fallbacks, limits and
 //! the request log treat a local model like any other.
 
-use std::time::Duration;
+use std::sync::Arc;
 
-use bytes::Bytes;
+use futures_util::future::BoxFuture;
 use http::header::{HeaderValue, CONTENT_TYPE};
 use http::{Response, StatusCode};
 use switchyard_config::{LocalTask, RuntimeConfig};
 use switchyard_providers::UpstreamBody;
 use switchyard_runtime::{LocalApi, LocalBody, ModelSettings, Runtime, TaskKind};
 
+use crate::in_process::{InProcess, InProcessCall};
 use crate::{ClientApi, GatewayError};
 
 /// The runtime for the configured local models (nothing loads until first use).
@@ -54,36 +55,40 @@ fn local_api(api: ClientApi) -> Option<LocalApi> {
     }
 }
 
-/// Calls local model `model` with an OpenAI body; the answer as an upstream HTTP response.
-pub async fn call(
-    runtime: &Runtime,
-    api: ClientApi,
-    model: &str,
-    body: &Bytes,
-) -> Result<(Response<UpstreamBody>, Duration), GatewayError> {
-    let Some(local) = local_api(api) else {
-        return Err(GatewayError::unsupported_api("local", api.name()));
-    };
-    let sent = std::time::Instant::now();
-    let reply = runtime.call(local, model, body).await;
-    let latency = sent.elapsed();
-    let content_type = if reply.is_stream() {
-        "text/event-stream"
-    } else {
-        "application/json"
-    };
-    let body = match reply.body {
-        LocalBody::Full(bytes) => {
-            UpstreamBody::local(Box::pin(futures_util::stream::once(async move { bytes })))
-        }
-        LocalBody::Stream(chunks) => UpstreamBody::local(chunks),
-    };
-    let mut response = Response::new(body);
-    *response.status_mut() = StatusCode::from_u16(reply.status).unwrap_or(StatusCode::BAD_GATEWAY);
-    response
-        .headers_mut()
-        .insert(CONTENT_TYPE, HeaderValue::from_static(content_type));
-    Ok((response, latency))
+/// The local runtime as an in-process provider: a local model called with an OpenAI body, its
+/// answer dressed as an upstream HTTP response.
+pub(crate) struct LocalModels(pub(crate) Arc<Runtime>);
+
+impl InProcess for LocalModels {
+    fn call<'a>(
+        &'a self,
+        call: InProcessCall<'a>,
+    ) -> BoxFuture<'a, Result<Response<UpstreamBody>, GatewayError>> {
+        Box::pin(async move {
+            let Some(local) = local_api(call.api) else {
+                return Err(GatewayError::unsupported_api("local", call.api.name()));
+            };
+            let reply = self.0.call(local, call.model, call.body).await;
+            let content_type = if reply.is_stream() {
+                "text/event-stream"
+            } else {
+                "application/json"
+            };
+            let body = match reply.body {
+                LocalBody::Full(bytes) => {
+                    UpstreamBody::local(Box::pin(futures_util::stream::once(async move { bytes })))
+                }
+                LocalBody::Stream(chunks) => UpstreamBody::local(chunks),
+            };
+            let mut response = Response::new(body);
+            *response.status_mut() =
+                StatusCode::from_u16(reply.status).unwrap_or(StatusCode::BAD_GATEWAY);
+            response
+                .headers_mut()
+                .insert(CONTENT_TYPE, HeaderValue::from_static(content_type));
+            Ok(response)
+        })
+    }
 }
 
 /// Compute units of local requests, from their tokens and the model's rates; and, with a

@@ -31,6 +31,7 @@ use crate::cache::{CacheControls, Looked, ResponseCache};
 use crate::control::limits::BudgetHold;
 use crate::control::{Admission, Limiter};
 use crate::dynamic::DynamicRoutes;
+use crate::in_process::{InProcess, InProcessProviders};
 use crate::reply::Reply;
 use crate::retry::RetryControls;
 use crate::translate::{self, Translation};
@@ -50,6 +51,9 @@ pub struct Gateway {
     runtime: Arc<switchyard_runtime::Runtime>,
     /// `[router]` and `[routers.NAME]`: where `model = "auto"` (and `dynamic/NAME`) goes.
     hybrids: Vec<crate::hybrid::Hybrid>,
+    /// Providers answered in this process: every provider of kind `local` (the runtime), and
+    /// whatever [`Gateway::answer_in_process`] added.
+    in_process: InProcessProviders,
 }
 
 /// One API call as the edge received it.
@@ -78,8 +82,17 @@ impl Gateway {
     /// `cache`: the response cache, opened from `config.cache` (opening may touch a disk).
     pub fn new(config: &Config, cache: ResponseCache) -> Result<Self, UpstreamError> {
         let runtime = Arc::new(crate::local::runtime(&config.runtime));
+        let router = ModelRouter::new(config)?;
+        let mut in_process = InProcessProviders::default();
+        let local: Arc<dyn InProcess> = Arc::new(crate::local::LocalModels(Arc::clone(&runtime)));
+        for p in router.providers() {
+            if p.spec().kind == switchyard_providers::ProviderKind::Local {
+                in_process.insert(p.name(), Arc::clone(&local));
+            }
+        }
         Ok(Gateway {
-            router: ModelRouter::new(config)?,
+            router,
+            in_process,
             cache,
             max_response_bytes: config.server.max_response_bytes,
             retries: config.retries,
@@ -228,6 +241,12 @@ impl Gateway {
             reply.set_routing(routed);
         }
         reply
+    }
+
+    /// From now on, calls to `provider` are answered by `handler` in this process instead of
+    /// over HTTP (a test's fake provider; local models are answered this way already).
+    pub fn answer_in_process(&mut self, provider: &str, handler: Arc<dyn InProcess>) {
+        self.in_process.insert(provider, handler);
     }
 
     /// Turns on stored provider keys (once; later calls are ignored).

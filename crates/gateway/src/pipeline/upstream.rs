@@ -9,6 +9,7 @@ use http::{Response, StatusCode};
 use switchyard_providers::{Provider, UpstreamBody};
 
 use super::{verify, ApiRequest, Gateway, PreparedCall};
+use crate::in_process::InProcessCall;
 use crate::relay::StreamInfo;
 use crate::reply::Reply;
 use crate::retry::{Attempt, RetryPolicy};
@@ -185,11 +186,20 @@ impl Gateway {
         api_request: &ApiRequest,
         policy: &RetryPolicy,
     ) -> Result<UpstreamReply, GatewayError> {
-        if call.provider.spec().kind == switchyard_providers::ProviderKind::Local {
-            let (response, latency) =
-                crate::local::call(&self.runtime, call.api, &call.upstream_model, &call.body)
-                    .await?;
-            return Ok(UpstreamReply { response, latency });
+        if let Some(in_process) = self.in_process.get(call.provider.name()) {
+            let sent = Instant::now();
+            let response = in_process
+                .call(InProcessCall {
+                    api: call.api,
+                    model: &call.upstream_model,
+                    body: &call.body,
+                    stream: call.stream,
+                })
+                .await?;
+            return Ok(UpstreamReply {
+                response,
+                latency: sent.elapsed(),
+            });
         }
         let forward = &api_request.forward;
         let mut request = call.provider.build(
