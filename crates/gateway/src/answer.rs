@@ -5,7 +5,7 @@
 use bytes::Bytes;
 use serde::{Deserialize, Serialize};
 use switchyard_protocol::canonical::{ChatResponse, StreamEvent};
-use switchyard_protocol::{anthropic, openai, sse};
+use switchyard_protocol::{anthropic, dialect, openai, sse};
 
 use crate::api::ClientApi;
 
@@ -139,24 +139,21 @@ struct CompletionDetails {
     reasoning_tokens: Option<u64>,
 }
 
+/// The chat dialect of an API's answers (`None`: its answers are not chat answers).
+fn chat_dialect(api: ClientApi) -> Option<switchyard_protocol::Dialect> {
+    match api {
+        ClientApi::ChatCompletions | ClientApi::Messages => Some(api.dialect()),
+        ClientApi::Embeddings | ClientApi::CountTokens | ClientApi::Completions => None,
+    }
+}
+
 pub(crate) fn decode_stream(api: ClientApi, body: &[u8]) -> Option<Vec<StreamEvent>> {
+    let mut decoder = dialect::upstream(chat_dialect(api)?).stream_decoder();
     let mut parsed = Vec::new();
     sse::Parser::new().feed(body, &mut parsed);
     let mut events = Vec::with_capacity(parsed.len());
-    match api {
-        ClientApi::ChatCompletions => {
-            let mut decoder = openai::upstream::StreamDecoder::new();
-            for e in &parsed {
-                decoder.decode(e, &mut events);
-            }
-        }
-        ClientApi::Messages => {
-            let mut decoder = anthropic::StreamDecoder::new();
-            for e in &parsed {
-                decoder.decode(e, &mut events);
-            }
-        }
-        ClientApi::Embeddings | ClientApi::CountTokens | ClientApi::Completions => return None,
+    for e in &parsed {
+        decoder.decode(e, &mut events);
     }
     Some(events)
 }
@@ -179,24 +176,13 @@ pub(crate) fn json_as_stream(
 }
 
 pub(crate) fn decode_json(api: ClientApi, body: &[u8]) -> Option<ChatResponse> {
-    match api {
-        ClientApi::ChatCompletions => openai::upstream::response_to_canonical(body),
-        ClientApi::Messages => anthropic::response_to_canonical(body),
-        ClientApi::Embeddings | ClientApi::CountTokens | ClientApi::Completions => None,
-    }
+    dialect::upstream(chat_dialect(api)?).response(body)
 }
 
 pub(crate) fn encode_json(api: ClientApi, answer: &ChatResponse, created_ms: u64) -> Option<Bytes> {
-    let json = match api {
-        ClientApi::ChatCompletions => serde_json::to_vec(
-            &openai::convert::response_from_canonical(answer, created_ms / 1000),
-        )
-        .ok()?,
-        ClientApi::Messages => {
-            serde_json::to_vec(&anthropic::client::response_from_canonical(answer)).ok()?
-        }
-        ClientApi::Embeddings | ClientApi::CountTokens | ClientApi::Completions => return None,
-    };
+    let json = dialect::client(chat_dialect(api)?)
+        .response(answer, created_ms / 1000)
+        .ok()?;
     Some(Bytes::from(json))
 }
 
@@ -207,20 +193,10 @@ pub(crate) fn encode_stream(
     created_ms: u64,
 ) -> Bytes {
     let mut out = Vec::with_capacity(1024);
-    match api {
-        ClientApi::Messages => {
-            let mut encoder = anthropic::client::StreamEncoder::new("");
-            for e in events {
-                encoder.encode(e, &mut out);
-            }
-        }
-        _ => {
-            let mut encoder =
-                openai::convert::StreamEncoder::new("", created_ms / 1000, include_usage);
-            for e in events {
-                encoder.encode(e, &mut out);
-            }
-        }
+    let mut encoder =
+        dialect::client(api.dialect()).stream_encoder("", created_ms / 1000, include_usage);
+    for e in events {
+        encoder.encode(e, &mut out);
     }
     Bytes::from(out)
 }

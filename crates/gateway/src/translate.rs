@@ -4,10 +4,10 @@
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
-use switchyard_protocol::bedrock::{self, eventstream};
-use switchyard_protocol::canonical::{ChatRequest, ChatResponse, StreamEvent};
-use switchyard_protocol::openai::{convert, upstream};
-use switchyard_protocol::{anthropic, cohere, gemini, sse, workers_ai, Dialect};
+use switchyard_protocol::bedrock::eventstream;
+use switchyard_protocol::canonical::{ChatRequest, StreamEvent};
+use switchyard_protocol::dialect::{self, StreamDecode, StreamEncode, WriteError};
+use switchyard_protocol::{anthropic, gemini, sse, Dialect};
 use switchyard_providers::Provider;
 
 use crate::GatewayError;
@@ -31,14 +31,17 @@ pub(crate) struct Translation {
     pub(crate) json_tool: bool,
 }
 
-fn serialise<T: serde::Serialize>(value: &T) -> Result<Bytes, GatewayError> {
-    serde_json::to_vec(value)
-        .map(Bytes::from)
-        .map_err(|e| GatewayError::internal(format!("serialising a translated body: {e}")))
-}
-
-fn provider_only_dialect() -> GatewayError {
-    GatewayError::internal("only OpenAI and Anthropic are client dialects")
+fn written(
+    provider: &Provider,
+    result: Result<Vec<u8>, WriteError>,
+) -> Result<Bytes, GatewayError> {
+    match result {
+        Ok(bytes) => Ok(Bytes::from(bytes)),
+        Err(WriteError::Unsupported(e)) => Err(GatewayError::unsupported(provider.name(), &e)),
+        Err(WriteError::Json(e)) => Err(GatewayError::internal(format!(
+            "serialising a translated body: {e}"
+        ))),
+    }
 }
 
 /// A client chat body in `client` dialect → the provider's request body.
@@ -48,41 +51,16 @@ pub(crate) fn request(
     provider: &Provider,
     upstream_model: &str,
 ) -> Result<(Bytes, Translation), GatewayError> {
-    let canonical: ChatRequest = match client {
-        Dialect::OpenAi => convert::request_to_canonical(body)?,
-        Dialect::Anthropic => anthropic::client::request_to_canonical(body)?,
-        _ => return Err(provider_only_dialect()),
-    };
-    let unsupported = |e| GatewayError::unsupported(provider.name(), &e);
-    let bytes = match provider.dialect_for(upstream_model) {
-        Dialect::Anthropic => serialise(
-            &anthropic::request_from_canonical(&canonical, upstream_model).map_err(unsupported)?,
-        )?,
-        Dialect::OpenAi => serialise(&upstream::request_from_canonical(
-            &canonical,
-            upstream_model,
-        ))?,
-        Dialect::Gemini => {
-            serialise(&gemini::request_from_canonical(&canonical).map_err(unsupported)?)?
-        }
-        Dialect::Cohere => serialise(
-            &cohere::request_from_canonical(&canonical, upstream_model).map_err(unsupported)?,
-        )?,
-        Dialect::Bedrock => {
-            serialise(&bedrock::request_from_canonical(&canonical).map_err(unsupported)?)?
-        }
-        Dialect::WorkersAi => {
-            serialise(&workers_ai::request_from_canonical(&canonical).map_err(unsupported)?)?
-        }
-    };
+    let canonical: ChatRequest = dialect::client(client).request_to_canonical(body)?;
+    let to = dialect::upstream(provider.dialect_for(upstream_model));
+    let bytes = written(provider, to.request(&canonical, upstream_model))?;
     Ok((
         bytes,
         Translation {
             client,
-            provider: provider.dialect_for(upstream_model),
+            provider: to.dialect(),
             kind: Kind::Chat,
-            json_tool: provider.dialect_for(upstream_model) == Dialect::Anthropic
-                && anthropic::json_mode(&canonical).is_some(),
+            json_tool: to.json_tool(&canonical),
             include_usage: canonical.include_usage,
             model: upstream_model.to_owned(),
         },
@@ -98,8 +76,12 @@ pub(crate) fn count_tokens_request(
     let canonical = anthropic::client::request_to_canonical(body)?;
     let request = gemini::count_tokens_request(&canonical, upstream_model)
         .map_err(|e| GatewayError::unsupported(provider.name(), &e))?;
+    let bytes = written(
+        provider,
+        serde_json::to_vec(&request).map_err(|e| WriteError::Json(e.to_string())),
+    )?;
     Ok((
-        serialise(&request)?,
+        bytes,
         Translation {
             client: Dialect::Anthropic,
             provider: provider.dialect_for(upstream_model),
@@ -117,28 +99,17 @@ pub(crate) fn embeddings_request(
     provider: &Provider,
     upstream_model: &str,
 ) -> Result<(Bytes, Translation), GatewayError> {
-    let unsupported = |e| GatewayError::unsupported(provider.name(), &e);
-    let bytes = match provider.dialect_for(upstream_model) {
-        Dialect::Gemini => {
-            serialise(&gemini::embeddings_request(body, upstream_model).map_err(unsupported)?)?
-        }
-        Dialect::Cohere => {
-            serialise(&cohere::embeddings_request(body, upstream_model).map_err(unsupported)?)?
-        }
-        Dialect::Bedrock => {
-            serialise(&bedrock::embeddings_request(body, upstream_model).map_err(unsupported)?)?
-        }
-        Dialect::WorkersAi => {
-            serialise(&workers_ai::embeddings_request(body).map_err(unsupported)?)?
-        }
-        // Providers without an embeddings API are refused when the request is built.
-        Dialect::OpenAi | Dialect::Anthropic => Bytes::copy_from_slice(body),
+    let to = dialect::upstream(provider.dialect_for(upstream_model));
+    // providers without an embeddings API are refused when the request is built
+    let bytes = match to.embeddings_request(body, upstream_model) {
+        Some(written_body) => written(provider, written_body)?,
+        None => Bytes::copy_from_slice(body),
     };
     Ok((
         bytes,
         Translation {
             client: Dialect::OpenAi,
-            provider: provider.dialect_for(upstream_model),
+            provider: to.dialect(),
             kind: Kind::Embeddings,
             json_tool: false,
             include_usage: false,
@@ -161,40 +132,33 @@ pub(crate) fn response(
     translation: &Translation,
     provider: &str,
 ) -> Result<Bytes, GatewayError> {
-    if translation.kind == Kind::CountTokens {
-        let json = match translation.provider {
-            Dialect::Gemini => gemini::count_tokens_response(body),
-            _ => None,
-        };
-        return serialise(&json.ok_or_else(|| not_understood(provider))?);
-    }
-    if translation.kind == Kind::Embeddings {
-        let json = match translation.provider {
-            Dialect::Gemini => gemini::embeddings_response(body, &translation.model),
-            Dialect::Cohere => cohere::embeddings_response(body, &translation.model),
-            Dialect::Bedrock => bedrock::embeddings_response(body, &translation.model),
-            Dialect::WorkersAi => workers_ai::embeddings_response(body, &translation.model),
-            Dialect::OpenAi | Dialect::Anthropic => None,
-        };
-        return serialise(&json.ok_or_else(|| not_understood(provider))?);
-    }
-    let canonical: Option<ChatResponse> = match translation.provider {
-        Dialect::Anthropic => anthropic::response_to_canonical(body),
-        Dialect::OpenAi => upstream::response_to_canonical(body),
-        Dialect::Gemini => gemini::response_to_canonical(body),
-        Dialect::Cohere => cohere::response_to_canonical(body),
-        Dialect::Bedrock => bedrock::response_to_canonical(body),
-        Dialect::WorkersAi => workers_ai::response_to_canonical(body),
+    let json = |v: Option<serde_json::Value>| {
+        let v = v.ok_or_else(|| not_understood(provider))?;
+        serde_json::to_vec(&v)
+            .map(Bytes::from)
+            .map_err(|e| GatewayError::internal(format!("serialising a translated body: {e}")))
     };
-    let mut canonical = canonical.ok_or_else(|| not_understood(provider))?;
+    let from = dialect::upstream(translation.provider);
+    match translation.kind {
+        Kind::CountTokens => {
+            return json(match translation.provider {
+                Dialect::Gemini => gemini::count_tokens_response(body),
+                _ => None,
+            })
+        }
+        Kind::Embeddings => return json(from.embeddings_response(body, &translation.model)),
+        Kind::Chat => {}
+    }
+    let mut canonical = from
+        .response(body)
+        .ok_or_else(|| not_understood(provider))?;
     if translation.json_tool {
         anthropic::json_tool_to_text(&mut canonical);
     }
-    match translation.client {
-        Dialect::OpenAi => serialise(&convert::response_from_canonical(&canonical, unix_now())),
-        Dialect::Anthropic => serialise(&anthropic::client::response_from_canonical(&canonical)),
-        _ => Err(provider_only_dialect()),
-    }
+    dialect::client(translation.client)
+        .response(&canonical, unix_now())
+        .map(Bytes::from)
+        .map_err(|e| GatewayError::internal(format!("writing the translated answer: {e:?}")))
 }
 
 fn unix_now() -> u64 {
@@ -203,31 +167,17 @@ fn unix_now() -> u64 {
         .map_or(0, |d| d.as_secs())
 }
 
-enum Decoder {
-    Anthropic(anthropic::StreamDecoder),
-    OpenAi(upstream::StreamDecoder),
-    Gemini(gemini::StreamDecoder),
-    Cohere(cohere::StreamDecoder),
-    Bedrock(bedrock::StreamDecoder),
-    WorkersAi(workers_ai::StreamDecoder),
-}
-
 /// How the provider frames its stream.
 enum Framing {
     Sse(sse::Parser),
     EventStream(eventstream::Parser),
 }
 
-enum Encoder {
-    OpenAi(convert::StreamEncoder),
-    Anthropic(anthropic::client::StreamEncoder),
-}
-
 /// Re-encodes a provider's SSE stream in the client's dialect, event by event, as bytes arrive.
 pub struct Transcoder {
     framing: Framing,
-    decoder: Decoder,
-    encoder: Encoder,
+    decoder: Box<dyn StreamDecode>,
+    encoder: Box<dyn StreamEncode>,
     events: Vec<sse::Event>,
     canonical: Vec<StreamEvent>,
     json_tool: Option<anthropic::JsonToolFilter>,
@@ -235,29 +185,15 @@ pub struct Transcoder {
 
 impl Transcoder {
     pub(crate) fn new(t: &Translation) -> Self {
+        let from = dialect::upstream(t.provider);
+        let to = dialect::client(t.client);
         Transcoder {
-            framing: match t.provider {
-                Dialect::Bedrock => Framing::EventStream(eventstream::Parser::new()),
-                _ => Framing::Sse(sse::Parser::new()),
+            framing: match from.event_stream_framing() {
+                true => Framing::EventStream(eventstream::Parser::new()),
+                false => Framing::Sse(sse::Parser::new()),
             },
-            decoder: match t.provider {
-                Dialect::Anthropic => Decoder::Anthropic(anthropic::StreamDecoder::new()),
-                Dialect::OpenAi => Decoder::OpenAi(upstream::StreamDecoder::new()),
-                Dialect::Gemini => Decoder::Gemini(gemini::StreamDecoder::new()),
-                Dialect::Cohere => Decoder::Cohere(cohere::StreamDecoder::new()),
-                Dialect::Bedrock => Decoder::Bedrock(bedrock::StreamDecoder::new()),
-                Dialect::WorkersAi => Decoder::WorkersAi(workers_ai::StreamDecoder::new()),
-            },
-            encoder: match t.client {
-                Dialect::Anthropic => {
-                    Encoder::Anthropic(anthropic::client::StreamEncoder::new(&t.model))
-                }
-                _ => Encoder::OpenAi(convert::StreamEncoder::new(
-                    &t.model,
-                    unix_now(),
-                    t.include_usage,
-                )),
-            },
+            decoder: from.stream_decoder(),
+            encoder: to.stream_encoder(&t.model, unix_now(), t.include_usage),
             events: Vec::new(),
             canonical: Vec::new(),
             json_tool: t.json_tool.then(anthropic::JsonToolFilter::default),
@@ -274,10 +210,7 @@ impl Transcoder {
                 },
                 None => event,
             };
-            match &mut self.encoder {
-                Encoder::OpenAi(e) => e.encode(&event, &mut out),
-                Encoder::Anthropic(e) => e.encode(&event, &mut out),
-            }
+            self.encoder.encode(&event, &mut out);
         }
         out
     }
@@ -296,14 +229,7 @@ impl Transcoder {
             }
         }
         for event in self.events.drain(..) {
-            match &mut self.decoder {
-                Decoder::Anthropic(d) => d.decode(&event, &mut self.canonical),
-                Decoder::OpenAi(d) => d.decode(&event, &mut self.canonical),
-                Decoder::Gemini(d) => d.decode(&event, &mut self.canonical),
-                Decoder::Cohere(d) => d.decode(&event, &mut self.canonical),
-                Decoder::Bedrock(d) => d.decode(&event, &mut self.canonical),
-                Decoder::WorkersAi(d) => d.decode(&event, &mut self.canonical),
-            }
+            self.decoder.decode(&event, &mut self.canonical);
         }
         self.encode_pending()
     }
@@ -311,17 +237,7 @@ impl Transcoder {
     /// The upstream body ended. `Some(last bytes)` if the answer was complete, `None` if the
     /// stream stopped short.
     pub fn finish(&mut self) -> Option<Vec<u8>> {
-        let complete = match &mut self.decoder {
-            Decoder::Anthropic(d) => d.is_done(),
-            Decoder::OpenAi(d) => d.is_done(),
-            Decoder::Cohere(d) => d.is_done(),
-            Decoder::Bedrock(d) => d.is_done(),
-            Decoder::WorkersAi(d) => d.is_done(),
-            Decoder::Gemini(d) => {
-                d.finish(&mut self.canonical);
-                d.is_done()
-            }
-        };
+        let complete = self.decoder.finish(&mut self.canonical);
         complete.then(|| self.encode_pending())
     }
 }

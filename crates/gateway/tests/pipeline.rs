@@ -232,7 +232,11 @@ async fn a_retryable_failure_is_retried_and_a_client_error_is_not() {
     assert_eq!(attempts.len(), 1, "the failed attempt is kept for the log");
     // a provider's 5xx is the gateway's 502, naming the provider and its status
     assert_eq!(attempts[0].status, 502);
-    assert!(attempts[0].error.contains("HTTP 503: busy"), "{}", attempts[0].error);
+    assert!(
+        attempts[0].error.contains("HTTP 503: busy"),
+        "{}",
+        attempts[0].error
+    );
 
     let b = Fake::new(&[openai_error(400, "bad request")]);
     let gw = gateway("", &[("b", b.clone())]).await;

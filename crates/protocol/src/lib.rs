@@ -8,6 +8,8 @@
 //!   on (and the types of every standard field) while letting everything else pass through untouched,
 //!   the error body, and the model list.
 //! - [`canonical`]: the dialect-neutral chat model every converter goes through.
+//! - [`dialect`]: every dialect behind one interface — [`dialect::Upstream`] (a provider's side) and
+//!   [`dialect::Client`] (a client's side), one impl per dialect; translation goes through them.
 //! - [`anthropic`]: the Anthropic Messages API, as an upstream and as a client dialect.
 //! - [`bedrock`]: AWS Bedrock Converse as an upstream, with the event-stream codec.
 //! - [`cohere`]: Cohere v2 chat as an upstream.
@@ -21,6 +23,7 @@ pub mod anthropic;
 pub mod bedrock;
 pub mod canonical;
 pub mod cohere;
+pub mod dialect;
 pub mod gemini;
 pub mod json;
 pub mod openai;
