@@ -5,6 +5,7 @@
 //!   turned into the client's; [`verify`]: a 2xx checked to be the answer it claims to be.
 
 mod cascade;
+mod prepare;
 mod steps;
 pub use crate::call::PreparedCall;
 mod upstream;
@@ -18,11 +19,7 @@ use bytes::Bytes;
 use http::HeaderMap;
 use switchyard_config::limits::CounterBackend;
 use switchyard_config::Config;
-use switchyard_protocol::anthropic::client::MessagesRequest;
-use switchyard_protocol::openai::{
-    ChatRequest, CompletionRequest, EmbeddingsRequest, ModelEntry, ModelList,
-};
-use switchyard_protocol::Dialect;
+use switchyard_protocol::openai::{ModelEntry, ModelList};
 use switchyard_providers::UpstreamError;
 use switchyard_store::cache::RedisSettings;
 use switchyard_store::counters::Counters;
@@ -34,7 +31,6 @@ use crate::dynamic::DynamicRoutes;
 use crate::in_process::{InProcess, InProcessProviders};
 use crate::reply::Reply;
 use crate::retry::RetryControls;
-use crate::translate::{self, Translation};
 use crate::{GatewayError, ModelRouter, RequestContext};
 
 /// Shared, immutable gateway state.
@@ -315,137 +311,6 @@ impl Gateway {
 
     pub fn router(&self) -> &ModelRouter {
         &self.router
-    }
-
-    /// Parse + validate, route and rewrite: all the CPU work of the hot path before the upstream
-    /// call (public so the criterion benchmark measures exactly this).
-    pub fn prepare(&self, api: ClientApi, body: &Bytes) -> Result<PreparedCall, GatewayError> {
-        self.prepare_on(api, body, None)
-    }
-
-    /// [`Gateway::prepare`] for a given route (a fallback) instead of the body's model.
-    fn prepare_on(
-        &self,
-        api: ClientApi,
-        body: &Bytes,
-        given: Option<crate::Route<'_>>,
-    ) -> Result<PreparedCall, GatewayError> {
-        let mut strip_usage = false;
-        let (mut call, splicer) = match api {
-            ClientApi::ChatCompletions => {
-                let req = ChatRequest::parse(body)?;
-                let route = match given {
-                    Some(r) => r,
-                    None => self.router.resolve(req.model())?,
-                };
-                if route.provider.dialect_for(route.upstream_model) != Dialect::OpenAi {
-                    let upstream = translate::request(
-                        Dialect::OpenAi,
-                        body,
-                        route.provider,
-                        route.upstream_model,
-                    )?;
-                    return Ok(self.translated(api, &route, req.stream().is_on(), upstream));
-                }
-                let mut splicer = req.rewrite(route.upstream_model);
-                strip_usage = req.stream().is_on()
-                    && crate::usage::supported(route.provider.spec().kind)
-                    && crate::usage::inject(req.view(), &mut splicer);
-                (PreparedCall::on(api, &route, req.stream().is_on()), splicer)
-            }
-            ClientApi::Messages => {
-                let req = MessagesRequest::parse(body)?;
-                let route = match given {
-                    Some(r) => r,
-                    None => self.router.resolve(req.model())?,
-                };
-                if route.provider.dialect_for(route.upstream_model) != Dialect::Anthropic {
-                    let upstream = translate::request(
-                        Dialect::Anthropic,
-                        body,
-                        route.provider,
-                        route.upstream_model,
-                    )?;
-                    return Ok(self.translated(api, &route, req.stream(), upstream));
-                }
-                let splicer = req.rewrite(route.upstream_model);
-                (PreparedCall::on(api, &route, req.stream()), splicer)
-            }
-            ClientApi::CountTokens => {
-                let req = MessagesRequest::parse_count(body)?;
-                let route = match given {
-                    Some(r) => r,
-                    None => self.router.resolve(req.model())?,
-                };
-                if route.provider.dialect_for(route.upstream_model) == Dialect::Gemini {
-                    let upstream = translate::count_tokens_request(
-                        body,
-                        route.provider,
-                        route.upstream_model,
-                    )?;
-                    return Ok(self.translated(api, &route, false, upstream));
-                }
-                // Anthropic forwards it; other providers have no such API (refused as 400).
-                let splicer = req.rewrite(route.upstream_model);
-                (PreparedCall::on(api, &route, false), splicer)
-            }
-            ClientApi::Completions => {
-                let req = CompletionRequest::parse(body)?;
-                let route = match given {
-                    Some(r) => r,
-                    None => self.router.resolve(req.model())?,
-                };
-                if route.provider.dialect_for(route.upstream_model) != Dialect::OpenAi {
-                    return Err(GatewayError::unsupported_api(
-                        route.provider.name(),
-                        "/v1/completions",
-                    ));
-                }
-                let mut splicer = req.rewrite(route.upstream_model);
-                strip_usage = req.stream()
-                    && crate::usage::supported(route.provider.spec().kind)
-                    && crate::usage::inject(req.view(), &mut splicer);
-                (PreparedCall::on(api, &route, req.stream()), splicer)
-            }
-            ClientApi::Embeddings => {
-                let req = EmbeddingsRequest::parse(body)?;
-                let route = match given {
-                    Some(r) => r,
-                    None => self.router.resolve(req.model())?,
-                };
-                if matches!(
-                    route.provider.dialect_for(route.upstream_model),
-                    Dialect::Gemini | Dialect::Cohere | Dialect::Bedrock | Dialect::WorkersAi
-                ) {
-                    let upstream =
-                        translate::embeddings_request(body, route.provider, route.upstream_model)?;
-                    return Ok(self.translated(api, &route, false, upstream));
-                }
-                let splicer = req.rewrite(route.upstream_model);
-                (PreparedCall::on(api, &route, false), splicer)
-            }
-        };
-        call.body = if splicer.is_noop() {
-            body.clone()
-        } else {
-            Bytes::from(splicer.finish())
-        };
-        call.strip_usage = strip_usage;
-        Ok(call)
-    }
-
-    /// A call whose body was translated for the provider (the dialects differ).
-    fn translated(
-        &self,
-        api: ClientApi,
-        route: &crate::Route<'_>,
-        stream: bool,
-        (body, translation): (Bytes, Translation),
-    ) -> PreparedCall {
-        let mut call = PreparedCall::on(api, route, stream);
-        call.body = body;
-        call.translation = Some(translation);
-        call
     }
 }
 

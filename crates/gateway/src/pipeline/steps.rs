@@ -1,9 +1,7 @@
 //! What a call goes to: a dynamic route walked to its model node, and what comes after a failure — the node's fallback edge or the alias's next fallback — with the retry policy for
 //! each step.
 
-use bytes::Bytes;
-
-use super::{ApiRequest, ClientApi, Gateway, PreparedCall};
+use super::{ApiRequest, Gateway, PreparedCall};
 use crate::control::limits::BudgetHold;
 use crate::dynamic::{WalkInput, Walked};
 use crate::retry::RetryPolicy;
@@ -37,40 +35,6 @@ impl Gateway {
                 .walk(&self.limiter, ctx, route, start, &walk_input(request))
                 .await?,
         ))
-    }
-
-    /// A dynamic route's model node, prepared like any route.
-    pub(super) fn prepare_node(
-        &self,
-        api: ClientApi,
-        body: &Bytes,
-        route: usize,
-        node: usize,
-    ) -> Result<PreparedCall, GatewayError> {
-        let switchyard_config::routes::Node::Model { target, .. } =
-            &self.dynamic.routes[route].nodes[node]
-        else {
-            return Err(GatewayError::internal(
-                "a dynamic route walk ended off a model",
-            ));
-        };
-        let provider = self
-            .router
-            .provider(&target.provider)
-            .ok_or_else(|| GatewayError::internal(format!("no provider `{}`", target.provider)))?;
-        let given = crate::Route {
-            provider,
-            upstream_model: &target.model,
-            alias: None,
-            cache_ttl: None,
-            requested: &self.dynamic.names[route],
-            slot: None,
-            semantic: None,
-            inferred: false,
-        };
-        let mut call = self.prepare_on(api, body, Some(given))?;
-        call.node = Some((route, node));
-        Ok(call)
     }
 
     /// Retries for a call: the request's over the config's; a dynamic model node's own win.
