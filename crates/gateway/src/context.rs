@@ -1,11 +1,20 @@
-//! Per-request identity and clocks.
+//! The per-request context: identity, clocks, and what the request learns on its way.
 
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::{Instant, SystemTime, UNIX_EPOCH};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::time::Instant;
 
+use bytes::Bytes;
 use uuid::Uuid;
 
-/// Created by the edge as soon as a request arrives.
+pub use crate::clock::{next_id, raise_id_floor, unix_ms};
+
+use crate::api::ClientApi;
+use crate::observe::controls::CustomCost;
+use crate::reply::ServedNote;
+use crate::retry::Attempt;
+
+/// Created by the edge as soon as a request arrives, shared by every step that handles it (a
+/// clone shares its notes), and read once by the record step when the answer is done.
 #[derive(Debug, Clone)]
 pub struct RequestContext {
     /// UUIDv7 from [`next_id`], so ids sort by arrival time; returned as `cf-aig-log-id`.
@@ -13,8 +22,32 @@ pub struct RequestContext {
     /// Unix ms of arrival: the id's own timestamp, so the two never disagree.
     pub received_ms: i64,
     pub received: Instant,
-    /// Upstream calls that failed before the answer (retries, fallbacks), for the request log.
-    pub attempts: crate::retry::Attempts,
+    notes: Arc<Mutex<Notes>>,
+}
+
+/// What a request learns on its way, each written by the step that learns it.
+#[derive(Debug, Default)]
+pub struct Notes {
+    /// The gateway key it authenticated with (authentication).
+    pub key_id: Option<String>,
+    /// What the API handler read: the API, the body, the log controls.
+    pub call: Option<CallNote>,
+    /// Who answered and how (the reply).
+    pub served: Option<ServedNote>,
+    /// Upstream calls that failed before the answer (retries, fallbacks, a cascade's discarded
+    /// local answer), each logged as its own row.
+    pub attempts: Vec<Attempt>,
+}
+
+/// What an API handler knows about the call.
+#[derive(Debug, Clone, Default)]
+pub struct CallNote {
+    pub api: Option<ClientApi>,
+    pub request_body: Option<Bytes>,
+    /// `cf-aig-metadata`, validated and re-serialised compactly.
+    pub metadata: Option<String>,
+    pub collect_payload: bool,
+    pub custom_cost: Option<CustomCost>,
 }
 
 impl RequestContext {
@@ -24,91 +57,52 @@ impl RequestContext {
             id,
             received_ms,
             received: Instant::now(),
-            attempts: crate::retry::Attempts::default(),
+            notes: Arc::default(),
         }
+    }
+
+    fn notes(&self) -> MutexGuard<'_, Notes> {
+        self.notes.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// The request authenticated with gateway key `id`.
+    pub fn note_key(&self, id: String) {
+        self.notes().key_id = Some(id);
+    }
+
+    /// What the API handler read.
+    pub fn note_call(&self, call: CallNote) {
+        self.notes().call = Some(call);
+    }
+
+    /// Who answered.
+    pub fn note_served(&self, served: ServedNote) {
+        self.notes().served = Some(served);
+    }
+
+    /// An upstream call that failed (or an answer that was discarded).
+    pub fn push_attempt(&self, attempt: Attempt) {
+        self.notes().attempts.push(attempt);
+    }
+
+    /// The failed attempts so far, taken.
+    pub fn take_attempts(&self) -> Vec<Attempt> {
+        std::mem::take(&mut self.notes().attempts)
+    }
+
+    /// Reads (or changes) who answered, if anyone has yet.
+    pub fn with_served<R>(&self, f: impl FnOnce(Option<&mut ServedNote>) -> R) -> R {
+        f(self.notes().served.as_mut())
+    }
+
+    /// Everything noted, taken (by the record step).
+    pub fn take_notes(&self) -> Notes {
+        std::mem::take(&mut *self.notes())
     }
 }
 
 impl Default for RequestContext {
     fn default() -> Self {
         Self::new()
-    }
-}
-
-/// Now, in Unix ms.
-pub fn unix_ms() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as i64)
-}
-
-/// The last `(unix_ms << 12) | counter` handed out by [`next_id`].
-static LAST: AtomicU64 = AtomicU64::new(0);
-
-/// A UUIDv7 (RFC 9562 §6.2, method 1: a 12-bit counter in `rand_a`) that is unique and strictly
-/// increasing within this process: 48 bits of Unix ms, the counter, then 62 random bits. The top
-/// 60 bits alone are unique here, so the SQLite log uses them as its row key
-/// (`switchyard_store::logs::seq_of`). More than 4096 ids in one ms borrow from the next ms.
-pub fn next_id() -> (Uuid, i64) {
-    let now = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as u64)
-        & 0xFFFF_FFFF_FFFF;
-    let mut last = LAST.load(Ordering::Relaxed);
-    let seq = loop {
-        let next = (now << 12).max(last + 1);
-        match LAST.compare_exchange_weak(last, next, Ordering::Relaxed, Ordering::Relaxed) {
-            Ok(_) => break next,
-            Err(seen) => last = seen,
-        }
-    };
-    let ms = seq >> 12;
-    let counter = (seq & 0xFFF) as u16;
-    let random: u64 = rand_bits();
-    let bytes = (u128::from(ms) << 80)
-        | (0x7u128 << 76)
-        | (u128::from(counter) << 64)
-        | (0b10u128 << 62)
-        | u128::from(random >> 2);
-    (Uuid::from_u128(bytes), ms as i64)
-}
-
-/// Makes every later id sort after `seq` (the newest row key already stored), so a clock that
-/// went backwards across a restart cannot repeat a key.
-pub fn raise_id_floor(seq: u64) {
-    LAST.fetch_max(seq, Ordering::Relaxed);
-}
-
-fn rand_bits() -> u64 {
-    // uuid's own generator (fast-rng): the random half of a v4
-    (Uuid::new_v4().as_u128() & u128::from(u64::MAX)) as u64
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn ids_are_v7_strictly_increasing_and_carry_their_time() {
-        let (a, ms_a) = next_id();
-        let mut prev = a;
-        for _ in 0..10_000 {
-            let (id, ms) = next_id();
-            assert!(id > prev);
-            assert_eq!(id.get_version_num(), 7);
-            assert_eq!(id.get_variant(), uuid::Variant::RFC4122);
-            assert!(ms >= ms_a);
-            prev = id;
-        }
-        let (ts, _) = a.get_timestamp().unwrap().to_unix();
-        assert_eq!(ts as i64, ms_a / 1000);
-    }
-
-    #[test]
-    fn the_floor_moves_ids_past_a_stored_key() {
-        let far = (next_id().1 as u64 + 50) << 12;
-        raise_id_floor(far);
-        let (_, ms) = next_id();
-        assert!(ms as u64 >= far >> 12);
     }
 }

@@ -49,6 +49,7 @@ pub mod api;
 pub mod balance;
 pub mod cache;
 pub mod call;
+pub mod clock;
 pub mod context;
 pub mod control;
 pub mod dynamic;

@@ -14,6 +14,7 @@ use switchyard_providers::{Provider, UpstreamBody};
 
 use crate::control::{Admission, ApiKey, Ticket};
 use crate::relay::StreamInfo;
+use crate::reply::ServedNote;
 use crate::{ClientApi, Gateway, GatewayError, Reply, ReplyBody, RequestContext};
 
 /// A native request as the client sent it.
@@ -86,7 +87,7 @@ impl Gateway {
             )
             .await?;
         let mut reply = self.passthrough(ctx, req).await?;
-        reply.ticket = ticket.map(std::sync::Arc::new);
+        reply.served.ticket = ticket.map(std::sync::Arc::new);
         Ok(reply)
     }
 
@@ -221,16 +222,18 @@ impl Gateway {
             ReplyBody::raw(body, info)
         };
         let response = Response::from_parts(parts, body);
-        Ok(Reply {
-            upstream_latency: latency,
-            stream,
-            ..Reply::new(
-                response,
-                provider.name().to_owned(),
-                metered.map(|m| m.model).unwrap_or_default(),
-                provider.spec().kind.name(),
-            )
-        })
+        Ok(Reply::new(
+            response,
+            ServedNote {
+                upstream_latency: latency,
+                stream,
+                ..ServedNote::new(
+                    provider.name().to_owned(),
+                    metered.map(|m| m.model).unwrap_or_default(),
+                    provider.spec().kind.name(),
+                )
+            },
+        ))
     }
 }
 

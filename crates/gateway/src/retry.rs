@@ -7,7 +7,6 @@
 //! error. All of it happens before the first byte goes to the client: once a reply is returned,
 //! nothing is retried.
 
-use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use http::header::RETRY_AFTER;
@@ -142,23 +141,6 @@ pub struct Attempt {
     /// Unix ms when it started, and how long it took.
     pub started_ms: i64,
     pub took: Duration,
-}
-
-/// Failed attempts of one request, shared by the pipeline (writes) and the edge (reads).
-#[derive(Debug, Clone, Default)]
-pub struct Attempts(Arc<Mutex<Vec<Attempt>>>);
-
-impl Attempts {
-    pub fn push(&self, a: Attempt) {
-        self.0
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .push(a);
-    }
-
-    pub fn take(&self) -> Vec<Attempt> {
-        std::mem::take(&mut *self.0.lock().unwrap_or_else(PoisonError::into_inner))
-    }
 }
 
 #[cfg(test)]

@@ -149,7 +149,7 @@ impl ModelRouter {
     pub fn resolve<'a>(&'a self, requested: &'a str) -> Result<Route<'a>, GatewayError> {
         if let Some(alias) = self.aliases.get(requested) {
             if let Some(pool) = &alias.pool {
-                let pick = pool.pick(crate::context::unix_ms());
+                let pick = pool.pick(crate::clock::unix_ms());
                 return Ok(self.pooled(requested, alias, pool, (pick.index, pick.ejected)));
             }
             return Ok(Route {

@@ -128,7 +128,7 @@ impl Gateway {
             .admit_native(key, "", body, None, &Method::POST)
             .await?;
         let mut reply = self.steps(ctx, steps, key).await?;
-        reply.ticket = ticket.map(std::sync::Arc::new);
+        reply.served.ticket = ticket.map(std::sync::Arc::new);
         Ok(reply)
     }
 
@@ -151,7 +151,7 @@ impl Gateway {
                 key: key.cloned(),
                 verify: true,
             };
-            let started_ms = crate::context::unix_ms();
+            let started_ms = crate::clock::unix_ms();
             let started = Instant::now();
             let failed = |status: u16, error: String| Attempt {
                 step: i as u32,
@@ -166,15 +166,15 @@ impl Gateway {
             };
             match self.passthrough(ctx, native).await {
                 Ok(mut reply) if reply.response.status().is_success() || i == last => {
-                    if reply.upstream_model.is_empty() {
-                        reply.upstream_model = model.clone();
+                    if reply.served.model.is_empty() {
+                        reply.served.model = model.clone();
                     }
                     reply.set_step(i as u32, false);
                     return Ok(reply);
                 }
                 Ok(reply) => {
                     let status = reply.response.status();
-                    ctx.attempts.push(failed(
+                    ctx.push_attempt(failed(
                         status.as_u16(),
                         format!(
                             "step {i}: provider `{}` answered HTTP {}",
@@ -184,8 +184,7 @@ impl Gateway {
                     ));
                 }
                 Err(e) => {
-                    ctx.attempts
-                        .push(failed(e.status.as_u16(), e.message.clone()));
+                    ctx.push_attempt(failed(e.status.as_u16(), e.message.clone()));
                     if i == last {
                         return Err(e);
                     }

@@ -178,9 +178,9 @@ async fn a_call_reaches_the_provider_the_model_names_and_comes_back() {
     let gw = gateway("", &[("a", a.clone())]).await;
     let ctx = RequestContext::new();
     let reply = gw.handle(&ctx, chat("a/m1")).await.unwrap();
-    assert_eq!(reply.provider, "a");
-    assert_eq!(reply.upstream_model, "m1");
-    assert_eq!(reply.step, 0);
+    assert_eq!(reply.served.provider, "a");
+    assert_eq!(reply.served.model, "m1");
+    assert_eq!(reply.served.step, 0);
     assert_eq!(
         body_of(reply).await["choices"][0]["message"]["content"],
         "hello"
@@ -202,7 +202,7 @@ async fn an_alias_resolves_to_its_target_and_an_unknown_model_is_refused_before_
         .handle(&RequestContext::new(), chat("fast"))
         .await
         .unwrap();
-    assert_eq!(reply.requested_model.as_deref(), Some("fast"));
+    assert_eq!(reply.served.requested_model.as_deref(), Some("fast"));
     assert_eq!(a.seen(0).0, "m1");
 
     let err = gw
@@ -227,8 +227,8 @@ async fn a_retryable_failure_is_retried_and_a_client_error_is_not() {
     let ctx = RequestContext::new();
     let reply = gw.handle(&ctx, req).await.unwrap();
     assert_eq!(a.calls(), 2);
-    assert_eq!(reply.step, 0);
-    let attempts = ctx.attempts.take();
+    assert_eq!(reply.served.step, 0);
+    let attempts = ctx.take_attempts();
     assert_eq!(attempts.len(), 1, "the failed attempt is kept for the log");
     // a provider's 5xx is the gateway's 502, naming the provider and its status
     assert_eq!(attempts[0].status, 502);
@@ -258,10 +258,13 @@ async fn a_failing_provider_falls_back_to_the_next_target_and_says_so() {
     .await;
     let ctx = RequestContext::new();
     let reply = gw.handle(&ctx, chat("fast")).await.unwrap();
-    assert_eq!((reply.provider.as_str(), reply.step), ("b", 1));
+    assert_eq!(
+        (reply.served.provider.as_str(), reply.served.step),
+        ("b", 1)
+    );
     assert_eq!(reply.response.headers()["cf-aig-step"], "1");
     assert_eq!((a.calls(), b.calls()), (1, 1));
-    assert_eq!(ctx.attempts.take()[0].provider, "a");
+    assert_eq!(ctx.take_attempts()[0].provider, "a");
     assert_eq!(
         body_of(reply).await["choices"][0]["message"]["content"],
         "from b"
@@ -298,7 +301,7 @@ async fn the_cache_answers_a_repeated_request_and_the_provider_is_called_once() 
         .handle(&RequestContext::new(), chat("a/m1"))
         .await
         .unwrap();
-    assert_eq!(first.cache, Some(CacheStatus::Miss));
+    assert_eq!(first.served.cache, Some(CacheStatus::Miss));
     let first = body_of(first).await;
     // the entry is stored off the request path
     let mut second = None;
@@ -307,7 +310,7 @@ async fn the_cache_answers_a_repeated_request_and_the_provider_is_called_once() 
             .handle(&RequestContext::new(), chat("a/m1"))
             .await
             .unwrap();
-        if reply.cache == Some(CacheStatus::Hit) {
+        if reply.served.cache == Some(CacheStatus::Hit) {
             second = Some(reply);
             break;
         }
@@ -318,7 +321,7 @@ async fn the_cache_answers_a_repeated_request_and_the_provider_is_called_once() 
     let mut skip = chat("a/m1");
     skip.cache.skip = true;
     let bypass = gw.handle(&RequestContext::new(), skip).await.unwrap();
-    assert_eq!(bypass.cache, Some(CacheStatus::Bypass));
+    assert_eq!(bypass.served.cache, Some(CacheStatus::Bypass));
     assert!(a.calls() >= 2 && a.calls() < 100);
 }
 
@@ -356,7 +359,7 @@ async fn an_anthropic_client_on_an_openai_provider_is_translated_both_ways_and_s
         )
         .await
         .unwrap();
-    assert!(reply.stream);
+    assert!(reply.served.stream);
     let bytes = reply
         .response
         .into_body()

@@ -12,7 +12,7 @@ use axum::Router;
 use futures_util::FutureExt;
 use http::header::{HeaderName, HeaderValue};
 use http::{Request, Response};
-use switchyard_gateway::observe::{Observer, ServedNote};
+use switchyard_gateway::observe::Observer;
 use switchyard_gateway::{CacheStatus, GatewayError, Reply, RequestContext};
 use tower::Service;
 
@@ -22,28 +22,12 @@ use crate::render::{render, ErrorNote};
 static REQUEST_ID: HeaderName = HeaderName::from_static("cf-aig-request-id");
 static SERVER_TIMING: HeaderName = HeaderName::from_static("server-timing");
 
-/// The HTTP response for a gateway reply. What the reply says about who answered travels as a
-/// [`ServedNote`] extension, read here for timing and the access log and then by the request log.
-pub fn respond(reply: Reply) -> Response<Body> {
-    let note = ServedNote {
-        provider: reply.provider,
-        provider_kind: reply.provider_kind,
-        model: reply.upstream_model,
-        requested_model: reply.requested_model,
-        stream: reply.stream,
-        upstream_latency: reply.upstream_latency,
-        cache: reply.cache,
-        saved_usage: reply.saved_usage,
-        usage_slot: reply.usage_slot,
-        step: reply.step,
-        ticket: reply.ticket,
-        routing: reply.routing,
-        similarity: reply.similarity,
-    };
+/// The HTTP response for a gateway reply. Who answered goes to the request's context, read by
+/// the access log, `server-timing` and the record step.
+pub fn respond(ctx: &RequestContext, reply: Reply) -> Response<Body> {
+    ctx.note_served(reply.served);
     let (parts, body) = reply.response.into_parts();
-    let mut response = Response::from_parts(parts, Body::new(body));
-    response.extensions_mut().insert(note);
-    response
+    Response::from_parts(parts, Body::new(body))
 }
 
 /// Runs one request through the router; with an observer, its response body is observed for
@@ -102,7 +86,11 @@ where
     };
 
     let total = ctx.received.elapsed();
-    let served = response.extensions_mut().remove::<ServedNote>();
+    // the upstream's share of the time, when an upstream answered (not the cache)
+    let upstream = ctx.with_served(|s| {
+        s.filter(|s| !s.cache.is_some_and(CacheStatus::is_hit))
+            .map(|s| s.upstream_latency)
+    });
     let mut buf = uuid::Uuid::encode_buffer();
     let id = ctx.id.hyphenated().encode_lower(&mut buf);
     let headers = response.headers_mut();
@@ -113,13 +101,7 @@ where
         }
         headers.insert(REQUEST_ID.clone(), value);
     }
-    if let Ok(value) = HeaderValue::from_str(&server_timing(
-        total,
-        served
-            .as_ref()
-            .filter(|s| !s.cache.is_some_and(CacheStatus::is_hit))
-            .map(|s| s.upstream_latency),
-    )) {
+    if let Ok(value) = HeaderValue::from_str(&server_timing(total, upstream)) {
         headers.insert(SERVER_TIMING.clone(), value);
     }
 
@@ -128,7 +110,8 @@ where
         .extensions()
         .get::<ErrorNote>()
         .map(|e| e.0.as_str());
-    match (&served, error) {
+    // the access log line reads who answered in place (no copies)
+    ctx.with_served(|served| match (served, error) {
         (Some(s), _) => match s.cache {
             None => tracing::info!(
                 request_id = id, %method, path, status, provider = s.provider, model = s.model,
@@ -156,11 +139,11 @@ where
         (None, None) => {
             tracing::debug!(request_id = id, %method, path, status, ms = %ms3(total), "request")
         }
-    }
+    });
     if let (Some(observer), Some(mut arrival)) = (&observer, arrival) {
-        arrival.method = method;
-        arrival.path = path;
-        response = record::attach(observer, arrival, &ctx, served, response);
+        arrival.seen.method = method.as_str().to_owned();
+        arrival.seen.path = path;
+        response = record::attach(observer, arrival, &ctx, response);
     }
     Ok(response)
 }

@@ -12,7 +12,7 @@ use axum::response::Response;
 use http::header::{HeaderName, AUTHORIZATION};
 use http::HeaderMap;
 use switchyard_gateway::control::{same_secret, ApiKey};
-use switchyard_gateway::GatewayError;
+use switchyard_gateway::{GatewayError, RequestContext};
 use switchyard_protocol::Dialect;
 
 use crate::render::render_in;
@@ -20,10 +20,6 @@ use crate::AppState;
 
 static CF_AIG_AUTHORIZATION: HeaderName = HeaderName::from_static("cf-aig-authorization");
 static X_API_KEY: HeaderName = HeaderName::from_static("x-api-key");
-
-/// The id of the key a request used, left on the response for the request log.
-#[derive(Debug, Clone)]
-pub struct KeyNote(pub String);
 
 fn bearer(value: &str) -> &str {
     value
@@ -97,15 +93,14 @@ pub async fn check(State(state): State<AppState>, mut request: Request, next: Ne
         }
         (None, _) => None,
     };
-    let id = key.as_ref().map(|k| k.id().to_owned());
     if let Some(key) = key {
+        // the request log names the key
+        if let Some(ctx) = request.extensions().get::<RequestContext>() {
+            ctx.note_key(key.id().to_owned());
+        }
         request.extensions_mut().insert(key);
     }
-    let mut response = next.run(request).await;
-    if let Some(id) = id {
-        response.extensions_mut().insert(KeyNote(id));
-    }
-    response
+    next.run(request).await
 }
 
 /// The key a handler's request came with.

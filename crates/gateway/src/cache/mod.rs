@@ -56,7 +56,8 @@ pub use switchyard_store::Purge;
 
 use crate::call::PreparedCall;
 use crate::relay::{self, RelayError};
-use crate::{GatewayError, Reply, ReplyBody};
+use crate::reply::{Reply, ServedNote};
+use crate::{GatewayError, ReplyBody};
 
 /// The cache's decision for one request.
 pub(crate) enum Plan {
@@ -306,7 +307,7 @@ impl ResponseCache {
                 }
                 Joined::Follower(follower) => match self.follow(follower, lookup).await {
                     Followed::Reply(reply) => {
-                        if reply.cache == Some(CacheStatus::Hit) {
+                        if reply.served.cache == Some(CacheStatus::Hit) {
                             self.shared.metrics.note_hit();
                         } else {
                             self.shared.metrics.note_coalesced();
@@ -369,13 +370,15 @@ impl ResponseCache {
         CacheStatus::Coalesced.write_headers(headers);
         headers.insert(AGE, HeaderValue::from_static("0"));
         headers.insert(CACHE_KEY.clone(), key_header(&lookup.key));
-        Reply {
-            stream: true,
-            cache: Some(CacheStatus::Coalesced),
-            api: Some(lookup.want.api),
-            requested_model: Some(lookup.requested.clone()),
-            ..Reply::new(response, head.provider, head.model, lookup.provider_kind)
-        }
+        Reply::new(
+            response,
+            ServedNote {
+                stream: true,
+                cache: Some(CacheStatus::Coalesced),
+                requested_model: Some(lookup.requested.clone()),
+                ..ServedNote::new(head.provider, head.model, lookup.provider_kind)
+            },
+        )
     }
 
     /// The reply an entry gives this caller, if it can give one.
@@ -400,14 +403,16 @@ impl ResponseCache {
         headers.insert(AGE, HeaderValue::from(age));
         headers.insert(CACHE_KEY.clone(), key_header(&lookup.key));
         let served = (entry.meta.provider.clone(), entry.meta.model.clone());
-        Some(Reply {
-            stream: lookup.want.stream,
-            cache: Some(status),
-            saved_usage: entry.meta.usage,
-            api: Some(lookup.want.api),
-            requested_model: Some(lookup.requested.clone()),
-            ..Reply::new(response, served.0, served.1, lookup.provider_kind)
-        })
+        Some(Reply::new(
+            response,
+            ServedNote {
+                stream: lookup.want.stream,
+                cache: Some(status),
+                saved_usage: entry.meta.usage,
+                requested_model: Some(lookup.requested.clone()),
+                ..ServedNote::new(served.0, served.1, lookup.provider_kind)
+            },
+        ))
     }
 
     /// Marks the leader's answer `MISS` and records it: a JSON answer now, a stream as it passes.
@@ -426,7 +431,7 @@ impl ResponseCache {
                 return Err(e);
             }
         };
-        reply.cache = Some(CacheStatus::Miss);
+        reply.served.cache = Some(CacheStatus::Miss);
         let headers = reply.response.headers_mut();
         CacheStatus::Miss.write_headers(headers);
         headers.insert(CACHE_KEY.clone(), key_header(&lookup.key));
@@ -441,8 +446,8 @@ impl ResponseCache {
             tag: lookup.tag,
             ttl: lookup.ttl,
             api: lookup.want.api,
-            provider: reply.provider.clone(),
-            model: reply.upstream_model.clone(),
+            provider: reply.served.provider.clone(),
+            model: reply.served.model.clone(),
             content_type,
             similar,
         };

@@ -32,11 +32,13 @@ fn json_reply() -> Reply {
     response
         .headers_mut()
         .insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
-    Reply {
-        upstream_latency: Duration::from_millis(5),
-        api: Some(ClientApi::ChatCompletions),
-        ..Reply::new(response, "p".into(), "m".into(), "openai")
-    }
+    Reply::new(
+        response,
+        crate::reply::ServedNote {
+            upstream_latency: Duration::from_millis(5),
+            ..crate::reply::ServedNote::new("p".into(), "m".into(), "openai")
+        },
+    )
 }
 
 async fn cache() -> ResponseCache {
@@ -71,7 +73,7 @@ async fn entries_live_exactly_their_ttl() {
     };
     assert_eq!(header(&hit, "cf-aig-cache-status"), "HIT");
     assert_eq!(header(&hit, "age"), "59");
-    assert_eq!(hit.cache, Some(CacheStatus::Hit));
+    assert_eq!(hit.served.cache, Some(CacheStatus::Hit));
     assert_eq!(
         hit.response.body().full_bytes(),
         json_reply().response.body().full_bytes()
@@ -104,7 +106,7 @@ async fn followers_share_the_leaders_answer_in_their_own_mode() {
     let Found::Hit(reply) = found else {
         panic!("the follower is answered")
     };
-    assert_eq!(reply.cache, Some(CacheStatus::Coalesced));
+    assert_eq!(reply.served.cache, Some(CacheStatus::Coalesced));
     assert_eq!(header(&reply, "content-type"), "text/event-stream");
     let body = reply.response.body().full_bytes().unwrap();
     assert!(body.ends_with(b"data: [DONE]\n\n"));

@@ -202,7 +202,7 @@ impl Limiter {
         {
             return Ok(None);
         }
-        let now = crate::context::unix_ms().max(0) as u64;
+        let now = crate::clock::unix_ms().max(0) as u64;
         let mut ticket = Ticket {
             counters: self.counters.clone(),
             tokens: Vec::new(),
@@ -361,7 +361,7 @@ impl Limiter {
 
     /// A dynamic route's rate-limit gate: counts one request if the limit allows it.
     pub async fn take(&self, name: &str, limit: &RateLimit) -> bool {
-        let now = crate::context::unix_ms().max(0) as u64;
+        let now = crate::clock::unix_ms().max(0) as u64;
         match self.counters.hit(name, rate_hit(limit, now, 1.0)).await {
             Ok(c) => c.allowed,
             Err(e) => {
@@ -390,7 +390,7 @@ impl Limiter {
     }
 
     pub async fn hold(&self, name: &str, budget: &Budget) -> Option<BudgetHold> {
-        let now = crate::context::unix_ms();
+        let now = crate::clock::unix_ms();
         let (window, window_ms) = period_window(budget.period, now);
         let hold = BudgetHold(Counted {
             name: Arc::from(format!("bg:{name}")),

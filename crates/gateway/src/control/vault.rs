@@ -139,7 +139,7 @@ impl Vault {
         }
         let sealed = self.seal(provider, alias, value)?;
         self.store
-            .put_secret(provider, alias, &sealed, keys, crate::context::unix_ms())
+            .put_secret(provider, alias, &sealed, keys, crate::clock::unix_ms())
             .await
             .map_err(store_error)?;
         self.forget(provider, alias);

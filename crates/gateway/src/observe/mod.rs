@@ -12,6 +12,7 @@
 //! # Layout
 //! - [`body`]: [`ObservedBody`], the response body wrapper that times and captures the answer.
 //! - [`controls`]: the `cf-aig-metadata` / `-collect-log-payload` / `-custom-cost` headers.
+//! - [`record`]: [`record::finish`], the one place a request's record is made from its context.
 //! - [`finalize`]: observation → record (usage, cost, estimated tokens).
 //! - [`pricing`]: the price table.
 //! - [`tokens`]: local token counts (tiktoken) when a provider reports none.
@@ -27,6 +28,7 @@ pub mod finalize;
 pub mod metrics;
 pub mod otlp;
 pub mod pricing;
+pub mod record;
 mod spill;
 pub mod tokens;
 pub mod writer;
@@ -38,9 +40,8 @@ use switchyard_store::logs::LogRecord;
 
 pub use self::body::ObservedBody;
 pub use self::writer::Observer;
-use crate::answer::TokenUsage;
-use crate::cache::CacheStatus;
-use crate::ClientApi;
+pub use crate::context::CallNote;
+pub use crate::reply::ServedNote;
 
 /// What the edge saw of one request.
 #[derive(Debug, Clone, Default)]
@@ -72,40 +73,6 @@ pub struct Observation {
     pub response_bytes: u64,
     /// The client went away before the answer ended.
     pub aborted: bool,
-}
-
-/// What an API handler knows about the call (set on the response, read by the edge).
-#[derive(Debug, Clone, Default)]
-pub struct CallNote {
-    pub api: Option<ClientApi>,
-    pub request_body: Option<Bytes>,
-    /// `cf-aig-metadata`, validated and re-serialised compactly.
-    pub metadata: Option<String>,
-    pub collect_payload: bool,
-    pub custom_cost: Option<controls::CustomCost>,
-}
-
-/// What the gateway's reply says about who answered.
-#[derive(Debug, Clone)]
-pub struct ServedNote {
-    pub provider: String,
-    pub provider_kind: &'static str,
-    pub model: String,
-    pub requested_model: Option<String>,
-    pub stream: bool,
-    pub upstream_latency: Duration,
-    pub cache: Option<CacheStatus>,
-    pub saved_usage: Option<TokenUsage>,
-    /// Usage the relay took out of the client's stream.
-    pub usage_slot: Option<crate::usage::UsageSlot>,
-    /// Which step answered (0 = the model asked for; fallbacks count up).
-    pub step: u32,
-    /// Rate-limit and budget reservations, settled with the real usage and cost.
-    pub ticket: Option<std::sync::Arc<crate::control::Ticket>>,
-    /// Where `model = "auto"` sent the request and why (kept in the row's metadata).
-    pub routing: Option<crate::hybrid::Routed>,
-    /// A semantic-cache hit's similarity (kept in the row's metadata as `cache_similarity`).
-    pub similarity: Option<f32>,
 }
 
 /// A finished record plus the facts the metrics need that the row does not keep.

@@ -149,7 +149,7 @@ impl Observer {
         };
         if let Some(store) = &store {
             if let Some(seq) = store.newest_seq().await? {
-                crate::context::raise_id_floor(seq.max(0) as u64);
+                crate::clock::raise_id_floor(seq.max(0) as u64);
             }
         }
         let retention = Retention {

@@ -14,7 +14,7 @@ use serde_json::Value;
 use super::{ApiRequest, Gateway};
 use crate::api::ClientApi;
 use crate::cache::replay;
-use crate::context::unix_ms;
+use crate::clock::unix_ms;
 use crate::hybrid::{Hybrid, Routed};
 use crate::reply::Reply;
 use crate::retry::Attempt;
@@ -68,12 +68,12 @@ pub(crate) async fn run(
                         None => "the local answer had no logprobs".to_owned(),
                     };
                     let reason = format!("{}; cascade: {why}, escalated", routed.reason);
-                    ctx.attempts.push(Attempt {
+                    ctx.push_attempt(Attempt {
                         step: 0,
                         requested: hybrid.config.model.clone(),
-                        provider: reply.provider.clone(),
-                        provider_kind: reply.provider_kind,
-                        model: reply.upstream_model.clone(),
+                        provider: reply.served.provider.clone(),
+                        provider_kind: reply.served.provider_kind,
+                        model: reply.served.model.clone(),
                         status: 200,
                         error: format!(
                             "cascade: {why}: answer discarded, escalated to the frontier"
@@ -185,13 +185,13 @@ fn for_client(mut reply: Reply, asked: &Asked) -> Result<Reply, GatewayError> {
         headers.insert(CONTENT_TYPE, HeaderValue::from_static(replay::EVENT_STREAM));
         headers.insert(CACHE_CONTROL, HeaderValue::from_static("no-cache"));
         headers.remove(http::header::CONTENT_LENGTH);
-        reply.stream = true;
+        reply.served.stream = true;
         stream
     } else {
         headers.remove(http::header::CONTENT_LENGTH);
         json
     };
-    reply.usage_slot = Some(Arc::new(Mutex::new(usage)));
+    reply.served.usage_slot = Some(Arc::new(Mutex::new(usage)));
     *reply.response.body_mut() = ReplyBody::full(out);
     Ok(reply)
 }

@@ -229,10 +229,10 @@ impl Gateway {
     ) -> Reply {
         if inferred {
             // a bare model name: say which provider it went to (cache hits too)
-            reply.set_step(reply.step, true);
+            reply.set_step(reply.served.step, true);
         }
         let holds = std::mem::take(&mut reply.gate_holds);
-        reply.ticket = self.limiter.with_holds(ticket, holds).map(Arc::new);
+        reply.served.ticket = self.limiter.with_holds(ticket, holds).map(Arc::new);
         if let Some(routed) = routed {
             reply.set_routing(routed);
         }

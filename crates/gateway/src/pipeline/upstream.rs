@@ -11,7 +11,7 @@ use switchyard_providers::{Provider, UpstreamBody};
 use super::{verify, ApiRequest, Gateway, PreparedCall};
 use crate::in_process::InProcessCall;
 use crate::relay::StreamInfo;
-use crate::reply::Reply;
+use crate::reply::{Reply, ServedNote};
 use crate::retry::{Attempt, RetryPolicy};
 use crate::translate::{self, Transcoder};
 use crate::usage::UsageSlot;
@@ -78,7 +78,7 @@ impl Gateway {
         let mut tried: Vec<usize> = Vec::new();
         loop {
             let call = moved.as_ref().unwrap_or(call);
-            let started_ms = crate::context::unix_ms();
+            let started_ms = crate::clock::unix_ms();
             let started = Instant::now();
             let result = match &call.slot {
                 Some(slot) if slot.ejected => Err(GatewayError::circuit_open(
@@ -91,7 +91,7 @@ impl Gateway {
                     let result = self.call_and_translate(ctx, call, request, policy).await;
                     // the deployment failed (not the request): that counts for the breaker
                     let failed = result.as_ref().is_err_and(|e| e.retryable);
-                    let ended = crate::context::unix_ms();
+                    let ended = crate::clock::unix_ms();
                     slot.pool
                         .finish(slot.index, !failed, started.elapsed(), ended);
                     result
@@ -102,7 +102,7 @@ impl Gateway {
                 Ok(reply) => return Ok(reply),
                 Err(e) => e,
             };
-            ctx.attempts.push(Attempt {
+            ctx.push_attempt(Attempt {
                 step,
                 requested: call.requested.clone(),
                 provider: call.provider.name().to_owned(),
@@ -336,19 +336,20 @@ impl Gateway {
         for (name, value) in relayed {
             headers.insert(name, value);
         }
-        Ok(Reply {
-            upstream_latency: upstream.latency,
-            stream,
-            api: Some(call.api),
-            requested_model: Some(call.requested.clone()),
-            usage_slot,
-            ..Reply::new(
-                response,
-                call.provider.name().to_owned(),
-                call.upstream_model.clone(),
-                call.provider.spec().kind.name(),
-            )
-        })
+        Ok(Reply::new(
+            response,
+            ServedNote {
+                upstream_latency: upstream.latency,
+                stream,
+                requested_model: Some(call.requested.clone()),
+                usage_slot,
+                ..ServedNote::new(
+                    call.provider.name().to_owned(),
+                    call.upstream_model.clone(),
+                    call.provider.spec().kind.name(),
+                )
+            },
+        ))
     }
 }
 

@@ -26,7 +26,7 @@ pub(crate) async fn call(
     let forward = forwarded_headers(api, request.headers());
     let byok = match switchyard_gateway::control::vault::alias_of(request.headers()) {
         Ok(alias) => alias,
-        Err(e) => return with_note(render_in(dialect, &e), CallNote::default()),
+        Err(e) => return with_note(&ctx, render_in(dialect, &e), CallNote::default()),
     };
     // dynamic routes' conditions may read any header; otherwise none is kept
     let headers = if state.gateway.has_dynamic_routes() {
@@ -53,11 +53,11 @@ pub(crate) async fn call(
             note.collect_payload = log.collect_payload.unwrap_or(state.collect_payloads);
             (cache, retry, log.fields)
         }
-        Err(e) => return with_note(render_in(dialect, &e), note),
+        Err(e) => return with_note(&ctx, render_in(dialect, &e), note),
     };
     let body = match read_body(request, state.max_body_bytes, state.body_timeout).await {
         Ok(body) => body,
-        Err(e) => return with_note(render_in(dialect, &e), note),
+        Err(e) => return with_note(&ctx, render_in(dialect, &e), note),
     };
     note.request_body = Some(body.clone());
     let request = ApiRequest {
@@ -72,15 +72,15 @@ pub(crate) async fn call(
         byok,
     };
     let response = match state.gateway.handle(&ctx, request).await {
-        Ok(reply) => respond(reply),
+        Ok(reply) => respond(&ctx, reply),
         Err(e) => render_in(dialect, &e),
     };
-    with_note(response, note)
+    with_note(&ctx, response, note)
 }
 
-/// Leaves what the handler knows on the response, for the edge's log record.
-pub(crate) fn with_note(mut response: Response, note: CallNote) -> Response {
-    response.extensions_mut().insert(note);
+/// Notes what the handler knows in the request's context, for its record.
+pub(crate) fn with_note(ctx: &RequestContext, response: Response, note: CallNote) -> Response {
+    ctx.note_call(note);
     response
 }
 

@@ -80,10 +80,10 @@ pub async fn universal(
         &switchyard_gateway::universal::redacted_for_log(&body),
     );
     let response = match state.gateway.universal(&ctx, &body, key.as_ref()).await {
-        Ok(reply) => respond(reply),
+        Ok(reply) => respond(&ctx, reply),
         Err(e) => render(&e),
     };
-    super::call::with_note(response, note)
+    super::call::with_note(&ctx, response, note)
 }
 
 async fn forward(
@@ -126,8 +126,8 @@ async fn forward(
         verify: false,
     };
     let response = match state.gateway.native(&ctx, native).await {
-        Ok(reply) => respond(reply),
+        Ok(reply) => respond(&ctx, reply),
         Err(e) => render(&e),
     };
-    super::call::with_note(response, note)
+    super::call::with_note(&ctx, response, note)
 }

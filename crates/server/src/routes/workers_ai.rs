@@ -16,7 +16,6 @@ use http::header::{CONTENT_LENGTH, CONTENT_TYPE};
 use http::{HeaderValue, StatusCode};
 use serde_json::{json, Value};
 use switchyard_gateway::cache::TokenUsage;
-use switchyard_gateway::observe::ServedNote;
 use switchyard_gateway::usage::UsageSlot;
 use switchyard_gateway::{ClientApi, RequestContext};
 use switchyard_protocol::workers_ai::client::{self, RunApi, RunEvent};
@@ -72,16 +71,16 @@ pub async fn run(
         .insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
     let response = call(
         state,
-        ctx,
+        ctx.clone(),
         api_of(run),
         Request::from_parts(parts, Body::from(body)),
     )
     .await;
-    wrap(response, run).await
+    wrap(&ctx, response, run).await
 }
 
 /// The OpenAI answer (or error) in the envelope.
-async fn wrap(response: Response, run: RunApi) -> Response {
+async fn wrap(ctx: &RequestContext, response: Response, run: RunApi) -> Response {
     let (mut parts, body) = response.into_parts();
     let is_sse = parts
         .headers
@@ -89,13 +88,13 @@ async fn wrap(response: Response, run: RunApi) -> Response {
         .is_some_and(|v| v.as_bytes().starts_with(b"text/event-stream"));
     if is_sse && parts.status.is_success() {
         // the log reads this stream's usage from a slot (the events are no longer OpenAI's)
-        let slot = match parts.extensions.get_mut::<ServedNote>() {
+        let slot = ctx.with_served(|served| match served {
             Some(note) => note
                 .usage_slot
                 .get_or_insert_with(UsageSlot::default)
                 .clone(),
             None => UsageSlot::default(),
-        };
+        });
         let stream = sse_to_workers(body, slot);
         return Response::from_parts(parts, Body::from_stream(stream));
     }

@@ -228,7 +228,7 @@ impl ResponseCache {
             if let Ok(v) = HeaderValue::from_str(&format!("{:.4}", n.similarity)) {
                 headers.insert(CACHE_SIMILARITY.clone(), v);
             }
-            reply.similarity = Some(n.similarity);
+            reply.served.similarity = Some(n.similarity);
             leader.finish(Outcome::Complete(Arc::new(entry)));
             return Similarity::Hit(Box::new(reply));
         }
