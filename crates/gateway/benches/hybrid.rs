@@ -15,9 +15,9 @@
 use std::sync::Arc;
 
 use criterion::{criterion_group, criterion_main, Criterion};
-use switchyard_gateway::cache::semantic::index::{dot, Index, Vector};
-use switchyard_gateway::hybrid::knn::Classifier;
-use switchyard_gateway::hybrid::Hybrid;
+use switchyard_gateway::bench::knn::Classifier;
+use switchyard_gateway::bench::Hybrid;
+use switchyard_gateway::bench::{dot, Index, Vector};
 
 const DIM: usize = 384;
 
@@ -114,7 +114,7 @@ fn routing(c: &mut Criterion) {
     };
     let path = dir.path().join("clf.json");
     std::fs::write(&path, serde_json::to_vec(&classifier).unwrap()).unwrap();
-    classifier.static_idf = Some(switchyard_gateway::hybrid::knn::Idf {
+    classifier.static_idf = Some(switchyard_gateway::bench::knn::Idf {
         docs: EXAMPLES as u32,
         df: (0..30_000u32).map(|t| (t, t % 500)).collect(),
     });

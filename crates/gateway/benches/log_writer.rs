@@ -8,10 +8,10 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
-use switchyard_gateway::cache::CacheStatus;
-use switchyard_gateway::observe::finalize::finalize;
-use switchyard_gateway::observe::pricing::PriceTable;
+use switchyard_gateway::bench::finalize;
+use switchyard_gateway::bench::PriceTable;
 use switchyard_gateway::observe::{Bodies, CallNote, Observation, ServedNote};
+use switchyard_gateway::CacheStatus;
 use switchyard_gateway::{ClientApi, RequestContext};
 use switchyard_store::logs::{LogStore, PackedRows};
 

@@ -75,7 +75,7 @@ impl PreparedCall {
 
 impl PreparedCall {
     /// A call on `route`, its body still to be set.
-    pub(crate) fn on(api: ClientApi, route: &crate::Route<'_>, stream: bool) -> Self {
+    pub(crate) fn on(api: ClientApi, route: &crate::router::Route<'_>, stream: bool) -> Self {
         PreparedCall {
             api,
             provider: route.provider.clone(),

@@ -6,7 +6,7 @@ use std::time::Instant;
 use bytes::Bytes;
 use uuid::Uuid;
 
-pub use crate::clock::{next_id, raise_id_floor, unix_ms};
+pub use crate::clock::next_id;
 
 use crate::api::ClientApi;
 use crate::observe::controls::CustomCost;
@@ -17,7 +17,7 @@ use crate::retry::Attempt;
 /// clone shares its notes), and read once by the record step when the answer is done.
 #[derive(Debug, Clone)]
 pub struct RequestContext {
-    /// UUIDv7 from [`next_id`], so ids sort by arrival time; returned as `cf-aig-log-id`.
+    /// UUIDv7 from `next_id`, so ids sort by arrival time; returned as `cf-aig-log-id`.
     pub id: Uuid,
     /// Unix ms of arrival: the id's own timestamp, so the two never disagree.
     pub received_ms: i64,

@@ -15,7 +15,6 @@ use crate::{GatewayError, RequestContext};
 pub struct WalkInput<'a> {
     pub metadata: Option<&'a Map<String, Value>>,
     pub headers: &'a HeaderMap,
-    pub key: Option<&'a crate::control::ApiKey>,
 }
 
 /// Where a walk ended: a model node of a route, and the budget gates it passed (settled with

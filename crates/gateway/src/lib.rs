@@ -1,80 +1,102 @@
-//! The gateway pipeline: what happens to a request between the HTTP edge and the provider.
+//! The gateway: what happens to a request between the HTTP edge and the provider.
 //!
-//! Where one API call goes today (the server crate is the edge: request id, authentication in
-//! its `guard`, origin checks, the body read and the controls parsed in `routes/call.rs`):
+//! The server crate is the edge (request id and clock, authentication, origin checks, body limits,
+//! the `cf-aig-*` headers parsed, errors rendered in the caller's dialect). Everything else is
+//! [`Gateway::handle`], one function of named steps over one [`RequestContext`]:
 //!
 //! ```text
-//! Gateway::handle   hybrid routing (`model = "auto"`: which tier, or the cascade)
-//!  └ serve          route: a dynamic route walked, else `prepare` (parse, resolve the model,
-//!                   rewrite or translate the body) ─► the key meets the model ─► admit
-//!                   (limits; budgets reserve their estimate)
-//!     └ answer      cache: plan the key, look up, coalesce onto an identical call in flight
-//!        └ forward  the provider called, retried, then the alias's fallbacks (`with_retries`,
-//!                   `call_and_translate`: a 2xx checked to be an answer, translated back)
-//! edge              the reply rendered; `observe::finalize` prices it, settles the ticket,
-//!                   writes the log row, metrics and trace once the body has gone out
+//! handle      route_auto   `model = "auto"`: the hybrid router picks the tier (or runs the cascade,
+//!                          which re-enters `handle` for each tier)
+//!             resolve      a dynamic route walked, else the model the body names; the body parsed,
+//!                          validated, rewritten or translated for the provider (`prepare`)
+//!             authorize    the gateway key meets the model
+//!             admit        rate limits; budgets reserve what the request may cost (a ticket)
+//!             cache        lookup: a stored answer, an identical call in flight, a similar prompt
+//!             forward      the provider called — over HTTP or in process (local models) —
+//!                          retried, then the fallbacks; a 2xx checked, translated back
+//!             cache        store: the answer kept, followers fed
+//!             finish       the reply says who answered, carries the ticket and the routing
+//! edge        respond      who answered noted in the context; `observe::record::finish` makes the
+//!                          record (log row, metrics, trace, the ticket settled) when the body ends
 //! ```
 //! Provider-native calls enter at [`Gateway::native`], the universal endpoint at
-//! [`Gateway::universal`] (both admitted here, forwarded by [`passthrough`]). Issue 22 gives
-//! this life cycle one owner: one function of named steps, one per-request context.
+//! [`Gateway::universal`] (both admitted here, forwarded by `passthrough`).
 //!
-//! # Layout
-//! - [`balance`]: load balancing over an alias's deployments, with a circuit breaker.
-//! - [`router`]: model addressing — `provider/model`, `[[models]]` aliases, bare declared names.
-//! - [`pipeline`]: [`Gateway`] and `handle`, the life cycle; `verify`, a 2xx checked to be the
-//!   answer it claims to be.
-//! - [`relay`]: [`ReplyBody`], the response body: buffered JSON, or an upstream SSE stream relayed
-//!   chunk by chunk with an idle timeout and a clean error event if the upstream breaks.
+//! # Public API
+//! [`Gateway`] with the call, reply and context types ([`ApiRequest`], [`NativeRequest`],
+//! [`Reply`], [`ServedNote`], [`RequestContext`]), the error type [`GatewayError`], the
+//! in-process provider seam [`InProcess`], the record step ([`observe`]), the key store and
+//! stored provider keys ([`control`]), local models ([`local`]); [`tools`] for the CLI. The rest is
+//! private, and no file imports another in a circle (`tests/layering.rs`).
+//!
+//! # Layout (bottom to top)
+//! - `api`, `clock`, `error`: which API a client called; time and ids; who failed and why.
+//! - `answer`: what an answer says about itself (usage, text) and its JSON ⇄ stream codecs.
+//! - `translate`: client dialect ⇄ provider dialect through `switchyard_protocol::dialect`.
+//! - `router`, `balance`: model addressing (aliases, `provider/model`, bare names) and load
+//!   balancing with a circuit breaker; `call`: a request prepared for its provider.
+//! - `relay`: [`ReplyBody`] — buffered JSON, or an upstream stream relayed with an idle timeout.
+//! - `usage`, `retry`: stream usage asked for and stripped; retry controls, policy and attempts.
+//! - `reply`, `context`: the answer and who served it; the per-request context and its notes.
+//! - [`control`]: gateway keys, stored provider keys, rate limits and budgets (ticket).
+//! - `cache`: exact and semantic response cache with coalescing; `dynamic`: route graphs.
+//! - [`local`], `in_process`, `hybrid`: local models as an in-process provider; `model = "auto"`.
+//! - `pipeline`: [`Gateway`] and its steps; `passthrough`, `universal`: native and universal calls.
 //! - [`observe`]: the record step — request log, cost, metrics, traces (off the request path).
-//! - [`error`]: [`GatewayError`]: who failed (client / upstream / internal), whether a retry could
-//!   help, and what to tell the caller.
-//! - [`passthrough`]: provider-native requests (`/{provider}/…`) admitted (what can be metered is
-//!   priced by its usage) and forwarded with credentials injected.
-//! - [`cache`]: the response cache — exact keys, stream-aware replay, coalescing, any backend.
-//! - [`context`]: [`RequestContext`], per-request identity and clocks.
-//! - [`control`]: gateway API keys and the admin token (who may call what), stored provider keys,
-//!   rate limits and budgets (reserved at admission, settled by a ticket).
-//! - [`retry`]: retry/fallback controls and policy, and the record of failed attempts.
-//! - [`usage`]: asking OpenAI-family providers for stream usage, and stripping it for clients.
-//! - [`dynamic`]: dynamic routes (`dynamic/NAME`), node graphs walked per request.
-//! - [`hybrid`]: `model = "auto"` — local tier unless a rule escalates; `router eval`.
-//! - [`local`]: the local runtime as a provider: `[[models]]` with a `source` become runtime
-//!   models; calls to provider `local` are answered in-process.
-//! - [`universal`]: the universal endpoint — provider-native steps tried in order.
-//! - [`translate`]: client dialect ⇄ provider dialect through the canonical model (only when they
-//!   differ), including the streaming [`translate::Transcoder`].
 
-pub mod answer;
-pub mod api;
-pub mod balance;
-pub mod cache;
-pub mod call;
-pub mod clock;
-pub mod context;
+mod answer;
+mod api;
+mod balance;
+mod cache;
+mod call;
+mod clock;
+mod context;
 pub mod control;
-pub mod dynamic;
-pub mod error;
-pub mod hybrid;
-pub mod in_process;
+mod dynamic;
+mod error;
+mod hybrid;
+mod in_process;
 pub mod local;
 pub mod observe;
-pub mod passthrough;
-pub mod pipeline;
-pub mod relay;
-pub mod reply;
-pub mod retry;
-pub mod router;
-pub mod translate;
-pub mod universal;
-pub mod usage;
+mod passthrough;
+mod pipeline;
+mod relay;
+mod reply;
+mod retry;
+mod router;
+mod translate;
+mod universal;
+mod usage;
 
+// the life cycle: one call in, one reply out, the context it ran in
 pub use api::ClientApi;
-pub use cache::{CacheControls, CacheStatus, ResponseCache};
-pub use context::RequestContext;
+pub use context::{CallNote, RequestContext};
 pub use error::{ErrorOrigin, GatewayError};
 pub use in_process::{InProcess, InProcessCall};
 pub use passthrough::NativeRequest;
 pub use pipeline::{ApiRequest, Gateway};
 pub use relay::ReplyBody;
-pub use reply::Reply;
-pub use router::{ModelRouter, Route};
+pub use reply::{Reply, Routed, ServedNote};
+// what a call carries and what a reply reports
+pub use answer::TokenUsage;
+pub use cache::{parse_key, CacheControls, CacheStats, CacheStatus, Purge, ResponseCache};
+pub use retry::RetryControls;
+pub use router::ModelRouter;
+pub use universal::redacted_for_log;
+pub use usage::UsageSlot;
+
+/// What the command-line tools use besides the gateway: router training and evaluation, token
+/// counts.
+pub mod tools {
+    pub use crate::hybrid::{eval, knn, rules::Signals};
+    pub use crate::observe::tokens::count_text;
+}
+
+/// Internals the criterion benchmarks measure directly; not an API.
+#[doc(hidden)]
+pub mod bench {
+    pub use crate::cache::semantic::index::{dot, Index, Vector};
+    pub use crate::hybrid::{knn, Hybrid};
+    pub use crate::observe::finalize::finalize;
+    pub use crate::observe::pricing::PriceTable;
+}

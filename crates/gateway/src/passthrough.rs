@@ -68,7 +68,7 @@ pub fn metered(kind: ProviderKind, method: &Method, rest: &str, body: &[u8]) -> 
 
 impl Gateway {
     /// `/{provider}/…`: a provider-native call, admitted like any (limits, budgets: what
-    /// [`metered`] can price is reserved and charged, the rest refused under a budget) and
+    /// `metered` can price is reserved and charged, the rest refused under a budget) and
     /// forwarded. Keys limited to some models cannot use it: the body is not checked.
     pub async fn native(
         &self,
@@ -148,7 +148,7 @@ impl Gateway {
         Ok(ReplyBody::raw(body, info))
     }
 
-    /// What a native call to `provider` can be metered as (see [`metered`]).
+    /// What a native call to `provider` can be metered as (see `metered`).
     pub fn metered(
         &self,
         provider: &str,

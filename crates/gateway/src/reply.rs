@@ -52,7 +52,7 @@ pub struct ServedNote {
     /// On a cache hit: the tokens the stored answer used, i.e. what the hit saved (priced by the
     /// cost step).
     pub saved_usage: Option<TokenUsage>,
-    /// Usage taken out of the client's stream (see [`crate::usage`]).
+    /// Usage taken out of the client's stream (see `usage`).
     pub usage_slot: Option<UsageSlot>,
     /// Which step answered: 0 = the model asked for, 1.. = its fallbacks.
     pub step: u32,

@@ -13,10 +13,9 @@ use http::header::{HeaderValue, CONTENT_TYPE};
 use http::{HeaderMap, Response, StatusCode};
 use http_body_util::BodyExt;
 use serde_json::{json, Value};
-use switchyard_gateway::retry::RetryControls;
 use switchyard_gateway::{
     ApiRequest, CacheControls, CacheStatus, ClientApi, ErrorOrigin, Gateway, GatewayError,
-    InProcess, InProcessCall, Reply, RequestContext, ResponseCache,
+    InProcess, InProcessCall, Reply, RequestContext, ResponseCache, RetryControls,
 };
 use switchyard_providers::UpstreamBody;
 

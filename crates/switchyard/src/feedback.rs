@@ -6,7 +6,7 @@
 
 use anyhow::Context;
 use switchyard_config::Config;
-use switchyard_gateway::hybrid::rules::Signals;
+use switchyard_gateway::tools::Signals;
 use switchyard_store::logs::{LogFilter, LogStore};
 
 /// (prompt, weak quality, strong quality), like a labelled file's lines.

@@ -257,7 +257,7 @@ pub async fn generate(config: &Config, args: RunArgs) -> anyhow::Result<()> {
 /// `switchyard router eval`: the router's score here is the prompt's length in tokens (the
 pub fn router(command: crate::cli::RouterCommand) -> anyhow::Result<()> {
     use crate::cli::RouterCommand;
-    use switchyard_gateway::hybrid::knn::Classifier;
+    use switchyard_gateway::tools::knn::Classifier;
     match command {
         RouterCommand::Eval {
             data,
@@ -353,7 +353,7 @@ pub struct EvalArgs {
 
 /// (prompt, weak quality, strong quality) per line.
 fn read_examples(data: &Path) -> anyhow::Result<Vec<(String, f64, f64)>> {
-    use switchyard_gateway::hybrid::eval::Example;
+    use switchyard_gateway::tools::eval::Example;
     let text =
         std::fs::read_to_string(data).with_context(|| format!("reading {}", data.display()))?;
     let mut out = Vec::new();
@@ -398,9 +398,9 @@ fn embed_static(
     config: &Config,
     embedder: &str,
     examples: &[(String, f64, f64)],
-    idf: Option<&switchyard_gateway::hybrid::knn::Idf>,
-) -> anyhow::Result<(Vec<Vec<f32>>, switchyard_gateway::hybrid::knn::Idf)> {
-    use switchyard_gateway::hybrid::knn::Idf;
+    idf: Option<&switchyard_gateway::tools::knn::Idf>,
+) -> anyhow::Result<(Vec<Vec<f32>>, switchyard_gateway::tools::knn::Idf)> {
+    use switchyard_gateway::tools::knn::Idf;
     let m = embedding_model(config, embedder)?;
     let se = switchyard_runtime::embed::StaticEmbedder::load(&m.path)?;
     let ids: Vec<Vec<u32>> = examples.iter().map(|(p, _, _)| se.token_ids(p)).collect();
@@ -448,10 +448,10 @@ async fn embed_all(
 /// score with each example left out of its own neighbours.
 fn router_eval(
     data: &Path,
-    classifier: Option<(&switchyard_gateway::hybrid::knn::Classifier, &Vec<Vec<f32>>)>,
+    classifier: Option<(&switchyard_gateway::tools::knn::Classifier, &Vec<Vec<f32>>)>,
     args: &EvalArgs,
 ) -> anyhow::Result<()> {
-    use switchyard_gateway::hybrid::eval::evaluate;
+    use switchyard_gateway::tools::eval::evaluate;
     let (steps, weak_cost, target, json) = (args.steps, args.weak_cost, args.target, args.json);
     let examples = read_examples(data)?;
     let scored: Vec<(f64, f64, f64)> = examples
@@ -460,7 +460,7 @@ fn router_eval(
         .map(|(i, (prompt, weak, strong))| {
             let score = match classifier {
                 Some((c, vectors)) => c.score_without(&vectors[i], Some(i)),
-                None => switchyard_gateway::observe::tokens::count_text(prompt) as f64,
+                None => switchyard_gateway::tools::count_text(prompt) as f64,
             };
             (score, *weak, *strong)
         })

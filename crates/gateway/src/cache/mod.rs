@@ -50,8 +50,7 @@ pub use self::record::Recorder;
 use self::record::StoreJob;
 use self::replay::Wanted;
 use self::shared::{Clock, Shared};
-pub use self::status::{CacheStatus, CACHE_DETAIL, CACHE_KEY, CACHE_STATUS};
-pub use crate::answer::TokenUsage;
+pub use self::status::{CacheStatus, CACHE_KEY};
 pub use switchyard_store::Purge;
 
 use crate::call::PreparedCall;

@@ -4,13 +4,13 @@
 //! # Layout
 //! - [`keys`]: [`Keys`] — creating, checking (cached in memory) and managing gateway keys.
 //! - [`vault`]: [`Vault`] — stored provider keys, sealed with AES-256-GCM (BYOK).
-//! - [`limits`]: [`Limiter`] — rate limits and budgets, admitted before and settled after;
-//!   [`ticket`]: what one request took, settled with its real cost; [`estimate`]: what a
+//! - `limits`: [`Limiter`] — rate limits and budgets, admitted before and settled after;
+//!   `ticket`: what one request took, settled with its real cost; `estimate`: what a
 //!   request may cost, reserved against its budgets at admission.
 
 mod estimate;
 pub mod keys;
-pub mod limits;
+pub(crate) mod limits;
 mod ticket;
 pub mod vault;
 

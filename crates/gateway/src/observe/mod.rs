@@ -10,28 +10,28 @@
 //! but the rows: metrics, traces and the settling of limits and budgets need every answer priced.
 //!
 //! # Layout
-//! - [`body`]: [`ObservedBody`], the response body wrapper that times and captures the answer.
+//! - `body`: [`ObservedBody`], the response body wrapper that times and captures the answer.
 //! - [`controls`]: the `cf-aig-metadata` / `-collect-log-payload` / `-custom-cost` headers.
 //! - [`record`]: [`record::finish`], the one place a request's record is made from its context.
-//! - [`finalize`]: observation → record (usage, cost, estimated tokens).
-//! - [`pricing`]: the price table.
-//! - [`tokens`]: local token counts (tiktoken) when a provider reports none.
-//! - [`writer`]: the queue, the batching writer task, the spill file.
-//! - [`metrics`]: the Prometheus registry.
+//! - `finalize`: observation → record (usage, cost, estimated tokens).
+//! - `pricing`: the price table.
+//! - `tokens`: local token counts (tiktoken) when a provider reports none.
+//! - `writer`: the queue, the batching writer task, the spill file.
+//! - `metrics`: the Prometheus registry.
 //! - [`analytics`]: grouped figures over log rows (API and CLI).
-//! - [`otlp`]: OpenTelemetry spans over OTLP/HTTP.
+//! - `otlp`: OpenTelemetry spans over OTLP/HTTP.
 
 pub mod analytics;
-pub mod body;
+mod body;
 pub mod controls;
-pub mod finalize;
-pub mod metrics;
-pub mod otlp;
-pub mod pricing;
+pub(crate) mod finalize;
+mod metrics;
+mod otlp;
+pub(crate) mod pricing;
 pub mod record;
 mod spill;
-pub mod tokens;
-pub mod writer;
+pub(crate) mod tokens;
+mod writer;
 
 use std::time::Duration;
 
@@ -39,7 +39,7 @@ use bytes::Bytes;
 use switchyard_store::logs::LogRecord;
 
 pub use self::body::ObservedBody;
-pub use self::writer::Observer;
+pub use self::writer::{Observer, FLUSH_BOUND};
 pub use crate::context::CallNote;
 pub use crate::reply::ServedNote;
 

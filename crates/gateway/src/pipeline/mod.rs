@@ -264,12 +264,8 @@ impl Gateway {
         &self.runtime
     }
 
-    pub fn limiter(&self) -> &Limiter {
+    pub(crate) fn limiter(&self) -> &Limiter {
         &self.limiter
-    }
-
-    pub fn dynamic(&self) -> &DynamicRoutes {
-        &self.dynamic
     }
 
     /// Whether requests' headers are needed (dynamic routes' conditions may read them).

@@ -99,6 +99,5 @@ pub(super) fn walk_input(request: &ApiRequest) -> WalkInput<'_> {
     WalkInput {
         metadata: request.metadata.as_ref(),
         headers: &request.headers,
-        key: request.key.as_ref(),
     }
 }

@@ -6,8 +6,8 @@ use axum::response::{IntoResponse, Response};
 use axum::Json;
 use http::StatusCode;
 use serde::Deserialize;
-use switchyard_gateway::cache::{parse_key, Purge};
 use switchyard_gateway::GatewayError;
+use switchyard_gateway::{parse_key, Purge};
 
 use crate::render::render;
 use crate::AppState;

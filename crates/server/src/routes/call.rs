@@ -6,8 +6,7 @@ use http::header::HeaderName;
 use http::HeaderMap;
 use switchyard_gateway::observe::controls::LogControls;
 use switchyard_gateway::observe::CallNote;
-use switchyard_gateway::retry::RetryControls;
-use switchyard_gateway::{ApiRequest, CacheControls, ClientApi, RequestContext};
+use switchyard_gateway::{ApiRequest, CacheControls, ClientApi, RequestContext, RetryControls};
 
 use crate::body::read_body;
 use crate::edge::respond;

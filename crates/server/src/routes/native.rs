@@ -75,10 +75,7 @@ pub async fn universal(
         Err(e) => return render(&e),
     };
     // the steps' `headers` may carry upstream keys: the log keeps them redacted
-    let note = native_note(
-        &state,
-        &switchyard_gateway::universal::redacted_for_log(&body),
-    );
+    let note = native_note(&state, &switchyard_gateway::redacted_for_log(&body));
     let response = match state.gateway.universal(&ctx, &body, key.as_ref()).await {
         Ok(reply) => respond(&ctx, reply),
         Err(e) => render(&e),

@@ -15,9 +15,7 @@ use futures_util::StreamExt;
 use http::header::{CONTENT_LENGTH, CONTENT_TYPE};
 use http::{HeaderValue, StatusCode};
 use serde_json::{json, Value};
-use switchyard_gateway::cache::TokenUsage;
-use switchyard_gateway::usage::UsageSlot;
-use switchyard_gateway::{ClientApi, RequestContext};
+use switchyard_gateway::{ClientApi, RequestContext, TokenUsage, UsageSlot};
 use switchyard_protocol::workers_ai::client::{self, RunApi, RunEvent};
 
 use super::call::call;
