@@ -2,10 +2,12 @@
 //!
 //! The server crate is the edge (request id and clock, authentication, origin checks, body limits,
 //! the `cf-aig-*` headers parsed, errors rendered in the caller's dialect). Everything else is
-//! [`Gateway::handle`], one function of named steps over one [`RequestContext`]:
+//! [`Gateway::handle`], which takes what the edge parsed (a [`Call`]: an API request, a native
+//! passthrough, a universal step list). An API call's life cycle is one function of named steps
+//! over one [`RequestContext`]:
 //!
 //! ```text
-//! handle      route_auto   `model = "auto"`: the hybrid router picks the tier (or runs the cascade,
+//! api         route_auto   `model = "auto"`: the hybrid router picks the tier (or runs the cascade,
 //!                          which re-enters `handle` for each tier)
 //!             resolve      a dynamic route walked, else the model the body names; the body parsed,
 //!                          validated, rewritten or translated for the provider (`prepare`)
@@ -19,8 +21,8 @@
 //! edge        respond      who answered noted in the context; `observe::record::finish` makes the
 //!                          record (log row, metrics, trace, the ticket settled) when the body ends
 //! ```
-//! Provider-native calls enter at [`Gateway::native`], the universal endpoint at
-//! [`Gateway::universal`] (both admitted here, forwarded by `passthrough`).
+//! Provider-native calls go to `Gateway::native`, the universal endpoint to `Gateway::universal`
+//! (both admitted here, forwarded by `passthrough`).
 //!
 //! # Public API
 //! [`Gateway`] with the call, reply and context types ([`ApiRequest`], [`NativeRequest`],
@@ -74,7 +76,7 @@ pub use context::{CallNote, RequestContext};
 pub use error::{ErrorOrigin, GatewayError};
 pub use in_process::{InProcess, InProcessCall};
 pub use passthrough::NativeRequest;
-pub use pipeline::{ApiRequest, Gateway};
+pub use pipeline::{ApiRequest, Call, Gateway};
 pub use relay::ReplyBody;
 pub use reply::{Reply, Routed, ServedNote};
 // what a call carries and what a reply reports

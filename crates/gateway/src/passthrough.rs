@@ -70,7 +70,7 @@ impl Gateway {
     /// `/{provider}/…`: a provider-native call, admitted like any (limits, budgets: what
     /// `metered` can price is reserved and charged, the rest refused under a budget) and
     /// forwarded. Keys limited to some models cannot use it: the body is not checked.
-    pub async fn native(
+    pub(crate) async fn native(
         &self,
         ctx: &RequestContext,
         req: NativeRequest,

@@ -116,7 +116,7 @@ impl Gateway {
     /// `POST /universal`: the steps in `body`, admitted once (limits; budgets refuse it, its
     /// usage is not read) and tried in order; the first success answers (a last failure is the
     /// answer too). `key`: the gateway key the request authenticated with.
-    pub async fn universal(
+    pub(crate) async fn universal(
         &self,
         ctx: &RequestContext,
         body: &[u8],

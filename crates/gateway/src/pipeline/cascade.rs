@@ -45,7 +45,7 @@ pub(crate) async fn run(
     let started_ms = unix_ms();
     let began = std::time::Instant::now();
     // the tiers are plain aliases (`auto:local`, `hybrid:NAME:local`): no hybrid route takes them
-    let reason = match Box::pin(gateway.handle(ctx, local)).await {
+    let reason = match Box::pin(gateway.api(ctx, local)).await {
         Ok(reply) => {
             let confidence = reply
                 .response
@@ -95,7 +95,7 @@ pub(crate) async fn run(
     };
     let mut frontier = request;
     frontier.body = with_model(&frontier.body, &hybrid.config.frontier_tier)?;
-    let mut reply = Box::pin(gateway.handle(ctx, frontier)).await?;
+    let mut reply = Box::pin(gateway.api(ctx, frontier)).await?;
     reply.set_routing(Routed {
         model: hybrid.config.frontier.first().cloned().unwrap_or_default(),
         reason,

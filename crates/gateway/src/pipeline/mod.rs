@@ -29,6 +29,7 @@ use crate::control::limits::BudgetHold;
 use crate::control::{Admission, Limiter};
 use crate::dynamic::DynamicRoutes;
 use crate::in_process::{InProcess, InProcessProviders};
+use crate::passthrough::NativeRequest;
 use crate::reply::Reply;
 use crate::retry::RetryControls;
 use crate::{GatewayError, ModelRouter, RequestContext};
@@ -50,6 +51,31 @@ pub struct Gateway {
     /// Providers answered in this process: every provider of kind `local` (the runtime), and
     /// whatever [`Gateway::answer_in_process`] added.
     in_process: InProcessProviders,
+}
+
+/// What the edge parsed: the one input of [`Gateway::handle`].
+pub enum Call {
+    /// An API call in a client dialect (`/v1/chat/completions`, `/v1/messages`, …).
+    Api(ApiRequest),
+    /// A provider-native request (`/{provider}/…`), forwarded with credentials injected.
+    Native(NativeRequest),
+    /// The universal endpoint's step list, and the gateway key it came with.
+    Universal {
+        body: Bytes,
+        key: Option<crate::control::ApiKey>,
+    },
+}
+
+impl From<ApiRequest> for Call {
+    fn from(request: ApiRequest) -> Self {
+        Call::Api(request)
+    }
+}
+
+impl From<NativeRequest> for Call {
+    fn from(native: NativeRequest) -> Self {
+        Call::Native(native)
+    }
 }
 
 /// One API call as the edge received it.
@@ -113,8 +139,21 @@ impl Gateway {
         })
     }
 
-    /// The life cycle of one API call, one named step after another.
+    /// One request, whatever the edge parsed it as.
     pub async fn handle(
+        &self,
+        ctx: &RequestContext,
+        call: impl Into<Call>,
+    ) -> Result<Reply, GatewayError> {
+        match call.into() {
+            Call::Api(request) => self.api(ctx, request).await,
+            Call::Native(native) => self.native(ctx, native).await,
+            Call::Universal { body, key } => self.universal(ctx, &body, key.as_ref()).await,
+        }
+    }
+
+    /// The life cycle of one API call, one named step after another.
+    pub(crate) async fn api(
         &self,
         ctx: &RequestContext,
         mut request: ApiRequest,

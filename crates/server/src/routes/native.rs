@@ -5,7 +5,7 @@
 use axum::extract::{Path, Request, State};
 use axum::response::Response;
 use axum::Extension;
-use switchyard_gateway::{ClientApi, GatewayError, NativeRequest, RequestContext};
+use switchyard_gateway::{Call, ClientApi, GatewayError, NativeRequest, RequestContext};
 
 use super::call::call;
 use crate::body::read_body;
@@ -76,7 +76,11 @@ pub async fn universal(
     };
     // the steps' `headers` may carry upstream keys: the log keeps them redacted
     let note = native_note(&state, &switchyard_gateway::redacted_for_log(&body));
-    let response = match state.gateway.universal(&ctx, &body, key.as_ref()).await {
+    let response = match state
+        .gateway
+        .handle(&ctx, Call::Universal { body, key })
+        .await
+    {
         Ok(reply) => respond(&ctx, reply),
         Err(e) => render(&e),
     };
@@ -122,7 +126,7 @@ async fn forward(
         key,
         verify: false,
     };
-    let response = match state.gateway.native(&ctx, native).await {
+    let response = match state.gateway.handle(&ctx, native).await {
         Ok(reply) => respond(&ctx, reply),
         Err(e) => render(&e),
     };
