@@ -4,6 +4,7 @@
 mod cli;
 mod feedback;
 mod keys_cli;
+mod log_sink;
 mod models_cli;
 mod report;
 
@@ -291,12 +292,10 @@ async fn shutdown_signal() {
     }
 }
 
-/// Logs go to stderr through a background writer, so the request path never blocks on I/O. The
-/// writer drains everything queued, then flushes once: under load many lines share one syscall.
-/// `RUST_LOG` overrides the configured level.
-fn init_logging(level: &str) -> tracing_appender::non_blocking::WorkerGuard {
-    let buffered = std::io::BufWriter::with_capacity(64 * 1024, std::io::stderr());
-    let (writer, guard) = tracing_appender::non_blocking(buffered);
+/// Logs go to stderr in batches written by a background thread ([`log_sink`]), so the request path
+/// never blocks on I/O nor wakes a thread per line. `RUST_LOG` overrides the configured level.
+fn init_logging(level: &str) -> log_sink::Guard {
+    let (writer, guard) = log_sink::sink(std::io::stderr());
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(level));
     tracing_subscriber::fmt()
         .with_env_filter(filter)
