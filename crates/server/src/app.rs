@@ -15,6 +15,35 @@ pub fn app(state: AppState) -> Router {
         .route("/ai/run/{*model}", post(workers_ai::run))
         .route("/ai/models/search", get(workers_ai::search))
         .route("/ai/models/schema", get(workers_ai::schema))
+        // Cloudflare's REST API shapes (the `cloudflare` SDKs' `base_url = …/client/v4`)
+        .route(
+            "/client/v4/accounts/{account}/ai/run/{*model}",
+            post(workers_ai::run_in_account),
+        )
+        .route(
+            "/client/v4/accounts/{account}/ai/models/search",
+            get(workers_ai::search),
+        )
+        .route(
+            "/client/v4/accounts/{account}/ai/models/schema",
+            get(workers_ai::schema),
+        )
+        // anything else under Cloudflare's REST API or Workers AI's paths is not a provider's
+        .route("/client/v4/{*rest}", any(health::not_found))
+        .route("/ai/{*rest}", any(health::not_found))
+        // Workers AI's OpenAI-compatible endpoints
+        .route(
+            "/client/v4/accounts/{account}/ai/v1/chat/completions",
+            post(openai::chat_completions),
+        )
+        .route(
+            "/client/v4/accounts/{account}/ai/v1/embeddings",
+            post(openai::embeddings),
+        )
+        .route(
+            "/client/v4/accounts/{account}/ai/v1/models",
+            get(openai::models),
+        )
         .route("/v1/models", get(openai::models))
         .route("/v1/models/{*id}", get(openai::model))
         .route("/v1/messages", post(anthropic::messages))

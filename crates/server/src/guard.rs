@@ -15,7 +15,7 @@ use switchyard_gateway::control::{same_secret, ApiKey};
 use switchyard_gateway::{GatewayError, RequestContext};
 use switchyard_protocol::Dialect;
 
-use crate::render::render_in;
+use crate::render::{render_in, render_shape, Shape};
 use crate::AppState;
 
 static CF_AIG_AUTHORIZATION: HeaderName = HeaderName::from_static("cf-aig-authorization");
@@ -36,15 +36,6 @@ fn presented_key(headers: &HeaderMap) -> Option<&str> {
         .filter_map(|h| headers.get(h)?.to_str().ok())
         .map(bearer)
         .find(|v| v.starts_with(switchyard_gateway::control::keys::PREFIX))
-}
-
-/// The dialect errors on `path` are rendered in.
-pub(crate) fn dialect_of(path: &str) -> Dialect {
-    if path.starts_with("/v1/messages") {
-        Dialect::Anthropic
-    } else {
-        Dialect::OpenAi
-    }
 }
 
 pub async fn check(State(state): State<AppState>, mut request: Request, next: Next) -> Response {
@@ -70,21 +61,21 @@ pub async fn check(State(state): State<AppState>, mut request: Request, next: Ne
         }
         return next.run(request).await;
     }
-    let dialect = dialect_of(path);
+    let shape = Shape::of(path);
     let key = match (presented_key(request.headers()), &state.keys) {
         (Some(key), Some(keys)) => match keys.authenticate(key).await {
             Ok(key) => Some(key),
-            Err(e) => return render_in(dialect, &e),
+            Err(e) => return render_shape(shape, &e),
         },
         (Some(_), None) => {
-            return render_in(
-                dialect,
+            return render_shape(
+                shape,
                 &GatewayError::unauthorized("this gateway has no API keys".into()),
             )
         }
         (None, _) if state.auth_required => {
-            return render_in(
-                dialect,
+            return render_shape(
+                shape,
                 &GatewayError::unauthorized(
                     "a gateway API key is required: `Authorization: Bearer sy-…` (or `cf-aig-authorization`, or `x-api-key`)"
                         .into(),

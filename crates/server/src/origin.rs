@@ -21,7 +21,7 @@ use http::header::{
 use http::{HeaderMap, HeaderValue, Method, StatusCode};
 use switchyard_gateway::GatewayError;
 
-use crate::render::render_in;
+use crate::render::{render_shape, Shape};
 use crate::AppState;
 
 /// The response headers a browser script may read.
@@ -57,7 +57,7 @@ impl BrowserPolicy {
 pub async fn check(State(state): State<AppState>, request: Request, next: Next) -> Response {
     let policy = &state.browsers;
     let path = request.uri().path();
-    let dialect = crate::guard::dialect_of(path);
+    let shape = Shape::of(path);
     let health = path == "/healthz" || path == "/readyz";
     let headers = request.headers();
     let host = headers
@@ -65,8 +65,8 @@ pub async fn check(State(state): State<AppState>, request: Request, next: Next) 
         .and_then(|h| h.to_str().ok())
         .unwrap_or("");
     if policy.loopback && !health && !host.is_empty() && !is_loopback_host(host) {
-        return render_in(
-            dialect,
+        return render_shape(
+            shape,
             &GatewayError::forbidden(format!(
                 "host `{host}` refused: this gateway listens on loopback and answers only to localhost names (a page using DNS rebinding sends its own host)"
             )),
@@ -78,8 +78,8 @@ pub async fn check(State(state): State<AppState>, request: Request, next: Next) 
         Some(o) if is_same_origin(o, host) => None,
         Some(o) if policy.allows(o) => Some(o.to_owned()),
         Some(o) => {
-            return render_in(
-                dialect,
+            return render_shape(
+                shape,
                 &GatewayError::forbidden(format!(
                     "origin `{o}` refused: web pages may call this gateway only from the origins in `[server] allowed_origins`"
                 )),
@@ -90,7 +90,7 @@ pub async fn check(State(state): State<AppState>, request: Request, next: Next) 
         return preflight(origin, headers);
     }
     if let Some(refusal) = body_type_refusal(&request) {
-        return render_in(dialect, &refusal);
+        return render_shape(shape, &refusal);
     }
     let mut response = next.run(request).await;
     if let Some(origin) = cors {
@@ -169,11 +169,15 @@ fn is_json_route(path: &str) -> bool {
     if EXACT.contains(&path) || path.starts_with("/ai/run/") || path.starts_with("/api/") {
         return true;
     }
-    // Cloudflare's shapes: `/v1/{account}/{gateway}` (universal) and `…/compat/…`
+    // Cloudflare's shapes: `/v1/{account}/{gateway}` (universal) and `…/compat/…`; the REST API's
+    // runs and Workers AI's OpenAI-compatible endpoints
     let segments: Vec<&str> = path.trim_matches('/').split('/').collect();
     matches!(
         segments.as_slice(),
-        ["v1", _, _] | ["v1", _, _, "compat", ..]
+        ["v1", _, _]
+            | ["v1", _, _, "compat", ..]
+            | ["client", "v4", "accounts", _, "ai", "run", ..]
+            | ["client", "v4", "accounts", _, "ai", "v1", ..]
     )
 }
 

@@ -35,10 +35,31 @@ pub(crate) fn route_template(path: &str) -> Option<&'static str> {
         "/v1/models" => "/v1/models",
         "/universal" => "/universal",
         p if p.starts_with("/v1/models/") => "/v1/models/{id}",
+        p if p.starts_with("/ai/run/") => "/ai/run/{model}",
+        "/ai/models/search" | "/ai/models/schema" => "/ai/models/…",
+        p if p.starts_with("/client/v4/") => match cloudflare_route(p) {
+            Some(template) => template,
+            None => "/client/v4/…",
+        },
         "/healthz" | "/readyz" | "/metrics" => return None,
         p if p == "/api" || p.starts_with("/api/") => return None,
         p if p.starts_with("/v1/") => "/v1/{account}/{gateway}/…",
         _ => "/{provider}/…",
+    })
+}
+
+/// The template of a `/client/v4/accounts/{account}/ai/…` path.
+fn cloudflare_route(path: &str) -> Option<&'static str> {
+    let rest = path.strip_prefix("/client/v4/accounts/")?;
+    let (_account, rest) = rest.split_once('/')?;
+    Some(match rest {
+        r if r.starts_with("ai/run/") => "/client/v4/accounts/{account}/ai/run/{model}",
+        "ai/models/search" | "ai/models/schema" => "/client/v4/accounts/{account}/ai/models/…",
+        "ai/v1/chat/completions" => "/client/v4/accounts/{account}/ai/v1/chat/completions",
+        "ai/v1/embeddings" => "/client/v4/accounts/{account}/ai/v1/embeddings",
+        "ai/v1/responses" => "/client/v4/accounts/{account}/ai/v1/responses",
+        "ai/v1/models" => "/client/v4/accounts/{account}/ai/v1/models",
+        _ => return None,
     })
 }
 

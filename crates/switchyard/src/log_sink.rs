@@ -1,8 +1,9 @@
 //! Log lines go to stderr in batches: a line is appended to a shared buffer (one uncontended lock,
-//! no system call, no thread woken), and a background thread writes whatever piled up every
-//! [`PERIOD`] — sooner when [`SOON`] bytes are waiting. Under load the access log costs one
-//! `write` per period instead of one (and a thread wake-up) per line. A quiet process sleeps until
-//! the next line. Dropping the [`Guard`] writes what is left.
+//! no system call, no thread woken while the writer is busy), and a background thread writes
+//! what piled up. A quiet process's writer sleeps until a line comes and writes it at once; a
+//! busy one (lines arrived while it wrote) lets [`PERIOD`]'s lines gather — less when [`SOON`]
+//! bytes wait — so under load the access log costs one `write` per period instead of one (and a
+//! thread wake-up) per line. Dropping the [`Guard`] writes what is left.
 
 use std::io::Write;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -62,7 +63,7 @@ pub fn sink(mut out: impl Write + Send + 'static) -> (Sink, Guard) {
                 let stop = {
                     let mut buf = writer.buf();
                     if buf.is_empty() && !writer.stop.load(Ordering::Acquire) {
-                        // nothing came during the last period: sleep until a line does
+                        // quiet: sleep until a line comes, then write it at once
                         writer.idle.store(true, Ordering::Release);
                         while buf.is_empty() && !writer.stop.load(Ordering::Acquire) {
                             buf = writer
@@ -71,9 +72,9 @@ pub fn sink(mut out: impl Write + Send + 'static) -> (Sink, Guard) {
                                 .unwrap_or_else(PoisonError::into_inner);
                         }
                         writer.idle.store(false, Ordering::Release);
-                    }
-                    if buf.len() < SOON && !writer.stop.load(Ordering::Acquire) {
-                        // let the period's lines gather (woken early when SOON bytes wait)
+                    } else if buf.len() < SOON && !writer.stop.load(Ordering::Acquire) {
+                        // busy (lines came while the last batch was written): let a period's
+                        // lines gather, woken early when SOON bytes wait
                         buf = writer
                             .wake
                             .wait_timeout(buf, PERIOD)
@@ -174,6 +175,15 @@ mod tests {
             waited += Duration::from_millis(5);
         }
         assert_eq!(&*out.0.lock().unwrap(), b"first\n");
+        // and again once it went quiet
+        std::thread::sleep(Duration::from_millis(120));
+        sink.make_writer().write_all(b"second\n").unwrap();
+        let mut waited = Duration::ZERO;
+        while out.0.lock().unwrap().len() < 13 && waited < Duration::from_secs(5) {
+            std::thread::sleep(Duration::from_millis(5));
+            waited += Duration::from_millis(5);
+        }
+        assert_eq!(&*out.0.lock().unwrap(), b"first\nsecond\n");
         for i in 0..1000 {
             sink.make_writer()
                 .write_all(format!("line {i}\n").as_bytes())
@@ -182,7 +192,7 @@ mod tests {
         drop(guard);
         let text = String::from_utf8(out.0.lock().unwrap().clone()).unwrap();
         let lines: Vec<&str> = text.lines().collect();
-        assert_eq!(lines.len(), 1001);
-        assert_eq!(lines[1000], "line 999");
+        assert_eq!(lines.len(), 1002);
+        assert_eq!(lines[1001], "line 999");
     }
 }

@@ -50,3 +50,73 @@ async fn openai_and_anthropic_sdks_work_by_changing_only_the_base_url() {
         );
     }
 }
+
+#[tokio::test]
+async fn cloudflare_sdk_and_workers_ai_openai_endpoints_work_by_changing_only_the_base_url() {
+    let h = common::start_with(|mock| {
+        format!(
+            "[server]\nenv_providers = false\n\
+             [providers.oa]\nkind = \"openai\"\nbase_url = \"{root}\"\napi_key = \"sk-oa\"\n\
+             [[models]]\nname = \"@cf/meta/llama-3.1-8b-instruct\"\ntarget = \"oa/gpt-4o-mini\"\n\
+             [[models]]\nname = \"@cf/baai/bge-small-en-v1.5\"\ntarget = \"oa/text-embedding-3-small\"\n\
+             [[models]]\nname = \"smol\"\ntask = \"text-generation\"\nsource = \"hf:HuggingFaceTB/SmolLM2-135M-Instruct-GGUF/smollm2-135m-instruct-q4_k_m.gguf\"\n\
+             aliases = [\"@cf/huggingface/smollm2-135m-instruct\"]\n",
+            root = mock.root_url()
+        )
+    })
+    .await;
+    let script = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/clients/cloudflare_sdk.py"
+    );
+    let out = tokio::process::Command::new(python())
+        .arg(script)
+        .arg(h.gateway.base_url())
+        .output()
+        .await
+        .expect("python3 runs (scripts/test.sh installs the SDKs)");
+    let (stdout, stderr) = (
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr),
+    );
+    assert!(
+        out.status.success(),
+        "{stdout}\n{stderr}\n(the SDKs come from scripts/test.sh)\n{}",
+        h.gateway.logs()
+    );
+    assert!(stdout.contains("cloudflare clients: ok"), "{stdout}");
+    // AI Gateway's Workers AI provider path, with no provider named `workers-ai`: answered here
+    let client = reqwest::Client::new();
+    let run = client
+        .post(
+            h.gateway
+                .url("/v1/acct/gw/workers-ai/@cf/meta/llama-3.1-8b-instruct"),
+        )
+        .json(&serde_json::json!({"prompt": "Hi"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(run.status(), 200);
+    let v: serde_json::Value = run.json().await.unwrap();
+    assert_eq!(v["result"]["response"], "Hello from mock", "{v}");
+    let chat = client
+        .post(h.gateway.url("/v1/acct/gw/workers-ai/v1/chat/completions"))
+        .json(
+            &serde_json::json!({"model": "@cf/meta/llama-3.1-8b-instruct",
+                                  "messages": [{"role": "user", "content": "Hi"}]}),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(chat.status(), 200);
+    let v: serde_json::Value = chat.json().await.unwrap();
+    assert_eq!(
+        v["choices"][0]["message"]["content"], "Hello from mock",
+        "{v}"
+    );
+    // the Cloudflare token never reached the provider
+    for r in h.mock.requests() {
+        let auth = r.header("authorization").unwrap_or_default();
+        assert!(!auth.contains("cf-token"), "{r:?}");
+    }
+}

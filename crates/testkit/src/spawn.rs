@@ -1,8 +1,8 @@
 //! Runs the real `switchyard` binary for integration tests.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::Stdio;
-use std::sync::{Arc, Mutex};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use tokio::io::{AsyncBufReadExt, BufReader};
@@ -12,7 +12,8 @@ use tokio::process::{Child, Command};
 pub struct Switchyard {
     child: Child,
     base_url: String,
-    logs: Arc<Mutex<String>>,
+    /// The file its stderr goes to.
+    logs: PathBuf,
     _dir: tempfile::TempDir,
 }
 
@@ -47,26 +48,19 @@ impl Switchyard {
         ] {
             command.env_remove(var);
         }
+        // stderr goes to a file: read whenever asked, whatever the test's runtime is doing
+        static SPAWNED: AtomicUsize = AtomicUsize::new(0);
+        let logs = dir.path().join(format!(
+            "stderr-{}.log",
+            SPAWNED.fetch_add(1, Ordering::Relaxed)
+        ));
         command
             .env("RUST_LOG", "info")
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
+            .stderr(Stdio::from(std::fs::File::create(&logs)?))
             .kill_on_drop(true);
         let mut child = command.spawn()?;
-        let logs = Arc::new(Mutex::new(String::new()));
-        if let Some(stderr) = child.stderr.take() {
-            let logs = logs.clone();
-            tokio::spawn(async move {
-                let mut lines = BufReader::new(stderr).lines();
-                while let Ok(Some(line)) = lines.next_line().await {
-                    if let Ok(mut l) = logs.lock() {
-                        l.push_str(&line);
-                        l.push('\n');
-                    }
-                }
-            });
-        }
         let stdout = child
             .stdout
             .take()
@@ -84,7 +78,7 @@ impl Switchyard {
             Ok(Ok(url)) => url,
             Ok(Err(e)) => {
                 tokio::time::sleep(Duration::from_millis(100)).await;
-                let logs = logs.lock().map(|l| l.clone()).unwrap_or_default();
+                let logs = read_logs(&logs);
                 return Err(std::io::Error::other(format!("{e}; logs:\n{logs}")));
             }
             Err(_) => {
@@ -122,8 +116,21 @@ impl Switchyard {
         self._dir.path()
     }
 
+    /// The gateway's log so far. It writes log lines in batches (every 50 ms under load), so
+    /// this waits until nothing new has arrived for 80 ms (at most 2 s): a line logged before a
+    /// response was sent is in the text.
     pub fn logs(&self) -> String {
-        self.logs.lock().map(|l| l.clone()).unwrap_or_default()
+        let read = || read_logs(&self.logs);
+        let mut seen = read();
+        for _ in 0..25 {
+            std::thread::sleep(std::time::Duration::from_millis(80));
+            let now = read();
+            if now.len() == seen.len() {
+                return now;
+            }
+            seen = now;
+        }
+        seen
     }
 
     pub fn pid(&self) -> Option<u32> {
@@ -152,4 +159,11 @@ impl Switchyard {
             .await
             .map_err(|_| std::io::Error::other("switchyard did not exit in time"))?
     }
+}
+
+/// What a process wrote to its stderr file so far.
+fn read_logs(path: &Path) -> String {
+    std::fs::read(path)
+        .map(|b| String::from_utf8_lossy(&b).into_owned())
+        .unwrap_or_default()
 }

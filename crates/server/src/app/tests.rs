@@ -23,12 +23,21 @@ fn state_from(text: &str) -> AppState {
 
 async fn get(app: Router, path: &str) -> (u16, serde_json::Value) {
     let response = app
-        .oneshot(Request::get(path).body(Body::empty()).unwrap())
+        .oneshot(
+            Request::get(path)
+                .extension(switchyard_gateway::RequestContext::new())
+                .body(Body::empty())
+                .unwrap(),
+        )
         .await
         .unwrap();
     let status = response.status().as_u16();
     let body = response.into_body().collect().await.unwrap().to_bytes();
-    (status, serde_json::from_slice(&body).unwrap())
+    (
+        status,
+        serde_json::from_slice(&body)
+            .unwrap_or_else(|_| panic!("{path}: {status} {}", String::from_utf8_lossy(&body))),
+    )
 }
 
 #[tokio::test]
@@ -77,4 +86,75 @@ async fn models_with_no_providers_is_an_empty_list() {
     let (status, body) = get(app(state), "/v1/models").await;
     assert_eq!(status, 200);
     assert_eq!(body, serde_json::json!({"object": "list", "data": []}));
+}
+
+#[tokio::test]
+async fn workers_ai_paths_answer_errors_in_cloudflares_envelope_and_its_openai_paths_in_openais() {
+    let app = app(state());
+    // an unknown path under Cloudflare's REST API, and one of Workers AI's
+    for path in [
+        "/client/v4/accounts/acct/ai/nothing",
+        "/client/v4/accounts/acct/workers/scripts",
+        "/ai/nothing",
+    ] {
+        let (status, body) = get(app.clone(), path).await;
+        assert_eq!(status, 404, "{path}");
+        assert_eq!(body["success"], false, "{path}: {body}");
+        assert_eq!(body["errors"][0]["code"], 404, "{path}: {body}");
+        assert!(body["errors"][0]["message"]
+            .as_str()
+            .unwrap()
+            .contains(path));
+    }
+    // the schema of a model that is not there
+    let (status, body) = get(
+        app.clone(),
+        "/client/v4/accounts/acct/ai/models/schema?model=nobody",
+    )
+    .await;
+    assert_eq!((status, body["success"].clone()), (404, false.into()));
+    // bad paging
+    let (status, body) = get(
+        app.clone(),
+        "/client/v4/accounts/acct/ai/models/search?page=0",
+    )
+    .await;
+    assert_eq!(status, 400);
+    assert!(body["errors"][0]["message"]
+        .as_str()
+        .unwrap()
+        .contains("page"));
+    // pages: the default models one at a time, then an empty page
+    let mut names = Vec::new();
+    for page in 1.. {
+        let (status, body) = get(
+            app.clone(),
+            &format!("/client/v4/accounts/acct/ai/models/search?per_page=1&page={page}"),
+        )
+        .await;
+        assert_eq!(status, 200);
+        assert_eq!(body["result_info"]["page"], page);
+        let result = body["result"].as_array().unwrap();
+        if result.is_empty() {
+            break;
+        }
+        assert_eq!(result.len(), 1);
+        names.push(result[0]["name"].as_str().unwrap().to_owned());
+    }
+    assert!(
+        names.contains(&"smollm2-135m-instruct".to_owned()),
+        "{names:?}"
+    );
+    // Workers AI's OpenAI-compatible endpoints answer like OpenAI
+    let (status, body) = get(app, "/client/v4/accounts/acct/ai/v1/nothing").await;
+    assert_eq!(status, 404);
+    assert!(body["error"]["message"].is_string(), "{body}");
+}
+
+#[tokio::test]
+async fn a_missing_gateway_key_on_a_workers_ai_path_is_refused_in_the_envelope() {
+    let state = state_from("[auth]\nrequired = true\n");
+    let (status, body) = get(app(state), "/client/v4/accounts/acct/ai/models/search").await;
+    assert_eq!(status, 401, "{body}");
+    assert_eq!(body["success"], false, "{body}");
 }

@@ -5,7 +5,7 @@ use axum::response::{IntoResponse, Response};
 use http::{Method, StatusCode, Uri};
 use switchyard_gateway::GatewayError;
 
-use crate::render::render;
+use crate::render::render_for;
 use crate::AppState;
 
 /// The process is up and serving.
@@ -26,14 +26,17 @@ pub async fn readyz(State(state): State<AppState>) -> Response {
 }
 
 pub async fn not_found(method: Method, uri: Uri) -> Response {
-    render(&GatewayError::route_not_found(method.as_str(), uri.path()))
+    render_for(
+        uri.path(),
+        &GatewayError::route_not_found(method.as_str(), uri.path()),
+    )
 }
 
 pub async fn method_not_allowed(method: Method, uri: Uri) -> Response {
-    render(&GatewayError::method_not_allowed(
-        method.as_str(),
+    render_for(
         uri.path(),
-    ))
+        &GatewayError::method_not_allowed(method.as_str(), uri.path()),
+    )
 }
 
 fn json(status: StatusCode, body: &'static str) -> Response {

@@ -24,13 +24,25 @@ pub async fn provider(
 }
 
 /// `/v1/{account}/{gateway}/{provider}/{*rest}`: the account and gateway are Cloudflare's
-/// addressing and have no meaning here.
+/// addressing and have no meaning here. Provider `workers-ai` with none configured by that name is
+/// Workers AI itself, answered here: `…/workers-ai/@cf/{model}` runs like `/ai/run/{model}`,
+/// `…/workers-ai/v1/chat/completions` and `…/v1/embeddings` like the OpenAI endpoints.
 pub async fn cloudflare(
     State(state): State<AppState>,
     Extension(ctx): Extension<RequestContext>,
     Path((_account, _gateway, provider, rest)): Path<(String, String, String, String)>,
     request: Request,
 ) -> Response {
+    if provider == "workers-ai" && state.gateway.router().provider(&provider).is_none() {
+        return match rest.trim_start_matches('/') {
+            "v1/chat/completions" => call(state, ctx, ClientApi::ChatCompletions, request).await,
+            "v1/embeddings" => call(state, ctx, ClientApi::Embeddings, request).await,
+            model => {
+                let model = model.to_owned();
+                super::workers_ai::run(State(state), Extension(ctx), Path(model), request).await
+            }
+        };
+    }
     forward(state, ctx, provider, rest, request).await
 }
 

@@ -38,6 +38,17 @@ fn api_of(run: RunApi) -> ClientApi {
     }
 }
 
+/// `POST /client/v4/accounts/{account_id}/ai/run/{model}`: Cloudflare's REST path (the account is
+/// Cloudflare's addressing and means nothing here).
+pub async fn run_in_account(
+    state: State<AppState>,
+    ctx: Extension<RequestContext>,
+    Path((_account, model)): Path<(String, String)>,
+    request: Request,
+) -> Response {
+    run(state, ctx, Path(model), request).await
+}
+
 /// `POST /ai/run/{model}`.
 pub async fn run(
     State(state): State<AppState>,
@@ -173,10 +184,43 @@ fn sse_to_workers(
 pub struct SearchQuery {
     search: Option<String>,
     task: Option<String>,
+    author: Option<String>,
+    /// 1-based; pages past the end are empty (how Cloudflare's SDKs know to stop).
+    page: Option<String>,
+    per_page: Option<String>,
 }
 
-/// `GET /ai/models/search`: the local models and their names.
+/// A positive whole number from a query parameter, or the message saying why not.
+fn positive(name: &str, value: Option<&str>, default: usize) -> Result<usize, String> {
+    match value {
+        None => Ok(default),
+        Some(v) => match v.trim().parse::<usize>() {
+            Ok(n) if n >= 1 => Ok(n),
+            _ => Err(format!(
+                "`{name}` must be a whole number of at least 1, got `{v}`"
+            )),
+        },
+    }
+}
+
+/// Who made a model: the second part of `@cf/{author}/…` names, else `local`.
+fn author_of(name: &str) -> &str {
+    match name.split('/').collect::<Vec<_>>().as_slice() {
+        [scope, author, _, ..] if scope.starts_with('@') => author,
+        _ => "local",
+    }
+}
+
+/// `GET /ai/models/search` (and Cloudflare's `/client/v4/accounts/{id}/ai/models/search`): the
+/// local models and their names, filtered by `search`, `task` and `author`, a page at a time.
 pub async fn search(State(state): State<AppState>, Query(q): Query<SearchQuery>) -> Response {
+    let (page, per_page) = match (
+        positive("page", q.page.as_deref(), 1),
+        positive("per_page", q.per_page.as_deref(), 50),
+    ) {
+        (Ok(p), Ok(n)) => (p, n.min(1000)),
+        (Err(e), _) | (_, Err(e)) => return envelope_error(StatusCode::BAD_REQUEST, &e),
+    };
     let status = state.gateway.runtime().status();
     let mut result = Vec::new();
     for m in state.local_models.iter() {
@@ -188,6 +232,12 @@ pub async fn search(State(state): State<AppState>, Query(q): Query<SearchQuery>)
             continue;
         }
         for name in std::iter::once(&m.name).chain(&m.aliases) {
+            if q.author
+                .as_deref()
+                .is_some_and(|a| !a.eq_ignore_ascii_case(author_of(name)))
+            {
+                continue;
+            }
             if q.search
                 .as_deref()
                 .is_some_and(|s| !name.to_lowercase().contains(&s.to_lowercase()))
@@ -204,7 +254,16 @@ pub async fn search(State(state): State<AppState>, Query(q): Query<SearchQuery>)
             }));
         }
     }
-    Json(json!({"result": result, "success": true, "errors": [], "messages": []})).into_response()
+    let total = result.len();
+    let result: Vec<Value> = result
+        .into_iter()
+        .skip((page - 1).saturating_mul(per_page))
+        .take(per_page)
+        .collect();
+    let info =
+        json!({"page": page, "per_page": per_page, "count": result.len(), "total_count": total});
+    Json(json!({"result": result, "result_info": info, "success": true, "errors": [], "messages": []}))
+        .into_response()
 }
 
 #[derive(serde::Deserialize)]
