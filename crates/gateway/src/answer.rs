@@ -44,6 +44,9 @@ impl From<TokenUsage> for switchyard_protocol::canonical::Usage {
 
 /// The token usage an answer reports, if it reports one.
 pub(crate) fn usage_of(api: ClientApi, stream: bool, body: &[u8]) -> Option<TokenUsage> {
+    if api == ClientApi::Responses {
+        return openai::responses::usage_of(body, stream).map(TokenUsage::from);
+    }
     if stream {
         let events = decode_stream(api, body)?;
         return events.iter().rev().find_map(|e| match e {
@@ -79,7 +82,7 @@ pub(crate) fn usage_of(api: ClientApi, stream: bool, body: &[u8]) -> Option<Toke
             })
         }
         ClientApi::Messages => anthropic::response_to_canonical(body).map(|r| r.usage.into()),
-        ClientApi::CountTokens => None,
+        ClientApi::CountTokens | ClientApi::Responses => None,
     }
 }
 
@@ -143,7 +146,11 @@ struct CompletionDetails {
 fn chat_dialect(api: ClientApi) -> Option<switchyard_protocol::Dialect> {
     match api {
         ClientApi::ChatCompletions | ClientApi::Messages => Some(api.dialect()),
-        ClientApi::Embeddings | ClientApi::CountTokens | ClientApi::Completions => None,
+        // Responses answers are not read back (no cross-mode cache replays for them)
+        ClientApi::Embeddings
+        | ClientApi::CountTokens
+        | ClientApi::Completions
+        | ClientApi::Responses => None,
     }
 }
 

@@ -16,6 +16,8 @@ pub enum ClientApi {
     CountTokens,
     /// OpenAI's legacy `POST /v1/completions` (raw prompt, no chat template).
     Completions,
+    /// OpenAI's Responses API, `POST /v1/responses` (answered through the provider's chat API).
+    Responses,
 }
 
 impl ClientApi {
@@ -25,6 +27,7 @@ impl ClientApi {
                 Dialect::OpenAi
             }
             ClientApi::Messages | ClientApi::CountTokens => Dialect::Anthropic,
+            ClientApi::Responses => Dialect::Responses,
         }
     }
 
@@ -36,13 +39,16 @@ impl ClientApi {
             ClientApi::Messages => "messages",
             ClientApi::CountTokens => "messages.count_tokens",
             ClientApi::Completions => "completions",
+            ClientApi::Responses => "responses",
         }
     }
 
     /// The provider API that serves it.
     pub fn endpoint(self) -> Endpoint {
         match self {
-            ClientApi::ChatCompletions | ClientApi::Messages => Endpoint::ChatCompletions,
+            ClientApi::ChatCompletions | ClientApi::Messages | ClientApi::Responses => {
+                Endpoint::ChatCompletions
+            }
             ClientApi::Embeddings => Endpoint::Embeddings,
             ClientApi::CountTokens => Endpoint::CountTokens,
             ClientApi::Completions => Endpoint::Completions,

@@ -48,7 +48,9 @@ pub fn settings(m: &switchyard_config::LocalModel) -> ModelSettings {
 /// Which runtime API answers a client API.
 fn local_api(api: ClientApi) -> Option<LocalApi> {
     match api {
-        ClientApi::ChatCompletions | ClientApi::Messages => Some(LocalApi::ChatCompletions),
+        ClientApi::ChatCompletions | ClientApi::Messages | ClientApi::Responses => {
+            Some(LocalApi::ChatCompletions)
+        }
         ClientApi::Completions => Some(LocalApi::Completions),
         ClientApi::Embeddings => Some(LocalApi::Embeddings),
         ClientApi::CountTokens => None,

@@ -398,6 +398,11 @@ pub fn error_event(dialect: Dialect, code: &str, message: &str) -> Bytes {
             let body = anthropic::client::error_body(502, &format!("{code}: {message}"));
             Bytes::from(format!("event: error\ndata: {body}\n\n"))
         }
+        Dialect::Responses => {
+            let body = serde_json::json!({"type": "error", "code": code, "message": message,
+                                          "param": null, "sequence_number": 0});
+            Bytes::from(format!("event: error\ndata: {body}\n\n"))
+        }
         _ => {
             let body = ErrorBody::new(message.to_owned(), "upstream_error", None, Some(code));
             sse::data_event(&body.to_json())

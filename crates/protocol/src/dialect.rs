@@ -88,10 +88,11 @@ pub trait Client: Sync {
     ) -> Box<dyn StreamEncode>;
 }
 
-/// The provider side of `dialect`.
+/// The provider side of `dialect`. The Responses API is a client dialect only: its calls go to
+/// providers in their chat dialect, so its "provider side" is OpenAI chat's.
 pub fn upstream(dialect: Dialect) -> &'static dyn Upstream {
     match dialect {
-        Dialect::OpenAi => &OpenAi,
+        Dialect::OpenAi | Dialect::Responses => &OpenAi,
         Dialect::Anthropic => &Anthropic,
         Dialect::Gemini => &Gemini,
         Dialect::Cohere => &Cohere,
@@ -105,6 +106,7 @@ pub fn upstream(dialect: Dialect) -> &'static dyn Upstream {
 pub fn client(dialect: Dialect) -> &'static dyn Client {
     match dialect {
         Dialect::Anthropic => &Anthropic,
+        Dialect::Responses => &Responses,
         _ => &OpenAi,
     }
 }
@@ -115,6 +117,7 @@ struct Gemini;
 struct Cohere;
 struct Bedrock;
 struct WorkersAi;
+struct Responses;
 
 /// Decoders whose answer is complete once they saw its end.
 macro_rules! decodes {
@@ -151,6 +154,32 @@ impl StreamDecode for gemini::StreamDecoder {
 impl StreamEncode for openai::convert::StreamEncoder {
     fn encode(&mut self, event: &StreamEvent, out: &mut Vec<u8>) {
         openai::convert::StreamEncoder::encode(self, event, out)
+    }
+}
+
+impl StreamEncode for openai::responses::StreamEncoder {
+    fn encode(&mut self, event: &StreamEvent, out: &mut Vec<u8>) {
+        openai::responses::StreamEncoder::encode(self, event, out)
+    }
+}
+
+impl Client for Responses {
+    fn dialect(&self) -> Dialect {
+        Dialect::Responses
+    }
+    fn request_to_canonical(&self, body: &[u8]) -> Result<ChatRequest, RequestError> {
+        openai::responses::request_to_canonical(body)
+    }
+    fn response(&self, answer: &ChatResponse, created: u64) -> Result<Vec<u8>, WriteError> {
+        to_vec(&openai::responses::response_from_canonical(answer, created))
+    }
+    fn stream_encoder(
+        &self,
+        model: &str,
+        created: u64,
+        _include_usage: bool,
+    ) -> Box<dyn StreamEncode> {
+        Box::new(openai::responses::StreamEncoder::new(model, created))
     }
 }
 

@@ -45,6 +45,9 @@ pub enum Dialect {
     Bedrock,
     /// Cloudflare Workers AI's native `/ai/run/{model}` envelope (provider side only).
     WorkersAi,
+    /// OpenAI's Responses API (`/v1/responses`; client side only: answered through the
+    /// provider's chat dialect).
+    Responses,
 }
 
 impl Dialect {
@@ -56,6 +59,7 @@ impl Dialect {
             Dialect::Cohere => "cohere",
             Dialect::Bedrock => "bedrock",
             Dialect::WorkersAi => "workers-ai",
+            Dialect::Responses => "openai-responses",
         }
     }
 }

@@ -47,6 +47,8 @@ impl Endpoint {
             (Endpoint::ChatCompletions, Dialect::Bedrock) => None,
             // Gemini and Workers AI put the model in the path; see `Provider::build`.
             (_, Dialect::Gemini | Dialect::WorkersAi) => None,
+            // no provider kind speaks it: Responses calls go out in the provider's chat dialect
+            (_, Dialect::Responses) => None,
         }
     }
 

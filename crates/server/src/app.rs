@@ -12,6 +12,7 @@ pub fn app(state: AppState) -> Router {
         .route("/v1/chat/completions", post(openai::chat_completions))
         .route("/v1/completions", post(openai::completions))
         .route("/v1/embeddings", post(openai::embeddings))
+        .route("/v1/responses", post(openai::responses))
         .route("/ai/run/{*model}", post(workers_ai::run))
         .route("/ai/models/search", get(workers_ai::search))
         .route("/ai/models/schema", get(workers_ai::schema))
@@ -39,6 +40,10 @@ pub fn app(state: AppState) -> Router {
         .route(
             "/client/v4/accounts/{account}/ai/v1/embeddings",
             post(openai::embeddings),
+        )
+        .route(
+            "/client/v4/accounts/{account}/ai/v1/responses",
+            post(openai::responses),
         )
         .route(
             "/client/v4/accounts/{account}/ai/v1/models",

@@ -162,6 +162,7 @@ fn is_json_route(path: &str) -> bool {
         "/v1/chat/completions",
         "/v1/completions",
         "/v1/embeddings",
+        "/v1/responses",
         "/v1/messages",
         "/v1/messages/count_tokens",
         "/universal",

@@ -30,6 +30,7 @@ pub(crate) fn route_template(path: &str) -> Option<&'static str> {
     Some(match path {
         "/v1/chat/completions" => "/v1/chat/completions",
         "/v1/embeddings" => "/v1/embeddings",
+        "/v1/responses" => "/v1/responses",
         "/v1/messages" => "/v1/messages",
         "/v1/messages/count_tokens" => "/v1/messages/count_tokens",
         "/v1/models" => "/v1/models",

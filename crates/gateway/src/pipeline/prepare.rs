@@ -6,7 +6,9 @@
 use bytes::Bytes;
 use switchyard_protocol::anthropic::client::MessagesRequest;
 use switchyard_protocol::json::{ObjectView, Splicer};
-use switchyard_protocol::openai::{ChatRequest, CompletionRequest, EmbeddingsRequest};
+use switchyard_protocol::openai::{
+    ChatRequest, CompletionRequest, EmbeddingsRequest, ResponsesRequest,
+};
 use switchyard_protocol::Dialect;
 
 use super::Gateway;
@@ -72,6 +74,18 @@ impl<'a> Routable<'a> for MessagesRequest<'a> {
     }
 }
 
+impl<'a> Routable<'a> for ResponsesRequest<'a> {
+    fn model(&self) -> &str {
+        ResponsesRequest::model(self)
+    }
+    fn stream(&self) -> bool {
+        ResponsesRequest::stream(self)
+    }
+    fn rewrite(&self, upstream_model: &str) -> Splicer<'a> {
+        ResponsesRequest::rewrite(self, upstream_model)
+    }
+}
+
 impl<'a> Routable<'a> for EmbeddingsRequest<'a> {
     fn model(&self) -> &str {
         EmbeddingsRequest::model(self)
@@ -106,6 +120,8 @@ fn fit(api: ClientApi, provider: Dialect) -> Fit {
         ClientApi::Completions => Fit::Unsupported,
         // OpenAI-compatible and Anthropic-kind providers take (or refuse) the OpenAI body as is
         ClientApi::Embeddings => same(matches!(provider, Dialect::OpenAi | Dialect::Anthropic)),
+        // through the canonical model to every provider's chat API
+        ClientApi::Responses => Fit::Translate,
     }
 }
 
@@ -137,6 +153,9 @@ impl Gateway {
             }
             ClientApi::Embeddings => {
                 self.prepare_as(api, EmbeddingsRequest::parse(body)?, body, given)
+            }
+            ClientApi::Responses => {
+                self.prepare_as(api, ResponsesRequest::parse(body)?, body, given)
             }
         }
     }
@@ -255,6 +274,7 @@ mod tests {
                 fit(Embeddings, d) == Fit::Translate,
                 matches!(d, Gemini | Cohere | Bedrock | WorkersAi)
             );
+            assert_eq!(fit(ClientApi::Responses, d), Fit::Translate);
         }
     }
 }

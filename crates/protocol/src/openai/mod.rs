@@ -6,6 +6,7 @@ mod error;
 mod fields;
 mod models;
 mod request;
+pub mod responses;
 pub mod upstream;
 mod usage;
 
@@ -43,7 +44,9 @@ pub fn embeddings_list(
 pub use error::ErrorBody;
 pub use fields::Expect;
 pub use models::{ModelEntry, ModelList};
-pub use request::{ChatRequest, CompletionRequest, EmbeddingsRequest, RequestError, StreamFlag};
+pub use request::{
+    ChatRequest, CompletionRequest, EmbeddingsRequest, RequestError, ResponsesRequest, StreamFlag,
+};
 
 #[cfg(test)]
 mod tests;

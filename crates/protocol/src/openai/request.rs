@@ -227,6 +227,50 @@ impl<'a> CompletionRequest<'a> {
     }
 }
 
+/// A validated `POST /v1/responses` body (the Responses API): its model and stream flag. Such a
+/// request is always answered through the canonical model (see [`super::responses`]).
+#[derive(Debug)]
+pub struct ResponsesRequest<'a> {
+    view: ObjectView<'a>,
+    model: Cow<'a, str>,
+    model_span: Range<usize>,
+    stream: bool,
+}
+
+impl<'a> ResponsesRequest<'a> {
+    pub fn parse(body: &'a [u8]) -> Result<Self, RequestError> {
+        let view = ObjectView::parse(body)?;
+        let (model, model_span) = required_model(&view)?;
+        view.get("input")
+            .filter(|m| JsonType::of(m) != JsonType::Null)
+            .ok_or_else(|| missing("input"))?;
+        let stream = view.get("stream").map(|v| v.get()) == Some("true");
+        Ok(ResponsesRequest {
+            view,
+            model,
+            model_span,
+            stream,
+        })
+    }
+
+    pub fn model(&self) -> &str {
+        &self.model
+    }
+
+    pub fn stream(&self) -> bool {
+        self.stream
+    }
+
+    pub fn rewrite(&self, upstream_model: &str) -> Splicer<'a> {
+        rewrite_model(
+            &self.view,
+            &self.model,
+            self.model_span.clone(),
+            upstream_model,
+        )
+    }
+}
+
 fn rewrite_model<'a>(
     view: &ObjectView<'a>,
     model: &str,

@@ -28,6 +28,15 @@ pub async fn completions(
     call(state, ctx, ClientApi::Completions, request).await
 }
 
+/// `POST /v1/responses`: OpenAI's Responses API, answered through each provider's chat API.
+pub async fn responses(
+    State(state): State<AppState>,
+    Extension(ctx): Extension<RequestContext>,
+    request: Request,
+) -> Response {
+    call(state, ctx, ClientApi::Responses, request).await
+}
+
 pub async fn embeddings(
     State(state): State<AppState>,
     Extension(ctx): Extension<RequestContext>,

@@ -65,6 +65,8 @@ assert "".join(c.choices[0].delta.content or "" for c in stream if c.choices), "
 vectors = oa.embeddings.create(model=EMBED, input=["one", "two", "three"])
 assert len(vectors.data) == 3, vectors
 assert CHAT in [m.id for m in oa.models.list()]
+answer = oa.responses.create(model=CHAT, input="Hi")
+assert answer.output_text == "Hello from mock", answer
 try:
     oa.chat.completions.create(model="@cf/nobody/none", messages=[{"role": "user", "content": "Hi"}])
     raise AssertionError("an unknown model must fail")

@@ -31,6 +31,38 @@ stream = oa.chat.completions.create(
 )
 assert "".join(c.choices[0].delta.content or "" for c in stream if c.choices), "empty stream"
 
+# the Responses API, to an OpenAI-dialect provider and to an Anthropic one (both translated)
+for model in ["gpt-4o-mini", "claude-sonnet-4-5"]:
+    r = oa.responses.create(model=model, instructions="Be brief.", input="Hi")
+    assert r.status == "completed" and r.output_text, r
+    assert r.usage.input_tokens > 0 and r.usage.output_tokens > 0, r.usage
+    with oa.responses.stream(model=model, input=[{"role": "user", "content": "Hi"}]) as s:
+        streamed = "".join(e.delta for e in s if e.type == "response.output_text.delta")
+        final = s.get_final_response()
+    assert streamed and final.output_text == streamed, (streamed, final)
+    assert final.usage.total_tokens > 0, final.usage
+    # a function tool: the call comes back as an item, its output goes back as one
+    tools = [{"type": "function", "name": "get_weather", "description": "Weather in a city",
+              "parameters": {"type": "object", "properties": {"city": {"type": "string"}}}}]
+    r = oa.responses.create(model=model, input="Weather in Paris?", tools=tools)
+    calls = [o for o in r.output if o.type == "function_call"]
+    assert calls and calls[0].name == "get_weather" and "Paris" in calls[0].arguments, r.output
+    follow = oa.responses.create(model=model, input=[
+        {"role": "user", "content": "Weather in Paris?"},
+        {"type": "function_call", "call_id": calls[0].call_id, "name": "get_weather",
+         "arguments": calls[0].arguments},
+        {"type": "function_call_output", "call_id": calls[0].call_id, "output": "sunny"},
+    ])
+    assert follow.output_text, follow
+    with oa.responses.stream(model=model, input="Weather in Paris?", tools=tools) as s:
+        final = s.get_final_response()
+    assert [o.name for o in final.output if o.type == "function_call"] == ["get_weather"], final
+try:
+    oa.responses.create(model="gpt-4o-mini", input="Hi", previous_response_id="resp_1")
+    raise AssertionError("previous_response_id needs stored responses")
+except openai.BadRequestError as e:
+    assert "previous_response_id" in str(e), e
+
 an = anthropic.Anthropic(base_url=base, api_key="sk-ant-whatever-the-app-had")
 message = an.messages.create(
     model="claude-sonnet-4-5", max_tokens=32, messages=[{"role": "user", "content": "Hi"}]
