@@ -371,3 +371,46 @@ async fn an_anthropic_client_on_an_openai_provider_is_translated_both_ways_and_s
     assert!(text.contains("translated"), "{text}");
     assert!(text.contains("event: message_stop"), "{text}");
 }
+
+#[tokio::test]
+async fn a_responses_call_is_answered_through_the_providers_chat_api() {
+    let a = Fake::new(&[(200, chat_answer("m1", "from chat"))]);
+    let gw = gateway("", &[("a", a.clone())]).await;
+    let body = json!({"model": "a/m1", "instructions": "Be brief.", "input": "Hi",
+                      "max_output_tokens": 12});
+    let reply = gw
+        .handle(
+            &RequestContext::new(),
+            request(ClientApi::Responses, body.clone()),
+        )
+        .await
+        .unwrap();
+    let answer = body_of(reply).await;
+    assert_eq!(answer["object"], "response");
+    assert_eq!(answer["output"][0]["content"][0]["text"], "from chat");
+    assert_eq!(answer["usage"]["input_tokens"], 5);
+    // the provider got a chat request
+    let (_, sent) = a.seen(0);
+    assert_eq!(sent["messages"][0]["role"], "system");
+    assert_eq!(sent["messages"][1]["content"], "Hi");
+    let mut streamed = body;
+    streamed["stream"] = json!(true);
+    let reply = gw
+        .handle(
+            &RequestContext::new(),
+            request(ClientApi::Responses, streamed),
+        )
+        .await
+        .unwrap();
+    let bytes = reply
+        .response
+        .into_body()
+        .collect()
+        .await
+        .unwrap()
+        .to_bytes();
+    let text = String::from_utf8(bytes.to_vec()).unwrap();
+    assert!(text.starts_with("event: response.created"), "{text}");
+    assert!(text.contains("\"delta\":\"from chat\""), "{text}");
+    assert!(text.contains("event: response.completed"), "{text}");
+}

@@ -132,7 +132,11 @@ impl Hybrid {
         let name = self.config.model.as_bytes();
         let quoted = memchr::memmem::find_iter(body, name)
             .any(|i| i > 0 && body[i - 1] == b'"' && body.get(i + name.len()) == Some(&b'"'));
-        if !matches!(api, ClientApi::ChatCompletions | ClientApi::Messages) || !quoted {
+        let chat = matches!(
+            api,
+            ClientApi::ChatCompletions | ClientApi::Messages | ClientApi::Responses
+        );
+        if !chat || !quoted {
             return Ok(None);
         }
         let Ok(Value::Object(mut v)) = serde_json::from_slice::<Value>(body) else {

@@ -41,12 +41,26 @@ fn collect_text(v: &Value, out: &mut String, images: &mut bool) {
 }
 
 impl Signals {
-    /// From an OpenAI chat or Anthropic messages body.
+    /// From an OpenAI chat, Anthropic messages or OpenAI Responses body.
     pub fn of(body: &Value) -> Signals {
         let mut text = String::new();
         let mut images = false;
-        if let Some(system) = body.get("system") {
-            collect_text(system, &mut text, &mut images);
+        for system in ["system", "instructions"] {
+            if let Some(system) = body.get(system) {
+                collect_text(system, &mut text, &mut images);
+            }
+        }
+        // the Responses API's `input`: a string, or items with content (or a tool's output)
+        match body.get("input") {
+            Some(Value::Array(items)) => {
+                for item in items {
+                    if let Some(c) = item.get("content").or_else(|| item.get("output")) {
+                        collect_text(c, &mut text, &mut images);
+                    }
+                }
+            }
+            Some(input) => collect_text(input, &mut text, &mut images),
+            None => {}
         }
         for m in body
             .get("messages")
@@ -60,6 +74,7 @@ impl Signals {
         }
         let schema = body
             .pointer("/response_format/type")
+            .or_else(|| body.pointer("/text/format/type"))
             .and_then(Value::as_str)
             .is_some_and(|t| t == "json_schema");
         Signals {
@@ -74,6 +89,7 @@ impl Signals {
             max_tokens: body
                 .get("max_completion_tokens")
                 .or_else(|| body.get("max_tokens"))
+                .or_else(|| body.get("max_output_tokens"))
                 .and_then(Value::as_u64),
         }
     }
@@ -120,4 +136,30 @@ pub fn escalation(
         }
     }
     None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_responses_body_gives_the_same_signals_as_chat() {
+        let s = Signals::of(&serde_json::json!({
+            "model": "auto", "instructions": "Be brief.", "max_output_tokens": 300,
+            "input": [{"role": "user", "content": [{"type": "input_text", "text": "Describe this"},
+                                                    {"type": "input_image", "image_url": "https://x/y.png"}]},
+                      {"type": "function_call_output", "call_id": "c", "output": "sunny"}],
+            "text": {"format": {"type": "json_schema", "name": "n", "schema": {}}},
+            "tools": [{"type": "function", "name": "f"}]}));
+        assert!(
+            s.text.contains("Be brief.")
+                && s.text.contains("Describe this")
+                && s.text.contains("sunny")
+        );
+        assert!(s.images && s.tools && s.json_schema);
+        assert_eq!(s.max_tokens, Some(300));
+        let plain = Signals::of(&serde_json::json!({"model": "auto", "input": "Hello there"}));
+        assert_eq!(plain.text.trim(), "Hello there");
+        assert!(plain.prompt_tokens > 0);
+    }
 }
