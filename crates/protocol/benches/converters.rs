@@ -105,5 +105,64 @@ fn providers(c: &mut Criterion) {
     });
 }
 
-criterion_group!(benches, converters, providers);
+/// The Responses API (a client dialect answered through the provider's chat API) against the
+/// translated chat path above (`request openai -> anthropic`, `response anthropic -> openai`, the
+/// one-delta stream event).
+fn responses(c: &mut Criterion) {
+    use switchyard_protocol::openai::{responses, upstream};
+    const REQUEST: &str = r#"{"model":"mock/gpt-4o-mini","instructions":"You are a concise assistant. Answer in one short sentence.","input":[{"role":"user","content":"What is the capital of France?"},{"role":"assistant","content":"The capital of France is Paris."},{"role":"user","content":"Say goodbye politely."}],"max_output_tokens":16,"temperature":0}"#;
+    const CHAT_RESPONSE: &str = r#"{"id":"chatcmpl-1","object":"chat.completion","created":1730000000,"model":"gpt-4o-mini","choices":[{"index":0,"message":{"role":"assistant","content":"Goodbye! It was a pleasure chatting with you today."},"finish_reason":"stop"}],"usage":{"prompt_tokens":42,"completion_tokens":12,"total_tokens":54}}"#;
+    const CHAT_DELTA: &str = r#"{"id":"chatcmpl-1","object":"chat.completion.chunk","created":1730000000,"model":"gpt-4o-mini","choices":[{"index":0,"delta":{"content":" pleasure"},"finish_reason":null}]}"#;
+    c.bench_function("request responses -> openai chat", |b| {
+        b.iter(|| {
+            let canonical = responses::request_to_canonical(black_box(REQUEST.as_bytes())).unwrap();
+            serde_json::to_vec(&upstream::request_from_canonical(&canonical, "gpt-4o-mini"))
+                .unwrap()
+        })
+    });
+    c.bench_function("response openai chat -> responses", |b| {
+        b.iter(|| {
+            let canonical =
+                upstream::response_to_canonical(black_box(CHAT_RESPONSE.as_bytes())).unwrap();
+            responses::response_from_canonical(&canonical, 0).unwrap()
+        })
+    });
+    c.bench_function("response openai chat decode only", |b| {
+        b.iter(|| upstream::response_to_canonical(black_box(CHAT_RESPONSE.as_bytes())).unwrap())
+    });
+    c.bench_function("stream event openai chat decode only", |b| {
+        let mut decoder = upstream::StreamDecoder::new();
+        let event = sse::Event {
+            event: None,
+            data: CHAT_DELTA.into(),
+        };
+        let mut events: Vec<StreamEvent> = Vec::new();
+        b.iter(|| {
+            decoder.decode(black_box(&event), &mut events);
+            events.clear();
+        })
+    });
+    c.bench_function(
+        "stream event openai chat -> responses (one text delta)",
+        |b| {
+            let mut decoder = upstream::StreamDecoder::new();
+            let mut encoder = responses::StreamEncoder::new("gpt-4o-mini", 0);
+            let event = sse::Event {
+                event: None,
+                data: CHAT_DELTA.into(),
+            };
+            let mut events: Vec<StreamEvent> = Vec::new();
+            let mut out = Vec::new();
+            b.iter(|| {
+                decoder.decode(black_box(&event), &mut events);
+                for e in events.drain(..) {
+                    encoder.encode(&e, &mut out);
+                }
+                out.clear();
+            })
+        },
+    );
+}
+
+criterion_group!(benches, converters, providers, responses);
 criterion_main!(benches);

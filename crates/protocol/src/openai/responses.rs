@@ -6,7 +6,11 @@
 //! `function_call` and `function_call_output`; reasoning items are dropped (providers re-derive
 //! them). Tools: function tools. Anything else is refused by name, never dropped silently.
 
-use serde_json::{json, Map, Value};
+use std::borrow::Cow;
+
+use serde::{Deserialize, Serialize};
+use serde_json::value::RawValue;
+use serde_json::{json, Value};
 
 use super::RequestError;
 use crate::canonical::{
@@ -30,75 +34,163 @@ fn unsupported(param: &str, what: String) -> RequestError {
     )
 }
 
+#[derive(Deserialize)]
+struct Body<'a> {
+    #[serde(borrow)]
+    model: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    instructions: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    input: Option<&'a RawValue>,
+    #[serde(borrow)]
+    tools: Option<Vec<ToolDef<'a>>>,
+    #[serde(borrow)]
+    tool_choice: Option<&'a RawValue>,
+    parallel_tool_calls: Option<bool>,
+    #[serde(borrow)]
+    text: Option<TextConfigIn<'a>>,
+    max_output_tokens: Option<u64>,
+    temperature: Option<f64>,
+    top_p: Option<f64>,
+    #[serde(borrow)]
+    user: Option<Cow<'a, str>>,
+    stream: Option<bool>,
+    #[serde(borrow)]
+    reasoning: Option<ReasoningIn<'a>>,
+    #[serde(borrow)]
+    previous_response_id: Option<&'a RawValue>,
+    background: Option<bool>,
+    #[serde(borrow)]
+    conversation: Option<&'a RawValue>,
+}
+
+#[derive(Deserialize)]
+struct ToolDef<'a> {
+    #[serde(rename = "type", borrow)]
+    kind: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    name: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    description: Option<Cow<'a, str>>,
+    parameters: Option<Value>,
+}
+
+#[derive(Deserialize)]
+struct TextConfigIn<'a> {
+    #[serde(borrow)]
+    format: Option<FormatIn<'a>>,
+}
+
+#[derive(Deserialize)]
+struct FormatIn<'a> {
+    #[serde(rename = "type", borrow)]
+    kind: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    name: Option<Cow<'a, str>>,
+    schema: Option<Value>,
+}
+
+#[derive(Deserialize)]
+struct ReasoningIn<'a> {
+    #[serde(borrow)]
+    effort: Option<Cow<'a, str>>,
+}
+
+#[derive(Deserialize)]
+struct InputItem<'a> {
+    #[serde(rename = "type", borrow)]
+    kind: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    role: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    content: Option<&'a RawValue>,
+    #[serde(borrow)]
+    call_id: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    name: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    arguments: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    output: Option<&'a RawValue>,
+}
+
+#[derive(Deserialize)]
+struct ContentPart<'a> {
+    #[serde(rename = "type", borrow)]
+    kind: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    text: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    image_url: Option<Cow<'a, str>>,
+}
+
+fn invalid(param: &str, e: serde_json::Error) -> RequestError {
+    field_error(param, format!("{param}: {e}"), "invalid_type")
+}
+
+fn is_null(raw: Option<&RawValue>) -> bool {
+    raw.is_none_or(|r| r.get() == "null")
+}
+
 /// A Responses request → canonical.
 pub fn request_to_canonical(body: &[u8]) -> Result<ChatRequest, RequestError> {
-    let v: Map<String, Value> = serde_json::from_slice(body)
+    let v: Body<'_> = serde_json::from_slice(body)
         .map_err(|e| field_error("", format!("invalid request: {e}"), "invalid_json"))?;
-    if v.get("previous_response_id").is_some_and(|p| !p.is_null()) {
+    if !is_null(v.previous_response_id) {
         return Err(unsupported(
             "previous_response_id",
             "`previous_response_id` (stored responses)".into(),
         ));
     }
-    if v.get("background").and_then(Value::as_bool) == Some(true) {
+    if v.background == Some(true) {
         return Err(unsupported("background", "`background: true`".into()));
     }
-    if v.get("conversation").is_some_and(|c| !c.is_null()) {
+    if !is_null(v.conversation) {
         return Err(unsupported("conversation", "`conversation`".into()));
     }
     let mut req = ChatRequest {
-        model: v
-            .get("model")
-            .and_then(Value::as_str)
-            .unwrap_or_default()
-            .to_owned(),
-        max_tokens: v.get("max_output_tokens").and_then(Value::as_u64),
-        temperature: v.get("temperature").and_then(Value::as_f64),
-        top_p: v.get("top_p").and_then(Value::as_f64),
-        parallel_tool_calls: v.get("parallel_tool_calls").and_then(Value::as_bool),
-        user: v.get("user").and_then(Value::as_str).map(str::to_owned),
-        stream: v.get("stream").and_then(Value::as_bool).unwrap_or(false),
+        model: v.model.map(Cow::into_owned).unwrap_or_default(),
+        max_tokens: v.max_output_tokens,
+        temperature: v.temperature,
+        top_p: v.top_p,
+        parallel_tool_calls: v.parallel_tool_calls,
+        user: v.user.map(Cow::into_owned),
+        stream: v.stream.unwrap_or(false),
         // a Responses stream always ends with the usage
         include_usage: true,
         ..ChatRequest::default()
     };
-    if let Some(instructions) = v.get("instructions").and_then(Value::as_str) {
-        if !instructions.is_empty() {
-            req.system.push(instructions.to_owned());
-        }
+    if let Some(instructions) = v.instructions.filter(|i| !i.is_empty()) {
+        req.system.push(instructions.into_owned());
     }
-    match v.get("input") {
-        Some(Value::String(text)) => req.messages.push(Message {
+    let input = v.input.map(RawValue::get).unwrap_or("null");
+    if input.starts_with('"') {
+        let text: String = serde_json::from_str(input).map_err(|e| invalid("input", e))?;
+        req.messages.push(Message {
             role: Role::User,
-            content: vec![Part::Text(text.clone())],
-        }),
-        Some(Value::Array(items)) => {
-            for (i, item) in items.iter().enumerate() {
-                input_item(&mut req, i, item)?;
-            }
+            content: vec![Part::Text(text)],
+        });
+    } else if input.starts_with('[') {
+        let items: Vec<InputItem<'_>> =
+            serde_json::from_str(input).map_err(|e| invalid("input", e))?;
+        for (i, item) in items.into_iter().enumerate() {
+            input_item(&mut req, i, item)?;
         }
-        _ => {
-            return Err(field_error(
-                "input",
-                "`input` must be a string or an array of input items".into(),
-                "invalid_type",
-            ))
-        }
+    } else {
+        return Err(field_error(
+            "input",
+            "`input` must be a string or an array of input items".into(),
+            "invalid_type",
+        ));
     }
-    for (i, t) in v
-        .get("tools")
-        .and_then(Value::as_array)
-        .into_iter()
-        .flatten()
-        .enumerate()
-    {
-        match t["type"].as_str() {
+    for (i, t) in v.tools.into_iter().flatten().enumerate() {
+        match t.kind.as_deref() {
             Some("function") => req.tools.push(Tool {
-                name: t["name"].as_str().unwrap_or_default().to_owned(),
-                description: t["description"].as_str().map(str::to_owned),
-                parameters: match &t["parameters"] {
-                    Value::Null => json!({"type": "object", "properties": {}}),
-                    p => p.clone(),
+                name: t.name.map(Cow::into_owned).unwrap_or_default(),
+                description: t.description.map(Cow::into_owned),
+                parameters: match t.parameters {
+                    None | Some(Value::Null) => json!({"type": "object", "properties": {}}),
+                    Some(p) => p,
                 },
             }),
             other => {
@@ -109,59 +201,58 @@ pub fn request_to_canonical(body: &[u8]) -> Result<ChatRequest, RequestError> {
             }
         }
     }
-    req.tool_choice = match v.get("tool_choice") {
-        None | Some(Value::Null) => None,
-        Some(Value::String(s)) => Some(match s.as_str() {
-            "none" => ToolChoice::None,
-            "required" => ToolChoice::Required,
-            _ => ToolChoice::Auto,
-        }),
-        Some(Value::Object(o)) if o.get("type").and_then(Value::as_str) == Some("function") => {
-            Some(ToolChoice::Specific(
-                o.get("name")
-                    .and_then(Value::as_str)
-                    .unwrap_or_default()
-                    .to_owned(),
-            ))
-        }
-        Some(other) => {
-            return Err(unsupported("tool_choice", format!("`tool_choice` {other}")));
-        }
-    };
-    if let Some(format) = v.get("text").and_then(|t| t.get("format")) {
-        req.response_format = match format["type"].as_str() {
+    if let Some(choice) = v.tool_choice.filter(|c| c.get() != "null") {
+        req.tool_choice = Some(tool_choice(choice.get())?);
+    }
+    if let Some(format) = v.text.and_then(|t| t.format) {
+        req.response_format = match format.kind.as_deref() {
             Some("json_object") => Some(ResponseFormat::JsonObject),
             Some("json_schema") => Some(ResponseFormat::JsonSchema {
-                name: format["name"].as_str().unwrap_or("response").to_owned(),
-                schema: format["schema"].clone(),
+                name: format
+                    .name
+                    .map_or_else(|| "response".to_owned(), Cow::into_owned),
+                schema: format.schema.unwrap_or(Value::Null),
             }),
             _ => None,
         };
     }
-    if let Some(r) = v.get("reasoning").filter(|r| r.is_object()) {
-        if let Some(effort) = r["effort"].as_str() {
-            req.reasoning = Some(Reasoning {
-                effort: Some(effort.to_owned()),
-                budget_tokens: None,
-            });
-        }
+    if let Some(effort) = v.reasoning.and_then(|r| r.effort) {
+        req.reasoning = Some(Reasoning {
+            effort: Some(effort.into_owned()),
+            budget_tokens: None,
+        });
     }
     Ok(req)
 }
 
-/// One input item into the request.
-fn input_item(req: &mut ChatRequest, i: usize, item: &Value) -> Result<(), RequestError> {
-    let kind = item["type"]
-        .as_str()
-        .unwrap_or(if item.get("role").is_some() {
-            "message"
-        } else {
-            ""
+/// `"auto"`, `"none"`, `"required"` or `{"type": "function", "name": …}`.
+fn tool_choice(raw: &str) -> Result<ToolChoice, RequestError> {
+    if raw.starts_with('"') {
+        let s: Cow<'_, str> = serde_json::from_str(raw).map_err(|e| invalid("tool_choice", e))?;
+        return Ok(match s.as_ref() {
+            "none" => ToolChoice::None,
+            "required" => ToolChoice::Required,
+            _ => ToolChoice::Auto,
         });
+    }
+    let v: Value = serde_json::from_str(raw).map_err(|e| invalid("tool_choice", e))?;
+    match (v["type"].as_str(), v["name"].as_str()) {
+        (Some("function"), Some(name)) => Ok(ToolChoice::Specific(name.to_owned())),
+        _ => Err(unsupported("tool_choice", format!("`tool_choice` {v}"))),
+    }
+}
+
+/// One input item into the request.
+fn input_item(req: &mut ChatRequest, i: usize, item: InputItem<'_>) -> Result<(), RequestError> {
+    let kind = match item.kind.as_deref() {
+        Some(k) => k,
+        None if item.role.is_some() => "message",
+        None => "",
+    };
     match kind {
         "message" => {
-            let role = item["role"].as_str().unwrap_or_default();
-            let parts = content_parts(&item["content"], &format!("input.{i}.content"))?;
+            let role = item.role.as_deref().unwrap_or_default();
+            let parts = content_parts(item.content, &format!("input.{i}.content"))?;
             match role {
                 "system" | "developer" => {
                     let text: Vec<String> = parts
@@ -188,26 +279,29 @@ fn input_item(req: &mut ChatRequest, i: usize, item: &Value) -> Result<(), Reque
             req,
             Role::Assistant,
             vec![Part::ToolCall(ToolCall {
-                id: item["call_id"].as_str().unwrap_or_default().to_owned(),
-                name: item["name"].as_str().unwrap_or_default().to_owned(),
-                arguments: item["arguments"].as_str().unwrap_or("{}").to_owned(),
+                id: item.call_id.map(Cow::into_owned).unwrap_or_default(),
+                name: item.name.map(Cow::into_owned).unwrap_or_default(),
+                arguments: item
+                    .arguments
+                    .map_or_else(|| "{}".to_owned(), Cow::into_owned),
             })],
         ),
         "function_call_output" => {
-            let content = match &item["output"] {
-                Value::String(s) => s.clone(),
-                Value::Array(parts) => parts
-                    .iter()
-                    .filter_map(|p| p["text"].as_str())
-                    .collect::<Vec<_>>()
-                    .join(""),
-                other => other.to_string(),
+            let raw = item.output.map(RawValue::get).unwrap_or("\"\"");
+            let content = if raw.starts_with('"') {
+                serde_json::from_str(raw).map_err(|e| invalid(&format!("input.{i}.output"), e))?
+            } else if raw.starts_with('[') {
+                let parts: Vec<ContentPart<'_>> = serde_json::from_str(raw)
+                    .map_err(|e| invalid(&format!("input.{i}.output"), e))?;
+                parts.iter().filter_map(|p| p.text.as_deref()).collect()
+            } else {
+                raw.to_owned()
             };
             push(
                 req,
                 Role::Tool,
                 vec![Part::ToolResult {
-                    call_id: item["call_id"].as_str().unwrap_or_default().to_owned(),
+                    call_id: item.call_id.map(Cow::into_owned).unwrap_or_default(),
                     content,
                     is_error: false,
                 }],
@@ -237,26 +331,28 @@ fn push(req: &mut ChatRequest, role: Role, parts: Vec<Part>) {
     }
 }
 
-fn content_parts(content: &Value, param: &str) -> Result<Vec<Part>, RequestError> {
-    let parts = match content {
-        Value::String(s) => return Ok(vec![Part::Text(s.clone())]),
-        Value::Array(parts) => parts,
-        _ => {
-            return Err(field_error(
-                param,
-                format!("{param}: expected a string or an array of content parts"),
-                "invalid_type",
-            ))
-        }
-    };
+fn content_parts(content: Option<&RawValue>, param: &str) -> Result<Vec<Part>, RequestError> {
+    let raw = content.map(RawValue::get).unwrap_or("null");
+    if raw.starts_with('"') {
+        let text: String = serde_json::from_str(raw).map_err(|e| invalid(param, e))?;
+        return Ok(vec![Part::Text(text)]);
+    }
+    if !raw.starts_with('[') {
+        return Err(field_error(
+            param,
+            format!("{param}: expected a string or an array of content parts"),
+            "invalid_type",
+        ));
+    }
+    let parts: Vec<ContentPart<'_>> = serde_json::from_str(raw).map_err(|e| invalid(param, e))?;
     let mut out = Vec::with_capacity(parts.len());
-    for (j, p) in parts.iter().enumerate() {
-        match p["type"].as_str() {
-            Some("input_text" | "output_text" | "text") => out.push(Part::Text(
-                p["text"].as_str().unwrap_or_default().to_owned(),
-            )),
-            Some("input_image") => match p["image_url"].as_str() {
-                Some(url) => out.push(Part::Image(Image::from_url(url))),
+    for (j, p) in parts.into_iter().enumerate() {
+        match p.kind.as_deref() {
+            Some("input_text" | "output_text" | "text") => {
+                out.push(Part::Text(p.text.map(Cow::into_owned).unwrap_or_default()))
+            }
+            Some("input_image") => match p.image_url {
+                Some(url) => out.push(Part::Image(Image::from_url(&url))),
                 None => {
                     return Err(unsupported(
                         &format!("{param}.{j}"),
@@ -289,120 +385,310 @@ fn response_id(id: &str) -> String {
     }
 }
 
-fn usage_json(u: &Usage) -> Value {
-    json!({
-        "input_tokens": u.input,
-        "input_tokens_details": {"cached_tokens": u.cached_input},
-        "output_tokens": u.output,
-        "output_tokens_details": {"reasoning_tokens": u.reasoning},
-        "total_tokens": u.input + u.output,
-    })
+#[derive(Serialize)]
+struct WireUsage {
+    input_tokens: u64,
+    input_tokens_details: CachedTokens,
+    output_tokens: u64,
+    output_tokens_details: ReasoningTokens,
+    total_tokens: u64,
 }
 
-fn status_of(stop: Option<&StopReason>) -> (&'static str, Value) {
-    match stop {
-        Some(StopReason::Length) => ("incomplete", json!({"reason": "max_output_tokens"})),
-        Some(StopReason::ContentFilter) => ("incomplete", json!({"reason": "content_filter"})),
-        _ => ("completed", Value::Null),
+#[derive(Serialize)]
+struct CachedTokens {
+    cached_tokens: u64,
+}
+
+#[derive(Serialize)]
+struct ReasoningTokens {
+    reasoning_tokens: u64,
+}
+
+impl From<&Usage> for WireUsage {
+    fn from(u: &Usage) -> Self {
+        WireUsage {
+            input_tokens: u.input,
+            input_tokens_details: CachedTokens {
+                cached_tokens: u.cached_input,
+            },
+            output_tokens: u.output,
+            output_tokens_details: ReasoningTokens {
+                reasoning_tokens: u.reasoning,
+            },
+            total_tokens: u.input + u.output,
+        }
     }
 }
 
-/// The `response` object around `output`.
-fn response_object(
-    id: &str,
-    model: &str,
+#[derive(Serialize)]
+struct Incomplete {
+    reason: &'static str,
+}
+
+fn status_of(stop: Option<&StopReason>) -> (&'static str, Option<Incomplete>) {
+    match stop {
+        Some(StopReason::Length) => (
+            "incomplete",
+            Some(Incomplete {
+                reason: "max_output_tokens",
+            }),
+        ),
+        Some(StopReason::ContentFilter) => (
+            "incomplete",
+            Some(Incomplete {
+                reason: "content_filter",
+            }),
+        ),
+        _ => ("completed", None),
+    }
+}
+
+/// An output text part.
+#[derive(Serialize, Clone)]
+struct OutputText<'a> {
+    #[serde(rename = "type")]
+    kind: &'static str,
+    text: &'a str,
+    annotations: [(); 0],
+}
+
+impl<'a> OutputText<'a> {
+    fn new(text: &'a str) -> Self {
+        OutputText {
+            kind: "output_text",
+            text,
+            annotations: [],
+        }
+    }
+}
+
+#[derive(Serialize)]
+struct SummaryText<'a> {
+    #[serde(rename = "type")]
+    kind: &'static str,
+    text: &'a str,
+}
+
+/// One output item.
+#[derive(Serialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+enum Item<'a> {
+    Message {
+        id: &'a str,
+        status: &'static str,
+        role: &'static str,
+        content: Vec<OutputText<'a>>,
+    },
+    FunctionCall {
+        id: &'a str,
+        call_id: &'a str,
+        name: &'a str,
+        arguments: &'a str,
+        status: &'static str,
+    },
+    Reasoning {
+        id: &'a str,
+        summary: Vec<SummaryText<'a>>,
+    },
+}
+
+fn message_item<'a>(id: &'a str, text: &'a str, status: &'static str) -> Item<'a> {
+    Item::Message {
+        id,
+        status,
+        role: "assistant",
+        content: match status {
+            "in_progress" => Vec::new(),
+            _ => vec![OutputText::new(text)],
+        },
+    }
+}
+
+fn call_item<'a>(id: &'a str, call: &'a ToolCall, status: &'static str) -> Item<'a> {
+    Item::FunctionCall {
+        id,
+        call_id: &call.id,
+        name: &call.name,
+        arguments: &call.arguments,
+        status,
+    }
+}
+
+fn reasoning_item<'a>(id: &'a str, text: &'a str) -> Item<'a> {
+    Item::Reasoning {
+        id,
+        summary: match text {
+            "" => Vec::new(),
+            t => vec![SummaryText {
+                kind: "summary_text",
+                text: t,
+            }],
+        },
+    }
+}
+
+#[derive(Serialize)]
+struct Format {
+    #[serde(rename = "type")]
+    kind: &'static str,
+}
+
+#[derive(Serialize)]
+struct TextConfig {
+    format: Format,
+}
+
+#[derive(Serialize)]
+struct ReasoningConfig {
+    effort: Option<()>,
+    summary: Option<()>,
+}
+
+/// The `response` object.
+#[derive(Serialize)]
+pub struct ResponseObject<'a, I: Serialize> {
+    id: &'a str,
+    object: &'static str,
+    created_at: u64,
+    status: &'static str,
+    error: Option<()>,
+    incomplete_details: Option<Incomplete>,
+    instructions: Option<()>,
+    max_output_tokens: Option<()>,
+    model: &'a str,
+    output: I,
+    parallel_tool_calls: bool,
+    previous_response_id: Option<()>,
+    reasoning: ReasoningConfig,
+    store: bool,
+    temperature: Option<()>,
+    text: TextConfig,
+    tool_choice: &'static str,
+    tools: [(); 0],
+    top_p: Option<()>,
+    truncation: &'static str,
+    usage: Option<WireUsage>,
+    user: Option<()>,
+    metadata: Empty,
+}
+
+/// `{}`.
+#[derive(Serialize)]
+struct Empty {}
+
+fn response_object<'a, I: Serialize>(
+    id: &'a str,
+    model: &'a str,
     created: u64,
-    status: &str,
-    incomplete: Value,
-    output: Vec<Value>,
+    (status, incomplete): (&'static str, Option<Incomplete>),
+    output: I,
     usage: Option<&Usage>,
-) -> Value {
-    json!({
-        "id": id,
-        "object": "response",
-        "created_at": created,
-        "status": status,
-        "error": null,
-        "incomplete_details": incomplete,
-        "instructions": null,
-        "max_output_tokens": null,
-        "model": model,
-        "output": output,
-        "parallel_tool_calls": true,
-        "previous_response_id": null,
-        "reasoning": {"effort": null, "summary": null},
-        "store": false,
-        "temperature": null,
-        "text": {"format": {"type": "text"}},
-        "tool_choice": "auto",
-        "tools": [],
-        "top_p": null,
-        "truncation": "disabled",
-        "usage": usage.map(usage_json),
-        "user": null,
-        "metadata": {},
-    })
+) -> ResponseObject<'a, I> {
+    ResponseObject {
+        id,
+        object: "response",
+        created_at: created,
+        status,
+        error: None,
+        incomplete_details: incomplete,
+        instructions: None,
+        max_output_tokens: None,
+        model,
+        output,
+        parallel_tool_calls: true,
+        previous_response_id: None,
+        reasoning: ReasoningConfig {
+            effort: None,
+            summary: None,
+        },
+        store: false,
+        temperature: None,
+        text: TextConfig {
+            format: Format { kind: "text" },
+        },
+        tool_choice: "auto",
+        tools: [],
+        top_p: None,
+        truncation: "disabled",
+        usage: usage.map(WireUsage::from),
+        user: None,
+        metadata: Empty {},
+    }
 }
 
-fn message_item(id: &str, text: &str, status: &str) -> Value {
-    json!({"type": "message", "id": id, "status": status, "role": "assistant",
-           "content": if status == "in_progress" { json!([]) } else {
-               json!([{"type": "output_text", "text": text, "annotations": []}]) }})
-}
-
-fn call_item(id: &str, call: &ToolCall, status: &str) -> Value {
-    json!({"type": "function_call", "id": id, "call_id": call.id, "name": call.name,
-           "arguments": call.arguments, "status": status})
-}
-
-fn reasoning_item(id: &str, text: &str) -> Value {
-    let summary = if text.is_empty() {
-        json!([])
-    } else {
-        json!([{"type": "summary_text", "text": text}])
-    };
-    json!({"type": "reasoning", "id": id, "summary": summary})
-}
-
-/// A complete answer as a `response` object (`created`: Unix seconds).
-pub fn response_from_canonical(r: &ChatResponse, created: u64) -> Value {
+/// A complete answer as a `response` object's JSON (`created`: Unix seconds).
+pub fn response_from_canonical(r: &ChatResponse, created: u64) -> serde_json::Result<Vec<u8>> {
     let id = response_id(&r.id);
     let base = id.trim_start_matches("resp_");
-    let mut output = Vec::new();
+    // item ids first (the items borrow them), then the items
     let mut text = String::new();
-    let flush = |text: &mut String, output: &mut Vec<Value>| {
-        if !text.is_empty() {
-            let n = output.len();
-            output.push(message_item(&format!("msg_{base}_{n}"), text, "completed"));
-            text.clear();
-        }
-    };
-    for part in &r.content {
+    let mut spans: Vec<(usize, usize, String)> = Vec::new(); // message text ranges and ids
+    let mut order: Vec<(u8, usize)> = Vec::new(); // 0 = message span, 1 = call, 2 = reasoning
+    let mut ids: Vec<String> = Vec::new();
+    let mut open = None;
+    for (i, part) in r.content.iter().enumerate() {
         match part {
-            Part::Text(t) => text.push_str(t),
-            Part::ToolCall(call) => {
-                flush(&mut text, &mut output);
-                output.push(call_item(&format!("fc_{}", call.id), call, "completed"));
+            Part::Text(t) => {
+                if open.is_none() {
+                    open = Some(text.len());
+                }
+                text.push_str(t);
             }
-            Part::Reasoning { text: r, .. } => {
-                flush(&mut text, &mut output);
-                let n = output.len();
-                output.push(reasoning_item(&format!("rs_{base}_{n}"), r));
+            Part::ToolCall(_) | Part::Reasoning { .. } => {
+                if let Some(from) = open.take() {
+                    spans.push((from, text.len(), format!("msg_{base}_{}", order.len())));
+                    order.push((0, spans.len() - 1));
+                }
+                match part {
+                    Part::ToolCall(call) => ids.push(format!("fc_{}", call.id)),
+                    _ => ids.push(format!("rs_{base}_{}", order.len())),
+                }
+                order.push((
+                    if matches!(part, Part::ToolCall(_)) {
+                        1
+                    } else {
+                        2
+                    },
+                    i,
+                ));
             }
             _ => {}
         }
     }
-    flush(&mut text, &mut output);
-    let (status, incomplete) = status_of(Some(&r.stop));
-    response_object(
+    if let Some(from) = open.take() {
+        spans.push((from, text.len(), format!("msg_{base}_{}", order.len())));
+        order.push((0, spans.len() - 1));
+    }
+    let mut next_id = ids.iter();
+    let mut output = Vec::with_capacity(order.len());
+    for (kind, i) in order {
+        match (kind, &r.content.get(i)) {
+            (0, _) => {
+                let (from, to, id) = &spans[i];
+                output.push(message_item(id, &text[*from..*to], "completed"));
+            }
+            (1, Some(Part::ToolCall(call))) => {
+                if let Some(id) = next_id.next() {
+                    output.push(call_item(id, call, "completed"));
+                }
+            }
+            (2, Some(Part::Reasoning { text: t, .. })) => {
+                if let Some(id) = next_id.next() {
+                    output.push(reasoning_item(id, t));
+                }
+            }
+            _ => {}
+        }
+    }
+    let object = response_object(
         &id,
         &r.model,
         created,
-        status,
-        incomplete,
+        status_of(Some(&r.stop)),
         output,
         Some(&r.usage),
-    )
+    );
+    serde_json::to_vec(&object)
 }
 
 /// The token usage a Responses answer reports: a `response` object, or a stream's
@@ -436,23 +722,103 @@ pub fn usage_of(body: &[u8], stream: bool) -> Option<Usage> {
     })
 }
 
-/// What is open in the stream.
+/// An output item of a stream, finished or open.
 #[derive(Debug)]
-enum Open {
-    None,
-    Message {
-        index: usize,
-        id: String,
-    },
-    Reasoning {
-        index: usize,
-        id: String,
-    },
-    Call {
-        index: usize,
-        id: String,
-        call: usize,
-    },
+enum Owned {
+    Message { id: String, text: String },
+    Reasoning { id: String, text: String },
+    Call { id: String, call: ToolCall },
+}
+
+impl Owned {
+    fn item(&self, status: &'static str) -> Item<'_> {
+        match self {
+            Owned::Message { id, text } => message_item(id, text, status),
+            Owned::Reasoning { id, text } => reasoning_item(id, text),
+            Owned::Call { id, call } => call_item(id, call, status),
+        }
+    }
+}
+
+#[derive(Serialize)]
+struct ItemEvent<'a> {
+    output_index: usize,
+    item: Item<'a>,
+}
+
+#[derive(Serialize)]
+struct PartEvent<'a> {
+    item_id: &'a str,
+    output_index: usize,
+    content_index: u32,
+    part: OutputText<'a>,
+}
+
+#[derive(Serialize)]
+struct TextDelta<'a> {
+    item_id: &'a str,
+    output_index: usize,
+    content_index: u32,
+    delta: &'a str,
+    logprobs: [(); 0],
+}
+
+#[derive(Serialize)]
+struct TextDone<'a> {
+    item_id: &'a str,
+    output_index: usize,
+    content_index: u32,
+    text: &'a str,
+}
+
+#[derive(Serialize)]
+struct SummaryPart<'a> {
+    item_id: &'a str,
+    output_index: usize,
+    summary_index: u32,
+    part: SummaryText<'a>,
+}
+
+#[derive(Serialize)]
+struct SummaryDelta<'a> {
+    item_id: &'a str,
+    output_index: usize,
+    summary_index: u32,
+    delta: &'a str,
+}
+
+#[derive(Serialize)]
+struct SummaryDone<'a> {
+    item_id: &'a str,
+    output_index: usize,
+    summary_index: u32,
+    text: &'a str,
+}
+
+#[derive(Serialize)]
+struct ArgsDelta<'a> {
+    item_id: &'a str,
+    output_index: usize,
+    delta: &'a str,
+}
+
+#[derive(Serialize)]
+struct ArgsDone<'a> {
+    item_id: &'a str,
+    output_index: usize,
+    arguments: &'a str,
+}
+
+#[derive(Serialize)]
+struct ResponseEvent<'a, I: Serialize> {
+    response: ResponseObject<'a, I>,
+}
+
+#[derive(Serialize)]
+struct ErrorEvent<'a> {
+    code: &'static str,
+    message: &'a str,
+    param: Option<()>,
 }
 
 /// Canonical stream events → the Responses API's stream events.
@@ -464,15 +830,37 @@ pub struct StreamEncoder {
     sequence: u64,
     started: bool,
     done: bool,
-    open: Open,
-    /// Output items finished so far, in order.
-    output: Vec<Value>,
-    text: String,
-    reasoning: String,
-    /// Tool calls by their canonical index: (output index, item id, the call so far).
-    calls: Vec<(usize, String, ToolCall)>,
+    /// Output items in order; the last one is open while `open` says so.
+    items: Vec<Owned>,
+    open: bool,
+    /// Tool calls by their canonical index: their position in `items`.
+    calls: Vec<usize>,
     stop: Option<StopReason>,
     usage: Option<Usage>,
+}
+
+/// Writes one event: `event: KIND`, then `data:` with `type` and `sequence_number` first and the
+/// body's own members after.
+fn write_event<T: Serialize>(sequence: &mut u64, kind: &str, body: &T, out: &mut Vec<u8>) {
+    out.extend_from_slice(b"event: ");
+    out.extend_from_slice(kind.as_bytes());
+    out.extend_from_slice(b"\ndata: {\"type\":\"");
+    out.extend_from_slice(kind.as_bytes());
+    out.extend_from_slice(b"\",\"sequence_number\":");
+    out.extend_from_slice(sequence.to_string().as_bytes());
+    *sequence += 1;
+    let start = out.len();
+    if serde_json::to_writer(&mut *out, body).is_err() || out.len() - start < 2 {
+        out.truncate(start);
+        out.push(b'}');
+    } else if out.len() - start == 2 {
+        // `{}`: nothing to add
+        out.truncate(start);
+        out.push(b'}');
+    } else {
+        out[start] = b',';
+    }
+    out.extend_from_slice(b"\n\n");
 }
 
 impl StreamEncoder {
@@ -484,27 +872,12 @@ impl StreamEncoder {
             sequence: 0,
             started: false,
             done: false,
-            open: Open::None,
-            output: Vec::new(),
-            text: String::new(),
-            reasoning: String::new(),
+            items: Vec::new(),
+            open: false,
             calls: Vec::new(),
             stop: None,
             usage: None,
         }
-    }
-
-    fn emit(&mut self, kind: &str, mut data: Value, out: &mut Vec<u8>) {
-        if let Value::Object(m) = &mut data {
-            m.insert("type".into(), Value::String(kind.to_owned()));
-            m.insert("sequence_number".into(), Value::from(self.sequence));
-        }
-        self.sequence += 1;
-        out.extend_from_slice(b"event: ");
-        out.extend_from_slice(kind.as_bytes());
-        out.extend_from_slice(b"\ndata: ");
-        out.extend_from_slice(data.to_string().as_bytes());
-        out.extend_from_slice(b"\n\n");
     }
 
     fn start(&mut self, id: Option<&str>, out: &mut Vec<u8>) {
@@ -513,87 +886,94 @@ impl StreamEncoder {
         }
         self.started = true;
         self.id = response_id(id.filter(|i| !i.is_empty()).unwrap_or("stream"));
-        let snapshot = response_object(
-            &self.id,
-            &self.model,
-            self.created,
-            "in_progress",
-            Value::Null,
-            Vec::new(),
-            None,
-        );
-        self.emit(
-            "response.created",
-            json!({"response": snapshot.clone()}),
-            out,
-        );
-        self.emit("response.in_progress", json!({"response": snapshot}), out);
+        for kind in ["response.created", "response.in_progress"] {
+            let response = response_object(
+                &self.id,
+                &self.model,
+                self.created,
+                ("in_progress", None),
+                [(); 0],
+                None,
+            );
+            write_event(&mut self.sequence, kind, &ResponseEvent { response }, out);
+        }
     }
 
     fn item_id(&self, prefix: &str) -> String {
         format!(
             "{prefix}_{}_{}",
             self.id.trim_start_matches("resp_"),
-            self.output.len()
+            self.items.len()
         )
+    }
+
+    /// Opens `item` (its `output_item.added`).
+    fn open_item(&mut self, item: Owned, out: &mut Vec<u8>) {
+        let index = self.items.len();
+        self.items.push(item);
+        self.open = true;
+        let event = ItemEvent {
+            output_index: index,
+            item: self.items[index].item("in_progress"),
+        };
+        write_event(
+            &mut self.sequence,
+            "response.output_item.added",
+            &event,
+            out,
+        );
     }
 
     /// Finishes the open item (its `…done` events).
     fn close(&mut self, out: &mut Vec<u8>) {
-        match std::mem::replace(&mut self.open, Open::None) {
-            Open::None => {}
-            Open::Message { index, id } => {
-                let text = std::mem::take(&mut self.text);
-                self.emit(
-                    "response.output_text.done",
-                    json!({"item_id": id, "output_index": index, "content_index": 0, "text": text}),
-                    out,
-                );
-                self.emit(
-                    "response.content_part.done",
-                    json!({"item_id": id, "output_index": index, "content_index": 0,
-                           "part": {"type": "output_text", "text": text, "annotations": []}}),
-                    out,
-                );
-                let item = message_item(&id, &text, "completed");
-                self.emit(
-                    "response.output_item.done",
-                    json!({"output_index": index, "item": item.clone()}),
-                    out,
-                );
-                self.output.push(item);
+        if !std::mem::replace(&mut self.open, false) {
+            return;
+        }
+        let index = self.items.len() - 1;
+        let seq = &mut self.sequence;
+        match &self.items[index] {
+            Owned::Message { id, text } => {
+                let (item_id, output_index, content_index) = (id.as_str(), index, 0);
+                let done = TextDone {
+                    item_id,
+                    output_index,
+                    content_index,
+                    text,
+                };
+                write_event(seq, "response.output_text.done", &done, out);
+                let part = OutputText::new(text);
+                let done = PartEvent {
+                    item_id,
+                    output_index,
+                    content_index,
+                    part,
+                };
+                write_event(seq, "response.content_part.done", &done, out);
             }
-            Open::Reasoning { index, id } => {
-                let text = std::mem::take(&mut self.reasoning);
-                self.emit(
-                    "response.reasoning_summary_text.done",
-                    json!({"item_id": id, "output_index": index, "summary_index": 0, "text": text}),
-                    out,
-                );
-                let item = reasoning_item(&id, &text);
-                self.emit(
-                    "response.output_item.done",
-                    json!({"output_index": index, "item": item.clone()}),
-                    out,
-                );
-                self.output.push(item);
+            Owned::Reasoning { id, text } => {
+                let (item_id, output_index, summary_index) = (id.as_str(), index, 0);
+                let done = SummaryDone {
+                    item_id,
+                    output_index,
+                    summary_index,
+                    text,
+                };
+                write_event(seq, "response.reasoning_summary_text.done", &done, out);
             }
-            Open::Call { index, id, call } => {
-                let done = self.calls[call].2.clone();
-                self.emit(
-                    "response.function_call_arguments.done",
-                    json!({"item_id": id, "output_index": index, "arguments": done.arguments}),
-                    out,
-                );
-                let item = call_item(&id, &done, "completed");
-                self.emit(
-                    "response.output_item.done",
-                    json!({"output_index": index, "item": item.clone()}),
-                    out,
-                );
-                self.output.push(item);
+            Owned::Call { id, call } => {
+                let done = ArgsDone {
+                    item_id: id,
+                    output_index: index,
+                    arguments: &call.arguments,
+                };
+                write_event(seq, "response.function_call_arguments.done", &done, out);
             }
         }
+        let event = ItemEvent {
+            output_index: index,
+            item: self.items[index].item("completed"),
+        };
+        write_event(seq, "response.output_item.done", &event, out);
     }
 
     pub fn encode(&mut self, event: &StreamEvent, out: &mut Vec<u8>) {
@@ -609,52 +989,100 @@ impl StreamEncoder {
             }
             StreamEvent::Text(delta) => {
                 self.start(None, out);
-                if !matches!(self.open, Open::Message { .. }) {
+                let open_message =
+                    self.open && matches!(self.items.last(), Some(Owned::Message { .. }));
+                if !open_message {
                     self.close(out);
-                    let (index, id) = (self.output.len(), self.item_id("msg"));
-                    self.emit(
-                        "response.output_item.added",
-                        json!({"output_index": index, "item": message_item(&id, "", "in_progress")}),
+                    let id = self.item_id("msg");
+                    self.open_item(
+                        Owned::Message {
+                            id,
+                            text: String::new(),
+                        },
                         out,
                     );
-                    self.emit(
-                        "response.content_part.added",
-                        json!({"item_id": id, "output_index": index, "content_index": 0,
-                               "part": {"type": "output_text", "text": "", "annotations": []}}),
-                        out,
-                    );
-                    self.open = Open::Message { index, id };
+                    let index = self.items.len() - 1;
+                    if let Some(Owned::Message { id, .. }) = self.items.last() {
+                        let event = PartEvent {
+                            item_id: id,
+                            output_index: index,
+                            content_index: 0,
+                            part: OutputText::new(""),
+                        };
+                        write_event(
+                            &mut self.sequence,
+                            "response.content_part.added",
+                            &event,
+                            out,
+                        );
+                    }
                 }
-                if let Open::Message { index, id } = &self.open {
-                    let data = json!({"item_id": id, "output_index": index, "content_index": 0,
-                                      "delta": delta, "logprobs": []});
-                    self.text.push_str(delta);
-                    self.emit("response.output_text.delta", data, out);
+                let index = self.items.len() - 1;
+                if let Some(Owned::Message { id, text }) = self.items.last_mut() {
+                    text.push_str(delta);
+                    let event = TextDelta {
+                        item_id: id,
+                        output_index: index,
+                        content_index: 0,
+                        delta,
+                        logprobs: [],
+                    };
+                    write_event(
+                        &mut self.sequence,
+                        "response.output_text.delta",
+                        &event,
+                        out,
+                    );
                 }
             }
             StreamEvent::Reasoning(delta) => {
                 self.start(None, out);
-                if !matches!(self.open, Open::Reasoning { .. }) {
+                let open_reasoning =
+                    self.open && matches!(self.items.last(), Some(Owned::Reasoning { .. }));
+                if !open_reasoning {
                     self.close(out);
-                    let (index, id) = (self.output.len(), self.item_id("rs"));
-                    self.emit(
-                        "response.output_item.added",
-                        json!({"output_index": index, "item": reasoning_item(&id, "")}),
+                    let id = self.item_id("rs");
+                    self.open_item(
+                        Owned::Reasoning {
+                            id,
+                            text: String::new(),
+                        },
                         out,
                     );
-                    self.emit(
-                        "response.reasoning_summary_part.added",
-                        json!({"item_id": id, "output_index": index, "summary_index": 0,
-                               "part": {"type": "summary_text", "text": ""}}),
-                        out,
-                    );
-                    self.open = Open::Reasoning { index, id };
+                    let index = self.items.len() - 1;
+                    if let Some(Owned::Reasoning { id, .. }) = self.items.last() {
+                        let event = SummaryPart {
+                            item_id: id,
+                            output_index: index,
+                            summary_index: 0,
+                            part: SummaryText {
+                                kind: "summary_text",
+                                text: "",
+                            },
+                        };
+                        write_event(
+                            &mut self.sequence,
+                            "response.reasoning_summary_part.added",
+                            &event,
+                            out,
+                        );
+                    }
                 }
-                if let Open::Reasoning { index, id } = &self.open {
-                    let data = json!({"item_id": id, "output_index": index, "summary_index": 0,
-                                      "delta": delta});
-                    self.reasoning.push_str(delta);
-                    self.emit("response.reasoning_summary_text.delta", data, out);
+                let index = self.items.len() - 1;
+                if let Some(Owned::Reasoning { id, text }) = self.items.last_mut() {
+                    text.push_str(delta);
+                    let event = SummaryDelta {
+                        item_id: id,
+                        output_index: index,
+                        summary_index: 0,
+                        delta,
+                    };
+                    write_event(
+                        &mut self.sequence,
+                        "response.reasoning_summary_text.delta",
+                        &event,
+                        out,
+                    );
                 }
             }
             StreamEvent::ToolCallStart { id, name, .. } => {
@@ -665,25 +1093,32 @@ impl StreamEncoder {
                     name: name.clone(),
                     arguments: String::new(),
                 };
-                let (index, item_id) = (self.output.len(), format!("fc_{id}"));
-                self.emit(
-                    "response.output_item.added",
-                    json!({"output_index": index, "item": call_item(&item_id, &call, "in_progress")}),
+                self.calls.push(self.items.len());
+                self.open_item(
+                    Owned::Call {
+                        id: format!("fc_{id}"),
+                        call,
+                    },
                     out,
                 );
-                self.calls.push((index, item_id.clone(), call));
-                self.open = Open::Call {
-                    index,
-                    id: item_id,
-                    call: self.calls.len() - 1,
-                };
             }
             StreamEvent::ToolCallArguments { index, delta } => {
-                if let Some((output_index, item_id, call)) = self.calls.get_mut(*index) {
+                let Some(&at) = self.calls.get(*index) else {
+                    return;
+                };
+                if let Some(Owned::Call { id, call }) = self.items.get_mut(at) {
                     call.arguments.push_str(delta);
-                    let data = json!({"item_id": item_id, "output_index": output_index,
-                                      "delta": delta});
-                    self.emit("response.function_call_arguments.delta", data, out);
+                    let event = ArgsDelta {
+                        item_id: id,
+                        output_index: at,
+                        delta,
+                    };
+                    write_event(
+                        &mut self.sequence,
+                        "response.function_call_arguments.delta",
+                        &event,
+                        out,
+                    );
                 }
             }
             StreamEvent::Finish(stop) => self.stop = Some(stop.clone()),
@@ -691,32 +1126,34 @@ impl StreamEncoder {
             StreamEvent::Error { message } => {
                 self.start(None, out);
                 self.done = true;
-                self.emit(
-                    "error",
-                    json!({"code": "upstream_error", "message": message, "param": null}),
-                    out,
-                );
+                let event = ErrorEvent {
+                    code: "upstream_error",
+                    message,
+                    param: None,
+                };
+                write_event(&mut self.sequence, "error", &event, out);
             }
             StreamEvent::Done => {
                 self.start(None, out);
                 self.close(out);
                 self.done = true;
-                let (status, incomplete) = status_of(self.stop.as_ref());
+                let status = status_of(self.stop.as_ref());
+                let kind = match status.0 {
+                    "completed" => "response.completed",
+                    _ => "response.incomplete",
+                };
+                let output: Vec<Item<'_>> =
+                    self.items.iter().map(|i| i.item("completed")).collect();
+                let usage = self.usage.unwrap_or_default();
                 let response = response_object(
                     &self.id,
                     &self.model,
                     self.created,
                     status,
-                    incomplete,
-                    std::mem::take(&mut self.output),
-                    Some(&self.usage.unwrap_or_default()),
+                    output,
+                    Some(&usage),
                 );
-                let kind = if status == "completed" {
-                    "response.completed"
-                } else {
-                    "response.incomplete"
-                };
-                self.emit(kind, json!({"response": response}), out);
+                write_event(&mut self.sequence, kind, &ResponseEvent { response }, out);
             }
         }
     }

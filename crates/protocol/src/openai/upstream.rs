@@ -3,6 +3,7 @@
 
 use std::collections::HashMap;
 
+use serde_json::value::RawValue;
 use serde_json::{json, Map, Value};
 
 use crate::canonical::{
@@ -213,44 +214,161 @@ pub fn stop_reason(finish: &str) -> StopReason {
     }
 }
 
-fn usage(u: &Value) -> Usage {
-    let n = |p: &str| u.pointer(p).and_then(Value::as_u64).unwrap_or(0);
-    Usage {
-        input: n("/prompt_tokens"),
-        output: n("/completion_tokens"),
-        cached_input: n("/prompt_tokens_details/cached_tokens"),
-        reasoning: n("/completion_tokens_details/reasoning_tokens"),
+/// The members of a `chat.completion` the decoder reads, each kept raw (a member of another type
+/// than expected is ignored, as it would be by a `Value` walk, instead of failing the body).
+#[derive(serde::Deserialize)]
+struct WireCompletion<'a> {
+    #[serde(borrow)]
+    id: Option<&'a RawValue>,
+    #[serde(borrow)]
+    model: Option<&'a RawValue>,
+    #[serde(borrow)]
+    choices: Option<&'a RawValue>,
+    #[serde(borrow)]
+    usage: Option<&'a RawValue>,
+}
+
+#[derive(serde::Deserialize)]
+struct WireChoice<'a> {
+    #[serde(borrow)]
+    message: Option<WireMessage<'a>>,
+    #[serde(borrow)]
+    finish_reason: Option<&'a RawValue>,
+}
+
+#[derive(serde::Deserialize)]
+struct WireMessage<'a> {
+    #[serde(borrow)]
+    content: Option<&'a RawValue>,
+    #[serde(borrow)]
+    reasoning_content: Option<&'a RawValue>,
+    #[serde(borrow)]
+    tool_calls: Option<&'a RawValue>,
+}
+
+/// A raw JSON string's text; `None` for anything else.
+fn raw_str(raw: Option<&RawValue>) -> Option<std::borrow::Cow<'_, str>> {
+    let raw = raw?.get();
+    if !raw.starts_with('"') {
+        return None;
     }
+    serde_json::from_str(raw).ok()
 }
 
 /// A `chat.completion` body → canonical (first choice).
 pub fn response_to_canonical(body: &[u8]) -> Option<ChatResponse> {
-    let v: Value = serde_json::from_slice(body).ok()?;
-    let choice = v.get("choices")?.get(0)?;
-    let message = &choice["message"];
+    let v: WireCompletion<'_> = serde_json::from_slice(body).ok()?;
+    let choices = v.choices?.get();
+    if !choices.starts_with('[') {
+        return None;
+    }
+    let mut choices: Vec<&RawValue> = serde_json::from_str(choices).ok()?;
+    if choices.is_empty() {
+        return None;
+    }
+    let choice = choices.swap_remove(0);
+    // a choice that is not an object has no message
+    let choice: Option<WireChoice<'_>> = serde_json::from_str(choice.get()).ok();
+    let (message, finish) = match choice {
+        Some(c) => (c.message, c.finish_reason),
+        None => (None, None),
+    };
     let mut content = Vec::new();
-    if let Some(r) = message["reasoning_content"]
-        .as_str()
-        .filter(|r| !r.is_empty())
-    {
-        content.push(Part::Reasoning {
-            text: r.to_owned(),
-            signature: None,
-        });
+    if let Some(m) = &message {
+        if let Some(r) = raw_str(m.reasoning_content).filter(|r| !r.is_empty()) {
+            content.push(Part::Reasoning {
+                text: r.into_owned(),
+                signature: None,
+            });
+        }
+        if let Some(t) = raw_str(m.content).filter(|t| !t.is_empty()) {
+            content.push(Part::Text(t.into_owned()));
+        }
+        if let Some(calls) = m.tool_calls.filter(|c| c.get().starts_with('[')) {
+            if let Ok(calls) = serde_json::from_str::<Value>(calls.get()) {
+                content.extend(tool_calls(&calls));
+            }
+        }
     }
-    if let Some(t) = message["content"].as_str().filter(|t| !t.is_empty()) {
-        content.push(Part::Text(t.to_owned()));
-    }
-    content.extend(tool_calls(&message["tool_calls"]));
+    let usage = match v.usage.map(RawValue::get) {
+        Some(u) if u.starts_with('{') => serde_json::from_str::<WireUsageIn>(u)
+            .map(Usage::from)
+            .unwrap_or_default(),
+        _ => Usage::default(),
+    };
     Some(ChatResponse {
-        id: v["id"].as_str().unwrap_or_default().to_owned(),
-        model: v["model"].as_str().unwrap_or_default().to_owned(),
+        id: raw_str(v.id).map(|s| s.into_owned()).unwrap_or_default(),
+        model: raw_str(v.model).map(|s| s.into_owned()).unwrap_or_default(),
         content,
-        stop: stop_reason(choice["finish_reason"].as_str().unwrap_or("stop")),
-        usage: usage(&v["usage"]),
+        stop: stop_reason(raw_str(finish).as_deref().unwrap_or("stop")),
+        usage,
     })
 }
 
+/// The members of a `chat.completion.chunk` the decoder reads, kept raw.
+#[derive(serde::Deserialize)]
+struct WireChunk<'a> {
+    #[serde(borrow)]
+    error: Option<&'a RawValue>,
+    #[serde(borrow)]
+    id: Option<&'a RawValue>,
+    #[serde(borrow)]
+    model: Option<&'a RawValue>,
+    #[serde(borrow)]
+    choices: Option<&'a RawValue>,
+    #[serde(borrow)]
+    usage: Option<&'a RawValue>,
+}
+
+#[derive(serde::Deserialize)]
+struct WireChunkChoice<'a> {
+    #[serde(borrow)]
+    delta: Option<WireMessage<'a>>,
+    #[serde(borrow)]
+    finish_reason: Option<&'a RawValue>,
+}
+
+#[derive(serde::Deserialize)]
+struct ErrorIn<'a> {
+    #[serde(borrow)]
+    message: Option<&'a RawValue>,
+}
+
+/// `usage`, each count optional.
+#[derive(serde::Deserialize)]
+struct WireUsageIn {
+    prompt_tokens: Option<u64>,
+    completion_tokens: Option<u64>,
+    prompt_tokens_details: Option<CachedIn>,
+    completion_tokens_details: Option<ReasoningIn>,
+}
+
+#[derive(serde::Deserialize)]
+struct CachedIn {
+    cached_tokens: Option<u64>,
+}
+
+#[derive(serde::Deserialize)]
+struct ReasoningIn {
+    reasoning_tokens: Option<u64>,
+}
+
+impl From<WireUsageIn> for Usage {
+    fn from(u: WireUsageIn) -> Self {
+        Usage {
+            input: u.prompt_tokens.unwrap_or(0),
+            output: u.completion_tokens.unwrap_or(0),
+            cached_input: u
+                .prompt_tokens_details
+                .and_then(|d| d.cached_tokens)
+                .unwrap_or(0),
+            reasoning: u
+                .completion_tokens_details
+                .and_then(|d| d.reasoning_tokens)
+                .unwrap_or(0),
+        }
+    }
+}
 /// `chat.completion.chunk` events → canonical stream events.
 #[derive(Debug, Default)]
 pub struct StreamDecoder {
@@ -275,67 +393,83 @@ impl StreamDecoder {
             out.push(StreamEvent::Done);
             return;
         }
-        let Ok(v) = serde_json::from_str::<Value>(&event.data) else {
+        let Ok(v) = serde_json::from_str::<WireChunk<'_>>(&event.data) else {
             return;
         };
-        if let Some(error) = v.get("error") {
+        if let Some(error) = v.error {
             self.done = true;
-            let message = error["message"].as_str().unwrap_or("upstream stream error");
-            out.push(StreamEvent::Error {
-                message: message.to_owned(),
-            });
+            let message = serde_json::from_str::<ErrorIn<'_>>(error.get())
+                .ok()
+                .and_then(|e| raw_str(e.message).map(|m| m.into_owned()))
+                .unwrap_or_else(|| "upstream stream error".to_owned());
+            out.push(StreamEvent::Error { message });
             return;
         }
         if !self.started {
             self.started = true;
             out.push(StreamEvent::Start {
-                id: v["id"].as_str().unwrap_or_default().to_owned(),
-                model: v["model"].as_str().unwrap_or_default().to_owned(),
+                id: raw_str(v.id).map(|s| s.into_owned()).unwrap_or_default(),
+                model: raw_str(v.model).map(|s| s.into_owned()).unwrap_or_default(),
             });
         }
-        if let Some(choice) = v["choices"].get(0) {
-            let delta = &choice["delta"];
-            if let Some(r) = delta["reasoning_content"]
-                .as_str()
-                .filter(|r| !r.is_empty())
-            {
-                out.push(StreamEvent::Reasoning(r.to_owned()));
-            }
-            if let Some(t) = delta["content"].as_str().filter(|t| !t.is_empty()) {
-                out.push(StreamEvent::Text(t.to_owned()));
-            }
-            for call in delta["tool_calls"].as_array().into_iter().flatten() {
-                let index = call["index"].as_u64().unwrap_or(0);
-                let announced = self.tools.get(&index).copied().unwrap_or(false);
-                if !announced {
-                    self.tools.insert(index, true);
-                    out.push(StreamEvent::ToolCallStart {
-                        index: usize::try_from(index).unwrap_or(0),
-                        id: call["id"].as_str().unwrap_or_default().to_owned(),
-                        name: call
-                            .pointer("/function/name")
-                            .and_then(Value::as_str)
-                            .unwrap_or_default()
-                            .to_owned(),
-                    });
+        let choice = v
+            .choices
+            .filter(|c| c.get().starts_with('['))
+            .and_then(|c| serde_json::from_str::<Vec<&RawValue>>(c.get()).ok())
+            .and_then(|c| c.first().copied())
+            .and_then(|c| serde_json::from_str::<WireChunkChoice<'_>>(c.get()).ok());
+        if let Some(choice) = choice {
+            if let Some(delta) = &choice.delta {
+                if let Some(r) = raw_str(delta.reasoning_content).filter(|r| !r.is_empty()) {
+                    out.push(StreamEvent::Reasoning(r.into_owned()));
                 }
-                if let Some(args) = call
-                    .pointer("/function/arguments")
-                    .and_then(Value::as_str)
-                    .filter(|a| !a.is_empty())
-                {
-                    out.push(StreamEvent::ToolCallArguments {
-                        index: usize::try_from(index).unwrap_or(0),
-                        delta: args.to_owned(),
-                    });
+                if let Some(t) = raw_str(delta.content).filter(|t| !t.is_empty()) {
+                    out.push(StreamEvent::Text(t.into_owned()));
+                }
+                if let Some(calls) = delta.tool_calls.filter(|c| c.get().starts_with('[')) {
+                    if let Ok(calls) = serde_json::from_str::<Value>(calls.get()) {
+                        self.tool_call_deltas(&calls, out);
+                    }
                 }
             }
-            if let Some(finish) = choice["finish_reason"].as_str() {
-                out.push(StreamEvent::Finish(stop_reason(finish)));
+            if let Some(finish) = raw_str(choice.finish_reason) {
+                out.push(StreamEvent::Finish(stop_reason(&finish)));
             }
         }
-        if let Some(u) = v.get("usage").filter(|u| u.is_object()) {
-            out.push(StreamEvent::Usage(usage(u)));
+        if let Some(u) = v.usage.filter(|u| u.get().starts_with('{')) {
+            let u = serde_json::from_str::<WireUsageIn>(u.get())
+                .map(Usage::from)
+                .unwrap_or_default();
+            out.push(StreamEvent::Usage(u));
+        }
+    }
+
+    fn tool_call_deltas(&mut self, calls: &Value, out: &mut Vec<StreamEvent>) {
+        for call in calls.as_array().into_iter().flatten() {
+            let index = call["index"].as_u64().unwrap_or(0);
+            let announced = self.tools.get(&index).copied().unwrap_or(false);
+            if !announced {
+                self.tools.insert(index, true);
+                out.push(StreamEvent::ToolCallStart {
+                    index: usize::try_from(index).unwrap_or(0),
+                    id: call["id"].as_str().unwrap_or_default().to_owned(),
+                    name: call
+                        .pointer("/function/name")
+                        .and_then(Value::as_str)
+                        .unwrap_or_default()
+                        .to_owned(),
+                });
+            }
+            if let Some(args) = call
+                .pointer("/function/arguments")
+                .and_then(Value::as_str)
+                .filter(|a| !a.is_empty())
+            {
+                out.push(StreamEvent::ToolCallArguments {
+                    index: usize::try_from(index).unwrap_or(0),
+                    delta: args.to_owned(),
+                });
+            }
         }
     }
 }

@@ -108,7 +108,7 @@ fn an_answer_becomes_a_response_object_with_its_items_and_usage() {
             reasoning: 1,
         },
     };
-    let v = response_from_canonical(&answer, 7);
+    let v: Value = serde_json::from_slice(&response_from_canonical(&answer, 7).unwrap()).unwrap();
     assert_eq!(
         (v["id"].as_str(), v["object"].as_str()),
         (Some("resp_9"), Some("response"))
@@ -125,7 +125,7 @@ fn an_answer_becomes_a_response_object_with_its_items_and_usage() {
         stop: StopReason::Length,
         ..answer
     };
-    let v = response_from_canonical(&cut, 7);
+    let v: Value = serde_json::from_slice(&response_from_canonical(&cut, 7).unwrap()).unwrap();
     assert_eq!(
         (v["status"].as_str(), &v["incomplete_details"]["reason"]),
         (Some("incomplete"), &json!("max_output_tokens"))
