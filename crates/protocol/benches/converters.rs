@@ -116,8 +116,7 @@ fn responses(c: &mut Criterion) {
     c.bench_function("request responses -> openai chat", |b| {
         b.iter(|| {
             let canonical = responses::request_to_canonical(black_box(REQUEST.as_bytes())).unwrap();
-            serde_json::to_vec(&upstream::request_from_canonical(&canonical, "gpt-4o-mini"))
-                .unwrap()
+            serde_json::to_vec(&upstream::request_body(&canonical, "gpt-4o-mini")).unwrap()
         })
     });
     c.bench_function("response openai chat -> responses", |b| {

@@ -195,7 +195,7 @@ impl Upstream for OpenAi {
         Dialect::OpenAi
     }
     fn request(&self, req: &ChatRequest, model: &str) -> Result<Vec<u8>, WriteError> {
-        to_vec(&openai::upstream::request_from_canonical(req, model))
+        to_vec(&openai::upstream::request_body(req, model))
     }
     fn response(&self, body: &[u8]) -> Option<ChatResponse> {
         openai::upstream::response_to_canonical(body)

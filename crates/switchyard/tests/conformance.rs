@@ -59,6 +59,7 @@ enum Feature {
 enum Client {
     OpenAi,
     Anthropic,
+    Responses,
 }
 
 const IMAGE: &str = "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNkYPhfDwAChwGA60e6kgAAAABJRU5ErkJggg==";
@@ -108,6 +109,22 @@ fn request(
                 body["stream"] = json!(true);
             }
             ("/v1/messages", body)
+        }
+        Client::Responses => {
+            let content = match feature {
+                Feature::Image => {
+                    json!([{"type": "input_text", "text": "What is this?"}, {"type": "input_image", "image_url": format!("data:image/png;base64,{IMAGE}")}])
+                }
+                _ => json!("Hello"),
+            };
+            let mut body = json!({"model": model, "instructions": "Be brief.", "input": [{"role": "user", "content": content}], "max_output_tokens": 50});
+            if feature == Feature::Tools {
+                body["tools"] = json!([{"type": "function", "name": "get_weather", "parameters": {"type": "object", "properties": {"city": {"type": "string"}}}}]);
+            }
+            if stream {
+                body["stream"] = json!(true);
+            }
+            ("/v1/responses", body)
         }
     }
 }
@@ -201,6 +218,50 @@ fn reduce(client: Client, stream: bool, body: &str) -> Outcome {
                 }
             }
         }
+        (Client::Responses, false) => {
+            let v: Value = serde_json::from_str(body).unwrap();
+            for item in v["output"].as_array().unwrap() {
+                match item["type"].as_str() {
+                    Some("message") => {
+                        for part in item["content"].as_array().unwrap() {
+                            o.text.push_str(part["text"].as_str().unwrap_or_default());
+                        }
+                    }
+                    Some("function_call") => {
+                        o.tool = item["name"].as_str().map(str::to_owned);
+                        o.arguments = item["arguments"].as_str().unwrap_or_default().to_owned();
+                    }
+                    _ => {}
+                }
+            }
+            o.stop = v["status"].as_str().map(str::to_owned);
+            o.output_tokens = v["usage"]["output_tokens"].as_u64();
+        }
+        (Client::Responses, true) => {
+            assert!(body.contains("event: response.completed"), "{body}");
+            let mut sequence = 0;
+            for e in body.split("\n\n").filter(|e| !e.is_empty()) {
+                let data = e.lines().nth(1).unwrap().strip_prefix("data: ").unwrap();
+                let v: Value = serde_json::from_str(data).unwrap();
+                assert_ne!(v["type"], "error", "{body}");
+                assert_eq!(v["sequence_number"], sequence, "{body}");
+                sequence += 1;
+                match v["type"].as_str().unwrap() {
+                    "response.output_text.delta" => o.text.push_str(v["delta"].as_str().unwrap()),
+                    "response.output_item.added" if v["item"]["type"] == "function_call" => {
+                        o.tool = v["item"]["name"].as_str().map(str::to_owned)
+                    }
+                    "response.function_call_arguments.delta" => {
+                        o.arguments.push_str(v["delta"].as_str().unwrap())
+                    }
+                    "response.completed" => {
+                        o.stop = v["response"]["status"].as_str().map(str::to_owned);
+                        o.output_tokens = v["response"]["usage"]["output_tokens"].as_u64();
+                    }
+                    _ => {}
+                }
+            }
+        }
     }
     o
 }
@@ -211,7 +272,7 @@ async fn every_cell_works_or_is_refused_by_name() {
     let http = reqwest::Client::new();
     let mut cells = 0;
     let mut refused = 0;
-    for client in [Client::OpenAi, Client::Anthropic] {
+    for client in [Client::OpenAi, Client::Anthropic, Client::Responses] {
         for provider in PROVIDERS {
             for stream in [false, true] {
                 for feature in [
@@ -235,7 +296,7 @@ async fn every_cell_works_or_is_refused_by_name() {
                         assert!((400..500).contains(&status), "{cell}: {status} {text}");
                         let v: Value = serde_json::from_str(&text).unwrap();
                         match client {
-                            Client::OpenAi => {
+                            Client::OpenAi | Client::Responses => {
                                 assert!(v["error"]["message"].is_string(), "{cell}: {text}")
                             }
                             Client::Anthropic => assert_eq!(v["type"], "error", "{cell}: {text}"),
@@ -258,15 +319,10 @@ async fn every_cell_works_or_is_refused_by_name() {
                     }
                     assert_eq!(status, 200, "{cell}: {text}");
                     let o = reduce(client, stream, &text);
-                    let tool_stop = if client == Client::OpenAi {
-                        "tool_calls"
-                    } else {
-                        "tool_use"
-                    };
-                    let text_stop = if client == Client::OpenAi {
-                        "stop"
-                    } else {
-                        "end_turn"
+                    let (tool_stop, text_stop) = match client {
+                        Client::OpenAi => ("tool_calls", "stop"),
+                        Client::Anthropic => ("tool_use", "end_turn"),
+                        Client::Responses => ("completed", "completed"),
                     };
                     if feature == Feature::Tools {
                         assert_eq!(o.tool.as_deref(), Some("get_weather"), "{cell}: {text}");
@@ -285,8 +341,8 @@ async fn every_cell_works_or_is_refused_by_name() {
             }
         }
     }
-    assert_eq!(cells, 2 * PROVIDERS.len() * 2 * 4);
-    // Workers AI's native API takes no images (both client dialects, json and stream) and streams
-    // no tool calls (both client dialects).
-    assert_eq!(refused, 6);
+    assert_eq!(cells, 3 * PROVIDERS.len() * 2 * 4);
+    // Workers AI's native API takes no images (every client dialect, json and stream) and streams
+    // no tool calls (every client dialect).
+    assert_eq!(refused, 9);
 }

@@ -12,43 +12,124 @@ use crate::canonical::{
 };
 use crate::sse;
 
-/// Canonical request → Chat Completions body. Reasoning parts in the history are not sent back
-/// (OpenAI-style APIs have no field for them).
+/// The chat request for `model` as JSON (for callers that edit it; see [`request_body`]).
 pub fn request_from_canonical(req: &ChatRequest, model: &str) -> Value {
-    let mut messages: Vec<Value> = req
+    serde_json::to_value(request_body(req, model)).unwrap_or(Value::Null)
+}
+
+/// The chat request for `model`, serialised straight from the canonical request.
+pub fn request_body<'a>(req: &'a ChatRequest, model: &'a str) -> RequestBody<'a> {
+    RequestBody { req, model }
+}
+
+/// An OpenAI `chat/completions` body built from a canonical request (implements `Serialize`).
+pub struct RequestBody<'a> {
+    req: &'a ChatRequest,
+    model: &'a str,
+}
+
+#[derive(serde::Serialize)]
+#[serde(untagged)]
+enum WireMsg<'a> {
+    Text {
+        role: &'static str,
+        content: &'a str,
+    },
+    User {
+        role: &'static str,
+        content: Vec<UserPart<'a>>,
+    },
+    Assistant {
+        role: &'static str,
+        content: Option<String>,
+        #[serde(skip_serializing_if = "Vec::is_empty")]
+        tool_calls: Vec<WireCall<'a>>,
+    },
+    Tool {
+        role: &'static str,
+        tool_call_id: &'a str,
+        content: &'a str,
+    },
+}
+
+#[derive(serde::Serialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+enum UserPart<'a> {
+    Text { text: &'a str },
+    ImageUrl { image_url: WireUrl<'a> },
+}
+
+#[derive(serde::Serialize)]
+struct WireUrl<'a> {
+    url: std::borrow::Cow<'a, str>,
+}
+
+#[derive(serde::Serialize)]
+struct WireCall<'a> {
+    id: &'a str,
+    #[serde(rename = "type")]
+    kind: &'static str,
+    function: WireCallFunction<'a>,
+}
+
+#[derive(serde::Serialize)]
+struct WireCallFunction<'a> {
+    name: &'a str,
+    arguments: &'a str,
+}
+
+#[derive(serde::Serialize)]
+struct WireTool<'a> {
+    #[serde(rename = "type")]
+    kind: &'static str,
+    function: WireToolFunction<'a>,
+}
+
+#[derive(serde::Serialize)]
+struct WireToolFunction<'a> {
+    name: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    description: Option<&'a str>,
+    parameters: &'a Value,
+}
+
+fn wire_messages(req: &ChatRequest) -> Vec<WireMsg<'_>> {
+    let mut messages: Vec<WireMsg<'_>> = req
         .system
         .iter()
-        .map(|s| json!({"role": "system", "content": s}))
+        .map(|s| WireMsg::Text {
+            role: "system",
+            content: s,
+        })
         .collect();
     for m in &req.messages {
         match m.role {
-            Role::User => {
-                let simple = m.content.len() == 1 && matches!(m.content[0], Part::Text(_));
-                let content = if simple {
-                    match &m.content[0] {
-                        Part::Text(t) => json!(t),
-                        _ => Value::Null,
-                    }
-                } else {
-                    Value::Array(
-                        m.content
-                            .iter()
-                            .filter_map(|p| match p {
-                                Part::Text(t) => Some(json!({"type": "text", "text": t})),
-                                Part::Image(Image::Url(u)) => {
-                                    Some(json!({"type": "image_url", "image_url": {"url": u}}))
-                                }
-                                Part::Image(Image::Base64 { media_type, data }) => Some(json!({
-                                    "type": "image_url",
-                                    "image_url": {"url": format!("data:{media_type};base64,{data}")}
-                                })),
-                                _ => None,
-                            })
-                            .collect(),
-                    )
-                };
-                messages.push(json!({"role": "user", "content": content}));
-            }
+            Role::User => match m.content.as_slice() {
+                [Part::Text(t)] => messages.push(WireMsg::Text {
+                    role: "user",
+                    content: t,
+                }),
+                parts => messages.push(WireMsg::User {
+                    role: "user",
+                    content: parts
+                        .iter()
+                        .filter_map(|p| match p {
+                            Part::Text(t) => Some(UserPart::Text { text: t }),
+                            Part::Image(Image::Url(u)) => Some(UserPart::ImageUrl {
+                                image_url: WireUrl { url: u.into() },
+                            }),
+                            Part::Image(Image::Base64 { media_type, data }) => {
+                                Some(UserPart::ImageUrl {
+                                    image_url: WireUrl {
+                                        url: format!("data:{media_type};base64,{data}").into(),
+                                    },
+                                })
+                            }
+                            _ => None,
+                        })
+                        .collect(),
+                }),
+            },
             Role::Assistant => {
                 let text: String = m
                     .content
@@ -58,22 +139,26 @@ pub fn request_from_canonical(req: &ChatRequest, model: &str) -> Value {
                         _ => None,
                     })
                     .collect();
-                let calls: Vec<Value> = m
+                let tool_calls = m
                     .content
                     .iter()
                     .filter_map(|p| match p {
-                        Part::ToolCall(c) => Some(json!({
-                            "id": c.id, "type": "function",
-                            "function": {"name": c.name, "arguments": c.arguments}
-                        })),
+                        Part::ToolCall(c) => Some(WireCall {
+                            id: &c.id,
+                            kind: "function",
+                            function: WireCallFunction {
+                                name: &c.name,
+                                arguments: &c.arguments,
+                            },
+                        }),
                         _ => None,
                     })
                     .collect();
-                let mut msg = json!({"role": "assistant", "content": if text.is_empty() { Value::Null } else { json!(text) }});
-                if !calls.is_empty() {
-                    msg["tool_calls"] = Value::Array(calls);
-                }
-                messages.push(msg);
+                messages.push(WireMsg::Assistant {
+                    role: "assistant",
+                    content: (!text.is_empty()).then_some(text),
+                    tool_calls,
+                });
             }
             Role::Tool => {
                 for p in &m.content {
@@ -81,81 +166,124 @@ pub fn request_from_canonical(req: &ChatRequest, model: &str) -> Value {
                         call_id, content, ..
                     } = p
                     {
-                        messages.push(
-                            json!({"role": "tool", "tool_call_id": call_id, "content": content}),
-                        );
+                        messages.push(WireMsg::Tool {
+                            role: "tool",
+                            tool_call_id: call_id,
+                            content,
+                        });
                     }
                 }
             }
         }
     }
-    let mut body = Map::new();
-    body.insert("model".into(), json!(model));
-    body.insert("messages".into(), Value::Array(messages));
-    if !req.tools.is_empty() {
-        body.insert("tools".into(), tools_json(req));
-    }
-    if let Some(choice) = &req.tool_choice {
-        body.insert(
-            "tool_choice".into(),
+    messages
+}
+
+impl serde::Serialize for RequestBody<'_> {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        let req = self.req;
+        let mut map = serializer.serialize_map(None)?;
+        // the keys written, so an extra field never repeats one
+        let mut written: Vec<&'static str> = Vec::with_capacity(16);
+        macro_rules! put {
+            ($key:literal, $value:expr) => {{
+                map.serialize_entry($key, $value)?;
+                written.push($key);
+            }};
+        }
+        put!("model", self.model);
+        put!("messages", &wire_messages(req));
+        if !req.tools.is_empty() {
+            let tools: Vec<WireTool<'_>> = req
+                .tools
+                .iter()
+                .map(|t| WireTool {
+                    kind: "function",
+                    function: WireToolFunction {
+                        name: &t.name,
+                        description: t.description.as_deref(),
+                        parameters: &t.parameters,
+                    },
+                })
+                .collect();
+            put!("tools", &tools);
+        }
+        if let Some(choice) = &req.tool_choice {
             match choice {
-                ToolChoice::Auto => json!("auto"),
-                ToolChoice::None => json!("none"),
-                ToolChoice::Required => json!("required"),
-                ToolChoice::Specific(name) => {
-                    json!({"type": "function", "function": {"name": name}})
-                }
-            },
-        );
-    }
-    if let Some(p) = req.parallel_tool_calls {
-        body.insert("parallel_tool_calls".into(), json!(p));
-    }
-    match &req.response_format {
-        None => {}
-        Some(ResponseFormat::Text) => {
-            body.insert("response_format".into(), json!({"type": "text"}));
+                ToolChoice::Auto => put!("tool_choice", "auto"),
+                ToolChoice::None => put!("tool_choice", "none"),
+                ToolChoice::Required => put!("tool_choice", "required"),
+                ToolChoice::Specific(name) => put!(
+                    "tool_choice",
+                    &json!({"type": "function", "function": {"name": name}})
+                ),
+            }
         }
-        Some(ResponseFormat::JsonObject) => {
-            body.insert("response_format".into(), json!({"type": "json_object"}));
+        if let Some(p) = req.parallel_tool_calls {
+            put!("parallel_tool_calls", &p);
         }
-        Some(ResponseFormat::JsonSchema { name, schema }) => {
-            body.insert(
-                "response_format".into(),
-                json!({"type": "json_schema", "json_schema": {"name": name, "schema": schema}}),
-            );
+        match &req.response_format {
+            None => {}
+            Some(ResponseFormat::Text) => put!("response_format", &json!({"type": "text"})),
+            Some(ResponseFormat::JsonObject) => {
+                put!("response_format", &json!({"type": "json_object"}))
+            }
+            Some(ResponseFormat::JsonSchema { name, schema }) => put!(
+                "response_format",
+                &json!({"type": "json_schema", "json_schema": {"name": name, "schema": schema}})
+            ),
         }
-    }
-    if !req.stop.is_empty() {
-        body.insert("stop".into(), json!(req.stop));
-    }
-    put_sampling(&mut body, req);
-    let mut put = |k: &str, v: Option<Value>| {
-        if let Some(v) = v {
-            body.insert(k.into(), v);
+        if !req.stop.is_empty() {
+            put!("stop", &req.stop);
         }
-    };
-    put("n", req.n.map(|v| json!(v)));
-    put("user", req.user.as_ref().map(|v| json!(v)));
-    put(
-        "reasoning_effort",
-        req.reasoning.as_ref().map(|r| {
-            json!(r.effort.clone().unwrap_or_else(|| match r.budget_tokens {
+        if let Some(v) = req.max_tokens {
+            put!("max_tokens", &v);
+        }
+        if let Some(v) = req.temperature {
+            put!("temperature", &v);
+        }
+        if let Some(v) = req.top_p {
+            put!("top_p", &v);
+        }
+        if let Some(v) = req.top_k {
+            put!("top_k", &v);
+        }
+        if let Some(v) = req.seed {
+            put!("seed", &v);
+        }
+        if let Some(v) = req.presence_penalty {
+            put!("presence_penalty", &v);
+        }
+        if let Some(v) = req.frequency_penalty {
+            put!("frequency_penalty", &v);
+        }
+        if let Some(v) = req.n {
+            put!("n", &v);
+        }
+        if let Some(v) = &req.user {
+            put!("user", v);
+        }
+        if let Some(r) = &req.reasoning {
+            let effort = r.effort.clone().unwrap_or_else(|| match r.budget_tokens {
                 Some(b) if b <= 1024 => "low".to_owned(),
                 Some(b) if b <= 8192 => "medium".to_owned(),
                 _ => "high".to_owned(),
-            }))
-        }),
-    );
-    if req.stream {
-        body.insert("stream".into(), json!(true));
-        // Usage is always requested so the client's dialect can report it.
-        body.insert("stream_options".into(), json!({"include_usage": true}));
+            });
+            put!("reasoning_effort", &effort);
+        }
+        if req.stream {
+            put!("stream", &true);
+            // Usage is always requested so the client's dialect can report it.
+            put!("stream_options", &json!({"include_usage": true}));
+        }
+        for (k, v) in &req.extra {
+            if !written.contains(&k.as_str()) {
+                map.serialize_entry(k, v)?;
+            }
+        }
+        map.end()
     }
-    for (k, v) in &req.extra {
-        body.entry(k.clone()).or_insert_with(|| v.clone());
-    }
-    Value::Object(body)
 }
 
 /// Tools in the OpenAI `tools` shape (also what Workers AI and Cohere take).
