@@ -239,13 +239,11 @@ fn reduce(client: Client, stream: bool, body: &str) -> Outcome {
         }
         (Client::Responses, true) => {
             assert!(body.contains("event: response.completed"), "{body}");
-            let mut sequence = 0;
-            for e in body.split("\n\n").filter(|e| !e.is_empty()) {
+            for (sequence, e) in body.split("\n\n").filter(|e| !e.is_empty()).enumerate() {
                 let data = e.lines().nth(1).unwrap().strip_prefix("data: ").unwrap();
                 let v: Value = serde_json::from_str(data).unwrap();
                 assert_ne!(v["type"], "error", "{body}");
                 assert_eq!(v["sequence_number"], sequence, "{body}");
-                sequence += 1;
                 match v["type"].as_str().unwrap() {
                     "response.output_text.delta" => o.text.push_str(v["delta"].as_str().unwrap()),
                     "response.output_item.added" if v["item"]["type"] == "function_call" => {
