@@ -1,6 +1,11 @@
 use serde_json::{json, Value};
 
 use super::*;
+use crate::canonical::{
+    ChatRequest, ChatResponse, Image, Part, ResponseFormat, Role, StopReason, StreamEvent,
+    ToolCall, ToolChoice, Usage,
+};
+use crate::openai::RequestError;
 
 fn canonical(v: Value) -> Result<ChatRequest, RequestError> {
     request_to_canonical(v.to_string().as_bytes())
