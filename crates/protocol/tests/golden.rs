@@ -2,8 +2,9 @@
 //! OpenAI client request) is converted for every provider and compared with
 //! `{case}.{provider}.json` (or `{case}.{provider}.unsupported.txt`, the 400 message, when the
 //! provider cannot take it). Responses: each `golden/responses/{provider}.{case}.json` (a provider
-//! answer) is converted for both client dialects and compared with `….to-openai.json` /
-//! `….to-anthropic.json`. Run with `UPDATE_GOLDEN=1` to rewrite the expected files after an
+//! answer) is converted for every client dialect and compared with `….to-openai.json` /
+//! `….to-anthropic.json` / `….to-responses.json`. Streams: the Responses API's event grammar
+//! for a fixed event sequence, `golden/streams/responses.tool_calls.sse`. Run with `UPDATE_GOLDEN=1` to rewrite the expected files after an
 //! intended change, then review the diff.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
@@ -11,7 +12,8 @@ use std::path::{Path, PathBuf};
 
 use serde_json::Value;
 use switchyard_protocol::canonical::{ChatRequest, ChatResponse, Unsupported};
-use switchyard_protocol::openai::{convert, upstream};
+use switchyard_protocol::canonical::{StopReason, StreamEvent, Usage};
+use switchyard_protocol::openai::{convert, responses, upstream};
 use switchyard_protocol::{anthropic, bedrock, cohere, gemini, workers_ai};
 
 fn dir(kind: &str) -> PathBuf {
@@ -123,7 +125,71 @@ fn responses() {
             &pretty(&claude),
             &mut failures,
         );
+        let responses: Value =
+            serde_json::from_slice(&responses::response_from_canonical(&canonical, 0).unwrap())
+                .unwrap();
+        check(
+            &dir("responses").join(format!("{stem}.to-responses.json")),
+            &pretty(&responses),
+            &mut failures,
+        );
     }
     assert!(cases >= 6, "golden response cases missing");
+    assert!(failures.is_empty(), "{}", failures.join("\n\n"));
+}
+
+/// The Responses API's stream grammar, byte for byte: text, reasoning, two tool calls, usage.
+#[test]
+fn responses_stream() {
+    let events = [
+        StreamEvent::Start {
+            id: "chatcmpl-42".into(),
+            model: "m".into(),
+        },
+        StreamEvent::Reasoning("Think".into()),
+        StreamEvent::Text("Checking ".into()),
+        StreamEvent::Text("both.".into()),
+        StreamEvent::ToolCallStart {
+            index: 0,
+            id: "call_1".into(),
+            name: "get_weather".into(),
+        },
+        StreamEvent::ToolCallArguments {
+            index: 0,
+            delta: "{\"city\":".into(),
+        },
+        StreamEvent::ToolCallArguments {
+            index: 0,
+            delta: "\"Paris\"}".into(),
+        },
+        StreamEvent::ToolCallStart {
+            index: 1,
+            id: "call_2".into(),
+            name: "get_time".into(),
+        },
+        StreamEvent::ToolCallArguments {
+            index: 1,
+            delta: "{}".into(),
+        },
+        StreamEvent::Finish(StopReason::ToolCalls),
+        StreamEvent::Usage(Usage {
+            input: 12,
+            output: 7,
+            cached_input: 2,
+            reasoning: 1,
+        }),
+        StreamEvent::Done,
+    ];
+    let mut encoder = responses::StreamEncoder::new("m", 0);
+    let mut out = Vec::new();
+    for e in &events {
+        encoder.encode(e, &mut out);
+    }
+    let mut failures = Vec::new();
+    check(
+        &dir("streams").join("responses.tool_calls.sse"),
+        &String::from_utf8(out).unwrap(),
+        &mut failures,
+    );
     assert!(failures.is_empty(), "{}", failures.join("\n\n"));
 }

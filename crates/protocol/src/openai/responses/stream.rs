@@ -245,6 +245,16 @@ impl StreamEncoder {
                     text,
                 };
                 write_event(seq, "response.reasoning_summary_text.done", &done, out);
+                let part = SummaryPart {
+                    item_id,
+                    output_index,
+                    summary_index,
+                    part: SummaryText {
+                        kind: "summary_text",
+                        text,
+                    },
+                };
+                write_event(seq, "response.reasoning_summary_part.done", &part, out);
             }
             Owned::Call { id, call } => {
                 let done = ArgsDone {
