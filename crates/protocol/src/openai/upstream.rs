@@ -122,13 +122,17 @@ pub fn response_to_canonical(body: &[u8]) -> Option<ChatResponse> {
     if !choices.starts_with('[') {
         return None;
     }
-    let mut choices: Vec<&RawValue> = serde_json::from_str(choices).ok()?;
-    if choices.is_empty() {
-        return None;
-    }
-    let choice = choices.swap_remove(0);
-    // a choice that is not an object has no message
-    let choice: Option<WireChoice<'_>> = serde_json::from_str(choice.get()).ok();
+    // one pass when every choice is an object (always, in practice); else the first one alone
+    let choice: Option<WireChoice<'_>> = match serde_json::from_str::<Vec<WireChoice<'_>>>(choices)
+    {
+        Ok(mut all) if !all.is_empty() => Some(all.swap_remove(0)),
+        Ok(_) => return None,
+        Err(_) => {
+            let all: Vec<&RawValue> = serde_json::from_str(choices).ok()?;
+            // a choice that is not an object has no message
+            serde_json::from_str(all.first()?.get()).ok()
+        }
+    };
     let (message, finish) = match choice {
         Some(c) => (c.message, c.finish_reason),
         None => (None, None),
@@ -163,6 +167,19 @@ pub fn response_to_canonical(body: &[u8]) -> Option<ChatResponse> {
         stop: stop_reason(raw_str(finish).as_deref().unwrap_or("stop")),
         usage,
     })
+}
+
+/// The first element of a `choices` array: in one pass when every choice is an object (always,
+/// in practice), else the first one alone (`None` when it is not an object).
+fn first_choice<'a, T: serde::Deserialize<'a>>(choices: &'a str) -> Option<T> {
+    match serde_json::from_str::<Vec<T>>(choices) {
+        Ok(mut all) if !all.is_empty() => Some(all.swap_remove(0)),
+        Ok(_) => None,
+        Err(_) => {
+            let all: Vec<&RawValue> = serde_json::from_str(choices).ok()?;
+            serde_json::from_str(all.first()?.get()).ok()
+        }
+    }
 }
 
 /// The members of a `chat.completion.chunk` the decoder reads, kept raw.
@@ -275,9 +292,7 @@ impl StreamDecoder {
         let choice = v
             .choices
             .filter(|c| c.get().starts_with('['))
-            .and_then(|c| serde_json::from_str::<Vec<&RawValue>>(c.get()).ok())
-            .and_then(|c| c.first().copied())
-            .and_then(|c| serde_json::from_str::<WireChunkChoice<'_>>(c.get()).ok());
+            .and_then(|c| first_choice::<WireChunkChoice<'_>>(c.get()));
         if let Some(choice) = choice {
             if let Some(delta) = &choice.delta {
                 if let Some(r) = raw_str(delta.reasoning_content).filter(|r| !r.is_empty()) {

@@ -125,6 +125,21 @@ pub struct StreamEncoder {
     usage: Option<Usage>,
 }
 
+/// Writes `n` in decimal (no allocation: this runs for every event).
+fn push_u64(out: &mut Vec<u8>, mut n: u64) {
+    let mut digits = [0u8; 20];
+    let mut at = digits.len();
+    loop {
+        at -= 1;
+        digits[at] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    out.extend_from_slice(&digits[at..]);
+}
+
 /// Writes one event: `event: KIND`, then `data:` with `type` and `sequence_number` first and the
 /// body's own members after.
 fn write_event<T: Serialize>(sequence: &mut u64, kind: &str, body: &T, out: &mut Vec<u8>) {
@@ -133,7 +148,7 @@ fn write_event<T: Serialize>(sequence: &mut u64, kind: &str, body: &T, out: &mut
     out.extend_from_slice(b"\ndata: {\"type\":\"");
     out.extend_from_slice(kind.as_bytes());
     out.extend_from_slice(b"\",\"sequence_number\":");
-    out.extend_from_slice(sequence.to_string().as_bytes());
+    push_u64(out, *sequence);
     *sequence += 1;
     let start = out.len();
     if serde_json::to_writer(&mut *out, body).is_err() || out.len() - start < 2 {
