@@ -67,19 +67,7 @@ pub(crate) fn usage_of(api: ClientApi, stream: bool, body: &[u8]) -> Option<Toke
                     reasoning: u.reasoning_tokens.unwrap_or(0),
                 });
             }
-            let u = serde_json::from_slice::<WithUsage>(body).ok()?.usage?;
-            Some(TokenUsage {
-                input: u.prompt_tokens?,
-                output: u.completion_tokens.unwrap_or(0),
-                cached_input: u
-                    .prompt_tokens_details
-                    .and_then(|d| d.cached_tokens)
-                    .unwrap_or(0),
-                reasoning: u
-                    .completion_tokens_details
-                    .and_then(|d| d.reasoning_tokens)
-                    .unwrap_or(0),
-            })
+            openai::upstream::usage_in(body).map(TokenUsage::from)
         }
         ClientApi::Messages => anthropic::response_to_canonical(body).map(|r| r.usage.into()),
         ClientApi::CountTokens | ClientApi::Responses => None,
@@ -117,29 +105,6 @@ pub(crate) fn answer_of(api: ClientApi, stream: bool, body: &[u8]) -> Option<Str
         }
     }
     Some(text)
-}
-
-#[derive(serde::Deserialize)]
-struct WithUsage {
-    usage: Option<WireUsage>,
-}
-
-#[derive(serde::Deserialize)]
-struct WireUsage {
-    prompt_tokens: Option<u64>,
-    completion_tokens: Option<u64>,
-    prompt_tokens_details: Option<PromptDetails>,
-    completion_tokens_details: Option<CompletionDetails>,
-}
-
-#[derive(serde::Deserialize)]
-struct PromptDetails {
-    cached_tokens: Option<u64>,
-}
-
-#[derive(serde::Deserialize)]
-struct CompletionDetails {
-    reasoning_tokens: Option<u64>,
 }
 
 /// The chat dialect of an API's answers (`None`: its answers are not chat answers).

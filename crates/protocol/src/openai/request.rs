@@ -178,26 +178,25 @@ impl<'a> EmbeddingsRequest<'a> {
     }
 }
 
-/// A validated `POST /v1/completions` body (legacy text completions: served by local models and
-/// OpenAI-dialect providers). Only `model`, `prompt` and `stream` are read here; the server that
-/// answers checks the rest.
+/// A body addressed by `model` whose one other required member is `required`: what the gateway
+/// reads of a legacy completion or a Responses request (model, stream flag, the model's span).
 #[derive(Debug)]
-pub struct CompletionRequest<'a> {
+struct Addressed<'a> {
     view: ObjectView<'a>,
     model: Cow<'a, str>,
     model_span: Range<usize>,
     stream: bool,
 }
 
-impl<'a> CompletionRequest<'a> {
-    pub fn parse(body: &'a [u8]) -> Result<Self, RequestError> {
+impl<'a> Addressed<'a> {
+    fn parse(body: &'a [u8], required: &str) -> Result<Self, RequestError> {
         let view = ObjectView::parse(body)?;
         let (model, model_span) = required_model(&view)?;
-        view.get("prompt")
+        view.get(required)
             .filter(|m| JsonType::of(m) != JsonType::Null)
-            .ok_or_else(|| missing("prompt"))?;
+            .ok_or_else(|| missing(required))?;
         let stream = view.get("stream").map(|v| v.get()) == Some("true");
-        Ok(CompletionRequest {
+        Ok(Addressed {
             view,
             model,
             model_span,
@@ -205,15 +204,7 @@ impl<'a> CompletionRequest<'a> {
         })
     }
 
-    pub fn model(&self) -> &str {
-        &self.model
-    }
-
-    pub fn stream(&self) -> bool {
-        self.stream
-    }
-
-    pub fn rewrite(&self, upstream_model: &str) -> Splicer<'a> {
+    fn rewrite(&self, upstream_model: &str) -> Splicer<'a> {
         rewrite_model(
             &self.view,
             &self.model,
@@ -221,53 +212,56 @@ impl<'a> CompletionRequest<'a> {
             upstream_model,
         )
     }
+}
+
+/// A validated `POST /v1/completions` body (legacy text completions: served by local models and
+/// OpenAI-dialect providers). Only `model`, `prompt` and `stream` are read here; the server that
+/// answers checks the rest.
+#[derive(Debug)]
+pub struct CompletionRequest<'a>(Addressed<'a>);
+
+impl<'a> CompletionRequest<'a> {
+    pub fn parse(body: &'a [u8]) -> Result<Self, RequestError> {
+        Addressed::parse(body, "prompt").map(CompletionRequest)
+    }
+
+    pub fn model(&self) -> &str {
+        &self.0.model
+    }
+
+    pub fn stream(&self) -> bool {
+        self.0.stream
+    }
+
+    pub fn rewrite(&self, upstream_model: &str) -> Splicer<'a> {
+        self.0.rewrite(upstream_model)
+    }
 
     pub fn view(&self) -> &ObjectView<'a> {
-        &self.view
+        &self.0.view
     }
 }
 
 /// A validated `POST /v1/responses` body (the Responses API): its model and stream flag. Such a
 /// request is always answered through the canonical model (see [`super::responses`]).
 #[derive(Debug)]
-pub struct ResponsesRequest<'a> {
-    view: ObjectView<'a>,
-    model: Cow<'a, str>,
-    model_span: Range<usize>,
-    stream: bool,
-}
+pub struct ResponsesRequest<'a>(Addressed<'a>);
 
 impl<'a> ResponsesRequest<'a> {
     pub fn parse(body: &'a [u8]) -> Result<Self, RequestError> {
-        let view = ObjectView::parse(body)?;
-        let (model, model_span) = required_model(&view)?;
-        view.get("input")
-            .filter(|m| JsonType::of(m) != JsonType::Null)
-            .ok_or_else(|| missing("input"))?;
-        let stream = view.get("stream").map(|v| v.get()) == Some("true");
-        Ok(ResponsesRequest {
-            view,
-            model,
-            model_span,
-            stream,
-        })
+        Addressed::parse(body, "input").map(ResponsesRequest)
     }
 
     pub fn model(&self) -> &str {
-        &self.model
+        &self.0.model
     }
 
     pub fn stream(&self) -> bool {
-        self.stream
+        self.0.stream
     }
 
     pub fn rewrite(&self, upstream_model: &str) -> Splicer<'a> {
-        rewrite_model(
-            &self.view,
-            &self.model,
-            self.model_span.clone(),
-            upstream_model,
-        )
+        self.0.rewrite(upstream_model)
     }
 }
 

@@ -211,6 +211,18 @@ struct ErrorIn<'a> {
     message: Option<&'a RawValue>,
 }
 
+/// The `usage` a whole OpenAI answer reports, reading nothing else of it (`None` without
+/// `prompt_tokens`).
+pub fn usage_in(body: &[u8]) -> Option<Usage> {
+    #[derive(serde::Deserialize)]
+    struct WithUsage {
+        usage: Option<WireUsageIn>,
+    }
+    let u = serde_json::from_slice::<WithUsage>(body).ok()?.usage?;
+    u.prompt_tokens?;
+    Some(Usage::from(u))
+}
+
 /// `usage`, each count optional.
 #[derive(serde::Deserialize)]
 struct WireUsageIn {
