@@ -29,6 +29,11 @@ fn to_vec<T: Serialize>(value: &T) -> Result<Vec<u8>, WriteError> {
     serde_json::to_vec(value).map_err(|e| WriteError::Json(e.to_string()))
 }
 
+/// A converter's body, serialised (or why there is none).
+fn written<T: Serialize>(converted: Result<T, Unsupported>) -> Result<Vec<u8>, WriteError> {
+    to_vec(&converted?)
+}
+
 /// Reads a provider's stream, event by event, into canonical events.
 pub trait StreamDecode: Send {
     fn decode(&mut self, event: &sse::Event, out: &mut Vec<StreamEvent>);
@@ -234,7 +239,7 @@ impl Upstream for Anthropic {
         Dialect::Anthropic
     }
     fn request(&self, req: &ChatRequest, model: &str) -> Result<Vec<u8>, WriteError> {
-        to_vec(&anthropic::request_from_canonical(req, model)?)
+        written(anthropic::request_from_canonical(req, model))
     }
     fn response(&self, body: &[u8]) -> Option<ChatResponse> {
         anthropic::response_to_canonical(body)
@@ -272,7 +277,7 @@ impl Upstream for Gemini {
         Dialect::Gemini
     }
     fn request(&self, req: &ChatRequest, _model: &str) -> Result<Vec<u8>, WriteError> {
-        to_vec(&gemini::request_from_canonical(req)?)
+        written(gemini::request_from_canonical(req))
     }
     fn response(&self, body: &[u8]) -> Option<ChatResponse> {
         gemini::response_to_canonical(body)
@@ -285,11 +290,7 @@ impl Upstream for Gemini {
         openai: &[u8],
         model: &str,
     ) -> Option<Result<Vec<u8>, WriteError>> {
-        Some(
-            gemini::embeddings_request(openai, model)
-                .map_err(WriteError::from)
-                .and_then(|v| to_vec(&v)),
-        )
+        Some(written(gemini::embeddings_request(openai, model)))
     }
     fn embeddings_response(&self, body: &[u8], model: &str) -> Option<Value> {
         gemini::embeddings_response(body, model)
@@ -301,7 +302,7 @@ impl Upstream for Cohere {
         Dialect::Cohere
     }
     fn request(&self, req: &ChatRequest, model: &str) -> Result<Vec<u8>, WriteError> {
-        to_vec(&cohere::request_from_canonical(req, model)?)
+        written(cohere::request_from_canonical(req, model))
     }
     fn response(&self, body: &[u8]) -> Option<ChatResponse> {
         cohere::response_to_canonical(body)
@@ -314,11 +315,7 @@ impl Upstream for Cohere {
         openai: &[u8],
         model: &str,
     ) -> Option<Result<Vec<u8>, WriteError>> {
-        Some(
-            cohere::embeddings_request(openai, model)
-                .map_err(WriteError::from)
-                .and_then(|v| to_vec(&v)),
-        )
+        Some(written(cohere::embeddings_request(openai, model)))
     }
     fn embeddings_response(&self, body: &[u8], model: &str) -> Option<Value> {
         cohere::embeddings_response(body, model)
@@ -330,7 +327,7 @@ impl Upstream for Bedrock {
         Dialect::Bedrock
     }
     fn request(&self, req: &ChatRequest, _model: &str) -> Result<Vec<u8>, WriteError> {
-        to_vec(&bedrock::request_from_canonical(req)?)
+        written(bedrock::request_from_canonical(req))
     }
     fn response(&self, body: &[u8]) -> Option<ChatResponse> {
         bedrock::response_to_canonical(body)
@@ -346,11 +343,7 @@ impl Upstream for Bedrock {
         openai: &[u8],
         model: &str,
     ) -> Option<Result<Vec<u8>, WriteError>> {
-        Some(
-            bedrock::embeddings_request(openai, model)
-                .map_err(WriteError::from)
-                .and_then(|v| to_vec(&v)),
-        )
+        Some(written(bedrock::embeddings_request(openai, model)))
     }
     fn embeddings_response(&self, body: &[u8], model: &str) -> Option<Value> {
         bedrock::embeddings_response(body, model)
@@ -362,7 +355,7 @@ impl Upstream for WorkersAi {
         Dialect::WorkersAi
     }
     fn request(&self, req: &ChatRequest, _model: &str) -> Result<Vec<u8>, WriteError> {
-        to_vec(&workers_ai::request_from_canonical(req)?)
+        written(workers_ai::request_from_canonical(req))
     }
     fn response(&self, body: &[u8]) -> Option<ChatResponse> {
         workers_ai::response_to_canonical(body)
@@ -375,11 +368,7 @@ impl Upstream for WorkersAi {
         openai: &[u8],
         _model: &str,
     ) -> Option<Result<Vec<u8>, WriteError>> {
-        Some(
-            workers_ai::embeddings_request(openai)
-                .map_err(WriteError::from)
-                .and_then(|v| to_vec(&v)),
-        )
+        Some(written(workers_ai::embeddings_request(openai)))
     }
     fn embeddings_response(&self, body: &[u8], model: &str) -> Option<Value> {
         workers_ai::embeddings_response(body, model)

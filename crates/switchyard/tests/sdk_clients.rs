@@ -10,6 +10,27 @@ fn python() -> String {
     std::env::var("SWITCHYARD_PYTHON").unwrap_or_else(|_| "python3".to_owned())
 }
 
+/// Runs `tests/clients/{script}` against the gateway; it must exit 0 and print `done`.
+async fn run_client(gateway: &switchyard_testkit::Switchyard, script: &str, done: &str) {
+    let path = format!("{}/tests/clients/{script}", env!("CARGO_MANIFEST_DIR"));
+    let out = tokio::process::Command::new(python())
+        .arg(path)
+        .arg(gateway.base_url())
+        .output()
+        .await
+        .expect("python3 runs (scripts/test.sh installs the SDKs)");
+    let (stdout, stderr) = (
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr),
+    );
+    assert!(
+        out.status.success(),
+        "{stdout}\n{stderr}\n(the SDKs come from scripts/test.sh)\n{}",
+        gateway.logs()
+    );
+    assert!(stdout.contains(done), "{stdout}");
+}
+
 #[tokio::test]
 async fn openai_and_anthropic_sdks_work_by_changing_only_the_base_url() {
     let h = common::start_with(|mock| {
@@ -21,23 +42,7 @@ async fn openai_and_anthropic_sdks_work_by_changing_only_the_base_url() {
         )
     })
     .await;
-    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/clients/drop_in.py");
-    let out = tokio::process::Command::new(python())
-        .arg(script)
-        .arg(h.gateway.base_url())
-        .output()
-        .await
-        .expect("python3 runs (scripts/test.sh installs the SDKs)");
-    let (stdout, stderr) = (
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr),
-    );
-    assert!(
-        out.status.success(),
-        "{stdout}\n{stderr}\n(the SDKs come from scripts/test.sh)\n{}",
-        h.gateway.logs()
-    );
-    assert!(stdout.contains("drop-in clients: ok"), "{stdout}");
+    run_client(&h.gateway, "drop_in.py", "drop-in clients: ok").await;
     // the SDKs' keys never reached the providers
     for r in h.mock.requests() {
         let auth = [r.header("authorization"), r.header("x-api-key")];
@@ -65,26 +70,7 @@ async fn cloudflare_sdk_and_workers_ai_openai_endpoints_work_by_changing_only_th
         )
     })
     .await;
-    let script = concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/tests/clients/cloudflare_sdk.py"
-    );
-    let out = tokio::process::Command::new(python())
-        .arg(script)
-        .arg(h.gateway.base_url())
-        .output()
-        .await
-        .expect("python3 runs (scripts/test.sh installs the SDKs)");
-    let (stdout, stderr) = (
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr),
-    );
-    assert!(
-        out.status.success(),
-        "{stdout}\n{stderr}\n(the SDKs come from scripts/test.sh)\n{}",
-        h.gateway.logs()
-    );
-    assert!(stdout.contains("cloudflare clients: ok"), "{stdout}");
+    run_client(&h.gateway, "cloudflare_sdk.py", "cloudflare clients: ok").await;
     // AI Gateway's Workers AI provider path, with no provider named `workers-ai`: answered here
     let client = reqwest::Client::new();
     let run = client

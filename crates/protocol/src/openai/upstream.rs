@@ -1,7 +1,7 @@
 //! OpenAI as the *provider* side of a translation: canonical → Chat Completions request, and
 //! answers / stream chunks → canonical.
 
-use std::collections::HashMap;
+use std::collections::HashSet;
 
 use serde_json::value::RawValue;
 use serde_json::{json, Map, Value};
@@ -74,10 +74,14 @@ pub fn stop_reason(finish: &str) -> StopReason {
     }
 }
 
-/// The members of a `chat.completion` the decoder reads, each kept raw (a member of another type
-/// than expected is ignored, as it would be by a `Value` walk, instead of failing the body).
+/// The members of a `chat.completion` (or a `chat.completion.chunk`) the decoders read, each
+/// kept raw (a member of another type than expected is ignored, as it would be by a `Value`
+/// walk, instead of failing the body).
 #[derive(serde::Deserialize)]
 struct WireCompletion<'a> {
+    /// Chunks only: an error reported mid-stream.
+    #[serde(borrow)]
+    error: Option<&'a RawValue>,
     #[serde(borrow)]
     id: Option<&'a RawValue>,
     #[serde(borrow)]
@@ -88,9 +92,10 @@ struct WireCompletion<'a> {
     usage: Option<&'a RawValue>,
 }
 
+/// A choice: its `message` (a chunk's `delta`) and why it stopped.
 #[derive(serde::Deserialize)]
 struct WireChoice<'a> {
-    #[serde(borrow)]
+    #[serde(borrow, alias = "delta")]
     message: Option<WireMessage<'a>>,
     #[serde(borrow)]
     finish_reason: Option<&'a RawValue>,
@@ -122,17 +127,11 @@ pub fn response_to_canonical(body: &[u8]) -> Option<ChatResponse> {
     if !choices.starts_with('[') {
         return None;
     }
-    // one pass when every choice is an object (always, in practice); else the first one alone
-    let choice: Option<WireChoice<'_>> = match serde_json::from_str::<Vec<WireChoice<'_>>>(choices)
-    {
-        Ok(mut all) if !all.is_empty() => Some(all.swap_remove(0)),
-        Ok(_) => return None,
-        Err(_) => {
-            let all: Vec<&RawValue> = serde_json::from_str(choices).ok()?;
-            // a choice that is not an object has no message
-            serde_json::from_str(all.first()?.get()).ok()
-        }
-    };
+    if choices[1..].trim_start().starts_with(']') {
+        return None; // no choice at all
+    }
+    // a first choice that is not an object has no message
+    let choice: Option<WireChoice<'_>> = first_choice(choices);
     let (message, finish) = match choice {
         Some(c) => (c.message, c.finish_reason),
         None => (None, None),
@@ -180,29 +179,6 @@ fn first_choice<'a, T: serde::Deserialize<'a>>(choices: &'a str) -> Option<T> {
             serde_json::from_str(all.first()?.get()).ok()
         }
     }
-}
-
-/// The members of a `chat.completion.chunk` the decoder reads, kept raw.
-#[derive(serde::Deserialize)]
-struct WireChunk<'a> {
-    #[serde(borrow)]
-    error: Option<&'a RawValue>,
-    #[serde(borrow)]
-    id: Option<&'a RawValue>,
-    #[serde(borrow)]
-    model: Option<&'a RawValue>,
-    #[serde(borrow)]
-    choices: Option<&'a RawValue>,
-    #[serde(borrow)]
-    usage: Option<&'a RawValue>,
-}
-
-#[derive(serde::Deserialize)]
-struct WireChunkChoice<'a> {
-    #[serde(borrow)]
-    delta: Option<WireMessage<'a>>,
-    #[serde(borrow)]
-    finish_reason: Option<&'a RawValue>,
 }
 
 #[derive(serde::Deserialize)]
@@ -263,8 +239,8 @@ impl From<WireUsageIn> for Usage {
 pub struct StreamDecoder {
     started: bool,
     done: bool,
-    /// OpenAI tool call index → whether its start was announced.
-    tools: HashMap<u64, bool>,
+    /// OpenAI tool call indexes whose start was announced.
+    tools: HashSet<u64>,
 }
 
 impl StreamDecoder {
@@ -282,7 +258,7 @@ impl StreamDecoder {
             out.push(StreamEvent::Done);
             return;
         }
-        let Ok(v) = serde_json::from_str::<WireChunk<'_>>(&event.data) else {
+        let Ok(v) = serde_json::from_str::<WireCompletion<'_>>(&event.data) else {
             return;
         };
         if let Some(error) = v.error {
@@ -304,9 +280,9 @@ impl StreamDecoder {
         let choice = v
             .choices
             .filter(|c| c.get().starts_with('['))
-            .and_then(|c| first_choice::<WireChunkChoice<'_>>(c.get()));
+            .and_then(|c| first_choice::<WireChoice<'_>>(c.get()));
         if let Some(choice) = choice {
-            if let Some(delta) = &choice.delta {
+            if let Some(delta) = &choice.message {
                 if let Some(r) = raw_str(delta.reasoning_content).filter(|r| !r.is_empty()) {
                     out.push(StreamEvent::Reasoning(r.into_owned()));
                 }
@@ -334,9 +310,7 @@ impl StreamDecoder {
     fn tool_call_deltas(&mut self, calls: &Value, out: &mut Vec<StreamEvent>) {
         for call in calls.as_array().into_iter().flatten() {
             let index = call["index"].as_u64().unwrap_or(0);
-            let announced = self.tools.get(&index).copied().unwrap_or(false);
-            if !announced {
-                self.tools.insert(index, true);
+            if self.tools.insert(index) {
                 out.push(StreamEvent::ToolCallStart {
                     index: usize::try_from(index).unwrap_or(0),
                     id: call["id"].as_str().unwrap_or_default().to_owned(),

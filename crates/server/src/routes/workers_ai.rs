@@ -205,8 +205,9 @@ fn positive(name: &str, value: Option<&str>, default: usize) -> Result<usize, St
 
 /// Who made a model: the second part of `@cf/{author}/…` names, else `local`.
 fn author_of(name: &str) -> &str {
-    match name.split('/').collect::<Vec<_>>().as_slice() {
-        [scope, author, _, ..] if scope.starts_with('@') => author,
+    let mut parts = name.split('/');
+    match (parts.next(), parts.next(), parts.next()) {
+        (Some(scope), Some(author), Some(_)) if scope.starts_with('@') => author,
         _ => "local",
     }
 }
