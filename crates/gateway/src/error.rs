@@ -128,6 +128,30 @@ impl GatewayError {
         err
     }
 
+    /// Something the request names does not exist (or is not the caller's to see).
+    pub fn not_found(message: String) -> Self {
+        Self::new(
+            StatusCode::NOT_FOUND,
+            ErrorOrigin::Client,
+            "invalid_request_error",
+            "not_found",
+            message,
+        )
+    }
+
+    /// A query parameter out of range.
+    pub fn bad_query(param: &str, message: &str) -> Self {
+        let mut err = Self::new(
+            StatusCode::BAD_REQUEST,
+            ErrorOrigin::Client,
+            "invalid_request_error",
+            "invalid_value",
+            message.to_owned(),
+        );
+        err.param = Some(param.to_owned());
+        err
+    }
+
     /// A body in a type this route does not take.
     pub fn unsupported_media_type(message: String) -> Self {
         Self::new(

@@ -66,6 +66,7 @@ mod relay;
 mod reply;
 mod retry;
 mod router;
+mod stored;
 mod translate;
 mod universal;
 mod usage;
@@ -84,6 +85,7 @@ pub use answer::TokenUsage;
 pub use cache::{parse_key, CacheControls, CacheStats, CacheStatus, Purge, ResponseCache};
 pub use retry::RetryControls;
 pub use router::ModelRouter;
+pub use stored::ItemsQuery;
 pub use universal::redacted_for_log;
 pub use usage::UsageSlot;
 

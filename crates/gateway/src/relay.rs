@@ -25,7 +25,8 @@ use crate::translate::Transcoder;
 use crate::usage::{UsageSlot, UsageStrip};
 
 /// Something that watches a body's frames pass and may act on them (the cache recording an
-/// answer for storage and for requests coalesced onto it). Polled in the body's place.
+/// answer for storage and for requests coalesced onto it; a Responses answer being stored).
+/// Polled in the body's place.
 pub(crate) trait Tap: Send {
     /// The body being watched.
     fn body(&self) -> &ReplyBody;
@@ -34,6 +35,10 @@ pub(crate) trait Tap: Send {
         &mut self,
         cx: &mut Context<'_>,
     ) -> Poll<Option<Result<Frame<Bytes>, RelayError>>>;
+    /// Whether nothing is left to send (a tap holding bytes back says no).
+    fn is_end_stream(&self) -> bool {
+        self.body().is_end_stream()
+    }
 }
 
 /// A reply body (implements [`http_body::Body`]).
@@ -448,7 +453,7 @@ impl Body for ReplyBody {
         match &self.inner {
             Inner::Full(bytes) => bytes.is_none(),
             Inner::Sse(relay) => relay.finished,
-            Inner::Recorded(recorder) => recorder.body().is_end_stream(),
+            Inner::Recorded(recorder) => recorder.is_end_stream(),
             Inner::Stream(_) => false,
         }
     }

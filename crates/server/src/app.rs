@@ -3,7 +3,9 @@
 use axum::routing::{any, delete, get, patch, post, put};
 use axum::Router;
 
-use crate::routes::{admin, anthropic, health, keys, logs, native, openai, secrets, workers_ai};
+use crate::routes::{
+    admin, anthropic, health, keys, logs, native, openai, responses, secrets, workers_ai,
+};
 use crate::AppState;
 
 /// Every route Switchyard serves.
@@ -13,6 +15,14 @@ pub fn app(state: AppState) -> Router {
         .route("/v1/completions", post(openai::completions))
         .route("/v1/embeddings", post(openai::embeddings))
         .route("/v1/responses", post(openai::responses))
+        .route(
+            "/v1/responses/{id}",
+            get(responses::retrieve).merge(delete(responses::delete)),
+        )
+        .route(
+            "/v1/responses/{id}/input_items",
+            get(responses::input_items),
+        )
         .route("/ai/run/{*model}", post(workers_ai::run))
         .route("/ai/models/search", get(workers_ai::search))
         .route("/ai/models/schema", get(workers_ai::schema))
@@ -44,6 +54,14 @@ pub fn app(state: AppState) -> Router {
         .route(
             "/client/v4/accounts/{account}/ai/v1/responses",
             post(openai::responses),
+        )
+        .route(
+            "/client/v4/accounts/{account}/ai/v1/responses/{id}",
+            get(responses::retrieve).merge(delete(responses::delete)),
+        )
+        .route(
+            "/client/v4/accounts/{account}/ai/v1/responses/{id}/input_items",
+            get(responses::input_items),
         )
         .route(
             "/client/v4/accounts/{account}/ai/v1/models",

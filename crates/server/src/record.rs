@@ -36,6 +36,7 @@ pub(crate) fn route_template(path: &str) -> Option<&'static str> {
         "/v1/models" => "/v1/models",
         "/universal" => "/universal",
         p if p.starts_with("/v1/models/") => "/v1/models/{id}",
+        p if p.starts_with("/v1/responses/") => "/v1/responses/{id}",
         p if p.starts_with("/ai/run/") => "/ai/run/{model}",
         "/ai/models/search" | "/ai/models/schema" => "/ai/models/…",
         p if p.starts_with("/client/v4/") => match cloudflare_route(p) {
@@ -59,6 +60,9 @@ fn cloudflare_route(path: &str) -> Option<&'static str> {
         "ai/v1/chat/completions" => "/client/v4/accounts/{account}/ai/v1/chat/completions",
         "ai/v1/embeddings" => "/client/v4/accounts/{account}/ai/v1/embeddings",
         "ai/v1/responses" => "/client/v4/accounts/{account}/ai/v1/responses",
+        r if r.starts_with("ai/v1/responses/") => {
+            "/client/v4/accounts/{account}/ai/v1/responses/{id}"
+        }
         "ai/v1/models" => "/client/v4/accounts/{account}/ai/v1/models",
         _ => return None,
     })

@@ -77,6 +77,7 @@ impl AppState {
     }
 
     pub fn with_observer(mut self, observer: Arc<Observer>) -> Self {
+        self.gateway.attach_log(Arc::clone(&observer));
         self.observer = Some(observer);
         self
     }

@@ -32,6 +32,7 @@ use crate::in_process::{InProcess, InProcessProviders};
 use crate::passthrough::NativeRequest;
 use crate::reply::Reply;
 use crate::retry::RetryControls;
+use crate::stored::{Keeping, StoredResponses};
 use crate::{GatewayError, ModelRouter, RequestContext};
 
 /// Shared, immutable gateway state.
@@ -51,6 +52,8 @@ pub struct Gateway {
     /// Providers answered in this process: every provider of kind `local` (the runtime), and
     /// whatever [`Gateway::answer_in_process`] added.
     in_process: InProcessProviders,
+    /// The Responses API's stored responses (once the request log is attached).
+    stored: StoredResponses,
 }
 
 /// What the edge parsed: the one input of [`Gateway::handle`].
@@ -136,6 +139,7 @@ impl Gateway {
                 })
                 .collect::<Result<_, _>>()?,
             runtime,
+            stored: StoredResponses::default(),
         })
     }
 
@@ -158,6 +162,8 @@ impl Gateway {
         ctx: &RequestContext,
         mut request: ApiRequest,
     ) -> Result<Reply, GatewayError> {
+        // the Responses API: an earlier response's conversation carried in; what to keep
+        let keeping = self.stored_state(ctx, &mut request).await?;
         // `model = "auto"`: the hybrid router picks the tier (and says why), or runs the cascade
         let routed = match self.route_auto(&request).await? {
             Auto::No => None,
@@ -192,7 +198,21 @@ impl Gateway {
                 self.cache.store(pending, result)?
             }
         };
-        Ok(self.finish(reply, ticket, routed, inferred))
+        Ok(self.finish(reply, ticket, routed, inferred, keeping))
+    }
+
+    /// Step 0 (Responses API only): `previous_response_id` read back into the body's input;
+    /// whether and how the answer is kept.
+    async fn stored_state(
+        &self,
+        ctx: &RequestContext,
+        request: &mut ApiRequest,
+    ) -> Result<Option<Keeping>, GatewayError> {
+        if request.api != ClientApi::Responses {
+            return Ok(None);
+        }
+        let caller = request.key.as_ref().map(|k| k.id());
+        self.stored.prepare(ctx, &mut request.body, caller).await
     }
 
     /// Step 1: a hybrid route (`model = "auto"` or a named one) decides the tier.
@@ -265,6 +285,7 @@ impl Gateway {
         ticket: Option<crate::control::Ticket>,
         routed: Option<crate::hybrid::Routed>,
         inferred: bool,
+        keeping: Option<Keeping>,
     ) -> Reply {
         if inferred {
             // a bare model name: say which provider it went to (cache hits too)
@@ -275,6 +296,12 @@ impl Gateway {
         if let Some(routed) = routed {
             reply.set_routing(routed);
         }
+        if let Some(keeping) = keeping {
+            let stream = reply.served.stream;
+            reply.response = reply
+                .response
+                .map(|body| self.stored.keep(keeping, body, stream));
+        }
         reply
     }
 
@@ -282,6 +309,40 @@ impl Gateway {
     /// over HTTP (a test's fake provider; local models are answered this way already).
     pub fn answer_in_process(&mut self, provider: &str, handler: Arc<dyn InProcess>) {
         self.in_process.insert(provider, handler);
+    }
+
+    /// Stores the Responses API's responses in `observer`'s request log (once; ignored when the
+    /// log is off).
+    pub fn attach_log(&self, observer: Arc<crate::observe::Observer>) {
+        self.stored.attach(observer);
+    }
+
+    /// `GET /v1/responses/{id}`: the stored response, if `caller` (a gateway key id) may see it.
+    pub async fn stored_response(
+        &self,
+        id: &str,
+        caller: Option<&str>,
+    ) -> Result<Bytes, GatewayError> {
+        self.stored.get(id, caller).await
+    }
+
+    /// `DELETE /v1/responses/{id}`.
+    pub async fn delete_stored_response(
+        &self,
+        id: &str,
+        caller: Option<&str>,
+    ) -> Result<Bytes, GatewayError> {
+        self.stored.delete(id, caller).await
+    }
+
+    /// `GET /v1/responses/{id}/input_items`.
+    pub async fn stored_input_items(
+        &self,
+        id: &str,
+        caller: Option<&str>,
+        query: &crate::stored::ItemsQuery,
+    ) -> Result<Bytes, GatewayError> {
+        self.stored.input_items(id, caller, query).await
     }
 
     /// Turns on stored provider keys (once; later calls are ignored).

@@ -8,5 +8,6 @@ pub mod keys;
 pub mod logs;
 pub mod native;
 pub mod openai;
+pub mod responses;
 pub mod secrets;
 pub mod workers_ai;

@@ -8,6 +8,7 @@ use sqlx::any::AnyPoolOptions;
 use sqlx::{AnyPool, Executor};
 
 use super::postgres::PgLog;
+use super::responses::{self, Bound, StoredResponse};
 use super::schema::{Kind, MIGRATIONS};
 use super::sqlite::SqliteLog;
 use super::{LogFilter, LogPatch, LogRecord, PackedRows};
@@ -230,14 +231,61 @@ impl LogStore {
         }
     }
 
-    /// Applies `retention` (for `delete-oldest`); returns how many rows went.
+    /// Applies `retention` (for `delete-oldest`) to the log and to stored responses alike;
+    /// returns how many log rows went.
     pub async fn enforce(&self, retention: &Retention, now_ms: i64) -> Result<u64, StoreError> {
         if retention.mode == RetentionMode::StopInserting {
             return Ok(0);
         }
+        let bound = Bound {
+            before: retention.max_age.map(|a| now_ms - a.as_millis() as i64),
+            max_rows: retention.max_rows,
+        };
         match &self.backend {
-            Backend::Sqlite(s) => s.enforce(retention, now_ms).await,
-            Backend::Postgres(p) => p.enforce(retention, now_ms).await,
+            Backend::Sqlite(s) => {
+                s.responses(move |c| responses::sqlite::enforce(c, bound))
+                    .await?;
+                s.enforce(retention, now_ms).await
+            }
+            Backend::Postgres(p) => {
+                responses::postgres::enforce(&p.pool, bound).await?;
+                p.enforce(retention, now_ms).await
+            }
+        }
+    }
+
+    /// Keeps `response` (replacing one stored under its id).
+    pub async fn put_response(&self, response: StoredResponse) -> Result<(), StoreError> {
+        match &self.backend {
+            Backend::Sqlite(s) => {
+                s.responses(move |c| responses::sqlite::put(c, &response))
+                    .await
+            }
+            Backend::Postgres(p) => responses::postgres::put(&p.pool, &response).await,
+        }
+    }
+
+    /// The stored response `id`, if kept.
+    pub async fn get_response(&self, id: &str) -> Result<Option<StoredResponse>, StoreError> {
+        match &self.backend {
+            Backend::Sqlite(s) => {
+                let id = id.to_owned();
+                s.read_responses(move |c| responses::sqlite::get(c, &id))
+                    .await
+            }
+            Backend::Postgres(p) => responses::postgres::get(&p.pool, id).await,
+        }
+    }
+
+    /// Deletes the stored response `id`; false when there was none.
+    pub async fn delete_response(&self, id: &str) -> Result<bool, StoreError> {
+        match &self.backend {
+            Backend::Sqlite(s) => {
+                let id = id.to_owned();
+                s.responses(move |c| responses::sqlite::delete(c, &id))
+                    .await
+            }
+            Backend::Postgres(p) => responses::postgres::delete(&p.pool, id).await,
         }
     }
 }

@@ -9,6 +9,7 @@
 //! - [`sqlite`]: rows packed in compressed blocks; [`rowblocks`] its operations, [`codec`] the
 //!   rows' encoding, [`blocks`] the bodies', [`native`] its writer thread and reader connection.
 //! - [`filter`]: a filter → SQL `WHERE` clause, or a row matcher.
+//! - [`responses`]: stored responses (the Responses API's `store`), in the same database.
 
 mod blocks;
 mod codec;
@@ -17,6 +18,7 @@ mod filter;
 mod native;
 mod packed;
 mod postgres;
+mod responses;
 mod rowblocks;
 mod schema;
 mod sqlite;
@@ -25,6 +27,7 @@ use serde::{Deserialize, Serialize};
 
 pub use self::db::{LogStore, Retention, RetentionMode};
 pub use self::packed::PackedRows;
+pub use self::responses::StoredResponse;
 
 /// The SQLite row key of a gateway log id: the top 60 bits of its UUIDv7 (48 bits of Unix ms and
 /// the 12-bit counter the gateway puts in `rand_a`), unique per process and increasing with time.

@@ -150,6 +150,11 @@ pub(crate) const MIGRATIONS: &[Migration] = &[
         sqlite: V3_SQLITE,
         postgres: "",
     },
+    Migration {
+        version: 4,
+        sqlite: super::responses::TABLE_SQL,
+        postgres: super::responses::TABLE_SQL,
+    },
 ];
 
 /// Every column, in insert order.

@@ -204,6 +204,25 @@ impl SqliteLog {
             .await
     }
 
+    /// Runs a change to stored responses on the writer thread (after every write before it).
+    pub(crate) async fn responses<T: Send + 'static>(
+        &self,
+        job: impl FnOnce(&rusqlite::Connection) -> Result<T, String> + Send + 'static,
+    ) -> Result<T, StoreError> {
+        self.native
+            .write(move |w| job(&w.conn))
+            .await?
+            .map_err(failed)
+    }
+
+    /// Reads stored responses on the reader connection.
+    pub(crate) async fn read_responses<T: Send + 'static>(
+        &self,
+        query: impl FnOnce(&rusqlite::Connection) -> Result<T, String> + Send + 'static,
+    ) -> Result<T, StoreError> {
+        self.native.read(query).await
+    }
+
     pub(crate) fn count(&self) -> u64 {
         self.rows.load(Ordering::Relaxed).max(0) as u64
     }

@@ -59,9 +59,9 @@ for model in ["gpt-4o-mini", "claude-sonnet-4-5"]:
     assert [o.name for o in final.output if o.type == "function_call"] == ["get_weather"], final
 try:
     oa.responses.create(model="gpt-4o-mini", input="Hi", previous_response_id="resp_1")
-    raise AssertionError("previous_response_id needs stored responses")
+    raise AssertionError("no response resp_1 was stored")
 except openai.BadRequestError as e:
-    assert "previous_response_id" in str(e), e
+    assert (e.code, e.param) == ("previous_response_not_found", "previous_response_id"), e
 
 an = anthropic.Anthropic(base_url=base, api_key="sk-ant-whatever-the-app-had")
 message = an.messages.create(
