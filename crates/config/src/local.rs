@@ -343,6 +343,7 @@ pub(crate) fn provider(runtime: &RuntimeConfig) -> ProviderSpec {
         google: None,
         aws: None,
         timeouts: Timeouts::default(),
+        responses_api: switchyard_providers::ResponsesApi::Chat,
     }
 }
 

@@ -257,6 +257,7 @@ struct ResolvedProvider<'a> {
     deployments: Option<&'a std::collections::BTreeMap<String, String>>,
     #[serde(skip_serializing_if = "std::collections::BTreeMap::is_empty")]
     headers: &'a std::collections::BTreeMap<String, switchyard_providers::Secret>,
+    responses_api: &'static str,
 }
 
 impl<'a> From<&'a ProviderSpec> for ResolvedProvider<'a> {
@@ -274,6 +275,7 @@ impl<'a> From<&'a ProviderSpec> for ResolvedProvider<'a> {
             api_version: p.azure.as_ref().map(|a| a.api_version.as_str()),
             deployments: p.azure.as_ref().map(|a| &a.deployments),
             headers: &p.headers,
+            responses_api: p.responses_api.name(),
         }
     }
 }

@@ -97,6 +97,9 @@ pub struct RawProvider {
     pub idle_timeout_ms: Option<Spanned<u64>>,
     /// The whole answer, streams included (default: no bound).
     pub total_timeout_ms: Option<Spanned<u64>>,
+    /// `native` (its own `/responses`; default for `openai` and `azure`) or `chat` (the
+    /// Responses API translated to its chat API; default for every other kind).
+    pub responses_api: Option<Spanned<String>>,
 }
 
 #[derive(Debug, Deserialize)]

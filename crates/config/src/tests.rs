@@ -549,3 +549,31 @@ fn urls_are_printed_without_their_password() {
         "postgres://[redacted]@h/db?x=a@b"
     );
 }
+
+#[test]
+fn responses_api_defaults_per_kind_and_is_checked() {
+    use switchyard_providers::ResponsesApi;
+    let c = load(
+        "[providers.o]\nkind = \"openai\"\napi_key = \"k\"\n\
+         [providers.v]\nkind = \"openai-compatible\"\nbase_url = \"http://127.0.0.1:1/v1\"\n\
+         [providers.p]\nkind = \"openai-compatible\"\nbase_url = \"http://127.0.0.1:2/v1\"\nresponses_api = \"native\"\n\
+         [providers.a]\nkind = \"anthropic\"\napi_key = \"k\"\n",
+    )
+    .unwrap();
+    let api = |name: &str| {
+        c.providers
+            .iter()
+            .find(|p| p.name == name)
+            .unwrap()
+            .responses_api
+    };
+    assert_eq!(api("o"), ResponsesApi::Native);
+    assert_eq!(api("v"), ResponsesApi::Chat);
+    assert_eq!(api("p"), ResponsesApi::Native);
+    assert_eq!(api("a"), ResponsesApi::Chat);
+    let e =
+        error("[providers.a]\nkind = \"anthropic\"\napi_key = \"k\"\nresponses_api = \"native\"\n");
+    assert!(e.contains("needs a provider of the OpenAI family"), "{e}");
+    let e = error("[providers.o]\nkind = \"openai\"\napi_key = \"k\"\nresponses_api = \"yes\"\n");
+    assert!(e.contains("\"native\" or \"chat\""), "{e}");
+}

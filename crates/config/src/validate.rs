@@ -4,7 +4,9 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use switchyard_providers::google::ServiceAccount;
-use switchyard_providers::{AwsSpec, AzureSpec, ProviderKind, ProviderSpec, Secret, Timeouts};
+use switchyard_providers::{
+    AwsSpec, AzureSpec, ProviderKind, ProviderSpec, ResponsesApi, Secret, Timeouts,
+};
 use toml::Spanned;
 
 use crate::env::{env_provider_kinds, Env};
@@ -25,6 +27,7 @@ pub const RESERVED_NAMES: &[&str] = &[
     "universal",
     "compat",
     "dashboard",
+    "client",
 ];
 
 pub(crate) fn validate(
@@ -322,6 +325,27 @@ fn provider(
         timeouts.idle = d;
     }
     timeouts.total = ms(&raw.total_timeout_ms, "total_timeout_ms")?;
+    let responses_api = match &raw.responses_api {
+        None => ResponsesApi::default_for(kind),
+        Some(v) => match v.get_ref().as_str() {
+            "chat" => ResponsesApi::Chat,
+            "native" if ResponsesApi::can_be_native(kind) => {
+                ResponsesApi::Native
+            }
+            "native" => {
+                return Err(src.error(
+                    Some(v.span()),
+                    format!("`responses_api = \"native\"` needs a provider of the OpenAI family (provider `{name}` is `{}`)", kind.name()),
+                ))
+            }
+            other => {
+                return Err(src.error(
+                    Some(v.span()),
+                    format!("`responses_api` must be \"native\" or \"chat\" (got `{other}`)"),
+                ))
+            }
+        },
+    };
 
     Ok(ProviderSpec {
         name,
@@ -334,6 +358,7 @@ fn provider(
         google,
         aws,
         timeouts,
+        responses_api,
     })
 }
 
@@ -541,5 +566,6 @@ fn from_env(kind: ProviderKind, key: String) -> ProviderSpec {
         google: None,
         aws: None,
         timeouts: Timeouts::default(),
+        responses_api: ResponsesApi::default_for(kind),
     }
 }

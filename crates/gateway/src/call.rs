@@ -55,6 +55,15 @@ impl PreparedCall {
     }
 
     /// Whether the client asked for a stream.
+    /// The provider API it goes to: the Responses API natively when nothing is translated
+    /// (`responses_api = "native"`), else the API serving the client's.
+    pub(crate) fn endpoint(&self) -> switchyard_providers::Endpoint {
+        match (self.api, &self.translation) {
+            (ClientApi::Responses, None) => switchyard_providers::Endpoint::Responses,
+            (api, _) => api.endpoint(),
+        }
+    }
+
     pub fn is_stream(&self) -> bool {
         self.stream
     }

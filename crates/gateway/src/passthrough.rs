@@ -215,6 +215,7 @@ impl Gateway {
             provider: provider.name().to_owned(),
             idle: provider.idle_timeout(),
             ends_by: provider.total_timeout().map(|t| (sent + t).into()),
+            fault: None,
         };
         let body = if req.verify && parts.status.is_success() {
             self.verified(provider, &parts.headers, body, info).await?

@@ -130,7 +130,10 @@ impl ReplyBody {
         let first = relay.ends_by.map_or(idle_due, |t| t.min(idle_due));
         let deadline = Box::pin(tokio::time::sleep_until(first));
         // relayed as the upstream sent it, in a client dialect: its end is checked
-        let tail = (transcoder.is_none() && relay.dialect.is_some()).then(Tail::default);
+        let tail = match (&transcoder, relay.dialect) {
+            (None, Some(dialect)) => Some(Tail::new(dialect)),
+            _ => None,
+        };
         ReplyBody {
             inner: Inner::Sse(Box::new(SseRelay {
                 upstream,
@@ -159,7 +162,13 @@ pub struct StreamInfo {
     pub idle: Duration,
     /// When the whole answer must be done (the provider's `total_timeout_ms`), if bounded.
     pub ends_by: Option<Instant>,
+    /// Where the relay says why it ended the stream with an error event (the request's record
+    /// reads it: the client got a 200, but not the whole answer).
+    pub fault: Option<FaultSlot>,
 }
+
+/// Why a relayed stream was ended early, once it was.
+pub type FaultSlot = std::sync::Arc<std::sync::OnceLock<String>>;
 
 struct SseRelay {
     upstream: UpstreamBody,
@@ -187,6 +196,9 @@ impl SseRelay {
     fn error_event(&mut self, code: &str, message: String) -> Result<Frame<Bytes>, RelayError> {
         self.finished = true;
         self.broken = true;
+        if let Some(fault) = &self.info.fault {
+            let _ = fault.set(message.clone());
+        }
         tracing::warn!(request_id = %self.info.request_id, provider = %self.info.provider, bytes = self.bytes, "{message}");
         match self.info.dialect {
             Some(dialect) => Ok(Frame::data(error_event(dialect, code, &message))),
@@ -302,7 +314,7 @@ impl SseRelay {
                     }
                 }
                 if let (Some(tail), Some(dialect)) = (&self.tail, self.info.dialect) {
-                    if !ended_whole(dialect, tail.bytes()) {
+                    if !ended_whole(dialect, tail) {
                         let message = format!(
                             "the stream from provider `{}` ended before the answer was complete",
                             self.info.provider
@@ -349,33 +361,63 @@ impl Drop for SseRelay {
     }
 }
 
-/// The last bytes of a stream (at most 64).
+/// The last bytes of a stream (at most 64), and whether an event that ends the stream went by
+/// (for dialects whose last event is too long to be in those bytes: the Responses API's
+/// `response.completed` carries the whole response).
 struct Tail {
     buf: [u8; 64],
     len: usize,
+    /// The event lines that end a stream, looked for as it passes.
+    ends: &'static [&'static [u8]],
+    ended: bool,
 }
 
-impl Default for Tail {
-    fn default() -> Self {
+/// The Responses API's last events.
+const RESPONSES_ENDS: &[&[u8]] = &[
+    b"event: response.completed",
+    b"event: response.incomplete",
+    b"event: response.failed",
+    b"event: error",
+];
+
+impl Tail {
+    fn new(dialect: Dialect) -> Self {
         Tail {
             buf: [0; 64],
             len: 0,
+            ends: match dialect {
+                Dialect::Responses => RESPONSES_ENDS,
+                _ => &[],
+            },
+            ended: false,
         }
     }
-}
 
-impl Tail {
     fn push(&mut self, data: &[u8]) {
+        if !self.ended && !self.ends.is_empty() {
+            // in this chunk, or across its start: the ends are shorter than 32 bytes
+            let has = |hay: &[u8]| {
+                self.ends
+                    .iter()
+                    .any(|e| memchr::memmem::find(hay, e).is_some())
+            };
+            let before = &self.buf[self.len.saturating_sub(32)..self.len];
+            let after = &data[..data.len().min(32)];
+            let mut joint = [0u8; 64];
+            joint[..before.len()].copy_from_slice(before);
+            joint[before.len()..before.len() + after.len()].copy_from_slice(after);
+            self.ended = has(data) || has(&joint[..before.len() + after.len()]);
+        }
         let cap = self.buf.len();
         if data.len() >= cap {
             self.buf.copy_from_slice(&data[data.len() - cap..]);
             self.len = cap;
-            return;
+        } else {
+            let keep = self.len.min(cap - data.len());
+            self.buf.copy_within(self.len - keep..self.len, 0);
+            self.buf[keep..keep + data.len()].copy_from_slice(data);
+            self.len = keep + data.len();
         }
-        let keep = self.len.min(cap - data.len());
-        self.buf.copy_within(self.len - keep..self.len, 0);
-        self.buf[keep..keep + data.len()].copy_from_slice(data);
-        self.len = keep + data.len();
     }
 
     fn bytes(&self) -> &[u8] {
@@ -383,14 +425,18 @@ impl Tail {
     }
 }
 
-/// Whether a stream in `dialect` whose last bytes are `tail` ended with its terminator: OpenAI's
-/// `data: [DONE]`, Anthropic's `message_stop` event (or either one's error event, which already
-/// told the client). Dialects without a terminator count as whole.
-fn ended_whole(dialect: Dialect, tail: &[u8]) -> bool {
-    let found = |needle: &[u8]| memchr::memmem::find(tail, needle).is_some();
+/// Whether a stream in `dialect` whose end is `tail` ended with its terminator: OpenAI's
+/// `data: [DONE]`, Anthropic's `message_stop` event, the Responses API's `response.completed`
+/// (or `.incomplete`, `.failed`), or an error event, which already told the client. Dialects
+/// without a terminator count as whole.
+fn ended_whole(dialect: Dialect, tail: &Tail) -> bool {
+    let found = |needle: &[u8]| memchr::memmem::find(tail.bytes(), needle).is_some();
     match dialect {
-        Dialect::OpenAi => tail.trim_ascii_end().ends_with(b"[DONE]") || found(b"\"error\""),
+        Dialect::OpenAi => {
+            tail.bytes().trim_ascii_end().ends_with(b"[DONE]") || found(b"\"error\"")
+        }
         Dialect::Anthropic => found(b"message_stop") || found(b"event: error"),
+        Dialect::Responses => tail.ended,
         _ => true,
     }
 }
@@ -465,5 +511,33 @@ impl Body for ReplyBody {
             }
             Inner::Sse(_) | Inner::Recorded(_) | Inner::Stream(_) => SizeHint::default(),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_responses_stream_ends_with_its_long_last_event_wherever_the_chunks_split() {
+        let completed = format!(
+            "event: response.output_text.done\ndata: {{}}\n\nevent: response.completed\ndata: {{\"response\":{{\"output\":\"{}\"}}}}\n\n",
+            "x".repeat(500)
+        );
+        for size in [1, 5, 17, 64, 100, completed.len()] {
+            let mut tail = Tail::new(Dialect::Responses);
+            for chunk in completed.as_bytes().chunks(size) {
+                tail.push(chunk);
+            }
+            assert!(ended_whole(Dialect::Responses, &tail), "chunks of {size}");
+        }
+        let mut cut = Tail::new(Dialect::Responses);
+        cut.push(
+            b"event: response.output_text.delta\ndata: {\"delta\":\"response.completed\"}\n\n",
+        );
+        assert!(!ended_whole(Dialect::Responses, &cut));
+        let mut done = Tail::new(Dialect::OpenAi);
+        done.push(b"data: {}\n\ndata: [DONE]\n\n");
+        assert!(ended_whole(Dialect::OpenAi, &done));
     }
 }

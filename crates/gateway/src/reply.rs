@@ -54,6 +54,8 @@ pub struct ServedNote {
     pub saved_usage: Option<TokenUsage>,
     /// Usage taken out of the client's stream (see `usage`).
     pub usage_slot: Option<UsageSlot>,
+    /// Why the relayed stream was ended with an error event, once it was.
+    pub stream_fault: Option<crate::relay::FaultSlot>,
     /// Which step answered: 0 = the model asked for, 1.. = its fallbacks.
     pub step: u32,
     /// What the request took from rate limits and budgets, settled by the record step.
@@ -78,6 +80,7 @@ impl ServedNote {
             cache: None,
             saved_usage: None,
             usage_slot: None,
+            stream_fault: None,
             step: 0,
             ticket: None,
             routing: None,

@@ -34,4 +34,4 @@ pub use error::{UpstreamError, UpstreamErrorKind};
 pub use kind::{Preset, ProviderKind};
 pub use provider::{native_path_problem, Endpoint, Provider, UpstreamRequest};
 pub use secret::Secret;
-pub use spec::{AwsSpec, AzureSpec, ProviderSpec, Timeouts};
+pub use spec::{AwsSpec, AzureSpec, ProviderSpec, ResponsesApi, Timeouts};

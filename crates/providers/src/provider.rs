@@ -26,6 +26,8 @@ pub enum Endpoint {
     CountTokens,
     /// OpenAI's legacy text completions.
     Completions,
+    /// OpenAI's Responses API (providers with `responses_api = "native"`).
+    Responses,
 }
 
 impl Endpoint {
@@ -36,6 +38,8 @@ impl Endpoint {
             (Endpoint::Embeddings, Dialect::OpenAi) => Some("embeddings"),
             (Endpoint::Completions, Dialect::OpenAi) => Some("completions"),
             (Endpoint::Completions, _) => None,
+            (Endpoint::Responses, Dialect::OpenAi) => Some("responses"),
+            (Endpoint::Responses, _) => None,
             (Endpoint::ChatCompletions, Dialect::Anthropic) => Some("messages"),
             (Endpoint::Embeddings, Dialect::Anthropic) => None,
             (Endpoint::ChatCompletions, Dialect::Cohere) => Some("chat"),
@@ -58,6 +62,7 @@ impl Endpoint {
             Endpoint::Embeddings => "embeddings",
             Endpoint::CountTokens => "count_tokens",
             Endpoint::Completions => "completions",
+            Endpoint::Responses => "responses",
         }
     }
 }

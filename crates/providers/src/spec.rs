@@ -24,6 +24,39 @@ pub struct ProviderSpec {
     /// AWS credentials (kind `bedrock`): requests are SigV4-signed.
     pub aws: Option<AwsSpec>,
     pub timeouts: Timeouts,
+    /// How it answers the Responses API: its own `/responses`, or its chat API (translated).
+    pub responses_api: ResponsesApi,
+}
+
+/// How a provider answers OpenAI's Responses API (`responses_api` in the config).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ResponsesApi {
+    /// Its own `POST …/responses`: the client's body goes through as is (model rewritten).
+    Native,
+    /// Its chat API, the request and answer translated through the canonical model.
+    Chat,
+}
+
+impl ResponsesApi {
+    /// OpenAI and Azure OpenAI have the Responses API; everything else is reached through chat.
+    pub fn default_for(kind: ProviderKind) -> Self {
+        match kind {
+            ProviderKind::OpenAi | ProviderKind::Azure => ResponsesApi::Native,
+            _ => ResponsesApi::Chat,
+        }
+    }
+
+    /// Whether `kind` speaks the OpenAI family's wire format (so may have `/responses`).
+    pub fn can_be_native(kind: ProviderKind) -> bool {
+        kind.dialect() == switchyard_protocol::Dialect::OpenAi && kind != ProviderKind::Local
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            ResponsesApi::Native => "native",
+            ResponsesApi::Chat => "chat",
+        }
+    }
 }
 
 /// Azure OpenAI addressing.

@@ -141,6 +141,15 @@ async fn a_stream_that_ends_early_ends_with_an_error_event() {
     assert_eq!(status, 200, "{text}");
     assert!(text.contains("event: error"), "{text}");
     assert!(!text.contains("message_stop"), "{text}");
+    // the log says so: a 200 the client could not use is not a success
+    for row in common::logging::rows(&url, 2).await {
+        assert_eq!(row["success"], false, "{row}");
+        let error = row["error"].as_str().unwrap_or_default();
+        assert!(
+            error.contains("ended before the answer was complete"),
+            "{row}"
+        );
+    }
 }
 
 /// What one client got.

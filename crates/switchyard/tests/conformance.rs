@@ -8,7 +8,9 @@ mod common;
 use serde_json::{json, Value};
 use switchyard_testkit::{MockUpstream, Switchyard};
 
-const PROVIDERS: &[&str] = &["oai", "claude", "gem", "co", "br", "cf"];
+/// `oai` answers the Responses API natively (its own `/v1/responses`); `oaichat` is an OpenAI
+/// provider reached through its chat API (`responses_api = "chat"`).
+const PROVIDERS: &[&str] = &["oai", "oaichat", "claude", "gem", "co", "br", "cf"];
 
 async fn start() -> (MockUpstream, Switchyard) {
     let mock = MockUpstream::start().await.unwrap();
@@ -20,6 +22,11 @@ env_providers = false
 kind = "openai"
 base_url = "{root}/v1"
 api_key = "k"
+[providers.oaichat]
+kind = "openai"
+base_url = "{root}/v1"
+api_key = "k"
+responses_api = "chat"
 [providers.claude]
 kind = "anthropic"
 base_url = "{root}/v1"

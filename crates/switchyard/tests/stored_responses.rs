@@ -53,14 +53,22 @@ async fn the_openai_sdk_stores_continues_lists_and_deletes_responses_across_prov
         .map(|r| r.json())
         .collect();
     assert_eq!(to_anthropic.len(), 1, "{to_anthropic:?}");
-    // the repeated first turn was a cache hit (answered under a new id all the same)
-    let to_openai = h
+    // OpenAI's turns went to its own Responses API, each whole (the mock stores nothing); the
+    // repeated first turn was a cache hit (answered under a new id all the same)
+    let to_openai: Vec<Value> = h
         .mock
         .requests()
         .iter()
-        .filter(|r| r.path.ends_with("/chat/completions"))
-        .count();
-    assert_eq!(to_openai, 3, "first, third and the unstored one");
+        .filter(|r| r.path.ends_with("/v1/responses"))
+        .map(|r| r.json())
+        .collect();
+    assert_eq!(to_openai.len(), 3, "first, third and the unstored one");
+    assert_eq!(
+        to_openai[1]["input"].as_array().unwrap().len(),
+        5,
+        "{}",
+        to_openai[1]
+    );
     let sent = &to_anthropic[0];
     assert_eq!(sent.get("system"), None, "{sent}");
     let roles: Vec<&str> = sent["messages"]
@@ -244,13 +252,14 @@ async fn with_the_request_log_off_nothing_is_stored_and_the_error_says_why() {
     let made: Value = h
         .http
         .post(h.gateway.url("/v1/responses"))
-        .json(&json!({"model": "oa/gpt-4o-mini", "input": "Hi"}))
+        .json(&json!({"model": "an/claude-sonnet-4-5", "input": "Hi"}))
         .send()
         .await
         .unwrap()
         .json()
         .await
         .unwrap();
+    // (a provider with its own Responses API says what it did itself)
     assert_eq!(made["store"], false, "{made}");
     let resp = h
         .http

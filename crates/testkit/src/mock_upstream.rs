@@ -8,6 +8,7 @@ mod chaos;
 mod cohere;
 mod faults;
 mod gemini;
+mod responses;
 mod workers_ai;
 
 use std::convert::Infallible;
@@ -95,6 +96,8 @@ impl MockUpstream {
         let app = Router::new()
             .route("/v1/chat/completions", post(chat))
             .route("/v1/embeddings", post(embeddings))
+            .route("/v1/responses", post(responses::create))
+            .route("/openai/v1/responses", post(responses::create))
             .route("/v1/models", get(models))
             .route("/v1/messages", post(anthropic::messages))
             .route("/v1/messages/count_tokens", post(anthropic::count_tokens))

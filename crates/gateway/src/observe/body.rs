@@ -79,6 +79,11 @@ impl<B: Body> ObservedBody<B> {
             if error.is_some() {
                 obs.error = error;
             }
+            // a stream the relay ended with an error event: a 200, but not the whole answer
+            if obs.error.is_none() {
+                let fault = obs.served.as_ref().and_then(|s| s.stream_fault.as_ref());
+                obs.error = fault.and_then(|f| f.get()).cloned();
+            }
             self.observer.submit(obs);
         }
     }

@@ -10,6 +10,7 @@ use switchyard_protocol::openai::{
     ChatRequest, CompletionRequest, EmbeddingsRequest, ResponsesRequest,
 };
 use switchyard_protocol::Dialect;
+use switchyard_providers::ResponsesApi;
 
 use super::Gateway;
 use crate::api::ClientApi;
@@ -109,7 +110,7 @@ enum Fit {
     Unsupported,
 }
 
-fn fit(api: ClientApi, provider: Dialect) -> Fit {
+fn fit(api: ClientApi, provider: Dialect, responses: ResponsesApi) -> Fit {
     let same = |yes: bool| if yes { Fit::Same } else { Fit::Translate };
     match api {
         ClientApi::ChatCompletions => same(provider == Dialect::OpenAi),
@@ -120,8 +121,9 @@ fn fit(api: ClientApi, provider: Dialect) -> Fit {
         ClientApi::Completions => Fit::Unsupported,
         // OpenAI-compatible and Anthropic-kind providers take (or refuse) the OpenAI body as is
         ClientApi::Embeddings => same(matches!(provider, Dialect::OpenAi | Dialect::Anthropic)),
-        // through the canonical model to every provider's chat API
-        ClientApi::Responses => Fit::Translate,
+        // to OpenAI's own `/responses` (and Azure's), else through the canonical model to the
+        // provider's chat API
+        ClientApi::Responses => same(responses == ResponsesApi::Native),
     }
 }
 
@@ -172,7 +174,9 @@ impl Gateway {
             None => self.router.resolve(req.model())?,
         };
         let stream = api != ClientApi::CountTokens && req.stream();
-        match fit(api, route.provider.dialect_for(route.upstream_model)) {
+        let provider = route.provider;
+        let dialect = provider.dialect_for(route.upstream_model);
+        match fit(api, dialect, provider.spec().responses_api) {
             Fit::Same => {}
             Fit::Translate => {
                 let (provider, model) = (route.provider, route.upstream_model);
@@ -192,7 +196,11 @@ impl Gateway {
                 ))
             }
         }
-        let mut splicer = req.rewrite(route.upstream_model);
+        let mut splicer = match api {
+            // Azure's Responses API names the deployment in the body
+            ClientApi::Responses => req.rewrite(provider.body_model(route.upstream_model)),
+            _ => req.rewrite(route.upstream_model),
+        };
         let strip_usage = stream
             && crate::usage::supported(route.provider.spec().kind)
             && req
@@ -265,16 +273,22 @@ mod tests {
         use ClientApi::*;
         use Dialect::*;
         let all = [OpenAi, Anthropic, Gemini, Cohere, Bedrock, WorkersAi];
+        let chat = ResponsesApi::Chat;
         for d in all {
-            assert_eq!(fit(ChatCompletions, d) == Fit::Same, d == OpenAi);
-            assert_eq!(fit(Messages, d) == Fit::Same, d == Anthropic);
-            assert_eq!(fit(CountTokens, d) == Fit::Translate, d == Gemini);
-            assert_eq!(fit(Completions, d) == Fit::Unsupported, d != OpenAi);
+            assert_eq!(fit(ChatCompletions, d, chat) == Fit::Same, d == OpenAi);
+            assert_eq!(fit(Messages, d, chat) == Fit::Same, d == Anthropic);
+            assert_eq!(fit(CountTokens, d, chat) == Fit::Translate, d == Gemini);
+            assert_eq!(fit(Completions, d, chat) == Fit::Unsupported, d != OpenAi);
             assert_eq!(
-                fit(Embeddings, d) == Fit::Translate,
+                fit(Embeddings, d, chat) == Fit::Translate,
                 matches!(d, Gemini | Cohere | Bedrock | WorkersAi)
             );
-            assert_eq!(fit(ClientApi::Responses, d), Fit::Translate);
+            assert_eq!(fit(ClientApi::Responses, d, chat), Fit::Translate);
         }
+        // providers with their own Responses API take the client's body
+        assert_eq!(
+            fit(ClientApi::Responses, OpenAi, ResponsesApi::Native),
+            Fit::Same
+        );
     }
 }

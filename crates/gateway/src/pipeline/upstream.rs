@@ -203,7 +203,7 @@ impl Gateway {
         }
         let forward = &api_request.forward;
         let mut request = call.provider.build(
-            call.api.endpoint(),
+            call.endpoint(),
             &call.upstream_model,
             call.stream,
             call.body.clone(),
@@ -283,7 +283,9 @@ impl Gateway {
             .provider
             .total_timeout()
             .map(|t| Instant::now() - upstream.latency + t);
+        let fault = stream.then(crate::relay::FaultSlot::default);
         let info = StreamInfo {
+            fault: fault.clone(),
             dialect: Some(call.api.dialect()),
             request_id: ctx.id,
             provider: call.provider.name().to_owned(),
@@ -343,6 +345,7 @@ impl Gateway {
                 stream,
                 requested_model: Some(call.requested.clone()),
                 usage_slot,
+                stream_fault: fault,
                 ..ServedNote::new(
                     call.provider.name().to_owned(),
                     call.upstream_model.clone(),

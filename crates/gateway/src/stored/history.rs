@@ -118,10 +118,31 @@ pub(super) fn continued(body: &[u8], items: &[Value]) -> Result<Bytes, GatewayEr
         })
     })?;
     map.remove("previous_response_id");
-    map.insert("input".into(), Value::Array(items.to_vec()));
+    map.insert("input".into(), Value::Array(for_upstream(items)));
     serde_json::to_vec(&map)
         .map(Bytes::from)
         .map_err(|e| GatewayError::internal(format!("serialising a continued request: {e}")))
+}
+
+/// The conversation as a provider is sent it: item ids and statuses left out (they are this
+/// gateway's, or another provider's, and mean nothing to the one answering now), and reasoning
+/// items only when self-contained (`encrypted_content`): a provider cannot look up another's.
+fn for_upstream(items: &[Value]) -> Vec<Value> {
+    items
+        .iter()
+        .filter(|item| {
+            item.get("type").and_then(Value::as_str) != Some("reasoning")
+                || item.get("encrypted_content").is_some_and(Value::is_string)
+        })
+        .map(|item| {
+            let mut item = item.clone();
+            if let Value::Object(map) = &mut item {
+                map.remove("id");
+                map.remove("status");
+            }
+            item
+        })
+        .collect()
 }
 
 /// `previous_response_id` names nothing this caller may continue.
@@ -182,11 +203,13 @@ mod tests {
     #[test]
     fn a_continued_request_carries_input_then_output() {
         let items = conversation(
-            r#"[{"type":"message","role":"user","content":"Hi"}]"#,
-            r#"{"id":"resp_1","output":[{"type":"message","role":"assistant","content":[{"type":"output_text","text":"Hello"}]}]}"#,
+            r#"[{"type":"message","id":"msg_1","role":"user","content":"Hi"}]"#,
+            r#"{"id":"resp_1","output":[{"type":"reasoning","id":"rs_1","summary":[]},
+                {"type":"reasoning","id":"rs_2","summary":[],"encrypted_content":"gAAA"},
+                {"type":"message","id":"msg_2","status":"completed","role":"assistant","content":[{"type":"output_text","text":"Hello"}]}]}"#,
         )
         .unwrap();
-        assert_eq!(items.len(), 2);
+        assert_eq!(items.len(), 4);
         let body = continued(
             br#"{"model":"m","previous_response_id":"resp_1","input":"ignored","instructions":"be brief"}"#,
             &items,
@@ -194,7 +217,12 @@ mod tests {
         .unwrap();
         let v: Value = serde_json::from_slice(&body).unwrap();
         assert_eq!(v.get("previous_response_id"), None);
+        assert_eq!(v["input"][0].get("id"), None, "ids stay in the store");
         assert_eq!(v["instructions"], "be brief");
-        assert_eq!(v["input"][1]["content"][0]["text"], "Hello");
+        // a reasoning item only another provider could look up is left out
+        assert_eq!(v["input"][1]["encrypted_content"], "gAAA");
+        assert_eq!(v["input"][2]["content"][0]["text"], "Hello");
+        assert_eq!(v["input"][2].get("status"), None);
+        assert_eq!(v["input"].as_array().unwrap().len(), 3);
     }
 }

@@ -87,14 +87,18 @@ impl Keeper {
         let Some(old) = &self.old_id else {
             return part; // not a response: nothing to rewrite, nothing kept
         };
+        // compact (this gateway's answers) and spaced (OpenAI's own, relayed natively)
         let mut pairs: Vec<(&[u8], &[u8])> = vec![
             (old, &self.new_id),
             (br#""store":false"#, br#""store":true"#),
+            (br#""store": false"#, br#""store": true"#),
         ];
-        let previous;
+        let (compact, spaced);
         if let Some(p) = &self.previous {
-            previous = [br#""previous_response_id":"#.as_slice(), p].concat();
-            pairs.push((br#""previous_response_id":null"#, &previous));
+            compact = [br#""previous_response_id":"#.as_slice(), p].concat();
+            spaced = [br#""previous_response_id": "#.as_slice(), p].concat();
+            pairs.push((br#""previous_response_id":null"#, &compact));
+            pairs.push((br#""previous_response_id": null"#, &spaced));
         }
         let out = match replaced(&part, &pairs) {
             Some(v) => Bytes::from(v),
@@ -139,34 +143,53 @@ struct Id<'a> {
     id: std::borrow::Cow<'a, str>,
 }
 
-/// The response id in a stream's first events (`"response":{"id":"…"`), quoted.
+/// The response id in a stream's events (the first one carrying its `response`), quoted.
 fn stream_id(part: &[u8]) -> Option<Vec<u8>> {
-    const AT: &[u8] = br#""response":{"id":""#;
-    let from = memchr::memmem::find(part, AT)? + AT.len() - 1;
-    let len = memchr::memchr(b'"', &part[from + 1..])?;
-    Some(part[from..from + len + 2].to_vec())
-}
-
-/// The `response` of the last terminal event in `part`, if any.
-fn final_response(part: &[u8]) -> Option<String> {
     #[derive(Deserialize)]
     struct Event<'a> {
         #[serde(borrow)]
-        response: &'a RawValue,
+        response: Option<Id<'a>>,
     }
+    part.split(|&b| b == b'\n')
+        .filter_map(|line| line.strip_prefix(b"data: "))
+        .find_map(|data| serde_json::from_slice::<Event<'_>>(data).ok()?.response)
+        .map(|r| quoted(&r.id))
+}
+
+/// The `response` of the last terminal event in `part` (`response.completed`, `.incomplete`,
+/// `.failed`), if any.
+fn final_response(part: &[u8]) -> Option<String> {
+    #[derive(Deserialize)]
+    struct Event<'a> {
+        #[serde(rename = "type", borrow)]
+        kind: std::borrow::Cow<'a, str>,
+        #[serde(borrow)]
+        response: Option<&'a RawValue>,
+    }
+    let terminal = [
+        "response.completed",
+        "response.incomplete",
+        "response.failed",
+    ];
     let mut found = None;
-    for event in part.split(|&b| b == b'\n') {
-        let Some(data) = event.strip_prefix(b"data: ") else {
+    for line in part.split(|&b| b == b'\n') {
+        let Some(data) = line.strip_prefix(b"data: ") else {
             continue;
         };
-        let terminal = [
-            &br#"{"type":"response.completed""#[..],
-            br#"{"type":"response.incomplete""#,
-            br#"{"type":"response.failed""#,
-        ];
-        if terminal.iter().any(|t| data.starts_with(t)) {
-            if let Ok(e) = serde_json::from_slice::<Event<'_>>(data) {
-                found = Some(e.response.get().to_owned());
+        // most events are deltas: parsed only when one of the names occurs
+        if !terminal
+            .iter()
+            .any(|t| memchr::memmem::find(data, t.as_bytes()).is_some())
+        {
+            continue;
+        }
+        if let Ok(Event {
+            kind,
+            response: Some(r),
+        }) = serde_json::from_slice(data)
+        {
+            if terminal.contains(&kind.as_ref()) {
+                found = Some(r.get().to_owned());
             }
         }
     }
@@ -319,6 +342,10 @@ data: {"type":"response.created","sequence_number":0,"response":{"id":"resp_42",
 
 "#;
         assert_eq!(stream_id(created).unwrap(), b"\"resp_42\"");
+        // wherever the id sits in the object
+        let sorted =
+            b"data: {\"response\":{\"created_at\":1,\"id\":\"resp_7\"},\"type\":\"x\"}\n\n";
+        assert_eq!(stream_id(sorted).unwrap(), b"\"resp_7\"");
         assert_eq!(final_response(created), None);
         let done = br#"event: response.completed
 data: {"type":"response.completed","sequence_number":9,"response":{"id":"resp_42","status":"completed"}}
@@ -328,5 +355,10 @@ data: {"type":"response.completed","sequence_number":9,"response":{"id":"resp_42
             final_response(done).unwrap(),
             r#"{"id":"resp_42","status":"completed"}"#
         );
+        let sorted =
+            br#"data: {"response":{"id":"r"},"sequence_number":3,"type":"response.incomplete"}"#;
+        assert_eq!(final_response(sorted).unwrap(), r#"{"id":"r"}"#);
+        let text = br#"data: {"delta":"response.completed","type":"response.output_text.delta"}"#;
+        assert_eq!(final_response(text), None);
     }
 }

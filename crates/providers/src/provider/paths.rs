@@ -29,13 +29,14 @@ fn model_in_path(
     match (dialect, endpoint) {
         (_, Endpoint::CountTokens) if dialect != Dialect::Gemini => None,
         (_, Endpoint::Completions) if dialect != Dialect::OpenAi => None,
+        (_, Endpoint::Responses) => None,
         (Dialect::Gemini, _) => {
             let method = match (endpoint, stream) {
                 (Endpoint::ChatCompletions, false) => "generateContent",
                 (Endpoint::ChatCompletions, true) => "streamGenerateContent?alt=sse",
                 (Endpoint::Embeddings, _) => "batchEmbedContents",
                 (Endpoint::CountTokens, _) => "countTokens",
-                (Endpoint::Completions, _) => return None,
+                (Endpoint::Completions | Endpoint::Responses, _) => return None,
             };
             Some(format!("models/{encoded}:{method}"))
         }
@@ -109,6 +110,10 @@ impl Provider {
         })?;
         if let Some(azure) = &inner.spec.azure {
             let deployment = azure.deployments.get(model).map_or(model, String::as_str);
+            if endpoint == Endpoint::Responses {
+                // Azure's Responses API is on its v1 surface: the deployment goes in the body
+                return self.parse_path(format!("{}/openai/v1/responses", inner.base_path), model);
+            }
             return self.parse_path(
                 format!(
                     "{}/openai/deployments/{}/{tail}?api-version={}",
@@ -122,12 +127,21 @@ impl Provider {
         match endpoint {
             Endpoint::ChatCompletions => inner.chat_path.clone(),
             Endpoint::Embeddings => inner.embeddings_path.clone(),
-            Endpoint::CountTokens | Endpoint::Completions => None,
+            Endpoint::CountTokens | Endpoint::Completions | Endpoint::Responses => None,
         }
         .map_or_else(
             || self.parse_path(format!("{}/{tail}", inner.base_path), model),
             Ok,
         )
+    }
+
+    /// The model as a request body names it: Azure's deployment for `model` (its Responses
+    /// API takes the deployment in the body), the model itself elsewhere.
+    pub fn body_model<'m>(&'m self, model: &'m str) -> &'m str {
+        match &self.inner.spec.azure {
+            Some(azure) => azure.deployments.get(model).map_or(model, String::as_str),
+            None => model,
+        }
     }
 
     fn parse_path(&self, path: String, model: &str) -> Result<PathAndQuery, UpstreamError> {

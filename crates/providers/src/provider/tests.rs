@@ -15,6 +15,7 @@ fn spec(kind: ProviderKind, base_url: &str) -> ProviderSpec {
         google: None,
         aws: None,
         timeouts: Timeouts::default(),
+        responses_api: crate::ResponsesApi::default_for(kind),
     }
 }
 
@@ -64,6 +65,35 @@ async fn azure_requests_use_deployment_url_and_api_key_header() {
         req.uri(),
         "/openai/deployments/other/chat/completions?api-version=2024-10-21"
     );
+}
+
+#[tokio::test]
+async fn the_responses_api_goes_to_openais_path_and_azures_v1_surface() {
+    let p = Provider::new(spec(ProviderKind::OpenAi, "http://127.0.0.1:9/v1")).unwrap();
+    let req = p.http_request(
+        &p.build(Endpoint::Responses, "gpt-4o", true, Bytes::new())
+            .unwrap(),
+    );
+    assert_eq!(req.uri(), "/v1/responses");
+    assert_eq!(p.body_model("gpt-4o"), "gpt-4o");
+    let mut s = spec(ProviderKind::Azure, "https://res.openai.azure.com");
+    s.azure = Some(AzureSpec {
+        api_version: "2024-10-21".into(),
+        deployments: BTreeMap::from([("gpt-4o".to_owned(), "prod-gpt4o".to_owned())]),
+    });
+    let p = Provider::new(s).unwrap();
+    let req = p.http_request(
+        &p.build(Endpoint::Responses, "gpt-4o", false, Bytes::new())
+            .unwrap(),
+    );
+    assert_eq!(req.uri(), "/openai/v1/responses");
+    assert_eq!(req.headers()["api-key"], "sk-test");
+    assert_eq!(p.body_model("gpt-4o"), "prod-gpt4o");
+    // providers of other dialects have no Responses API
+    let p = Provider::new(spec(ProviderKind::Anthropic, "http://127.0.0.1:9/v1")).unwrap();
+    assert!(p
+        .build(Endpoint::Responses, "claude", false, Bytes::new())
+        .is_err());
 }
 
 #[tokio::test]
