@@ -124,9 +124,12 @@ fn openai_error(status: u16, message: &str) -> (u16, Value) {
 
 /// A gateway over `config` (providers `a` and `b`, kind OpenAI, never reached over HTTP) with
 /// the fakes answering in-process.
+/// `a` and `b` are OpenAI-kind providers; `a` has no Responses API of its own (a chat-only
+/// server: Responses calls are translated for it), `b` has (they pass through).
 async fn gateway(extra: &str, fakes: &[(&str, Arc<Fake>)]) -> Gateway {
     let text = format!(
         "[providers.a]\nkind = \"openai\"\nbase_url = \"http://127.0.0.1:9/v1\"\napi_key = \"k\"\n\
+         responses_api = \"chat\"\n\
          [providers.b]\nkind = \"openai\"\nbase_url = \"http://127.0.0.1:9/v1\"\napi_key = \"k\"\n\
          [retries]\ndelay_ms = 1\n{extra}"
     );
@@ -370,6 +373,29 @@ async fn an_anthropic_client_on_an_openai_provider_is_translated_both_ways_and_s
     assert!(text.contains("event: message_start"), "{text}");
     assert!(text.contains("translated"), "{text}");
     assert!(text.contains("event: message_stop"), "{text}");
+}
+
+#[tokio::test]
+async fn a_responses_call_passes_to_a_provider_that_has_the_api() {
+    let answer = json!({"id": "resp_1", "object": "response", "status": "completed",
+        "output": [{"type": "message", "role": "assistant",
+                    "content": [{"type": "output_text", "text": "native", "annotations": []}]}],
+        "usage": {"input_tokens": 9, "output_tokens": 1, "total_tokens": 10}});
+    let b = Fake::new(&[(200, answer)]);
+    let gw = gateway("", &[("b", b.clone())]).await;
+    let body = json!({"model": "b/m1", "input": "Hi", "store": false,
+                      "tools": [{"type": "web_search"}]});
+    let reply = gw
+        .handle(&RequestContext::new(), request(ClientApi::Responses, body))
+        .await
+        .unwrap();
+    let answer = body_of(reply).await;
+    assert_eq!(answer["output"][0]["content"][0]["text"], "native");
+    // the client's body, model rewritten: nothing translated or refused
+    let (model, sent) = b.seen(0);
+    assert_eq!(model, "m1");
+    assert_eq!(sent, json!({"model": "m1", "input": "Hi", "store": false,
+                            "tools": [{"type": "web_search"}]}));
 }
 
 #[tokio::test]

@@ -163,5 +163,44 @@ fn responses(c: &mut Criterion) {
     );
 }
 
-criterion_group!(benches, converters, providers, responses);
+/// The same provider (Anthropic) behind both client dialects: what answering in the Responses
+/// API costs over answering in OpenAI chat, with the provider's side identical (the issue's
+/// target: the translated Responses path ≤ the translated chat path + 20 %).
+fn responses_vs_chat(c: &mut Criterion) {
+    use switchyard_protocol::openai::responses;
+    const REQUEST: &str = r#"{"model":"claude/claude-sonnet-4-5","instructions":"You are a concise assistant. Answer in one short sentence.","input":[{"role":"user","content":"What is the capital of France?"},{"role":"assistant","content":"The capital of France is Paris."},{"role":"user","content":"Say goodbye politely."}],"max_output_tokens":16,"temperature":0}"#;
+    c.bench_function("request responses -> anthropic", |b| {
+        b.iter(|| {
+            let canonical = responses::request_to_canonical(black_box(REQUEST.as_bytes())).unwrap();
+            let body = anthropic::request_from_canonical(&canonical, "claude-sonnet-4-5").unwrap();
+            serde_json::to_vec(&body).unwrap()
+        })
+    });
+    c.bench_function("response anthropic -> responses", |b| {
+        b.iter(|| {
+            let canonical =
+                anthropic::response_to_canonical(black_box(ANTHROPIC_RESPONSE.as_bytes())).unwrap();
+            responses::response_from_canonical(&canonical, 0).unwrap()
+        })
+    });
+    c.bench_function("stream event anthropic -> responses (one text delta)", |b| {
+        let mut decoder = anthropic::StreamDecoder::new();
+        let mut encoder = responses::StreamEncoder::new("claude-sonnet-4-5", 0);
+        let event = sse::Event {
+            event: Some("content_block_delta".into()),
+            data: ANTHROPIC_DELTA.into(),
+        };
+        let mut events: Vec<StreamEvent> = Vec::new();
+        let mut out = Vec::new();
+        b.iter(|| {
+            decoder.decode(black_box(&event), &mut events);
+            for e in events.drain(..) {
+                encoder.encode(&e, &mut out);
+            }
+            out.clear();
+        })
+    });
+}
+
+criterion_group!(benches, converters, providers, responses, responses_vs_chat);
 criterion_main!(benches);
