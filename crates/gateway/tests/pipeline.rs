@@ -394,8 +394,11 @@ async fn a_responses_call_passes_to_a_provider_that_has_the_api() {
     // the client's body, model rewritten: nothing translated or refused
     let (model, sent) = b.seen(0);
     assert_eq!(model, "m1");
-    assert_eq!(sent, json!({"model": "m1", "input": "Hi", "store": false,
-                            "tools": [{"type": "web_search"}]}));
+    assert_eq!(
+        sent,
+        json!({"model": "m1", "input": "Hi", "store": false,
+                            "tools": [{"type": "web_search"}]})
+    );
 }
 
 #[tokio::test]

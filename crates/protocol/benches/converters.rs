@@ -183,23 +183,26 @@ fn responses_vs_chat(c: &mut Criterion) {
             responses::response_from_canonical(&canonical, 0).unwrap()
         })
     });
-    c.bench_function("stream event anthropic -> responses (one text delta)", |b| {
-        let mut decoder = anthropic::StreamDecoder::new();
-        let mut encoder = responses::StreamEncoder::new("claude-sonnet-4-5", 0);
-        let event = sse::Event {
-            event: Some("content_block_delta".into()),
-            data: ANTHROPIC_DELTA.into(),
-        };
-        let mut events: Vec<StreamEvent> = Vec::new();
-        let mut out = Vec::new();
-        b.iter(|| {
-            decoder.decode(black_box(&event), &mut events);
-            for e in events.drain(..) {
-                encoder.encode(&e, &mut out);
-            }
-            out.clear();
-        })
-    });
+    c.bench_function(
+        "stream event anthropic -> responses (one text delta)",
+        |b| {
+            let mut decoder = anthropic::StreamDecoder::new();
+            let mut encoder = responses::StreamEncoder::new("claude-sonnet-4-5", 0);
+            let event = sse::Event {
+                event: Some("content_block_delta".into()),
+                data: ANTHROPIC_DELTA.into(),
+            };
+            let mut events: Vec<StreamEvent> = Vec::new();
+            let mut out = Vec::new();
+            b.iter(|| {
+                decoder.decode(black_box(&event), &mut events);
+                for e in events.drain(..) {
+                    encoder.encode(&e, &mut out);
+                }
+                out.clear();
+            })
+        },
+    );
 }
 
 criterion_group!(benches, converters, providers, responses, responses_vs_chat);

@@ -57,6 +57,28 @@ async fn openai_and_anthropic_sdks_work_by_changing_only_the_base_url() {
 }
 
 #[tokio::test]
+async fn an_openai_agents_sdk_agent_runs_its_tool_loop_through_the_gateway() {
+    let h = common::start_with(|mock| {
+        format!(
+            "[server]\nenv_providers = false\n\
+             [providers.oa]\nkind = \"openai\"\nbase_url = \"{root}\"\napi_key = \"sk-oa\"\n\
+             [providers.an]\nkind = \"anthropic\"\nbase_url = \"{root}\"\napi_key = \"sk-ant\"\n",
+            root = mock.root_url()
+        )
+    })
+    .await;
+    run_client(&h.gateway, "agents_sdk.py", "agents sdk: ok").await;
+    // every model call of the loops went to a provider, none with the app's key
+    let calls = h.mock.requests();
+    assert!(calls.iter().any(|r| r.path == "/v1/responses"), "{calls:?}");
+    assert!(calls.iter().any(|r| r.path == "/v1/messages"), "{calls:?}");
+    for r in &calls {
+        let auth = r.header("authorization").unwrap_or_default();
+        assert!(!auth.contains("whatever-the-app-had"), "{r:?}");
+    }
+}
+
+#[tokio::test]
 async fn cloudflare_sdk_and_workers_ai_openai_endpoints_work_by_changing_only_the_base_url() {
     let h = common::start_with(|mock| {
         format!(

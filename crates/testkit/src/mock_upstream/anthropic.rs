@@ -42,9 +42,15 @@ fn event(name: &str, data: &Value) -> Bytes {
     Bytes::from(format!("event: {name}\ndata: {data}\n\n"))
 }
 
-/// The answer: some text, plus a `get_weather` tool call when the request offers tools.
+/// The answer: some text, plus a `get_weather` tool call when the request offers tools — unless
+/// the conversation ends with the tools' results (then the model answers, as an agent expects).
 fn wants_tool(body: &Value) -> bool {
-    body["tools"].as_array().is_some_and(|t| !t.is_empty())
+    let offered = body["tools"].as_array().is_some_and(|t| !t.is_empty());
+    let last = body["messages"].as_array().and_then(|m| m.last());
+    let answered = last
+        .and_then(|m| m["content"].as_array())
+        .is_some_and(|c| !c.is_empty() && c.iter().all(|b| b["type"] == "tool_result"));
+    offered && !answered
 }
 
 pub(super) async fn messages(State(state): State<Arc<MockState>>, request: Request) -> Response {

@@ -1,6 +1,7 @@
 //! OpenAI's Responses API (`POST /v1/responses`, and Azure's `POST /openai/v1/responses`), shaped
 //! like OpenAI's API reference: a pretty-printed `response` object (message items with
-//! `output_text` parts, a `function_call` item when tools are offered, usage with its details),
+//! `output_text` parts, a `function_call` item when function tools are offered and the input does
+//! not end with a call's output, usage with its details),
 //! and the streaming event grammar with `sequence_number`s (`response.created` …
 //! `response.completed`). Steered by model name like the chat side: `status-NNN`, `delay-MS`,
 //! `hang`, `error-stream` (an `error` event), `cut-stream` (ends without `response.completed`),
@@ -108,9 +109,14 @@ pub(super) async fn create(State(state): State<Arc<MockState>>, request: Request
         _ => {}
     }
     guard.armed = false;
+    // a function tool is called unless refused, or the input ends with a call's output
+    let answered = body["input"]
+        .as_array()
+        .and_then(|items| items.last())
+        .is_some_and(|item| item["type"] == "function_call_output");
     let tool = body["tools"][0]["name"]
         .as_str()
-        .filter(|_| body["tool_choice"] != "none")
+        .filter(|_| body["tool_choice"] != "none" && !answered)
         .map(str::to_owned);
     let id = "resp_67ccd2bed1ec8190b14f964abc0542670bb6a6b452d3795b";
     let text: String = TEXT.concat();
