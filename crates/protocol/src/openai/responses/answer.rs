@@ -249,10 +249,32 @@ pub(super) fn response_object<'a, I: Serialize>(
     }
 }
 
+/// About how many bytes `part` adds to the answer (unescaped, plus its item's members).
+fn written_len(part: &Part) -> usize {
+    match part {
+        Part::Text(t) => t.len(),
+        Part::ToolCall(c) => 128 + c.id.len() * 2 + c.name.len() + c.arguments.len(),
+        Part::Reasoning { text, .. } => 96 + text.len(),
+        _ => 0,
+    }
+}
+
 /// A complete answer as a `response` object's JSON (`created`: Unix seconds).
 pub fn response_from_canonical(r: &ChatResponse, created: u64) -> serde_json::Result<Vec<u8>> {
     let id = response_id(&r.id);
     let base = id.trim_start_matches("resp_");
+    // the whole object is about 700 bytes around the text: one allocation
+    let size = 768 + r.content.iter().map(written_len).sum::<usize>();
+    let mut out = Vec::with_capacity(size);
+    // the common answer, one text part: its text borrowed, not gathered
+    if let [Part::Text(t)] = r.content.as_slice() {
+        let item_id = format!("msg_{base}_0");
+        let output = [message_item(&item_id, t, "completed")];
+        let status = status_of(Some(&r.stop));
+        let object = response_object(&id, &r.model, created, status, output, Some(&r.usage));
+        serde_json::to_writer(&mut out, &object)?;
+        return Ok(out);
+    }
     // item ids first (the items borrow them), then the items
     let mut text = String::new();
     let mut spans: Vec<(usize, usize, String)> = Vec::new(); // message text ranges and ids
@@ -321,7 +343,8 @@ pub fn response_from_canonical(r: &ChatResponse, created: u64) -> serde_json::Re
         output,
         Some(&r.usage),
     );
-    serde_json::to_vec(&object)
+    serde_json::to_writer(&mut out, &object)?;
+    Ok(out)
 }
 
 /// The token usage a Responses answer reports: a `response` object, or a stream's
