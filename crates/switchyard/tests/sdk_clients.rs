@@ -79,6 +79,24 @@ async fn an_openai_agents_sdk_agent_runs_its_tool_loop_through_the_gateway() {
 }
 
 #[tokio::test]
+async fn langchain_chat_tools_structured_output_responses_and_embeddings_work() {
+    let h = common::start_with(|mock| {
+        format!(
+            "[server]\nenv_providers = false\n\
+             [providers.oa]\nkind = \"openai\"\nbase_url = \"{root}\"\napi_key = \"sk-oa\"\n\
+             [providers.an]\nkind = \"anthropic\"\nbase_url = \"{root}\"\napi_key = \"sk-ant\"\n\
+             [[models]]\nname = \"smol\"\ntask = \"text-generation\"\nsource = \"{smol}\"\n\
+             [[models]]\nname = \"minilm\"\ntask = \"embeddings\"\nsource = \"{minilm}/\"\n",
+            root = mock.root_url(),
+            smol = switchyard_testkit::models::smollm2().display(),
+            minilm = switchyard_testkit::models::minilm().display(),
+        )
+    })
+    .await;
+    run_client(&h.gateway, "langchain_client.py", "langchain: ok").await;
+}
+
+#[tokio::test]
 async fn cloudflare_sdk_and_workers_ai_openai_endpoints_work_by_changing_only_the_base_url() {
     let h = common::start_with(|mock| {
         format!(
