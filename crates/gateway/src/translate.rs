@@ -7,6 +7,7 @@ use bytes::Bytes;
 use switchyard_protocol::bedrock::eventstream;
 use switchyard_protocol::canonical::{ChatRequest, StreamEvent};
 use switchyard_protocol::dialect::{self, StreamDecode, StreamEncode, WriteError};
+use switchyard_protocol::openai::responses;
 use switchyard_protocol::{anthropic, gemini, sse, Dialect};
 use switchyard_providers::Provider;
 
@@ -29,6 +30,8 @@ pub(crate) struct Translation {
     pub(crate) model: String,
     /// JSON mode emulated with a forced tool (Anthropic): turn that tool call back into text.
     pub(crate) json_tool: bool,
+    /// A Responses client: what its `response` objects repeat of the request.
+    pub(crate) echo: Option<Box<responses::Echo>>,
 }
 
 fn written(
@@ -51,7 +54,13 @@ pub(crate) fn request(
     provider: &Provider,
     upstream_model: &str,
 ) -> Result<(Bytes, Translation), GatewayError> {
-    let canonical: ChatRequest = dialect::client(client).request_to_canonical(body)?;
+    let (canonical, echo): (ChatRequest, _) = match client {
+        Dialect::Responses => {
+            let (canonical, echo) = responses::request_with_echo(body)?;
+            (canonical, Some(Box::new(echo)))
+        }
+        _ => (dialect::client(client).request_to_canonical(body)?, None),
+    };
     let to = dialect::upstream(provider.dialect_for(upstream_model));
     let bytes = written(provider, to.request(&canonical, upstream_model))?;
     Ok((
@@ -63,6 +72,7 @@ pub(crate) fn request(
             json_tool: to.json_tool(&canonical),
             include_usage: canonical.include_usage,
             model: upstream_model.to_owned(),
+            echo,
         },
     ))
 }
@@ -89,6 +99,7 @@ pub(crate) fn count_tokens_request(
             json_tool: false,
             include_usage: false,
             model: upstream_model.to_owned(),
+            echo: None,
         },
     ))
 }
@@ -114,6 +125,7 @@ pub(crate) fn embeddings_request(
             json_tool: false,
             include_usage: false,
             model: upstream_model.to_owned(),
+            echo: None,
         },
     ))
 }
@@ -155,8 +167,12 @@ pub(crate) fn response(
     if translation.json_tool {
         anthropic::json_tool_to_text(&mut canonical);
     }
-    dialect::client(translation.client)
-        .response(&canonical, unix_now())
+    let written = match &translation.echo {
+        Some(echo) => responses::response_from_canonical(&canonical, unix_now(), echo)
+            .map_err(|e| WriteError::Json(e.to_string())),
+        None => dialect::client(translation.client).response(&canonical, unix_now()),
+    };
+    written
         .map(Bytes::from)
         .map_err(|e| GatewayError::internal(format!("writing the translated answer: {e:?}")))
 }
@@ -193,7 +209,12 @@ impl Transcoder {
                 false => Framing::Sse(sse::Parser::new()),
             },
             decoder: from.stream_decoder(),
-            encoder: to.stream_encoder(&t.model, unix_now(), t.include_usage),
+            encoder: match &t.echo {
+                Some(echo) => Box::new(
+                    responses::StreamEncoder::new(&t.model, unix_now()).with_echo((**echo).clone()),
+                ),
+                None => to.stream_encoder(&t.model, unix_now(), t.include_usage),
+            },
             events: Vec::new(),
             canonical: Vec::new(),
             json_tool: t.json_tool.then(anthropic::JsonToolFilter::default),

@@ -113,9 +113,11 @@ fn responses(c: &mut Criterion) {
     const REQUEST: &str = r#"{"model":"mock/gpt-4o-mini","instructions":"You are a concise assistant. Answer in one short sentence.","input":[{"role":"user","content":"What is the capital of France?"},{"role":"assistant","content":"The capital of France is Paris."},{"role":"user","content":"Say goodbye politely."}],"max_output_tokens":16,"temperature":0}"#;
     const CHAT_RESPONSE: &str = r#"{"id":"chatcmpl-1","object":"chat.completion","created":1730000000,"model":"gpt-4o-mini","choices":[{"index":0,"message":{"role":"assistant","content":"Goodbye! It was a pleasure chatting with you today."},"finish_reason":"stop"}],"usage":{"prompt_tokens":42,"completion_tokens":12,"total_tokens":54}}"#;
     const CHAT_DELTA: &str = r#"{"id":"chatcmpl-1","object":"chat.completion.chunk","created":1730000000,"model":"gpt-4o-mini","choices":[{"index":0,"delta":{"content":" pleasure"},"finish_reason":null}]}"#;
+    let (_, echo) = responses::request_with_echo(REQUEST.as_bytes()).unwrap();
     c.bench_function("request responses -> openai chat", |b| {
         b.iter(|| {
-            let canonical = responses::request_to_canonical(black_box(REQUEST.as_bytes())).unwrap();
+            let (canonical, _echo) =
+                responses::request_with_echo(black_box(REQUEST.as_bytes())).unwrap();
             serde_json::to_vec(&upstream::request_body(&canonical, "gpt-4o-mini")).unwrap()
         })
     });
@@ -123,7 +125,7 @@ fn responses(c: &mut Criterion) {
         b.iter(|| {
             let canonical =
                 upstream::response_to_canonical(black_box(CHAT_RESPONSE.as_bytes())).unwrap();
-            responses::response_from_canonical(&canonical, 0).unwrap()
+            responses::response_from_canonical(&canonical, 0, &echo).unwrap()
         })
     });
     c.bench_function("response openai chat decode only", |b| {
@@ -145,7 +147,8 @@ fn responses(c: &mut Criterion) {
         "stream event openai chat -> responses (one text delta)",
         |b| {
             let mut decoder = upstream::StreamDecoder::new();
-            let mut encoder = responses::StreamEncoder::new("gpt-4o-mini", 0);
+            let mut encoder =
+                responses::StreamEncoder::new("gpt-4o-mini", 0).with_echo(echo.clone());
             let event = sse::Event {
                 event: None,
                 data: CHAT_DELTA.into(),
@@ -169,9 +172,11 @@ fn responses(c: &mut Criterion) {
 fn responses_vs_chat(c: &mut Criterion) {
     use switchyard_protocol::openai::responses;
     const REQUEST: &str = r#"{"model":"claude/claude-sonnet-4-5","instructions":"You are a concise assistant. Answer in one short sentence.","input":[{"role":"user","content":"What is the capital of France?"},{"role":"assistant","content":"The capital of France is Paris."},{"role":"user","content":"Say goodbye politely."}],"max_output_tokens":16,"temperature":0}"#;
+    let (_, echo) = responses::request_with_echo(REQUEST.as_bytes()).unwrap();
     c.bench_function("request responses -> anthropic", |b| {
         b.iter(|| {
-            let canonical = responses::request_to_canonical(black_box(REQUEST.as_bytes())).unwrap();
+            let (canonical, _echo) =
+                responses::request_with_echo(black_box(REQUEST.as_bytes())).unwrap();
             let body = anthropic::request_from_canonical(&canonical, "claude-sonnet-4-5").unwrap();
             serde_json::to_vec(&body).unwrap()
         })
@@ -180,14 +185,15 @@ fn responses_vs_chat(c: &mut Criterion) {
         b.iter(|| {
             let canonical =
                 anthropic::response_to_canonical(black_box(ANTHROPIC_RESPONSE.as_bytes())).unwrap();
-            responses::response_from_canonical(&canonical, 0).unwrap()
+            responses::response_from_canonical(&canonical, 0, &echo).unwrap()
         })
     });
     c.bench_function(
         "stream event anthropic -> responses (one text delta)",
         |b| {
             let mut decoder = anthropic::StreamDecoder::new();
-            let mut encoder = responses::StreamEncoder::new("claude-sonnet-4-5", 0);
+            let mut encoder =
+                responses::StreamEncoder::new("claude-sonnet-4-5", 0).with_echo(echo.clone());
             let event = sse::Event {
                 event: Some("content_block_delta".into()),
                 data: ANTHROPIC_DELTA.into(),

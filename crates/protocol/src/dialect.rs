@@ -176,7 +176,7 @@ impl Client for Responses {
         openai::responses::request_to_canonical(body)
     }
     fn response(&self, answer: &ChatResponse, created: u64) -> Result<Vec<u8>, WriteError> {
-        openai::responses::response_from_canonical(answer, created)
+        openai::responses::response_from_canonical(answer, created, &Default::default())
             .map_err(|e| WriteError::Json(e.to_string()))
     }
     fn stream_encoder(

@@ -125,9 +125,10 @@ fn responses() {
             &pretty(&claude),
             &mut failures,
         );
-        let responses: Value =
-            serde_json::from_slice(&responses::response_from_canonical(&canonical, 0).unwrap())
-                .unwrap();
+        let responses: Value = serde_json::from_slice(
+            &responses::response_from_canonical(&canonical, 0, &Default::default()).unwrap(),
+        )
+        .unwrap();
         check(
             &dir("responses").join(format!("{stem}.to-responses.json")),
             &pretty(&responses),

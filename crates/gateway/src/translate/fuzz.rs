@@ -16,6 +16,7 @@ fn translation(client: Dialect, provider: Dialect) -> Translation {
         include_usage: true,
         model: "m".into(),
         json_tool: false,
+        echo: (client == Dialect::Responses).then(Box::default),
     }
 }
 

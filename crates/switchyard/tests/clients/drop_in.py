@@ -33,8 +33,11 @@ assert "".join(c.choices[0].delta.content or "" for c in stream if c.choices), "
 
 # the Responses API, to an OpenAI-dialect provider and to an Anthropic one (both translated)
 for model in ["gpt-4o-mini", "claude-sonnet-4-5"]:
-    r = oa.responses.create(model=model, instructions="Be brief.", input="Hi")
+    r = oa.responses.create(model=model, instructions="Be brief.", input="Hi", temperature=0.5,
+                            metadata={"team": "a"})
     assert r.status == "completed" and r.output_text, r
+    # the object repeats what the request set, translated or not
+    assert (r.instructions, r.temperature, r.metadata) == ("Be brief.", 0.5, {"team": "a"}), r
     assert r.usage.input_tokens > 0 and r.usage.output_tokens > 0, r.usage
     with oa.responses.stream(model=model, input=[{"role": "user", "content": "Hi"}]) as s:
         streamed = "".join(e.delta for e in s if e.type == "response.output_text.delta")
@@ -45,6 +48,7 @@ for model in ["gpt-4o-mini", "claude-sonnet-4-5"]:
     tools = [{"type": "function", "name": "get_weather", "description": "Weather in a city",
               "parameters": {"type": "object", "properties": {"city": {"type": "string"}}}}]
     r = oa.responses.create(model=model, input="Weather in Paris?", tools=tools)
+    assert [t.name for t in r.tools] == ["get_weather"], r.tools
     calls = [o for o in r.output if o.type == "function_call"]
     assert calls and calls[0].name == "get_weather" and "Paris" in calls[0].arguments, r.output
     follow = oa.responses.create(model=model, input=[

@@ -37,11 +37,11 @@ fn response(id: &str, model: &str, body: &Value, status: &str, output: Vec<Value
         "previous_response_id": body.get("previous_response_id").cloned().unwrap_or(Value::Null),
         "reasoning": {"effort": null, "summary": null},
         "store": body.get("store").cloned().unwrap_or(Value::Bool(true)),
-        "temperature": 1.0,
+        "temperature": body.get("temperature").cloned().unwrap_or(json!(1.0)),
         "text": {"format": {"type": "text"}},
         "tool_choice": "auto",
         "tools": body.get("tools").cloned().unwrap_or(json!([])),
-        "top_p": 1.0,
+        "top_p": body.get("top_p").cloned().unwrap_or(json!(1.0)),
         "truncation": "disabled",
         "usage": if done {
             json!({"input_tokens": 36, "input_tokens_details": {"cached_tokens": 4},
@@ -50,8 +50,8 @@ fn response(id: &str, model: &str, body: &Value, status: &str, output: Vec<Value
         } else {
             Value::Null
         },
-        "user": null,
-        "metadata": {}
+        "user": body.get("user").cloned().unwrap_or(Value::Null),
+        "metadata": body.get("metadata").cloned().unwrap_or(json!({}))
     })
 }
 

@@ -3,6 +3,7 @@
 use serde::Serialize;
 use serde_json::Value;
 
+use super::echo::{Echo, Or};
 use crate::canonical::{ChatResponse, Part, StopReason, ToolCall, Usage};
 
 /// `resp_…` for an answer id.
@@ -172,8 +173,8 @@ struct TextConfig {
 }
 
 #[derive(Serialize)]
-struct ReasoningConfig {
-    effort: Option<()>,
+struct ReasoningConfig<'a> {
+    effort: Option<&'a str>,
     summary: Option<()>,
 }
 
@@ -186,28 +187,28 @@ pub struct ResponseObject<'a, I: Serialize> {
     status: &'static str,
     error: Option<()>,
     incomplete_details: Option<Incomplete>,
-    instructions: Option<()>,
-    max_output_tokens: Option<()>,
+    instructions: Option<&'a str>,
+    max_output_tokens: Option<u64>,
     model: &'a str,
     output: I,
     parallel_tool_calls: bool,
     previous_response_id: Option<()>,
-    reasoning: ReasoningConfig,
+    reasoning: ReasoningConfig<'a>,
     store: bool,
-    temperature: Option<()>,
-    text: TextConfig,
-    tool_choice: &'static str,
-    tools: [(); 0],
-    top_p: Option<()>,
+    temperature: Option<f64>,
+    text: Or<'a, TextConfig>,
+    tool_choice: Or<'a, &'static str>,
+    tools: Or<'a, [(); 0]>,
+    top_p: Option<f64>,
     truncation: &'static str,
     usage: Option<WireUsage>,
-    user: Option<()>,
-    metadata: Empty,
+    user: Option<&'a str>,
+    metadata: Or<'a, Empty>,
 }
 
 /// `{}`.
 #[derive(Serialize)]
-struct Empty {}
+pub(super) struct Empty {}
 
 pub(super) fn response_object<'a, I: Serialize>(
     id: &'a str,
@@ -216,6 +217,7 @@ pub(super) fn response_object<'a, I: Serialize>(
     (status, incomplete): (&'static str, Option<Incomplete>),
     output: I,
     usage: Option<&Usage>,
+    echo: &'a Echo,
 ) -> ResponseObject<'a, I> {
     ResponseObject {
         id,
@@ -224,28 +226,31 @@ pub(super) fn response_object<'a, I: Serialize>(
         status,
         error: None,
         incomplete_details: incomplete,
-        instructions: None,
-        max_output_tokens: None,
+        instructions: echo.instructions.as_deref(),
+        max_output_tokens: echo.max_output_tokens,
         model,
         output,
-        parallel_tool_calls: true,
+        parallel_tool_calls: echo.parallel_tool_calls.unwrap_or(true),
         previous_response_id: None,
         reasoning: ReasoningConfig {
-            effort: None,
+            effort: echo.reasoning_effort.as_deref(),
             summary: None,
         },
         store: false,
-        temperature: None,
-        text: TextConfig {
-            format: Format { kind: "text" },
-        },
-        tool_choice: "auto",
-        tools: [],
-        top_p: None,
+        temperature: echo.temperature,
+        text: Or::of(
+            Echo::raw(&echo.text),
+            TextConfig {
+                format: Format { kind: "text" },
+            },
+        ),
+        tool_choice: Or::of(Echo::raw(&echo.tool_choice), "auto"),
+        tools: Or::of(Echo::raw(&echo.tools), []),
+        top_p: echo.top_p,
         truncation: "disabled",
         usage: usage.map(WireUsage::from),
-        user: None,
-        metadata: Empty {},
+        user: echo.user.as_deref(),
+        metadata: Or::of(Echo::raw(&echo.metadata), Empty {}),
     }
 }
 
@@ -260,7 +265,11 @@ fn written_len(part: &Part) -> usize {
 }
 
 /// A complete answer as a `response` object's JSON (`created`: Unix seconds).
-pub fn response_from_canonical(r: &ChatResponse, created: u64) -> serde_json::Result<Vec<u8>> {
+pub fn response_from_canonical(
+    r: &ChatResponse,
+    created: u64,
+    echo: &Echo,
+) -> serde_json::Result<Vec<u8>> {
     let id = response_id(&r.id);
     let base = id.trim_start_matches("resp_");
     // the whole object is about 700 bytes around the text: one allocation
@@ -271,7 +280,7 @@ pub fn response_from_canonical(r: &ChatResponse, created: u64) -> serde_json::Re
         let item_id = format!("msg_{base}_0");
         let output = [message_item(&item_id, t, "completed")];
         let status = status_of(Some(&r.stop));
-        let object = response_object(&id, &r.model, created, status, output, Some(&r.usage));
+        let object = response_object(&id, &r.model, created, status, output, Some(&r.usage), echo);
         serde_json::to_writer(&mut out, &object)?;
         return Ok(out);
     }
@@ -342,6 +351,7 @@ pub fn response_from_canonical(r: &ChatResponse, created: u64) -> serde_json::Re
         status_of(Some(&r.stop)),
         output,
         Some(&r.usage),
+        echo,
     );
     serde_json::to_writer(&mut out, &object)?;
     Ok(out)

@@ -8,11 +8,13 @@
 //! them). Tools: function tools. Anything else is refused by name, never dropped silently.
 
 mod answer;
+mod echo;
 mod request;
 mod stream;
 
 pub use answer::{response_from_canonical, usage_of, ResponseObject};
-pub use request::request_to_canonical;
+pub use echo::Echo;
+pub use request::{request_to_canonical, request_with_echo};
 pub use stream::StreamEncoder;
 
 #[cfg(test)]

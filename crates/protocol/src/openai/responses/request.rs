@@ -7,6 +7,7 @@ use serde::Deserialize;
 use serde_json::value::RawValue;
 use serde_json::{json, Value};
 
+use super::echo::Echo;
 use crate::canonical::{
     ChatRequest, Image, Message, Part, Reasoning, ResponseFormat, Role, Tool, ToolCall, ToolChoice,
 };
@@ -37,12 +38,14 @@ struct Body<'a> {
     #[serde(borrow)]
     input: Option<&'a RawValue>,
     #[serde(borrow)]
-    tools: Option<Vec<ToolDef<'a>>>,
+    tools: Option<&'a RawValue>,
     #[serde(borrow)]
     tool_choice: Option<&'a RawValue>,
     parallel_tool_calls: Option<bool>,
     #[serde(borrow)]
-    text: Option<TextConfigIn<'a>>,
+    text: Option<&'a RawValue>,
+    #[serde(borrow)]
+    metadata: Option<&'a RawValue>,
     max_output_tokens: Option<u64>,
     temperature: Option<f64>,
     top_p: Option<f64>,
@@ -128,8 +131,43 @@ fn is_null(raw: Option<&RawValue>) -> bool {
 
 /// A Responses request → canonical.
 pub fn request_to_canonical(body: &[u8]) -> Result<ChatRequest, RequestError> {
+    request_with_echo(body).map(|(req, _)| req)
+}
+
+/// A member kept as the client wrote it (`null` counts as absent).
+fn kept(raw: Option<&RawValue>) -> Option<Box<RawValue>> {
+    raw.filter(|r| r.get() != "null").map(RawValue::to_owned)
+}
+
+/// A Responses request → canonical, and what its `response` objects echo of it.
+pub fn request_with_echo(body: &[u8]) -> Result<(ChatRequest, Echo), RequestError> {
     let v: Body<'_> = serde_json::from_slice(body)
         .map_err(|e| field_error("", format!("invalid request: {e}"), "invalid_json"))?;
+    let echo = Echo {
+        instructions: v.instructions.as_deref().map(str::to_owned),
+        max_output_tokens: v.max_output_tokens,
+        temperature: v.temperature,
+        top_p: v.top_p,
+        parallel_tool_calls: v.parallel_tool_calls,
+        user: v.user.as_deref().map(str::to_owned),
+        reasoning_effort: v
+            .reasoning
+            .as_ref()
+            .and_then(|r| r.effort.as_deref())
+            .map(str::to_owned),
+        tools: kept(v.tools),
+        tool_choice: kept(v.tool_choice),
+        text: kept(v.text),
+        metadata: kept(v.metadata),
+    };
+    let tools: Vec<ToolDef<'_>> = match v.tools.filter(|t| t.get() != "null") {
+        Some(raw) => serde_json::from_str(raw.get()).map_err(|e| invalid("tools", e))?,
+        None => Vec::new(),
+    };
+    let text: Option<TextConfigIn<'_>> = match v.text.filter(|t| t.get() != "null") {
+        Some(raw) => Some(serde_json::from_str(raw.get()).map_err(|e| invalid("text", e))?),
+        None => None,
+    };
     if !is_null(v.previous_response_id) {
         return Err(unsupported(
             "previous_response_id",
@@ -177,7 +215,7 @@ pub fn request_to_canonical(body: &[u8]) -> Result<ChatRequest, RequestError> {
             "invalid_type",
         ));
     }
-    for (i, t) in v.tools.into_iter().flatten().enumerate() {
+    for (i, t) in tools.into_iter().enumerate() {
         match t.kind.as_deref() {
             Some("function") => req.tools.push(Tool {
                 name: t.name.map(Cow::into_owned).unwrap_or_default(),
@@ -198,7 +236,7 @@ pub fn request_to_canonical(body: &[u8]) -> Result<ChatRequest, RequestError> {
     if let Some(choice) = v.tool_choice.filter(|c| c.get() != "null") {
         req.tool_choice = Some(tool_choice(choice.get())?);
     }
-    if let Some(format) = v.text.and_then(|t| t.format) {
+    if let Some(format) = text.and_then(|t| t.format) {
         req.response_format = match format.kind.as_deref() {
             Some("json_object") => Some(ResponseFormat::JsonObject),
             Some("json_schema") => Some(ResponseFormat::JsonSchema {
@@ -216,7 +254,7 @@ pub fn request_to_canonical(body: &[u8]) -> Result<ChatRequest, RequestError> {
             budget_tokens: None,
         });
     }
-    Ok(req)
+    Ok((req, echo))
 }
 
 /// `"auto"`, `"none"`, `"required"` or `{"type": "function", "name": …}`.

@@ -6,6 +6,7 @@ use super::answer::{
     call_item, message_item, reasoning_item, response_id, response_object, status_of, Item,
     OutputText, ResponseObject, SummaryText,
 };
+use super::echo::Echo;
 use crate::canonical::{StopReason, StreamEvent, ToolCall, Usage};
 
 /// An output item of a stream, finished or open.
@@ -123,6 +124,8 @@ pub struct StreamEncoder {
     calls: Vec<usize>,
     stop: Option<StopReason>,
     usage: Option<Usage>,
+    /// What the `response` objects repeat of the request.
+    echo: Echo,
 }
 
 /// Writes `n` in decimal (no allocation: this runs for every event).
@@ -178,7 +181,14 @@ impl StreamEncoder {
             calls: Vec::new(),
             stop: None,
             usage: None,
+            echo: Echo::default(),
         }
+    }
+
+    /// The `response` objects repeat `echo` (what the request set).
+    pub fn with_echo(mut self, echo: Echo) -> Self {
+        self.echo = echo;
+        self
     }
 
     fn start(&mut self, id: Option<&str>, out: &mut Vec<u8>) {
@@ -195,6 +205,7 @@ impl StreamEncoder {
                 ("in_progress", None),
                 [(); 0],
                 None,
+                &self.echo,
             );
             write_event(&mut self.sequence, kind, &ResponseEvent { response }, out);
         }
@@ -463,6 +474,7 @@ impl StreamEncoder {
                     status,
                     output,
                     Some(&usage),
+                    &self.echo,
                 );
                 write_event(&mut self.sequence, kind, &ResponseEvent { response }, out);
             }

@@ -113,7 +113,9 @@ fn an_answer_becomes_a_response_object_with_its_items_and_usage() {
             reasoning: 1,
         },
     };
-    let v: Value = serde_json::from_slice(&response_from_canonical(&answer, 7).unwrap()).unwrap();
+    let v: Value =
+        serde_json::from_slice(&response_from_canonical(&answer, 7, &Echo::default()).unwrap())
+            .unwrap();
     assert_eq!(
         (v["id"].as_str(), v["object"].as_str()),
         (Some("resp_9"), Some("response"))
@@ -130,7 +132,9 @@ fn an_answer_becomes_a_response_object_with_its_items_and_usage() {
         stop: StopReason::Length,
         ..answer
     };
-    let v: Value = serde_json::from_slice(&response_from_canonical(&cut, 7).unwrap()).unwrap();
+    let v: Value =
+        serde_json::from_slice(&response_from_canonical(&cut, 7, &Echo::default()).unwrap())
+            .unwrap();
     assert_eq!(
         (v["status"].as_str(), &v["incomplete_details"]["reason"]),
         (Some("incomplete"), &json!("max_output_tokens"))
@@ -238,4 +242,64 @@ fn an_upstream_error_mid_stream_ends_it_with_an_error_event() {
     let ev = events(&out);
     assert_eq!(ev.last().unwrap()["type"], "error");
     assert_eq!(ev.last().unwrap()["message"], "boom");
+}
+
+#[test]
+fn response_objects_repeat_what_the_request_set() {
+    let body = json!({"model": "m", "instructions": "Be brief.", "input": "Hi",
+        "tools": [{"type": "function", "name": "f", "parameters": {"type": "object"}}],
+        "tool_choice": "required", "temperature": 0.2, "top_p": 0.9, "max_output_tokens": 64,
+        "parallel_tool_calls": false, "user": "u1", "reasoning": {"effort": "low"},
+        "text": {"format": {"type": "json_object"}}, "metadata": {"team": "a"}});
+    let (_, echo) = request_with_echo(body.to_string().as_bytes()).unwrap();
+    let answer = ChatResponse {
+        id: "x".into(),
+        model: "m".into(),
+        content: vec![Part::Text("{}".into())],
+        stop: StopReason::Stop,
+        usage: Usage::default(),
+    };
+    let whole: Value =
+        serde_json::from_slice(&response_from_canonical(&answer, 1, &echo).unwrap()).unwrap();
+    let mut encoder = StreamEncoder::new("m", 1).with_echo(echo);
+    let mut out = Vec::new();
+    for e in [
+        StreamEvent::Start {
+            id: "x".into(),
+            model: "m".into(),
+        },
+        StreamEvent::Done,
+    ] {
+        encoder.encode(&e, &mut out);
+    }
+    let streamed = events(&out);
+    for v in [
+        &whole,
+        &streamed[0]["response"],
+        &streamed.last().unwrap()["response"],
+    ] {
+        assert_eq!(v["instructions"], "Be brief.", "{v}");
+        assert_eq!(v["tools"], body["tools"], "{v}");
+        assert_eq!(v["tool_choice"], "required", "{v}");
+        assert_eq!(
+            (v["temperature"].as_f64(), v["top_p"].as_f64()),
+            (Some(0.2), Some(0.9))
+        );
+        assert_eq!(v["max_output_tokens"], 64);
+        assert_eq!(v["parallel_tool_calls"], false);
+        assert_eq!(v["user"], "u1");
+        assert_eq!(v["reasoning"]["effort"], "low");
+        assert_eq!(v["text"], json!({"format": {"type": "json_object"}}));
+        assert_eq!(v["metadata"], json!({"team": "a"}));
+    }
+    // nothing set: the API's defaults
+    let v: Value =
+        serde_json::from_slice(&response_from_canonical(&answer, 1, &Echo::default()).unwrap())
+            .unwrap();
+    assert_eq!(v["instructions"], Value::Null);
+    assert_eq!(v["tools"], json!([]));
+    assert_eq!(v["tool_choice"], "auto");
+    assert_eq!(v["text"], json!({"format": {"type": "text"}}));
+    assert_eq!(v["metadata"], json!({}));
+    assert_eq!(v["parallel_tool_calls"], true);
 }
