@@ -6,6 +6,7 @@ use std::hint::black_box;
 
 use criterion::{criterion_group, criterion_main, Criterion};
 use switchyard_protocol::canonical::StreamEvent;
+use switchyard_protocol::dialect::{StreamDecode, StreamEncode};
 use switchyard_protocol::openai::convert::{
     request_to_canonical, response_from_canonical, StreamEncoder,
 };
@@ -17,6 +18,27 @@ const ANTHROPIC_RESPONSE: &str = r#"{"id":"msg_01","type":"message","role":"assi
 
 const ANTHROPIC_DELTA: &str =
     r#"{"type":"content_block_delta","index":0,"delta":{"type":"text_delta","text":" pleasure"}}"#;
+
+/// One streamed event through `decoder` and `encoder`, per iteration.
+fn stream_event(
+    c: &mut Criterion,
+    name: &str,
+    mut decoder: impl StreamDecode,
+    mut encoder: impl StreamEncode,
+    event: sse::Event,
+) {
+    let mut events: Vec<StreamEvent> = Vec::new();
+    let mut out = Vec::new();
+    c.bench_function(name, |b| {
+        b.iter(|| {
+            decoder.decode(black_box(&event), &mut events);
+            for e in events.drain(..) {
+                encoder.encode(&e, &mut out);
+            }
+            out.clear();
+        })
+    });
+}
 
 fn converters(c: &mut Criterion) {
     c.bench_function("request openai -> anthropic", |b| {
@@ -33,23 +55,16 @@ fn converters(c: &mut Criterion) {
             serde_json::to_vec(&response_from_canonical(&canonical, 0)).unwrap()
         })
     });
-    c.bench_function("stream event anthropic -> openai (one text delta)", |b| {
-        let mut decoder = anthropic::StreamDecoder::new();
-        let mut encoder = StreamEncoder::new("claude-sonnet-4-5", 0, false);
-        let event = sse::Event {
+    stream_event(
+        c,
+        "stream event anthropic -> openai (one text delta)",
+        anthropic::StreamDecoder::new(),
+        StreamEncoder::new("claude-sonnet-4-5", 0, false),
+        sse::Event {
             event: Some("content_block_delta".into()),
             data: ANTHROPIC_DELTA.into(),
-        };
-        let mut events: Vec<StreamEvent> = Vec::new();
-        let mut out = Vec::new();
-        b.iter(|| {
-            decoder.decode(black_box(&event), &mut events);
-            for e in events.drain(..) {
-                encoder.encode(&e, &mut out);
-            }
-            out.clear();
-        })
-    });
+        },
+    );
 }
 
 /// Request conversion OpenAI → every other provider's format (decode once, then encode).
@@ -86,23 +101,16 @@ fn providers(c: &mut Criterion) {
             serde_json::to_vec(&response_from_canonical(&r, 0)).unwrap()
         })
     });
-    c.bench_function("stream event gemini -> openai", |b| {
-        let mut decoder = gemini::StreamDecoder::new();
-        let mut encoder = StreamEncoder::new("m", 0, false);
-        let event = sse::Event {
+    stream_event(
+        c,
+        "stream event gemini -> openai",
+        gemini::StreamDecoder::new(),
+        StreamEncoder::new("m", 0, false),
+        sse::Event {
             event: None,
             data: GEMINI.into(),
-        };
-        let mut events: Vec<StreamEvent> = Vec::new();
-        let mut out = Vec::new();
-        b.iter(|| {
-            decoder.decode(black_box(&event), &mut events);
-            for e in events.drain(..) {
-                encoder.encode(&e, &mut out);
-            }
-            out.clear();
-        })
-    });
+        },
+    );
 }
 
 /// The Responses API (a client dialect answered through the provider's chat API) against the
@@ -143,25 +151,14 @@ fn responses(c: &mut Criterion) {
             events.clear();
         })
     });
-    c.bench_function(
+    stream_event(
+        c,
         "stream event openai chat -> responses (one text delta)",
-        |b| {
-            let mut decoder = upstream::StreamDecoder::new();
-            let mut encoder =
-                responses::StreamEncoder::new("gpt-4o-mini", 0).with_echo(echo.clone());
-            let event = sse::Event {
-                event: None,
-                data: CHAT_DELTA.into(),
-            };
-            let mut events: Vec<StreamEvent> = Vec::new();
-            let mut out = Vec::new();
-            b.iter(|| {
-                decoder.decode(black_box(&event), &mut events);
-                for e in events.drain(..) {
-                    encoder.encode(&e, &mut out);
-                }
-                out.clear();
-            })
+        upstream::StreamDecoder::new(),
+        responses::StreamEncoder::new("gpt-4o-mini", 0).with_echo(echo.clone()),
+        sse::Event {
+            event: None,
+            data: CHAT_DELTA.into(),
         },
     );
 }
@@ -188,25 +185,14 @@ fn responses_vs_chat(c: &mut Criterion) {
             responses::response_from_canonical(&canonical, 0, &echo).unwrap()
         })
     });
-    c.bench_function(
+    stream_event(
+        c,
         "stream event anthropic -> responses (one text delta)",
-        |b| {
-            let mut decoder = anthropic::StreamDecoder::new();
-            let mut encoder =
-                responses::StreamEncoder::new("claude-sonnet-4-5", 0).with_echo(echo.clone());
-            let event = sse::Event {
-                event: Some("content_block_delta".into()),
-                data: ANTHROPIC_DELTA.into(),
-            };
-            let mut events: Vec<StreamEvent> = Vec::new();
-            let mut out = Vec::new();
-            b.iter(|| {
-                decoder.decode(black_box(&event), &mut events);
-                for e in events.drain(..) {
-                    encoder.encode(&e, &mut out);
-                }
-                out.clear();
-            })
+        anthropic::StreamDecoder::new(),
+        responses::StreamEncoder::new("claude-sonnet-4-5", 0).with_echo(echo.clone()),
+        sse::Event {
+            event: Some("content_block_delta".into()),
+            data: ANTHROPIC_DELTA.into(),
         },
     );
 }

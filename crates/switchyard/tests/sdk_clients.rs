@@ -33,15 +33,7 @@ async fn run_client(gateway: &switchyard_testkit::Switchyard, script: &str, done
 
 #[tokio::test]
 async fn openai_and_anthropic_sdks_work_by_changing_only_the_base_url() {
-    let h = common::start_with(|mock| {
-        format!(
-            "[server]\nenv_providers = false\n\
-             [providers.oa]\nkind = \"openai\"\nbase_url = \"{root}\"\napi_key = \"sk-oa\"\n\
-             [providers.an]\nkind = \"anthropic\"\nbase_url = \"{root}\"\napi_key = \"sk-ant\"\n",
-            root = mock.root_url()
-        )
-    })
-    .await;
+    let h = common::start_with(|mock| common::openai_and_anthropic(&mock.root_url())).await;
     run_client(&h.gateway, "drop_in.py", "drop-in clients: ok").await;
     // the SDKs' keys never reached the providers
     for r in h.mock.requests() {
@@ -58,15 +50,7 @@ async fn openai_and_anthropic_sdks_work_by_changing_only_the_base_url() {
 
 #[tokio::test]
 async fn an_openai_agents_sdk_agent_runs_its_tool_loop_through_the_gateway() {
-    let h = common::start_with(|mock| {
-        format!(
-            "[server]\nenv_providers = false\n\
-             [providers.oa]\nkind = \"openai\"\nbase_url = \"{root}\"\napi_key = \"sk-oa\"\n\
-             [providers.an]\nkind = \"anthropic\"\nbase_url = \"{root}\"\napi_key = \"sk-ant\"\n",
-            root = mock.root_url()
-        )
-    })
-    .await;
+    let h = common::start_with(|mock| common::openai_and_anthropic(&mock.root_url())).await;
     run_client(&h.gateway, "agents_sdk.py", "agents sdk: ok").await;
     // every model call of the loops went to a provider, none with the app's key
     let calls = h.mock.requests();
@@ -82,12 +66,9 @@ async fn an_openai_agents_sdk_agent_runs_its_tool_loop_through_the_gateway() {
 async fn langchain_chat_tools_structured_output_responses_and_embeddings_work() {
     let h = common::start_with(|mock| {
         format!(
-            "[server]\nenv_providers = false\n\
-             [providers.oa]\nkind = \"openai\"\nbase_url = \"{root}\"\napi_key = \"sk-oa\"\n\
-             [providers.an]\nkind = \"anthropic\"\nbase_url = \"{root}\"\napi_key = \"sk-ant\"\n\
-             [[models]]\nname = \"smol\"\ntask = \"text-generation\"\nsource = \"{smol}\"\n\
+            "{}[[models]]\nname = \"smol\"\ntask = \"text-generation\"\nsource = \"{smol}\"\n\
              [[models]]\nname = \"minilm\"\ntask = \"embeddings\"\nsource = \"{minilm}/\"\n",
-            root = mock.root_url(),
+            common::openai_and_anthropic(&mock.root_url()),
             smol = switchyard_testkit::models::smollm2().display(),
             minilm = switchyard_testkit::models::minilm().display(),
         )

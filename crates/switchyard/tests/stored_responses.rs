@@ -12,18 +12,13 @@ fn python() -> String {
     std::env::var("SWITCHYARD_PYTHON").unwrap_or_else(|_| "python3".to_owned())
 }
 
-fn providers(root: &str) -> String {
-    format!(
-        "[server]\nenv_providers = false\n\
-         [providers.oa]\nkind = \"openai\"\nbase_url = \"{root}\"\napi_key = \"sk-oa\"\n\
-         [providers.an]\nkind = \"anthropic\"\nbase_url = \"{root}\"\napi_key = \"sk-ant\"\n"
-    )
-}
-
 #[tokio::test]
 async fn the_openai_sdk_stores_continues_lists_and_deletes_responses_across_providers() {
     let h = common::start_with(|mock| {
-        format!("{}[cache]\nttl_seconds = 60\n", providers(&mock.root_url()))
+        format!(
+            "{}[cache]\nttl_seconds = 60\n",
+            common::openai_and_anthropic(&mock.root_url())
+        )
     })
     .await;
     let script = format!(
@@ -127,7 +122,7 @@ async fn a_response_is_its_keys_and_survives_a_restart() {
         format!(
             "{}[auth]\nrequired = true\nadmin_token = \"admin-token-0123456789\"\nurl = \"sqlite://{}\"\n\
              [logs]\nurl = \"sqlite://{}\"\n",
-            providers(root),
+            common::openai_and_anthropic(root),
             dir.path().join("keys.db").display(),
             dir.path().join("logs.db").display()
         )
@@ -246,7 +241,10 @@ async fn a_response_is_its_keys_and_survives_a_restart() {
 #[tokio::test]
 async fn with_the_request_log_off_nothing_is_stored_and_the_error_says_why() {
     let h = common::start_with(|mock| {
-        format!("{}[logs]\nenabled = false\n", providers(&mock.root_url()))
+        format!(
+            "{}[logs]\nenabled = false\n",
+            common::openai_and_anthropic(&mock.root_url())
+        )
     })
     .await;
     let made: Value = h

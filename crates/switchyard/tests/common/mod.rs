@@ -42,6 +42,15 @@ pub fn two_providers(mock: &MockUpstream) -> String {
     )
 }
 
+/// A gateway with an OpenAI provider `oa` and an Anthropic one `an`, both on the mock at `root`.
+pub fn openai_and_anthropic(root: &str) -> String {
+    format!(
+        "[server]\nenv_providers = false\n\
+         [providers.oa]\nkind = \"openai\"\nbase_url = \"{root}\"\napi_key = \"sk-oa\"\n\
+         [providers.an]\nkind = \"anthropic\"\nbase_url = \"{root}\"\napi_key = \"sk-ant\"\n"
+    )
+}
+
 /// A gateway key made through the API: (its id, the `authorization` header value).
 pub async fn new_key(url: &str, body: serde_json::Value) -> (String, String) {
     let resp = reqwest::Client::new()

@@ -12,6 +12,7 @@ use axum::response::{IntoResponse, Response};
 use http::StatusCode;
 use serde_json::{json, Value};
 
+use super::faults::event_body;
 use super::{behaviour, record, Behaviour, CancelGuard, MockState};
 
 fn error(status: u16, kind: &str, message: &str) -> Response {
@@ -186,18 +187,7 @@ async fn respond(state: Arc<MockState>, model: String, body: Value) -> Response 
     if matches!(plan, Behaviour::BrokenStream) {
         events.truncate(4);
     }
-    let broken = matches!(plan, Behaviour::BrokenStream);
-    let stream = futures_util::stream::iter(events.into_iter().map(Ok::<_, std::io::Error>));
-    let body = if broken {
-        // Deliver the first events, then cut the connection.
-        let tail = futures_util::stream::once(async {
-            tokio::time::sleep(Duration::from_millis(50)).await;
-            Err(std::io::Error::other("mock: connection broken"))
-        });
-        Body::from_stream(futures_util::StreamExt::chain(stream, tail))
-    } else {
-        Body::from_stream(stream)
-    };
+    let body = event_body(events, matches!(plan, Behaviour::BrokenStream));
     Response::builder()
         .header("content-type", "text/event-stream")
         .header("request-id", "req_mock_anthropic")

@@ -133,3 +133,17 @@ pub(crate) fn broken_body(sent: Bytes, content_type: &'static str) -> Response {
         .body(Body::from_stream(futures_util::stream::iter(chunks)))
         .unwrap_or_else(|_| StatusCode::INTERNAL_SERVER_ERROR.into_response())
 }
+
+/// A stream body of `events`; when `broken`, the connection drops 50 ms after them (the events
+/// that did go out reach the client first).
+pub(crate) fn event_body(events: Vec<Bytes>, broken: bool) -> Body {
+    let stream = futures_util::stream::iter(events.into_iter().map(Ok::<_, std::io::Error>));
+    if !broken {
+        return Body::from_stream(stream);
+    }
+    let tail = futures_util::stream::once(async {
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        Err(std::io::Error::other("mock: connection broken"))
+    });
+    Body::from_stream(futures_util::StreamExt::chain(stream, tail))
+}

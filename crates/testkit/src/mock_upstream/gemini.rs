@@ -140,20 +140,11 @@ pub(super) async fn models(
             if broken {
                 events.truncate(1);
             }
-            let frames: Vec<Result<Bytes, std::io::Error>> = events
+            let frames: Vec<Bytes> = events
                 .iter()
-                .map(|e| Ok(Bytes::from(format!("data: {e}\r\n\r\n"))))
+                .map(|e| Bytes::from(format!("data: {e}\r\n\r\n")))
                 .collect();
-            let stream = futures_util::stream::iter(frames);
-            let body = if broken {
-                let tail = futures_util::stream::once(async {
-                    tokio::time::sleep(Duration::from_millis(50)).await;
-                    Err(std::io::Error::other("mock: connection broken"))
-                });
-                Body::from_stream(futures_util::StreamExt::chain(stream, tail))
-            } else {
-                Body::from_stream(stream)
-            };
+            let body = super::faults::event_body(frames, broken);
             Response::builder()
                 .header("content-type", "text/event-stream")
                 .body(body)

@@ -10,7 +10,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use axum::body::{Body, Bytes};
+use axum::body::Bytes;
 use axum::extract::{Request, State};
 use axum::response::{IntoResponse, Response};
 use http::StatusCode;
@@ -229,18 +229,8 @@ fn sse(mut events: Vec<Bytes>, broken: bool) -> Response {
     if broken {
         events.truncate(5);
     }
-    let stream = futures_util::stream::iter(events.into_iter().map(Ok::<_, std::io::Error>));
-    let body = if broken {
-        let tail = futures_util::stream::once(async {
-            tokio::time::sleep(Duration::from_millis(50)).await;
-            Err(std::io::Error::other("mock: connection broken"))
-        });
-        Body::from_stream(futures_util::StreamExt::chain(stream, tail))
-    } else {
-        Body::from_stream(stream)
-    };
     Response::builder()
         .header("content-type", "text/event-stream; charset=utf-8")
-        .body(body)
+        .body(super::faults::event_body(events, broken))
         .unwrap_or_else(|_| StatusCode::INTERNAL_SERVER_ERROR.into_response())
 }
