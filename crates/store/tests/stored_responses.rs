@@ -12,12 +12,52 @@ fn stored(n: i64, created_at: i64) -> StoredResponse {
         id: format!("resp_{n:032x}"),
         created_at,
         api_key_id: (n % 2 == 0).then(|| format!("key{n}")),
+        previous: None,
         input: format!(r#"[{{"type":"message","role":"user","content":"turn {n} ünïcode"}}]"#),
         response: format!(r#"{{"id":"resp_{n:032x}","object":"response","output":[]}}"#),
     }
 }
 
+/// A conversation is a chain: each response keeps its own input and the one it continued.
+async fn chains(store: &LogStore) {
+    let turn = |n: i64, previous: Option<i64>| StoredResponse {
+        previous: previous.map(|p| stored(p, 0).id),
+        ..stored(100 + n, n)
+    };
+    for n in 0..5 {
+        store
+            .put_response(turn(n, (n > 0).then(|| 99 + n)))
+            .await
+            .unwrap();
+    }
+    let last = turn(4, Some(103)).id;
+    let chain = store.response_chain(&last, 100).await.unwrap();
+    let ids: Vec<&str> = chain.iter().map(|r| r.id.as_str()).collect();
+    let want: Vec<String> = (0..5).rev().map(|n| stored(100 + n, 0).id).collect();
+    assert_eq!(ids, want, "newest first");
+    assert_eq!(chain[4].previous, None);
+    assert_eq!(
+        store.response_chain(&last, 2).await.unwrap().len(),
+        2,
+        "bounded"
+    );
+    // an earlier turn gone: the chain ends where it is missing, and says what it missed
+    assert!(store.delete_response(&turn(2, None).id).await.unwrap());
+    let chain = store.response_chain(&last, 100).await.unwrap();
+    assert_eq!(chain.len(), 2);
+    assert_eq!(
+        chain[1].previous.as_deref(),
+        Some(turn(2, None).id.as_str())
+    );
+    assert!(store
+        .response_chain("resp_none", 100)
+        .await
+        .unwrap()
+        .is_empty());
+}
+
 async fn exercise(store: &LogStore) {
+    chains(store).await;
     let now = 1_800_000_000_000;
     assert_eq!(store.get_response("resp_missing").await.unwrap(), None);
     for n in 0..10 {

@@ -92,19 +92,26 @@ fn normalised(item: Value, ids: &str, n: usize) -> Value {
     Value::Object(item)
 }
 
-/// The conversation so far: the earlier response's input, then its output items.
-pub(super) fn conversation(input: &str, response: &str) -> Result<Vec<Value>, GatewayError> {
+/// The conversation so far, from a chain of stored responses (newest first): each one's own
+/// input, then its output items, oldest first.
+pub(super) fn conversation<'a>(
+    chain: impl DoubleEndedIterator<Item = (&'a str, &'a str)>,
+) -> Result<Vec<Value>, GatewayError> {
     let broken = |e: serde_json::Error| {
         GatewayError::internal(format!("a stored response could not be read back: {e}"))
     };
-    let mut items: Vec<Value> = serde_json::from_str(input).map_err(broken)?;
     #[derive(Deserialize)]
     struct Output {
         #[serde(default)]
         output: Vec<Value>,
     }
-    let out: Output = serde_json::from_str(response).map_err(broken)?;
-    items.extend(out.output);
+    let mut items = Vec::new();
+    for (input, response) in chain.rev() {
+        let mut own: Vec<Value> = serde_json::from_str(input).map_err(broken)?;
+        items.append(&mut own);
+        let out: Output = serde_json::from_str(response).map_err(broken)?;
+        items.extend(out.output);
+    }
     Ok(items)
 }
 
@@ -143,6 +150,15 @@ fn for_upstream(items: &[Value]) -> Vec<Value> {
             item
         })
         .collect()
+}
+
+/// `previous_response_id` names a conversation missing an earlier turn.
+pub(super) fn lost_turn(message: String) -> GatewayError {
+    GatewayError::invalid_request(RequestError {
+        message,
+        param: Some("previous_response_id".into()),
+        code: "previous_response_not_found",
+    })
 }
 
 /// `previous_response_id` names nothing this caller may continue.
@@ -194,6 +210,16 @@ mod tests {
     }
 
     #[test]
+    fn a_chain_reads_oldest_first() {
+        let chain = [
+            (r#"["c"]"#, r#"{"output":["d"]}"#),
+            (r#"["a"]"#, r#"{"output":["b"]}"#),
+        ];
+        let items = conversation(chain.into_iter()).unwrap();
+        assert_eq!(items, vec![json!("a"), json!("b"), json!("c"), json!("d")]);
+    }
+
+    #[test]
     fn malformed_bodies_are_left_to_the_request_parse() {
         assert!(ask(b"{", "a").is_none());
         assert!(ask(br#"{"input":7}"#, "a").is_none());
@@ -202,12 +228,12 @@ mod tests {
 
     #[test]
     fn a_continued_request_carries_input_then_output() {
-        let items = conversation(
+        let items = conversation(std::iter::once((
             r#"[{"type":"message","id":"msg_1","role":"user","content":"Hi"}]"#,
             r#"{"id":"resp_1","output":[{"type":"reasoning","id":"rs_1","summary":[]},
                 {"type":"reasoning","id":"rs_2","summary":[],"encrypted_content":"gAAA"},
                 {"type":"message","id":"msg_2","status":"completed","role":"assistant","content":[{"type":"output_text","text":"Hello"}]}]}"#,
-        )
+        )))
         .unwrap();
         assert_eq!(items.len(), 4);
         let body = continued(

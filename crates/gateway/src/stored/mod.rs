@@ -25,6 +25,34 @@ use crate::{GatewayError, RequestContext};
 
 pub(crate) use keep::Keeper;
 
+/// Why a conversation cannot be read back whole.
+enum Lost {
+    /// An earlier turn is no longer kept (deleted, or past retention).
+    Turn(String),
+    Unavailable(GatewayError),
+}
+
+impl Lost {
+    /// As the answer to a request that names the conversation with `status`.
+    fn error(self, status: http::StatusCode) -> GatewayError {
+        match self {
+            Lost::Unavailable(e) => e,
+            Lost::Turn(at) => {
+                let message = format!(
+                    "an earlier turn of this conversation, response '{at}', is no longer stored"
+                );
+                match status {
+                    http::StatusCode::NOT_FOUND => GatewayError::not_found(message),
+                    _ => history::lost_turn(message),
+                }
+            }
+        }
+    }
+}
+
+/// The most turns a continued conversation carries back.
+const MAX_TURNS: usize = 4096;
+
 /// The stored responses of one gateway (none until the request log is attached).
 #[derive(Default)]
 pub(crate) struct StoredResponses {
@@ -98,7 +126,8 @@ impl StoredResponses {
     }
 
     /// A Responses request read for its state: a continued conversation put into its body, and
-    /// what keeping its answer needs (`None` with `store: false` or no request log).
+    /// what keeping its answer needs (`None` with `store: false` or no request log). What is kept
+    /// is this request's own input and the response it continued: the conversation is that chain.
     pub(crate) async fn prepare(
         &self,
         ctx: &RequestContext,
@@ -109,27 +138,33 @@ impl StoredResponses {
         let Some(ask) = history::ask(body, &base) else {
             return Ok(None);
         };
-        let mut input = ask.input;
         if let Some(previous) = &ask.previous {
-            let earlier = self
-                .find(previous, caller)
-                .await?
-                .ok_or_else(|| history::not_found(previous, self.available()))?;
-            let mut items = history::conversation(&earlier.input, &earlier.response)?;
-            items.append(&mut input);
+            let chain = self
+                .visible_chain(previous, caller)
+                .await
+                .map_err(|l| l.error(http::StatusCode::BAD_REQUEST))?;
+            if chain.is_empty() {
+                return Err(history::not_found(previous, self.available()));
+            }
+            let mut items = history::conversation(
+                chain
+                    .iter()
+                    .map(|r| (r.input.as_str(), r.response.as_str())),
+            )?;
+            items.extend(ask.input.iter().cloned());
             *body = history::continued(body, &items)?;
-            input = items;
         }
         if !ask.store || !self.available() {
             return Ok(None);
         }
-        let input = serde_json::to_string(&input)
+        let input = serde_json::to_string(&ask.input)
             .map_err(|e| GatewayError::internal(format!("serialising input items: {e}")))?;
         Ok(Some(Keeping {
             record: StoredResponse {
                 id: format!("resp_{base}"),
                 created_at: ctx.received_ms,
                 api_key_id: caller.map(str::to_owned),
+                previous: ask.previous.clone(),
                 input,
                 response: String::new(),
             },
@@ -151,20 +186,57 @@ impl StoredResponses {
         })
     }
 
-    /// The stored response `id`, if `caller` may see it (the key that made it; anyone when it
-    /// was made without one).
+    /// `id` and the responses it continued, newest first (empty when `id` is not kept, or not
+    /// `caller`'s: the key that made it, anyone when it was made without one). Just-kept ones are
+    /// read from memory, the rest from the store in one query. An earlier turn no longer kept
+    /// (deleted, or past retention) is an error: the conversation cannot be told whole.
+    async fn visible_chain(
+        &self,
+        id: &str,
+        caller: Option<&str>,
+    ) -> Result<Vec<Arc<StoredResponse>>, Lost> {
+        let mut chain: Vec<Arc<StoredResponse>> = Vec::new();
+        let mut next = Some(id.to_owned());
+        while let Some(at) = next.take() {
+            if chain.len() >= MAX_TURNS {
+                break;
+            }
+            let pending = self.sink.pending().get(&at).cloned();
+            let found = match pending {
+                Some(r) => vec![r],
+                None => match self.sink.log.get().and_then(|o| o.store()) {
+                    Some(log) => log
+                        .response_chain(&at, MAX_TURNS - chain.len())
+                        .await
+                        .map_err(|e| Lost::Unavailable(unavailable(e)))?
+                        .into_iter()
+                        .map(Arc::new)
+                        .collect(),
+                    None => Vec::new(),
+                },
+            };
+            if found.is_empty() && !chain.is_empty() {
+                return Err(Lost::Turn(at));
+            }
+            next = found.last().and_then(|r| r.previous.clone());
+            chain.extend(found);
+        }
+        let visible = chain
+            .first()
+            .is_some_and(|r| r.api_key_id.is_none() || r.api_key_id.as_deref() == caller);
+        Ok(if visible { chain } else { Vec::new() })
+    }
+
+    /// The stored response `id`, if `caller` may see it.
     async fn find(
         &self,
         id: &str,
         caller: Option<&str>,
     ) -> Result<Option<Arc<StoredResponse>>, GatewayError> {
-        let Some(observer) = self.sink.log.get() else {
-            return Ok(None);
-        };
         let pending = self.sink.pending().get(id).cloned();
         let found = match pending {
             Some(r) => Some(r),
-            None => match observer.store() {
+            None => match self.sink.log.get().and_then(|o| o.store()) {
                 Some(log) => log
                     .get_response(id)
                     .await
@@ -181,15 +253,17 @@ impl StoredResponses {
         id: &str,
         caller: Option<&str>,
     ) -> Result<Arc<StoredResponse>, GatewayError> {
-        self.find(id, caller).await?.ok_or_else(|| {
-            if self.available() {
-                GatewayError::not_found(format!("Response with id '{id}' not found."))
-            } else {
-                GatewayError::not_found(format!(
-                    "Response with id '{id}' not found: responses are stored only while the request log is on ([logs] enabled)."
-                ))
-            }
-        })
+        self.find(id, caller)
+            .await?
+            .ok_or_else(|| self.not_kept(id))
+    }
+
+    fn not_kept(&self, id: &str) -> GatewayError {
+        let why = match self.available() {
+            true => "",
+            false => ": responses are stored only while the request log is on ([logs] enabled)",
+        };
+        GatewayError::not_found(format!("Response with id '{id}' not found{why}."))
     }
 
     /// `GET /v1/responses/{id}`.
@@ -221,10 +295,23 @@ impl StoredResponses {
         caller: Option<&str>,
         query: &ItemsQuery,
     ) -> Result<Bytes, GatewayError> {
-        let r = self.found(id, caller).await?;
-        let mut items: Vec<Value> = serde_json::from_str(&r.input).map_err(|e| {
+        let chain = self
+            .visible_chain(id, caller)
+            .await
+            .map_err(|l| l.error(http::StatusCode::NOT_FOUND))?;
+        let Some((own, earlier)) = chain.split_first() else {
+            return Err(self.not_kept(id));
+        };
+        // every item the model saw: the earlier turns' inputs and outputs, then its own input
+        let mut items = history::conversation(
+            earlier
+                .iter()
+                .map(|r| (r.input.as_str(), r.response.as_str())),
+        )?;
+        let mut mine: Vec<Value> = serde_json::from_str(&own.input).map_err(|e| {
             GatewayError::internal(format!("a stored response could not be read back: {e}"))
         })?;
+        items.append(&mut mine);
         let limit = query.limit.unwrap_or(20);
         if !(1..=100).contains(&limit) {
             return Err(GatewayError::bad_query(

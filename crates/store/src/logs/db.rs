@@ -265,16 +265,26 @@ impl LogStore {
         }
     }
 
-    /// The stored response `id`, if kept.
-    pub async fn get_response(&self, id: &str) -> Result<Option<StoredResponse>, StoreError> {
+    /// The stored response `id` and the ones it continued, newest first (at most `max`): the
+    /// chain ends early where an earlier response is no longer kept (its `previous` says which).
+    pub async fn response_chain(
+        &self,
+        id: &str,
+        max: usize,
+    ) -> Result<Vec<StoredResponse>, StoreError> {
         match &self.backend {
             Backend::Sqlite(s) => {
                 let id = id.to_owned();
-                s.read_responses(move |c| responses::sqlite::get(c, &id))
+                s.read_responses(move |c| responses::sqlite::chain(c, &id, max))
                     .await
             }
-            Backend::Postgres(p) => responses::postgres::get(&p.pool, id).await,
+            Backend::Postgres(p) => responses::postgres::chain(&p.pool, id, max).await,
         }
+    }
+
+    /// The stored response `id`, if kept.
+    pub async fn get_response(&self, id: &str) -> Result<Option<StoredResponse>, StoreError> {
+        Ok(self.response_chain(id, 1).await?.pop())
     }
 
     /// Deletes the stored response `id`; false when there was none.

@@ -63,5 +63,17 @@ try:
     raise AssertionError("a deleted response cannot be continued")
 except openai.BadRequestError as e:
     assert e.code == "previous_response_not_found", e
+# the later turns kept only their own input: without the first turn their conversation is
+# incomplete, and that is said rather than answered from half a conversation
+try:
+    oa.responses.input_items.list(second.id)
+    raise AssertionError("the second turn's conversation lost its first turn")
+except openai.NotFoundError as e:
+    assert "no longer stored" in str(e), e
+try:
+    oa.responses.create(model="gpt-4o-mini", input="More?", previous_response_id=third.id)
+    raise AssertionError("a conversation missing a turn cannot be continued")
+except openai.BadRequestError as e:
+    assert e.code == "previous_response_not_found" and first.id in str(e), e
 print("ids", first.id, second.id, third.id)
 print("stored responses: ok")
