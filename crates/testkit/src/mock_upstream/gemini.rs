@@ -3,9 +3,8 @@
 //! `x-goog-api-key`. Steered by model name: `status-NNN`, `safety-block`, `broken-stream`.
 
 use std::sync::Arc;
-use std::time::Duration;
 
-use axum::body::{Body, Bytes};
+use axum::body::Bytes;
 use axum::extract::{Path, Request, State};
 use axum::response::{IntoResponse, Response};
 use http::StatusCode;

@@ -1,0 +1,201 @@
+//! Whisper speech-to-text on candle, from either checkpoint layout people have: Hugging Face's
+//! (`model.safetensors` + `config.json` + `tokenizer.json`) or CTranslate2's, as faster-whisper
+//! uses (`model.bin` + `config.json` + `tokenizer.json`), converted on load ([`ct2`]).
+//!
+//! - [`mel`]: 16 kHz samples → the log-mel spectrogram Whisper reads.
+//! - [`WhisperModel::transcribe`]: greedy decoding, 30-second window by window.
+//!
+//! Not served yet: the runtime task, `/ai/run` and `/v1/audio/transcriptions`, audio decoding
+//! and resampling (the caller hands 16 kHz mono samples) — see issue 24.
+
+pub mod ct2;
+pub mod mel;
+
+use std::path::Path;
+
+use candle_core::{DType, Device, IndexOp, Tensor};
+use candle_nn::VarBuilder;
+use candle_transformers::models::whisper::{self as w, model::Whisper, Config};
+use tokenizers::Tokenizer;
+
+use crate::RuntimeError;
+
+/// The most tokens decoded per 30-second window (Whisper's own bound is 224).
+const MAX_TOKENS: usize = 224;
+
+/// A loaded Whisper model with its tokenizer.
+pub struct WhisperModel {
+    model: Whisper,
+    config: Config,
+    tokenizer: Tokenizer,
+    filters: Vec<f32>,
+    /// Token ids never sampled (timestamps, special tokens, the checkpoint's suppress list).
+    suppress: Vec<u32>,
+    sot: u32,
+    eot: u32,
+    /// `<|en|>` and `<|transcribe|>` for multilingual models; none for English-only ones.
+    prompt: Vec<u32>,
+    no_timestamps: u32,
+}
+
+fn load_error(what: &str, e: impl std::fmt::Display) -> RuntimeError {
+    RuntimeError::load(format!("{what}: {e}"))
+}
+
+fn engine(e: candle_core::Error) -> RuntimeError {
+    RuntimeError::engine(format!("whisper: {e}"))
+}
+
+/// The checkpoint's own list of tokens to suppress, when its `config.json` has one
+/// (CTranslate2: `suppress_ids`; Hugging Face: `suppress_tokens`).
+fn suppress_list(config: &serde_json::Value) -> Vec<u32> {
+    ["suppress_ids", "suppress_tokens"]
+        .iter()
+        .find_map(|k| config.get(*k).and_then(serde_json::Value::as_array))
+        .map(|ids| {
+            ids.iter()
+                .filter_map(|v| v.as_u64().and_then(|n| u32::try_from(n).ok()))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+impl WhisperModel {
+    /// Loads the model in `dir`, whichever layout it is in.
+    pub fn load(dir: &Path) -> Result<Self, RuntimeError> {
+        let read = |name: &str| {
+            std::fs::read(dir.join(name))
+                .map_err(|e| load_error(&format!("{}", dir.join(name).display()), e))
+        };
+        let raw_config: serde_json::Value = serde_json::from_slice(&read("config.json")?)
+            .map_err(|e| load_error("config.json", e))?;
+        let (vb, config) = if dir.join("model.bin").exists() {
+            let ct2 = ct2::Ct2Model::parse(read("model.bin")?)?;
+            let (tensors, config) = ct2.whisper()?;
+            (
+                VarBuilder::from_tensors(tensors, DType::F32, &Device::Cpu),
+                config,
+            )
+        } else {
+            let config: Config = serde_json::from_value(raw_config.clone())
+                .map_err(|e| load_error("config.json", e))?;
+            let weights = read("model.safetensors")?;
+            let vb = VarBuilder::from_buffered_safetensors(weights, DType::F32, &Device::Cpu)
+                .map_err(|e| load_error("model.safetensors", e))?;
+            (vb, config)
+        };
+        let model = Whisper::load(&vb, config.clone()).map_err(|e| load_error("whisper", e))?;
+        let tokenizer = Tokenizer::from_file(dir.join("tokenizer.json"))
+            .map_err(|e| load_error("tokenizer.json", e))?;
+        let id = |token: &str| {
+            tokenizer
+                .token_to_id(token)
+                .ok_or_else(|| RuntimeError::load(format!("the tokenizer has no `{token}`")))
+        };
+        let (sot, eot, no_timestamps) = (
+            id(w::SOT_TOKEN)?,
+            id(w::EOT_TOKEN)?,
+            id(w::NO_TIMESTAMPS_TOKEN)?,
+        );
+        // English-only checkpoints have 51864 tokens and no language or task tokens
+        let prompt = match config.vocab_size >= 51865 {
+            true => vec![id("<|en|>")?, id(w::TRANSCRIBE_TOKEN)?],
+            false => Vec::new(),
+        };
+        let mut suppress = suppress_list(&raw_config);
+        // special tokens (start, languages, tasks, timestamps) are never text
+        suppress.extend((eot + 1)..config.vocab_size as u32);
+        suppress.sort_unstable();
+        suppress.dedup();
+        let filters = mel::filters(config.num_mel_bins);
+        Ok(WhisperModel {
+            model,
+            config,
+            tokenizer,
+            filters,
+            suppress,
+            sot,
+            eot,
+            prompt,
+            no_timestamps,
+        })
+    }
+
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+
+    /// The text spoken in `pcm` (16 kHz mono, -1..1), decoded greedily window by window.
+    pub fn transcribe(&mut self, pcm: &[f32]) -> Result<String, RuntimeError> {
+        let mels = self.config.num_mel_bins;
+        let mel = mel::log_mel(&self.config, pcm, &self.filters);
+        let frames = mel.len() / mels;
+        let mel = Tensor::from_vec(mel, (1, mels, frames), &Device::Cpu).map_err(engine)?;
+        let content = pcm.len() / w::HOP_LENGTH;
+        let mut text = String::new();
+        let mut seek = 0;
+        while seek < content {
+            let size = w::N_FRAMES.min(frames - seek);
+            let segment = mel.narrow(2, seek, size).map_err(engine)?;
+            let tokens = self.decode(&segment)?;
+            let piece = self
+                .tokenizer
+                .decode(&tokens, true)
+                .map_err(|e| RuntimeError::engine(format!("whisper tokenizer: {e}")))?;
+            text.push_str(&piece);
+            seek += w::N_FRAMES;
+        }
+        Ok(text.trim().to_owned())
+    }
+
+    /// The text tokens of one window, greedily.
+    fn decode(&mut self, segment: &Tensor) -> Result<Vec<u32>, RuntimeError> {
+        let features = self.model.encoder.forward(segment, true).map_err(engine)?;
+        let mut tokens = vec![self.sot];
+        tokens.extend(&self.prompt);
+        tokens.push(self.no_timestamps);
+        let start = tokens.len();
+        let vocab = self.config.vocab_size;
+        let mut mask = vec![0f32; vocab];
+        for &id in &self.suppress {
+            if let Some(m) = mask.get_mut(id as usize) {
+                *m = f32::NEG_INFINITY;
+            }
+        }
+        let mask = Tensor::new(mask.as_slice(), &Device::Cpu).map_err(engine)?;
+        for i in 0..MAX_TOKENS {
+            let input = Tensor::new(tokens.as_slice(), &Device::Cpu)
+                .and_then(|t| t.unsqueeze(0))
+                .map_err(engine)?;
+            let ys = self
+                .model
+                .decoder
+                .forward(&input, &features, i == 0)
+                .map_err(engine)?;
+            let (_, len, _) = ys.dims3().map_err(engine)?;
+            let logits = self
+                .model
+                .decoder
+                .final_linear(&ys.i((..1, len - 1..)).map_err(engine)?)
+                .and_then(|l| l.i(0))
+                .and_then(|l| l.i(0))
+                .and_then(|l| l.broadcast_add(&mask))
+                .map_err(engine)?;
+            let mut logits = logits.to_vec1::<f32>().map_err(engine)?;
+            if i == 0 {
+                // an answer does not begin by ending
+                logits[self.eot as usize] = f32::NEG_INFINITY;
+            }
+            let next = logits
+                .iter()
+                .enumerate()
+                .max_by(|a, b| a.1.total_cmp(b.1))
+                .map_or(self.eot, |(id, _)| id as u32);
+            if next == self.eot {
+                break;
+            }
+            tokens.push(next);
+        }
+        Ok(tokens.split_off(start))
+    }
+}

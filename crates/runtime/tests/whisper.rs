@@ -1,0 +1,73 @@
+//! Whisper tiny.en from its CTranslate2 checkpoint (faster-whisper's layout, converted on load)
+//! transcribes speech that espeak-ng says and sox turns into 16 kHz mono.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::path::Path;
+use std::process::Command;
+
+use switchyard_runtime::whisper::WhisperModel;
+
+/// `text` spoken, as 16 kHz mono samples.
+fn speak(dir: &Path, text: &str) -> Vec<f32> {
+    let raw = dir.join("speech.wav");
+    let wav = dir.join("speech16k.wav");
+    let ok = Command::new("espeak-ng")
+        .args(["-s", "150", "-w"])
+        .arg(&raw)
+        .arg(text)
+        .status()
+        .expect("espeak-ng runs (scripts/install-deps.sh installs it)");
+    assert!(ok.success());
+    let ok = Command::new("sox")
+        .arg(&raw)
+        .args(["-r", "16000", "-c", "1", "-b", "16", "-e", "signed-integer"])
+        .arg(&wav)
+        .status()
+        .expect("sox runs (scripts/install-deps.sh installs it)");
+    assert!(ok.success());
+    pcm_of_wav(&std::fs::read(&wav).unwrap())
+}
+
+/// The samples of a 16-bit PCM WAV file.
+fn pcm_of_wav(bytes: &[u8]) -> Vec<f32> {
+    let mut at = 12;
+    while at + 8 <= bytes.len() {
+        let id = &bytes[at..at + 4];
+        let len = u32::from_le_bytes(bytes[at + 4..at + 8].try_into().unwrap()) as usize;
+        if id == b"data" {
+            let data = &bytes[at + 8..(at + 8 + len).min(bytes.len())];
+            return data
+                .chunks_exact(2)
+                .map(|s| f32::from(i16::from_le_bytes([s[0], s[1]])) / 32768.0)
+                .collect();
+        }
+        at += 8 + len + (len & 1);
+    }
+    panic!("no data chunk");
+}
+
+#[test]
+fn a_ctranslate2_checkpoint_transcribes_spoken_words() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut model = WhisperModel::load(&switchyard_testkit::models::whisper_tiny_en()).unwrap();
+    let c = model.config();
+    assert_eq!(
+        (
+            c.d_model,
+            c.encoder_layers,
+            c.decoder_layers,
+            c.encoder_attention_heads
+        ),
+        (384, 4, 4, 6)
+    );
+    assert_eq!((c.vocab_size, c.num_mel_bins), (51864, 80));
+    let pcm = speak(dir.path(), "The quick brown fox jumps over the lazy dog.");
+    assert!(pcm.len() > 16_000, "about two seconds of speech");
+    let text = model.transcribe(&pcm).unwrap().to_lowercase();
+    for word in ["quick", "brown", "fox", "jump", "lazy", "dog"] {
+        assert!(text.contains(word), "`{word}` not in {text:?}");
+    }
+    // silence says nothing
+    let quiet = model.transcribe(&vec![0.0; 16_000]).unwrap();
+    assert!(quiet.split_whitespace().count() <= 3, "{quiet:?}");
+}
