@@ -5,6 +5,7 @@
 use std::path::Path;
 use std::process::Command;
 
+use switchyard_runtime::whisper::ct2::Ct2Model;
 use switchyard_runtime::whisper::WhisperModel;
 
 /// `text` spoken, as 16 kHz mono samples.
@@ -70,4 +71,37 @@ fn a_ctranslate2_checkpoint_transcribes_spoken_words() {
     // silence says nothing
     let quiet = model.transcribe(&vec![0.0; 16_000]).unwrap();
     assert!(quiet.split_whitespace().count() <= 3, "{quiet:?}");
+}
+
+/// The same weights in the Hugging Face layout (written here from the converted checkpoint:
+/// `model.safetensors` + `config.json` + `tokenizer.json`) load through that path and say the
+/// same.
+#[test]
+fn a_hugging_face_checkpoint_loads_and_says_the_same() {
+    let ct2_dir = switchyard_testkit::models::whisper_tiny_en();
+    let dir = tempfile::tempdir().unwrap();
+    let hf = dir.path().join("hf");
+    std::fs::create_dir(&hf).unwrap();
+    let ct2 = Ct2Model::parse(std::fs::read(ct2_dir.join("model.bin")).unwrap()).unwrap();
+    let (tensors, c) = ct2.whisper().unwrap();
+    candle_core::safetensors::save(&tensors, hf.join("model.safetensors")).unwrap();
+    let config = serde_json::json!({
+        "num_mel_bins": c.num_mel_bins, "max_source_positions": c.max_source_positions,
+        "d_model": c.d_model, "encoder_attention_heads": c.encoder_attention_heads,
+        "encoder_layers": c.encoder_layers, "vocab_size": c.vocab_size,
+        "max_target_positions": c.max_target_positions,
+        "decoder_attention_heads": c.decoder_attention_heads, "decoder_layers": c.decoder_layers,
+        "suppress_tokens": [1, 2, 7, 8, 9, 10, 14, 25, 26, 27, 28, 29, 31, 58, 59, 60, 61, 62, 63],
+        "model_type": "whisper"
+    });
+    std::fs::write(hf.join("config.json"), config.to_string()).unwrap();
+    std::fs::copy(ct2_dir.join("tokenizer.json"), hf.join("tokenizer.json")).unwrap();
+    let pcm = speak(dir.path(), "The quick brown fox jumps over the lazy dog.");
+    let from_hf = WhisperModel::load(&hf).unwrap().transcribe(&pcm).unwrap();
+    let from_ct2 = WhisperModel::load(&ct2_dir)
+        .unwrap()
+        .transcribe(&pcm)
+        .unwrap();
+    assert_eq!(from_hf, from_ct2);
+    assert!(from_hf.to_lowercase().contains("lazy dog"), "{from_hf:?}");
 }

@@ -162,9 +162,13 @@ impl Ct2Model {
         })
     }
 
+    /// The variable an alias stands for, or `name` itself.
+    fn resolve<'n>(&'n self, name: &'n str) -> &'n str {
+        self.aliases.get(name).map_or(name, String::as_str)
+    }
+
     pub fn variable(&self, name: &str) -> Option<&Variable> {
-        let name = self.aliases.get(name).map_or(name, String::as_str);
-        self.variables.get(name)
+        self.variables.get(self.resolve(name))
     }
 
     fn need(&self, name: &str) -> Result<&Variable, RuntimeError> {
@@ -187,6 +191,8 @@ impl Ct2Model {
 
     /// The variable as an f32 tensor (float16/bfloat16 widened; int8 divided by its row scale).
     pub fn tensor(&self, name: &str) -> Result<Tensor, RuntimeError> {
+        // an int8 alias's scale is its target's
+        let name = self.resolve(name);
         let v = self.need(name)?;
         let bytes = &self.bytes[v.at.clone()];
         let engine = |e: candle_core::Error| RuntimeError::load(format!("`{name}`: {e}"));
@@ -399,5 +405,69 @@ impl Ct2Model {
         put(format!("{to}.out_proj.weight"), self.tensor(&w(out))?);
         put(format!("{to}.out_proj.bias"), self.tensor(&b(out))?);
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn string(out: &mut Vec<u8>, s: &str) {
+        out.extend_from_slice(&(s.len() as u16 + 1).to_le_bytes());
+        out.extend_from_slice(s.as_bytes());
+        out.push(0);
+    }
+
+    fn variable(out: &mut Vec<u8>, name: &str, shape: &[u32], dtype: u8, data: &[u8]) {
+        string(out, name);
+        out.push(shape.len() as u8);
+        for d in shape {
+            out.extend_from_slice(&d.to_le_bytes());
+        }
+        out.push(dtype);
+        out.extend_from_slice(&(data.len() as u32).to_le_bytes());
+        out.extend_from_slice(data);
+    }
+
+    fn file() -> Vec<u8> {
+        let mut out = 6u32.to_le_bytes().to_vec();
+        string(&mut out, "TestSpec");
+        out.extend_from_slice(&1u32.to_le_bytes());
+        out.extend_from_slice(&2u32.to_le_bytes());
+        variable(&mut out, "w", &[2, 2], 1, &[2, 4, (-6i8) as u8, 8]);
+        let scales: Vec<u8> = [2f32, 4f32].iter().flat_map(|f| f.to_le_bytes()).collect();
+        variable(&mut out, "w_scale", &[2], 0, &scales);
+        out.extend_from_slice(&1u32.to_le_bytes());
+        string(&mut out, "alias");
+        string(&mut out, "w");
+        out
+    }
+
+    #[test]
+    fn int8_weights_are_divided_by_their_row_scale_and_aliases_resolve() {
+        let m = Ct2Model::parse(file()).unwrap();
+        assert_eq!((m.spec.as_str(), m.revision), ("TestSpec", 1));
+        let w = m.tensor("alias").unwrap().to_vec2::<f32>().unwrap();
+        assert_eq!(w, vec![vec![1.0, 2.0], vec![-1.5, 2.0]]);
+        assert!(m.whisper().is_err(), "not a Whisper spec");
+    }
+
+    #[test]
+    fn a_damaged_file_is_refused_not_read_past_its_end() {
+        let whole = file();
+        for cut in [0, 3, 10, 30, whole.len() - 1] {
+            assert!(
+                Ct2Model::parse(whole[..cut].to_vec()).is_err(),
+                "cut at {cut}"
+            );
+        }
+        let mut version = whole.clone();
+        version[0] = 9;
+        assert!(Ct2Model::parse(version).is_err());
+        // a byte count that does not match the shape
+        let mut lying = whole;
+        let at = 4 + 2 + 9 + 4 + 4 + 2 + 2 + 1 + 8 + 1;
+        lying[at] = 200;
+        assert!(Ct2Model::parse(lying).is_err());
     }
 }
