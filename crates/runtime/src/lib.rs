@@ -10,9 +10,11 @@
 //! - `queue`: a model's bounded job queue (429 when full; idle exit without losing a job).
 //! - [`settings`]: one model's settings; [`error`]: [`RuntimeError`] and its HTTP status.
 //! - [`hub`]: `models pull` from the Hugging Face hub; [`meter`]: compute units per request.
+//! - [`audio`]: audio files → 16 kHz mono samples (decoded in Rust, resampled).
 //! - [`whisper`]: Whisper speech-to-text (Hugging Face and CTranslate2 checkpoints); not served
 //!   through the runtime's tasks yet.
 
+pub mod audio;
 pub mod embed;
 pub mod error;
 pub mod hub;

@@ -1,50 +1,26 @@
 //! Whisper tiny.en from its CTranslate2 checkpoint (faster-whisper's layout, converted on load)
-//! transcribes speech that espeak-ng says and sox turns into 16 kHz mono.
+//! transcribes speech that espeak-ng says, read the way uploads are (`audio::decode`).
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use std::path::Path;
 use std::process::Command;
 
+use switchyard_runtime::audio;
 use switchyard_runtime::whisper::ct2::Ct2Model;
 use switchyard_runtime::whisper::WhisperModel;
 
-/// `text` spoken, as 16 kHz mono samples.
+/// `text` spoken (espeak-ng writes 22.05 kHz WAV), decoded and resampled to 16 kHz mono the way
+/// the server reads uploads.
 fn speak(dir: &Path, text: &str) -> Vec<f32> {
-    let raw = dir.join("speech.wav");
-    let wav = dir.join("speech16k.wav");
+    let wav = dir.join("speech.wav");
     let ok = Command::new("espeak-ng")
         .args(["-s", "150", "-w"])
-        .arg(&raw)
+        .arg(&wav)
         .arg(text)
         .status()
         .expect("espeak-ng runs (scripts/install-deps.sh installs it)");
     assert!(ok.success());
-    let ok = Command::new("sox")
-        .arg(&raw)
-        .args(["-r", "16000", "-c", "1", "-b", "16", "-e", "signed-integer"])
-        .arg(&wav)
-        .status()
-        .expect("sox runs (scripts/install-deps.sh installs it)");
-    assert!(ok.success());
-    pcm_of_wav(&std::fs::read(&wav).unwrap())
-}
-
-/// The samples of a 16-bit PCM WAV file.
-fn pcm_of_wav(bytes: &[u8]) -> Vec<f32> {
-    let mut at = 12;
-    while at + 8 <= bytes.len() {
-        let id = &bytes[at..at + 4];
-        let len = u32::from_le_bytes(bytes[at + 4..at + 8].try_into().unwrap()) as usize;
-        if id == b"data" {
-            let data = &bytes[at + 8..(at + 8 + len).min(bytes.len())];
-            return data
-                .chunks_exact(2)
-                .map(|s| f32::from(i16::from_le_bytes([s[0], s[1]])) / 32768.0)
-                .collect();
-        }
-        at += 8 + len + (len & 1);
-    }
-    panic!("no data chunk");
+    audio::decode(std::fs::read(&wav).unwrap(), Some("wav"), 60).unwrap()
 }
 
 #[test]
