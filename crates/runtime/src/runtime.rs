@@ -8,6 +8,7 @@ use crate::embed::EmbedEngine;
 use crate::llm::LlamaEngine;
 use crate::settings::ModelSettings;
 use crate::task::{Backend, EventStream, Task, TaskKind};
+use crate::whisper::WhisperEngine;
 use crate::{ErrorKind, RuntimeError};
 
 struct Slot {
@@ -158,6 +159,7 @@ impl Runtime {
                 Ok(match settings.task {
                     TaskKind::TextGeneration => Arc::new(LlamaEngine::load(&settings)?),
                     TaskKind::Embeddings => Arc::new(EmbedEngine::load(&settings)?),
+                    TaskKind::SpeechRecognition => Arc::new(WhisperEngine::load(&settings)?),
                 })
             })
             .await

@@ -53,6 +53,7 @@ impl ModelSettings {
             max_batch: match task {
                 TaskKind::TextGeneration => 4,
                 TaskKind::Embeddings => 32,
+                TaskKind::SpeechRecognition => 1,
             },
             queue: 64,
             idle_unload: Some(Duration::from_secs(15 * 60)),

@@ -109,10 +109,19 @@ pub struct Embed {
     pub truncate: bool,
 }
 
+/// A speech-to-text request: an audio file as uploaded (decoded on the model's thread).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Transcribe {
+    pub audio: Vec<u8>,
+    /// Its extension or MIME type, when the upload said.
+    pub format: Option<String>,
+}
+
 #[derive(Debug, Clone, PartialEq)]
 pub enum Task {
     Generate(Generate),
     Embed(Embed),
+    Transcribe(Transcribe),
 }
 
 impl Task {
@@ -120,6 +129,7 @@ impl Task {
         match self {
             Task::Generate(_) => TaskKind::TextGeneration,
             Task::Embed(_) => TaskKind::Embeddings,
+            Task::Transcribe(_) => TaskKind::SpeechRecognition,
         }
     }
 }
@@ -129,6 +139,8 @@ impl Task {
 pub enum TaskKind {
     TextGeneration,
     Embeddings,
+    /// Whisper: audio in, its transcript out.
+    SpeechRecognition,
 }
 
 impl TaskKind {
@@ -136,6 +148,7 @@ impl TaskKind {
         match self {
             TaskKind::TextGeneration => "text-generation",
             TaskKind::Embeddings => "embeddings",
+            TaskKind::SpeechRecognition => "speech-recognition",
         }
     }
 
@@ -144,6 +157,7 @@ impl TaskKind {
         match self {
             TaskKind::TextGeneration => "Text Generation",
             TaskKind::Embeddings => "Text Embeddings",
+            TaskKind::SpeechRecognition => "Automatic Speech Recognition",
         }
     }
 }

@@ -5,9 +5,10 @@
 use std::path::Path;
 use std::process::Command;
 
-use switchyard_runtime::audio;
+use switchyard_runtime::task::Transcribe;
 use switchyard_runtime::whisper::ct2::Ct2Model;
 use switchyard_runtime::whisper::WhisperModel;
+use switchyard_runtime::{audio, Event, ModelSettings, Runtime, Task, TaskKind};
 
 /// `text` spoken (espeak-ng writes 22.05 kHz WAV), decoded and resampled to 16 kHz mono the way
 /// the server reads uploads.
@@ -80,4 +81,81 @@ fn a_hugging_face_checkpoint_loads_and_says_the_same() {
         .unwrap();
     assert_eq!(from_hf, from_ct2);
     assert!(from_hf.to_lowercase().contains("lazy dog"), "{from_hf:?}");
+}
+
+fn spoken_wav(dir: &Path, text: &str) -> Vec<u8> {
+    let wav = dir.join("run.wav");
+    let ok = Command::new("espeak-ng")
+        .args(["-s", "150", "-w"])
+        .arg(&wav)
+        .arg(text)
+        .status()
+        .expect("espeak-ng runs");
+    assert!(ok.success());
+    std::fs::read(&wav).unwrap()
+}
+
+async fn outcome(
+    mut events: switchyard_runtime::EventStream,
+) -> Result<(String, u64, u64), String> {
+    let mut text = String::new();
+    while let Some(e) = events.recv().await {
+        match e {
+            Event::Text(t) => text.push_str(&t),
+            Event::Done { counts, .. } => return Ok((text, counts.input, counts.output)),
+            Event::Failed(e) => return Err(format!("{} {e}", e.status())),
+            other => panic!("{other:?}"),
+        }
+    }
+    Err("no end".into())
+}
+
+/// Through the runtime like any local model: loaded on first use, the upload decoded on the
+/// model's thread, the transcript and its counts (seconds of audio in, tokens out) as events; a
+/// file that is not audio fails that request with a 400 and the model goes on.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_runtime_serves_speech_recognition_like_any_local_model() {
+    let dir = tempfile::tempdir().unwrap();
+    let settings = ModelSettings::new(
+        "whisper",
+        TaskKind::SpeechRecognition,
+        switchyard_testkit::models::whisper_tiny_en(),
+    );
+    let rt = Runtime::new(vec![settings]);
+    let task = |audio: Vec<u8>, format: Option<&str>| {
+        Task::Transcribe(Transcribe {
+            audio,
+            format: format.map(str::to_owned),
+        })
+    };
+    let wav = spoken_wav(
+        dir.path(),
+        "Please call Stella and ask her to bring these things.",
+    );
+    let events = rt
+        .schedule("whisper", task(wav.clone(), Some("wav")))
+        .await
+        .unwrap();
+    let (text, seconds, tokens) = outcome(events).await.unwrap();
+    let text = text.to_lowercase();
+    for word in ["please", "call", "ask her", "bring these things"] {
+        assert!(text.contains(word), "`{word}` not in {text:?}");
+    }
+    assert!((2..=6).contains(&seconds), "{seconds} s");
+    assert!(tokens >= 8, "{tokens} tokens");
+
+    let events = rt
+        .schedule("whisper", task(b"not audio at all".to_vec(), None))
+        .await
+        .unwrap();
+    let failed = outcome(events).await.unwrap_err();
+    assert!(failed.starts_with("400"), "{failed}");
+    // the model goes on
+    let events = rt.schedule("whisper", task(wav, None)).await.unwrap();
+    assert!(outcome(events).await.is_ok());
+    // a text task is not for this model, and an empty upload is refused at once
+    assert!(rt
+        .schedule("whisper", task(Vec::new(), None))
+        .await
+        .is_err());
 }

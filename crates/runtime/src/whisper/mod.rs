@@ -4,12 +4,16 @@
 //!
 //! - [`mel`]: 16 kHz samples → the log-mel spectrogram Whisper reads.
 //! - [`WhisperModel::transcribe`]: greedy decoding, 30-second window by window.
+//! - [`WhisperEngine`]: a loaded model on its own thread behind the runtime's queue (the
+//!   `speech-recognition` task); uploads are decoded there ([`crate::audio`]).
 //!
-//! Not served yet: the runtime task, `/ai/run` and `/v1/audio/transcriptions`, audio decoding
-//! and resampling (the caller hands 16 kHz mono samples) — see issue 24.
+//! Not served over HTTP yet (`/ai/run`, `/v1/audio/transcriptions`): see issue 24.
 
 pub mod ct2;
+mod engine;
 pub mod mel;
+
+pub use engine::WhisperEngine;
 
 use std::path::Path;
 
@@ -22,6 +26,13 @@ use crate::RuntimeError;
 
 /// The most tokens decoded per 30-second window (Whisper's own bound is 224).
 const MAX_TOKENS: usize = 224;
+
+/// What was said, and how many text tokens it took.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Transcript {
+    pub text: String,
+    pub tokens: usize,
+}
 
 /// A loaded Whisper model with its tokenizer.
 pub struct WhisperModel {
@@ -127,17 +138,24 @@ impl WhisperModel {
 
     /// The text spoken in `pcm` (16 kHz mono, -1..1), decoded greedily window by window.
     pub fn transcribe(&mut self, pcm: &[f32]) -> Result<String, RuntimeError> {
+        self.transcript(pcm).map(|t| t.text)
+    }
+
+    /// [`Self::transcribe`], with how many tokens it took.
+    pub fn transcript(&mut self, pcm: &[f32]) -> Result<Transcript, RuntimeError> {
         let mels = self.config.num_mel_bins;
         let mel = mel::log_mel(&self.config, pcm, &self.filters);
         let frames = mel.len() / mels;
         let mel = Tensor::from_vec(mel, (1, mels, frames), &Device::Cpu).map_err(engine)?;
         let content = pcm.len() / w::HOP_LENGTH;
         let mut text = String::new();
+        let mut tokens_out = 0;
         let mut seek = 0;
         while seek < content {
             let size = w::N_FRAMES.min(frames - seek);
             let segment = mel.narrow(2, seek, size).map_err(engine)?;
             let tokens = self.decode(&segment)?;
+            tokens_out += tokens.len();
             let piece = self
                 .tokenizer
                 .decode(&tokens, true)
@@ -145,7 +163,10 @@ impl WhisperModel {
             text.push_str(&piece);
             seek += w::N_FRAMES;
         }
-        Ok(text.trim().to_owned())
+        Ok(Transcript {
+            text: text.trim().to_owned(),
+            tokens: tokens_out,
+        })
     }
 
     /// The text tokens of one window, greedily.

@@ -320,6 +320,16 @@ pub async fn schema(State(state): State<AppState>, Query(q): Query<SchemaQuery>)
                 "data": {"type": "array", "items": {"type": "array", "items": {"type": "number"}}},
                 "pooling": {"type": "string", "enum": ["mean", "cls"]}}},
         }),
+        // Workers AI's Whisper schema: the audio as the raw body, or its bytes as an array
+        switchyard_runtime::TaskKind::SpeechRecognition => json!({
+            "input": {"oneOf": [
+                {"type": "string", "format": "binary"},
+                {"type": "object", "properties": {"audio": {"type": "array", "items": {"type": "number"}}},
+                 "required": ["audio"]}]},
+            "output": {"type": "object", "properties": {
+                "text": {"type": "string"}, "word_count": {"type": "number"}},
+                "required": ["text"]},
+        }),
     };
     Json(json!({"result": schema, "success": true, "errors": [], "messages": []})).into_response()
 }
