@@ -23,6 +23,8 @@ use crate::{ConfigError, ModelBinding, Source};
 pub enum LocalTask {
     TextGeneration,
     Embeddings,
+    /// Whisper: audio in, text out (a folder in the Hugging Face or CTranslate2 layout).
+    SpeechRecognition,
 }
 
 /// Where the weights are.
@@ -177,16 +179,19 @@ pub(crate) fn local_model(
     let task = match raw.task.as_ref().map(|t| t.get_ref().as_str()) {
         Some("text-generation") => LocalTask::TextGeneration,
         Some("embeddings" | "text-embeddings") => LocalTask::Embeddings,
+        Some("speech-recognition" | "automatic-speech-recognition") => {
+            LocalTask::SpeechRecognition
+        }
         Some(other) => {
             return fail(
                 raw.task.as_ref().map(Spanned::span),
-                format!("`task` must be text-generation or embeddings, not `{other}`"),
+                format!("`task` must be text-generation, embeddings or speech-recognition, not `{other}`"),
             )
         }
         None => {
             return fail(
                 Some(raw.name.span()),
-                format!("local model `{name}` needs a `task` (text-generation or embeddings)"),
+                format!("local model `{name}` needs a `task` (text-generation, embeddings or speech-recognition)"),
             )
         }
     };
@@ -242,13 +247,20 @@ pub(crate) fn local_model(
     let max_batch = positive(raw.max_batch, "max_batch")?.map(|n| n as u32);
     let queue = positive(raw.queue, "queue")?.map(|n| n as usize);
     let max_tokens = positive(raw.max_tokens, "max_tokens")?.map(|n| n as u32);
-    let units_per_1k_input = rate(raw.units_per_1k_input, 10.0, "units_per_1k_input")?;
+    // speech models count seconds of audio in (Workers AI's Whisper: ≈ 0.69 units a second)
+    let units_per_1k_input = rate(
+        raw.units_per_1k_input,
+        match task {
+            LocalTask::SpeechRecognition => 686.0,
+            _ => 10.0,
+        },
+        "units_per_1k_input",
+    )?;
     let units_per_1k_output = rate(
         raw.units_per_1k_output,
-        if task == LocalTask::Embeddings {
-            0.0
-        } else {
-            50.0
+        match task {
+            LocalTask::TextGeneration => 50.0,
+            LocalTask::Embeddings | LocalTask::SpeechRecognition => 0.0,
         },
         "units_per_1k_output",
     )?;

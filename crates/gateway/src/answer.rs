@@ -44,6 +44,9 @@ impl From<TokenUsage> for switchyard_protocol::canonical::Usage {
 
 /// The token usage an answer reports, if it reports one.
 pub(crate) fn usage_of(api: ClientApi, stream: bool, body: &[u8]) -> Option<TokenUsage> {
+    if api == ClientApi::Transcriptions {
+        return transcription_usage(body);
+    }
     if api == ClientApi::Responses {
         return openai::responses::usage_of(body, stream).map(TokenUsage::from);
     }
@@ -70,8 +73,32 @@ pub(crate) fn usage_of(api: ClientApi, stream: bool, body: &[u8]) -> Option<Toke
             openai::upstream::usage_in(body).map(TokenUsage::from)
         }
         ClientApi::Messages => anthropic::response_to_canonical(body).map(|r| r.usage.into()),
-        ClientApi::CountTokens | ClientApi::Responses => None,
+        ClientApi::CountTokens | ClientApi::Responses | ClientApi::Transcriptions => None,
     }
+}
+
+/// A transcription's usage as OpenAI reports it: `{"type": "duration", "seconds"}` (Whisper:
+/// counted as seconds of audio in) or `{"type": "tokens", "input_tokens", "output_tokens"}`.
+fn transcription_usage(body: &[u8]) -> Option<TokenUsage> {
+    #[derive(serde::Deserialize)]
+    struct Answer {
+        usage: Option<Usage>,
+    }
+    #[derive(serde::Deserialize)]
+    struct Usage {
+        seconds: Option<f64>,
+        input_tokens: Option<u64>,
+        output_tokens: Option<u64>,
+    }
+    let u = serde_json::from_slice::<Answer>(body).ok()?.usage?;
+    Some(TokenUsage {
+        input: match u.seconds {
+            Some(s) => s.max(0.0).ceil() as u64,
+            None => u.input_tokens?,
+        },
+        output: u.output_tokens.unwrap_or(0),
+        ..TokenUsage::default()
+    })
 }
 
 /// The text of an answer (content, reasoning and tool arguments), for counting its tokens.
@@ -115,7 +142,8 @@ fn chat_dialect(api: ClientApi) -> Option<switchyard_protocol::Dialect> {
         ClientApi::Embeddings
         | ClientApi::CountTokens
         | ClientApi::Completions
-        | ClientApi::Responses => None,
+        | ClientApi::Responses
+        | ClientApi::Transcriptions => None,
     }
 }
 

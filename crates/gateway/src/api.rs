@@ -18,14 +18,17 @@ pub enum ClientApi {
     Completions,
     /// OpenAI's Responses API, `POST /v1/responses` (answered through the provider's chat API).
     Responses,
+    /// OpenAI `POST /v1/audio/transcriptions` (a multipart upload: speech to text).
+    Transcriptions,
 }
 
 impl ClientApi {
     pub fn dialect(self) -> Dialect {
         match self {
-            ClientApi::ChatCompletions | ClientApi::Embeddings | ClientApi::Completions => {
-                Dialect::OpenAi
-            }
+            ClientApi::ChatCompletions
+            | ClientApi::Embeddings
+            | ClientApi::Completions
+            | ClientApi::Transcriptions => Dialect::OpenAi,
             ClientApi::Messages | ClientApi::CountTokens => Dialect::Anthropic,
             ClientApi::Responses => Dialect::Responses,
         }
@@ -40,6 +43,7 @@ impl ClientApi {
             ClientApi::CountTokens => "messages.count_tokens",
             ClientApi::Completions => "completions",
             ClientApi::Responses => "responses",
+            ClientApi::Transcriptions => "audio.transcriptions",
         }
     }
 
@@ -52,6 +56,7 @@ impl ClientApi {
             ClientApi::Embeddings => Endpoint::Embeddings,
             ClientApi::CountTokens => Endpoint::CountTokens,
             ClientApi::Completions => Endpoint::Completions,
+            ClientApi::Transcriptions => Endpoint::Transcriptions,
         }
     }
 }

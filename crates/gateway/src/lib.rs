@@ -59,6 +59,7 @@ mod error;
 mod hybrid;
 mod in_process;
 pub mod local;
+mod local_speech;
 pub mod observe;
 mod passthrough;
 mod pipeline;

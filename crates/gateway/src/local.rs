@@ -25,6 +25,7 @@ pub fn settings(m: &switchyard_config::LocalModel) -> ModelSettings {
     let task = match m.task {
         LocalTask::TextGeneration => TaskKind::TextGeneration,
         LocalTask::Embeddings => TaskKind::Embeddings,
+        LocalTask::SpeechRecognition => TaskKind::SpeechRecognition,
     };
     let mut s = ModelSettings::new(&m.name, task, m.path.clone());
     s.threads = m.threads;
@@ -53,7 +54,8 @@ fn local_api(api: ClientApi) -> Option<LocalApi> {
         }
         ClientApi::Completions => Some(LocalApi::Completions),
         ClientApi::Embeddings => Some(LocalApi::Embeddings),
-        ClientApi::CountTokens => None,
+        // speech is not an OpenAI body the runtime reads (see `local_speech`)
+        ClientApi::CountTokens | ClientApi::Transcriptions => None,
     }
 }
 
@@ -67,6 +69,9 @@ impl InProcess for LocalModels {
         call: InProcessCall<'a>,
     ) -> BoxFuture<'a, Result<Response<UpstreamBody>, GatewayError>> {
         Box::pin(async move {
+            if call.api == ClientApi::Transcriptions {
+                return crate::local_speech::transcribe(&self.0, call.model, call.body).await;
+            }
             let Some(local) = local_api(call.api) else {
                 return Err(GatewayError::unsupported_api("local", call.api.name()));
             };

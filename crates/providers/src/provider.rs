@@ -28,6 +28,8 @@ pub enum Endpoint {
     Completions,
     /// OpenAI's Responses API (providers with `responses_api = "native"`).
     Responses,
+    /// OpenAI's speech to text (a multipart upload).
+    Transcriptions,
 }
 
 impl Endpoint {
@@ -40,6 +42,8 @@ impl Endpoint {
             (Endpoint::Completions, _) => None,
             (Endpoint::Responses, Dialect::OpenAi) => Some("responses"),
             (Endpoint::Responses, _) => None,
+            (Endpoint::Transcriptions, Dialect::OpenAi) => Some("audio/transcriptions"),
+            (Endpoint::Transcriptions, _) => None,
             (Endpoint::ChatCompletions, Dialect::Anthropic) => Some("messages"),
             (Endpoint::Embeddings, Dialect::Anthropic) => None,
             (Endpoint::ChatCompletions, Dialect::Cohere) => Some("chat"),
@@ -63,6 +67,7 @@ impl Endpoint {
             Endpoint::CountTokens => "count_tokens",
             Endpoint::Completions => "completions",
             Endpoint::Responses => "responses",
+            Endpoint::Transcriptions => "audio_transcriptions",
         }
     }
 }

@@ -23,6 +23,7 @@ pub fn app(state: AppState) -> Router {
             "/v1/responses/{id}/input_items",
             get(responses::input_items),
         )
+        .route("/v1/audio/transcriptions", post(openai::transcriptions))
         .route("/ai/run/{*model}", post(workers_ai::run))
         .route("/ai/models/search", get(workers_ai::search))
         .route("/ai/models/schema", get(workers_ai::schema))
@@ -62,6 +63,10 @@ pub fn app(state: AppState) -> Router {
         .route(
             "/client/v4/accounts/{account}/ai/v1/responses/{id}/input_items",
             get(responses::input_items),
+        )
+        .route(
+            "/client/v4/accounts/{account}/ai/v1/audio/transcriptions",
+            post(openai::transcriptions),
         )
         .route(
             "/client/v4/accounts/{account}/ai/v1/models",

@@ -7,8 +7,9 @@
 //!   `127.0.0.0/8`, `[::1]`);
 //! - a request with an `Origin` that is neither the gateway's own nor in `[server]
 //!   allowed_origins` is refused; allowed ones get CORS (preflights answered here);
-//! - bodies of the JSON API routes must be `application/json`; passthrough bodies may be any type
-//!   but the ones a page can send without a preflight (`text/plain`, form-encoded, none).
+//! - bodies of the JSON API routes must be `application/json`, uploads (speech to text)
+//!   `multipart/form-data`; passthrough bodies may be any type but the ones a page can send
+//!   without a preflight (`text/plain`, form-encoded, none).
 
 use axum::extract::{Request, State};
 use axum::middleware::Next;
@@ -182,6 +183,25 @@ fn is_json_route(path: &str) -> bool {
     )
 }
 
+/// Routes whose bodies are uploads (`multipart/form-data`): speech to text.
+fn is_form_route(path: &str) -> bool {
+    let segments: Vec<&str> = path.trim_matches('/').split('/').collect();
+    matches!(
+        segments.as_slice(),
+        ["v1", "audio", "transcriptions"]
+            | [
+                "client",
+                "v4",
+                "accounts",
+                _,
+                "ai",
+                "v1",
+                "audio",
+                "transcriptions"
+            ]
+    )
+}
+
 /// Why a request's body type is refused, if it is.
 fn body_type_refusal(request: &Request) -> Option<GatewayError> {
     let headers = request.headers();
@@ -213,6 +233,18 @@ fn body_type_refusal(request: &Request) -> Option<GatewayError> {
         media.as_str(),
         "" | "text/plain" | "application/x-www-form-urlencoded"
     );
+    if is_form_route(path) {
+        return (media != "multipart/form-data").then(|| {
+            GatewayError::unsupported_media_type(format!(
+                "this route takes `content-type: multipart/form-data` (the audio file and its fields){}",
+                if media.is_empty() {
+                    String::new()
+                } else {
+                    format!(", not `{media}`")
+                }
+            ))
+        });
+    }
     let refused = if is_json_route(path) { !json } else { simple };
     refused.then(|| {
         GatewayError::unsupported_media_type(format!(

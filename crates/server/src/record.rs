@@ -31,6 +31,7 @@ pub(crate) fn route_template(path: &str) -> Option<&'static str> {
         "/v1/chat/completions" => "/v1/chat/completions",
         "/v1/embeddings" => "/v1/embeddings",
         "/v1/responses" => "/v1/responses",
+        "/v1/audio/transcriptions" => "/v1/audio/transcriptions",
         "/v1/messages" => "/v1/messages",
         "/v1/messages/count_tokens" => "/v1/messages/count_tokens",
         "/v1/models" => "/v1/models",
@@ -64,6 +65,7 @@ fn cloudflare_route(path: &str) -> Option<&'static str> {
             "/client/v4/accounts/{account}/ai/v1/responses/{id}"
         }
         "ai/v1/models" => "/client/v4/accounts/{account}/ai/v1/models",
+        "ai/v1/audio/transcriptions" => "/client/v4/accounts/{account}/ai/v1/audio/transcriptions",
         _ => return None,
     })
 }

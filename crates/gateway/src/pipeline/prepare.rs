@@ -7,7 +7,7 @@ use bytes::Bytes;
 use switchyard_protocol::anthropic::client::MessagesRequest;
 use switchyard_protocol::json::{ObjectView, Splicer};
 use switchyard_protocol::openai::{
-    ChatRequest, CompletionRequest, EmbeddingsRequest, ResponsesRequest,
+    ChatRequest, CompletionRequest, EmbeddingsRequest, ResponsesRequest, TranscriptionRequest,
 };
 use switchyard_protocol::Dialect;
 use switchyard_providers::ResponsesApi;
@@ -87,6 +87,18 @@ impl<'a> Routable<'a> for ResponsesRequest<'a> {
     }
 }
 
+impl<'a> Routable<'a> for TranscriptionRequest<'a> {
+    fn model(&self) -> &str {
+        TranscriptionRequest::model(self)
+    }
+    fn stream(&self) -> bool {
+        TranscriptionRequest::stream(self)
+    }
+    fn rewrite(&self, upstream_model: &str) -> Splicer<'a> {
+        TranscriptionRequest::rewrite(self, upstream_model)
+    }
+}
+
 impl<'a> Routable<'a> for EmbeddingsRequest<'a> {
     fn model(&self) -> &str {
         EmbeddingsRequest::model(self)
@@ -124,6 +136,9 @@ fn fit(api: ClientApi, provider: Dialect, responses: ResponsesApi) -> Fit {
         // to OpenAI's own `/responses` (and Azure's), else through the canonical model to the
         // provider's chat API
         ClientApi::Responses => same(responses == ResponsesApi::Native),
+        // OpenAI-family providers (and local speech models) take the upload as it came
+        ClientApi::Transcriptions if provider == Dialect::OpenAi => Fit::Same,
+        ClientApi::Transcriptions => Fit::Unsupported,
     }
 }
 
@@ -159,6 +174,9 @@ impl Gateway {
             ClientApi::Responses => {
                 self.prepare_as(api, ResponsesRequest::parse(body)?, body, given)
             }
+            ClientApi::Transcriptions => {
+                self.prepare_as(api, TranscriptionRequest::parse(body)?, body, given)
+            }
         }
     }
 
@@ -190,10 +208,11 @@ impl Gateway {
                 return Ok(translated(api, &route, stream, upstream));
             }
             Fit::Unsupported => {
-                return Err(GatewayError::unsupported_api(
-                    route.provider.name(),
-                    "/v1/completions",
-                ))
+                let path = match api {
+                    ClientApi::Transcriptions => "/v1/audio/transcriptions",
+                    _ => "/v1/completions",
+                };
+                return Err(GatewayError::unsupported_api(route.provider.name(), path));
             }
         }
         let mut splicer = match api {

@@ -300,7 +300,11 @@ impl Gateway {
             }
             false => None,
         };
-        let mut usage_slot: Option<UsageSlot> = None;
+        // an in-process answer may say what it used beside its body (local speech)
+        let mut usage_slot: Option<UsageSlot> = parts
+            .extensions
+            .get::<crate::TokenUsage>()
+            .map(|u| std::sync::Arc::new(std::sync::Mutex::new(Some(*u))));
         let body = match (&call.translation, stream) {
             (None, true) if call.strip_usage => ReplyBody::sse(body, info, None, first)
                 .strip_usage(usage_slot.get_or_insert_with(UsageSlot::default).clone()),
@@ -308,7 +312,11 @@ impl Gateway {
             (Some(t), true) => ReplyBody::sse(body, info, Some(Transcoder::new(t)), first),
             (None, false) => {
                 let bytes = self.read_all(call, body, ends_by).await?;
-                verify::json_answer(call.provider.name(), &bytes)?;
+                // a transcription may be asked for as plain text or subtitles
+                let json = content_type.is_none_or(|v| v.starts_with(b"application/json"));
+                if call.api != crate::ClientApi::Transcriptions || json {
+                    verify::json_answer(call.provider.name(), &bytes)?;
+                }
                 ReplyBody::full(bytes)
             }
             (Some(t), false) => {

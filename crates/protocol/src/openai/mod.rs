@@ -7,9 +7,11 @@ mod fields;
 mod models;
 mod request;
 pub mod responses;
+mod transcription;
 pub mod upstream;
 mod usage;
 
+pub use transcription::{FormPart, TranscriptionRequest};
 pub use usage::{scan_usage, UsageCounts};
 
 /// The text inputs of an OpenAI embeddings body (a string or an array of strings). `None` for

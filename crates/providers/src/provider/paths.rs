@@ -29,14 +29,16 @@ fn model_in_path(
     match (dialect, endpoint) {
         (_, Endpoint::CountTokens) if dialect != Dialect::Gemini => None,
         (_, Endpoint::Completions) if dialect != Dialect::OpenAi => None,
-        (_, Endpoint::Responses) => None,
+        (_, Endpoint::Responses | Endpoint::Transcriptions) => None,
         (Dialect::Gemini, _) => {
             let method = match (endpoint, stream) {
                 (Endpoint::ChatCompletions, false) => "generateContent",
                 (Endpoint::ChatCompletions, true) => "streamGenerateContent?alt=sse",
                 (Endpoint::Embeddings, _) => "batchEmbedContents",
                 (Endpoint::CountTokens, _) => "countTokens",
-                (Endpoint::Completions | Endpoint::Responses, _) => return None,
+                (Endpoint::Completions | Endpoint::Responses | Endpoint::Transcriptions, _) => {
+                    return None
+                }
             };
             Some(format!("models/{encoded}:{method}"))
         }
@@ -127,7 +129,10 @@ impl Provider {
         match endpoint {
             Endpoint::ChatCompletions => inner.chat_path.clone(),
             Endpoint::Embeddings => inner.embeddings_path.clone(),
-            Endpoint::CountTokens | Endpoint::Completions | Endpoint::Responses => None,
+            Endpoint::CountTokens
+            | Endpoint::Completions
+            | Endpoint::Responses
+            | Endpoint::Transcriptions => None,
         }
         .map_or_else(
             || self.parse_path(format!("{}/{tail}", inner.base_path), model),

@@ -58,7 +58,10 @@ pub(crate) async fn call(
         Ok(body) => body,
         Err(e) => return with_note(&ctx, render_in(dialect, &e), note),
     };
-    note.request_body = Some(body.clone());
+    // an upload's bytes are audio, not text a log row can show
+    if api != ClientApi::Transcriptions {
+        note.request_body = Some(body.clone());
+    }
     let request = ApiRequest {
         api,
         forward,
@@ -84,9 +87,16 @@ pub(crate) fn with_note(ctx: &RequestContext, response: Response, note: CallNote
 }
 
 /// Client headers a same-dialect provider should see: Anthropic's version and beta flags on the
-/// Messages API. Nothing else from the client reaches a provider.
+/// Messages API, an upload's content type (its boundary). Nothing else from the client reaches
+/// a provider.
 fn forwarded_headers(api: ClientApi, headers: &HeaderMap) -> HeaderMap {
     let mut out = HeaderMap::new();
+    // an upload goes on with its boundary
+    if api == ClientApi::Transcriptions {
+        if let Some(v) = headers.get(http::header::CONTENT_TYPE) {
+            out.insert(http::header::CONTENT_TYPE, v.clone());
+        }
+    }
     if matches!(api, ClientApi::Messages | ClientApi::CountTokens) {
         for name in ["anthropic-version", "anthropic-beta"] {
             for value in headers.get_all(name) {

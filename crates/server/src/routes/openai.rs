@@ -1,4 +1,5 @@
-//! The OpenAI dialect: `/v1/chat/completions`, `/v1/completions`, `/v1/embeddings`, `/v1/models`.
+//! The OpenAI dialect: `/v1/chat/completions`, `/v1/completions`, `/v1/embeddings`,
+//! `/v1/audio/transcriptions`, `/v1/models`.
 
 use axum::extract::{Path, Request, State};
 use axum::response::{IntoResponse, Response};
@@ -35,6 +36,16 @@ pub async fn responses(
     request: Request,
 ) -> Response {
     call(state, ctx, ClientApi::Responses, request).await
+}
+
+/// `POST /v1/audio/transcriptions`: speech to text (a multipart upload), to a local speech model
+/// or an OpenAI-family provider.
+pub async fn transcriptions(
+    State(state): State<AppState>,
+    Extension(ctx): Extension<RequestContext>,
+    request: Request,
+) -> Response {
+    call(state, ctx, ClientApi::Transcriptions, request).await
 }
 
 pub async fn embeddings(

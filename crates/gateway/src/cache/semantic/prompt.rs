@@ -60,7 +60,10 @@ pub(crate) fn probe(api: ClientApi, body: &[u8], rules: &Rules<'_>) -> Option<Pr
             _ => return None,
         },
         // (Responses requests are not looked up semantically)
-        ClientApi::Embeddings | ClientApi::CountTokens | ClientApi::Responses => return None,
+        ClientApi::Embeddings
+        | ClientApi::CountTokens
+        | ClientApi::Responses
+        | ClientApi::Transcriptions => return None,
     };
     if text.trim().is_empty() {
         return None;

@@ -1,0 +1,120 @@
+//! Speech to text end to end: `POST /v1/audio/transcriptions` from the official `openai` SDK to a
+//! local Whisper model (`task = "speech-recognition"`) and to an OpenAI provider, logged and
+//! metered like every call; uploads that are not what the route takes are refused by name.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod common;
+
+use std::process::Command;
+
+use serde_json::Value;
+
+fn python() -> String {
+    std::env::var("SWITCHYARD_PYTHON").unwrap_or_else(|_| "python3".to_owned())
+}
+
+#[tokio::test]
+async fn the_openai_sdk_transcribes_on_a_local_model_and_through_a_provider() {
+    let h = common::start_with(|mock| {
+        format!(
+            "[server]\nenv_providers = false\n\
+             [providers.oa]\nkind = \"openai\"\nbase_url = \"{root}\"\napi_key = \"sk-oa\"\n\
+             [[models]]\nname = \"whisper\"\ntask = \"speech-recognition\"\nsource = \"{whisper}/\"\n\
+             aliases = [\"@cf/openai/whisper-tiny-en\"]\n",
+            root = mock.root_url(),
+            whisper = switchyard_testkit::models::whisper_tiny_en().display(),
+        )
+    })
+    .await;
+    let dir = tempfile::tempdir().unwrap();
+    let wav = dir.path().join("fox.wav");
+    let flac = dir.path().join("fox.flac");
+    let ok = Command::new("espeak-ng")
+        .args(["-s", "150", "-w"])
+        .arg(&wav)
+        .arg("The quick brown fox jumps over the lazy dog.")
+        .status()
+        .expect("espeak-ng (scripts/install-deps.sh)");
+    assert!(ok.success());
+    let ok = Command::new("sox")
+        .arg(&wav)
+        .arg(&flac)
+        .status()
+        .expect("sox");
+    assert!(ok.success());
+    let script = format!("{}/tests/clients/speech.py", env!("CARGO_MANIFEST_DIR"));
+    let out = tokio::process::Command::new(python())
+        .arg(script)
+        .arg(h.gateway.base_url())
+        .arg(&wav)
+        .arg(&flac)
+        .output()
+        .await
+        .expect("python3 runs (scripts/test.sh installs the SDKs)");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success() && stdout.contains("speech: ok"),
+        "{stdout}\n{}\n{}",
+        String::from_utf8_lossy(&out.stderr),
+        h.gateway.logs()
+    );
+    // the provider got the upload with its boundary, the model rewritten
+    let sent = h.mock.last_request().unwrap();
+    assert_eq!(sent.path, "/v1/audio/transcriptions");
+    assert!(sent
+        .header("content-type")
+        .unwrap()
+        .starts_with("multipart/form-data; boundary="));
+    let body = String::from_utf8_lossy(&sent.body);
+    assert!(body.contains("\r\n\r\nwhisper-1\r\n"), "{body}");
+
+    // every call logged; the local ones metered by seconds of audio, without the audio's bytes
+    let rows = common::logging::rows(h.gateway.base_url(), 7).await;
+    let local: Vec<&Value> = rows
+        .iter()
+        .filter(|r| r["provider"] == "local" && r["status"] == 200)
+        .collect();
+    assert_eq!(local.len(), 3, "{rows:?}");
+    for row in &local {
+        assert_eq!(row["route"], "/v1/audio/transcriptions", "{row}");
+        let seconds = row["input_tokens"].as_i64().unwrap();
+        assert!((2..=5).contains(&seconds), "{row}");
+        let full =
+            common::logging::log_row(h.gateway.base_url(), row["id"].as_str().unwrap()).await;
+        assert_eq!(full["request_body"], Value::Null, "{full}");
+    }
+    assert!(rows.iter().any(|r| r["status"] == 400));
+}
+
+#[tokio::test]
+async fn an_upload_route_takes_uploads_only() {
+    let h = common::start("").await;
+    let json = h
+        .http
+        .post(h.gateway.url("/v1/audio/transcriptions"))
+        .json(&serde_json::json!({"model": "whisper-1", "file": "x"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(json.status(), 415);
+    let v: Value = json.json().await.unwrap();
+    assert!(
+        v["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("multipart/form-data"),
+        "{v}"
+    );
+    let form = "--b0undary\r\nContent-Disposition: form-data; name=\"model\"\r\n\r\nmock-openai/whisper-1\r\n--b0undary--\r\n";
+    let missing = h
+        .http
+        .post(h.gateway.url("/v1/audio/transcriptions"))
+        .header("content-type", "multipart/form-data; boundary=b0undary")
+        .body(form)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(missing.status(), 400);
+    let v: Value = missing.json().await.unwrap();
+    assert_eq!(v["error"]["param"], "file", "{v}");
+}
