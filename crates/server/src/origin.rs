@@ -183,6 +183,15 @@ fn is_json_route(path: &str) -> bool {
     )
 }
 
+/// Workers AI's runs (`/ai/run/…`, Cloudflare's `…/ai/run/…`).
+fn is_run_route(path: &str) -> bool {
+    let segments: Vec<&str> = path.trim_matches('/').split('/').collect();
+    matches!(
+        segments.as_slice(),
+        ["ai", "run", ..] | ["client", "v4", "accounts", _, "ai", "run", ..]
+    )
+}
+
 /// Routes whose bodies are uploads (`multipart/form-data`): speech to text.
 fn is_form_route(path: &str) -> bool {
     let segments: Vec<&str> = path.trim_matches('/').split('/').collect();
@@ -245,7 +254,14 @@ fn body_type_refusal(request: &Request) -> Option<GatewayError> {
             ))
         });
     }
-    let refused = if is_json_route(path) { !json } else { simple };
+    // Workers AI's speech runs take the audio itself (types a page cannot send unasked)
+    let audio =
+        is_run_route(path) && (media.starts_with("audio/") || media == "application/octet-stream");
+    let refused = if is_json_route(path) {
+        !json && !audio
+    } else {
+        simple
+    };
     refused.then(|| {
         GatewayError::unsupported_media_type(format!(
             "request bodies must be sent as `content-type: application/json`{} (a browser page can send text/plain or a form to any site; this gateway does not take them)",

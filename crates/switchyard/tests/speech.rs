@@ -68,15 +68,50 @@ async fn the_openai_sdk_transcribes_on_a_local_model_and_through_a_provider() {
     let body = String::from_utf8_lossy(&sent.body);
     assert!(body.contains("\r\n\r\nwhisper-1\r\n"), "{body}");
 
+    // Workers AI's run with the audio as the body, on both of its paths
+    for path in [
+        "/ai/run/@cf/openai/whisper-tiny-en",
+        "/client/v4/accounts/acct/ai/run/@cf/openai/whisper-tiny-en",
+    ] {
+        let run = h
+            .http
+            .post(h.gateway.url(path))
+            .header("content-type", "audio/wav")
+            .body(std::fs::read(&wav).unwrap())
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(run.status(), 200, "{path}");
+        let v: Value = run.json().await.unwrap();
+        assert_eq!(v["success"], true, "{v}");
+        assert!(
+            v["result"]["text"]
+                .as_str()
+                .unwrap()
+                .to_lowercase()
+                .contains("lazy dog"),
+            "{v}"
+        );
+    }
+    let bad = h
+        .http
+        .post(h.gateway.url("/ai/run/@cf/openai/whisper-tiny-en"))
+        .json(&serde_json::json!({"audio": [1, 2, 300]}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(bad.status(), 400);
+    let v: Value = bad.json().await.unwrap();
+    assert_eq!(v["success"], false, "{v}");
+
     // every call logged; the local ones metered by seconds of audio, without the audio's bytes
-    let rows = common::logging::rows(h.gateway.base_url(), 7).await;
+    let rows = common::logging::rows(h.gateway.base_url(), 11).await;
     let local: Vec<&Value> = rows
         .iter()
         .filter(|r| r["provider"] == "local" && r["status"] == 200)
         .collect();
-    assert_eq!(local.len(), 3, "{rows:?}");
+    assert_eq!(local.len(), 6, "{rows:?}");
     for row in &local {
-        assert_eq!(row["route"], "/v1/audio/transcriptions", "{row}");
         let seconds = row["input_tokens"].as_i64().unwrap();
         assert!((2..=5).contains(&seconds), "{row}");
         let full =

@@ -11,3 +11,4 @@ pub mod openai;
 pub mod responses;
 pub mod secrets;
 pub mod workers_ai;
+mod workers_speech;

@@ -67,6 +67,14 @@ pub async fn run(
         Ok(b) => b,
         Err(e) => return envelope_error(e.status, &e.message),
     };
+    // speech models take audio: the raw body, or `audio` in JSON
+    match super::workers_speech::audio_of(&parts.headers, &bytes) {
+        Ok(Some(audio)) => {
+            return super::workers_speech::run(state, ctx, parts, &model, audio).await
+        }
+        Ok(None) => {}
+        Err(msg) => return envelope_error(StatusCode::BAD_REQUEST, &msg),
+    }
     let (run, openai) = match client::run_to_openai(&model, &bytes) {
         Ok(x) => x,
         Err(msg) => return envelope_error(StatusCode::BAD_REQUEST, &msg),

@@ -1,11 +1,13 @@
 """Speech to text through the official `openai` SDK, changing only the base URL:
 `audio.transcriptions.create` with a local Whisper model (tiny.en, CTranslate2 layout) and with an
-OpenAI provider (mock), JSON and text answers, and the errors. Run by tests/speech.rs:
+OpenAI provider (mock), JSON and text answers, and the errors; Cloudflare's SDK running the same
+model through Workers AI's `ai.run`. Run by tests/speech.rs:
 argv[1] is the gateway, argv[2] a WAV file of espeak-ng saying "the quick brown fox jumps over
 the lazy dog", argv[3] the same as FLAC.
 """
 import sys
 
+import cloudflare
 import openai
 
 base, wav, flac = sys.argv[1], sys.argv[2], sys.argv[3]
@@ -41,4 +43,10 @@ assert t.text == "Hello from mock transcription.", t
 with open(wav, "rb") as f:
     text = oa.audio.transcriptions.create(model="oa/whisper-1", file=f, response_format="text")
 assert text.strip() == "Hello from mock transcription.", text
+# Cloudflare's SDK: Workers AI's speech run, the audio as an array of bytes
+cf = cloudflare.Cloudflare(api_token="cf-token", base_url=base + "/client/v4")
+with open(wav, "rb") as f:
+    audio = list(f.read())
+result = cf.ai.run("@cf/openai/whisper-tiny-en", account_id="acct", audio=audio)
+assert "lazy dog" in result["text"].lower() and result["word_count"] >= 8, result
 print("speech: ok")
