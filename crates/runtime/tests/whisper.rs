@@ -13,6 +13,11 @@ use switchyard_runtime::{audio, Event, ModelSettings, Runtime, Task, TaskKind};
 /// `text` spoken (espeak-ng writes 22.05 kHz WAV), decoded and resampled to 16 kHz mono the way
 /// the server reads uploads.
 fn speak(dir: &Path, text: &str) -> Vec<f32> {
+    audio::decode(spoken_wav(dir, text), Some("wav"), 60).unwrap()
+}
+
+/// `text` spoken, as the WAV file's bytes.
+fn spoken_wav(dir: &Path, text: &str) -> Vec<u8> {
     let wav = dir.join("speech.wav");
     let ok = Command::new("espeak-ng")
         .args(["-s", "150", "-w"])
@@ -21,7 +26,7 @@ fn speak(dir: &Path, text: &str) -> Vec<f32> {
         .status()
         .expect("espeak-ng runs (scripts/install-deps.sh installs it)");
     assert!(ok.success());
-    audio::decode(std::fs::read(&wav).unwrap(), Some("wav"), 60).unwrap()
+    std::fs::read(&wav).unwrap()
 }
 
 #[test]
@@ -81,18 +86,6 @@ fn a_hugging_face_checkpoint_loads_and_says_the_same() {
         .unwrap();
     assert_eq!(from_hf, from_ct2);
     assert!(from_hf.to_lowercase().contains("lazy dog"), "{from_hf:?}");
-}
-
-fn spoken_wav(dir: &Path, text: &str) -> Vec<u8> {
-    let wav = dir.join("run.wav");
-    let ok = Command::new("espeak-ng")
-        .args(["-s", "150", "-w"])
-        .arg(&wav)
-        .arg(text)
-        .status()
-        .expect("espeak-ng runs");
-    assert!(ok.success());
-    std::fs::read(&wav).unwrap()
 }
 
 async fn outcome(

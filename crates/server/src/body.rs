@@ -34,3 +34,18 @@ pub async fn read_body(
         ))),
     }
 }
+
+/// A request's media type (`content-type` without its parameters), lower-case; empty when none.
+pub(crate) fn media_type(headers: &http::HeaderMap) -> String {
+    headers
+        .get(http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .map(|v| {
+            v.split(';')
+                .next()
+                .unwrap_or("")
+                .trim()
+                .to_ascii_lowercase()
+        })
+        .unwrap_or_default()
+}

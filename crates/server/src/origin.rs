@@ -17,7 +17,7 @@ use axum::response::{IntoResponse, Response};
 use http::header::{
     ACCESS_CONTROL_ALLOW_HEADERS, ACCESS_CONTROL_ALLOW_METHODS, ACCESS_CONTROL_ALLOW_ORIGIN,
     ACCESS_CONTROL_EXPOSE_HEADERS, ACCESS_CONTROL_MAX_AGE, ACCESS_CONTROL_REQUEST_HEADERS,
-    CONTENT_LENGTH, CONTENT_TYPE, HOST, ORIGIN, TRANSFER_ENCODING, VARY,
+    CONTENT_LENGTH, HOST, ORIGIN, TRANSFER_ENCODING, VARY,
 };
 use http::{HeaderMap, HeaderValue, Method, StatusCode};
 use switchyard_gateway::GatewayError;
@@ -225,17 +225,7 @@ fn body_type_refusal(request: &Request) -> Option<GatewayError> {
     if !has_body {
         return None;
     }
-    let media = headers
-        .get(CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .map(|v| {
-            v.split(';')
-                .next()
-                .unwrap_or("")
-                .trim()
-                .to_ascii_lowercase()
-        })
-        .unwrap_or_default();
+    let media = crate::body::media_type(headers);
     let json = media == "application/json" || media.ends_with("+json");
     let path = request.uri().path();
     let simple = matches!(

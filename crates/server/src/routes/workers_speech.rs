@@ -36,17 +36,7 @@ pub(crate) fn audio_of(
     headers: &HeaderMap,
     body: &Bytes,
 ) -> Result<Option<(Bytes, Option<&'static str>)>, String> {
-    let media = headers
-        .get(CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .map(|v| {
-            v.split(';')
-                .next()
-                .unwrap_or("")
-                .trim()
-                .to_ascii_lowercase()
-        })
-        .unwrap_or_default();
+    let media = crate::body::media_type(headers);
     if media.starts_with("audio/") || media == "application/octet-stream" {
         return Ok(Some((body.clone(), extension(&media))));
     }
