@@ -13,6 +13,7 @@ use switchyard_providers::UpstreamBody;
 use switchyard_runtime::{LocalApi, LocalBody, ModelSettings, Runtime, TaskKind};
 
 use crate::in_process::{InProcess, InProcessCall};
+pub use crate::local_speech::vtt;
 use crate::{ClientApi, GatewayError};
 
 /// The runtime for the configured local models (nothing loads until first use).

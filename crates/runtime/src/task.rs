@@ -180,6 +180,14 @@ pub struct Counts {
     pub output: u64,
 }
 
+/// A stretch of a transcript with its times (seconds from the start of the audio).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Segment {
+    pub start: f32,
+    pub end: f32,
+    pub text: String,
+}
+
 /// One step of a task's output.
 #[derive(Debug, Clone)]
 pub enum Event {
@@ -189,6 +197,8 @@ pub enum Event {
     Logprob(TokenLogprob),
     /// The embeddings, one per input, in order.
     Vectors(Vec<Vec<f32>>),
+    /// A transcript's segments, with their times (before its `Text`).
+    Segments(Vec<Segment>),
     /// The end: why, and the token counts.
     Done { finish: Finish, counts: Counts },
     /// The engine failed after the task started.

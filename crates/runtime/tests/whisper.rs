@@ -92,9 +92,22 @@ async fn outcome(
     mut events: switchyard_runtime::EventStream,
 ) -> Result<(String, u64, u64), String> {
     let mut text = String::new();
+    let mut segments = Vec::new();
     while let Some(e) = events.recv().await {
         match e {
-            Event::Text(t) => text.push_str(&t),
+            Event::Segments(s) => segments = s,
+            Event::Text(t) => {
+                // the segments say the same, in order, with times inside the audio
+                let joined: String = segments.iter().map(|s| s.text.as_str()).collect();
+                assert_eq!(joined.trim(), t.trim());
+                let mut at = 0.0;
+                for s in &segments {
+                    assert!(s.start >= at && s.end > s.start, "{segments:?}");
+                    at = s.end;
+                }
+                assert!(!segments.is_empty() && at < 10.0, "{segments:?}");
+                text.push_str(&t)
+            }
             Event::Done { counts, .. } => return Ok((text, counts.input, counts.output)),
             Event::Failed(e) => return Err(format!("{} {e}", e.status())),
             other => panic!("{other:?}"),

@@ -89,6 +89,7 @@ fn run(mut model: WhisperModel, jobs: &Jobs<Job>) {
         });
         match heard {
             Ok((transcript, seconds)) => {
+                let _ = job.events.send(Event::Segments(transcript.segments));
                 let _ = job.events.send(Event::Text(transcript.text));
                 let _ = job.events.send(Event::Done {
                     finish: Finish::Stop,

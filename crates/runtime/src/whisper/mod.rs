@@ -12,6 +12,7 @@
 pub mod ct2;
 mod engine;
 pub mod mel;
+mod timestamps;
 
 pub use engine::WhisperEngine;
 
@@ -22,15 +23,18 @@ use candle_nn::VarBuilder;
 use candle_transformers::models::whisper::{self as w, model::Whisper, Config};
 use tokenizers::Tokenizer;
 
+use self::timestamps::Rules;
+use crate::task::Segment;
 use crate::RuntimeError;
 
 /// The most tokens decoded per 30-second window (Whisper's own bound is 224).
 const MAX_TOKENS: usize = 224;
 
-/// What was said, and how many text tokens it took.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// What was said, its segments with their times, and how many tokens it took.
+#[derive(Debug, Clone, PartialEq)]
 pub struct Transcript {
     pub text: String,
+    pub segments: Vec<Segment>,
     pub tokens: usize,
 }
 
@@ -40,13 +44,12 @@ pub struct WhisperModel {
     config: Config,
     tokenizer: Tokenizer,
     filters: Vec<f32>,
-    /// Token ids never sampled (timestamps, special tokens, the checkpoint's suppress list).
+    /// Token ids never sampled (special tokens, the checkpoint's suppress list).
     suppress: Vec<u32>,
     sot: u32,
-    eot: u32,
     /// `<|en|>` and `<|transcribe|>` for multilingual models; none for English-only ones.
     prompt: Vec<u32>,
-    no_timestamps: u32,
+    rules: Rules,
 }
 
 fn load_error(what: &str, e: impl std::fmt::Display) -> RuntimeError {
@@ -113,9 +116,15 @@ impl WhisperModel {
             true => vec![id("<|en|>")?, id(w::TRANSCRIBE_TOKEN)?],
             false => Vec::new(),
         };
+        let rules = Rules {
+            eot,
+            no_timestamps,
+            first: no_timestamps + 1,
+            max_initial: 50,
+        };
         let mut suppress = suppress_list(&raw_config);
-        // special tokens (start, languages, tasks, timestamps) are never text
-        suppress.extend((eot + 1)..config.vocab_size as u32);
+        // special tokens (start, languages, tasks) are never text; timestamps follow their rules
+        suppress.extend((eot + 1)..rules.first);
         suppress.sort_unstable();
         suppress.dedup();
         let filters = mel::filters(config.num_mel_bins);
@@ -126,9 +135,8 @@ impl WhisperModel {
             filters,
             suppress,
             sot,
-            eot,
             prompt,
-            no_timestamps,
+            rules,
         })
     }
 
@@ -141,40 +149,58 @@ impl WhisperModel {
         self.transcript(pcm).map(|t| t.text)
     }
 
-    /// [`Self::transcribe`], with how many tokens it took.
+    /// [`Self::transcribe`], with the segments' times and how many tokens it took. Windows of
+    /// 30 s are decoded one after another; a window whose last segment was cut off is resumed
+    /// from that segment's start.
     pub fn transcript(&mut self, pcm: &[f32]) -> Result<Transcript, RuntimeError> {
         let mels = self.config.num_mel_bins;
         let mel = mel::log_mel(&self.config, pcm, &self.filters);
         let frames = mel.len() / mels;
         let mel = Tensor::from_vec(mel, (1, mels, frames), &Device::Cpu).map_err(engine)?;
         let content = pcm.len() / w::HOP_LENGTH;
-        let mut text = String::new();
+        // frames per second of audio
+        let rate = (w::SAMPLE_RATE / w::HOP_LENGTH) as f32;
+        let mut segments = Vec::new();
         let mut tokens_out = 0;
         let mut seek = 0;
         while seek < content {
             let size = w::N_FRAMES.min(frames - seek);
-            let segment = mel.narrow(2, seek, size).map_err(engine)?;
-            let tokens = self.decode(&segment)?;
+            let window = mel.narrow(2, seek, size).map_err(engine)?;
+            let tokens = self.decode(&window)?;
             tokens_out += tokens.len();
-            let piece = self
-                .tokenizer
-                .decode(&tokens, true)
-                .map_err(|e| RuntimeError::engine(format!("whisper tokenizer: {e}")))?;
-            text.push_str(&piece);
-            seek += w::N_FRAMES;
+            let offset = seek as f32 / rate;
+            let heard = (content - seek).min(size) as f32 / rate;
+            let (spans, done) = timestamps::spans(&self.rules, &tokens, heard);
+            for span in spans {
+                let text = self
+                    .tokenizer
+                    .decode(&span.tokens, true)
+                    .map_err(|e| RuntimeError::engine(format!("whisper tokenizer: {e}")))?;
+                if text.trim().is_empty() {
+                    continue;
+                }
+                segments.push(Segment {
+                    start: offset + span.start,
+                    end: offset + span.end.min(heard),
+                    text,
+                });
+            }
+            // always forward, at least a timestamp's worth
+            seek += ((done * rate) as usize).max(2);
         }
+        let text: String = segments.iter().map(|s| s.text.as_str()).collect();
         Ok(Transcript {
             text: text.trim().to_owned(),
+            segments,
             tokens: tokens_out,
         })
     }
 
-    /// The text tokens of one window, greedily.
-    fn decode(&mut self, segment: &Tensor) -> Result<Vec<u32>, RuntimeError> {
-        let features = self.model.encoder.forward(segment, true).map_err(engine)?;
+    /// One window's tokens (text and timestamps), greedily.
+    fn decode(&mut self, window: &Tensor) -> Result<Vec<u32>, RuntimeError> {
+        let features = self.model.encoder.forward(window, true).map_err(engine)?;
         let mut tokens = vec![self.sot];
         tokens.extend(&self.prompt);
-        tokens.push(self.no_timestamps);
         let start = tokens.len();
         let vocab = self.config.vocab_size;
         let mut mask = vec![0f32; vocab];
@@ -203,16 +229,13 @@ impl WhisperModel {
                 .and_then(|l| l.broadcast_add(&mask))
                 .map_err(engine)?;
             let mut logits = logits.to_vec1::<f32>().map_err(engine)?;
-            if i == 0 {
-                // an answer does not begin by ending
-                logits[self.eot as usize] = f32::NEG_INFINITY;
-            }
+            self.rules.apply(&tokens[start..], &mut logits);
             let next = logits
                 .iter()
                 .enumerate()
                 .max_by(|a, b| a.1.total_cmp(b.1))
-                .map_or(self.eot, |(id, _)| id as u32);
-            if next == self.eot {
+                .map_or(self.rules.eot, |(id, _)| id as u32);
+            if next == self.rules.eot {
                 break;
             }
             tokens.push(next);

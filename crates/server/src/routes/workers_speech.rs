@@ -1,8 +1,8 @@
 //! Workers AI's speech models through `/ai/run/{model}`: the audio as the raw body (`audio/*` or
 //! `application/octet-stream`), or as `{"audio": [bytes…]}` (`@cf/openai/whisper`) or
 //! `{"audio": "<base64>"}` (`@cf/openai/whisper-large-v3-turbo`). The run goes on as the OpenAI
-//! transcription upload it stands for — same pipeline, log and metering — and is answered as
-//! Workers AI answers it: `{"result": {"text", "word_count"}, "success": true, …}`.
+//! transcription upload it stands for (`verbose_json`) — same pipeline, log and metering — and
+//! is answered as Workers AI answers it: `{"result": {"text", "word_count", "vtt"}, …}`.
 
 use axum::body::Body;
 use axum::response::{IntoResponse, Response};
@@ -14,6 +14,7 @@ use http::{HeaderMap, HeaderValue, StatusCode};
 use serde_json::Value;
 use switchyard_gateway::{ClientApi, RequestContext};
 use switchyard_protocol::workers_ai::client;
+use switchyard_runtime::task::Segment;
 
 use super::call::call;
 use crate::AppState;
@@ -72,7 +73,8 @@ fn upload(model: &str, audio: &[u8], ext: Option<&str>, boundary: &str) -> Vec<u
     let mut out = Vec::with_capacity(audio.len() + 400);
     out.extend_from_slice(
         format!(
-            "--{boundary}\r\nContent-Disposition: form-data; name=\"model\"\r\n\r\n{model}\r\n"
+            "--{boundary}\r\nContent-Disposition: form-data; name=\"model\"\r\n\r\n{model}\r\n\
+             --{boundary}\r\nContent-Disposition: form-data; name=\"response_format\"\r\n\r\nverbose_json\r\n"
         )
         .as_bytes(),
     );
@@ -132,11 +134,23 @@ pub(crate) async fn run(
         let error = client::error_envelope(parts.status.as_u16(), message);
         return Response::from_parts(parts, Body::from(error.to_string()));
     }
-    let text = v["text"].as_str().unwrap_or_default();
-    let result = serde_json::json!({
+    let text = v["text"].as_str().unwrap_or_default().trim();
+    let mut result = serde_json::json!({
         "text": text,
         "word_count": text.split_whitespace().count(),
     });
+    // the segments' times as WebVTT, as Workers AI's Whisper gives them
+    if let Some(segments) = v["segments"].as_array() {
+        let segments: Vec<Segment> = segments
+            .iter()
+            .map(|s| Segment {
+                start: s["start"].as_f64().unwrap_or(0.0) as f32,
+                end: s["end"].as_f64().unwrap_or(0.0) as f32,
+                text: s["text"].as_str().unwrap_or_default().to_owned(),
+            })
+            .collect();
+        result["vtt"] = Value::from(switchyard_gateway::local::vtt(&segments));
+    }
     Response::from_parts(parts, Body::from(client::envelope(result).to_string()))
 }
 

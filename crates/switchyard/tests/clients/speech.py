@@ -22,13 +22,25 @@ with open(flac, "rb") as f:
     text = oa.audio.transcriptions.create(model="whisper", file=("talk.flac", f.read()),
                                           response_format="text")
 assert isinstance(text, str) and "quick brown fox" in text.lower(), text
-# what a local model cannot give yet is refused by name
+# the segments' times: verbose_json, srt, vtt
+with open(wav, "rb") as f:
+    v = oa.audio.transcriptions.create(model="whisper", file=f, response_format="verbose_json")
+assert v.segments and v.segments[0].start == 0.0 and 1.0 < v.segments[-1].end < 6.0, v
+assert "lazy dog" in v.text.lower() and v.duration == v.segments[-1].end, v
+with open(wav, "rb") as f:
+    srt = oa.audio.transcriptions.create(model="whisper", file=f, response_format="srt")
+assert srt.startswith("1\n00:00:00,000 --> 00:00:0") and "lazy dog" in srt.lower(), srt
+with open(wav, "rb") as f:
+    vtt = oa.audio.transcriptions.create(model="whisper", file=f, response_format="vtt")
+assert vtt.startswith("WEBVTT\n\n00:00:00.000 --> ") and "lazy dog" in vtt.lower(), vtt
+# what a local model cannot give is refused by name
 try:
     with open(wav, "rb") as f:
-        oa.audio.transcriptions.create(model="whisper", file=f, response_format="srt")
-    raise AssertionError("srt needs timestamps")
+        oa.audio.transcriptions.create(model="whisper", file=f, response_format="verbose_json",
+                                       timestamp_granularities=["word"])
+    raise AssertionError("word timestamps need alignment")
 except openai.BadRequestError as e:
-    assert e.param == "response_format", e
+    assert e.param == "timestamp_granularities", e
 # not audio: a 400 that says so, and the model goes on
 try:
     oa.audio.transcriptions.create(model="whisper", file=("notes.txt", b"just some text"))
@@ -49,4 +61,5 @@ with open(wav, "rb") as f:
     audio = list(f.read())
 result = cf.ai.run("@cf/openai/whisper-tiny-en", account_id="acct", audio=audio)
 assert "lazy dog" in result["text"].lower() and result["word_count"] >= 8, result
+assert result["vtt"].startswith("WEBVTT") and "-->" in result["vtt"], result
 print("speech: ok")
