@@ -165,3 +165,36 @@ async fn the_runtime_serves_speech_recognition_like_any_local_model() {
         .await
         .is_err());
 }
+
+/// More than one 30-second window: the second resumes where the first's last whole segment
+/// ended, so the words at both ends are heard once and the times run on past 30 s.
+#[test]
+fn long_audio_runs_on_across_windows() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut model = WhisperModel::load(&switchyard_testkit::models::whisper_tiny_en()).unwrap();
+    let middle = "The weather was fine and the roads were quiet. \
+        We walked along the river and talked about the garden. \
+        In the afternoon we read books and drank some tea. ";
+    let text = format!(
+        "Chapter one. {} The last word of this recording is zebra.",
+        middle.repeat(4)
+    );
+    let pcm = speak(dir.path(), &text);
+    assert!(pcm.len() > 35 * 16_000, "{} s", pcm.len() / 16_000);
+    let t = model.transcript(&pcm).unwrap();
+    let heard = t.text.to_lowercase();
+    assert!(heard.starts_with("chapter"), "{heard}");
+    assert!(heard.contains("the last word of this recording"), "{heard}");
+    // each repetition heard once: nothing lost or doubled where the windows meet
+    assert_eq!(heard.matches("chapter").count(), 1, "{heard}");
+    assert_eq!(heard.matches("afternoon").count(), 4, "{heard}");
+    let last = t.segments.last().unwrap();
+    assert!(
+        last.end > 30.0 && last.end <= pcm.len() as f32 / 16_000.0 + 0.5,
+        "{:?}",
+        t.segments
+    );
+    for pair in t.segments.windows(2) {
+        assert!(pair[1].start >= pair[0].start, "{:?}", t.segments);
+    }
+}
