@@ -106,7 +106,12 @@ fn srt(segments: &[Segment]) -> String {
 }
 
 /// The answer in `format`, as OpenAI's API writes it.
-fn render(format: Format, text: &str, segments: &[Segment], seconds: u64) -> (&'static str, Bytes) {
+fn render(
+    format: Format,
+    text: &str,
+    (segments, language): (&[Segment], &str),
+    seconds: u64,
+) -> (&'static str, Bytes) {
     let usage = serde_json::json!({"type": "duration", "seconds": seconds});
     match format {
         Format::Text => (
@@ -129,7 +134,8 @@ fn render(format: Format, text: &str, segments: &[Segment], seconds: u64) -> (&'
                                        "text": s.text, "temperature": 0.0})
                 })
                 .collect();
-            let answer = serde_json::json!({"task": "transcribe", "language": "english",
+            let language = switchyard_runtime::whisper::languages::name_of(language);
+            let answer = serde_json::json!({"task": "transcribe", "language": language,
                 "duration": duration, "text": text, "segments": segments, "usage": usage});
             ("application/json", Bytes::from(answer.to_string()))
         }
@@ -165,6 +171,7 @@ pub(crate) async fn transcribe(
     let task = Task::Transcribe(Transcribe {
         audio: form.audio().to_vec(),
         format: form.audio_format().map(str::to_owned),
+        language: form.field("language").map(str::to_owned),
     });
     let mut events = match runtime.schedule(model, task).await {
         Ok(events) => events,
@@ -172,12 +179,15 @@ pub(crate) async fn transcribe(
     };
     let mut text = String::new();
     let mut segments = Vec::new();
+    let mut language = String::from("en");
     while let Some(event) = events.recv().await {
         match event {
             Event::Segments(s) => segments = s,
+            Event::Language(l) => language = l,
             Event::Text(t) => text.push_str(&t),
             Event::Done { counts, .. } => {
-                let (content_type, body) = render(format, &text, &segments, counts.input);
+                let (content_type, body) =
+                    render(format, &text, (&segments, &language), counts.input);
                 let mut answer = response(StatusCode::OK, content_type, body);
                 // what the request used, for its record and metering, whatever the answer's
                 // format says of it (a `text` answer says nothing)
@@ -229,7 +239,7 @@ mod tests {
         let (kind, body) = render(
             Format::VerboseJson,
             "Hello there. Goodbye.",
-            &segments(),
+            (&segments(), "es"),
             3662,
         );
         assert_eq!(kind, "application/json");
@@ -237,5 +247,6 @@ mod tests {
         assert_eq!(v["segments"][1]["end"], 3661.25);
         assert_eq!(v["duration"], 3661.25);
         assert_eq!(v["usage"]["seconds"], 3662);
+        assert_eq!(v["language"], "spanish");
     }
 }

@@ -32,7 +32,7 @@ fn main() {
         decode_ms.push(t0.elapsed().as_secs_f64() * 1e3);
         seconds = pcm.len() as f64 / f64::from(audio::RATE);
         let t1 = Instant::now();
-        let t = model.transcript(&pcm).unwrap();
+        let t = model.transcript(&pcm, None).unwrap();
         times.push(t1.elapsed().as_secs_f64());
         text = format!("{} tokens: {}", t.tokens, t.text);
     }

@@ -115,6 +115,8 @@ pub struct Transcribe {
     pub audio: Vec<u8>,
     /// Its extension or MIME type, when the upload said.
     pub format: Option<String>,
+    /// The language spoken (`en`, `english`); heard from the audio when not given.
+    pub language: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -199,6 +201,8 @@ pub enum Event {
     Vectors(Vec<Vec<f32>>),
     /// A transcript's segments, with their times (before its `Text`).
     Segments(Vec<Segment>),
+    /// The language a transcript was heard in (Whisper's code), before its `Text`.
+    Language(String),
     /// The end: why, and the token counts.
     Done { finish: Finish, counts: Counts },
     /// The engine failed after the task started.

@@ -96,6 +96,7 @@ async fn outcome(
     while let Some(e) = events.recv().await {
         match e {
             Event::Segments(s) => segments = s,
+            Event::Language(l) => assert_eq!(l, "en"),
             Event::Text(t) => {
                 // the segments say the same, in order, with times inside the audio
                 let joined: String = segments.iter().map(|s| s.text.as_str()).collect();
@@ -132,6 +133,7 @@ async fn the_runtime_serves_speech_recognition_like_any_local_model() {
         Task::Transcribe(Transcribe {
             audio,
             format: format.map(str::to_owned),
+            language: None,
         })
     };
     let wav = spoken_wav(
@@ -181,7 +183,7 @@ fn long_audio_runs_on_across_windows() {
     );
     let pcm = speak(dir.path(), &text);
     assert!(pcm.len() > 35 * 16_000, "{} s", pcm.len() / 16_000);
-    let t = model.transcript(&pcm).unwrap();
+    let t = model.transcript(&pcm, None).unwrap();
     let heard = t.text.to_lowercase();
     assert!(heard.starts_with("chapter"), "{heard}");
     assert!(heard.contains("the last word of this recording"), "{heard}");
@@ -197,4 +199,39 @@ fn long_audio_runs_on_across_windows() {
     for pair in t.segments.windows(2) {
         assert!(pair[1].start >= pair[0].start, "{:?}", t.segments);
     }
+}
+
+/// A multilingual model (Whisper base, its CTranslate2 file shipped in two PyPI packages) hears
+/// which language is spoken, or takes the one asked for; an English-only model refuses others.
+#[test]
+fn a_multilingual_model_hears_the_language() {
+    let dir = tempfile::tempdir().unwrap();
+    let wav = dir.path().join("es.wav");
+    let ok = Command::new("espeak-ng")
+        .args(["-v", "es", "-s", "140", "-w"])
+        .arg(&wav)
+        .arg("Hola, me llamo Carlos y me gusta mucho el café con leche.")
+        .status()
+        .expect("espeak-ng runs");
+    assert!(ok.success());
+    let pcm = audio::decode(std::fs::read(&wav).unwrap(), Some("wav"), 60).unwrap();
+    let mut base = WhisperModel::load(&switchyard_testkit::models::whisper_base()).unwrap();
+    assert_eq!(base.config().vocab_size, 51865);
+    let heard = base.transcript(&pcm, None).unwrap();
+    assert_eq!(heard.language, "es", "{heard:?}");
+    let text = heard.text.to_lowercase();
+    assert!(text.contains("carlos") && text.contains("leche"), "{text}");
+    // nothing made up in the silence after the last word
+    assert!(text.trim_end().ends_with("leche."), "{text}");
+    let asked = base.transcript(&pcm, Some("Spanish")).unwrap();
+    assert_eq!(asked.language, "es");
+    assert!(
+        asked.text.to_lowercase().contains("café con leche"),
+        "{asked:?}"
+    );
+    assert!(base.transcript(&pcm, Some("klingon")).is_err());
+    let mut english = WhisperModel::load(&switchyard_testkit::models::whisper_tiny_en()).unwrap();
+    let refused = english.transcript(&pcm, Some("es")).unwrap_err();
+    assert!(refused.to_string().contains("English only"), "{refused}");
+    assert_eq!(english.transcript(&pcm, Some("en")).unwrap().language, "en");
 }

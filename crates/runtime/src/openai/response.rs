@@ -51,7 +51,7 @@ pub(crate) async fn collect(mut events: EventStream) -> Result<Collected, Runtim
             Event::Text(t) => text.push_str(&t),
             Event::Logprob(l) => logprobs.push(l),
             Event::Vectors(v) => vectors = Some(v),
-            Event::Segments(_) => {}
+            Event::Segments(_) | Event::Language(_) => {}
             Event::Done { finish, counts } => {
                 return Ok(Collected {
                     text,
@@ -211,7 +211,7 @@ pub(crate) fn sse(head: Head, events: EventStream) -> BoxStream<'static, Bytes> 
                 &mut s.pending,
             )),
             Some(Event::Logprob(l)) => s.pending.push(l),
-            Some(Event::Vectors(_) | Event::Segments(_)) => {}
+            Some(Event::Vectors(_) | Event::Segments(_) | Event::Language(_)) => {}
             Some(Event::Done { finish, counts }) => {
                 let mut finish = finish;
                 if !s.held.is_empty() {

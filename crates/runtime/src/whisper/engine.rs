@@ -82,13 +82,20 @@ fn run(mut model: WhisperModel, jobs: &Jobs<Job>) {
         if job.events.is_closed() {
             continue; // the caller went away while it waited
         }
-        let Transcribe { audio, format } = job.task;
+        let Transcribe {
+            audio,
+            format,
+            language,
+        } = job.task;
         let heard = crate::audio::decode(audio, format.as_deref(), MAX_SECONDS).and_then(|pcm| {
             let seconds = pcm.len().div_ceil(crate::audio::RATE as usize) as u64;
-            model.transcript(&pcm).map(|t| (t, seconds))
+            model
+                .transcript(&pcm, language.as_deref())
+                .map(|t| (t, seconds))
         });
         match heard {
             Ok((transcript, seconds)) => {
+                let _ = job.events.send(Event::Language(transcript.language));
                 let _ = job.events.send(Event::Segments(transcript.segments));
                 let _ = job.events.send(Event::Text(transcript.text));
                 let _ = job.events.send(Event::Done {

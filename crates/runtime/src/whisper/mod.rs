@@ -11,6 +11,7 @@
 
 pub mod ct2;
 mod engine;
+pub mod languages;
 pub mod mel;
 mod timestamps;
 
@@ -36,6 +37,8 @@ pub struct Transcript {
     pub text: String,
     pub segments: Vec<Segment>,
     pub tokens: usize,
+    /// The language heard (or asked for), as Whisper's code (`en`, `es`, …).
+    pub language: String,
 }
 
 /// A loaded Whisper model with its tokenizer.
@@ -47,8 +50,10 @@ pub struct WhisperModel {
     /// Token ids never sampled (special tokens, the checkpoint's suppress list).
     suppress: Vec<u32>,
     sot: u32,
-    /// `<|en|>` and `<|transcribe|>` for multilingual models; none for English-only ones.
-    prompt: Vec<u32>,
+    /// Multilingual models: the language tokens (`<|en|>` … in the vocabulary's order) and
+    /// `<|transcribe|>`; English-only ones have neither.
+    languages: Vec<(u32, String)>,
+    transcribe_token: Option<u32>,
     rules: Rules,
 }
 
@@ -112,9 +117,20 @@ impl WhisperModel {
             id(w::NO_TIMESTAMPS_TOKEN)?,
         );
         // English-only checkpoints have 51864 tokens and no language or task tokens
-        let prompt = match config.vocab_size >= 51865 {
-            true => vec![id("<|en|>")?, id(w::TRANSCRIBE_TOKEN)?],
-            false => Vec::new(),
+        let (languages, transcribe_token) = match config.vocab_size >= 51865 {
+            true => {
+                // the language tokens sit between the start token and `<|translate|>`
+                let translate = id(w::TRANSLATE_TOKEN)?;
+                let languages = ((sot + 1)..translate)
+                    .filter_map(|t| {
+                        let token = tokenizer.id_to_token(t)?;
+                        let code = token.strip_prefix("<|")?.strip_suffix("|>")?.to_owned();
+                        Some((t, code))
+                    })
+                    .collect();
+                (languages, Some(id(w::TRANSCRIBE_TOKEN)?))
+            }
+            false => (Vec::new(), None),
         };
         let rules = Rules {
             eot,
@@ -135,7 +151,8 @@ impl WhisperModel {
             filters,
             suppress,
             sot,
-            prompt,
+            languages,
+            transcribe_token,
             rules,
         })
     }
@@ -146,13 +163,18 @@ impl WhisperModel {
 
     /// The text spoken in `pcm` (16 kHz mono, -1..1), decoded greedily window by window.
     pub fn transcribe(&mut self, pcm: &[f32]) -> Result<String, RuntimeError> {
-        self.transcript(pcm).map(|t| t.text)
+        self.transcript(pcm, None).map(|t| t.text)
     }
 
     /// [`Self::transcribe`], with the segments' times and how many tokens it took. Windows of
     /// 30 s are decoded one after another; a window whose last segment was cut off is resumed
     /// from that segment's start.
-    pub fn transcript(&mut self, pcm: &[f32]) -> Result<Transcript, RuntimeError> {
+    pub fn transcript(
+        &mut self,
+        pcm: &[f32],
+        language: Option<&str>,
+    ) -> Result<Transcript, RuntimeError> {
+        let language = self.language_token(language)?;
         let mels = self.config.num_mel_bins;
         let mel = mel::log_mel(&self.config, pcm, &self.filters);
         let frames = mel.len() / mels;
@@ -163,10 +185,12 @@ impl WhisperModel {
         let mut segments = Vec::new();
         let mut tokens_out = 0;
         let mut seek = 0;
+        let mut detected: Option<u32> = None;
         while seek < content {
             let size = w::N_FRAMES.min(frames - seek);
             let window = mel.narrow(2, seek, size).map_err(engine)?;
-            let tokens = self.decode(&window)?;
+            let (tokens, heard_in) = self.decode(&window, language)?;
+            detected = detected.or(heard_in);
             tokens_out += tokens.len();
             let offset = seek as f32 / rate;
             let heard = (content - seek).min(size) as f32 / rate;
@@ -176,7 +200,9 @@ impl WhisperModel {
                     .tokenizer
                     .decode(&span.tokens, true)
                     .map_err(|e| RuntimeError::engine(format!("whisper tokenizer: {e}")))?;
-                if text.trim().is_empty() {
+                // nothing said, or said past the end of the audio (the padding Whisper
+                // hallucinates into)
+                if text.trim().is_empty() || span.start >= heard - 0.1 {
                     continue;
                 }
                 segments.push(Segment {
@@ -189,46 +215,112 @@ impl WhisperModel {
             seek += ((done * rate) as usize).max(2);
         }
         let text: String = segments.iter().map(|s| s.text.as_str()).collect();
+        let language = match detected {
+            Some(t) => self
+                .languages
+                .iter()
+                .find(|(id, _)| *id == t)
+                .map(|(_, c)| c.clone()),
+            None if self.languages.is_empty() => Some("en".to_owned()),
+            None => None,
+        };
         Ok(Transcript {
             text: text.trim().to_owned(),
             segments,
             tokens: tokens_out,
+            language: language.unwrap_or_else(|| "en".to_owned()),
         })
     }
 
-    /// One window's tokens (text and timestamps), greedily.
-    fn decode(&mut self, window: &Tensor) -> Result<Vec<u32>, RuntimeError> {
+    /// The token of `language` (a code, `en`; or a name, `english`), when the model is
+    /// multilingual; English-only models take English only.
+    fn language_token(&self, language: Option<&str>) -> Result<Option<u32>, RuntimeError> {
+        let Some(asked) = language
+            .map(str::to_ascii_lowercase)
+            .filter(|l| !l.is_empty())
+        else {
+            return Ok(None);
+        };
+        if self.languages.is_empty() {
+            return match asked.as_str() {
+                "en" | "english" => Ok(None),
+                _ => Err(RuntimeError::invalid(
+                    "language",
+                    format!("this model hears English only (asked for `{asked}`)"),
+                )),
+            };
+        }
+        let code = languages::code_of(&asked).unwrap_or(&asked);
+        self.languages
+            .iter()
+            .find(|(_, c)| c == code)
+            .map(|(t, _)| Some(*t))
+            .ok_or_else(|| RuntimeError::invalid("language", format!("unknown language `{asked}`")))
+    }
+
+    /// The logits after `tokens`, at the last position.
+    fn logits(
+        &mut self,
+        tokens: &[u32],
+        features: &Tensor,
+        flush: bool,
+    ) -> Result<Vec<f32>, RuntimeError> {
+        let input = Tensor::new(tokens, &Device::Cpu)
+            .and_then(|t| t.unsqueeze(0))
+            .map_err(engine)?;
+        let ys = self
+            .model
+            .decoder
+            .forward(&input, features, flush)
+            .map_err(engine)?;
+        let (_, len, _) = ys.dims3().map_err(engine)?;
+        self.model
+            .decoder
+            .final_linear(&ys.i((..1, len - 1..)).map_err(engine)?)
+            .and_then(|l| l.i(0))
+            .and_then(|l| l.i(0))
+            .and_then(|l| l.to_vec1::<f32>())
+            .map_err(engine)
+    }
+
+    /// One window's tokens (text and timestamps), greedily, and the language it was decoded in
+    /// (detected from the window when none was asked for).
+    fn decode(
+        &mut self,
+        window: &Tensor,
+        language: Option<u32>,
+    ) -> Result<(Vec<u32>, Option<u32>), RuntimeError> {
         let features = self.model.encoder.forward(window, true).map_err(engine)?;
         let mut tokens = vec![self.sot];
-        tokens.extend(&self.prompt);
+        let mut flush = true;
+        let language = match (language, self.transcribe_token) {
+            (_, None) => None,
+            (Some(l), Some(_)) => Some(l),
+            (None, Some(_)) => {
+                // the likeliest language token after the start token
+                let logits = self.logits(&tokens, &features, true)?;
+                flush = false;
+                self.languages
+                    .iter()
+                    .max_by(|a, b| logits[a.0 as usize].total_cmp(&logits[b.0 as usize]))
+                    .map(|(t, _)| *t)
+            }
+        };
+        if let (Some(l), Some(task)) = (language, self.transcribe_token) {
+            tokens.extend([l, task]);
+        }
         let start = tokens.len();
-        let vocab = self.config.vocab_size;
-        let mut mask = vec![0f32; vocab];
+        let mut mask = vec![0f32; self.config.vocab_size];
         for &id in &self.suppress {
             if let Some(m) = mask.get_mut(id as usize) {
                 *m = f32::NEG_INFINITY;
             }
         }
-        let mask = Tensor::new(mask.as_slice(), &Device::Cpu).map_err(engine)?;
         for i in 0..MAX_TOKENS {
-            let input = Tensor::new(tokens.as_slice(), &Device::Cpu)
-                .and_then(|t| t.unsqueeze(0))
-                .map_err(engine)?;
-            let ys = self
-                .model
-                .decoder
-                .forward(&input, &features, i == 0)
-                .map_err(engine)?;
-            let (_, len, _) = ys.dims3().map_err(engine)?;
-            let logits = self
-                .model
-                .decoder
-                .final_linear(&ys.i((..1, len - 1..)).map_err(engine)?)
-                .and_then(|l| l.i(0))
-                .and_then(|l| l.i(0))
-                .and_then(|l| l.broadcast_add(&mask))
-                .map_err(engine)?;
-            let mut logits = logits.to_vec1::<f32>().map_err(engine)?;
+            let mut logits = self.logits(&tokens, &features, flush && i == 0)?;
+            for (l, m) in logits.iter_mut().zip(&mask) {
+                *l += m;
+            }
             self.rules.apply(&tokens[start..], &mut logits);
             let next = logits
                 .iter()
@@ -240,6 +332,6 @@ impl WhisperModel {
             }
             tokens.push(next);
         }
-        Ok(tokens.split_off(start))
+        Ok((tokens.split_off(start), language))
     }
 }
