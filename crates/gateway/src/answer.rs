@@ -44,7 +44,7 @@ impl From<TokenUsage> for switchyard_protocol::canonical::Usage {
 
 /// The token usage an answer reports, if it reports one.
 pub(crate) fn usage_of(api: ClientApi, stream: bool, body: &[u8]) -> Option<TokenUsage> {
-    if api == ClientApi::Transcriptions {
+    if api.is_speech() {
         return transcription_usage(body);
     }
     if api == ClientApi::Responses {
@@ -73,7 +73,10 @@ pub(crate) fn usage_of(api: ClientApi, stream: bool, body: &[u8]) -> Option<Toke
             openai::upstream::usage_in(body).map(TokenUsage::from)
         }
         ClientApi::Messages => anthropic::response_to_canonical(body).map(|r| r.usage.into()),
-        ClientApi::CountTokens | ClientApi::Responses | ClientApi::Transcriptions => None,
+        ClientApi::CountTokens
+        | ClientApi::Responses
+        | ClientApi::Transcriptions
+        | ClientApi::Translations => None,
     }
 }
 
@@ -143,7 +146,8 @@ fn chat_dialect(api: ClientApi) -> Option<switchyard_protocol::Dialect> {
         | ClientApi::CountTokens
         | ClientApi::Completions
         | ClientApi::Responses
-        | ClientApi::Transcriptions => None,
+        | ClientApi::Transcriptions
+        | ClientApi::Translations => None,
     }
 }
 

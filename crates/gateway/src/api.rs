@@ -20,6 +20,8 @@ pub enum ClientApi {
     Responses,
     /// OpenAI `POST /v1/audio/transcriptions` (a multipart upload: speech to text).
     Transcriptions,
+    /// OpenAI `POST /v1/audio/translations` (a multipart upload: speech to English text).
+    Translations,
 }
 
 impl ClientApi {
@@ -28,7 +30,8 @@ impl ClientApi {
             ClientApi::ChatCompletions
             | ClientApi::Embeddings
             | ClientApi::Completions
-            | ClientApi::Transcriptions => Dialect::OpenAi,
+            | ClientApi::Transcriptions
+            | ClientApi::Translations => Dialect::OpenAi,
             ClientApi::Messages | ClientApi::CountTokens => Dialect::Anthropic,
             ClientApi::Responses => Dialect::Responses,
         }
@@ -44,6 +47,7 @@ impl ClientApi {
             ClientApi::Completions => "completions",
             ClientApi::Responses => "responses",
             ClientApi::Transcriptions => "audio.transcriptions",
+            ClientApi::Translations => "audio.translations",
         }
     }
 
@@ -57,6 +61,12 @@ impl ClientApi {
             ClientApi::CountTokens => Endpoint::CountTokens,
             ClientApi::Completions => Endpoint::Completions,
             ClientApi::Transcriptions => Endpoint::Transcriptions,
+            ClientApi::Translations => Endpoint::Translations,
         }
+    }
+
+    /// Speech to text (an upload of audio, answered in text): transcriptions and translations.
+    pub fn is_speech(self) -> bool {
+        matches!(self, ClientApi::Transcriptions | ClientApi::Translations)
     }
 }

@@ -56,7 +56,7 @@ fn local_api(api: ClientApi) -> Option<LocalApi> {
         ClientApi::Completions => Some(LocalApi::Completions),
         ClientApi::Embeddings => Some(LocalApi::Embeddings),
         // speech is not an OpenAI body the runtime reads (see `local_speech`)
-        ClientApi::CountTokens | ClientApi::Transcriptions => None,
+        ClientApi::CountTokens | ClientApi::Transcriptions | ClientApi::Translations => None,
     }
 }
 
@@ -70,8 +70,10 @@ impl InProcess for LocalModels {
         call: InProcessCall<'a>,
     ) -> BoxFuture<'a, Result<Response<UpstreamBody>, GatewayError>> {
         Box::pin(async move {
-            if call.api == ClientApi::Transcriptions {
-                return crate::local_speech::transcribe(&self.0, call.model, call.body).await;
+            if call.api.is_speech() {
+                let translate = call.api == ClientApi::Translations;
+                return crate::local_speech::transcribe(&self.0, call.model, call.body, translate)
+                    .await;
             }
             let Some(local) = local_api(call.api) else {
                 return Err(GatewayError::unsupported_api("local", call.api.name()));

@@ -109,7 +109,7 @@ fn srt(segments: &[Segment]) -> String {
 fn render(
     format: Format,
     text: &str,
-    (segments, language): (&[Segment], &str),
+    (segments, language, task): (&[Segment], &str, &str),
     seconds: u64,
 ) -> (&'static str, Bytes) {
     let usage = serde_json::json!({"type": "duration", "seconds": seconds});
@@ -135,7 +135,7 @@ fn render(
                 })
                 .collect();
             let language = switchyard_runtime::whisper::languages::name_of(language);
-            let answer = serde_json::json!({"task": "transcribe", "language": language,
+            let answer = serde_json::json!({"task": task, "language": language,
                 "duration": duration, "text": text, "segments": segments, "usage": usage});
             ("application/json", Bytes::from(answer.to_string()))
         }
@@ -147,6 +147,7 @@ pub(crate) async fn transcribe(
     runtime: &Runtime,
     model: &str,
     body: &[u8],
+    translate: bool,
 ) -> Result<Response<UpstreamBody>, GatewayError> {
     let form = TranscriptionRequest::parse(body)?;
     let asked = form.field("response_format").unwrap_or("json");
@@ -172,6 +173,7 @@ pub(crate) async fn transcribe(
         audio: form.audio().to_vec(),
         format: form.audio_format().map(str::to_owned),
         language: form.field("language").map(str::to_owned),
+        translate,
     });
     let mut events = match runtime.schedule(model, task).await {
         Ok(events) => events,
@@ -186,8 +188,9 @@ pub(crate) async fn transcribe(
             Event::Language(l) => language = l,
             Event::Text(t) => text.push_str(&t),
             Event::Done { counts, .. } => {
+                let task = if translate { "translate" } else { "transcribe" };
                 let (content_type, body) =
-                    render(format, &text, (&segments, &language), counts.input);
+                    render(format, &text, (&segments, &language, task), counts.input);
                 let mut answer = response(StatusCode::OK, content_type, body);
                 // what the request used, for its record and metering, whatever the answer's
                 // format says of it (a `text` answer says nothing)
@@ -239,7 +242,7 @@ mod tests {
         let (kind, body) = render(
             Format::VerboseJson,
             "Hello there. Goodbye.",
-            (&segments(), "es"),
+            (&segments(), "es", "transcribe"),
             3662,
         );
         assert_eq!(kind, "application/json");

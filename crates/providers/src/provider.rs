@@ -30,6 +30,8 @@ pub enum Endpoint {
     Responses,
     /// OpenAI's speech to text (a multipart upload).
     Transcriptions,
+    /// OpenAI's speech to English text (a multipart upload).
+    Translations,
 }
 
 impl Endpoint {
@@ -44,6 +46,8 @@ impl Endpoint {
             (Endpoint::Responses, _) => None,
             (Endpoint::Transcriptions, Dialect::OpenAi) => Some("audio/transcriptions"),
             (Endpoint::Transcriptions, _) => None,
+            (Endpoint::Translations, Dialect::OpenAi) => Some("audio/translations"),
+            (Endpoint::Translations, _) => None,
             (Endpoint::ChatCompletions, Dialect::Anthropic) => Some("messages"),
             (Endpoint::Embeddings, Dialect::Anthropic) => None,
             (Endpoint::ChatCompletions, Dialect::Cohere) => Some("chat"),
@@ -68,6 +72,7 @@ impl Endpoint {
             Endpoint::Completions => "completions",
             Endpoint::Responses => "responses",
             Endpoint::Transcriptions => "audio_transcriptions",
+            Endpoint::Translations => "audio_translations",
         }
     }
 }

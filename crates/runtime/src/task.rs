@@ -117,6 +117,8 @@ pub struct Transcribe {
     pub format: Option<String>,
     /// The language spoken (`en`, `english`); heard from the audio when not given.
     pub language: Option<String>,
+    /// Answer in English whatever is spoken (Whisper's translate task).
+    pub translate: bool,
 }
 
 #[derive(Debug, Clone, PartialEq)]

@@ -134,6 +134,7 @@ async fn the_runtime_serves_speech_recognition_like_any_local_model() {
             audio,
             format: format.map(str::to_owned),
             language: None,
+            translate: false,
         })
     };
     let wav = spoken_wav(
@@ -230,6 +231,16 @@ fn a_multilingual_model_hears_the_language() {
         "{asked:?}"
     );
     assert!(base.transcript(&pcm, Some("klingon")).is_err());
+    // the translate task: English whatever was said
+    let english_text = base
+        .transcript_as(&pcm, None, true)
+        .unwrap()
+        .text
+        .to_lowercase();
+    assert!(
+        english_text.contains("carlos") && english_text.contains("coffee"),
+        "{english_text}"
+    );
     let mut english = WhisperModel::load(&switchyard_testkit::models::whisper_tiny_en()).unwrap();
     let refused = english.transcript(&pcm, Some("es")).unwrap_err();
     assert!(refused.to_string().contains("English only"), "{refused}");

@@ -24,6 +24,7 @@ pub fn app(state: AppState) -> Router {
             get(responses::input_items),
         )
         .route("/v1/audio/transcriptions", post(openai::transcriptions))
+        .route("/v1/audio/translations", post(openai::translations))
         .route("/ai/run/{*model}", post(workers_ai::run))
         .route("/ai/models/search", get(workers_ai::search))
         .route("/ai/models/schema", get(workers_ai::schema))
@@ -67,6 +68,10 @@ pub fn app(state: AppState) -> Router {
         .route(
             "/client/v4/accounts/{account}/ai/v1/audio/transcriptions",
             post(openai::transcriptions),
+        )
+        .route(
+            "/client/v4/accounts/{account}/ai/v1/audio/translations",
+            post(openai::translations),
         )
         .route(
             "/client/v4/accounts/{account}/ai/v1/models",

@@ -197,7 +197,7 @@ fn is_form_route(path: &str) -> bool {
     let segments: Vec<&str> = path.trim_matches('/').split('/').collect();
     matches!(
         segments.as_slice(),
-        ["v1", "audio", "transcriptions"]
+        ["v1", "audio", "transcriptions" | "translations"]
             | [
                 "client",
                 "v4",
@@ -206,7 +206,7 @@ fn is_form_route(path: &str) -> bool {
                 "ai",
                 "v1",
                 "audio",
-                "transcriptions"
+                "transcriptions" | "translations"
             ]
     )
 }

@@ -32,6 +32,7 @@ pub(crate) fn route_template(path: &str) -> Option<&'static str> {
         "/v1/embeddings" => "/v1/embeddings",
         "/v1/responses" => "/v1/responses",
         "/v1/audio/transcriptions" => "/v1/audio/transcriptions",
+        "/v1/audio/translations" => "/v1/audio/translations",
         "/v1/messages" => "/v1/messages",
         "/v1/messages/count_tokens" => "/v1/messages/count_tokens",
         "/v1/models" => "/v1/models",
@@ -66,6 +67,7 @@ fn cloudflare_route(path: &str) -> Option<&'static str> {
         }
         "ai/v1/models" => "/client/v4/accounts/{account}/ai/v1/models",
         "ai/v1/audio/transcriptions" => "/client/v4/accounts/{account}/ai/v1/audio/transcriptions",
+        "ai/v1/audio/translations" => "/client/v4/accounts/{account}/ai/v1/audio/translations",
         _ => return None,
     })
 }

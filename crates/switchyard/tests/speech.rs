@@ -20,9 +20,11 @@ async fn the_openai_sdk_transcribes_on_a_local_model_and_through_a_provider() {
             "[server]\nenv_providers = false\n\
              [providers.oa]\nkind = \"openai\"\nbase_url = \"{root}\"\napi_key = \"sk-oa\"\n\
              [[models]]\nname = \"whisper\"\ntask = \"speech-recognition\"\nsource = \"{whisper}/\"\n\
-             aliases = [\"@cf/openai/whisper-tiny-en\"]\n",
+             aliases = [\"@cf/openai/whisper-tiny-en\"]\n\
+             [[models]]\nname = \"whisper-base\"\ntask = \"speech-recognition\"\nsource = \"{base}/\"\n",
             root = mock.root_url(),
             whisper = switchyard_testkit::models::whisper_tiny_en().display(),
+            base = switchyard_testkit::models::whisper_base().display(),
         )
     })
     .await;
@@ -42,12 +44,21 @@ async fn the_openai_sdk_transcribes_on_a_local_model_and_through_a_provider() {
         .status()
         .expect("sox");
     assert!(ok.success());
+    let spanish = dir.path().join("es.wav");
+    let ok = Command::new("espeak-ng")
+        .args(["-v", "es", "-s", "140", "-w"])
+        .arg(&spanish)
+        .arg("Hola, me llamo Carlos y me gusta mucho el café con leche.")
+        .status()
+        .expect("espeak-ng");
+    assert!(ok.success());
     let script = format!("{}/tests/clients/speech.py", env!("CARGO_MANIFEST_DIR"));
     let out = tokio::process::Command::new(python())
         .arg(script)
         .arg(h.gateway.base_url())
         .arg(&wav)
         .arg(&flac)
+        .arg(&spanish)
         .output()
         .await
         .expect("python3 runs (scripts/test.sh installs the SDKs)");
@@ -105,12 +116,12 @@ async fn the_openai_sdk_transcribes_on_a_local_model_and_through_a_provider() {
     assert_eq!(v["success"], false, "{v}");
 
     // every call logged; the local ones metered by seconds of audio, without the audio's bytes
-    let rows = common::logging::rows(h.gateway.base_url(), 14).await;
+    let rows = common::logging::rows(h.gateway.base_url(), 16).await;
     let local: Vec<&Value> = rows
         .iter()
         .filter(|r| r["provider"] == "local" && r["status"] == 200)
         .collect();
-    assert_eq!(local.len(), 9, "{rows:?}");
+    assert_eq!(local.len(), 11, "{rows:?}");
     for row in &local {
         let seconds = row["input_tokens"].as_i64().unwrap();
         assert!((2..=5).contains(&seconds), "{row}");

@@ -137,8 +137,10 @@ fn fit(api: ClientApi, provider: Dialect, responses: ResponsesApi) -> Fit {
         // provider's chat API
         ClientApi::Responses => same(responses == ResponsesApi::Native),
         // OpenAI-family providers (and local speech models) take the upload as it came
-        ClientApi::Transcriptions if provider == Dialect::OpenAi => Fit::Same,
-        ClientApi::Transcriptions => Fit::Unsupported,
+        ClientApi::Transcriptions | ClientApi::Translations if provider == Dialect::OpenAi => {
+            Fit::Same
+        }
+        ClientApi::Transcriptions | ClientApi::Translations => Fit::Unsupported,
     }
 }
 
@@ -174,7 +176,7 @@ impl Gateway {
             ClientApi::Responses => {
                 self.prepare_as(api, ResponsesRequest::parse(body)?, body, given)
             }
-            ClientApi::Transcriptions => {
+            ClientApi::Transcriptions | ClientApi::Translations => {
                 self.prepare_as(api, TranscriptionRequest::parse(body)?, body, given)
             }
         }
@@ -210,6 +212,7 @@ impl Gateway {
             Fit::Unsupported => {
                 let path = match api {
                     ClientApi::Transcriptions => "/v1/audio/transcriptions",
+                    ClientApi::Translations => "/v1/audio/translations",
                     _ => "/v1/completions",
                 };
                 return Err(GatewayError::unsupported_api(route.provider.name(), path));

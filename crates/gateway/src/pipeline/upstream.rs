@@ -314,7 +314,7 @@ impl Gateway {
                 let bytes = self.read_all(call, body, ends_by).await?;
                 // a transcription may be asked for as plain text or subtitles
                 let json = content_type.is_none_or(|v| v.starts_with(b"application/json"));
-                if call.api != crate::ClientApi::Transcriptions || json {
+                if !call.api.is_speech() || json {
                     verify::json_answer(call.provider.name(), &bytes)?;
                 }
                 ReplyBody::full(bytes)

@@ -29,16 +29,20 @@ fn model_in_path(
     match (dialect, endpoint) {
         (_, Endpoint::CountTokens) if dialect != Dialect::Gemini => None,
         (_, Endpoint::Completions) if dialect != Dialect::OpenAi => None,
-        (_, Endpoint::Responses | Endpoint::Transcriptions) => None,
+        (_, Endpoint::Responses | Endpoint::Transcriptions | Endpoint::Translations) => None,
         (Dialect::Gemini, _) => {
             let method = match (endpoint, stream) {
                 (Endpoint::ChatCompletions, false) => "generateContent",
                 (Endpoint::ChatCompletions, true) => "streamGenerateContent?alt=sse",
                 (Endpoint::Embeddings, _) => "batchEmbedContents",
                 (Endpoint::CountTokens, _) => "countTokens",
-                (Endpoint::Completions | Endpoint::Responses | Endpoint::Transcriptions, _) => {
-                    return None
-                }
+                (
+                    Endpoint::Completions
+                    | Endpoint::Responses
+                    | Endpoint::Transcriptions
+                    | Endpoint::Translations,
+                    _,
+                ) => return None,
             };
             Some(format!("models/{encoded}:{method}"))
         }
@@ -132,7 +136,8 @@ impl Provider {
             Endpoint::CountTokens
             | Endpoint::Completions
             | Endpoint::Responses
-            | Endpoint::Transcriptions => None,
+            | Endpoint::Transcriptions
+            | Endpoint::Translations => None,
         }
         .map_or_else(
             || self.parse_path(format!("{}/{tail}", inner.base_path), model),

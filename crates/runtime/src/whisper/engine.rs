@@ -86,11 +86,12 @@ fn run(mut model: WhisperModel, jobs: &Jobs<Job>) {
             audio,
             format,
             language,
+            translate,
         } = job.task;
         let heard = crate::audio::decode(audio, format.as_deref(), MAX_SECONDS).and_then(|pcm| {
             let seconds = pcm.len().div_ceil(crate::audio::RATE as usize) as u64;
             model
-                .transcript(&pcm, language.as_deref())
+                .transcript_as(&pcm, language.as_deref(), translate)
                 .map(|t| (t, seconds))
         });
         match heard {

@@ -54,6 +54,7 @@ pub struct WhisperModel {
     /// `<|transcribe|>`; English-only ones have neither.
     languages: Vec<(u32, String)>,
     transcribe_token: Option<u32>,
+    translate_token: Option<u32>,
     rules: Rules,
 }
 
@@ -117,7 +118,7 @@ impl WhisperModel {
             id(w::NO_TIMESTAMPS_TOKEN)?,
         );
         // English-only checkpoints have 51864 tokens and no language or task tokens
-        let (languages, transcribe_token) = match config.vocab_size >= 51865 {
+        let (languages, transcribe_token, translate_token) = match config.vocab_size >= 51865 {
             true => {
                 // the language tokens sit between the start token and `<|translate|>`
                 let translate = id(w::TRANSLATE_TOKEN)?;
@@ -128,9 +129,9 @@ impl WhisperModel {
                         Some((t, code))
                     })
                     .collect();
-                (languages, Some(id(w::TRANSCRIBE_TOKEN)?))
+                (languages, Some(id(w::TRANSCRIBE_TOKEN)?), Some(translate))
             }
-            false => (Vec::new(), None),
+            false => (Vec::new(), None, None),
         };
         let rules = Rules {
             eot,
@@ -153,6 +154,7 @@ impl WhisperModel {
             sot,
             languages,
             transcribe_token,
+            translate_token,
             rules,
         })
     }
@@ -174,7 +176,22 @@ impl WhisperModel {
         pcm: &[f32],
         language: Option<&str>,
     ) -> Result<Transcript, RuntimeError> {
+        self.transcript_as(pcm, language, false)
+    }
+
+    /// [`Self::transcript`], or with `translate` its English translation (multilingual models;
+    /// an English-only model transcribes, which is the same).
+    pub fn transcript_as(
+        &mut self,
+        pcm: &[f32],
+        language: Option<&str>,
+        translate: bool,
+    ) -> Result<Transcript, RuntimeError> {
         let language = self.language_token(language)?;
+        let task = match translate {
+            true => self.translate_token,
+            false => self.transcribe_token,
+        };
         let mels = self.config.num_mel_bins;
         let mel = mel::log_mel(&self.config, pcm, &self.filters);
         let frames = mel.len() / mels;
@@ -189,7 +206,7 @@ impl WhisperModel {
         while seek < content {
             let size = w::N_FRAMES.min(frames - seek);
             let window = mel.narrow(2, seek, size).map_err(engine)?;
-            let (tokens, heard_in) = self.decode(&window, language)?;
+            let (tokens, heard_in) = self.decode(&window, language, task)?;
             detected = detected.or(heard_in);
             tokens_out += tokens.len();
             let offset = seek as f32 / rate;
@@ -289,6 +306,7 @@ impl WhisperModel {
         &mut self,
         window: &Tensor,
         language: Option<u32>,
+        task: Option<u32>,
     ) -> Result<(Vec<u32>, Option<u32>), RuntimeError> {
         let features = self.model.encoder.forward(window, true).map_err(engine)?;
         let mut tokens = vec![self.sot];
@@ -306,7 +324,7 @@ impl WhisperModel {
                     .map(|(t, _)| *t)
             }
         };
-        if let (Some(l), Some(task)) = (language, self.transcribe_token) {
+        if let (Some(l), Some(task)) = (language, task) {
             tokens.extend([l, task]);
         }
         let start = tokens.len();

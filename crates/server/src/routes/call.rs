@@ -59,7 +59,7 @@ pub(crate) async fn call(
         Err(e) => return with_note(&ctx, render_in(dialect, &e), note),
     };
     // an upload's bytes are audio, not text a log row can show
-    if api != ClientApi::Transcriptions {
+    if !api.is_speech() {
         note.request_body = Some(body.clone());
     }
     let request = ApiRequest {
@@ -92,7 +92,7 @@ pub(crate) fn with_note(ctx: &RequestContext, response: Response, note: CallNote
 fn forwarded_headers(api: ClientApi, headers: &HeaderMap) -> HeaderMap {
     let mut out = HeaderMap::new();
     // an upload goes on with its boundary
-    if api == ClientApi::Transcriptions {
+    if api.is_speech() {
         if let Some(v) = headers.get(http::header::CONTENT_TYPE) {
             out.insert(http::header::CONTENT_TYPE, v.clone());
         }

@@ -48,6 +48,15 @@ pub async fn transcriptions(
     call(state, ctx, ClientApi::Transcriptions, request).await
 }
 
+/// `POST /v1/audio/translations`: speech to English text (a multipart upload).
+pub async fn translations(
+    State(state): State<AppState>,
+    Extension(ctx): Extension<RequestContext>,
+    request: Request,
+) -> Response {
+    call(state, ctx, ClientApi::Translations, request).await
+}
+
 pub async fn embeddings(
     State(state): State<AppState>,
     Extension(ctx): Extension<RequestContext>,

@@ -3,14 +3,14 @@
 OpenAI provider (mock), JSON and text answers, and the errors; Cloudflare's SDK running the same
 model through Workers AI's `ai.run`. Run by tests/speech.rs:
 argv[1] is the gateway, argv[2] a WAV file of espeak-ng saying "the quick brown fox jumps over
-the lazy dog", argv[3] the same as FLAC.
+the lazy dog", argv[3] the same as FLAC, argv[4] espeak-ng speaking Spanish.
 """
 import sys
 
 import cloudflare
 import openai
 
-base, wav, flac = sys.argv[1], sys.argv[2], sys.argv[3]
+base, wav, flac, spanish = sys.argv[1], sys.argv[2], sys.argv[3], sys.argv[4]
 oa = openai.OpenAI(base_url=base + "/v1", api_key="sk-whatever")
 
 # a local model, by its name and by a Workers AI alias
@@ -47,6 +47,14 @@ try:
     raise AssertionError("text is not audio")
 except openai.BadRequestError as e:
     assert "audio" in str(e), e
+
+# a multilingual model: the language heard, and the translation to English
+with open(spanish, "rb") as f:
+    v = oa.audio.transcriptions.create(model="whisper-base", file=f, response_format="verbose_json")
+assert v.language == "spanish" and "leche" in v.text.lower(), v
+with open(spanish, "rb") as f:
+    t = oa.audio.translations.create(model="whisper-base", file=f)
+assert "coffee" in t.text.lower(), t
 
 # an OpenAI provider gets the upload as it came (model rewritten)
 with open(wav, "rb") as f:

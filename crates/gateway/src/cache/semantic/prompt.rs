@@ -63,7 +63,8 @@ pub(crate) fn probe(api: ClientApi, body: &[u8], rules: &Rules<'_>) -> Option<Pr
         ClientApi::Embeddings
         | ClientApi::CountTokens
         | ClientApi::Responses
-        | ClientApi::Transcriptions => return None,
+        | ClientApi::Transcriptions
+        | ClientApi::Translations => return None,
     };
     if text.trim().is_empty() {
         return None;
