@@ -174,6 +174,7 @@ pub(crate) async fn transcribe(
         format: form.audio_format().map(str::to_owned),
         language: form.field("language").map(str::to_owned),
         translate,
+        prompt: form.field("prompt").map(str::to_owned),
     });
     let mut events = match runtime.schedule(model, task).await {
         Ok(events) => events,

@@ -119,6 +119,8 @@ pub struct Transcribe {
     pub language: Option<String>,
     /// Answer in English whatever is spoken (Whisper's translate task).
     pub translate: bool,
+    /// Text the audio follows on from (names, spellings, style), as OpenAI's `prompt`.
+    pub prompt: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq)]

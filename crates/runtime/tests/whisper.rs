@@ -135,6 +135,7 @@ async fn the_runtime_serves_speech_recognition_like_any_local_model() {
             format: format.map(str::to_owned),
             language: None,
             translate: false,
+            prompt: None,
         })
     };
     let wav = spoken_wav(
@@ -245,4 +246,30 @@ fn a_multilingual_model_hears_the_language() {
     let refused = english.transcript(&pcm, Some("es")).unwrap_err();
     assert!(refused.to_string().contains("English only"), "{refused}");
     assert_eq!(english.transcript(&pcm, Some("en")).unwrap().language, "en");
+}
+
+/// A prompt steers the spelling of what is heard, as OpenAI's `prompt` does: espeak-ng's
+/// "Stella" is heard as "us, teller" without one.
+#[test]
+fn a_prompt_steers_what_is_heard() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut model = WhisperModel::load(&switchyard_testkit::models::whisper_tiny_en()).unwrap();
+    let pcm = speak(
+        dir.path(),
+        "Please call Stella and ask her to bring these things.",
+    );
+    let plain = model.transcribe(&pcm).unwrap().to_lowercase();
+    let prompted = model
+        .transcript_with(
+            &pcm,
+            &switchyard_runtime::whisper::Options {
+                prompt: Some("A note to Stella."),
+                ..Default::default()
+            },
+        )
+        .unwrap()
+        .text
+        .to_lowercase();
+    assert!(!plain.contains("stella"), "{plain}");
+    assert!(prompted.contains("stella"), "{prompted}");
 }

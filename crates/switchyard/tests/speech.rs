@@ -44,6 +44,14 @@ async fn the_openai_sdk_transcribes_on_a_local_model_and_through_a_provider() {
         .status()
         .expect("sox");
     assert!(ok.success());
+    let stella = dir.path().join("stella.wav");
+    let ok = Command::new("espeak-ng")
+        .args(["-s", "150", "-w"])
+        .arg(&stella)
+        .arg("Please call Stella and ask her to bring these things.")
+        .status()
+        .expect("espeak-ng");
+    assert!(ok.success());
     let spanish = dir.path().join("es.wav");
     let ok = Command::new("espeak-ng")
         .args(["-v", "es", "-s", "140", "-w"])
@@ -59,6 +67,7 @@ async fn the_openai_sdk_transcribes_on_a_local_model_and_through_a_provider() {
         .arg(&wav)
         .arg(&flac)
         .arg(&spanish)
+        .arg(&stella)
         .output()
         .await
         .expect("python3 runs (scripts/test.sh installs the SDKs)");
@@ -116,12 +125,12 @@ async fn the_openai_sdk_transcribes_on_a_local_model_and_through_a_provider() {
     assert_eq!(v["success"], false, "{v}");
 
     // every call logged; the local ones metered by seconds of audio, without the audio's bytes
-    let rows = common::logging::rows(h.gateway.base_url(), 16).await;
+    let rows = common::logging::rows(h.gateway.base_url(), 18).await;
     let local: Vec<&Value> = rows
         .iter()
         .filter(|r| r["provider"] == "local" && r["status"] == 200)
         .collect();
-    assert_eq!(local.len(), 11, "{rows:?}");
+    assert_eq!(local.len(), 13, "{rows:?}");
     for row in &local {
         let seconds = row["input_tokens"].as_i64().unwrap();
         assert!((2..=5).contains(&seconds), "{row}");

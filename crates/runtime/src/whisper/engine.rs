@@ -87,11 +87,19 @@ fn run(mut model: WhisperModel, jobs: &Jobs<Job>) {
             format,
             language,
             translate,
+            prompt,
         } = job.task;
         let heard = crate::audio::decode(audio, format.as_deref(), MAX_SECONDS).and_then(|pcm| {
             let seconds = pcm.len().div_ceil(crate::audio::RATE as usize) as u64;
             model
-                .transcript_as(&pcm, language.as_deref(), translate)
+                .transcript_with(
+                    &pcm,
+                    &super::Options {
+                        language: language.as_deref(),
+                        translate,
+                        prompt: prompt.as_deref(),
+                    },
+                )
                 .map(|t| (t, seconds))
         });
         match heard {

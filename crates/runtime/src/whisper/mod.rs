@@ -31,6 +31,16 @@ use crate::RuntimeError;
 /// The most tokens decoded per 30-second window (Whisper's own bound is 224).
 const MAX_TOKENS: usize = 224;
 
+/// How to transcribe (see [`WhisperModel::transcript_with`]).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Options<'a> {
+    /// A code (`es`) or a name (`spanish`); heard from the audio when `None`.
+    pub language: Option<&'a str>,
+    /// English whatever is spoken.
+    pub translate: bool,
+    pub prompt: Option<&'a str>,
+}
+
 /// What was said, its segments with their times, and how many tokens it took.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Transcript {
@@ -55,6 +65,8 @@ pub struct WhisperModel {
     languages: Vec<(u32, String)>,
     transcribe_token: Option<u32>,
     translate_token: Option<u32>,
+    /// `<|startofprev|>`: what precedes it is text the audio follows on from.
+    start_of_prev: Option<u32>,
     rules: Rules,
 }
 
@@ -145,6 +157,7 @@ impl WhisperModel {
         suppress.sort_unstable();
         suppress.dedup();
         let filters = mel::filters(config.num_mel_bins);
+        let start_of_prev = tokenizer.token_to_id("<|startofprev|>");
         Ok(WhisperModel {
             model,
             config,
@@ -155,6 +168,7 @@ impl WhisperModel {
             languages,
             transcribe_token,
             translate_token,
+            start_of_prev,
             rules,
         })
     }
@@ -187,6 +201,33 @@ impl WhisperModel {
         language: Option<&str>,
         translate: bool,
     ) -> Result<Transcript, RuntimeError> {
+        self.transcript_with(
+            pcm,
+            &Options {
+                language,
+                translate,
+                prompt: None,
+            },
+        )
+    }
+
+    /// [`Self::transcript`] as `options` say: the language, the translate task, and a prompt —
+    /// text the audio follows on from (names, spellings, style), as OpenAI's `prompt`.
+    pub fn transcript_with(
+        &mut self,
+        pcm: &[f32],
+        options: &Options<'_>,
+    ) -> Result<Transcript, RuntimeError> {
+        let (language, translate) = (options.language, options.translate);
+        let context: Vec<u32> = match options.prompt.map(str::trim).filter(|p| !p.is_empty()) {
+            Some(p) => self
+                .tokenizer
+                .encode(format!(" {p}"), false)
+                .map_err(|e| RuntimeError::invalid("prompt", format!("prompt: {e}")))?
+                .get_ids()
+                .to_vec(),
+            None => Vec::new(),
+        };
         let language = self.language_token(language)?;
         let task = match translate {
             true => self.translate_token,
@@ -206,7 +247,9 @@ impl WhisperModel {
         while seek < content {
             let size = w::N_FRAMES.min(frames - seek);
             let window = mel.narrow(2, seek, size).map_err(engine)?;
-            let (tokens, heard_in) = self.decode(&window, language, task)?;
+            // (not followed on from the windows before: without a KV cache in the decoder every
+            // context token is paid for again at each step)
+            let (tokens, heard_in) = self.decode(&window, language, task, &context)?;
             detected = detected.or(heard_in);
             tokens_out += tokens.len();
             let offset = seek as f32 / rate;
@@ -307,16 +350,16 @@ impl WhisperModel {
         window: &Tensor,
         language: Option<u32>,
         task: Option<u32>,
+        context: &[u32],
     ) -> Result<(Vec<u32>, Option<u32>), RuntimeError> {
         let features = self.model.encoder.forward(window, true).map_err(engine)?;
-        let mut tokens = vec![self.sot];
         let mut flush = true;
         let language = match (language, self.transcribe_token) {
             (_, None) => None,
             (Some(l), Some(_)) => Some(l),
             (None, Some(_)) => {
                 // the likeliest language token after the start token
-                let logits = self.logits(&tokens, &features, true)?;
+                let logits = self.logits(&[self.sot], &features, true)?;
                 flush = false;
                 self.languages
                     .iter()
@@ -324,6 +367,14 @@ impl WhisperModel {
                     .map(|(t, _)| *t)
             }
         };
+        // the text this window follows on from, at most half the decoder's context
+        let mut tokens = Vec::new();
+        if let (Some(prev), false) = (self.start_of_prev, context.is_empty()) {
+            let keep = context.len().min(self.config.max_target_positions / 2 - 1);
+            tokens.push(prev);
+            tokens.extend(&context[context.len() - keep..]);
+        }
+        tokens.push(self.sot);
         if let (Some(l), Some(task)) = (language, task) {
             tokens.extend([l, task]);
         }

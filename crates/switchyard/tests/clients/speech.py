@@ -3,14 +3,14 @@
 OpenAI provider (mock), JSON and text answers, and the errors; Cloudflare's SDK running the same
 model through Workers AI's `ai.run`. Run by tests/speech.rs:
 argv[1] is the gateway, argv[2] a WAV file of espeak-ng saying "the quick brown fox jumps over
-the lazy dog", argv[3] the same as FLAC, argv[4] espeak-ng speaking Spanish.
+the lazy dog", argv[3] the same as FLAC, argv[4] espeak-ng speaking Spanish, argv[5] asking to call Stella.
 """
 import sys
 
 import cloudflare
 import openai
 
-base, wav, flac, spanish = sys.argv[1], sys.argv[2], sys.argv[3], sys.argv[4]
+base, wav, flac, spanish, stella = sys.argv[1:6]
 oa = openai.OpenAI(base_url=base + "/v1", api_key="sk-whatever")
 
 # a local model, by its name and by a Workers AI alias
@@ -22,6 +22,13 @@ with open(flac, "rb") as f:
     text = oa.audio.transcriptions.create(model="whisper", file=("talk.flac", f.read()),
                                           response_format="text")
 assert isinstance(text, str) and "quick brown fox" in text.lower(), text
+# a prompt steers spelling (espeak-ng's "Stella" is heard as "us, teller" without one)
+with open(stella, "rb") as f:
+    plain = oa.audio.transcriptions.create(model="whisper", file=f).text
+with open(stella, "rb") as f:
+    steered = oa.audio.transcriptions.create(model="whisper", file=f, prompt="A note to Stella.").text
+assert "stella" not in plain.lower() and "stella" in steered.lower(), (plain, steered)
+
 # the segments' times: verbose_json, srt, vtt
 with open(wav, "rb") as f:
     v = oa.audio.transcriptions.create(model="whisper", file=f, response_format="verbose_json")
