@@ -9,6 +9,7 @@ mod cohere;
 mod faults;
 mod gemini;
 mod responses;
+mod speech;
 mod workers_ai;
 
 use std::convert::Infallible;
@@ -97,7 +98,7 @@ impl MockUpstream {
             .route("/v1/chat/completions", post(chat))
             .route("/v1/embeddings", post(embeddings))
             .route("/v1/responses", post(responses::create))
-            .route("/v1/audio/transcriptions", post(transcriptions))
+            .route("/v1/audio/transcriptions", post(speech::transcriptions))
             .route("/openai/v1/responses", post(responses::create))
             .route("/v1/models", get(models))
             .route("/v1/messages", post(anthropic::messages))
@@ -577,30 +578,4 @@ async fn models(
             {"id": "ft:gpt-4o-mini:acme::abc123", "object": "model", "created": 1_721_172_741, "owned_by": "acme"}
         ]
     })))
-}
-
-/// OpenAI's `POST /v1/audio/transcriptions`: a multipart upload with `model` and `file`; the
-/// answer as `response_format` asks (`json` by default, `text`).
-async fn transcriptions(State(state): State<Arc<MockState>>, request: Request) -> Response {
-    let recorded = record(&state, request).await;
-    let multipart = recorded
-        .header("content-type")
-        .is_some_and(|v| v.starts_with("multipart/form-data; boundary="));
-    let body = String::from_utf8_lossy(&recorded.body).into_owned();
-    if !multipart || !body.contains("name=\"model\"") || !body.contains("name=\"file\"") {
-        return error_response(400);
-    }
-    let text = "Hello from mock transcription.";
-    if body.contains("name=\"response_format\"\r\n\r\ntext\r\n") {
-        return (
-            [("content-type", "text/plain; charset=utf-8")],
-            format!("{text}\n"),
-        )
-            .into_response();
-    }
-    axum::Json(serde_json::json!({
-        "text": text,
-        "usage": {"type": "duration", "seconds": 3}
-    }))
-    .into_response()
 }

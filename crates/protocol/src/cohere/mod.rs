@@ -177,28 +177,9 @@ impl StreamDecoder {
                 }
             }
             "tool-call-start" => {
-                let call = &message["tool_calls"];
                 let ours = self.tools.len();
                 self.tools.insert(index, ours);
-                out.push(StreamEvent::ToolCallStart {
-                    index: ours,
-                    id: call["id"].as_str().unwrap_or_default().to_owned(),
-                    name: call
-                        .pointer("/function/name")
-                        .and_then(Value::as_str)
-                        .unwrap_or_default()
-                        .to_owned(),
-                });
-                if let Some(args) = call
-                    .pointer("/function/arguments")
-                    .and_then(Value::as_str)
-                    .filter(|a| !a.is_empty())
-                {
-                    out.push(StreamEvent::ToolCallArguments {
-                        index: ours,
-                        delta: args.to_owned(),
-                    });
-                }
+                upstream::tool_call_events(&message["tool_calls"], ours, true, out);
             }
             "tool-call-delta" => {
                 if let (Some(&ours), Some(args)) = (

@@ -34,14 +34,17 @@ struct WireUsage {
     completion_tokens_details: ReasoningTokens,
 }
 
+/// `{"cached_tokens": n}` (chat's `prompt_tokens_details`, Responses' `input_tokens_details`).
 #[derive(Serialize)]
-struct CachedTokens {
-    cached_tokens: u64,
+pub(crate) struct CachedTokens {
+    pub(crate) cached_tokens: u64,
 }
 
+/// `{"reasoning_tokens": n}` (chat's `completion_tokens_details`, Responses'
+/// `output_tokens_details`).
 #[derive(Serialize)]
-struct ReasoningTokens {
-    reasoning_tokens: u64,
+pub(crate) struct ReasoningTokens {
+    pub(crate) reasoning_tokens: u64,
 }
 
 impl From<&Usage> for WireUsage {

@@ -242,8 +242,8 @@ impl<'a> CompletionRequest<'a> {
     }
 }
 
-/// A validated `POST /v1/responses` body (the Responses API): its model and stream flag. Such a
-/// request is always answered through the canonical model (see [`super::responses`]).
+/// A validated `POST /v1/responses` body (the Responses API): its model and stream flag; passed
+/// as it is to providers that have the API, else translated (see [`super::responses`]).
 #[derive(Debug)]
 pub struct ResponsesRequest<'a>(Addressed<'a>);
 

@@ -310,27 +310,39 @@ impl StreamDecoder {
     fn tool_call_deltas(&mut self, calls: &Value, out: &mut Vec<StreamEvent>) {
         for call in calls.as_array().into_iter().flatten() {
             let index = call["index"].as_u64().unwrap_or(0);
-            if self.tools.insert(index) {
-                out.push(StreamEvent::ToolCallStart {
-                    index: usize::try_from(index).unwrap_or(0),
-                    id: call["id"].as_str().unwrap_or_default().to_owned(),
-                    name: call
-                        .pointer("/function/name")
-                        .and_then(Value::as_str)
-                        .unwrap_or_default()
-                        .to_owned(),
-                });
-            }
-            if let Some(args) = call
-                .pointer("/function/arguments")
-                .and_then(Value::as_str)
-                .filter(|a| !a.is_empty())
-            {
-                out.push(StreamEvent::ToolCallArguments {
-                    index: usize::try_from(index).unwrap_or(0),
-                    delta: args.to_owned(),
-                });
-            }
+            let start = self.tools.insert(index);
+            tool_call_events(call, usize::try_from(index).unwrap_or(0), start, out);
         }
+    }
+}
+
+/// The events of one OpenAI-shaped streamed tool call (`{id, function: {name, arguments}}`) at
+/// `index`: its start when `start`, then its arguments so far (Cohere's chunks share the shape).
+pub(crate) fn tool_call_events(
+    call: &Value,
+    index: usize,
+    start: bool,
+    out: &mut Vec<StreamEvent>,
+) {
+    if start {
+        out.push(StreamEvent::ToolCallStart {
+            index,
+            id: call["id"].as_str().unwrap_or_default().to_owned(),
+            name: call
+                .pointer("/function/name")
+                .and_then(Value::as_str)
+                .unwrap_or_default()
+                .to_owned(),
+        });
+    }
+    if let Some(args) = call
+        .pointer("/function/arguments")
+        .and_then(Value::as_str)
+        .filter(|a| !a.is_empty())
+    {
+        out.push(StreamEvent::ToolCallArguments {
+            index,
+            delta: args.to_owned(),
+        });
     }
 }

@@ -5,6 +5,7 @@ use serde_json::Value;
 
 use super::echo::{Echo, Or};
 use crate::canonical::{ChatResponse, Part, StopReason, ToolCall, Usage};
+use crate::openai::convert::{CachedTokens, ReasoningTokens};
 
 /// `resp_…` for an answer id.
 pub(super) fn response_id(id: &str) -> String {
@@ -26,16 +27,6 @@ struct WireUsage {
     output_tokens: u64,
     output_tokens_details: ReasoningTokens,
     total_tokens: u64,
-}
-
-#[derive(Serialize)]
-struct CachedTokens {
-    cached_tokens: u64,
-}
-
-#[derive(Serialize)]
-struct ReasoningTokens {
-    reasoning_tokens: u64,
 }
 
 impl From<&Usage> for WireUsage {
