@@ -5,6 +5,7 @@
 //!   (`schedule(task) -> stream`) every engine implements.
 //! - [`llm`]: text generation on llama.cpp (GGUF), one batching actor per model.
 //! - [`embed`]: sentence embeddings on candle (BERT family).
+//! - [`classify`]: reranking and text classification on cross-encoders (BERT family).
 //! - [`runtime`]: [`Runtime`], the models by name, loaded lazily and unloaded when idle.
 //! - [`openai`]: OpenAI request bodies in, OpenAI answers out — how the gateway calls a model.
 //! - `queue`: a model's bounded job queue (429 when full; idle exit without losing a job).
@@ -15,6 +16,7 @@
 //!   through the runtime's tasks yet.
 
 pub mod audio;
+pub mod classify;
 pub mod embed;
 pub mod error;
 pub mod hub;

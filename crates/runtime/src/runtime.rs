@@ -160,6 +160,9 @@ impl Runtime {
                     TaskKind::TextGeneration => Arc::new(LlamaEngine::load(&settings)?),
                     TaskKind::Embeddings => Arc::new(EmbedEngine::load(&settings)?),
                     TaskKind::SpeechRecognition => Arc::new(WhisperEngine::load(&settings)?),
+                    TaskKind::Rerank | TaskKind::TextClassification => {
+                        Arc::new(crate::classify::ClassifyEngine::load(&settings)?)
+                    }
                 })
             })
             .await

@@ -54,6 +54,7 @@ impl ModelSettings {
                 TaskKind::TextGeneration => 4,
                 TaskKind::Embeddings => 32,
                 TaskKind::SpeechRecognition => 1,
+                TaskKind::Rerank | TaskKind::TextClassification => 16,
             },
             queue: 64,
             idle_unload: Some(Duration::from_secs(15 * 60)),

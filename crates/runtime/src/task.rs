@@ -123,11 +123,26 @@ pub struct Transcribe {
     pub prompt: Option<String>,
 }
 
+/// A reranking request: how relevant each document is to the query.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Rerank {
+    pub query: String,
+    pub documents: Vec<String>,
+}
+
+/// A text-classification request: each text's class probabilities.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Classify {
+    pub inputs: Vec<String>,
+}
+
 #[derive(Debug, Clone, PartialEq)]
 pub enum Task {
     Generate(Generate),
     Embed(Embed),
     Transcribe(Transcribe),
+    Rerank(Rerank),
+    Classify(Classify),
 }
 
 impl Task {
@@ -136,6 +151,8 @@ impl Task {
             Task::Generate(_) => TaskKind::TextGeneration,
             Task::Embed(_) => TaskKind::Embeddings,
             Task::Transcribe(_) => TaskKind::SpeechRecognition,
+            Task::Rerank(_) => TaskKind::Rerank,
+            Task::Classify(_) => TaskKind::TextClassification,
         }
     }
 }
@@ -147,6 +164,10 @@ pub enum TaskKind {
     Embeddings,
     /// Whisper: audio in, its transcript out.
     SpeechRecognition,
+    /// A cross-encoder scoring documents against a query.
+    Rerank,
+    /// A sequence classifier: text in, class probabilities out.
+    TextClassification,
 }
 
 impl TaskKind {
@@ -155,6 +176,8 @@ impl TaskKind {
             TaskKind::TextGeneration => "text-generation",
             TaskKind::Embeddings => "embeddings",
             TaskKind::SpeechRecognition => "speech-recognition",
+            TaskKind::Rerank => "rerank",
+            TaskKind::TextClassification => "text-classification",
         }
     }
 
@@ -164,6 +187,8 @@ impl TaskKind {
             TaskKind::TextGeneration => "Text Generation",
             TaskKind::Embeddings => "Text Embeddings",
             TaskKind::SpeechRecognition => "Automatic Speech Recognition",
+            // Workers AI lists its rerankers (bge-reranker-base) as text classification
+            TaskKind::Rerank | TaskKind::TextClassification => "Text Classification",
         }
     }
 }
@@ -207,6 +232,10 @@ pub enum Event {
     Segments(Vec<Segment>),
     /// The language a transcript was heard in (Whisper's code), before its `Text`.
     Language(String),
+    /// A reranking's relevance scores (0‥1), one per document, in order.
+    Scores(Vec<f32>),
+    /// A classification's labels with their probabilities, likeliest first, one list per text.
+    Classes(Vec<Vec<(String, f32)>>),
     /// The end: why, and the token counts.
     Done { finish: Finish, counts: Counts },
     /// The engine failed after the task started.

@@ -22,6 +22,7 @@ pub mod postgres;
 pub mod redis;
 pub mod reset;
 pub mod spawn;
+pub mod tiny_models;
 
 pub use mock_upstream::{MockUpstream, Recorded};
 pub use otlp::OtlpCollector;

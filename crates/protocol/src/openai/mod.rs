@@ -5,12 +5,14 @@ mod decode;
 mod error;
 mod fields;
 mod models;
+mod rank;
 mod request;
 pub mod responses;
 mod transcription;
 pub mod upstream;
 mod usage;
 
+pub use rank::{ClassifyRequest, RerankRequest};
 pub use transcription::{FormPart, TranscriptionRequest};
 pub use usage::{scan_usage, UsageCounts};
 

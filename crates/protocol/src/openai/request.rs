@@ -21,7 +21,7 @@ pub struct RequestError {
 }
 
 impl RequestError {
-    fn field(param: impl Into<String>, message: String, code: &'static str) -> Self {
+    pub(super) fn field(param: impl Into<String>, message: String, code: &'static str) -> Self {
         RequestError {
             message,
             param: Some(param.into()),
@@ -181,15 +181,15 @@ impl<'a> EmbeddingsRequest<'a> {
 /// A body addressed by `model` whose one other required member is `required`: what the gateway
 /// reads of a legacy completion or a Responses request (model, stream flag, the model's span).
 #[derive(Debug)]
-struct Addressed<'a> {
-    view: ObjectView<'a>,
-    model: Cow<'a, str>,
+pub(super) struct Addressed<'a> {
+    pub(super) view: ObjectView<'a>,
+    pub(super) model: Cow<'a, str>,
     model_span: Range<usize>,
     stream: bool,
 }
 
 impl<'a> Addressed<'a> {
-    fn parse(body: &'a [u8], required: &str) -> Result<Self, RequestError> {
+    pub(super) fn parse(body: &'a [u8], required: &str) -> Result<Self, RequestError> {
         let view = ObjectView::parse(body)?;
         let (model, model_span) = required_model(&view)?;
         view.get(required)
@@ -204,7 +204,7 @@ impl<'a> Addressed<'a> {
         })
     }
 
-    fn rewrite(&self, upstream_model: &str) -> Splicer<'a> {
+    pub(super) fn rewrite(&self, upstream_model: &str) -> Splicer<'a> {
         rewrite_model(
             &self.view,
             &self.model,
@@ -280,7 +280,7 @@ fn rewrite_model<'a>(
     splicer
 }
 
-fn missing(field: &str) -> RequestError {
+pub(super) fn missing(field: &str) -> RequestError {
     RequestError::field(
         field,
         format!("missing required field `{field}`"),
@@ -288,7 +288,10 @@ fn missing(field: &str) -> RequestError {
     )
 }
 
-fn check_types(view: &ObjectView<'_>, fields: &[(&str, Expect)]) -> Result<(), RequestError> {
+pub(super) fn check_types(
+    view: &ObjectView<'_>,
+    fields: &[(&str, Expect)],
+) -> Result<(), RequestError> {
     for member in view.members() {
         let Some((_, expect)) = fields.iter().find(|(name, _)| *name == member.key) else {
             continue; // unknown fields pass through untouched

@@ -4,7 +4,7 @@
 //! requests together.
 
 mod bert;
-mod cpu_bert;
+pub(crate) mod cpu_bert;
 mod static_vectors;
 
 use tokio::sync::mpsc;

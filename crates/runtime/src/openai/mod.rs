@@ -2,6 +2,7 @@
 //! send a provider and gets back what such a server answers (status, JSON or SSE). Everything
 //! above — translation to Anthropic, usage, logging, limits — then works unchanged.
 
+mod rank;
 pub mod request;
 mod response;
 
@@ -17,13 +18,19 @@ pub enum LocalApi {
     ChatCompletions,
     Completions,
     Embeddings,
+    /// Documents scored against a query (Cohere / Jina's rerank body).
+    Rerank,
+    /// Texts given their class probabilities (`{model, input}`).
+    Classify,
 }
 
 impl LocalApi {
     fn task(self) -> TaskKind {
         match self {
             LocalApi::Embeddings => TaskKind::Embeddings,
-            _ => TaskKind::TextGeneration,
+            LocalApi::Rerank => TaskKind::Rerank,
+            LocalApi::Classify => TaskKind::TextClassification,
+            LocalApi::ChatCompletions | LocalApi::Completions => TaskKind::TextGeneration,
         }
     }
 }
@@ -77,14 +84,23 @@ impl Runtime {
                 format!("local model `{model}` is a {} model", settings.task.name()),
             ));
         }
+        let id = uuid::Uuid::now_v7().simple().to_string();
         let (task, shape) = match api {
             LocalApi::ChatCompletions => request::chat(body)?,
             LocalApi::Completions => request::completion(body)?,
             LocalApi::Embeddings => request::embeddings(body)?,
+            LocalApi::Rerank => {
+                let (task, shape) = rank::rerank(body)?;
+                let events = self.schedule(model, task).await?;
+                return Ok(full(rank::rerank_answer(&id, model, &shape, events).await?));
+            }
+            LocalApi::Classify => {
+                let events = self.schedule(model, rank::classify(body)?).await?;
+                return Ok(full(rank::classify_answer(&id, model, events).await?));
+            }
         };
         let stream = shape.stream;
         let events = self.schedule(model, task).await?;
-        let id = uuid::Uuid::now_v7().simple().to_string();
         let head = response::Head {
             api,
             shape,
@@ -92,7 +108,7 @@ impl Runtime {
             id: match api {
                 LocalApi::ChatCompletions => format!("chatcmpl-{id}"),
                 LocalApi::Completions => format!("cmpl-{id}"),
-                LocalApi::Embeddings => id,
+                LocalApi::Embeddings | LocalApi::Rerank | LocalApi::Classify => id,
             },
             created: std::time::SystemTime::now()
                 .duration_since(std::time::UNIX_EPOCH)
@@ -105,10 +121,17 @@ impl Runtime {
                 body: LocalBody::Stream(response::sse(head, events)),
             });
         }
-        let v = response::whole(&head, response::collect(events).await?);
-        Ok(LocalReply {
-            status: 200,
-            body: LocalBody::Full(Bytes::from(v.to_string())),
-        })
+        Ok(full(response::whole(
+            &head,
+            response::collect(events).await?,
+        )))
+    }
+}
+
+/// A whole JSON answer.
+fn full(v: serde_json::Value) -> LocalReply {
+    LocalReply {
+        status: 200,
+        body: LocalBody::Full(Bytes::from(v.to_string())),
     }
 }

@@ -51,7 +51,7 @@ pub(crate) async fn collect(mut events: EventStream) -> Result<Collected, Runtim
             Event::Text(t) => text.push_str(&t),
             Event::Logprob(l) => logprobs.push(l),
             Event::Vectors(v) => vectors = Some(v),
-            Event::Segments(_) | Event::Language(_) => {}
+            Event::Segments(_) | Event::Language(_) | Event::Scores(_) | Event::Classes(_) => {}
             Event::Done { finish, counts } => {
                 return Ok(Collected {
                     text,
@@ -138,6 +138,8 @@ pub(crate) fn whole(head: &Head, answer: Collected) -> Value {
                 "usage": usage(counts),
             })
         }
+        // answered by `rank`, never here
+        LocalApi::Rerank | LocalApi::Classify => Value::Null,
     }
 }
 
@@ -211,7 +213,13 @@ pub(crate) fn sse(head: Head, events: EventStream) -> BoxStream<'static, Bytes> 
                 &mut s.pending,
             )),
             Some(Event::Logprob(l)) => s.pending.push(l),
-            Some(Event::Vectors(_) | Event::Segments(_) | Event::Language(_)) => {}
+            Some(
+                Event::Vectors(_)
+                | Event::Segments(_)
+                | Event::Language(_)
+                | Event::Scores(_)
+                | Event::Classes(_),
+            ) => {}
             Some(Event::Done { finish, counts }) => {
                 let mut finish = finish;
                 if !s.held.is_empty() {

@@ -160,8 +160,11 @@ pub fn activate(x: &mut [f32], width: usize, act: Act) {
     });
 }
 
-/// The embedding layer: `out[n] = norm(word[ids[n]] + position[n % seq] + token_type[types[n]])`.
+/// The embedding layer: `out[n] = norm(word[ids[n]] + position[offset + n % seq] +
+/// token_type[types[n]])`.
 pub struct Embeddings {
+    /// The first position's row (RoBERTa's start after the padding token's).
+    pub position_offset: usize,
     pub word: Vec<f32>,
     pub position: Vec<f32>,
     pub token_type: Vec<f32>,
@@ -183,7 +186,7 @@ impl Embeddings {
         out: &mut [f32],
     ) -> Result<(), String> {
         let w = self.width();
-        if seq * w > self.position.len() {
+        if (self.position_offset + seq) * w > self.position.len() {
             return Err(format!("{seq} tokens are more than the model's positions"));
         }
         let row_of = |table: &[f32], i: u32| -> Option<std::ops::Range<usize>> {
@@ -196,7 +199,7 @@ impl Embeddings {
                 row_of(&self.word, id).ok_or(format!("token id {id} is not in the vocabulary"))?;
             let tt =
                 row_of(&self.token_type, ty).ok_or(format!("token type {ty} is out of range"))?;
-            let pos = &self.position[(n % seq) * w..][..w];
+            let pos = &self.position[(self.position_offset + n % seq) * w..][..w];
             for (((v, a), p), t) in row
                 .iter_mut()
                 .zip(&self.word[word])

@@ -33,6 +33,9 @@ struct Config {
     position_embedding_type: Option<String>,
     #[serde(default)]
     model_type: Option<String>,
+    /// RoBERTa's padding token: its positions start after it (`pad_token_id + 1`).
+    #[serde(default)]
+    pad_token_id: Option<usize>,
 }
 
 fn two() -> usize {
@@ -75,7 +78,7 @@ impl CpuBert {
         }
         let h = c.hidden_size;
         let word_name = "embeddings.word_embeddings.weight";
-        let prefixes = ["".to_owned(), "bert.".to_owned()]
+        let prefixes = ["".to_owned(), "bert.".to_owned(), "roberta.".to_owned()]
             .into_iter()
             .chain(c.model_type.iter().map(|m| format!("{m}.")));
         let Some(prefix) = prefixes
@@ -113,8 +116,19 @@ impl CpuBert {
             });
         }
         let table = |name: &str, rows: usize| emb.get((rows, h), name).and_then(flat);
+        // RoBERTa-family models (XLM-R: bge-reranker, multilingual E5) number positions from
+        // after the padding token
+        let roberta = c
+            .model_type
+            .as_deref()
+            .is_some_and(|m| m.contains("roberta"));
+        let position_offset = match c.pad_token_id {
+            Some(pad) if roberta => pad + 1,
+            _ => 0,
+        };
         Ok(CpuBert {
             embeddings: Embeddings {
+                position_offset,
                 word: table("word_embeddings.weight", c.vocab_size)?,
                 position: table("position_embeddings.weight", c.max_position_embeddings)?,
                 token_type: table("token_type_embeddings.weight", c.type_vocab_size)?,
@@ -128,6 +142,18 @@ impl CpuBert {
 
     pub fn hidden_size(&self) -> usize {
         self.embeddings.width()
+    }
+
+    /// Rows of its token-type table (1 for RoBERTa-family models, whose tokenizers may still
+    /// number a pair's second text 1).
+    pub fn token_types(&self) -> usize {
+        self.embeddings.token_type.len() / self.hidden_size().max(1)
+    }
+
+    /// The longest token sequence it takes.
+    pub fn max_positions(&self) -> usize {
+        (self.embeddings.position.len() / self.hidden_size().max(1))
+            .saturating_sub(self.embeddings.position_offset)
     }
 
     /// The last hidden states, `[texts·seq, hidden]` row-major, of `texts` token sequences padded
