@@ -17,6 +17,10 @@ use switchyard_providers::{ProviderKind, ProviderSpec, Timeouts};
 use crate::raw::RawModel;
 use crate::{ConfigError, ModelBinding, Source};
 
+/// The tasks a `[[models]]` entry may name.
+const TASKS: &str =
+    "text-generation, embeddings, speech-recognition, rerank or text-classification";
+
 /// What a local model does.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "kebab-case")]
@@ -25,6 +29,10 @@ pub enum LocalTask {
     Embeddings,
     /// Whisper: audio in, text out (a folder in the Hugging Face or CTranslate2 layout).
     SpeechRecognition,
+    /// A cross-encoder scoring documents against a query (metered per document).
+    Rerank,
+    /// A sequence classifier: text in, labels with probabilities out.
+    TextClassification,
 }
 
 /// Where the weights are.
@@ -179,19 +187,19 @@ pub(crate) fn local_model(
     let task = match raw.task.as_ref().map(|t| t.get_ref().as_str()) {
         Some("text-generation") => LocalTask::TextGeneration,
         Some("embeddings" | "text-embeddings") => LocalTask::Embeddings,
-        Some("speech-recognition" | "automatic-speech-recognition") => {
-            LocalTask::SpeechRecognition
-        }
+        Some("speech-recognition" | "automatic-speech-recognition") => LocalTask::SpeechRecognition,
+        Some("rerank" | "reranking") => LocalTask::Rerank,
+        Some("text-classification" | "classification") => LocalTask::TextClassification,
         Some(other) => {
             return fail(
                 raw.task.as_ref().map(Spanned::span),
-                format!("`task` must be text-generation, embeddings or speech-recognition, not `{other}`"),
+                format!("`task` must be {TASKS}, not `{other}`"),
             )
         }
         None => {
             return fail(
                 Some(raw.name.span()),
-                format!("local model `{name}` needs a `task` (text-generation, embeddings or speech-recognition)"),
+                format!("local model `{name}` needs a `task` ({TASKS})"),
             )
         }
     };
@@ -247,7 +255,8 @@ pub(crate) fn local_model(
     let max_batch = positive(raw.max_batch, "max_batch")?.map(|n| n as u32);
     let queue = positive(raw.queue, "queue")?.map(|n| n as usize);
     let max_tokens = positive(raw.max_tokens, "max_tokens")?.map(|n| n as u32);
-    // speech models count seconds of audio in (Workers AI's Whisper: ≈ 0.69 units a second)
+    // speech models count seconds of audio in (Workers AI's Whisper: ≈ 0.69 units a second);
+    // rerankers count documents
     let units_per_1k_input = rate(
         raw.units_per_1k_input,
         match task {
@@ -260,7 +269,10 @@ pub(crate) fn local_model(
         raw.units_per_1k_output,
         match task {
             LocalTask::TextGeneration => 50.0,
-            LocalTask::Embeddings | LocalTask::SpeechRecognition => 0.0,
+            LocalTask::Embeddings
+            | LocalTask::SpeechRecognition
+            | LocalTask::Rerank
+            | LocalTask::TextClassification => 0.0,
         },
         "units_per_1k_output",
     )?;

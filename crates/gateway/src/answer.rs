@@ -43,12 +43,15 @@ impl From<TokenUsage> for switchyard_protocol::canonical::Usage {
 }
 
 /// The token usage an answer reports, if it reports one.
-pub(crate) fn usage_of(api: ClientApi, stream: bool, body: &[u8]) -> Option<TokenUsage> {
+pub fn usage_of(api: ClientApi, stream: bool, body: &[u8]) -> Option<TokenUsage> {
     if api.is_speech() {
         return transcription_usage(body);
     }
     if api == ClientApi::Responses {
         return openai::responses::usage_of(body, stream).map(TokenUsage::from);
+    }
+    if api == ClientApi::Rerank {
+        return rerank_usage(body);
     }
     if stream {
         let events = decode_stream(api, body)?;
@@ -58,7 +61,10 @@ pub(crate) fn usage_of(api: ClientApi, stream: bool, body: &[u8]) -> Option<Toke
         });
     }
     match api {
-        ClientApi::ChatCompletions | ClientApi::Embeddings | ClientApi::Completions => {
+        ClientApi::ChatCompletions
+        | ClientApi::Embeddings
+        | ClientApi::Completions
+        | ClientApi::Classify => {
             // this runs for every logged answer: the scanner reads the last `usage` object alone;
             // what it cannot vouch for goes to serde over the whole body, typed so everything but
             // `usage` is skipped without being built
@@ -76,8 +82,24 @@ pub(crate) fn usage_of(api: ClientApi, stream: bool, body: &[u8]) -> Option<Toke
         ClientApi::CountTokens
         | ClientApi::Responses
         | ClientApi::Transcriptions
-        | ClientApi::Translations => None,
+        | ClientApi::Translations
+        | ClientApi::Rerank => None,
     }
+}
+
+/// A rerank's usage, counted in documents scored: local cross-encoders' `usage.documents`,
+/// else Cohere's billed search units (up to 100 documents each), else Jina's and vLLM's
+/// `usage.total_tokens`.
+fn rerank_usage(body: &[u8]) -> Option<TokenUsage> {
+    let v: serde_json::Value = serde_json::from_slice(body).ok()?;
+    let n = |p: &str| v.pointer(p).and_then(serde_json::Value::as_u64);
+    let input = n("/usage/documents")
+        .or_else(|| n("/meta/billed_units/search_units"))
+        .or_else(|| n("/usage/total_tokens"))?;
+    Some(TokenUsage {
+        input,
+        ..TokenUsage::default()
+    })
 }
 
 /// A transcription's usage as OpenAI reports it: `{"type": "duration", "seconds"}` (Whisper:
@@ -147,7 +169,9 @@ fn chat_dialect(api: ClientApi) -> Option<switchyard_protocol::Dialect> {
         | ClientApi::Completions
         | ClientApi::Responses
         | ClientApi::Transcriptions
-        | ClientApi::Translations => None,
+        | ClientApi::Translations
+        | ClientApi::Rerank
+        | ClientApi::Classify => None,
     }
 }
 

@@ -22,6 +22,12 @@ pub enum ClientApi {
     Transcriptions,
     /// OpenAI `POST /v1/audio/translations` (a multipart upload: speech to English text).
     Translations,
+    /// `POST /v1/rerank`: Cohere's, Jina's and vLLM's rerank body (documents scored against a
+    /// query).
+    Rerank,
+    /// Text classification (`{model, input}` → labels with scores): what Workers AI's
+    /// classification runs go through.
+    Classify,
 }
 
 impl ClientApi {
@@ -31,7 +37,9 @@ impl ClientApi {
             | ClientApi::Embeddings
             | ClientApi::Completions
             | ClientApi::Transcriptions
-            | ClientApi::Translations => Dialect::OpenAi,
+            | ClientApi::Translations
+            | ClientApi::Rerank
+            | ClientApi::Classify => Dialect::OpenAi,
             ClientApi::Messages | ClientApi::CountTokens => Dialect::Anthropic,
             ClientApi::Responses => Dialect::Responses,
         }
@@ -48,6 +56,8 @@ impl ClientApi {
             ClientApi::Responses => "responses",
             ClientApi::Transcriptions => "audio.transcriptions",
             ClientApi::Translations => "audio.translations",
+            ClientApi::Rerank => "rerank",
+            ClientApi::Classify => "classifications",
         }
     }
 
@@ -62,6 +72,8 @@ impl ClientApi {
             ClientApi::Completions => Endpoint::Completions,
             ClientApi::Transcriptions => Endpoint::Transcriptions,
             ClientApi::Translations => Endpoint::Translations,
+            ClientApi::Rerank => Endpoint::Rerank,
+            ClientApi::Classify => Endpoint::Classify,
         }
     }
 

@@ -82,7 +82,7 @@ pub use pipeline::{ApiRequest, Call, Gateway};
 pub use relay::ReplyBody;
 pub use reply::{Reply, Routed, ServedNote};
 // what a call carries and what a reply reports
-pub use answer::TokenUsage;
+pub use answer::{usage_of, TokenUsage};
 pub use cache::{parse_key, CacheControls, CacheStats, CacheStatus, Purge, ResponseCache};
 pub use retry::RetryControls;
 pub use router::ModelRouter;

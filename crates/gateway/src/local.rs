@@ -27,6 +27,8 @@ pub fn settings(m: &switchyard_config::LocalModel) -> ModelSettings {
         LocalTask::TextGeneration => TaskKind::TextGeneration,
         LocalTask::Embeddings => TaskKind::Embeddings,
         LocalTask::SpeechRecognition => TaskKind::SpeechRecognition,
+        LocalTask::Rerank => TaskKind::Rerank,
+        LocalTask::TextClassification => TaskKind::TextClassification,
     };
     let mut s = ModelSettings::new(&m.name, task, m.path.clone());
     s.threads = m.threads;
@@ -55,6 +57,8 @@ fn local_api(api: ClientApi) -> Option<LocalApi> {
         }
         ClientApi::Completions => Some(LocalApi::Completions),
         ClientApi::Embeddings => Some(LocalApi::Embeddings),
+        ClientApi::Rerank => Some(LocalApi::Rerank),
+        ClientApi::Classify => Some(LocalApi::Classify),
         // speech is not an OpenAI body the runtime reads (see `local_speech`)
         ClientApi::CountTokens | ClientApi::Transcriptions | ClientApi::Translations => None,
     }

@@ -32,6 +32,11 @@ pub enum Endpoint {
     Transcriptions,
     /// OpenAI's speech to English text (a multipart upload).
     Translations,
+    /// Documents scored against a query: Cohere's `/v2/rerank`, and the same body on
+    /// OpenAI-compatible servers that have it (Jina, vLLM, TEI, Infinity: `/v1/rerank`).
+    Rerank,
+    /// Text classification: local models only.
+    Classify,
 }
 
 impl Endpoint {
@@ -48,6 +53,8 @@ impl Endpoint {
             (Endpoint::Transcriptions, _) => None,
             (Endpoint::Translations, Dialect::OpenAi) => Some("audio/translations"),
             (Endpoint::Translations, _) => None,
+            (Endpoint::Rerank, Dialect::OpenAi | Dialect::Cohere) => Some("rerank"),
+            (Endpoint::Rerank | Endpoint::Classify, _) => None,
             (Endpoint::ChatCompletions, Dialect::Anthropic) => Some("messages"),
             (Endpoint::Embeddings, Dialect::Anthropic) => None,
             (Endpoint::ChatCompletions, Dialect::Cohere) => Some("chat"),
@@ -73,6 +80,8 @@ impl Endpoint {
             Endpoint::Responses => "responses",
             Endpoint::Transcriptions => "audio_transcriptions",
             Endpoint::Translations => "audio_translations",
+            Endpoint::Rerank => "rerank",
+            Endpoint::Classify => "classify",
         }
     }
 }

@@ -2,6 +2,7 @@
 //! head against candle-transformers' BERT with the head written out in tensor ops, on tiny
 //! models with the real layouts (no small trained cross-encoder is packaged on PyPI; see
 //! testkit's `tiny_models`); and the engine's answers through the runtime.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use candle_core::{DType, Device, Tensor};
 use candle_nn::VarBuilder;
@@ -70,7 +71,7 @@ const PAIRS: [(&str, &str); 3] = [
 #[test]
 fn a_bert_cross_encoder_matches_candle_transformers_alone_and_batched() {
     let dir = tempfile::tempdir().unwrap();
-    cross_encoder(dir.path(), CrossEncoderLayout::Bert, &["LABEL_0"], 7);
+    cross_encoder(dir.path(), CrossEncoderLayout::Bert, &["LABEL_0"], 7).unwrap();
     let model = CrossEncoder::load(dir.path()).unwrap();
     let expected = reference_logits(dir.path(), &PAIRS);
     let inputs: Vec<(&str, Option<&str>)> = PAIRS.iter().map(|&(q, d)| (q, Some(d))).collect();
@@ -93,7 +94,7 @@ fn a_bert_cross_encoder_matches_candle_transformers_alone_and_batched() {
 #[test]
 fn a_roberta_cross_encoder_loads_its_own_head_and_positions() {
     let dir = tempfile::tempdir().unwrap();
-    cross_encoder(dir.path(), CrossEncoderLayout::Roberta, &["LABEL_0"], 11);
+    cross_encoder(dir.path(), CrossEncoderLayout::Roberta, &["LABEL_0"], 11).unwrap();
     let model = CrossEncoder::load(dir.path()).unwrap();
     let inputs: Vec<(&str, Option<&str>)> = PAIRS.iter().map(|&(q, d)| (q, Some(d))).collect();
     let (alone, _) = model.logits(&inputs[..1], 1).unwrap();
@@ -109,7 +110,7 @@ fn settings(dir: &std::path::Path, task: TaskKind) -> ModelSettings {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_engine_scores_documents_and_classifies_texts() {
     let dir = tempfile::tempdir().unwrap();
-    cross_encoder(dir.path(), CrossEncoderLayout::Bert, &["LABEL_0"], 7);
+    cross_encoder(dir.path(), CrossEncoderLayout::Bert, &["LABEL_0"], 7).unwrap();
     let expected = reference_logits(dir.path(), &PAIRS);
     let rt = Runtime::new(vec![settings(dir.path(), TaskKind::Rerank)]);
     let task = Task::Rerank(Rerank {
@@ -141,7 +142,8 @@ async fn the_engine_scores_documents_and_classifies_texts() {
         CrossEncoderLayout::Bert,
         &["NEGATIVE", "POSITIVE"],
         3,
-    );
+    )
+    .unwrap();
     let model = CrossEncoder::load(sentiment.path()).unwrap();
     let (logits, _) = model.logits(&[("what a lovely day", None)], 1).unwrap();
     let probs = softmax(&logits[0]);

@@ -47,7 +47,11 @@ async fn text_of(rt: &Runtime, task: Task) -> (String, Finish, switchyard_runtim
             Event::Text(t) => text.push_str(&t),
             Event::Done { finish, counts } => return (text, finish, counts),
             Event::Failed(e) => panic!("failed: {e}"),
-            Event::Vectors(_) | Event::Segments(_) | Event::Language(_) => {
+            Event::Vectors(_)
+            | Event::Segments(_)
+            | Event::Language(_)
+            | Event::Scores(_)
+            | Event::Classes(_) => {
                 panic!("not a text model's output")
             }
             Event::Logprob(_) => panic!("logprobs not asked for"),

@@ -25,6 +25,9 @@ pub fn app(state: AppState) -> Router {
         )
         .route("/v1/audio/transcriptions", post(openai::transcriptions))
         .route("/v1/audio/translations", post(openai::translations))
+        // Cohere's (v2, v1) and Jina's rerank paths
+        .route("/v1/rerank", post(openai::rerank))
+        .route("/v2/rerank", post(openai::rerank))
         .route("/ai/run/{*model}", post(workers_ai::run))
         .route("/ai/models/search", get(workers_ai::search))
         .route("/ai/models/schema", get(workers_ai::schema))

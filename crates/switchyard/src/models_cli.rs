@@ -248,7 +248,12 @@ pub async fn generate(config: &Config, args: RunArgs) -> anyhow::Result<()> {
                 return Ok(());
             }
             Event::Failed(e) => bail!(e),
-            Event::Vectors(_) | Event::Logprob(_) | Event::Segments(_) | Event::Language(_) => {}
+            Event::Vectors(_)
+            | Event::Logprob(_)
+            | Event::Segments(_)
+            | Event::Language(_)
+            | Event::Scores(_)
+            | Event::Classes(_) => {}
         }
     }
     bail!("the model stopped before finishing")

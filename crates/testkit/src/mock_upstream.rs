@@ -8,6 +8,7 @@ mod chaos;
 mod cohere;
 mod faults;
 mod gemini;
+mod rerank;
 mod responses;
 mod speech;
 mod workers_ai;
@@ -120,6 +121,8 @@ impl MockUpstream {
             )
             .route("/v2/chat", post(cohere::chat))
             .route("/v2/embed", post(cohere::embed))
+            .route("/v2/rerank", post(rerank::cohere))
+            .route("/v1/rerank", post(rerank::jina))
             .route("/model/{model}/{action}", post(bedrock::model))
             .route(
                 "/openai/deployments/{deployment}/chat/completions",

@@ -34,7 +34,7 @@ impl Tensors {
         self.0.insert(name.to_owned(), (shape.to_vec(), data));
     }
 
-    pub fn write(&self, path: &Path) {
+    pub fn write(&self, path: &Path) -> std::io::Result<()> {
         let mut header = serde_json::Map::new();
         let mut at = 0usize;
         for (name, (shape, data)) in &self.0 {
@@ -46,7 +46,7 @@ impl Tensors {
             at = end;
         }
         let mut head = serde_json::Value::Object(header).to_string().into_bytes();
-        while head.len() % 8 != 0 {
+        while !head.len().is_multiple_of(8) {
             head.push(b' ');
         }
         let mut out = Vec::with_capacity(8 + head.len() + at);
@@ -57,7 +57,7 @@ impl Tensors {
                 out.extend_from_slice(&x.to_le_bytes());
             }
         }
-        std::fs::write(path, out).expect("write safetensors");
+        std::fs::write(path, out)
     }
 }
 
@@ -74,7 +74,12 @@ pub enum CrossEncoderLayout {
 
 /// Writes a tiny cross-encoder (2 layers, hidden 32) into `dir`, with MiniLM's real WordPiece
 /// tokenizer; `labels` become its `id2label` (one label: a reranker's single logit).
-pub fn cross_encoder(dir: &Path, layout: CrossEncoderLayout, labels: &[&str], seed: u64) {
+pub fn cross_encoder(
+    dir: &Path,
+    layout: CrossEncoderLayout,
+    labels: &[&str],
+    seed: u64,
+) -> std::io::Result<()> {
     let (h, inter, layers, vocab) = (32usize, 64usize, 2usize, 30522usize);
     let roberta = layout == CrossEncoderLayout::Roberta;
     let positions = if roberta { 130 } else { 128 };
@@ -135,8 +140,8 @@ pub fn cross_encoder(dir: &Path, layout: CrossEncoderLayout, labels: &[&str], se
         norm(&mut t, format!("{l}.attention.output.LayerNorm"));
         norm(&mut t, format!("{l}.output.LayerNorm"));
     }
-    std::fs::create_dir_all(dir).expect("model dir");
-    t.write(&dir.join("model.safetensors"));
+    std::fs::create_dir_all(dir)?;
+    t.write(&dir.join("model.safetensors"))?;
     let id2label: serde_json::Map<String, serde_json::Value> = labels
         .iter()
         .enumerate()
@@ -156,10 +161,10 @@ pub fn cross_encoder(dir: &Path, layout: CrossEncoderLayout, labels: &[&str], se
         config["pad_token_id"] = serde_json::json!(1);
         config["layer_norm_eps"] = serde_json::json!(1e-5);
     }
-    std::fs::write(dir.join("config.json"), config.to_string()).expect("config.json");
+    std::fs::write(dir.join("config.json"), config.to_string())?;
     std::fs::copy(
         crate::models::minilm().join("tokenizer.json"),
         dir.join("tokenizer.json"),
-    )
-    .expect("tokenizer.json");
+    )?;
+    Ok(())
 }

@@ -7,7 +7,8 @@ use bytes::Bytes;
 use switchyard_protocol::anthropic::client::MessagesRequest;
 use switchyard_protocol::json::{ObjectView, Splicer};
 use switchyard_protocol::openai::{
-    ChatRequest, CompletionRequest, EmbeddingsRequest, ResponsesRequest, TranscriptionRequest,
+    ChatRequest, ClassifyRequest, CompletionRequest, EmbeddingsRequest, RerankRequest,
+    ResponsesRequest, TranscriptionRequest,
 };
 use switchyard_protocol::Dialect;
 use switchyard_providers::ResponsesApi;
@@ -99,6 +100,30 @@ impl<'a> Routable<'a> for TranscriptionRequest<'a> {
     }
 }
 
+impl<'a> Routable<'a> for RerankRequest<'a> {
+    fn model(&self) -> &str {
+        RerankRequest::model(self)
+    }
+    fn stream(&self) -> bool {
+        false
+    }
+    fn rewrite(&self, upstream_model: &str) -> Splicer<'a> {
+        RerankRequest::rewrite(self, upstream_model)
+    }
+}
+
+impl<'a> Routable<'a> for ClassifyRequest<'a> {
+    fn model(&self) -> &str {
+        ClassifyRequest::model(self)
+    }
+    fn stream(&self) -> bool {
+        false
+    }
+    fn rewrite(&self, upstream_model: &str) -> Splicer<'a> {
+        ClassifyRequest::rewrite(self, upstream_model)
+    }
+}
+
 impl<'a> Routable<'a> for EmbeddingsRequest<'a> {
     fn model(&self) -> &str {
         EmbeddingsRequest::model(self)
@@ -141,6 +166,12 @@ fn fit(api: ClientApi, provider: Dialect, responses: ResponsesApi) -> Fit {
             Fit::Same
         }
         ClientApi::Transcriptions | ClientApi::Translations => Fit::Unsupported,
+        // Cohere's rerank body is Jina's, vLLM's and TEI's (and local cross-encoders')
+        ClientApi::Rerank if matches!(provider, Dialect::OpenAi | Dialect::Cohere) => Fit::Same,
+        ClientApi::Rerank => Fit::Unsupported,
+        // local classifiers only (the local provider speaks OpenAI's dialect)
+        ClientApi::Classify if provider == Dialect::OpenAi => Fit::Same,
+        ClientApi::Classify => Fit::Unsupported,
     }
 }
 
@@ -179,6 +210,8 @@ impl Gateway {
             ClientApi::Transcriptions | ClientApi::Translations => {
                 self.prepare_as(api, TranscriptionRequest::parse(body)?, body, given)
             }
+            ClientApi::Rerank => self.prepare_as(api, RerankRequest::parse(body)?, body, given),
+            ClientApi::Classify => self.prepare_as(api, ClassifyRequest::parse(body)?, body, given),
         }
     }
 
@@ -213,6 +246,8 @@ impl Gateway {
                 let path = match api {
                     ClientApi::Transcriptions => "/v1/audio/transcriptions",
                     ClientApi::Translations => "/v1/audio/translations",
+                    ClientApi::Rerank => "/v1/rerank",
+                    ClientApi::Classify => "text classification",
                     _ => "/v1/completions",
                 };
                 return Err(GatewayError::unsupported_api(route.provider.name(), path));

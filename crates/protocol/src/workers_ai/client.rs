@@ -13,6 +13,11 @@ pub enum RunApi {
     Completion,
     /// `text` → embeddings.
     Embeddings,
+    /// `{query, contexts: [{text}], top_k}` → rerank (bge-reranker's schema).
+    Rerank,
+    /// `text` on a text-classification model → labels with scores; `batch`: `text` was an
+    /// array (one list of labels per text), else one list.
+    Classify { batch: bool },
 }
 
 /// Input fields passed to the OpenAI request as they are.
@@ -31,14 +36,22 @@ const PASSED: [&str; 12] = [
     "min_p",
 ];
 
-/// A run's input (text generation or embeddings) → the API and OpenAI body it stands for; the
+/// A run's input → the API and body it stands for (OpenAI's, or the rerank and classification
+/// bodies); `classifier`: the model classifies text (its `{text}` is not an embedding's). The
 /// error says what is wrong with the input.
-pub fn run_to_openai(model: &str, body: &[u8]) -> Result<(RunApi, Value), String> {
+pub fn run_to_openai(
+    model: &str,
+    body: &[u8],
+    classifier: bool,
+) -> Result<(RunApi, Value), String> {
     let input: Map<String, Value> = match serde_json::from_slice(body) {
         Ok(Value::Object(m)) => m,
         Ok(_) => return Err("the input must be a JSON object".into()),
         Err(e) => return Err(format!("the input is not valid JSON: {e}")),
     };
+    if input.contains_key("contexts") {
+        return rerank_input(model, &input);
+    }
     if let Some(text) = input.get("text") {
         let ok = text.is_string()
             || text
@@ -46,6 +59,13 @@ pub fn run_to_openai(model: &str, body: &[u8]) -> Result<(RunApi, Value), String
                 .is_some_and(|a| !a.is_empty() && a.iter().all(Value::is_string));
         if !ok {
             return Err("`text` must be a string or a non-empty array of strings".into());
+        }
+        if classifier {
+            let batch = text.is_array();
+            return Ok((
+                RunApi::Classify { batch },
+                json!({"model": model, "input": text}),
+            ));
         }
         return Ok((RunApi::Embeddings, json!({"model": model, "input": text})));
     }
@@ -94,6 +114,37 @@ pub fn run_to_openai(model: &str, body: &[u8]) -> Result<(RunApi, Value), String
     }
 }
 
+/// bge-reranker's input → the rerank body (`top_k` → `top_n`).
+fn rerank_input(model: &str, input: &Map<String, Value>) -> Result<(RunApi, Value), String> {
+    let query = input
+        .get("query")
+        .and_then(Value::as_str)
+        .filter(|q| !q.is_empty())
+        .ok_or("`query` must be a non-empty string")?;
+    let contexts = input
+        .get("contexts")
+        .and_then(Value::as_array)
+        .filter(|c| !c.is_empty())
+        .ok_or("`contexts` must be a non-empty array of {\"text\": …}")?;
+    let documents = contexts
+        .iter()
+        .enumerate()
+        .map(|(i, c)| {
+            c.get("text")
+                .and_then(Value::as_str)
+                .map(|t| json!(t))
+                .ok_or(format!("`contexts[{i}]` must be an object with `text`"))
+        })
+        .collect::<Result<Vec<Value>, String>>()?;
+    let mut body = json!({"model": model, "query": query, "documents": documents});
+    match input.get("top_k") {
+        None | Some(Value::Null) => {}
+        Some(k) if k.as_u64().is_some_and(|k| k >= 1) => body["top_n"] = k.clone(),
+        Some(_) => return Err("`top_k` must be a whole number of at least 1".into()),
+    }
+    Ok((RunApi::Rerank, body))
+}
+
 /// A successful run's envelope around `result`.
 pub fn envelope(result: Value) -> Value {
     json!({"result": result, "success": true, "errors": [], "messages": []})
@@ -107,6 +158,25 @@ pub fn error_envelope(code: u16, message: &str) -> Value {
 
 /// An OpenAI answer (embeddings list, chat completion or completion) as a run's `result`.
 pub fn result_from_openai(api: RunApi, answer: &Value) -> Value {
+    if api == RunApi::Rerank {
+        let scored: Vec<Value> = answer["results"]
+            .as_array()
+            .map(|a| {
+                a.iter()
+                    .map(|r| json!({"id": r["index"], "score": r["relevance_score"]}))
+                    .collect()
+            })
+            .unwrap_or_default();
+        return json!({"response": scored});
+    }
+    if let RunApi::Classify { batch } = api {
+        let data = answer["data"].as_array().cloned().unwrap_or_default();
+        return match (batch, data.into_iter().next()) {
+            (false, Some(first)) => first,
+            (false, None) => json!([]),
+            (true, _) => answer["data"].clone(),
+        };
+    }
     if api == RunApi::Embeddings {
         let data: Vec<Value> = answer["data"]
             .as_array()
@@ -182,18 +252,19 @@ mod tests {
 
     #[test]
     fn runs_stand_for_openai_requests_and_answers_go_back_in_the_envelope() {
-        let (api, body) = run_to_openai("m", br#"{"prompt": "hi", "stream": true}"#).unwrap();
+        let (api, body) =
+            run_to_openai("m", br#"{"prompt": "hi", "stream": true}"#, false).unwrap();
         assert_eq!(api, RunApi::Chat);
         assert_eq!(body["messages"][0]["content"], "hi");
         assert_eq!(body["stream_options"]["include_usage"], true);
-        let (api, _) = run_to_openai("m", br#"{"prompt": "hi", "raw": true}"#).unwrap();
+        let (api, _) = run_to_openai("m", br#"{"prompt": "hi", "raw": true}"#, false).unwrap();
         assert_eq!(api, RunApi::Completion);
-        let (api, body) = run_to_openai("m", br#"{"text": ["a", "b"]}"#).unwrap();
+        let (api, body) = run_to_openai("m", br#"{"text": ["a", "b"]}"#, false).unwrap();
         assert_eq!(
             (api, &body["input"]),
             (RunApi::Embeddings, &json!(["a", "b"]))
         );
-        assert!(run_to_openai("m", br#"{"prompt": "a", "messages": []}"#).is_err());
+        assert!(run_to_openai("m", br#"{"prompt": "a", "messages": []}"#, false).is_err());
         let answer =
             json!({"choices": [{"message": {"content": "yo"}}], "usage": {"prompt_tokens": 1}});
         assert_eq!(
@@ -212,5 +283,38 @@ mod tests {
             Some(RunEvent::Usage(_, 3, 1))
         ));
         assert_eq!(event_from_openai("not json"), None);
+    }
+
+    #[test]
+    fn rerank_and_classification_runs_have_their_own_shapes() {
+        let input = br#"{"query": "q", "contexts": [{"text": "a"}, {"text": "b"}], "top_k": 1}"#;
+        let (api, body) = run_to_openai("r", input, false).unwrap();
+        assert_eq!(api, RunApi::Rerank);
+        assert_eq!(
+            body,
+            json!({"model": "r", "query": "q", "documents": ["a", "b"], "top_n": 1})
+        );
+        for bad in [
+            r#"{"query": "", "contexts": [{"text": "a"}]}"#,
+            r#"{"query": "q", "contexts": []}"#,
+            r#"{"query": "q", "contexts": ["a"]}"#,
+            r#"{"query": "q", "contexts": [{"text": "a"}], "top_k": 0}"#,
+        ] {
+            assert!(run_to_openai("r", bad.as_bytes(), false).is_err(), "{bad}");
+        }
+        let answer = json!({"results": [{"index": 1, "relevance_score": 0.9}, {"index": 0, "relevance_score": 0.2}]});
+        assert_eq!(
+            result_from_openai(RunApi::Rerank, &answer),
+            json!({"response": [{"id": 1, "score": 0.9}, {"id": 0, "score": 0.2}]})
+        );
+        let (api, body) = run_to_openai("c", br#"{"text": "great"}"#, true).unwrap();
+        assert_eq!(api, RunApi::Classify { batch: false });
+        assert_eq!(body["input"], "great");
+        let labels =
+            json!([{"label": "POSITIVE", "score": 0.9}, {"label": "NEGATIVE", "score": 0.1}]);
+        let answer = json!({"data": [labels.clone()]});
+        assert_eq!(result_from_openai(api, &answer), labels);
+        let (api, _) = run_to_openai("c", br#"{"text": ["a", "b"]}"#, true).unwrap();
+        assert_eq!(result_from_openai(api, &answer), json!([labels]));
     }
 }

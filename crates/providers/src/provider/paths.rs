@@ -29,7 +29,14 @@ fn model_in_path(
     match (dialect, endpoint) {
         (_, Endpoint::CountTokens) if dialect != Dialect::Gemini => None,
         (_, Endpoint::Completions) if dialect != Dialect::OpenAi => None,
-        (_, Endpoint::Responses | Endpoint::Transcriptions | Endpoint::Translations) => None,
+        (
+            _,
+            Endpoint::Responses
+            | Endpoint::Transcriptions
+            | Endpoint::Translations
+            | Endpoint::Rerank
+            | Endpoint::Classify,
+        ) => None,
         (Dialect::Gemini, _) => {
             let method = match (endpoint, stream) {
                 (Endpoint::ChatCompletions, false) => "generateContent",
@@ -40,7 +47,9 @@ fn model_in_path(
                     Endpoint::Completions
                     | Endpoint::Responses
                     | Endpoint::Transcriptions
-                    | Endpoint::Translations,
+                    | Endpoint::Translations
+                    | Endpoint::Rerank
+                    | Endpoint::Classify,
                     _,
                 ) => return None,
             };
@@ -137,7 +146,9 @@ impl Provider {
             | Endpoint::Completions
             | Endpoint::Responses
             | Endpoint::Transcriptions
-            | Endpoint::Translations => None,
+            | Endpoint::Translations
+            | Endpoint::Rerank
+            | Endpoint::Classify => None,
         }
         .map_or_else(
             || self.parse_path(format!("{}/{tail}", inner.base_path), model),

@@ -1,5 +1,5 @@
 //! The OpenAI dialect: `/v1/chat/completions`, `/v1/completions`, `/v1/embeddings`,
-//! `/v1/audio/transcriptions`, `/v1/models`.
+//! `/v1/audio/transcriptions`, `/v1/rerank`, `/v1/models`.
 
 use axum::extract::{Path, Request, State};
 use axum::response::{IntoResponse, Response};
@@ -55,6 +55,16 @@ pub async fn translations(
     request: Request,
 ) -> Response {
     call(state, ctx, ClientApi::Translations, request).await
+}
+
+/// `POST /v1/rerank` (and Cohere's `/v2/rerank`): documents scored against a query, by a local
+/// cross-encoder, Cohere, or an OpenAI-compatible server with the API (Jina, vLLM, TEI).
+pub async fn rerank(
+    State(state): State<AppState>,
+    Extension(ctx): Extension<RequestContext>,
+    request: Request,
+) -> Response {
+    call(state, ctx, ClientApi::Rerank, request).await
 }
 
 pub async fn embeddings(

@@ -35,6 +35,8 @@ fn api_of(run: RunApi) -> ClientApi {
         RunApi::Chat => ClientApi::ChatCompletions,
         RunApi::Completion => ClientApi::Completions,
         RunApi::Embeddings => ClientApi::Embeddings,
+        RunApi::Rerank => ClientApi::Rerank,
+        RunApi::Classify { .. } => ClientApi::Classify,
     }
 }
 
@@ -75,7 +77,12 @@ pub async fn run(
         Ok(None) => {}
         Err(msg) => return envelope_error(StatusCode::BAD_REQUEST, &msg),
     }
-    let (run, openai) = match client::run_to_openai(&model, &bytes) {
+    let classifier = state.local_models.iter().any(|m| {
+        m.task == switchyard_runtime::TaskKind::TextClassification
+            && (m.name == model.strip_prefix("local/").unwrap_or(&model)
+                || m.aliases.contains(&model))
+    });
+    let (run, openai) = match client::run_to_openai(&model, &bytes, classifier) {
         Ok(x) => x,
         Err(msg) => return envelope_error(StatusCode::BAD_REQUEST, &msg),
     };
@@ -126,6 +133,18 @@ async fn wrap(ctx: &RequestContext, response: Response, run: RunApi) -> Response
     };
     let v: Value = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
     parts.headers.remove(CONTENT_LENGTH);
+    // the envelope drops what the answer said it used (embeddings, rerank, classification):
+    // the log reads it from the slot
+    if let Some(used) = switchyard_gateway::usage_of(api_of(run), false, &bytes) {
+        ctx.with_served(|served| {
+            if let Some(note) = served {
+                let slot = note.usage_slot.get_or_insert_with(UsageSlot::default);
+                if let Ok(mut slot) = slot.lock() {
+                    *slot = Some(used);
+                }
+            }
+        });
+    }
     if !parts.status.is_success() {
         let message = v
             .pointer("/error/message")
@@ -337,6 +356,24 @@ pub async fn schema(State(state): State<AppState>, Query(q): Query<SchemaQuery>)
             "output": {"type": "object", "properties": {
                 "text": {"type": "string"}, "word_count": {"type": "number"}},
                 "required": ["text"]},
+        }),
+        // bge-reranker-base's schema
+        switchyard_runtime::TaskKind::Rerank => json!({
+            "input": {"type": "object", "properties": {
+                "query": {"type": "string", "minLength": 1},
+                "top_k": {"type": "integer", "minimum": 1},
+                "contexts": {"type": "array", "items": {"type": "object",
+                    "properties": {"text": {"type": "string", "minLength": 1}}}}},
+                "required": ["query", "contexts"]},
+            "output": {"type": "object", "properties": {"response": {"type": "array", "items": {
+                "type": "object", "properties": {"id": {"type": "integer"}, "score": {"type": "number"}}}}}},
+        }),
+        // distilbert-sst-2's schema
+        switchyard_runtime::TaskKind::TextClassification => json!({
+            "input": {"type": "object", "properties": {"text": {"type": "string", "minLength": 1}},
+                      "required": ["text"]},
+            "output": {"type": "array", "items": {"type": "object", "properties": {
+                "score": {"type": "number"}, "label": {"type": "string"}}}},
         }),
     };
     Json(json!({"result": schema, "success": true, "errors": [], "messages": []})).into_response()

@@ -64,7 +64,9 @@ pub(crate) fn probe(api: ClientApi, body: &[u8], rules: &Rules<'_>) -> Option<Pr
         | ClientApi::CountTokens
         | ClientApi::Responses
         | ClientApi::Transcriptions
-        | ClientApi::Translations => return None,
+        | ClientApi::Translations
+        | ClientApi::Rerank
+        | ClientApi::Classify => return None,
     };
     if text.trim().is_empty() {
         return None;
