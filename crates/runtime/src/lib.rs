@@ -6,6 +6,7 @@
 //! - [`llm`]: text generation on llama.cpp (GGUF), one batching actor per model.
 //! - [`embed`]: sentence embeddings on candle (BERT family).
 //! - [`classify`]: reranking and text classification on cross-encoders (BERT family).
+//! - [`image`]: text-to-image on Stable Diffusion (diffusers folders).
 //! - [`runtime`]: [`Runtime`], the models by name, loaded lazily and unloaded when idle.
 //! - [`openai`]: OpenAI request bodies in, OpenAI answers out — how the gateway calls a model.
 //! - `queue`: a model's bounded job queue (429 when full; idle exit without losing a job).
@@ -20,6 +21,7 @@ pub mod classify;
 pub mod embed;
 pub mod error;
 pub mod hub;
+pub mod image;
 pub mod llm;
 pub mod meter;
 pub mod openai;

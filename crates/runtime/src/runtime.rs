@@ -163,6 +163,7 @@ impl Runtime {
                     TaskKind::Rerank | TaskKind::TextClassification => {
                         Arc::new(crate::classify::ClassifyEngine::load(&settings)?)
                     }
+                    TaskKind::TextToImage => Arc::new(crate::image::ImageEngine::load(&settings)?),
                 })
             })
             .await

@@ -25,6 +25,10 @@ pub struct ModelSettings {
     pub default_max_tokens: u32,
     /// Said when the weights are missing (e.g. the `models pull` command that fetches them).
     pub missing_hint: Option<String>,
+    /// Image models: denoising steps and guidance when a request gives none (else the model's
+    /// own: 1 step unguided for SD-Turbo, 20 at 7.5 otherwise).
+    pub image_steps: Option<u32>,
+    pub image_guidance: Option<f32>,
 }
 
 impl ModelSettings {
@@ -55,11 +59,14 @@ impl ModelSettings {
                 TaskKind::Embeddings => 32,
                 TaskKind::SpeechRecognition => 1,
                 TaskKind::Rerank | TaskKind::TextClassification => 16,
+                TaskKind::TextToImage => 1,
             },
             queue: 64,
             idle_unload: Some(Duration::from_secs(15 * 60)),
             default_max_tokens: 512,
             missing_hint: None,
+            image_steps: None,
+            image_guidance: None,
         }
     }
 }

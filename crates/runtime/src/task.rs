@@ -136,6 +136,22 @@ pub struct Classify {
     pub inputs: Vec<String>,
 }
 
+/// A text-to-image request; what it leaves out comes from the model.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TextToImage {
+    pub prompt: String,
+    /// What the image should not show (the unconditional side of guidance).
+    pub negative_prompt: String,
+    pub width: Option<u32>,
+    pub height: Option<u32>,
+    pub steps: Option<u32>,
+    pub guidance: Option<f32>,
+    /// The same seed, prompt and settings give the same image; the n-th image uses `seed + n`.
+    pub seed: Option<u64>,
+    /// Images to make.
+    pub n: u32,
+}
+
 #[derive(Debug, Clone, PartialEq)]
 pub enum Task {
     Generate(Generate),
@@ -143,6 +159,7 @@ pub enum Task {
     Transcribe(Transcribe),
     Rerank(Rerank),
     Classify(Classify),
+    Imagine(TextToImage),
 }
 
 impl Task {
@@ -153,6 +170,7 @@ impl Task {
             Task::Transcribe(_) => TaskKind::SpeechRecognition,
             Task::Rerank(_) => TaskKind::Rerank,
             Task::Classify(_) => TaskKind::TextClassification,
+            Task::Imagine(_) => TaskKind::TextToImage,
         }
     }
 }
@@ -168,6 +186,8 @@ pub enum TaskKind {
     Rerank,
     /// A sequence classifier: text in, class probabilities out.
     TextClassification,
+    /// Stable Diffusion: a prompt in, PNG images out.
+    TextToImage,
 }
 
 impl TaskKind {
@@ -178,6 +198,7 @@ impl TaskKind {
             TaskKind::SpeechRecognition => "speech-recognition",
             TaskKind::Rerank => "rerank",
             TaskKind::TextClassification => "text-classification",
+            TaskKind::TextToImage => "text-to-image",
         }
     }
 
@@ -189,6 +210,7 @@ impl TaskKind {
             TaskKind::SpeechRecognition => "Automatic Speech Recognition",
             // Workers AI lists its rerankers (bge-reranker-base) as text classification
             TaskKind::Rerank | TaskKind::TextClassification => "Text Classification",
+            TaskKind::TextToImage => "Text-to-Image",
         }
     }
 }
@@ -236,6 +258,8 @@ pub enum Event {
     Scores(Vec<f32>),
     /// A classification's labels with their probabilities, likeliest first, one list per text.
     Classes(Vec<Vec<(String, f32)>>),
+    /// One generated image, a PNG file, and the seed that made it.
+    Image { png: Vec<u8>, seed: u64 },
     /// The end: why, and the token counts.
     Done { finish: Finish, counts: Counts },
     /// The engine failed after the task started.

@@ -51,7 +51,11 @@ pub(crate) async fn collect(mut events: EventStream) -> Result<Collected, Runtim
             Event::Text(t) => text.push_str(&t),
             Event::Logprob(l) => logprobs.push(l),
             Event::Vectors(v) => vectors = Some(v),
-            Event::Segments(_) | Event::Language(_) | Event::Scores(_) | Event::Classes(_) => {}
+            Event::Segments(_)
+            | Event::Language(_)
+            | Event::Scores(_)
+            | Event::Classes(_)
+            | Event::Image { .. } => {}
             Event::Done { finish, counts } => {
                 return Ok(Collected {
                     text,
@@ -218,7 +222,8 @@ pub(crate) fn sse(head: Head, events: EventStream) -> BoxStream<'static, Bytes> 
                 | Event::Segments(_)
                 | Event::Language(_)
                 | Event::Scores(_)
-                | Event::Classes(_),
+                | Event::Classes(_)
+                | Event::Image { .. },
             ) => {}
             Some(Event::Done { finish, counts }) => {
                 let mut finish = finish;
