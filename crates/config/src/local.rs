@@ -19,7 +19,7 @@ use crate::{ConfigError, ModelBinding, Source};
 
 /// The tasks a `[[models]]` entry may name.
 const TASKS: &str =
-    "text-generation, embeddings, speech-recognition, rerank or text-classification";
+    "text-generation, embeddings, speech-recognition, rerank, text-classification or text-to-image";
 
 /// What a local model does.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -33,6 +33,9 @@ pub enum LocalTask {
     Rerank,
     /// A sequence classifier: text in, labels with probabilities out.
     TextClassification,
+    /// Stable Diffusion (a diffusers folder): a prompt in, PNG images out (metered in
+    /// denoising steps × 512² tiles).
+    TextToImage,
 }
 
 /// Where the weights are.
@@ -66,6 +69,11 @@ pub struct LocalModel {
     /// Compute units per 1,000 input / output tokens (metering).
     pub units_per_1k_input: f64,
     pub units_per_1k_output: f64,
+    /// Text-to-image defaults (else the model's own).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub steps: Option<u32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub guidance: Option<f32>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub semantic_cache: Option<crate::semantic::SemanticCacheConfig>,
 }
@@ -190,6 +198,7 @@ pub(crate) fn local_model(
         Some("speech-recognition" | "automatic-speech-recognition") => LocalTask::SpeechRecognition,
         Some("rerank" | "reranking") => LocalTask::Rerank,
         Some("text-classification" | "classification") => LocalTask::TextClassification,
+        Some("text-to-image" | "image-generation") => LocalTask::TextToImage,
         Some(other) => {
             return fail(
                 raw.task.as_ref().map(Spanned::span),
@@ -255,12 +264,19 @@ pub(crate) fn local_model(
     let max_batch = positive(raw.max_batch, "max_batch")?.map(|n| n as u32);
     let queue = positive(raw.queue, "queue")?.map(|n| n as usize);
     let max_tokens = positive(raw.max_tokens, "max_tokens")?.map(|n| n as u32);
+    let steps = positive(raw.steps, "steps")?;
+    let guidance = match raw.guidance {
+        Some(g) => Some(rate(Some(g), 0.0, "guidance")?),
+        None => None,
+    };
     // speech models count seconds of audio in (Workers AI's Whisper: ≈ 0.69 units a second);
     // rerankers count documents
     let units_per_1k_input = rate(
         raw.units_per_1k_input,
         match task {
             LocalTask::SpeechRecognition => 686.0,
+            // Workers AI's image models: ≈ 4.8 units a step on a 512×512 tile
+            LocalTask::TextToImage => 4800.0,
             _ => 10.0,
         },
         "units_per_1k_input",
@@ -272,7 +288,8 @@ pub(crate) fn local_model(
             LocalTask::Embeddings
             | LocalTask::SpeechRecognition
             | LocalTask::Rerank
-            | LocalTask::TextClassification => 0.0,
+            | LocalTask::TextClassification
+            | LocalTask::TextToImage => 0.0,
         },
         "units_per_1k_output",
     )?;
@@ -294,6 +311,8 @@ pub(crate) fn local_model(
         max_tokens,
         units_per_1k_input,
         units_per_1k_output,
+        steps: steps.map(|n| n as u32),
+        guidance: guidance.map(|g| g as f32),
         semantic_cache: match &raw.semantic_cache {
             Some(s) => Some(crate::semantic::semantic(s, src)?),
             None => None,

@@ -139,4 +139,7 @@ pub struct RawModel {
     pub max_tokens: Option<u64>,
     pub units_per_1k_input: Option<f64>,
     pub units_per_1k_output: Option<f64>,
+    /// Text-to-image: denoising steps and guidance when a request gives none.
+    pub steps: Option<u64>,
+    pub guidance: Option<f64>,
 }

@@ -53,6 +53,10 @@ pub fn usage_of(api: ClientApi, stream: bool, body: &[u8]) -> Option<TokenUsage>
     if api == ClientApi::Rerank {
         return rerank_usage(body);
     }
+    if api == ClientApi::Images {
+        // gpt-image-1's (and local models') `usage`; DALL·E reports none
+        return transcription_usage(body);
+    }
     if stream {
         let events = decode_stream(api, body)?;
         return events.iter().rev().find_map(|e| match e {
@@ -83,7 +87,8 @@ pub fn usage_of(api: ClientApi, stream: bool, body: &[u8]) -> Option<TokenUsage>
         | ClientApi::Responses
         | ClientApi::Transcriptions
         | ClientApi::Translations
-        | ClientApi::Rerank => None,
+        | ClientApi::Rerank
+        | ClientApi::Images => None,
     }
 }
 
@@ -171,7 +176,8 @@ fn chat_dialect(api: ClientApi) -> Option<switchyard_protocol::Dialect> {
         | ClientApi::Transcriptions
         | ClientApi::Translations
         | ClientApi::Rerank
-        | ClientApi::Classify => None,
+        | ClientApi::Classify
+        | ClientApi::Images => None,
     }
 }
 

@@ -28,6 +28,8 @@ pub enum ClientApi {
     /// Text classification (`{model, input}` → labels with scores): what Workers AI's
     /// classification runs go through.
     Classify,
+    /// OpenAI `POST /v1/images/generations` (and Workers AI's text-to-image runs).
+    Images,
 }
 
 impl ClientApi {
@@ -39,7 +41,8 @@ impl ClientApi {
             | ClientApi::Transcriptions
             | ClientApi::Translations
             | ClientApi::Rerank
-            | ClientApi::Classify => Dialect::OpenAi,
+            | ClientApi::Classify
+            | ClientApi::Images => Dialect::OpenAi,
             ClientApi::Messages | ClientApi::CountTokens => Dialect::Anthropic,
             ClientApi::Responses => Dialect::Responses,
         }
@@ -58,6 +61,7 @@ impl ClientApi {
             ClientApi::Translations => "audio.translations",
             ClientApi::Rerank => "rerank",
             ClientApi::Classify => "classifications",
+            ClientApi::Images => "images.generations",
         }
     }
 
@@ -74,6 +78,7 @@ impl ClientApi {
             ClientApi::Translations => Endpoint::Translations,
             ClientApi::Rerank => Endpoint::Rerank,
             ClientApi::Classify => Endpoint::Classify,
+            ClientApi::Images => Endpoint::Images,
         }
     }
 

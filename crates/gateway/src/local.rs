@@ -29,8 +29,11 @@ pub fn settings(m: &switchyard_config::LocalModel) -> ModelSettings {
         LocalTask::SpeechRecognition => TaskKind::SpeechRecognition,
         LocalTask::Rerank => TaskKind::Rerank,
         LocalTask::TextClassification => TaskKind::TextClassification,
+        LocalTask::TextToImage => TaskKind::TextToImage,
     };
     let mut s = ModelSettings::new(&m.name, task, m.path.clone());
+    s.image_steps = m.steps;
+    s.image_guidance = m.guidance;
     s.threads = m.threads;
     s.context_size = m.context_size;
     if let Some(b) = m.max_batch {
@@ -59,6 +62,7 @@ fn local_api(api: ClientApi) -> Option<LocalApi> {
         ClientApi::Embeddings => Some(LocalApi::Embeddings),
         ClientApi::Rerank => Some(LocalApi::Rerank),
         ClientApi::Classify => Some(LocalApi::Classify),
+        ClientApi::Images => Some(LocalApi::Images),
         // speech is not an OpenAI body the runtime reads (see `local_speech`)
         ClientApi::CountTokens | ClientApi::Transcriptions | ClientApi::Translations => None,
     }

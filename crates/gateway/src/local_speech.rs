@@ -186,7 +186,7 @@ pub(crate) async fn transcribe(
     while let Some(event) = events.recv().await {
         match event {
             Event::Segments(s) => segments = s,
-            Event::Scores(_) | Event::Classes(_) => {}
+            Event::Scores(_) | Event::Classes(_) | Event::Image { .. } => {}
             Event::Language(l) => language = l,
             Event::Text(t) => text.push_str(&t),
             Event::Done { counts, .. } => {

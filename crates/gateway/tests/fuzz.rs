@@ -38,7 +38,7 @@ fn fuzz_json_views_and_splicer() {
 #[test]
 fn fuzz_request_converters() {
     fuzz::run("request-converters", &[CHAT, MESSAGES], |input| {
-        let _ = workers_ai::client::run_to_openai("m", input, false);
+        let _ = workers_ai::client::run_to_openai("m", input, workers_ai::client::RunModel::Any);
         for canonical in [
             openai::convert::request_to_canonical(input).ok(),
             anthropic::client::request_to_canonical(input).ok(),

@@ -37,6 +37,8 @@ pub enum Endpoint {
     Rerank,
     /// Text classification: local models only.
     Classify,
+    /// OpenAI's image generation.
+    Images,
 }
 
 impl Endpoint {
@@ -55,6 +57,8 @@ impl Endpoint {
             (Endpoint::Translations, _) => None,
             (Endpoint::Rerank, Dialect::OpenAi | Dialect::Cohere) => Some("rerank"),
             (Endpoint::Rerank | Endpoint::Classify, _) => None,
+            (Endpoint::Images, Dialect::OpenAi) => Some("images/generations"),
+            (Endpoint::Images, _) => None,
             (Endpoint::ChatCompletions, Dialect::Anthropic) => Some("messages"),
             (Endpoint::Embeddings, Dialect::Anthropic) => None,
             (Endpoint::ChatCompletions, Dialect::Cohere) => Some("chat"),
@@ -82,6 +86,7 @@ impl Endpoint {
             Endpoint::Translations => "audio_translations",
             Endpoint::Rerank => "rerank",
             Endpoint::Classify => "classify",
+            Endpoint::Images => "images_generations",
         }
     }
 }

@@ -51,7 +51,8 @@ async fn text_of(rt: &Runtime, task: Task) -> (String, Finish, switchyard_runtim
             | Event::Segments(_)
             | Event::Language(_)
             | Event::Scores(_)
-            | Event::Classes(_) => {
+            | Event::Classes(_)
+            | Event::Image { .. } => {
                 panic!("not a text model's output")
             }
             Event::Logprob(_) => panic!("logprobs not asked for"),

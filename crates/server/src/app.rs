@@ -28,6 +28,7 @@ pub fn app(state: AppState) -> Router {
         // Cohere's (v2, v1) and Jina's rerank paths
         .route("/v1/rerank", post(openai::rerank))
         .route("/v2/rerank", post(openai::rerank))
+        .route("/v1/images/generations", post(openai::images))
         .route("/ai/run/{*model}", post(workers_ai::run))
         .route("/ai/models/search", get(workers_ai::search))
         .route("/ai/models/schema", get(workers_ai::schema))
@@ -75,6 +76,10 @@ pub fn app(state: AppState) -> Router {
         .route(
             "/client/v4/accounts/{account}/ai/v1/audio/translations",
             post(openai::translations),
+        )
+        .route(
+            "/client/v4/accounts/{account}/ai/v1/images/generations",
+            post(openai::images),
         )
         .route(
             "/client/v4/accounts/{account}/ai/v1/models",

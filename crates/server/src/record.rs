@@ -35,6 +35,7 @@ pub(crate) fn route_template(path: &str) -> Option<&'static str> {
         "/v1/audio/translations" => "/v1/audio/translations",
         "/v1/rerank" => "/v1/rerank",
         "/v2/rerank" => "/v2/rerank",
+        "/v1/images/generations" => "/v1/images/generations",
         "/v1/messages" => "/v1/messages",
         "/v1/messages/count_tokens" => "/v1/messages/count_tokens",
         "/v1/models" => "/v1/models",

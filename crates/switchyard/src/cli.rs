@@ -96,14 +96,24 @@ pub enum Command {
         #[command(subcommand)]
         command: ModelsCommand,
     },
-    /// Generate with a local model in the terminal, streaming to stdout.
+    /// Run a local model in the terminal: text generation streams to stdout, a speech model
+    /// transcribes the audio file given as the prompt, an image model writes a PNG (`-o`).
     Run {
         #[arg(short, long, env = "SWITCHYARD_CONFIG")]
         config: Option<PathBuf>,
         /// A local model's name or alias from the config, or a path to a .gguf file.
         model: String,
-        /// The user message.
+        /// The user message, the image's prompt, or the audio file to transcribe.
         prompt: String,
+        /// Image models: the PNG file to write.
+        #[arg(short, long, default_value = "out.png")]
+        output: PathBuf,
+        /// Image models: the seed (the same seed gives the same image).
+        #[arg(long)]
+        seed: Option<u64>,
+        /// Image models: denoising steps (default: the model's).
+        #[arg(long)]
+        steps: Option<u32>,
         #[arg(long)]
         max_tokens: Option<u32>,
         /// 0 = greedy.

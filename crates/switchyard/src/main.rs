@@ -7,6 +7,7 @@ mod keys_cli;
 mod log_sink;
 mod models_cli;
 mod report;
+mod run_cli;
 
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
@@ -82,6 +83,9 @@ fn main() -> ExitCode {
             max_tokens,
             temperature,
             system,
+            output,
+            seed,
+            steps,
         } => {
             let args = models_cli::RunArgs {
                 model,
@@ -89,9 +93,12 @@ fn main() -> ExitCode {
                 max_tokens,
                 temperature,
                 system,
+                output,
+                seed,
+                steps,
             };
             report_command(config, |config| async move {
-                models_cli::generate(&config, args).await
+                models_cli::run_model(&config, args).await
             })
         }
         Command::Keys { config, command } => report_command(config, |config| async move {

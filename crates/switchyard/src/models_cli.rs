@@ -76,6 +76,10 @@ async fn pull_missing(config: &Config) -> anyhow::Result<()> {
 /// Whether a model's weights are there: a file, or a folder with its config and weights (files
 /// take their final names only once complete and checked).
 pub fn on_disk(path: &Path) -> bool {
+    if path.join("unet").is_dir() {
+        // a diffusers pipeline: its parts in folders
+        return path.join("model_index.json").is_file() || path.join("vae").is_dir();
+    }
     if path.is_dir() {
         path.join("config.json").is_file()
             && ["model.safetensors", "pytorch_model.bin", "model.bin"]
@@ -172,6 +176,28 @@ pub struct RunArgs {
     pub max_tokens: Option<u32>,
     pub temperature: f32,
     pub system: Option<String>,
+    /// Images: where the PNG goes; the seed and steps.
+    pub output: PathBuf,
+    pub seed: Option<u64>,
+    pub steps: Option<u32>,
+}
+
+/// `switchyard run`: whatever the model's task is — text generated to stdout, a transcript of an
+/// audio file, or an image written to a PNG file.
+pub async fn run_model(config: &Config, args: RunArgs) -> anyhow::Result<()> {
+    let mut settings = settings_for(config, &args.model)?;
+    settings.queue = 1;
+    settings.max_batch = 1;
+    match settings.task {
+        TaskKind::TextGeneration => generate(settings, args).await,
+        TaskKind::SpeechRecognition => crate::run_cli::transcribe(settings, &args).await,
+        TaskKind::TextToImage => crate::run_cli::imagine(settings, &args).await,
+        other => bail!(
+            "`{}` is a {} model: `switchyard run` generates text, transcribes audio and makes images",
+            args.model,
+            other.name()
+        ),
+    }
 }
 
 /// The configured model a name (or alias) means, or a GGUF file given by path.
@@ -182,9 +208,6 @@ fn settings_for(config: &Config, model: &str) -> anyhow::Result<ModelSettings> {
             || format!("local/{}", m.name) == model
     });
     if let Some(m) = found {
-        if m.task != switchyard_config::LocalTask::TextGeneration {
-            bail!("`{model}` is an embeddings model");
-        }
         if let ModelSource::Hub(src) = &m.source {
             if !m.path.exists() {
                 bail!("`{model}` is not downloaded yet: run `switchyard models pull {src}`");
@@ -196,13 +219,10 @@ fn settings_for(config: &Config, model: &str) -> anyhow::Result<ModelSettings> {
     if path.extension().is_some_and(|e| e == "gguf") && path.is_file() {
         return Ok(ModelSettings::new("cli", TaskKind::TextGeneration, path));
     }
-    bail!("no local text-generation model `{model}` in the config, and no such .gguf file")
+    bail!("no local model `{model}` in the config, and no such .gguf file")
 }
 
-pub async fn generate(config: &Config, args: RunArgs) -> anyhow::Result<()> {
-    let mut settings = settings_for(config, &args.model)?;
-    settings.queue = 1;
-    settings.max_batch = 1;
+async fn generate(settings: ModelSettings, args: RunArgs) -> anyhow::Result<()> {
     let name = settings.name.clone();
     let runtime = Runtime::new(vec![settings]);
     let mut messages = Vec::new();
@@ -253,7 +273,8 @@ pub async fn generate(config: &Config, args: RunArgs) -> anyhow::Result<()> {
             | Event::Segments(_)
             | Event::Language(_)
             | Event::Scores(_)
-            | Event::Classes(_) => {}
+            | Event::Classes(_)
+            | Event::Image { .. } => {}
         }
     }
     bail!("the model stopped before finishing")

@@ -100,6 +100,7 @@ impl MockUpstream {
             .route("/v1/embeddings", post(embeddings))
             .route("/v1/responses", post(responses::create))
             .route("/v1/audio/transcriptions", post(speech::transcriptions))
+            .route("/v1/images/generations", post(speech::images))
             .route("/openai/v1/responses", post(responses::create))
             .route("/v1/models", get(models))
             .route("/v1/messages", post(anthropic::messages))

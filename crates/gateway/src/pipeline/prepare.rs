@@ -7,8 +7,8 @@ use bytes::Bytes;
 use switchyard_protocol::anthropic::client::MessagesRequest;
 use switchyard_protocol::json::{ObjectView, Splicer};
 use switchyard_protocol::openai::{
-    ChatRequest, ClassifyRequest, CompletionRequest, EmbeddingsRequest, RerankRequest,
-    ResponsesRequest, TranscriptionRequest,
+    ChatRequest, ClassifyRequest, CompletionRequest, EmbeddingsRequest, ImagesRequest,
+    RerankRequest, ResponsesRequest, TranscriptionRequest,
 };
 use switchyard_protocol::Dialect;
 use switchyard_providers::ResponsesApi;
@@ -112,6 +112,18 @@ impl<'a> Routable<'a> for RerankRequest<'a> {
     }
 }
 
+impl<'a> Routable<'a> for ImagesRequest<'a> {
+    fn model(&self) -> &str {
+        ImagesRequest::model(self)
+    }
+    fn stream(&self) -> bool {
+        false
+    }
+    fn rewrite(&self, upstream_model: &str) -> Splicer<'a> {
+        ImagesRequest::rewrite(self, upstream_model)
+    }
+}
+
 impl<'a> Routable<'a> for ClassifyRequest<'a> {
     fn model(&self) -> &str {
         ClassifyRequest::model(self)
@@ -172,6 +184,8 @@ fn fit(api: ClientApi, provider: Dialect, responses: ResponsesApi) -> Fit {
         // local classifiers only (the local provider speaks OpenAI's dialect)
         ClientApi::Classify if provider == Dialect::OpenAi => Fit::Same,
         ClientApi::Classify => Fit::Unsupported,
+        ClientApi::Images if provider == Dialect::OpenAi => Fit::Same,
+        ClientApi::Images => Fit::Unsupported,
     }
 }
 
@@ -212,6 +226,7 @@ impl Gateway {
             }
             ClientApi::Rerank => self.prepare_as(api, RerankRequest::parse(body)?, body, given),
             ClientApi::Classify => self.prepare_as(api, ClassifyRequest::parse(body)?, body, given),
+            ClientApi::Images => self.prepare_as(api, ImagesRequest::parse(body)?, body, given),
         }
     }
 
@@ -248,6 +263,7 @@ impl Gateway {
                     ClientApi::Translations => "/v1/audio/translations",
                     ClientApi::Rerank => "/v1/rerank",
                     ClientApi::Classify => "text classification",
+                    ClientApi::Images => "/v1/images/generations",
                     _ => "/v1/completions",
                 };
                 return Err(GatewayError::unsupported_api(route.provider.name(), path));

@@ -12,7 +12,7 @@ mod transcription;
 pub mod upstream;
 mod usage;
 
-pub use rank::{ClassifyRequest, RerankRequest};
+pub use rank::{ClassifyRequest, ImagesRequest, RerankRequest};
 pub use transcription::{FormPart, TranscriptionRequest};
 pub use usage::{scan_usage, UsageCounts};
 

@@ -1,4 +1,6 @@
-//! Bodies of the ranking APIs: `POST /v1/rerank` in the shape Cohere, Jina, vLLM and TEI share
+//! Bodies of the ranking and image APIs (`POST /v1/images/generations`: `model`, `prompt`, `n`,
+//! `size`, `response_format`, and Workers AI's `seed`, `negative_prompt`, `num_steps`,
+//! `guidance` as extensions); `POST /v1/rerank` in the shape Cohere, Jina, vLLM and TEI share
 //! (`model`, `query`, `documents`, `top_n`, `return_documents`), and the classification body
 //! Workers AI runs turn into (`model`, `input`: a text or texts). Only what routing needs is
 //! read here (the model, and that the required members are there with the right types); the
@@ -18,6 +20,24 @@ const RERANK_FIELDS: &[(&str, Expect)] = &[
     ("top_n", Expect::Integer),
     ("return_documents", Expect::Bool),
     ("max_tokens_per_doc", Expect::Integer),
+];
+
+const IMAGES_FIELDS: &[(&str, Expect)] = &[
+    ("model", Expect::String),
+    ("prompt", Expect::String),
+    ("n", Expect::Integer),
+    ("size", Expect::String),
+    ("response_format", Expect::String),
+    ("quality", Expect::String),
+    ("style", Expect::String),
+    ("user", Expect::String),
+    // extensions for local models (Workers AI's names)
+    ("seed", Expect::Integer),
+    ("negative_prompt", Expect::String),
+    ("num_steps", Expect::Integer),
+    ("guidance", Expect::Number),
+    ("width", Expect::Integer),
+    ("height", Expect::Integer),
 ];
 
 const CLASSIFY_FIELDS: &[(&str, Expect)] =
@@ -51,6 +71,27 @@ impl<'a> RerankRequest<'a> {
         check_types(&addressed.view, RERANK_FIELDS)?;
         not_empty(&addressed.view, "documents")?;
         Ok(RerankRequest(addressed))
+    }
+
+    pub fn model(&self) -> &str {
+        &self.0.model
+    }
+
+    pub fn rewrite(&self, upstream_model: &str) -> Splicer<'a> {
+        self.0.rewrite(upstream_model)
+    }
+}
+
+/// A validated `POST /v1/images/generations` body.
+#[derive(Debug)]
+pub struct ImagesRequest<'a>(Addressed<'a>);
+
+impl<'a> ImagesRequest<'a> {
+    pub fn parse(body: &'a [u8]) -> Result<Self, RequestError> {
+        let addressed = Addressed::parse(body, "prompt")?;
+        check_types(&addressed.view, IMAGES_FIELDS)?;
+        not_empty(&addressed.view, "prompt")?;
+        Ok(ImagesRequest(addressed))
     }
 
     pub fn model(&self) -> &str {

@@ -18,6 +18,20 @@ pub enum RunApi {
     /// `text` on a text-classification model → labels with scores; `batch`: `text` was an
     /// array (one list of labels per text), else one list.
     Classify { batch: bool },
+    /// `prompt` on a text-to-image model → the image: PNG bytes, or `{image: base64}` in the
+    /// envelope (`json`, as FLUX's schema says).
+    Image { json: bool },
+}
+
+/// What the model a run names does, where the input alone does not say.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RunModel {
+    /// Text generation or embeddings, by the input's shape.
+    Any,
+    /// A text classifier (`{text}` is not an embedding's).
+    Classifier,
+    /// A text-to-image model (`{prompt}` is not a chat's).
+    Image { json: bool },
 }
 
 /// Input fields passed to the OpenAI request as they are.
@@ -39,11 +53,7 @@ const PASSED: [&str; 12] = [
 /// A run's input → the API and body it stands for (OpenAI's, or the rerank and classification
 /// bodies); `classifier`: the model classifies text (its `{text}` is not an embedding's). The
 /// error says what is wrong with the input.
-pub fn run_to_openai(
-    model: &str,
-    body: &[u8],
-    classifier: bool,
-) -> Result<(RunApi, Value), String> {
+pub fn run_to_openai(model: &str, body: &[u8], kind: RunModel) -> Result<(RunApi, Value), String> {
     let input: Map<String, Value> = match serde_json::from_slice(body) {
         Ok(Value::Object(m)) => m,
         Ok(_) => return Err("the input must be a JSON object".into()),
@@ -51,6 +61,9 @@ pub fn run_to_openai(
     };
     if input.contains_key("contexts") {
         return rerank_input(model, &input);
+    }
+    if let RunModel::Image { json } = kind {
+        return image_input(model, &input).map(|body| (RunApi::Image { json }, body));
     }
     if let Some(text) = input.get("text") {
         let ok = text.is_string()
@@ -60,7 +73,7 @@ pub fn run_to_openai(
         if !ok {
             return Err("`text` must be a string or a non-empty array of strings".into());
         }
-        if classifier {
+        if kind == RunModel::Classifier {
             let batch = text.is_array();
             return Ok((
                 RunApi::Classify { batch },
@@ -112,6 +125,44 @@ pub fn run_to_openai(
                 .into(),
         ),
     }
+}
+
+/// A text-to-image input (`prompt`, `negative_prompt`, `width`, `height`, `num_steps`,
+/// `guidance`, `seed`) → the images body (one image, base64).
+fn image_input(model: &str, input: &Map<String, Value>) -> Result<Value, String> {
+    let prompt = input
+        .get("prompt")
+        .and_then(Value::as_str)
+        .filter(|p| !p.trim().is_empty())
+        .ok_or("`prompt` must be a non-empty string")?;
+    for unsupported in ["image", "image_b64", "mask"] {
+        if input.contains_key(unsupported) {
+            return Err(format!(
+                "`{unsupported}` (image-to-image, inpainting) is not supported by local models"
+            ));
+        }
+    }
+    let mut body = json!({"model": model, "prompt": prompt, "n": 1, "response_format": "b64_json"});
+    for key in [
+        "negative_prompt",
+        "width",
+        "height",
+        "num_steps",
+        "guidance",
+        "seed",
+    ] {
+        if let Some(v) = input.get(key).filter(|v| !v.is_null()) {
+            body[key] = v.clone();
+        }
+    }
+    // FLUX's name for the step count
+    if let Some(steps) = input
+        .get("steps")
+        .filter(|_| !input.contains_key("num_steps"))
+    {
+        body["num_steps"] = steps.clone();
+    }
+    Ok(body)
 }
 
 /// bge-reranker's input → the rerank body (`top_k` → `top_n`).
@@ -168,6 +219,9 @@ pub fn result_from_openai(api: RunApi, answer: &Value) -> Value {
             })
             .unwrap_or_default();
         return json!({"response": scored});
+    }
+    if let RunApi::Image { .. } = api {
+        return json!({"image": answer["data"][0]["b64_json"]});
     }
     if let RunApi::Classify { batch } = api {
         let data = answer["data"].as_array().cloned().unwrap_or_default();
@@ -253,18 +307,19 @@ mod tests {
     #[test]
     fn runs_stand_for_openai_requests_and_answers_go_back_in_the_envelope() {
         let (api, body) =
-            run_to_openai("m", br#"{"prompt": "hi", "stream": true}"#, false).unwrap();
+            run_to_openai("m", br#"{"prompt": "hi", "stream": true}"#, RunModel::Any).unwrap();
         assert_eq!(api, RunApi::Chat);
         assert_eq!(body["messages"][0]["content"], "hi");
         assert_eq!(body["stream_options"]["include_usage"], true);
-        let (api, _) = run_to_openai("m", br#"{"prompt": "hi", "raw": true}"#, false).unwrap();
+        let (api, _) =
+            run_to_openai("m", br#"{"prompt": "hi", "raw": true}"#, RunModel::Any).unwrap();
         assert_eq!(api, RunApi::Completion);
-        let (api, body) = run_to_openai("m", br#"{"text": ["a", "b"]}"#, false).unwrap();
+        let (api, body) = run_to_openai("m", br#"{"text": ["a", "b"]}"#, RunModel::Any).unwrap();
         assert_eq!(
             (api, &body["input"]),
             (RunApi::Embeddings, &json!(["a", "b"]))
         );
-        assert!(run_to_openai("m", br#"{"prompt": "a", "messages": []}"#, false).is_err());
+        assert!(run_to_openai("m", br#"{"prompt": "a", "messages": []}"#, RunModel::Any).is_err());
         let answer =
             json!({"choices": [{"message": {"content": "yo"}}], "usage": {"prompt_tokens": 1}});
         assert_eq!(
@@ -288,7 +343,7 @@ mod tests {
     #[test]
     fn rerank_and_classification_runs_have_their_own_shapes() {
         let input = br#"{"query": "q", "contexts": [{"text": "a"}, {"text": "b"}], "top_k": 1}"#;
-        let (api, body) = run_to_openai("r", input, false).unwrap();
+        let (api, body) = run_to_openai("r", input, RunModel::Any).unwrap();
         assert_eq!(api, RunApi::Rerank);
         assert_eq!(
             body,
@@ -300,21 +355,44 @@ mod tests {
             r#"{"query": "q", "contexts": ["a"]}"#,
             r#"{"query": "q", "contexts": [{"text": "a"}], "top_k": 0}"#,
         ] {
-            assert!(run_to_openai("r", bad.as_bytes(), false).is_err(), "{bad}");
+            assert!(
+                run_to_openai("r", bad.as_bytes(), RunModel::Any).is_err(),
+                "{bad}"
+            );
         }
         let answer = json!({"results": [{"index": 1, "relevance_score": 0.9}, {"index": 0, "relevance_score": 0.2}]});
         assert_eq!(
             result_from_openai(RunApi::Rerank, &answer),
             json!({"response": [{"id": 1, "score": 0.9}, {"id": 0, "score": 0.2}]})
         );
-        let (api, body) = run_to_openai("c", br#"{"text": "great"}"#, true).unwrap();
+        let (api, body) =
+            run_to_openai("c", br#"{"text": "great"}"#, RunModel::Classifier).unwrap();
         assert_eq!(api, RunApi::Classify { batch: false });
         assert_eq!(body["input"], "great");
         let labels =
             json!([{"label": "POSITIVE", "score": 0.9}, {"label": "NEGATIVE", "score": 0.1}]);
         let answer = json!({"data": [labels.clone()]});
         assert_eq!(result_from_openai(api, &answer), labels);
-        let (api, _) = run_to_openai("c", br#"{"text": ["a", "b"]}"#, true).unwrap();
+        let (api, _) =
+            run_to_openai("c", br#"{"text": ["a", "b"]}"#, RunModel::Classifier).unwrap();
         assert_eq!(result_from_openai(api, &answer), json!([labels]));
+    }
+
+    #[test]
+    fn an_image_run_asks_for_one_base64_png() {
+        let kind = RunModel::Image { json: false };
+        let input =
+            br#"{"prompt": "a cat", "width": 512, "height": 256, "num_steps": 4, "seed": 3}"#;
+        let (api, body) = run_to_openai("sd", input, kind).unwrap();
+        assert_eq!(api, RunApi::Image { json: false });
+        assert_eq!(
+            body,
+            json!({"model": "sd", "prompt": "a cat", "n": 1, "response_format": "b64_json",
+                   "width": 512, "height": 256, "num_steps": 4, "seed": 3})
+        );
+        assert!(run_to_openai("sd", br#"{"prompt": " "}"#, kind).is_err());
+        assert!(run_to_openai("sd", br#"{"prompt": "a", "image": [1]}"#, kind).is_err());
+        let answer = json!({"data": [{"b64_json": "iVBO"}]});
+        assert_eq!(result_from_openai(api, &answer), json!({"image": "iVBO"}));
     }
 }

@@ -35,7 +35,8 @@ fn model_in_path(
             | Endpoint::Transcriptions
             | Endpoint::Translations
             | Endpoint::Rerank
-            | Endpoint::Classify,
+            | Endpoint::Classify
+            | Endpoint::Images,
         ) => None,
         (Dialect::Gemini, _) => {
             let method = match (endpoint, stream) {
@@ -49,7 +50,8 @@ fn model_in_path(
                     | Endpoint::Transcriptions
                     | Endpoint::Translations
                     | Endpoint::Rerank
-                    | Endpoint::Classify,
+                    | Endpoint::Classify
+                    | Endpoint::Images,
                     _,
                 ) => return None,
             };
@@ -148,7 +150,8 @@ impl Provider {
             | Endpoint::Transcriptions
             | Endpoint::Translations
             | Endpoint::Rerank
-            | Endpoint::Classify => None,
+            | Endpoint::Classify
+            | Endpoint::Images => None,
         }
         .map_or_else(
             || self.parse_path(format!("{}/{tail}", inner.base_path), model),

@@ -79,7 +79,7 @@ impl ImageEngine {
         let d = self.defaults;
         let side = |v: Option<u32>, name: &'static str| -> Result<usize, RuntimeError> {
             let v = v.unwrap_or(d.size as u32);
-            if v < d.multiple as u32 || v > MAX_SIDE || v as usize % d.multiple != 0 {
+            if v < d.multiple as u32 || v > MAX_SIDE || !(v as usize).is_multiple_of(d.multiple) {
                 return Err(RuntimeError::invalid(
                     name,
                     format!(

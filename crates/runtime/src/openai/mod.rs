@@ -2,6 +2,7 @@
 //! send a provider and gets back what such a server answers (status, JSON or SSE). Everything
 //! above — translation to Anthropic, usage, logging, limits — then works unchanged.
 
+mod image;
 mod rank;
 pub mod request;
 mod response;
@@ -22,6 +23,8 @@ pub enum LocalApi {
     Rerank,
     /// Texts given their class probabilities (`{model, input}`).
     Classify,
+    /// Images from a prompt (`/v1/images/generations`).
+    Images,
 }
 
 impl LocalApi {
@@ -30,6 +33,7 @@ impl LocalApi {
             LocalApi::Embeddings => TaskKind::Embeddings,
             LocalApi::Rerank => TaskKind::Rerank,
             LocalApi::Classify => TaskKind::TextClassification,
+            LocalApi::Images => TaskKind::TextToImage,
             LocalApi::ChatCompletions | LocalApi::Completions => TaskKind::TextGeneration,
         }
     }
@@ -98,6 +102,11 @@ impl Runtime {
                 let events = self.schedule(model, rank::classify(body)?).await?;
                 return Ok(full(rank::classify_answer(&id, model, events).await?));
             }
+            LocalApi::Images => {
+                let (task, shape) = image::request(body)?;
+                let events = self.schedule(model, task).await?;
+                return Ok(full(image::answer(&shape, events).await?));
+            }
         };
         let stream = shape.stream;
         let events = self.schedule(model, task).await?;
@@ -108,7 +117,9 @@ impl Runtime {
             id: match api {
                 LocalApi::ChatCompletions => format!("chatcmpl-{id}"),
                 LocalApi::Completions => format!("cmpl-{id}"),
-                LocalApi::Embeddings | LocalApi::Rerank | LocalApi::Classify => id,
+                LocalApi::Embeddings | LocalApi::Rerank | LocalApi::Classify | LocalApi::Images => {
+                    id
+                }
             },
             created: std::time::SystemTime::now()
                 .duration_since(std::time::UNIX_EPOCH)

@@ -143,7 +143,7 @@ pub(crate) fn whole(head: &Head, answer: Collected) -> Value {
             })
         }
         // answered by `rank`, never here
-        LocalApi::Rerank | LocalApi::Classify => Value::Null,
+        LocalApi::Rerank | LocalApi::Classify | LocalApi::Images => Value::Null,
     }
 }
 

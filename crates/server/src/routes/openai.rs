@@ -67,6 +67,16 @@ pub async fn rerank(
     call(state, ctx, ClientApi::Rerank, request).await
 }
 
+/// `POST /v1/images/generations`: images from a prompt, by a local Stable Diffusion model or an
+/// OpenAI-family provider.
+pub async fn images(
+    State(state): State<AppState>,
+    Extension(ctx): Extension<RequestContext>,
+    request: Request,
+) -> Response {
+    call(state, ctx, ClientApi::Images, request).await
+}
+
 pub async fn embeddings(
     State(state): State<AppState>,
     Extension(ctx): Extension<RequestContext>,

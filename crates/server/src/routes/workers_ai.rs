@@ -16,7 +16,8 @@ use http::header::{CONTENT_LENGTH, CONTENT_TYPE};
 use http::{HeaderValue, StatusCode};
 use serde_json::{json, Value};
 use switchyard_gateway::{ClientApi, RequestContext, TokenUsage, UsageSlot};
-use switchyard_protocol::workers_ai::client::{self, RunApi, RunEvent};
+use switchyard_protocol::workers_ai::client::{self, RunApi, RunEvent, RunModel};
+use switchyard_runtime::TaskKind;
 
 use super::call::call;
 use crate::AppState;
@@ -37,6 +38,7 @@ fn api_of(run: RunApi) -> ClientApi {
         RunApi::Embeddings => ClientApi::Embeddings,
         RunApi::Rerank => ClientApi::Rerank,
         RunApi::Classify { .. } => ClientApi::Classify,
+        RunApi::Image { .. } => ClientApi::Images,
     }
 }
 
@@ -77,12 +79,7 @@ pub async fn run(
         Ok(None) => {}
         Err(msg) => return envelope_error(StatusCode::BAD_REQUEST, &msg),
     }
-    let classifier = state.local_models.iter().any(|m| {
-        m.task == switchyard_runtime::TaskKind::TextClassification
-            && (m.name == model.strip_prefix("local/").unwrap_or(&model)
-                || m.aliases.contains(&model))
-    });
-    let (run, openai) = match client::run_to_openai(&model, &bytes, classifier) {
+    let (run, openai) = match client::run_to_openai(&model, &bytes, run_model(&state, &model)) {
         Ok(x) => x,
         Err(msg) => return envelope_error(StatusCode::BAD_REQUEST, &msg),
     };
@@ -101,6 +98,26 @@ pub async fn run(
     )
     .await;
     wrap(&ctx, response, run).await
+}
+
+/// What a run's model does where its input alone does not say: a local model's task (FLUX's
+/// schema answers images in JSON, Stable Diffusion's as PNG bytes).
+fn run_model(state: &AppState, model: &str) -> RunModel {
+    let name = model.strip_prefix("local/").unwrap_or(model);
+    let Some(m) = state
+        .local_models
+        .iter()
+        .find(|m| m.name == name || m.aliases.iter().any(|a| a == model))
+    else {
+        return RunModel::Any;
+    };
+    match m.task {
+        TaskKind::TextClassification => RunModel::Classifier,
+        TaskKind::TextToImage => RunModel::Image {
+            json: model.to_lowercase().contains("flux"),
+        },
+        _ => RunModel::Any,
+    }
 }
 
 /// The OpenAI answer (or error) in the envelope.
@@ -160,8 +177,27 @@ async fn wrap(ctx: &RequestContext, response: Response, run: RunApi) -> Response
         }
         return r;
     }
+    if run == (RunApi::Image { json: false }) {
+        return png_answer(parts, &v);
+    }
     let body = client::envelope(client::result_from_openai(run, &v));
     Response::from_parts(parts, Body::from(body.to_string()))
+}
+
+/// Stable Diffusion's run answer: the PNG itself.
+fn png_answer(mut parts: http::response::Parts, answer: &Value) -> Response {
+    use base64::Engine as _;
+    let png = answer
+        .pointer("/data/0/b64_json")
+        .and_then(Value::as_str)
+        .and_then(|b| base64::engine::general_purpose::STANDARD.decode(b).ok());
+    let Some(png) = png else {
+        return envelope_error(StatusCode::BAD_GATEWAY, "the model answered no image");
+    };
+    parts
+        .headers
+        .insert(CONTENT_TYPE, HeaderValue::from_static("image/png"));
+    Response::from_parts(parts, Body::from(png))
 }
 
 /// OpenAI chat/completion chunks → `data: {"response": "…"}` events; the usage chunk becomes a
@@ -374,6 +410,23 @@ pub async fn schema(State(state): State<AppState>, Query(q): Query<SchemaQuery>)
                       "required": ["text"]},
             "output": {"type": "array", "items": {"type": "object", "properties": {
                 "score": {"type": "number"}, "label": {"type": "string"}}}},
+        }),
+        // stable-diffusion-xl-base-1.0's schema (FLUX's answers `{image}` instead)
+        switchyard_runtime::TaskKind::TextToImage => json!({
+            "input": {"type": "object", "properties": {
+                "prompt": {"type": "string", "minLength": 1},
+                "negative_prompt": {"type": "string"},
+                "height": {"type": "integer", "minimum": 64, "maximum": 2048},
+                "width": {"type": "integer", "minimum": 64, "maximum": 2048},
+                "num_steps": {"type": "integer", "minimum": 1, "maximum": 100},
+                "guidance": {"type": "number", "minimum": 0, "maximum": 30},
+                "seed": {"type": "integer"}},
+                "required": ["prompt"]},
+            "output": if model.to_lowercase().contains("flux") {
+                json!({"type": "object", "properties": {"image": {"type": "string", "description": "base64 PNG"}}})
+            } else {
+                json!({"type": "string", "contentType": "image/png", "format": "binary"})
+            },
         }),
     };
     Json(json!({"result": schema, "success": true, "errors": [], "messages": []})).into_response()

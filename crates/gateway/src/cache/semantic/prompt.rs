@@ -66,7 +66,8 @@ pub(crate) fn probe(api: ClientApi, body: &[u8], rules: &Rules<'_>) -> Option<Pr
         | ClientApi::Transcriptions
         | ClientApi::Translations
         | ClientApi::Rerank
-        | ClientApi::Classify => return None,
+        | ClientApi::Classify
+        | ClientApi::Images => return None,
     };
     if text.trim().is_empty() {
         return None;

@@ -1,0 +1,150 @@
+//! Text to image end to end: `POST /v1/images/generations` from the official `openai` SDK to a
+//! local Stable Diffusion model (a tiny one with the real architecture, written by the test) and
+//! to an OpenAI provider; Workers AI's runs (PNG bytes for Stable Diffusion, `{image}` for
+//! FLUX-named models; golden envelope in `tests/golden/workers_ai/`); `switchyard run` writing a
+//! PNG; logged and metered in steps × 512² tiles.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod common;
+
+use serde_json::{json, Value};
+
+fn python() -> String {
+    std::env::var("SWITCHYARD_PYTHON").unwrap_or_else(|_| "python3".to_owned())
+}
+
+#[tokio::test]
+async fn the_openai_sdk_makes_pngs_locally_and_through_a_provider() {
+    let models = tempfile::tempdir().unwrap();
+    let sd = models.path().join("sd");
+    switchyard_runtime::image::tiny::write_tiny_model(&sd).unwrap();
+    let config = |root: &str| {
+        format!(
+            "[server]\nenv_providers = false\n\
+             [providers.oa]\nkind = \"openai\"\nbase_url = \"{root}\"\napi_key = \"sk-oa\"\n\
+             [[models]]\nname = \"sd\"\ntask = \"text-to-image\"\nsource = \"{}\"\n\
+             aliases = [\"@cf/stabilityai/stable-diffusion-xl-base-1.0\", \"@cf/black-forest-labs/flux-1-schnell\"]\n",
+            sd.display()
+        )
+    };
+    let h = common::start_with(|mock| config(&mock.root_url())).await;
+    let script = format!("{}/tests/clients/images.py", env!("CARGO_MANIFEST_DIR"));
+    let out = tokio::process::Command::new(python())
+        .arg(script)
+        .arg(h.gateway.base_url())
+        .output()
+        .await
+        .expect("python3 runs (scripts/test.sh installs the SDKs)");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success() && stdout.contains("images: ok"),
+        "{stdout}\n{}\n{}",
+        String::from_utf8_lossy(&out.stderr),
+        h.gateway.logs()
+    );
+    let sent = h.mock.last_request().unwrap();
+    assert_eq!(sent.path, "/v1/images/generations");
+    assert_eq!(sent.json()["model"], "gpt-image-1");
+
+    // Workers AI: Stable Diffusion answers the PNG itself, on both paths
+    for path in [
+        "/ai/run/@cf/stabilityai/stable-diffusion-xl-base-1.0",
+        "/client/v4/accounts/acct/ai/run/@cf/stabilityai/stable-diffusion-xl-base-1.0",
+    ] {
+        let r = h
+            .post(path, &json!({"prompt": "a lighthouse", "width": 64, "height": 32, "num_steps": 1, "seed": 3}))
+            .await;
+        assert_eq!(r.status(), 200, "{path}");
+        assert_eq!(r.headers()["content-type"], "image/png");
+        let png = r.bytes().await.unwrap();
+        assert_eq!(&png[..8], b"\x89PNG\r\n\x1a\n");
+        assert_eq!(&png[16..24], &[0, 0, 0, 64, 0, 0, 0, 32]);
+    }
+    // FLUX's shape: the envelope around `{image}`
+    let mut v = h
+        .post_json(
+            "/ai/run/@cf/black-forest-labs/flux-1-schnell",
+            &json!({"prompt": "a lighthouse", "width": 64, "height": 64, "steps": 1}),
+        )
+        .await;
+    assert!(
+        v["result"]["image"]
+            .as_str()
+            .unwrap()
+            .starts_with("iVBORw0KGgo"),
+        "{v}"
+    );
+    v["result"]["image"] = json!("<base64 PNG>");
+    let golden = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/golden/workers_ai/text_to_image_json.json");
+    let text = serde_json::to_string_pretty(&v).unwrap() + "\n";
+    if std::env::var_os("UPDATE_GOLDEN").is_some() {
+        std::fs::write(&golden, &text).unwrap();
+    }
+    assert_eq!(text, std::fs::read_to_string(&golden).unwrap());
+    // refused in the envelope, by name
+    let bad = h
+        .post_json(
+            "/ai/run/@cf/stabilityai/stable-diffusion-xl-base-1.0",
+            &json!({"prompt": "x", "width": 30}),
+        )
+        .await;
+    assert_eq!(bad["success"], false, "{bad}");
+    assert!(
+        bad["errors"][0]["message"]
+            .as_str()
+            .unwrap()
+            .contains("width"),
+        "{bad}"
+    );
+    // listed under Workers AI's task, with its schema
+    let schema = common::logging::get_json(&format!(
+        "{}/ai/models/schema?model=@cf/stabilityai/stable-diffusion-xl-base-1.0",
+        h.gateway.base_url()
+    ))
+    .await;
+    assert_eq!(
+        schema["result"]["output"]["contentType"], "image/png",
+        "{schema}"
+    );
+
+    // every call logged; the local ones metered in steps × 512² tiles, the images not kept
+    let rows = common::logging::rows(h.gateway.base_url(), 13).await;
+    let local: Vec<&Value> = rows
+        .iter()
+        .filter(|r| r["provider"] == "local" && r["status"] == 200)
+        .collect();
+    assert_eq!(local.len(), 8, "{rows:?}");
+    let two_steps = local.iter().filter(|r| r["input_tokens"] == 2).count();
+    assert!(two_steps >= 3, "{local:?}");
+    let provider = rows.iter().find(|r| r["provider"] == "oa").unwrap();
+    assert_eq!(provider["output_tokens"], 272, "{provider}");
+
+    // `switchyard run sd "…" -o out.png`
+    let file = models.path().join("switchyard.toml");
+    std::fs::write(&file, config("http://127.0.0.1:9")).unwrap();
+    let png = models.path().join("out.png");
+    let run = tokio::process::Command::new(common::bin())
+        .args(["run", "-c"])
+        .arg(&file)
+        .args([
+            "sd",
+            "a lighthouse at dusk",
+            "--seed",
+            "42",
+            "--steps",
+            "2",
+            "-o",
+        ])
+        .arg(&png)
+        .output()
+        .await
+        .unwrap();
+    assert!(
+        run.status.success(),
+        "{}",
+        String::from_utf8_lossy(&run.stderr)
+    );
+    let bytes = std::fs::read(&png).unwrap();
+    assert_eq!(&bytes[16..24], &[0, 0, 0, 64, 0, 0, 0, 64]);
+}
