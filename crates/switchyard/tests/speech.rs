@@ -113,6 +113,43 @@ async fn the_openai_sdk_transcribes_on_a_local_model_and_through_a_provider() {
             "{v}"
         );
     }
+    // large-v3-turbo's input (base64 audio) gets its answer's shape
+    let b64 = {
+        use base64::Engine as _;
+        base64::engine::general_purpose::STANDARD.encode(std::fs::read(&wav).unwrap())
+    };
+    let turbo: Value = h
+        .http
+        .post(h.gateway.url("/ai/run/@cf/openai/whisper-tiny-en"))
+        .json(&serde_json::json!({"audio": b64, "task": "transcribe", "vad_filter": true}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let result = &turbo["result"];
+    assert_eq!(result["transcription_info"]["language"], "en", "{turbo}");
+    assert!(
+        result["transcription_info"]["duration"].as_f64().unwrap() > 1.0,
+        "{turbo}"
+    );
+    assert!(
+        result["segments"][0]["end"].as_f64().unwrap() > 1.0,
+        "{turbo}"
+    );
+    assert!(
+        result["text"]
+            .as_str()
+            .unwrap()
+            .to_lowercase()
+            .contains("lazy dog"),
+        "{turbo}"
+    );
+    assert!(
+        result["vtt"].as_str().unwrap().starts_with("WEBVTT"),
+        "{turbo}"
+    );
     let bad = h
         .http
         .post(h.gateway.url("/ai/run/@cf/openai/whisper-tiny-en"))
@@ -125,12 +162,12 @@ async fn the_openai_sdk_transcribes_on_a_local_model_and_through_a_provider() {
     assert_eq!(v["success"], false, "{v}");
 
     // every call logged; the local ones metered by seconds of audio, without the audio's bytes
-    let rows = common::logging::rows(h.gateway.base_url(), 18).await;
+    let rows = common::logging::rows(h.gateway.base_url(), 19).await;
     let local: Vec<&Value> = rows
         .iter()
         .filter(|r| r["provider"] == "local" && r["status"] == 200)
         .collect();
-    assert_eq!(local.len(), 13, "{rows:?}");
+    assert_eq!(local.len(), 14, "{rows:?}");
     for row in &local {
         let seconds = row["input_tokens"].as_i64().unwrap();
         assert!((2..=5).contains(&seconds), "{row}");
@@ -139,6 +176,31 @@ async fn the_openai_sdk_transcribes_on_a_local_model_and_through_a_provider() {
         assert_eq!(full["request_body"], Value::Null, "{full}");
     }
     assert!(rows.iter().any(|r| r["status"] == 400));
+
+    // `switchyard run whisper ./talk.wav` prints the transcript
+    let file = dir.path().join("switchyard.toml");
+    std::fs::write(
+        &file,
+        format!(
+            "[[models]]\nname = \"whisper\"\ntask = \"speech-recognition\"\nsource = \"{}/\"\n",
+            switchyard_testkit::models::whisper_tiny_en().display()
+        ),
+    )
+    .unwrap();
+    let run = tokio::process::Command::new(common::bin())
+        .args(["run", "-c"])
+        .arg(&file)
+        .arg("whisper")
+        .arg(&wav)
+        .output()
+        .await
+        .unwrap();
+    let said = String::from_utf8_lossy(&run.stdout).to_lowercase();
+    assert!(
+        run.status.success() && said.contains("lazy dog"),
+        "{said}\n{}",
+        String::from_utf8_lossy(&run.stderr)
+    );
 }
 
 #[tokio::test]

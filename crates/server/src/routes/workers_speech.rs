@@ -2,7 +2,9 @@
 //! `application/octet-stream`), or as `{"audio": [bytes…]}` (`@cf/openai/whisper`) or
 //! `{"audio": "<base64>"}` (`@cf/openai/whisper-large-v3-turbo`). The run goes on as the OpenAI
 //! transcription upload it stands for (`verbose_json`) — same pipeline, log and metering — and
-//! is answered as Workers AI answers it: `{"result": {"text", "word_count", "vtt"}, …}`.
+//! is answered as Workers AI answers it: `{"result": {"text", "word_count", "vtt"}, …}`, or for
+//! the large-v3-turbo input (`audio` in base64, with `task`, `language`, `initial_prompt`,
+//! `vad_filter`) `{"result": {"transcription_info", "text", "word_count", "segments", "vtt"}}`.
 
 use axum::body::Body;
 use axum::response::{IntoResponse, Response};
@@ -31,24 +33,56 @@ fn extension(content_type: &str) -> Option<&'static str> {
     })
 }
 
+/// A speech run: the audio, its format when the content type said, and the large-v3-turbo
+/// input's options.
+#[derive(Debug, Default, PartialEq)]
+pub(crate) struct SpeechRun {
+    audio: Bytes,
+    ext: Option<&'static str>,
+    /// The audio came in base64 (large-v3-turbo's input): answered in its shape.
+    turbo: bool,
+    translate: bool,
+    language: Option<String>,
+    prompt: Option<String>,
+}
+
 /// The audio a run carries, if it is a speech run: `Ok(None)` for the JSON runs of the other
 /// tasks, `Err` for a speech run that is malformed.
-pub(crate) fn audio_of(
-    headers: &HeaderMap,
-    body: &Bytes,
-) -> Result<Option<(Bytes, Option<&'static str>)>, String> {
+pub(crate) fn audio_of(headers: &HeaderMap, body: &Bytes) -> Result<Option<SpeechRun>, String> {
     let media = crate::body::media_type(headers);
     if media.starts_with("audio/") || media == "application/octet-stream" {
-        return Ok(Some((body.clone(), extension(&media))));
+        return Ok(Some(SpeechRun {
+            audio: body.clone(),
+            ext: extension(&media),
+            ..SpeechRun::default()
+        }));
     }
     // a JSON run is a speech run when it has `audio`
     #[derive(serde::Deserialize)]
     struct Run<'a> {
         #[serde(borrow)]
         audio: Option<&'a serde_json::value::RawValue>,
+        task: Option<String>,
+        language: Option<String>,
+        initial_prompt: Option<String>,
     }
-    let Ok(Run { audio: Some(audio) }) = serde_json::from_slice::<Run<'_>>(body) else {
+    let Ok(Run {
+        audio: Some(audio),
+        task,
+        language,
+        initial_prompt,
+    }) = serde_json::from_slice::<Run<'_>>(body)
+    else {
         return Ok(None);
+    };
+    let translate = match task.as_deref() {
+        None | Some("transcribe") => false,
+        Some("translate") => true,
+        Some(other) => {
+            return Err(format!(
+                "`task` must be transcribe or translate, not `{other}`"
+            ))
+        }
     };
     let raw = audio.get();
     let bytes = if raw.starts_with('"') {
@@ -61,11 +95,19 @@ pub(crate) fn audio_of(
             "`audio` must be an array of bytes (0–255) or a base64 string".to_owned()
         })?
     };
-    Ok(Some((Bytes::from(bytes), None)))
+    Ok(Some(SpeechRun {
+        audio: Bytes::from(bytes),
+        ext: None,
+        turbo: raw.starts_with('"'),
+        translate,
+        language,
+        prompt: initial_prompt,
+    }))
 }
 
 /// The OpenAI transcription upload a speech run stands for.
-fn upload(model: &str, audio: &[u8], ext: Option<&str>, boundary: &str) -> Vec<u8> {
+fn upload(model: &str, run: &SpeechRun, boundary: &str) -> Vec<u8> {
+    let (audio, ext) = (&run.audio, run.ext);
     let filename = match ext {
         Some(ext) => format!("audio.{ext}"),
         None => "audio".to_owned(),
@@ -78,6 +120,14 @@ fn upload(model: &str, audio: &[u8], ext: Option<&str>, boundary: &str) -> Vec<u
         )
         .as_bytes(),
     );
+    for (name, value) in [("language", &run.language), ("prompt", &run.prompt)] {
+        if let Some(v) = value {
+            out.extend_from_slice(
+                format!("--{boundary}\r\nContent-Disposition: form-data; name=\"{name}\"\r\n\r\n{v}\r\n")
+                    .as_bytes(),
+            );
+        }
+    }
     out.extend_from_slice(
         format!("--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"{filename}\"\r\nContent-Type: application/octet-stream\r\n\r\n")
             .as_bytes(),
@@ -101,13 +151,13 @@ pub(crate) async fn run(
     ctx: RequestContext,
     mut parts: http::request::Parts,
     model: &str,
-    (audio, ext): (Bytes, Option<&'static str>),
+    speech: SpeechRun,
 ) -> Response {
-    if audio.is_empty() {
+    if speech.audio.is_empty() {
         return envelope_error(StatusCode::BAD_REQUEST, "the audio is empty");
     }
     let boundary = format!("switchyard-{}", ctx.id.simple());
-    let body = Bytes::from(upload(model, &audio, ext, &boundary));
+    let body = Bytes::from(upload(model, &speech, &boundary));
     parts
         .headers
         .insert(CONTENT_LENGTH, HeaderValue::from(body.len()));
@@ -116,7 +166,12 @@ pub(crate) async fn run(
         parts.headers.insert(CONTENT_TYPE, v);
     }
     let request = axum::extract::Request::from_parts(parts, Body::from(body));
-    let response = call(state, ctx, ClientApi::Transcriptions, request).await;
+    let api = if speech.translate {
+        ClientApi::Translations
+    } else {
+        ClientApi::Transcriptions
+    };
+    let response = call(state, ctx, api, request).await;
     let (mut parts, body) = response.into_parts();
     let bytes = axum::body::to_bytes(body, usize::MAX)
         .await
@@ -151,7 +206,34 @@ pub(crate) async fn run(
             .collect();
         result["vtt"] = Value::from(switchyard_gateway::local::vtt(&segments));
     }
+    if speech.turbo {
+        turbo_shape(&v, &mut result);
+    }
     Response::from_parts(parts, Body::from(client::envelope(result).to_string()))
+}
+
+/// large-v3-turbo's answer: the transcription's language and duration, and its segments.
+fn turbo_shape(v: &Value, result: &mut Value) {
+    let language = v["language"].as_str().unwrap_or("english");
+    let code = switchyard_runtime::whisper::languages::code_of(language).unwrap_or(language);
+    let duration = v["duration"].as_f64().unwrap_or(0.0);
+    // no voice-activity filter runs here: the duration after it is the duration
+    result["transcription_info"] = serde_json::json!({
+        "language": code, "language_probability": null,
+        "duration": duration, "duration_after_vad": duration,
+    });
+    let segments: Vec<Value> = v["segments"]
+        .as_array()
+        .map(|a| {
+            a.iter()
+                .map(|s| {
+                    serde_json::json!({"start": s["start"], "end": s["end"], "text": s["text"],
+                        "temperature": s["temperature"], "words": []})
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    result["segments"] = Value::Array(segments);
 }
 
 #[cfg(test)]
@@ -167,18 +249,30 @@ mod tests {
     #[test]
     fn a_run_is_speech_when_it_carries_audio() {
         let wav = Bytes::from_static(b"RIFF....WAVE");
-        let (audio, ext) = audio_of(&headers("audio/wav"), &wav).unwrap().unwrap();
-        assert_eq!((audio, ext), (wav.clone(), Some("wav")));
+        let run = audio_of(&headers("audio/wav"), &wav).unwrap().unwrap();
+        assert_eq!(
+            (run.audio, run.ext, run.turbo),
+            (wav.clone(), Some("wav"), false)
+        );
         let json = Bytes::from_static(br#"{"audio":[82,73,70,70]}"#);
-        let (audio, _) = audio_of(&headers("application/json"), &json)
+        let run = audio_of(&headers("application/json"), &json)
             .unwrap()
             .unwrap();
-        assert_eq!(&audio[..], b"RIFF");
-        let b64 = Bytes::from_static(br#"{"audio":"UklGRg=="}"#);
-        let (audio, _) = audio_of(&headers("application/json"), &b64)
+        assert_eq!((&run.audio[..], run.turbo), (&b"RIFF"[..], false));
+        let b64 = Bytes::from_static(
+            br#"{"audio":"UklGRg==","task":"translate","language":"es","initial_prompt":"Hola"}"#,
+        );
+        let run = audio_of(&headers("application/json"), &b64)
             .unwrap()
             .unwrap();
-        assert_eq!(&audio[..], b"RIFF");
+        assert_eq!(&run.audio[..], b"RIFF");
+        assert!(run.turbo && run.translate);
+        assert_eq!(
+            (run.language.as_deref(), run.prompt.as_deref()),
+            (Some("es"), Some("Hola"))
+        );
+        let bad = Bytes::from_static(br#"{"audio":"UklGRg==","task":"dance"}"#);
+        assert!(audio_of(&headers("application/json"), &bad).is_err());
         let text = Bytes::from_static(br#"{"prompt":"hi"}"#);
         assert!(audio_of(&headers("application/json"), &text)
             .unwrap()
@@ -191,8 +285,15 @@ mod tests {
 
     #[test]
     fn the_upload_reads_back_as_a_transcription_form() {
-        let body = upload("@cf/openai/whisper", b"\0\x01--x\r\n", Some("wav"), "B");
+        let run = SpeechRun {
+            audio: Bytes::from_static(b"\0\x01--x\r\n"),
+            ext: Some("wav"),
+            language: Some("es".into()),
+            ..SpeechRun::default()
+        };
+        let body = upload("@cf/openai/whisper", &run, "B");
         let form = switchyard_protocol::openai::TranscriptionRequest::parse(&body).unwrap();
+        assert_eq!(form.field("language"), Some("es"));
         assert_eq!(form.model(), "@cf/openai/whisper");
         assert_eq!(form.audio(), b"\0\x01--x\r\n");
         assert_eq!(form.audio_format(), Some("wav"));
