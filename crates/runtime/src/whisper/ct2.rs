@@ -66,6 +66,18 @@ pub struct Ct2Model {
     aliases: HashMap<String, String>,
 }
 
+impl Ct2Model {
+    /// Whether the weights are stored in 16 bits (float16, bfloat16): the most of them are.
+    pub fn is_half(&self) -> bool {
+        let half = self
+            .variables
+            .values()
+            .filter(|v| matches!(v.dtype, Ct2Type::F16 | Ct2Type::BF16))
+            .count();
+        half * 2 > self.variables.len()
+    }
+}
+
 fn bad(what: impl std::fmt::Display) -> RuntimeError {
     RuntimeError::load(format!("not a CTranslate2 model.bin: {what}"))
 }

@@ -10,6 +10,7 @@
 //! Not served over HTTP yet (`/ai/run`, `/v1/audio/transcriptions`): see issue 24.
 
 pub mod ct2;
+mod decoder;
 mod engine;
 pub mod languages;
 pub mod mel;
@@ -19,7 +20,7 @@ pub use engine::WhisperEngine;
 
 use std::path::Path;
 
-use candle_core::{DType, Device, IndexOp, Tensor};
+use candle_core::{DType, Device, Tensor};
 use candle_nn::VarBuilder;
 use candle_transformers::models::whisper::{self as w, model::Whisper, Config};
 use tokenizers::Tokenizer;
@@ -53,7 +54,9 @@ pub struct Transcript {
 
 /// A loaded Whisper model with its tokenizer.
 pub struct WhisperModel {
+    /// The encoder is candle-transformers'; decoding runs on [`decoder::Decoder`].
     model: Whisper,
+    decoder: decoder::Decoder,
     config: Config,
     tokenizer: Tokenizer,
     filters: Vec<f32>,
@@ -92,6 +95,26 @@ fn suppress_list(config: &serde_json::Value) -> Vec<u32> {
         .unwrap_or_default()
 }
 
+/// Whether a safetensors file stores the decoder's embedding in 16 bits (its header says).
+fn safetensors_is_half(file: &[u8]) -> bool {
+    let Some(len) = file
+        .get(..8)
+        .and_then(|b| b.try_into().ok())
+        .map(u64::from_le_bytes)
+    else {
+        return false;
+    };
+    let header = file
+        .get(8..8 + len as usize)
+        .and_then(|h| serde_json::from_slice::<serde_json::Value>(h).ok());
+    header.is_some_and(|h| {
+        matches!(
+            h["model.decoder.embed_tokens.weight"]["dtype"].as_str(),
+            Some("F16" | "BF16")
+        )
+    })
+}
+
 impl WhisperModel {
     /// Loads the model in `dir`, whichever layout it is in.
     pub fn load(dir: &Path) -> Result<Self, RuntimeError> {
@@ -101,22 +124,27 @@ impl WhisperModel {
         };
         let raw_config: serde_json::Value = serde_json::from_slice(&read("config.json")?)
             .map_err(|e| load_error("config.json", e))?;
-        let (vb, config) = if dir.join("model.bin").exists() {
+        let (vb, config, half) = if dir.join("model.bin").exists() {
             let ct2 = ct2::Ct2Model::parse(read("model.bin")?)?;
+            let half = ct2.is_half();
             let (tensors, config) = ct2.whisper()?;
             (
                 VarBuilder::from_tensors(tensors, DType::F32, &Device::Cpu),
                 config,
+                half,
             )
         } else {
             let config: Config = serde_json::from_value(raw_config.clone())
                 .map_err(|e| load_error("config.json", e))?;
             let weights = read("model.safetensors")?;
+            let half = safetensors_is_half(&weights);
             let vb = VarBuilder::from_buffered_safetensors(weights, DType::F32, &Device::Cpu)
                 .map_err(|e| load_error("model.safetensors", e))?;
-            (vb, config)
+            (vb, config, half)
         };
         let model = Whisper::load(&vb, config.clone()).map_err(|e| load_error("whisper", e))?;
+        let decoder = decoder::Decoder::load(&vb, &config, half)
+            .map_err(|e| load_error("whisper decoder", e))?;
         let tokenizer = Tokenizer::from_file(dir.join("tokenizer.json"))
             .map_err(|e| load_error("tokenizer.json", e))?;
         let id = |token: &str| {
@@ -160,6 +188,7 @@ impl WhisperModel {
         let start_of_prev = tokenizer.token_to_id("<|startofprev|>");
         Ok(WhisperModel {
             model,
+            decoder,
             config,
             tokenizer,
             filters,
@@ -318,31 +347,6 @@ impl WhisperModel {
             .ok_or_else(|| RuntimeError::invalid("language", format!("unknown language `{asked}`")))
     }
 
-    /// The logits after `tokens`, at the last position.
-    fn logits(
-        &mut self,
-        tokens: &[u32],
-        features: &Tensor,
-        flush: bool,
-    ) -> Result<Vec<f32>, RuntimeError> {
-        let input = Tensor::new(tokens, &Device::Cpu)
-            .and_then(|t| t.unsqueeze(0))
-            .map_err(engine)?;
-        let ys = self
-            .model
-            .decoder
-            .forward(&input, features, flush)
-            .map_err(engine)?;
-        let (_, len, _) = ys.dims3().map_err(engine)?;
-        self.model
-            .decoder
-            .final_linear(&ys.i((..1, len - 1..)).map_err(engine)?)
-            .and_then(|l| l.i(0))
-            .and_then(|l| l.i(0))
-            .and_then(|l| l.to_vec1::<f32>())
-            .map_err(engine)
-    }
-
     /// One window's tokens (text and timestamps), greedily, and the language it was decoded in
     /// (detected from the window when none was asked for).
     fn decode(
@@ -353,14 +357,14 @@ impl WhisperModel {
         context: &[u32],
     ) -> Result<(Vec<u32>, Option<u32>), RuntimeError> {
         let features = self.model.encoder.forward(window, true).map_err(engine)?;
-        let mut flush = true;
+        self.decoder.start(&features).map_err(engine)?;
         let language = match (language, self.transcribe_token) {
             (_, None) => None,
             (Some(l), Some(_)) => Some(l),
             (None, Some(_)) => {
                 // the likeliest language token after the start token
-                let logits = self.logits(&[self.sot], &features, true)?;
-                flush = false;
+                let logits = self.decoder.step(&[self.sot]).map_err(engine)?;
+                self.decoder.restart();
                 self.languages
                     .iter()
                     .max_by(|a, b| logits[a.0 as usize].total_cmp(&logits[b.0 as usize]))
@@ -385,8 +389,10 @@ impl WhisperModel {
                 *m = f32::NEG_INFINITY;
             }
         }
-        for i in 0..MAX_TOKENS {
-            let mut logits = self.logits(&tokens, &features, flush && i == 0)?;
+        // the prompt in one pass, then one token a step against the cache
+        let mut logits = self.decoder.step(&tokens).map_err(engine)?;
+        let room = self.decoder.max_tokens();
+        for _ in 0..MAX_TOKENS {
             for (l, m) in logits.iter_mut().zip(&mask) {
                 *l += m;
             }
@@ -396,10 +402,11 @@ impl WhisperModel {
                 .enumerate()
                 .max_by(|a, b| a.1.total_cmp(b.1))
                 .map_or(self.rules.eot, |(id, _)| id as u32);
-            if next == self.rules.eot {
+            if next == self.rules.eot || tokens.len() + 1 >= room {
                 break;
             }
             tokens.push(next);
+            logits = self.decoder.step(&[next]).map_err(engine)?;
         }
         Ok((tokens.split_off(start), language))
     }

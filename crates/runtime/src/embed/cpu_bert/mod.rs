@@ -8,7 +8,7 @@
 //! per elementwise op, attention as hundreds of tiny batched matmuls). Models this does not cover
 //! (relative position embeddings, other activations) and GPU devices use candle-transformers.
 
-mod kernels;
+pub(crate) mod kernels;
 
 use candle_core::{bail, DType, Result, Tensor};
 use candle_nn::VarBuilder;
