@@ -323,7 +323,32 @@ fn usable(file: &HubFile, all: &[HubFile]) -> bool {
     if name.starts_with("pytorch_model") && name.ends_with(".bin") {
         return !all.iter().any(|f| f.path.ends_with(".safetensors"));
     }
+    if all.iter().any(|f| f.path == "model_index.json") {
+        return diffusers_part(path, all);
+    }
     true
+}
+
+/// In a diffusers pipeline repository (`model_index.json`), what the pipeline loads: the
+/// components' folders (one weights file each: full precision where both it and an `.fp16`
+/// variant are there, safetensors over PyTorch's `.bin`), not the single-file checkpoints
+/// (`sd_turbo.safetensors`, `.ckpt`) most such repositories also carry at their root.
+fn diffusers_part(path: &str, all: &[HubFile]) -> bool {
+    let Some((folder, name)) = path.rsplit_once('/') else {
+        // root files: the index, configs and docs, no weights
+        return !(path.ends_with(".safetensors")
+            || path.ends_with(".ckpt")
+            || path.ends_with(".bin"));
+    };
+    let has = |file: &str| all.iter().any(|f| f.path == format!("{folder}/{file}"));
+    if let Some(stem) = name.strip_suffix(".fp16.safetensors") {
+        return !has(&format!("{stem}.safetensors"));
+    }
+    if let Some(stem) = name.strip_suffix(".bin") {
+        let stem = stem.trim_end_matches(".fp16");
+        return !has(&format!("{stem}.safetensors")) && !has(&format!("{stem}.fp16.safetensors"));
+    }
+    !name.ends_with(".ckpt")
 }
 
 /// The hub's hash of a file, computed as its bytes pass: SHA-256 for LFS files, the git blob id
@@ -458,6 +483,59 @@ mod tests {
         // PyTorch weights are kept where they are the only ones
         let only_bin = vec![file("config.json"), file("pytorch_model.bin")];
         assert!(usable(&only_bin[1], &only_bin));
+    }
+
+    #[test]
+    fn a_diffusers_pull_takes_each_component_once() {
+        let file = |path: &str| HubFile {
+            kind: "file".into(),
+            path: path.into(),
+            size: 1,
+            oid: String::new(),
+            lfs: None,
+        };
+        // stabilityai/sd-turbo's listing, in short
+        let repo: Vec<HubFile> = [
+            "model_index.json",
+            "README.md",
+            "sd_turbo.safetensors",
+            "unet/config.json",
+            "unet/diffusion_pytorch_model.safetensors",
+            "unet/diffusion_pytorch_model.fp16.safetensors",
+            "vae/config.json",
+            "vae/diffusion_pytorch_model.fp16.safetensors",
+            "vae/diffusion_pytorch_model.bin",
+            "text_encoder/config.json",
+            "text_encoder/model.safetensors",
+            "text_encoder/model.fp16.safetensors",
+            "tokenizer/vocab.json",
+            "tokenizer/merges.txt",
+            "scheduler/scheduler_config.json",
+        ]
+        .into_iter()
+        .map(file)
+        .collect();
+        let kept: Vec<&str> = repo
+            .iter()
+            .filter(|f| usable(f, &repo))
+            .map(|f| f.path.as_str())
+            .collect();
+        assert_eq!(
+            kept,
+            [
+                "model_index.json",
+                "README.md",
+                "unet/config.json",
+                "unet/diffusion_pytorch_model.safetensors",
+                "vae/config.json",
+                "vae/diffusion_pytorch_model.fp16.safetensors",
+                "text_encoder/config.json",
+                "text_encoder/model.safetensors",
+                "tokenizer/vocab.json",
+                "tokenizer/merges.txt",
+                "scheduler/scheduler_config.json",
+            ]
+        );
     }
 
     #[test]
