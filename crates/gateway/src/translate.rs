@@ -19,6 +19,9 @@ pub(crate) enum Kind {
     Chat,
     Embeddings,
     CountTokens,
+    /// Rerank and images to Workers AI's runs (their own bodies).
+    Rerank,
+    Images,
 }
 
 /// What translating the answer back needs to remember from the request.
@@ -130,6 +133,45 @@ pub(crate) fn embeddings_request(
     ))
 }
 
+/// A rerank or images body → Workers AI's run input for that task.
+pub(crate) fn workers_ai_request(
+    api: crate::ClientApi,
+    body: &[u8],
+    provider: &Provider,
+    upstream_model: &str,
+) -> Result<(Bytes, Translation), GatewayError> {
+    use switchyard_protocol::workers_ai;
+    let (v, kind) = match api {
+        crate::ClientApi::Rerank => (
+            workers_ai::rerank_request(body).ok_or_else(|| {
+                GatewayError::internal("a validated rerank body did not read back")
+            })?,
+            Kind::Rerank,
+        ),
+        _ => (
+            workers_ai::image_request(body)
+                .map_err(|e| GatewayError::unsupported(provider.name(), &e))?,
+            Kind::Images,
+        ),
+    };
+    let bytes = written(
+        provider,
+        serde_json::to_vec(&v).map_err(|e| WriteError::Json(e.to_string())),
+    )?;
+    Ok((
+        bytes,
+        Translation {
+            client: Dialect::OpenAi,
+            provider: Dialect::WorkersAi,
+            kind,
+            json_tool: false,
+            include_usage: false,
+            model: upstream_model.to_owned(),
+            echo: None,
+        },
+    ))
+}
+
 fn not_understood(provider: &str) -> GatewayError {
     GatewayError::upstream_status(
         provider,
@@ -159,6 +201,13 @@ pub(crate) fn response(
             })
         }
         Kind::Embeddings => return json(from.embeddings_response(body, &translation.model)),
+        Kind::Rerank => {
+            return json(switchyard_protocol::workers_ai::rerank_response(
+                body,
+                &translation.model,
+            ))
+        }
+        Kind::Images => return json(switchyard_protocol::workers_ai::image_response(body)),
         Kind::Chat => {}
     }
     let mut canonical = from

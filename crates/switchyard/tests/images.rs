@@ -22,6 +22,7 @@ async fn the_openai_sdk_makes_pngs_locally_and_through_a_provider() {
         format!(
             "[server]\nenv_providers = false\n\
              [providers.oa]\nkind = \"openai\"\nbase_url = \"{root}\"\napi_key = \"sk-oa\"\n\
+             [providers.cf]\nkind = \"workers-ai-run\"\nbase_url = \"{root}/client/v4/accounts/acct/ai\"\napi_key = \"cf-token\"\n\
              [[models]]\nname = \"sd\"\ntask = \"text-to-image\"\nsource = \"{}\"\n\
              aliases = [\"@cf/stabilityai/stable-diffusion-xl-base-1.0\", \"@cf/black-forest-labs/flux-1-schnell\"]\n",
             sd.display()
@@ -45,6 +46,43 @@ async fn the_openai_sdk_makes_pngs_locally_and_through_a_provider() {
     let sent = h.mock.last_request().unwrap();
     assert_eq!(sent.path, "/v1/images/generations");
     assert_eq!(sent.json()["model"], "gpt-image-1");
+
+    // upstream Workers AI: the run's PNG (or FLUX's `{image}`) read back as OpenAI's answer
+    for model in [
+        "cf/@cf/stabilityai/stable-diffusion-xl-base-1.0",
+        "cf/@cf/black-forest-labs/flux-1-schnell",
+    ] {
+        let v = h
+            .post_json(
+                "/v1/images/generations",
+                &json!({"model": model, "prompt": "a lighthouse", "size": "512x256", "seed": 5}),
+            )
+            .await;
+        assert!(
+            v["data"][0]["b64_json"]
+                .as_str()
+                .unwrap()
+                .starts_with("iVBORw0KGgo"),
+            "{v}"
+        );
+        let sent = h.mock.last_request().unwrap();
+        assert!(
+            sent.path
+                .starts_with("/client/v4/accounts/acct/ai/run/@cf/"),
+            "{}",
+            sent.path
+        );
+        assert_eq!(
+            sent.json(),
+            json!({"prompt": "a lighthouse", "width": 512, "height": 256, "seed": 5})
+        );
+    }
+    let e = common::expect_error(
+        h.post("/v1/images/generations", &json!({"model": "cf/@cf/stabilityai/stable-diffusion-xl-base-1.0", "prompt": "x", "n": 2})).await,
+        400,
+    )
+    .await;
+    assert!(e["message"].as_str().unwrap().contains("n > 1"), "{e}");
 
     // Workers AI: Stable Diffusion answers the PNG itself, on both paths
     for path in [
@@ -109,7 +147,7 @@ async fn the_openai_sdk_makes_pngs_locally_and_through_a_provider() {
     );
 
     // every call logged; the local ones metered in steps × 512² tiles, the images not kept
-    let rows = common::logging::rows(h.gateway.base_url(), 13).await;
+    let rows = common::logging::rows(h.gateway.base_url(), 16).await;
     let local: Vec<&Value> = rows
         .iter()
         .filter(|r| r["provider"] == "local" && r["status"] == 200)

@@ -71,6 +71,7 @@ async fn rerank_and_classification_are_served_locally_and_forwarded() {
              [providers.co]\nkind = \"cohere\"\nbase_url = \"{root}/v2\"\napi_key = \"co-key\"\n\
              [providers.jina]\nkind = \"openai\"\nbase_url = \"{root}/v1\"\napi_key = \"jina-key\"\n\
              [providers.an]\nkind = \"anthropic\"\nbase_url = \"{root}\"\napi_key = \"sk-ant\"\n\
+             [providers.cf]\nkind = \"workers-ai-run\"\nbase_url = \"{root}/client/v4/accounts/acct/ai\"\napi_key = \"cf-token\"\n\
              [[models]]\nname = \"rerank\"\ntask = \"rerank\"\nsource = \"{reranker}\"\n\
              aliases = [\"@cf/baai/bge-reranker-base\"]\n\
              [[models]]\nname = \"sentiment\"\ntask = \"text-classification\"\nsource = \"{sentiment}\"\n\
@@ -126,6 +127,24 @@ async fn rerank_and_classification_are_served_locally_and_forwarded() {
     assert_eq!(jina["results"][0]["index"], 2, "{jina}");
     assert_eq!(jina["results"][0]["document"]["text"], DOCS[2]);
     assert_eq!(h.mock.last_request().unwrap().path, "/v1/rerank");
+    // upstream Workers AI: bge-reranker's run, its answer read back into the rerank shape
+    let cf = h
+        .post_json("/v1/rerank", &json!({"model": "cf/@cf/baai/bge-reranker-base", "query": "q", "documents": DOCS, "top_n": 2}))
+        .await;
+    assert_eq!(
+        cf["results"],
+        json!([{"index": 2, "relevance_score": 1.0}, {"index": 1, "relevance_score": 2.0 / 3.0}]),
+        "{cf}"
+    );
+    let sent = h.mock.last_request().unwrap();
+    assert_eq!(
+        sent.path,
+        "/client/v4/accounts/acct/ai/run/@cf/baai/bge-reranker-base"
+    );
+    assert_eq!(
+        sent.json(),
+        json!({"query": "q", "contexts": DOCS.map(|d| json!({"text": d})), "top_k": 2})
+    );
 
     // refused by name: missing query, empty documents, a provider without the API
     let e = common::expect_error(
@@ -244,7 +263,7 @@ async fn rerank_and_classification_are_served_locally_and_forwarded() {
     );
 
     // logged; local reranks metered by the documents they scored
-    let rows = common::logging::rows(h.gateway.base_url(), 15).await;
+    let rows = common::logging::rows(h.gateway.base_url(), 16).await;
     let reranks: Vec<&Value> = rows
         .iter()
         .filter(|r| r["provider"] == "local" && r["model"] == "rerank" && r["status"] == 200)

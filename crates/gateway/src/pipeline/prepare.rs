@@ -180,6 +180,8 @@ fn fit(api: ClientApi, provider: Dialect, responses: ResponsesApi) -> Fit {
         ClientApi::Transcriptions | ClientApi::Translations => Fit::Unsupported,
         // Cohere's rerank body is Jina's, vLLM's and TEI's (and local cross-encoders')
         ClientApi::Rerank if matches!(provider, Dialect::OpenAi | Dialect::Cohere) => Fit::Same,
+        // Workers AI's runs take their own bodies (bge-reranker's, text-to-image's)
+        ClientApi::Rerank | ClientApi::Images if provider == Dialect::WorkersAi => Fit::Translate,
         ClientApi::Rerank => Fit::Unsupported,
         // local classifiers only (the local provider speaks OpenAI's dialect)
         ClientApi::Classify if provider == Dialect::OpenAi => Fit::Same,
@@ -253,6 +255,9 @@ impl Gateway {
                         translate::count_tokens_request(body, provider, model)?
                     }
                     ClientApi::Embeddings => translate::embeddings_request(body, provider, model)?,
+                    ClientApi::Rerank | ClientApi::Images => {
+                        translate::workers_ai_request(api, body, provider, model)?
+                    }
                     _ => translate::request(api.dialect(), body, provider, model)?,
                 };
                 return Ok(translated(api, &route, stream, upstream));

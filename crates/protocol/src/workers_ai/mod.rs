@@ -185,6 +185,88 @@ pub fn embeddings_request(openai: &[u8]) -> Result<Value, Unsupported> {
     Ok(json!({"text": texts}))
 }
 
+/// A rerank body (Cohere / Jina shape) → bge-reranker's input: `{query, contexts: [{text}],
+/// top_k}`.
+pub fn rerank_request(body: &[u8]) -> Option<Value> {
+    let v: Value = serde_json::from_slice(body).ok()?;
+    let contexts: Vec<Value> = v["documents"]
+        .as_array()?
+        .iter()
+        .map(|d| {
+            d.as_str()
+                .or_else(|| d["text"].as_str())
+                .map(|t| json!({"text": t}))
+        })
+        .collect::<Option<_>>()?;
+    let mut out = json!({"query": v["query"].as_str()?, "contexts": contexts});
+    if let Some(n) = v["top_n"].as_u64() {
+        out["top_k"] = json!(n);
+    }
+    Some(out)
+}
+
+/// `{"result": {"response": [{id, score}]}}` → the rerank answer (`results: [{index,
+/// relevance_score}]`, best first).
+pub fn rerank_response(body: &[u8], model: &str) -> Option<Value> {
+    let v: Value = serde_json::from_slice(body).ok()?;
+    let mut results: Vec<Value> = v
+        .pointer("/result/response")?
+        .as_array()?
+        .iter()
+        .map(|r| Some(json!({"index": r["id"].as_u64()?, "relevance_score": r["score"].as_f64()?})))
+        .collect::<Option<_>>()?;
+    results.sort_by(|a, b| {
+        let s = |r: &Value| r["relevance_score"].as_f64().unwrap_or(0.0);
+        s(b).total_cmp(&s(a))
+    });
+    Some(json!({"model": model, "results": results}))
+}
+
+/// An OpenAI images body → a text-to-image run's input (`size` → `width`/`height`; the
+/// extensions pass as they are). One image a run: `n > 1` is refused.
+pub fn image_request(body: &[u8]) -> Result<Value, Unsupported> {
+    let v: Value = serde_json::from_slice(body).map_err(|_| unsupported("a non-JSON body"))?;
+    if v["n"].as_u64().is_some_and(|n| n > 1) {
+        return Err(unsupported("n > 1 (one image a run)"));
+    }
+    let mut out = json!({"prompt": v["prompt"]});
+    if let Some((w, h)) = v["size"].as_str().and_then(|s| s.split_once('x')) {
+        if let (Ok(w), Ok(h)) = (w.trim().parse::<u32>(), h.trim().parse::<u32>()) {
+            out["width"] = json!(w);
+            out["height"] = json!(h);
+        }
+    }
+    for key in [
+        "negative_prompt",
+        "num_steps",
+        "guidance",
+        "seed",
+        "width",
+        "height",
+    ] {
+        if !v[key].is_null() {
+            out[key] = v[key].clone();
+        }
+    }
+    Ok(out)
+}
+
+/// A text-to-image run's answer — the PNG itself, or `{"result": {"image": base64}}` — → the
+/// OpenAI images answer (`data: [{b64_json}]`).
+pub fn image_response(body: &[u8]) -> Option<Value> {
+    use base64::Engine as _;
+    let b64 = if body.starts_with(b"\x89PNG") || body.starts_with(b"\xff\xd8") {
+        base64::engine::general_purpose::STANDARD.encode(body)
+    } else {
+        let v: Value = serde_json::from_slice(body).ok()?;
+        v.pointer("/result/image")?.as_str()?.to_owned()
+    };
+    let created = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    Some(json!({"created": created, "data": [{"b64_json": b64}]}))
+}
+
 /// `{"result": {"shape": [n, d], "data": [[…]]}}` → OpenAI embeddings list.
 pub fn embeddings_response(body: &[u8], model: &str) -> Option<Value> {
     let v: Value = serde_json::from_slice(body).ok()?;

@@ -34,10 +34,10 @@ fn model_in_path(
             Endpoint::Responses
             | Endpoint::Transcriptions
             | Endpoint::Translations
-            | Endpoint::Rerank
-            | Endpoint::Classify
-            | Endpoint::Images,
+            | Endpoint::Classify,
         ) => None,
+        // Workers AI runs rerankers and image models at `run/{model}` too
+        (d, Endpoint::Rerank | Endpoint::Images) if d != Dialect::WorkersAi => None,
         (Dialect::Gemini, _) => {
             let method = match (endpoint, stream) {
                 (Endpoint::ChatCompletions, false) => "generateContent",

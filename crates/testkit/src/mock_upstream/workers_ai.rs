@@ -1,6 +1,8 @@
 //! Cloudflare Workers AI's native API, `POST /client/v4/accounts/{account}/ai/run/{model}`:
-//! the `{result, success, errors, messages}` envelope, its SSE stream, and `{text} → {shape, data}`
-//! embeddings (models whose name contains `bge` or `embedding`).
+//! the `{result, success, errors, messages}` envelope, its SSE stream, `{text} → {shape, data}`
+//! embeddings (models whose name contains `bge` or `embedding`), bge-reranker's `{query,
+//! contexts}` → `{response: [{id, score}]}`, and text-to-image runs: the PNG itself
+//! (`stable-diffusion` models) or `{image: base64}` (`flux`).
 
 use std::sync::Arc;
 
@@ -35,6 +37,27 @@ pub(super) async fn run(
         return (status, axum::Json(body)).into_response();
     }
     let body = recorded.json();
+    if let Some(contexts) = body["contexts"].as_array() {
+        // the later contexts score higher, so the order is known
+        let n = contexts.len();
+        let top = body["top_k"].as_u64().map_or(n, |k| k as usize);
+        let scored: Vec<Value> = (0..n)
+            .rev()
+            .take(top)
+            .map(|i| json!({"id": i, "score": (i + 1) as f64 / n as f64}))
+            .collect();
+        return axum::Json(envelope(json!({"response": scored}))).into_response();
+    }
+    if model.contains("stable-diffusion") {
+        use base64::Engine as _;
+        let png = base64::engine::general_purpose::STANDARD
+            .decode(super::speech::TINY_PNG_B64)
+            .unwrap_or_default();
+        return ([("content-type", "image/png")], png).into_response();
+    }
+    if model.contains("flux") {
+        return axum::Json(envelope(json!({"image": super::speech::TINY_PNG_B64}))).into_response();
+    }
     if model.contains("bge") || model.contains("embedding") {
         let n = body["text"].as_array().map_or(1, Vec::len);
         let data: Vec<Value> = (0..n).map(|i| json!([i as f64, 0.75, -0.75])).collect();
