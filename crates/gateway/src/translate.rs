@@ -19,9 +19,12 @@ pub(crate) enum Kind {
     Chat,
     Embeddings,
     CountTokens,
-    /// Rerank and images to Workers AI's runs (their own bodies).
+    /// Rerank, images and speech to Workers AI's runs (their own bodies).
     Rerank,
     Images,
+    Speech {
+        verbose: bool,
+    },
 }
 
 /// What translating the answer back needs to remember from the request.
@@ -142,6 +145,16 @@ pub(crate) fn workers_ai_request(
 ) -> Result<(Bytes, Translation), GatewayError> {
     use switchyard_protocol::workers_ai;
     let (v, kind) = match api {
+        crate::ClientApi::Transcriptions | crate::ClientApi::Translations => {
+            let form = switchyard_protocol::openai::TranscriptionRequest::parse(body)?;
+            let verbose = form.field("response_format") == Some("verbose_json");
+            let translate = api == crate::ClientApi::Translations;
+            (
+                workers_ai::speech_request(&form, upstream_model, translate)
+                    .map_err(|e| GatewayError::unsupported(provider.name(), &e))?,
+                Kind::Speech { verbose },
+            )
+        }
         crate::ClientApi::Rerank => (
             workers_ai::rerank_request(body).ok_or_else(|| {
                 GatewayError::internal("a validated rerank body did not read back")
@@ -208,6 +221,11 @@ pub(crate) fn response(
             ))
         }
         Kind::Images => return json(switchyard_protocol::workers_ai::image_response(body)),
+        Kind::Speech { verbose } => {
+            return json(switchyard_protocol::workers_ai::speech_response(
+                body, verbose,
+            ))
+        }
         Kind::Chat => {}
     }
     let mut canonical = from

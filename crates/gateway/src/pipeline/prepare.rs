@@ -177,6 +177,10 @@ fn fit(api: ClientApi, provider: Dialect, responses: ResponsesApi) -> Fit {
         ClientApi::Transcriptions | ClientApi::Translations if provider == Dialect::OpenAi => {
             Fit::Same
         }
+        // Workers AI's Whisper runs take the audio in JSON
+        ClientApi::Transcriptions | ClientApi::Translations if provider == Dialect::WorkersAi => {
+            Fit::Translate
+        }
         ClientApi::Transcriptions | ClientApi::Translations => Fit::Unsupported,
         // Cohere's rerank body is Jina's, vLLM's and TEI's (and local cross-encoders')
         ClientApi::Rerank if matches!(provider, Dialect::OpenAi | Dialect::Cohere) => Fit::Same,
@@ -255,7 +259,10 @@ impl Gateway {
                         translate::count_tokens_request(body, provider, model)?
                     }
                     ClientApi::Embeddings => translate::embeddings_request(body, provider, model)?,
-                    ClientApi::Rerank | ClientApi::Images => {
+                    ClientApi::Rerank
+                    | ClientApi::Images
+                    | ClientApi::Transcriptions
+                    | ClientApi::Translations => {
                         translate::workers_ai_request(api, body, provider, model)?
                     }
                     _ => translate::request(api.dialect(), body, provider, model)?,

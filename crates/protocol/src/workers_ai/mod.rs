@@ -267,6 +267,84 @@ pub fn image_response(body: &[u8]) -> Option<Value> {
     Some(json!({"created": created, "data": [{"b64_json": b64}]}))
 }
 
+/// An OpenAI transcription upload → a Whisper run's input: `{"audio": base64, task, language,
+/// initial_prompt}` for large-v3-turbo, `{"audio": [bytes…]}` for the others (which neither
+/// translate nor take a language or prompt: refused by name). The answer comes back as `json`
+/// or `verbose_json`.
+pub fn speech_request(
+    form: &crate::openai::TranscriptionRequest<'_>,
+    model: &str,
+    translate: bool,
+) -> Result<Value, Unsupported> {
+    use base64::Engine as _;
+    match form.field("response_format").unwrap_or("json") {
+        "json" | "verbose_json" => {}
+        _ => {
+            return Err(unsupported(
+                "response_format other than json or verbose_json",
+            ))
+        }
+    }
+    if model.contains("large-v3-turbo") {
+        let mut v = json!({
+            "audio": base64::engine::general_purpose::STANDARD.encode(form.audio()),
+            "task": if translate { "translate" } else { "transcribe" },
+        });
+        if let Some(l) = form.field("language") {
+            v["language"] = json!(l);
+        }
+        if let Some(p) = form.field("prompt") {
+            v["initial_prompt"] = json!(p);
+        }
+        return Ok(v);
+    }
+    if translate {
+        return Err(unsupported(
+            "translation (only @cf/openai/whisper-large-v3-turbo translates)",
+        ));
+    }
+    if form.field("language").is_some() || form.field("prompt").is_some() {
+        return Err(unsupported(
+            "language and prompt (only @cf/openai/whisper-large-v3-turbo takes them)",
+        ));
+    }
+    Ok(json!({"audio": form.audio()}))
+}
+
+/// A Whisper run's answer → OpenAI's transcription (`verbose`: with the segments, language and
+/// duration large-v3-turbo reports), `usage` in seconds where the run says.
+pub fn speech_response(body: &[u8], verbose: bool) -> Option<Value> {
+    let v: Value = serde_json::from_slice(body).ok()?;
+    let r = v.get("result")?;
+    let text = r["text"].as_str()?;
+    let seconds = r
+        .pointer("/transcription_info/duration")
+        .and_then(Value::as_f64);
+    let mut out = json!({"text": text});
+    if let Some(s) = seconds {
+        out["usage"] = json!({"type": "duration", "seconds": s.ceil()});
+    }
+    if verbose {
+        let segments: Vec<Value> = r["segments"]
+            .as_array()
+            .map(|a| {
+                a.iter()
+                    .enumerate()
+                    .map(|(id, s)| json!({"id": id, "start": s["start"], "end": s["end"], "text": s["text"]}))
+                    .collect()
+            })
+            .unwrap_or_default();
+        out["task"] = json!("transcribe");
+        out["language"] = r
+            .pointer("/transcription_info/language")
+            .cloned()
+            .unwrap_or(Value::Null);
+        out["duration"] = json!(seconds.unwrap_or(0.0));
+        out["segments"] = Value::Array(segments);
+    }
+    Some(out)
+}
+
 /// `{"result": {"shape": [n, d], "data": [[…]]}}` → OpenAI embeddings list.
 pub fn embeddings_response(body: &[u8], model: &str) -> Option<Value> {
     let v: Value = serde_json::from_slice(body).ok()?;

@@ -29,15 +29,12 @@ fn model_in_path(
     match (dialect, endpoint) {
         (_, Endpoint::CountTokens) if dialect != Dialect::Gemini => None,
         (_, Endpoint::Completions) if dialect != Dialect::OpenAi => None,
+        (_, Endpoint::Responses | Endpoint::Classify) => None,
+        // Workers AI runs rerankers, image and speech models at `run/{model}` too
         (
-            _,
-            Endpoint::Responses
-            | Endpoint::Transcriptions
-            | Endpoint::Translations
-            | Endpoint::Classify,
-        ) => None,
-        // Workers AI runs rerankers and image models at `run/{model}` too
-        (d, Endpoint::Rerank | Endpoint::Images) if d != Dialect::WorkersAi => None,
+            d,
+            Endpoint::Rerank | Endpoint::Images | Endpoint::Transcriptions | Endpoint::Translations,
+        ) if d != Dialect::WorkersAi => None,
         (Dialect::Gemini, _) => {
             let method = match (endpoint, stream) {
                 (Endpoint::ChatCompletions, false) => "generateContent",

@@ -48,6 +48,31 @@ pub(super) async fn run(
             .collect();
         return axum::Json(envelope(json!({"response": scored}))).into_response();
     }
+    if model.contains("whisper") {
+        // whisper and whisper-tiny-en take bytes; large-v3-turbo base64 and answers more
+        return match &body["audio"] {
+            Value::Array(bytes) if !bytes.is_empty() => axum::Json(envelope(json!({
+                "text": "Hello from mock whisper.", "word_count": 4,
+                "vtt": "WEBVTT\n\n00:00.000 --> 00:01.500\nHello from mock whisper.\n\n",
+            }))),
+            Value::String(b64) if !b64.is_empty() => {
+                let text = if body["task"] == "translate" { "Hello, translated." } else { "Hola desde el simulacro." };
+                axum::Json(envelope(json!({
+                    "transcription_info": {"language": "es", "language_probability": 0.98,
+                                           "duration": 2.4, "duration_after_vad": 2.4},
+                    "text": text, "word_count": 3,
+                    "segments": [{"start": 0.0, "end": 2.4, "text": text, "temperature": 0.0,
+                                  "avg_logprob": -0.2, "compression_ratio": 1.0, "no_speech_prob": 0.01, "words": []}],
+                    "vtt": "WEBVTT\n\n",
+                })))
+            }
+            _ => {
+                let e = json!({"result": null, "success": false, "errors": [{"code": 5006, "message": "AiError: Bad input: must have required property 'audio'"}], "messages": []});
+                return (StatusCode::BAD_REQUEST, axum::Json(e)).into_response();
+            }
+        }
+        .into_response();
+    }
     if model.contains("stable-diffusion") {
         use base64::Engine as _;
         let png = base64::engine::general_purpose::STANDARD
