@@ -126,7 +126,7 @@ fn render(
         }
         Format::VerboseJson => {
             let duration = segments.last().map_or(0.0, |s| s.end);
-            let segments: Vec<serde_json::Value> = segments
+            let segments_json: Vec<serde_json::Value> = segments
                 .iter()
                 .enumerate()
                 .map(|(id, s)| {
@@ -135,8 +135,16 @@ fn render(
                 })
                 .collect();
             let language = switchyard_runtime::whisper::languages::name_of(language);
-            let answer = serde_json::json!({"task": task, "language": language,
-                "duration": duration, "text": text, "segments": segments, "usage": usage});
+            let mut answer = serde_json::json!({"task": task, "language": language,
+                "duration": duration, "text": text, "segments": segments_json, "usage": usage});
+            let words: Vec<serde_json::Value> = segments
+                .iter()
+                .flat_map(|s| &s.words)
+                .map(|w| serde_json::json!({"word": w.word.trim(), "start": w.start, "end": w.end}))
+                .collect();
+            if !words.is_empty() {
+                answer["words"] = serde_json::Value::Array(words);
+            }
             ("application/json", Bytes::from(answer.to_string()))
         }
     }
@@ -157,10 +165,13 @@ pub(crate) async fn transcribe(
             format!("response_format must be json, text, srt, verbose_json or vtt (got `{asked}`)"),
         )
     })?;
-    if form.field("timestamp_granularities[]") == Some("word") {
+    let words = form
+        .fields("timestamp_granularities[]")
+        .any(|g| g == "word");
+    if words && format != Format::VerboseJson {
         return Err(refused(
             "timestamp_granularities",
-            "word timestamps are not available from local speech models (segment times are)".into(),
+            "word timestamps come with response_format verbose_json".into(),
         ));
     }
     if form.stream() {
@@ -175,6 +186,7 @@ pub(crate) async fn transcribe(
         language: form.field("language").map(str::to_owned),
         translate,
         prompt: form.field("prompt").map(str::to_owned),
+        words,
     });
     let mut events = match runtime.schedule(model, task).await {
         Ok(events) => events,
@@ -222,11 +234,13 @@ mod tests {
                 start: 0.0,
                 end: 2.5,
                 text: " Hello there.".into(),
+                words: Vec::new(),
             },
             Segment {
                 start: 2.5,
                 end: 3661.25,
                 text: " Goodbye.".into(),
+                words: Vec::new(),
             },
         ]
     }

@@ -121,6 +121,8 @@ pub struct Transcribe {
     pub translate: bool,
     /// Text the audio follows on from (names, spellings, style), as OpenAI's `prompt`.
     pub prompt: Option<String>,
+    /// Each segment's words with their times.
+    pub words: bool,
 }
 
 /// A reranking request: how relevant each document is to the query.
@@ -239,6 +241,16 @@ pub struct Segment {
     pub start: f32,
     pub end: f32,
     pub text: String,
+    /// Its words with their times, when they were asked for.
+    pub words: Vec<Word>,
+}
+
+/// A word of a transcript with its times (seconds from the start of the audio).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Word {
+    pub word: String,
+    pub start: f32,
+    pub end: f32,
 }
 
 /// One step of a task's output.

@@ -136,6 +136,7 @@ async fn the_runtime_serves_speech_recognition_like_any_local_model() {
             language: None,
             translate: false,
             prompt: None,
+            words: false,
         })
     };
     let wav = spoken_wav(
@@ -272,4 +273,98 @@ fn a_prompt_steers_what_is_heard() {
         .to_lowercase();
     assert!(!plain.contains("stella"), "{plain}");
     assert!(prompted.contains("stella"), "{prompted}");
+}
+
+/// Word timestamps: each word of the transcript with its times, in order, inside its segment;
+/// a word said after a second of silence starts after the silence.
+#[test]
+fn words_are_timed_from_the_alignment_heads() {
+    let dir = tempfile::tempdir().unwrap();
+    let first = dir.path().join("first.wav");
+    let second = dir.path().join("second.wav");
+    let joined = dir.path().join("joined.wav");
+    for (file, text) in [
+        (&first, "Good morning everyone."),
+        (&second, "Thank you very much."),
+    ] {
+        assert!(Command::new("espeak-ng")
+            .args(["-s", "150", "-w"])
+            .arg(file)
+            .arg(text)
+            .status()
+            .unwrap()
+            .success());
+    }
+    // the two sentences with 1.5 s of silence between them
+    let padded = dir.path().join("padded.wav");
+    assert!(Command::new("sox")
+        .arg(&first)
+        .arg(&padded)
+        .args(["pad", "0", "1.5"])
+        .status()
+        .unwrap()
+        .success());
+    assert!(Command::new("sox")
+        .arg(&padded)
+        .arg(&second)
+        .arg(&joined)
+        .status()
+        .unwrap()
+        .success());
+    let pcm = audio::decode(std::fs::read(&joined).unwrap(), Some("wav"), 60).unwrap();
+    let first_len = audio::decode(std::fs::read(&first).unwrap(), Some("wav"), 60)
+        .unwrap()
+        .len() as f32
+        / 16_000.0;
+    let mut model = WhisperModel::load(&switchyard_testkit::models::whisper_tiny_en()).unwrap();
+    let t = model
+        .transcript_with(
+            &pcm,
+            &switchyard_runtime::whisper::Options {
+                language: None,
+                translate: false,
+                prompt: None,
+                words: true,
+            },
+        )
+        .unwrap();
+    let words: Vec<&switchyard_runtime::task::Word> =
+        t.segments.iter().flat_map(|s| &s.words).collect();
+    let said: Vec<String> = words
+        .iter()
+        .map(|w| {
+            w.word
+                .trim()
+                .trim_matches(|c: char| !c.is_alphanumeric())
+                .to_lowercase()
+        })
+        .collect();
+    assert!(
+        said.contains(&"morning".to_owned()) && said.contains(&"thank".to_owned()),
+        "{said:?} in {t:?}"
+    );
+    for pair in words.windows(2) {
+        assert!(pair[0].start <= pair[1].start, "{words:?}");
+    }
+    for s in &t.segments {
+        for w in &s.words {
+            assert!(
+                w.start >= s.start - 0.01 && w.end <= s.end + 0.01 && w.start <= w.end,
+                "{w:?} in {s:?}"
+            );
+        }
+    }
+    let thank = words[said.iter().position(|w| w == "thank").unwrap()];
+    let morning = words[said.iter().position(|w| w == "morning").unwrap()];
+    assert!(
+        morning.start < first_len,
+        "{morning:?} (the first sentence lasts {first_len} s)"
+    );
+    assert!(
+        thank.start > first_len + 1.0,
+        "{thank:?} comes after the silence ({first_len} s + 1.5 s)"
+    );
+    // without asking, no words (no second pass)
+    let plain = model.transcript(&pcm, None).unwrap();
+    assert!(plain.segments.iter().all(|s| s.words.is_empty()));
 }

@@ -23,6 +23,7 @@ pub async fn transcribe(settings: ModelSettings, args: &RunArgs) -> anyhow::Resu
         language: None,
         translate: false,
         prompt: None,
+        words: false,
     });
     let mut events = runtime.schedule(&name, task).await?;
     let mut out = std::io::stdout().lock();

@@ -162,12 +162,12 @@ async fn the_openai_sdk_transcribes_on_a_local_model_and_through_a_provider() {
     assert_eq!(v["success"], false, "{v}");
 
     // every call logged; the local ones metered by seconds of audio, without the audio's bytes
-    let rows = common::logging::rows(h.gateway.base_url(), 19).await;
+    let rows = common::logging::rows(h.gateway.base_url(), 20).await;
     let local: Vec<&Value> = rows
         .iter()
         .filter(|r| r["provider"] == "local" && r["status"] == 200)
         .collect();
-    assert_eq!(local.len(), 14, "{rows:?}");
+    assert_eq!(local.len(), 15, "{rows:?}");
     for row in &local {
         let seconds = row["input_tokens"].as_i64().unwrap();
         assert!((2..=5).contains(&seconds), "{row}");

@@ -131,6 +131,15 @@ impl<'a> TranscriptionRequest<'a> {
             .map(str::trim)
     }
 
+    /// Every value of a repeated text field (`timestamp_granularities[]`).
+    pub fn fields<'s>(&'s self, name: &'s str) -> impl Iterator<Item = &'a str> + 's {
+        self.parts
+            .iter()
+            .filter(move |p| p.name == name)
+            .filter_map(|p| std::str::from_utf8(&self.body[p.span.clone()]).ok())
+            .map(str::trim)
+    }
+
     pub fn model(&self) -> &'a str {
         std::str::from_utf8(&self.body[self.parts[self.model].span.clone()])
             .map(str::trim)

@@ -228,6 +228,9 @@ struct Layer {
     audio_values: Rows,
 }
 
+/// Cross-attention scores kept for alignment: `[head][query][frame]`.
+pub type Scores = Vec<Vec<Vec<f32>>>;
+
 pub struct Decoder {
     embedding: Dense,
     positions: Vec<f32>,
@@ -236,6 +239,8 @@ pub struct Decoder {
     d: usize,
     /// Tokens already in the cache.
     len: usize,
+    /// The last token's hidden state (before the final norm).
+    last: Vec<f32>,
 }
 
 impl Decoder {
@@ -281,6 +286,7 @@ impl Decoder {
             ln: Norm::load(&vb.pp("layer_norm"), d)?,
             d,
             len: 0,
+            last: vec![0.0; d],
         })
     }
 
@@ -328,6 +334,41 @@ impl Decoder {
 
     /// Runs `tokens` after those already cached; the logits after the last one.
     pub fn step(&mut self, tokens: &[u32]) -> Result<Vec<f32>> {
+        self.run(tokens, None)?;
+        let mut y = vec![0f32; self.d];
+        self.ln.apply(&self.last, &mut y);
+        let mut logits = vec![0f32; self.embedding.outputs()];
+        self.embedding.apply(&y, &mut logits);
+        Ok(logits)
+    }
+
+    /// Runs `prefix`, then `tokens`, keeping for each query from the prefix's last token on the
+    /// cross-attention scores (scaled, before the softmax) of `heads` (layer, head):
+    /// `[head][query][frame]`. The cache is left holding the whole sequence.
+    pub fn cross_scores(
+        &mut self,
+        prefix: &[u32],
+        tokens: &[u32],
+        heads: &[(usize, usize)],
+    ) -> Result<Scores> {
+        self.restart();
+        let Some((&last, before)) = prefix.split_last() else {
+            candle_core::bail!("no prefix to align after")
+        };
+        self.run(before, None)?;
+        let mut kept = vec![Vec::with_capacity(tokens.len() + 1); heads.len()];
+        for &t in std::iter::once(&last).chain(tokens) {
+            self.run(&[t], Some((heads, &mut kept)))?;
+        }
+        Ok(kept)
+    }
+
+    /// The layers over `tokens`; `keep`: heads whose cross-attention scores to keep.
+    fn run(
+        &mut self,
+        tokens: &[u32],
+        mut keep: Option<(&[(usize, usize)], &mut Scores)>,
+    ) -> Result<()> {
         let d = self.d;
         if self.len + tokens.len() > self.max_tokens() {
             candle_core::bail!(
@@ -338,6 +379,7 @@ impl Decoder {
         let mut x = vec![0f32; d];
         let (mut y, mut a, mut b) = (vec![0f32; d], vec![0f32; d], vec![0f32; d]);
         let mut wide = vec![0f32; 4 * d];
+        let heads = self.layers.first().map_or(1, |l| l.keys.heads.len());
         for &token in tokens {
             let row = self.embedding.row(token as usize).ok_or_else(|| {
                 candle_core::Error::Msg(format!("token {token} is not in the vocabulary"))
@@ -346,7 +388,7 @@ impl Decoder {
             for ((x, e), p) in x.iter_mut().zip(&row).zip(pos) {
                 *x = e + p;
             }
-            for l in &mut self.layers {
+            for (li, l) in self.layers.iter_mut().enumerate() {
                 // self-attention over the cache and this token
                 l.ln1.apply(&x, &mut y);
                 l.q.apply(&y, &mut a);
@@ -360,6 +402,19 @@ impl Decoder {
                 // cross-attention over the audio
                 l.ln2.apply(&x, &mut y);
                 l.cq.apply(&y, &mut a);
+                if let Some((wanted, kept)) = keep.as_mut() {
+                    let hd = d / heads;
+                    let scale = (hd as f32).powf(-0.5);
+                    for (slot, _) in wanted.iter().enumerate().filter(|(_, w)| w.0 == li) {
+                        let h = wanted[slot].1;
+                        let q = &a[h * hd..(h + 1) * hd];
+                        let scores = l.audio_keys.heads[h]
+                            .chunks(hd)
+                            .map(|k| dot(q, k) * scale)
+                            .collect();
+                        kept[slot].push(scores);
+                    }
+                }
                 attend(&a, &l.audio_keys, &l.audio_values, &mut b);
                 l.co.apply(&b, &mut y);
                 x.iter_mut().zip(&y).for_each(|(x, y)| *x += y);
@@ -372,10 +427,8 @@ impl Decoder {
             }
             self.len += 1;
         }
-        self.ln.apply(&x, &mut y);
-        let mut logits = vec![0f32; self.embedding.outputs()];
-        self.embedding.apply(&y, &mut logits);
-        Ok(logits)
+        self.last = x;
+        Ok(())
     }
 }
 

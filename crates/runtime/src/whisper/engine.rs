@@ -88,6 +88,7 @@ fn run(mut model: WhisperModel, jobs: &Jobs<Job>) {
             language,
             translate,
             prompt,
+            words,
         } = job.task;
         let heard = crate::audio::decode(audio, format.as_deref(), MAX_SECONDS).and_then(|pcm| {
             let seconds = pcm.len().div_ceil(crate::audio::RATE as usize) as u64;
@@ -98,6 +99,7 @@ fn run(mut model: WhisperModel, jobs: &Jobs<Job>) {
                         language: language.as_deref(),
                         translate,
                         prompt: prompt.as_deref(),
+                        words,
                     },
                 )
                 .map(|t| (t, seconds))

@@ -15,6 +15,7 @@ mod engine;
 pub mod languages;
 pub mod mel;
 mod timestamps;
+pub mod words;
 
 pub use engine::WhisperEngine;
 
@@ -40,6 +41,8 @@ pub struct Options<'a> {
     /// English whatever is spoken.
     pub translate: bool,
     pub prompt: Option<&'a str>,
+    /// Each segment's words with their times (one more pass of the decoder a window).
+    pub words: bool,
 }
 
 /// What was said, its segments with their times, and how many tokens it took.
@@ -71,6 +74,36 @@ pub struct WhisperModel {
     /// `<|startofprev|>`: what precedes it is text the audio follows on from.
     start_of_prev: Option<u32>,
     rules: Rules,
+    /// The (layer, head) pairs whose cross-attention follows the audio (word timestamps).
+    alignment_heads: Vec<(usize, usize)>,
+}
+
+/// The checkpoint's `alignment_heads` (CTranslate2's config.json, Hugging Face's
+/// generation_config.json), else every head of the decoder's second half (OpenAI's default).
+fn alignment_heads(
+    dir: &Path,
+    config: &serde_json::Value,
+    layers: usize,
+    heads: usize,
+) -> Vec<(usize, usize)> {
+    let listed = |v: &serde_json::Value| -> Option<Vec<(usize, usize)>> {
+        v.get("alignment_heads")?
+            .as_array()?
+            .iter()
+            .map(|p| Some((p.get(0)?.as_u64()? as usize, p.get(1)?.as_u64()? as usize)))
+            .collect()
+    };
+    let generation = std::fs::read(dir.join("generation_config.json"))
+        .ok()
+        .and_then(|b| serde_json::from_slice::<serde_json::Value>(&b).ok());
+    listed(config)
+        .or_else(|| generation.as_ref().and_then(listed))
+        .filter(|h| !h.is_empty() && h.iter().all(|&(l, h)| l < layers && h < heads))
+        .unwrap_or_else(|| {
+            (layers / 2..layers)
+                .flat_map(|l| (0..heads).map(move |h| (l, h)))
+                .collect()
+        })
 }
 
 fn load_error(what: &str, e: impl std::fmt::Display) -> RuntimeError {
@@ -186,6 +219,12 @@ impl WhisperModel {
         suppress.dedup();
         let filters = mel::filters(config.num_mel_bins);
         let start_of_prev = tokenizer.token_to_id("<|startofprev|>");
+        let alignment_heads = alignment_heads(
+            dir,
+            &raw_config,
+            config.decoder_layers,
+            config.decoder_attention_heads,
+        );
         Ok(WhisperModel {
             model,
             decoder,
@@ -198,6 +237,7 @@ impl WhisperModel {
             transcribe_token,
             translate_token,
             start_of_prev,
+            alignment_heads,
             rules,
         })
     }
@@ -236,6 +276,7 @@ impl WhisperModel {
                 language,
                 translate,
                 prompt: None,
+                words: false,
             },
         )
     }
@@ -276,15 +317,44 @@ impl WhisperModel {
         while seek < content {
             let size = w::N_FRAMES.min(frames - seek);
             let window = mel.narrow(2, seek, size).map_err(engine)?;
-            // (not followed on from the windows before: without a KV cache in the decoder every
-            // context token is paid for again at each step)
+            // (not followed on from the windows before, as OpenAI's transcribe does by default:
+            // a window that lost its place would take the next ones with it)
             let (tokens, heard_in) = self.decode(&window, language, task, &context)?;
             detected = detected.or(heard_in);
             tokens_out += tokens.len();
             let offset = seek as f32 / rate;
             let heard = (content - seek).min(size) as f32 / rate;
             let (spans, done) = timestamps::spans(&self.rules, &tokens, heard);
+            // each text token's start, when words are asked for: `times[k]`, token k of the
+            // spans' text one after the other
+            let times = match options.words {
+                true => {
+                    let frames = (content - seek).min(size) / 2;
+                    self.token_times(&spans, heard_in.or(language), task, frames)?
+                }
+                false => Vec::new(),
+            };
+            let mut first = 0;
             for span in spans {
+                let words = match times.is_empty() {
+                    true => Vec::new(),
+                    false => {
+                        let text_of =
+                            |ids: &[u32]| self.tokenizer.decode(ids, true).unwrap_or_default();
+                        let split = words::split_words(&span.tokens, &text_of);
+                        let jump = &times[first..=first + span.tokens.len()];
+                        words::timed_words(split, jump)
+                            .into_iter()
+                            .filter(|w| w.start < heard)
+                            .map(|w| words::TimedWord {
+                                start: offset + w.start.max(span.start),
+                                end: offset + w.end.min(span.end.max(w.start)).min(heard),
+                                word: w.word,
+                            })
+                            .collect()
+                    }
+                };
+                first += span.tokens.len();
                 let text = self
                     .tokenizer
                     .decode(&span.tokens, true)
@@ -298,6 +368,7 @@ impl WhisperModel {
                     start: offset + span.start,
                     end: offset + span.end.min(heard),
                     text,
+                    words,
                 });
             }
             // always forward, at least a timestamp's worth
@@ -319,6 +390,36 @@ impl WhisperModel {
             tokens: tokens_out,
             language: language.unwrap_or_else(|| "en".to_owned()),
         })
+    }
+
+    /// When each text token of `spans` begins (seconds into the window), and when the text
+    /// ends (the last entry): the alignment heads' attention over the window's first `frames`
+    /// encoder frames, aligned by dynamic time warping (see [`words`]).
+    fn token_times(
+        &mut self,
+        spans: &[timestamps::Span],
+        language: Option<u32>,
+        task: Option<u32>,
+        frames: usize,
+    ) -> Result<Vec<f32>, RuntimeError> {
+        let text: Vec<u32> = spans
+            .iter()
+            .flat_map(|s| s.tokens.iter().copied())
+            .collect();
+        if text.is_empty() || frames == 0 {
+            return Ok(Vec::new());
+        }
+        let mut prefix = vec![self.sot];
+        if let (Some(l), Some(t)) = (language, task) {
+            prefix.extend([l, t]);
+        }
+        prefix.push(self.rules.no_timestamps);
+        let heads = self.alignment_heads.clone();
+        let scores = self
+            .decoder
+            .cross_scores(&prefix, &text, &heads)
+            .map_err(engine)?;
+        Ok(words::jump_times(&words::matrix(&scores, frames)))
     }
 
     /// The token of `language` (a code, `en`; or a name, `english`), when the model is

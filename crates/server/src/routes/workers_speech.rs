@@ -120,6 +120,11 @@ fn upload(model: &str, run: &SpeechRun, boundary: &str) -> Vec<u8> {
         )
         .as_bytes(),
     );
+    // Workers AI's Whisper answers each word's times
+    out.extend_from_slice(
+        format!("--{boundary}\r\nContent-Disposition: form-data; name=\"timestamp_granularities[]\"\r\n\r\nword\r\n")
+            .as_bytes(),
+    );
     for (name, value) in [("language", &run.language), ("prompt", &run.prompt)] {
         if let Some(v) = value {
             out.extend_from_slice(
@@ -202,9 +207,22 @@ pub(crate) async fn run(
                 start: s["start"].as_f64().unwrap_or(0.0) as f32,
                 end: s["end"].as_f64().unwrap_or(0.0) as f32,
                 text: s["text"].as_str().unwrap_or_default().to_owned(),
+                words: Vec::new(),
             })
             .collect();
         result["vtt"] = Value::from(switchyard_gateway::local::vtt(&segments));
+    }
+    // each word with its times, as Workers AI's Whisper gives them
+    let words: Vec<Value> = v["words"]
+        .as_array()
+        .map(|w| {
+            w.iter()
+                .map(|w| serde_json::json!({"word": w["word"], "start": w["start"], "end": w["end"]}))
+                .collect()
+        })
+        .unwrap_or_default();
+    if !speech.turbo {
+        result["words"] = Value::Array(words);
     }
     if speech.turbo {
         turbo_shape(&v, &mut result);
@@ -222,13 +240,27 @@ fn turbo_shape(v: &Value, result: &mut Value) {
         "language": code, "language_probability": null,
         "duration": duration, "duration_after_vad": duration,
     });
+    let words = v["words"].as_array().cloned().unwrap_or_default();
     let segments: Vec<Value> = v["segments"]
         .as_array()
         .map(|a| {
             a.iter()
                 .map(|s| {
+                    // the words said within the segment
+                    let (from, to) = (
+                        s["start"].as_f64().unwrap_or(0.0),
+                        s["end"].as_f64().unwrap_or(0.0),
+                    );
+                    let mine: Vec<&Value> = words
+                        .iter()
+                        .filter(|w| {
+                            w["start"]
+                                .as_f64()
+                                .is_some_and(|t| t >= from - 0.01 && t < to)
+                        })
+                        .collect();
                     serde_json::json!({"start": s["start"], "end": s["end"], "text": s["text"],
-                        "temperature": s["temperature"], "words": []})
+                        "temperature": s["temperature"], "words": mine})
                 })
                 .collect()
         })

@@ -1,6 +1,6 @@
 """Speech to text through the official `openai` SDK, changing only the base URL:
 `audio.transcriptions.create` with a local Whisper model (tiny.en, CTranslate2 layout) and with an
-OpenAI provider (mock), JSON and text answers, and the errors; Cloudflare's SDK running the same
+OpenAI provider (mock), JSON, text and word-timed answers, and the errors; Cloudflare's SDK running the same
 model through Workers AI's `ai.run`. Run by tests/speech.rs:
 argv[1] is the gateway, argv[2] a WAV file of espeak-ng saying "the quick brown fox jumps over
 the lazy dog", argv[3] the same as FLAC, argv[4] espeak-ng speaking Spanish, argv[5] asking to call Stella.
@@ -40,12 +40,19 @@ assert srt.startswith("1\n00:00:00,000 --> 00:00:0") and "lazy dog" in srt.lower
 with open(wav, "rb") as f:
     vtt = oa.audio.transcriptions.create(model="whisper", file=f, response_format="vtt")
 assert vtt.startswith("WEBVTT\n\n00:00:00.000 --> ") and "lazy dog" in vtt.lower(), vtt
-# what a local model cannot give is refused by name
+# word timestamps (verbose_json only): every word in order, "dog" last and late
+with open(wav, "rb") as f:
+    v = oa.audio.transcriptions.create(model="whisper", file=f, response_format="verbose_json",
+                                       timestamp_granularities=["word", "segment"])
+said = [w.word.lower().strip(".,") for w in v.words]
+assert said[-2:] == ["lazy", "dog"] and "quick" in said, v.words
+assert all(a.start <= b.start and a.start <= a.end for a, b in zip(v.words, v.words[1:])), v.words
+assert v.words[0].start < 0.6 and v.words[-1].start > 1.2, v.words
 try:
     with open(wav, "rb") as f:
-        oa.audio.transcriptions.create(model="whisper", file=f, response_format="verbose_json",
+        oa.audio.transcriptions.create(model="whisper", file=f, response_format="json",
                                        timestamp_granularities=["word"])
-    raise AssertionError("word timestamps need alignment")
+    raise AssertionError("word timestamps come with verbose_json")
 except openai.BadRequestError as e:
     assert e.param == "timestamp_granularities", e
 # not audio: a 400 that says so, and the model goes on
@@ -77,4 +84,5 @@ with open(wav, "rb") as f:
 result = cf.ai.run("@cf/openai/whisper-tiny-en", account_id="acct", audio=audio)
 assert "lazy dog" in result["text"].lower() and result["word_count"] >= 8, result
 assert result["vtt"].startswith("WEBVTT") and "-->" in result["vtt"], result
+assert [w["word"].lower().strip(".") for w in result["words"]][-1] == "dog", result["words"]
 print("speech: ok")
