@@ -113,13 +113,7 @@ async fn the_openai_sdk_makes_pngs_locally_and_through_a_provider() {
         "{v}"
     );
     v["result"]["image"] = json!("<base64 PNG>");
-    let golden = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/golden/workers_ai/text_to_image_json.json");
-    let text = serde_json::to_string_pretty(&v).unwrap() + "\n";
-    if std::env::var_os("UPDATE_GOLDEN").is_some() {
-        std::fs::write(&golden, &text).unwrap();
-    }
-    assert_eq!(text, std::fs::read_to_string(&golden).unwrap());
+    common::golden("text_to_image_json", &v);
     // refused in the envelope, by name
     let bad = h
         .post_json(

@@ -39,19 +39,6 @@ fn shape(v: &Value) -> Value {
     }
 }
 
-fn golden(name: &str, actual: &Value) {
-    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/golden/workers_ai")
-        .join(format!("{name}.json"));
-    let text = serde_json::to_string_pretty(actual).unwrap() + "\n";
-    if std::env::var_os("UPDATE_GOLDEN").is_some() {
-        std::fs::write(&path, &text).unwrap();
-    }
-    let expected = std::fs::read_to_string(&path)
-        .unwrap_or_else(|_| panic!("{} missing (UPDATE_GOLDEN=1)", path.display()));
-    assert_eq!(text, expected, "{}", path.display());
-}
-
 #[tokio::test]
 async fn rerank_and_classification_are_served_locally_and_forwarded() {
     let models = tempfile::tempdir().unwrap();
@@ -203,7 +190,7 @@ async fn rerank_and_classification_are_served_locally_and_forwarded() {
             .map(|r| r["index"].as_u64().unwrap())
             .collect();
         assert_eq!(ids, expect, "{v}");
-        golden("rerank", &shape(&v));
+        common::golden("rerank", &shape(&v));
     }
     let bad = h
         .post_json(
@@ -244,7 +231,7 @@ async fn rerank_and_classification_are_served_locally_and_forwarded() {
         .unwrap()
         .iter_mut()
         .for_each(|l| l["label"] = json!("<label>"));
-    golden("classify", &sorted);
+    common::golden("classify", &sorted);
     // the models are listed under Workers AI's task, with their schemas
     let listed = common::logging::get_json(&format!(
         "{}/ai/models/search?task=Text%20Classification",

@@ -167,15 +167,7 @@ impl CrossEncoder {
                 None => a.into(),
             })
             .collect();
-        let encodings = self
-            .tokenizer
-            .encode_batch(encoded, true)
-            .map_err(|e| RuntimeError::invalid("input", format!("cannot tokenize: {e}")))?;
-        let lens: Vec<usize> = encodings
-            .iter()
-            .map(|e| e.get_attention_mask().iter().filter(|&&m| m == 1).count())
-            .collect();
-        let seq = encodings.first().map_or(0, |e| e.get_ids().len());
+        let (encodings, lens, seq) = crate::embed::encode_padded(&self.tokenizer, encoded)?;
         let ids: Vec<u32> = encodings
             .iter()
             .flat_map(|e| e.get_ids().to_vec())

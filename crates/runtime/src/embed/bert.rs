@@ -137,15 +137,7 @@ impl Encoder {
 
     fn embed_batch(&self, texts: &[&str]) -> Result<(Vec<Vec<f32>>, Vec<u64>), RuntimeError> {
         let engine = |e: candle_core::Error| RuntimeError::engine(format!("embedding failed: {e}"));
-        let encodings = self
-            .tokenizer
-            .encode_batch(texts.to_vec(), true)
-            .map_err(|e| RuntimeError::invalid("input", format!("cannot tokenize: {e}")))?;
-        let lens: Vec<usize> = encodings
-            .iter()
-            .map(|e| e.get_attention_mask().iter().filter(|&&m| m == 1).count())
-            .collect();
-        let seq = encodings.first().map_or(0, |e| e.get_ids().len());
+        let (encodings, lens, seq) = encode_padded(&self.tokenizer, texts.to_vec())?;
         let flat = |f: &dyn Fn(&tokenizers::Encoding) -> &[u32]| -> Vec<u32> {
             encodings
                 .iter()
@@ -190,6 +182,23 @@ impl Encoder {
             .collect();
         Ok((vectors, lens.iter().map(|&n| n as u64).collect()))
     }
+}
+
+/// `inputs` tokenized as one batch padded to its longest: the encodings, each one's real length,
+/// and the padded length.
+pub(crate) fn encode_padded<'s, E: Into<tokenizers::EncodeInput<'s>> + Send>(
+    tokenizer: &Tokenizer,
+    inputs: Vec<E>,
+) -> Result<(Vec<tokenizers::Encoding>, Vec<usize>, usize), RuntimeError> {
+    let encodings = tokenizer
+        .encode_batch(inputs, true)
+        .map_err(|e| RuntimeError::invalid("input", format!("cannot tokenize: {e}")))?;
+    let lens: Vec<usize> = encodings
+        .iter()
+        .map(|e| e.get_attention_mask().iter().filter(|&&m| m == 1).count())
+        .collect();
+    let seq = encodings.first().map_or(0, |e| e.get_ids().len());
+    Ok((encodings, lens, seq))
 }
 
 /// One text's vector from its `width`-wide token rows (the first `len` are real): mean or CLS,

@@ -14,6 +14,7 @@ use crate::settings::ModelSettings;
 use crate::task::{Backend, Counts, Event, EventStream, Finish, Task};
 use crate::RuntimeError;
 
+pub(crate) use bert::encode_padded;
 pub use bert::{Encoder, Pooling};
 pub use static_vectors::StaticEmbedder;
 

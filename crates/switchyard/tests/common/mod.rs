@@ -82,6 +82,20 @@ pub async fn start_with(config: impl FnOnce(&MockUpstream) -> String) -> Harness
     }
 }
 
+/// Compares `actual` with `tests/golden/workers_ai/{name}.json` (`UPDATE_GOLDEN=1` rewrites it).
+pub fn golden(name: &str, actual: &serde_json::Value) {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/golden/workers_ai")
+        .join(format!("{name}.json"));
+    let text = serde_json::to_string_pretty(actual).unwrap() + "\n";
+    if std::env::var_os("UPDATE_GOLDEN").is_some() {
+        std::fs::write(&path, &text).unwrap();
+    }
+    let expected = std::fs::read_to_string(&path)
+        .unwrap_or_else(|_| panic!("{} missing (UPDATE_GOLDEN=1)", path.display()));
+    assert_eq!(text, expected, "{}", path.display());
+}
+
 pub fn chat(model: &str) -> serde_json::Value {
     serde_json::json!({"model": model, "messages": [{"role": "user", "content": "Say hello"}]})
 }
