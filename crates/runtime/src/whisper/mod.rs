@@ -23,7 +23,8 @@ use std::path::Path;
 
 use candle_core::{DType, Device, Tensor};
 use candle_nn::VarBuilder;
-use candle_transformers::models::whisper::{self as w, model::Whisper, Config};
+use candle_transformers::models::whisper::model::{AudioEncoder, Whisper};
+use candle_transformers::models::whisper::{self as w, Config};
 use tokenizers::Tokenizer;
 
 use self::timestamps::Rules;
@@ -58,7 +59,7 @@ pub struct Transcript {
 /// A loaded Whisper model with its tokenizer.
 pub struct WhisperModel {
     /// The encoder is candle-transformers'; decoding runs on [`decoder::Decoder`].
-    model: Whisper,
+    encoder: AudioEncoder,
     decoder: decoder::Decoder,
     config: Config,
     tokenizer: Tokenizer,
@@ -175,7 +176,10 @@ impl WhisperModel {
                 .map_err(|e| load_error("model.safetensors", e))?;
             (vb, config, half)
         };
-        let model = Whisper::load(&vb, config.clone()).map_err(|e| load_error("whisper", e))?;
+        // candle's encoder; its decoder is dropped here (ours decodes), so its weights are not
+        // held twice
+        let Whisper { encoder, .. } =
+            Whisper::load(&vb, config.clone()).map_err(|e| load_error("whisper", e))?;
         let decoder = decoder::Decoder::load(&vb, &config, half)
             .map_err(|e| load_error("whisper decoder", e))?;
         let tokenizer = Tokenizer::from_file(dir.join("tokenizer.json"))
@@ -226,7 +230,7 @@ impl WhisperModel {
             config.decoder_attention_heads,
         );
         Ok(WhisperModel {
-            model,
+            encoder,
             decoder,
             config,
             tokenizer,
@@ -457,7 +461,7 @@ impl WhisperModel {
         task: Option<u32>,
         context: &[u32],
     ) -> Result<(Vec<u32>, Option<u32>), RuntimeError> {
-        let features = self.model.encoder.forward(window, true).map_err(engine)?;
+        let features = self.encoder.forward(window, true).map_err(engine)?;
         self.decoder.start(&features).map_err(engine)?;
         let language = match (language, self.transcribe_token) {
             (_, None) => None,
