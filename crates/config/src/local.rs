@@ -437,3 +437,6 @@ pub(crate) fn prices(runtime: &RuntimeConfig) -> Vec<crate::PriceRow> {
         })
         .collect()
 }
+
+#[cfg(test)]
+mod tests;
