@@ -9,10 +9,6 @@ mod common;
 
 use serde_json::{json, Value};
 
-fn python() -> String {
-    std::env::var("SWITCHYARD_PYTHON").unwrap_or_else(|_| "python3".to_owned())
-}
-
 #[tokio::test]
 async fn the_openai_sdk_makes_pngs_locally_and_through_a_provider() {
     let models = tempfile::tempdir().unwrap();
@@ -29,20 +25,7 @@ async fn the_openai_sdk_makes_pngs_locally_and_through_a_provider() {
         )
     };
     let h = common::start_with(|mock| config(&mock.root_url())).await;
-    let script = format!("{}/tests/clients/images.py", env!("CARGO_MANIFEST_DIR"));
-    let out = tokio::process::Command::new(python())
-        .arg(script)
-        .arg(h.gateway.base_url())
-        .output()
-        .await
-        .expect("python3 runs (scripts/test.sh installs the SDKs)");
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success() && stdout.contains("images: ok"),
-        "{stdout}\n{}\n{}",
-        String::from_utf8_lossy(&out.stderr),
-        h.gateway.logs()
-    );
+    common::run_client(&h.gateway, "images.py", &[], "images: ok").await;
     let sent = h.mock.last_request().unwrap();
     assert_eq!(sent.path, "/v1/images/generations");
     assert_eq!(sent.json()["model"], "gpt-image-1");

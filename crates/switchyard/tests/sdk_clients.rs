@@ -5,36 +5,10 @@
 
 mod common;
 
-/// The Python that runs the SDKs (`SWITCHYARD_PYTHON`, else python3).
-fn python() -> String {
-    std::env::var("SWITCHYARD_PYTHON").unwrap_or_else(|_| "python3".to_owned())
-}
-
-/// Runs `tests/clients/{script}` against the gateway; it must exit 0 and print `done`.
-async fn run_client(gateway: &switchyard_testkit::Switchyard, script: &str, done: &str) {
-    let path = format!("{}/tests/clients/{script}", env!("CARGO_MANIFEST_DIR"));
-    let out = tokio::process::Command::new(python())
-        .arg(path)
-        .arg(gateway.base_url())
-        .output()
-        .await
-        .expect("python3 runs (scripts/test.sh installs the SDKs)");
-    let (stdout, stderr) = (
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr),
-    );
-    assert!(
-        out.status.success(),
-        "{stdout}\n{stderr}\n(the SDKs come from scripts/test.sh)\n{}",
-        gateway.logs()
-    );
-    assert!(stdout.contains(done), "{stdout}");
-}
-
 #[tokio::test]
 async fn openai_and_anthropic_sdks_work_by_changing_only_the_base_url() {
     let h = common::start_with(|mock| common::openai_and_anthropic(&mock.root_url())).await;
-    run_client(&h.gateway, "drop_in.py", "drop-in clients: ok").await;
+    common::run_client(&h.gateway, "drop_in.py", &[], "drop-in clients: ok").await;
     // the SDKs' keys never reached the providers
     for r in h.mock.requests() {
         let auth = [r.header("authorization"), r.header("x-api-key")];
@@ -51,7 +25,7 @@ async fn openai_and_anthropic_sdks_work_by_changing_only_the_base_url() {
 #[tokio::test]
 async fn an_openai_agents_sdk_agent_runs_its_tool_loop_through_the_gateway() {
     let h = common::start_with(|mock| common::openai_and_anthropic(&mock.root_url())).await;
-    run_client(&h.gateway, "agents_sdk.py", "agents sdk: ok").await;
+    common::run_client(&h.gateway, "agents_sdk.py", &[], "agents sdk: ok").await;
     // every model call of the loops went to a provider, none with the app's key
     let calls = h.mock.requests();
     assert!(calls.iter().any(|r| r.path == "/v1/responses"), "{calls:?}");
@@ -74,7 +48,7 @@ async fn langchain_chat_tools_structured_output_responses_and_embeddings_work() 
         )
     })
     .await;
-    run_client(&h.gateway, "langchain_client.py", "langchain: ok").await;
+    common::run_client(&h.gateway, "langchain_client.py", &[], "langchain: ok").await;
 }
 
 #[tokio::test]
@@ -91,7 +65,13 @@ async fn cloudflare_sdk_and_workers_ai_openai_endpoints_work_by_changing_only_th
         )
     })
     .await;
-    run_client(&h.gateway, "cloudflare_sdk.py", "cloudflare clients: ok").await;
+    common::run_client(
+        &h.gateway,
+        "cloudflare_sdk.py",
+        &[],
+        "cloudflare clients: ok",
+    )
+    .await;
     // AI Gateway's Workers AI provider path, with no provider named `workers-ai`: answered here
     let client = reqwest::Client::new();
     let run = client

@@ -9,10 +9,6 @@ use std::process::Command;
 
 use serde_json::Value;
 
-fn python() -> String {
-    std::env::var("SWITCHYARD_PYTHON").unwrap_or_else(|_| "python3".to_owned())
-}
-
 #[tokio::test]
 async fn the_openai_sdk_transcribes_on_a_local_model_and_through_a_provider() {
     let h = common::start_with(|mock| {
@@ -60,24 +56,8 @@ async fn the_openai_sdk_transcribes_on_a_local_model_and_through_a_provider() {
         .status()
         .expect("espeak-ng");
     assert!(ok.success());
-    let script = format!("{}/tests/clients/speech.py", env!("CARGO_MANIFEST_DIR"));
-    let out = tokio::process::Command::new(python())
-        .arg(script)
-        .arg(h.gateway.base_url())
-        .arg(&wav)
-        .arg(&flac)
-        .arg(&spanish)
-        .arg(&stella)
-        .output()
-        .await
-        .expect("python3 runs (scripts/test.sh installs the SDKs)");
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success() && stdout.contains("speech: ok"),
-        "{stdout}\n{}\n{}",
-        String::from_utf8_lossy(&out.stderr),
-        h.gateway.logs()
-    );
+    let args = [&wav, &flac, &spanish, &stella].map(|p| p.as_os_str());
+    common::run_client(&h.gateway, "speech.py", &args, "speech: ok").await;
     // the provider got the upload with its boundary, the model rewritten
     let sent = h.mock.last_request().unwrap();
     assert_eq!(sent.path, "/v1/audio/transcriptions");

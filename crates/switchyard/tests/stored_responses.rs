@@ -8,10 +8,6 @@ mod common;
 use serde_json::{json, Value};
 use switchyard_testkit::Switchyard;
 
-fn python() -> String {
-    std::env::var("SWITCHYARD_PYTHON").unwrap_or_else(|_| "python3".to_owned())
-}
-
 #[tokio::test]
 async fn the_openai_sdk_stores_continues_lists_and_deletes_responses_across_providers() {
     let h = common::start_with(|mock| {
@@ -21,23 +17,13 @@ async fn the_openai_sdk_stores_continues_lists_and_deletes_responses_across_prov
         )
     })
     .await;
-    let script = format!(
-        "{}/tests/clients/stored_responses.py",
-        env!("CARGO_MANIFEST_DIR")
-    );
-    let out = tokio::process::Command::new(python())
-        .arg(script)
-        .arg(h.gateway.base_url())
-        .output()
-        .await
-        .expect("python3 runs (scripts/test.sh installs the SDKs)");
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success() && stdout.contains("stored responses: ok"),
-        "{stdout}\n{}\n{}",
-        String::from_utf8_lossy(&out.stderr),
-        h.gateway.logs()
-    );
+    let stdout = common::run_client(
+        &h.gateway,
+        "stored_responses.py",
+        &[],
+        "stored responses: ok",
+    )
+    .await;
     // the continued turn reached Anthropic as the whole conversation, without the first
     // turn's instructions (they are not carried, as OpenAI's API does)
     let to_anthropic: Vec<Value> = h

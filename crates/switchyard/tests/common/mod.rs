@@ -82,6 +82,35 @@ pub async fn start_with(config: impl FnOnce(&MockUpstream) -> String) -> Harness
     }
 }
 
+/// Runs `tests/clients/{script}` (Python: `SWITCHYARD_PYTHON`, else python3) with the gateway's
+/// base URL and `args`; it must exit 0 and print `done`. What it printed comes back.
+pub async fn run_client(
+    gateway: &Switchyard,
+    script: &str,
+    args: &[&std::ffi::OsStr],
+    done: &str,
+) -> String {
+    let python = std::env::var("SWITCHYARD_PYTHON").unwrap_or_else(|_| "python3".to_owned());
+    let path = format!("{}/tests/clients/{script}", env!("CARGO_MANIFEST_DIR"));
+    let out = tokio::process::Command::new(python)
+        .arg(path)
+        .arg(gateway.base_url())
+        .args(args)
+        .output()
+        .await
+        .expect("python3 runs (scripts/test.sh installs the SDKs)");
+    let (stdout, stderr) = (
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr),
+    );
+    assert!(
+        out.status.success() && stdout.contains(done),
+        "{stdout}\n{stderr}\n(the SDKs come from scripts/test.sh)\n{}",
+        gateway.logs()
+    );
+    stdout.into_owned()
+}
+
 /// Compares `actual` with `tests/golden/workers_ai/{name}.json` (`UPDATE_GOLDEN=1` rewrites it).
 pub fn golden(name: &str, actual: &serde_json::Value) {
     let path = Path::new(env!("CARGO_MANIFEST_DIR"))
