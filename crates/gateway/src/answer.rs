@@ -45,7 +45,7 @@ impl From<TokenUsage> for switchyard_protocol::canonical::Usage {
 /// The token usage an answer reports, if it reports one.
 pub fn usage_of(api: ClientApi, stream: bool, body: &[u8]) -> Option<TokenUsage> {
     if api.is_speech() {
-        return transcription_usage(body);
+        return counted_usage(body);
     }
     if api == ClientApi::Responses {
         return openai::responses::usage_of(body, stream).map(TokenUsage::from);
@@ -54,8 +54,8 @@ pub fn usage_of(api: ClientApi, stream: bool, body: &[u8]) -> Option<TokenUsage>
         return rerank_usage(body);
     }
     if api == ClientApi::Images {
-        // gpt-image-1's (and local models') `usage`; DALL·E reports none
-        return transcription_usage(body);
+        // DALL·E reports none
+        return counted_usage(body);
     }
     if stream {
         let events = decode_stream(api, body)?;
@@ -107,9 +107,10 @@ fn rerank_usage(body: &[u8]) -> Option<TokenUsage> {
     })
 }
 
-/// A transcription's usage as OpenAI reports it: `{"type": "duration", "seconds"}` (Whisper:
-/// counted as seconds of audio in) or `{"type": "tokens", "input_tokens", "output_tokens"}`.
-fn transcription_usage(body: &[u8]) -> Option<TokenUsage> {
+/// A transcription's or image generation's usage as OpenAI reports it: `{"type": "duration",
+/// "seconds"}` (Whisper: counted as seconds of audio in) or `{"input_tokens", "output_tokens"}`
+/// (gpt-4o-transcribe, gpt-image-1; local image models: steps × 512² tiles).
+fn counted_usage(body: &[u8]) -> Option<TokenUsage> {
     #[derive(serde::Deserialize)]
     struct Answer {
         usage: Option<Usage>,

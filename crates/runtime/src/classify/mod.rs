@@ -28,6 +28,14 @@ struct Job {
 }
 
 impl Job {
+    /// How many texts (or pairs) it runs.
+    fn len(&self) -> usize {
+        match &self.work {
+            Work::Rerank { documents, .. } => documents.len(),
+            Work::Classify(texts) => texts.len(),
+        }
+    }
+
     /// The (text, pair) inputs it runs.
     fn inputs(&self) -> Vec<(&str, Option<&str>)> {
         match &self.work {
@@ -129,7 +137,7 @@ fn run(model: &CrossEncoder, jobs: &Jobs<Job>, batch: usize) {
         };
         let (mut logits, mut tokens) = (logits.into_iter(), tokens.into_iter());
         for job in &group {
-            let n = job.inputs().len();
+            let n = job.len();
             let mine: Vec<Vec<f32>> = logits.by_ref().take(n).collect();
             let input: u64 = tokens.by_ref().take(n).sum();
             let event = match job.work {

@@ -12,9 +12,11 @@ use crate::RuntimeError;
 
 /// What the answer needs from the request.
 pub(crate) struct RerankShape {
-    documents: Vec<String>,
+    /// How many documents were scored (what the request is metered by).
+    count: usize,
     top_n: usize,
-    return_documents: bool,
+    /// The documents, kept only when `return_documents` asks for them back.
+    documents: Option<Vec<String>>,
 }
 
 fn text_of(i: usize, d: &Value) -> Result<String, RuntimeError> {
@@ -57,9 +59,9 @@ pub(crate) fn rerank(body: &[u8]) -> Result<(Task, RerankShape), RuntimeError> {
         },
     };
     let shape = RerankShape {
-        documents: documents.clone(),
+        count: documents.len(),
         top_n,
-        return_documents: v["return_documents"].as_bool().unwrap_or(false),
+        documents: (v["return_documents"].as_bool() == Some(true)).then(|| documents.clone()),
     };
     let task = Task::Rerank(Rerank {
         query: query.to_owned(),
@@ -124,13 +126,13 @@ pub(crate) async fn rerank_answer(
         .take(shape.top_n)
         .map(|i| {
             let mut r = json!({"index": i, "relevance_score": scores[i]});
-            if shape.return_documents {
-                r["document"] = json!({"text": shape.documents[i]});
+            if let Some(text) = shape.documents.as_ref().and_then(|d| d.get(i)) {
+                r["document"] = json!({"text": text});
             }
             r
         })
         .collect();
-    let n = shape.documents.len();
+    let n = shape.count;
     Ok(json!({
         "id": id,
         "model": model,
