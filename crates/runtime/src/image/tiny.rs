@@ -1,8 +1,9 @@
 //! A Stable Diffusion model with the real architecture (CLIP text encoder, conditional UNet with
-//! cross-attention, KL autoencoder, DDIM scheduler) at toy sizes and random weights, written as
-//! a diffusers folder: what the tests and the benchmark's smoke run load when no small trained
-//! SD-family model is packaged. Images from it are noise, but of the asked size, and the same
-//! for the same seed.
+//! cross-attention, KL autoencoder, DDIM scheduler) and random weights, written as a diffusers
+//! folder: at toy sizes, what the tests load when no small trained SD-family model is packaged;
+//! at SD 1.5's sizes, what the benchmark runs against stable-diffusion.cpp and diffusers (each
+//! step costs what a trained model's does). Images from it are noise, but of the asked size,
+//! and the same for the same seed.
 
 use std::path::Path;
 
@@ -14,6 +15,60 @@ use serde_json::json;
 
 use super::clip::{ClipConfig, ClipText};
 
+/// Which sizes to write.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Sizes {
+    /// About 4 MB: 64×64 images by default, sides in multiples of 4.
+    Tiny,
+    /// Stable Diffusion 1.5's architecture (CLIP ViT-L/14 text encoder, 860M-parameter UNet,
+    /// the KL-f8 autoencoder), about 4.3 GB of f32: 512×512 by default.
+    Sd15,
+}
+
+struct Shape {
+    clip_hidden: usize,
+    clip_layers: usize,
+    clip_heads: usize,
+    clip_vocab: Option<usize>,
+    unet_channels: Vec<usize>,
+    unet_heads: usize,
+    layers_per_block: usize,
+    groups: usize,
+    vae_channels: Vec<usize>,
+    sample_size: usize,
+}
+
+impl Sizes {
+    fn shape(self) -> Shape {
+        match self {
+            Sizes::Tiny => Shape {
+                clip_hidden: 32,
+                clip_layers: 2,
+                clip_heads: 4,
+                clip_vocab: None,
+                unet_channels: vec![32, 64],
+                unet_heads: 4,
+                layers_per_block: 1,
+                groups: 8,
+                vae_channels: vec![32, 64],
+                sample_size: 32,
+            },
+            Sizes::Sd15 => Shape {
+                clip_hidden: 768,
+                clip_layers: 12,
+                clip_heads: 12,
+                clip_vocab: Some(49408),
+                unet_channels: vec![320, 640, 1280, 1280],
+                unet_heads: 8,
+                layers_per_block: 2,
+                groups: 32,
+                vae_channels: vec![128, 256, 512, 512],
+                sample_size: 64,
+            },
+        }
+    }
+}
+
 fn write(dir: &Path, file: &str, v: &serde_json::Value) -> candle_core::Result<()> {
     let path = dir.join(file);
     if let Some(parent) = path.parent() {
@@ -24,8 +79,14 @@ fn write(dir: &Path, file: &str, v: &serde_json::Value) -> candle_core::Result<(
     Ok(())
 }
 
-/// Writes the folder (about 4 MB): 64×64 images by default, sides in multiples of 4.
+/// Writes the tiny folder (about 4 MB): 64×64 images by default, sides in multiples of 4.
 pub fn write_tiny_model(dir: &Path) -> candle_core::Result<()> {
+    write_random_model(dir, Sizes::Tiny)
+}
+
+/// Writes a diffusers folder of the given sizes with random weights.
+pub fn write_random_model(dir: &Path, sizes: Sizes) -> candle_core::Result<()> {
+    let shape = sizes.shape();
     let device = Device::Cpu;
     // the tokenizer: CLIP's byte-level alphabet, each byte alone and ending a word, no merges
     let mut alphabet: Vec<char> = tokenizers::pre_tokenizers::byte_level::ByteLevel::alphabet()
@@ -45,7 +106,8 @@ pub fn write_tiny_model(dir: &Path) -> candle_core::Result<()> {
         let n = vocab.len();
         vocab.insert(special.into(), json!(n));
     }
-    let vocab_size = vocab.len();
+    // the full model's embedding table keeps CLIP's size, so other engines load the folder
+    let vocab_size = shape.clip_vocab.unwrap_or(vocab.len());
     write(
         dir,
         "tokenizer/vocab.json",
@@ -57,11 +119,19 @@ pub fn write_tiny_model(dir: &Path) -> candle_core::Result<()> {
         "tokenizer/special_tokens_map.json",
         &json!({"bos_token": "<|startoftext|>", "eos_token": "<|endoftext|>", "pad_token": "<|endoftext|>", "unk_token": "<|endoftext|>"}),
     )?;
+    write(
+        dir,
+        "tokenizer/tokenizer_config.json",
+        &json!({"tokenizer_class": "CLIPTokenizer", "model_max_length": 77,
+            "bos_token": "<|startoftext|>", "eos_token": "<|endoftext|>",
+            "pad_token": "<|endoftext|>", "unk_token": "<|endoftext|>"}),
+    )?;
 
-    let clip = json!({"architectures": ["CLIPTextModel"], "vocab_size": vocab_size, "hidden_size": 32,
-        "intermediate_size": 64, "num_hidden_layers": 2, "num_attention_heads": 4,
+    let clip = json!({"architectures": ["CLIPTextModel"], "vocab_size": vocab_size,
+        "hidden_size": shape.clip_hidden, "intermediate_size": 4 * shape.clip_hidden,
+        "num_hidden_layers": shape.clip_layers, "num_attention_heads": shape.clip_heads,
         "max_position_embeddings": 77, "hidden_act": "quick_gelu", "layer_norm_eps": 1e-5,
-        "projection_dim": 32});
+        "projection_dim": shape.clip_hidden});
     write(dir, "text_encoder/config.json", &clip)?;
     let map = VarMap::new();
     let config: ClipConfig = serde_json::from_value(clip).map_err(candle_core::Error::wrap)?;
@@ -71,11 +141,16 @@ pub fn write_tiny_model(dir: &Path) -> candle_core::Result<()> {
     )?;
     map.save(dir.join("text_encoder/model.safetensors"))?;
 
-    let unet = json!({"_class_name": "UNet2DConditionModel", "sample_size": 32,
-        "in_channels": 4, "out_channels": 4, "block_out_channels": [32, 64],
-        "down_block_types": ["CrossAttnDownBlock2D", "DownBlock2D"],
-        "up_block_types": ["UpBlock2D", "CrossAttnUpBlock2D"], "attention_head_dim": 4,
-        "cross_attention_dim": 32, "layers_per_block": 1, "norm_num_groups": 8, "norm_eps": 1e-5,
+    let blocks = shape.unet_channels.len();
+    let mut down = vec!["CrossAttnDownBlock2D"; blocks - 1];
+    down.push("DownBlock2D");
+    let mut up = vec!["CrossAttnUpBlock2D"; blocks - 1];
+    up.insert(0, "UpBlock2D");
+    let unet = json!({"_class_name": "UNet2DConditionModel", "sample_size": shape.sample_size,
+        "in_channels": 4, "out_channels": 4, "block_out_channels": shape.unet_channels,
+        "down_block_types": down, "up_block_types": up, "attention_head_dim": shape.unet_heads,
+        "cross_attention_dim": shape.clip_hidden, "layers_per_block": shape.layers_per_block,
+        "norm_num_groups": shape.groups, "norm_eps": 1e-5, "act_fn": "silu",
         "flip_sin_to_cos": true, "freq_shift": 0, "downsample_padding": 1,
         "mid_block_scale_factor": 1, "use_linear_projection": false});
     write(dir, "unet/config.json", &unet)?;
@@ -92,9 +167,13 @@ pub fn write_tiny_model(dir: &Path) -> candle_core::Result<()> {
     )?;
     map.save(dir.join("unet/diffusion_pytorch_model.safetensors"))?;
 
-    let vae = json!({"_class_name": "AutoencoderKL", "block_out_channels": [32, 64],
-        "layers_per_block": 1, "latent_channels": 4, "norm_num_groups": 8, "sample_size": 64,
-        "scaling_factor": 0.18215});
+    let vae_blocks = shape.vae_channels.len();
+    let vae = json!({"_class_name": "AutoencoderKL", "block_out_channels": shape.vae_channels,
+        "down_block_types": vec!["DownEncoderBlock2D"; vae_blocks],
+        "up_block_types": vec!["UpDecoderBlock2D"; vae_blocks], "in_channels": 3,
+        "out_channels": 3, "act_fn": "silu", "layers_per_block": shape.layers_per_block,
+        "latent_channels": 4, "norm_num_groups": shape.groups,
+        "sample_size": shape.sample_size * (1 << (vae_blocks - 1)), "scaling_factor": 0.18215});
     write(dir, "vae/config.json", &vae)?;
     let map = VarMap::new();
     AutoEncoderKL::new(
@@ -102,10 +181,10 @@ pub fn write_tiny_model(dir: &Path) -> candle_core::Result<()> {
         3,
         3,
         candle_transformers::models::stable_diffusion::vae::AutoEncoderKLConfig {
-            block_out_channels: vec![32, 64],
-            layers_per_block: 1,
+            block_out_channels: shape.vae_channels.clone(),
+            layers_per_block: shape.layers_per_block,
             latent_channels: 4,
-            norm_num_groups: 8,
+            norm_num_groups: shape.groups,
             use_quant_conv: true,
             use_post_quant_conv: true,
         },
