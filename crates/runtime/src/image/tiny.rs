@@ -9,11 +9,14 @@ use std::path::Path;
 
 use candle_core::{DType, Device};
 use candle_nn::{VarBuilder, VarMap};
-use candle_transformers::models::stable_diffusion::unet_2d::UNet2DConditionModel;
+use candle_transformers::models::stable_diffusion::unet_2d::{
+    BlockConfig, UNet2DConditionModel, UNet2DConditionModelConfig,
+};
 use candle_transformers::models::stable_diffusion::vae::AutoEncoderKL;
 use serde_json::json;
 
 use super::clip::{ClipConfig, ClipText};
+use super::pipeline::gaussian;
 
 /// Which sizes to write.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -67,6 +70,40 @@ impl Sizes {
             },
         }
     }
+}
+
+/// Saves `map` with its random initial values replaced by seeded ones, so every write of a
+/// folder is the same: matrices and kernels N(0, 1/fan-in); vectors left as initialised where
+/// constant (norms' ones and zeros), else N(0, 0.02²).
+fn save_seeded(map: &VarMap, seed: u64, path: &Path) -> candle_core::Result<()> {
+    {
+        let vars = map
+            .data()
+            .lock()
+            .map_err(|_| candle_core::Error::Msg("the weights' map is poisoned".into()))?;
+        let mut names: Vec<&String> = vars.keys().collect();
+        names.sort();
+        for (i, name) in names.into_iter().enumerate() {
+            let var = &vars[name];
+            let dims = var.dims().to_vec();
+            let n = var.elem_count();
+            let scale = if dims.len() >= 2 {
+                (n / dims[0].max(1)).max(1) as f32
+            } else {
+                let flat = var.as_tensor().flatten_all()?;
+                if flat.min(0)?.to_scalar::<f32>()? == flat.max(0)?.to_scalar::<f32>()? {
+                    continue;
+                }
+                2500.0
+            };
+            let values: Vec<f32> = gaussian(seed << 32 | i as u64, n)
+                .into_iter()
+                .map(|v| v / scale.sqrt())
+                .collect();
+            var.set(&candle_core::Tensor::from_vec(values, dims, &Device::Cpu)?)?;
+        }
+    }
+    map.save(path)
 }
 
 fn write(dir: &Path, file: &str, v: &serde_json::Value) -> candle_core::Result<()> {
@@ -139,7 +176,7 @@ pub fn write_random_model(dir: &Path, sizes: Sizes) -> candle_core::Result<()> {
         VarBuilder::from_varmap(&map, DType::F32, &device).pp("text_model"),
         &config,
     )?;
-    map.save(dir.join("text_encoder/model.safetensors"))?;
+    save_seeded(&map, 1, &dir.join("text_encoder/model.safetensors"))?;
 
     let blocks = shape.unet_channels.len();
     let mut down = vec!["CrossAttnDownBlock2D"; blocks - 1];
@@ -155,9 +192,30 @@ pub fn write_random_model(dir: &Path, sizes: Sizes) -> candle_core::Result<()> {
         "mid_block_scale_factor": 1, "use_linear_projection": false});
     write(dir, "unet/config.json", &unet)?;
     let map = VarMap::new();
-    let pipeline_dir = dir.to_path_buf();
-    let config = super::pipeline::unet_config(&pipeline_dir, &unet)
-        .map_err(|e| candle_core::Error::Msg(e.to_string()))?;
+    // candle's UNet names its weights as diffusers does: it writes the folder's
+    let config = UNet2DConditionModelConfig {
+        center_input_sample: false,
+        flip_sin_to_cos: true,
+        freq_shift: 0.0,
+        blocks: shape
+            .unet_channels
+            .iter()
+            .enumerate()
+            .map(|(i, &out_channels)| BlockConfig {
+                out_channels,
+                use_cross_attn: (i + 1 < blocks).then_some(1),
+                attention_head_dim: shape.unet_heads,
+            })
+            .collect(),
+        layers_per_block: shape.layers_per_block,
+        downsample_padding: 1,
+        mid_block_scale_factor: 1.0,
+        norm_num_groups: shape.groups,
+        norm_eps: 1e-5,
+        cross_attention_dim: shape.clip_hidden,
+        sliced_attention_size: None,
+        use_linear_projection: false,
+    };
     UNet2DConditionModel::new(
         VarBuilder::from_varmap(&map, DType::F32, &device),
         4,
@@ -165,7 +223,11 @@ pub fn write_random_model(dir: &Path, sizes: Sizes) -> candle_core::Result<()> {
         false,
         config,
     )?;
-    map.save(dir.join("unet/diffusion_pytorch_model.safetensors"))?;
+    save_seeded(
+        &map,
+        2,
+        &dir.join("unet/diffusion_pytorch_model.safetensors"),
+    )?;
 
     let vae_blocks = shape.vae_channels.len();
     let vae = json!({"_class_name": "AutoencoderKL", "block_out_channels": shape.vae_channels,
@@ -189,7 +251,11 @@ pub fn write_random_model(dir: &Path, sizes: Sizes) -> candle_core::Result<()> {
             use_post_quant_conv: true,
         },
     )?;
-    map.save(dir.join("vae/diffusion_pytorch_model.safetensors"))?;
+    save_seeded(
+        &map,
+        3,
+        &dir.join("vae/diffusion_pytorch_model.safetensors"),
+    )?;
 
     write(
         dir,

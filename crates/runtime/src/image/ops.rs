@@ -1,0 +1,667 @@
+//! The layers Stable Diffusion's UNet and autoencoder are built from, with fast CPU paths:
+//! convolution as im2col over bands of output rows (each row of the patch matrix a shifted
+//! copy of an input row) and one AVX-512 gemm per band written straight into the NCHW output;
+//! group normalisation in one pass per group with the SiLU that always follows fused in. On
+//! other devices they fall back to candle's operations. Candle's own CPU convolution gathers
+//! its patches one output pixel at a time, which took most of a 512×512 image's time.
+
+use candle_core::{CpuStorage, Module, Result, Storage, Tensor, D};
+use candle_nn::VarBuilder;
+use rayon::prelude::*;
+
+/// The patch matrix of one band is kept under this many floats (64 MB).
+const BAND_FLOATS: usize = 16 << 20;
+
+thread_local! {
+    /// The patch matrix, kept between convolutions on the model's thread: a fresh 64 MB each
+    /// time cost more in page faults than the copy into it.
+    static PATCHES: std::cell::RefCell<Vec<f32>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
+/// Runs `f` over a contiguous f32 CPU tensor's values; `None` on other devices and types.
+fn with_cpu_f32<R>(t: &Tensor, f: impl FnOnce(&[f32]) -> R) -> Option<R> {
+    let (storage, layout) = t.storage_and_layout();
+    match (&*storage, layout.contiguous_offsets()) {
+        (Storage::Cpu(CpuStorage::F32(v)), Some((start, end))) => Some(f(&v[start..end])),
+        _ => None,
+    }
+}
+
+fn parallelism() -> gemm::Parallelism {
+    match rayon::current_num_threads() {
+        0 | 1 => gemm::Parallelism::None,
+        n => gemm::Parallelism::Rayon(n),
+    }
+}
+
+/// A square-kernel 2-D convolution (`weight` `[out, in, k, k]`, `bias` `[out]`).
+pub struct Conv2d {
+    weight: Tensor,
+    bias: Tensor,
+    k: usize,
+    stride: usize,
+    padding: usize,
+}
+
+impl Conv2d {
+    pub fn load(
+        vb: VarBuilder,
+        c_in: usize,
+        c_out: usize,
+        k: usize,
+        stride: usize,
+        padding: usize,
+    ) -> Result<Self> {
+        Ok(Conv2d {
+            weight: vb.get((c_out, c_in, k, k), "weight")?.contiguous()?,
+            bias: vb.get(c_out, "bias")?,
+            k,
+            stride,
+            padding,
+        })
+    }
+
+    pub fn forward(&self, x: &Tensor) -> Result<Tensor> {
+        let x = x.contiguous()?;
+        let (b, c_in, h, w) = x.dims4()?;
+        let c_out = self.weight.dim(0)?;
+        let (k, s, p) = (self.k, self.stride, self.padding);
+        if h + 2 * p < k || w + 2 * p < k {
+            candle_core::bail!("conv2d: a {h}×{w} input is smaller than the {k}×{k} kernel");
+        }
+        let (ho, wo) = ((h + 2 * p - k) / s + 1, (w + 2 * p - k) / s + 1);
+        let out = with_cpu_f32(&x, |xs| {
+            with_cpu_f32(&self.weight, |weight| {
+                with_cpu_f32(&self.bias, |bias| {
+                    let geometry = Geometry {
+                        c_in,
+                        h,
+                        w,
+                        c_out,
+                        ho,
+                        wo,
+                        k,
+                        s,
+                        p,
+                    };
+                    let (size_in, size_out) = (c_in * h * w, c_out * ho * wo);
+                    let mut out = Vec::with_capacity(b * size_out);
+                    for i in 0..b {
+                        geometry.image(&xs[i * size_in..][..size_in], weight, bias, &mut out);
+                    }
+                    out
+                })
+            })
+        })
+        .flatten()
+        .flatten();
+        match out {
+            Some(out) => Tensor::from_vec(out, (b, c_out, ho, wo), x.device()),
+            None => {
+                let y = x.conv2d(&self.weight, p, s, 1, 1)?;
+                y.broadcast_add(&self.bias.reshape((1, c_out, 1, 1))?)
+            }
+        }
+    }
+}
+
+/// One convolution's sizes.
+struct Geometry {
+    c_in: usize,
+    h: usize,
+    w: usize,
+    c_out: usize,
+    ho: usize,
+    wo: usize,
+    k: usize,
+    s: usize,
+    p: usize,
+}
+
+impl Geometry {
+    /// One image `[c_in, h, w]` → `[c_out, ho, wo]`, appended to `out`.
+    fn image(&self, x: &[f32], weight: &[f32], bias: &[f32], out: &mut Vec<f32>) {
+        let Geometry {
+            c_in,
+            c_out,
+            ho,
+            wo,
+            k,
+            s,
+            p,
+            ..
+        } = *self;
+        let plane = ho * wo;
+        for &b in bias {
+            out.extend(std::iter::repeat_n(b, plane));
+        }
+        let start = out.len() - c_out * plane;
+        let out = &mut out[start..];
+        let depth = c_in * k * k;
+        if k == 1 && s == 1 && p == 0 {
+            // a 1×1 convolution is one product with the input as it is
+            self.gemm(weight, x, plane, depth, out);
+            return;
+        }
+        let rows = (BAND_FLOATS / (depth * wo).max(1)).clamp(1, ho);
+        PATCHES.with_borrow_mut(|col| self.bands(x, weight, out, rows, col));
+    }
+
+    /// The im2col bands of one image, in `col` (resized as needed).
+    fn bands(&self, x: &[f32], weight: &[f32], out: &mut [f32], rows: usize, col: &mut Vec<f32>) {
+        let Geometry {
+            h,
+            w,
+            ho,
+            wo,
+            k,
+            s,
+            p,
+            ..
+        } = *self;
+        let depth = self.c_in * k * k;
+        if col.len() < depth * rows * wo {
+            col.resize(depth * rows * wo, 0.0);
+        }
+        for y0 in (0..ho).step_by(rows) {
+            let band = rows.min(ho - y0);
+            let n = band * wo;
+            let col = &mut col[..depth * n];
+            col.par_chunks_mut(n).enumerate().for_each(|(r, dst)| {
+                let (ci, ky, kx) = (r / (k * k), r / k % k, r % k);
+                let channel = &x[ci * h * w..][..h * w];
+                for (dy, dst) in dst.chunks_mut(wo).enumerate() {
+                    let iy = (y0 + dy) * s + ky;
+                    if iy < p || iy - p >= h {
+                        dst.fill(0.0);
+                        continue;
+                    }
+                    let src = &channel[(iy - p) * w..][..w];
+                    if s == 1 {
+                        // output x reads input x + kx − p: a shifted copy, zeros at the edges
+                        let first = p.saturating_sub(kx).min(wo);
+                        let last = (w + p).saturating_sub(kx).clamp(first, wo);
+                        dst[..first].fill(0.0);
+                        dst[first..last].copy_from_slice(&src[first + kx - p..last + kx - p]);
+                        dst[last..].fill(0.0);
+                    } else {
+                        for (ox, v) in dst.iter_mut().enumerate() {
+                            let ix = ox * s + kx;
+                            *v = if ix < p || ix - p >= w {
+                                0.0
+                            } else {
+                                src[ix - p]
+                            };
+                        }
+                    }
+                }
+            });
+            self.gemm(weight, col, n, depth, &mut out[y0 * wo..]);
+        }
+    }
+
+    /// `out[c, j] += Σ_d weight[c, d] · col[d, j]` for `j < n`, `out`'s rows `ho·wo` apart.
+    fn gemm(&self, weight: &[f32], col: &[f32], n: usize, depth: usize, out: &mut [f32]) {
+        let plane = self.ho * self.wo;
+        matmul(
+            (out, View::rows(self.c_out, n, plane)),
+            (weight, View::rows(self.c_out, depth, depth)),
+            (col, View::rows(depth, n, n)),
+            true,
+            parallelism(),
+        );
+    }
+}
+
+/// Where a matrix lies in a slice: element `(i, j)` at `i·rs + j·cs`.
+#[derive(Debug, Clone, Copy)]
+pub struct View {
+    rows: usize,
+    cols: usize,
+    rs: usize,
+    cs: usize,
+}
+
+impl View {
+    /// Rows of contiguous elements, `rs` apart.
+    fn rows(rows: usize, cols: usize, rs: usize) -> Self {
+        View {
+            rows,
+            cols,
+            rs,
+            cs: 1,
+        }
+    }
+
+    /// The transpose of `rows × cols` stored as rows `rs` apart.
+    fn transposed(rows: usize, cols: usize, rs: usize) -> Self {
+        View {
+            rows,
+            cols,
+            rs: 1,
+            cs: rs,
+        }
+    }
+
+    fn within(&self, len: usize) -> bool {
+        self.rows == 0
+            || self.cols == 0
+            || (self.rows - 1) * self.rs + (self.cols - 1) * self.cs < len
+    }
+}
+
+/// `dst = [dst +] lhs · rhs` over strided views; does nothing (and says so) when the shapes
+/// disagree or a view reaches outside its slice.
+fn matmul(
+    dst: (&mut [f32], View),
+    lhs: (&[f32], View),
+    rhs: (&[f32], View),
+    accumulate: bool,
+    parallelism: gemm::Parallelism,
+) -> bool {
+    let ((dst, d), (lhs, l), (rhs, r)) = (dst, lhs, rhs);
+    // distinct destination elements: contiguous rows that do not overlap
+    let ok = d.rows == l.rows
+        && d.cols == r.cols
+        && l.cols == r.rows
+        && d.cs == 1
+        && d.rs >= d.cols
+        && d.within(dst.len())
+        && l.within(lhs.len())
+        && r.within(rhs.len());
+    if !ok {
+        return false;
+    }
+    if d.rows == 0 || d.cols == 0 {
+        return true;
+    }
+    #[expect(
+        unsafe_code,
+        reason = "gemm takes raw pointers and strides; `ok` checks that the shapes agree, that every element of the three views lies inside its slice, and that the destination's elements are distinct"
+    )]
+    // SAFETY: see the reason above; `dst` is borrowed mutably, the others shared, so the
+    // buffers are distinct.
+    unsafe {
+        gemm::gemm(
+            d.rows,
+            d.cols,
+            l.cols,
+            dst.as_mut_ptr(),
+            d.cs as isize,
+            d.rs as isize,
+            accumulate,
+            lhs.as_ptr(),
+            l.cs as isize,
+            l.rs as isize,
+            rhs.as_ptr(),
+            r.cs as isize,
+            r.rs as isize,
+            1.0f32,
+            1.0f32,
+            false,
+            false,
+            false,
+            parallelism,
+        );
+    }
+    true
+}
+
+/// Group normalisation over `[b, c, …]`, optionally followed by SiLU.
+pub struct GroupNorm {
+    weight: Tensor,
+    bias: Tensor,
+    groups: usize,
+    eps: f64,
+}
+
+impl GroupNorm {
+    pub fn load(vb: VarBuilder, groups: usize, channels: usize, eps: f64) -> Result<Self> {
+        if groups == 0 || !channels.is_multiple_of(groups) {
+            candle_core::bail!("group norm: {groups} groups do not divide {channels} channels");
+        }
+        Ok(GroupNorm {
+            weight: vb.get(channels, "weight")?,
+            bias: vb.get(channels, "bias")?,
+            groups,
+            eps,
+        })
+    }
+
+    pub fn forward(&self, x: &Tensor, silu: bool) -> Result<Tensor> {
+        let x = x.contiguous()?;
+        let dims = x.dims().to_vec();
+        let (b, c) = (dims[0], dims[1]);
+        let spatial: usize = dims[2..].iter().product();
+        let per_group = c / self.groups * spatial;
+        let out = with_cpu_f32(&x, |xs| {
+            with_cpu_f32(&self.weight, |gamma| {
+                with_cpu_f32(&self.bias, |beta| {
+                    let mut out = vec![0f32; xs.len()];
+                    out.par_chunks_mut(per_group)
+                        .zip(xs.par_chunks(per_group))
+                        .enumerate()
+                        .for_each(|(i, (dst, src))| {
+                            let first = (i % self.groups) * (c / self.groups);
+                            self.normalise(
+                                src,
+                                dst,
+                                spatial,
+                                &gamma[first..],
+                                &beta[first..],
+                                silu,
+                            );
+                        });
+                    out
+                })
+            })
+        })
+        .flatten()
+        .flatten();
+        match out {
+            Some(out) => Tensor::from_vec(out, dims, x.device()),
+            None => {
+                let norm = candle_nn::GroupNorm::new(
+                    self.weight.clone(),
+                    self.bias.clone(),
+                    c,
+                    self.groups,
+                    self.eps,
+                )?;
+                let y = norm.forward(&x.reshape((b, c, spatial))?)?.reshape(dims)?;
+                if silu {
+                    candle_nn::ops::silu(&y)
+                } else {
+                    Ok(y)
+                }
+            }
+        }
+    }
+
+    /// One group: its channels' values, `spatial` each, in `src`.
+    fn normalise(
+        &self,
+        src: &[f32],
+        dst: &mut [f32],
+        spatial: usize,
+        gamma: &[f32],
+        beta: &[f32],
+        silu_after: bool,
+    ) {
+        let n = src.len() as f64;
+        let mean = src.iter().map(|&v| f64::from(v)).sum::<f64>() / n;
+        let var = src
+            .iter()
+            .map(|&v| (f64::from(v) - mean).powi(2))
+            .sum::<f64>()
+            / n;
+        let inv = 1.0 / (var + self.eps).sqrt();
+        for ((dst, src), (&g, &b)) in dst
+            .chunks_mut(spatial)
+            .zip(src.chunks(spatial))
+            .zip(gamma.iter().zip(beta))
+        {
+            let scale = (f64::from(g) * inv) as f32;
+            let shift = (f64::from(b) - mean * f64::from(g) * inv) as f32;
+            if silu_after {
+                for (d, &s) in dst.iter_mut().zip(src) {
+                    *d = silu(s * scale + shift);
+                }
+            } else {
+                for (d, &s) in dst.iter_mut().zip(src) {
+                    *d = s * scale + shift;
+                }
+            }
+        }
+    }
+}
+
+/// diffusers' `ResnetBlock2D`: norm, SiLU, 3×3 conv, (+ the time embedding's projection),
+/// norm, SiLU, 3×3 conv, plus the input (through a 1×1 conv where the widths differ).
+pub struct ResnetBlock {
+    norm1: GroupNorm,
+    conv1: Conv2d,
+    time: Option<candle_nn::Linear>,
+    norm2: GroupNorm,
+    conv2: Conv2d,
+    shortcut: Option<Conv2d>,
+    scale: f64,
+}
+
+impl ResnetBlock {
+    /// `time`: the time embedding's width (the UNet's blocks; none in the autoencoder).
+    pub fn load(
+        vb: VarBuilder,
+        c_in: usize,
+        c_out: usize,
+        time: Option<usize>,
+        groups: usize,
+        eps: f64,
+        scale: f64,
+    ) -> Result<Self> {
+        Ok(ResnetBlock {
+            norm1: GroupNorm::load(vb.pp("norm1"), groups, c_in, eps)?,
+            conv1: Conv2d::load(vb.pp("conv1"), c_in, c_out, 3, 1, 1)?,
+            time: time
+                .map(|t| candle_nn::linear(t, c_out, vb.pp("time_emb_proj")))
+                .transpose()?,
+            norm2: GroupNorm::load(vb.pp("norm2"), groups, c_out, eps)?,
+            conv2: Conv2d::load(vb.pp("conv2"), c_out, c_out, 3, 1, 1)?,
+            shortcut: (c_in != c_out)
+                .then(|| Conv2d::load(vb.pp("conv_shortcut"), c_in, c_out, 1, 1, 0))
+                .transpose()?,
+            scale,
+        })
+    }
+
+    /// `temb`: the SiLU of the time embedding, `[b, t]`.
+    pub fn forward(&self, x: &Tensor, temb: Option<&Tensor>) -> Result<Tensor> {
+        let mut h = self.conv1.forward(&self.norm1.forward(x, true)?)?;
+        if let (Some(proj), Some(temb)) = (&self.time, temb) {
+            h = h.broadcast_add(
+                &proj
+                    .forward(temb)?
+                    .unsqueeze(D::Minus1)?
+                    .unsqueeze(D::Minus1)?,
+            )?;
+        }
+        let h = self.conv2.forward(&self.norm2.forward(&h, true)?)?;
+        let skip = match &self.shortcut {
+            Some(conv) => conv.forward(x)?,
+            None => x.clone(),
+        };
+        let y = (skip + h)?;
+        if self.scale == 1.0 {
+            Ok(y)
+        } else {
+            y / self.scale
+        }
+    }
+}
+
+/// Nearest-neighbour 2× upsampling then a 3×3 convolution.
+pub struct Upsample(Conv2d);
+
+impl Upsample {
+    pub fn load(vb: VarBuilder, channels: usize) -> Result<Self> {
+        Ok(Upsample(Conv2d::load(
+            vb.pp("conv"),
+            channels,
+            channels,
+            3,
+            1,
+            1,
+        )?))
+    }
+
+    /// `size`: the output's size where it is not twice the input's (odd sizes).
+    pub fn forward(&self, x: &Tensor, size: Option<(usize, usize)>) -> Result<Tensor> {
+        let (_, _, h, w) = x.dims4()?;
+        let (ho, wo) = size.unwrap_or((2 * h, 2 * w));
+        self.0.forward(&x.upsample_nearest2d(ho, wo)?)
+    }
+}
+
+/// Queries per attention task: a task's scores (this many rows of keys) stay in cache.
+const QUERY_BLOCK: usize = 64;
+
+/// Multi-head scaled dot-product attention: `q` `[b, n, heads·d]` over keys and values
+/// `[b, m, heads·d]` → `[b, n, heads·d]`. On the CPU in blocks of queries, each head's
+/// scores for a block computed, softmaxed and applied at once (never all `n × m` of them), the
+/// heads read and written in place (no transposes).
+pub fn attention_heads(q: &Tensor, k: &Tensor, v: &Tensor, heads: usize) -> Result<Tensor> {
+    let (q, k, v) = (q.contiguous()?, k.contiguous()?, v.contiguous()?);
+    let (b, n, width) = q.dims3()?;
+    let m = k.dim(1)?;
+    if heads == 0
+        || !width.is_multiple_of(heads)
+        || k.dims3()? != (b, m, width)
+        || v.dims3()? != (b, m, width)
+    {
+        candle_core::bail!(
+            "attention: q {:?}, k {:?}, v {:?} for {heads} heads",
+            q.dims(),
+            k.dims(),
+            v.dims()
+        );
+    }
+    let d = width / heads;
+    let scale = (d as f32).powf(-0.5);
+    let out = with_cpu_f32(&q, |qs| {
+        with_cpu_f32(&k, |ks| {
+            with_cpu_f32(&v, |vs| {
+                let mut out = vec![0f32; b * n * width];
+                let fine = out.par_chunks_mut(n * width).enumerate().all(|(bi, out)| {
+                    let (qs, ks, vs) = (
+                        &qs[bi * n * width..],
+                        &ks[bi * m * width..],
+                        &vs[bi * m * width..],
+                    );
+                    out.par_chunks_mut(QUERY_BLOCK * width)
+                        .enumerate()
+                        .all(|(block, out)| {
+                            let rows = out.len() / width;
+                            let qs = &qs[block * QUERY_BLOCK * width..];
+                            let mut scores = vec![0f32; rows * m];
+                            (0..heads).all(|h| {
+                                let at = h * d;
+                                let done = matmul(
+                                    (&mut scores, View::rows(rows, m, m)),
+                                    (&qs[at..], View::rows(rows, d, width)),
+                                    (&ks[at..], View::transposed(d, m, width)),
+                                    false,
+                                    gemm::Parallelism::None,
+                                );
+                                scores.chunks_mut(m).for_each(|row| softmax(row, scale));
+                                done && matmul(
+                                    (&mut out[at..], View::rows(rows, d, width)),
+                                    (&scores, View::rows(rows, m, m)),
+                                    (&vs[at..], View::rows(m, d, width)),
+                                    false,
+                                    gemm::Parallelism::None,
+                                )
+                            })
+                        })
+                });
+                fine.then_some(out)
+            })
+        })
+    })
+    .flatten()
+    .flatten();
+    match out {
+        Some(Some(out)) => Tensor::from_vec(out, (b, n, width), q.device()),
+        Some(None) => candle_core::bail!("attention: the shapes did not fit the kernel"),
+        None => {
+            // other devices: heads as a batch dimension
+            let split = |t: &Tensor, len: usize| {
+                t.reshape((b, len, heads, d))?.transpose(1, 2)?.contiguous()
+            };
+            let (qh, kh, vh) = (split(&q, n)?, split(&k, m)?, split(&v, m)?);
+            let scores = (qh.matmul(&kh.t()?)? * f64::from(scale))?;
+            let mixed = candle_nn::ops::softmax_last_dim(&scores)?.matmul(&vh)?;
+            mixed.transpose(1, 2)?.reshape((b, n, width))
+        }
+    }
+}
+
+/// `row = softmax(row · scale)`, in place.
+fn softmax(row: &mut [f32], scale: f32) {
+    let max = row.iter().fold(f32::NEG_INFINITY, |a, &b| a.max(b));
+    row.iter_mut().for_each(|v| *v = exp((*v - max) * scale));
+    let inv = 1.0 / sum(row);
+    row.iter_mut().for_each(|v| *v *= inv);
+}
+
+/// Σ values, in eight lanes so the loop vectorises.
+fn sum(values: &[f32]) -> f32 {
+    let mut lanes = [0f32; 8];
+    let chunks = values.chunks_exact(8);
+    let tail: f32 = chunks.remainder().iter().sum();
+    for c in chunks {
+        for (l, v) in lanes.iter_mut().zip(c) {
+            *l += v;
+        }
+    }
+    lanes.iter().sum::<f32>() + tail
+}
+
+/// eˣ as 2ⁿ·p(r) (r = x − n·ln 2, |r| ≤ ln 2 / 2, p of degree 6: relative error about 2e-7),
+/// without branches or a library call so loops over it vectorise; x is clamped to
+/// −87‥88, where f32 keeps normal numbers.
+#[inline]
+pub fn exp(x: f32) -> f32 {
+    const LN2_HI: f32 = 0.693_359_4;
+    const LN2_LO: f32 = -2.121_944_4e-4;
+    let x = x.clamp(-87.0, 88.0);
+    let n = (x * std::f32::consts::LOG2_E + 0.5).floor();
+    let r = n.mul_add(-LN2_LO, n.mul_add(-LN2_HI, x));
+    let mut p: f32 = 1.0 / 720.0;
+    p = p.mul_add(r, 1.0 / 120.0);
+    p = p.mul_add(r, 1.0 / 24.0);
+    p = p.mul_add(r, 1.0 / 6.0);
+    p = p.mul_add(r, 0.5);
+    p = p.mul_add(r, 1.0);
+    p = p.mul_add(r, 1.0);
+    // n + 127 is 1‥254 after the clamp: a normal number's exponent
+    p * f32::from_bits(((n as i32 + 127) as u32) << 23)
+}
+
+/// SiLU, x·σ(x).
+#[inline]
+fn silu(x: f32) -> f32 {
+    x / (1.0 + exp(-x))
+}
+
+/// diffusers' GEGLU after its projection: the last dimension's first half times the GELU
+/// (exact, erf) of its second half.
+pub fn geglu(projected: &Tensor) -> Result<Tensor> {
+    let projected = projected.contiguous()?;
+    let mut dims = projected.dims().to_vec();
+    let Some(last) = dims.last_mut() else {
+        candle_core::bail!("geglu: a scalar");
+    };
+    let half = *last / 2;
+    *last = half;
+    let out = with_cpu_f32(&projected, |xs| {
+        let mut out = vec![0f32; xs.len() / 2];
+        out.par_chunks_mut(half.max(1) * 64)
+            .zip(xs.par_chunks(2 * half.max(1) * 64))
+            .for_each(|(out, xs)| {
+                for (out, row) in out.chunks_mut(half).zip(xs.chunks(2 * half)) {
+                    let (hidden, gate) = row.split_at(half);
+                    for ((o, &h), &g) in out.iter_mut().zip(hidden).zip(gate) {
+                        *o = h * crate::embed::cpu_bert::kernels::gelu_erf(g);
+                    }
+                }
+            });
+        out
+    });
+    match out {
+        Some(out) => Tensor::from_vec(out, dims, projected.device()),
+        None => {
+            let hidden = projected.narrow(D::Minus1, 0, half)?;
+            hidden * projected.narrow(D::Minus1, half, half)?.gelu_erf()?
+        }
+    }
+}
