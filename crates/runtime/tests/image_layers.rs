@@ -1,18 +1,19 @@
 //! The image pipeline's own layers against references on the same weights: convolution (1×1,
-//! 3×3, stride 2, and inputs large enough to run in bands of rows), group norm with and without
-//! SiLU and GEGLU against candle's operations, blocked multi-head attention against the plain
-//! softmax(QKᵀ)V, and the whole UNet and autoencoder decoder against diffusers' outputs on the
-//! seeded tiny model (`golden/sd_reference.json`; candle's own UNet does not match diffusers
-//! on it).
+//! 3×3, stride 2, and inputs large enough to run in bands of rows), group norm with and
+//! without SiLU, linear layers and GEGLU against candle's operations, blocked multi-head
+//! attention against the plain softmax(QKᵀ)V, and the whole UNet and autoencoder decoder
+//! against diffusers' outputs on the seeded tiny model (`golden/sd_reference.json`; candle's
+//! own UNet does not match diffusers on it).
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use std::collections::HashMap;
 
 use candle_core::{DType, Device, Module, Tensor};
 use candle_nn::VarBuilder;
-use switchyard_runtime::image::ops::{attention_heads, geglu, Conv2d, GroupNorm};
+use switchyard_runtime::image::ops::{Conv2d, GroupNorm};
 use switchyard_runtime::image::pipeline::gaussian;
 use switchyard_runtime::image::tiny::write_tiny_model;
+use switchyard_runtime::image::tokens::{attention_heads, geglu, Linear};
 use switchyard_runtime::image::unet::{Level, Unet, UnetConfig};
 use switchyard_runtime::image::vae::{Decoder, VaeConfig};
 
@@ -112,6 +113,30 @@ fn group_norm_matches_candle_with_and_without_silu() {
     assert!(relative_error(&ours.forward(&x, false).unwrap(), &reference) < 1e-5);
     let silu = candle_nn::ops::silu(&reference).unwrap();
     assert!(relative_error(&ours.forward(&x, true).unwrap(), &silu) < 1e-5);
+}
+
+#[test]
+fn linear_matches_candle_with_and_without_bias() {
+    let cpu = Device::Cpu;
+    let weight = Tensor::randn(0f32, 1.0, (6, 10), &cpu).unwrap();
+    let bias = Tensor::randn(0f32, 1.0, 6, &cpu).unwrap();
+    let x = Tensor::randn(0f32, 1.0, (2, 5, 10), &cpu).unwrap();
+    let vb = weights(vec![("weight", weight.clone()), ("bias", bias.clone())]);
+    for with_bias in [true, false] {
+        let ours = Linear::load(vb.clone(), 10, 6, with_bias)
+            .unwrap()
+            .forward(&x)
+            .unwrap();
+        let reference = candle_nn::Linear::new(weight.clone(), with_bias.then(|| bias.clone()))
+            .forward(&x)
+            .unwrap();
+        let e = relative_error(&ours, &reference);
+        assert!(e < 1e-5, "bias {with_bias}: relative error {e}");
+    }
+    assert!(Linear::load(vb, 10, 6, true)
+        .unwrap()
+        .forward(&Tensor::zeros((2, 9), DType::F32, &cpu).unwrap())
+        .is_err());
 }
 
 #[test]

@@ -9,6 +9,7 @@ pub mod clip;
 pub mod ops;
 pub mod pipeline;
 pub mod tiny;
+pub mod tokens;
 pub mod unet;
 pub mod vae;
 

@@ -1,25 +1,28 @@
-//! The layers Stable Diffusion's UNet and autoencoder are built from, with fast CPU paths:
-//! convolution as im2col over bands of output rows (each row of the patch matrix a shifted
-//! copy of an input row) and one AVX-512 gemm per band written straight into the NCHW output;
-//! group normalisation in one pass per group with the SiLU that always follows fused in. On
-//! other devices they fall back to candle's operations. Candle's own CPU convolution gathers
-//! its patches one output pixel at a time, which took most of a 512×512 image's time.
+//! The feature-map layers Stable Diffusion's UNet and autoencoder are built from, with fast
+//! CPU paths: convolution as im2col over bands of output rows (each row of the patch matrix a
+//! shifted copy of an input row) and one AVX-512 gemm per band written straight into the NCHW
+//! output; group normalisation in one pass per group with the SiLU that always follows fused
+//! in; and the plumbing the token layers (`tokens`) share: a bounds-checked strided gemm and a
+//! vectorising exp. On other devices they fall back to candle's operations. Candle's own CPU
+//! convolution gathers its patches one output pixel at a time, which took most of a 512×512
+//! image's time.
 
 use candle_core::{CpuStorage, Module, Result, Storage, Tensor, D};
 use candle_nn::VarBuilder;
 use rayon::prelude::*;
 
-/// The patch matrix of one band is kept under this many floats (64 MB).
-const BAND_FLOATS: usize = 16 << 20;
+/// The patch matrix of one band is kept under this many floats (16 MB; smaller bands made
+/// the products slower, larger ones no faster).
+const BAND_FLOATS: usize = 4 << 20;
 
 thread_local! {
-    /// The patch matrix, kept between convolutions on the model's thread: a fresh 64 MB each
+    /// The patch matrix, kept between convolutions on the model's thread: a fresh 16 MB each
     /// time cost more in page faults than the copy into it.
     static PATCHES: std::cell::RefCell<Vec<f32>> = const { std::cell::RefCell::new(Vec::new()) };
 }
 
 /// Runs `f` over a contiguous f32 CPU tensor's values; `None` on other devices and types.
-fn with_cpu_f32<R>(t: &Tensor, f: impl FnOnce(&[f32]) -> R) -> Option<R> {
+pub(super) fn with_cpu_f32<R>(t: &Tensor, f: impl FnOnce(&[f32]) -> R) -> Option<R> {
     let (storage, layout) = t.storage_and_layout();
     match (&*storage, layout.contiguous_offsets()) {
         (Storage::Cpu(CpuStorage::F32(v)), Some((start, end))) => Some(f(&v[start..end])),
@@ -27,7 +30,7 @@ fn with_cpu_f32<R>(t: &Tensor, f: impl FnOnce(&[f32]) -> R) -> Option<R> {
     }
 }
 
-fn parallelism() -> gemm::Parallelism {
+pub(super) fn parallelism() -> gemm::Parallelism {
     match rayon::current_num_threads() {
         0 | 1 => gemm::Parallelism::None,
         n => gemm::Parallelism::Rayon(n),
@@ -224,7 +227,7 @@ pub struct View {
 
 impl View {
     /// Rows of contiguous elements, `rs` apart.
-    fn rows(rows: usize, cols: usize, rs: usize) -> Self {
+    pub(super) fn rows(rows: usize, cols: usize, rs: usize) -> Self {
         View {
             rows,
             cols,
@@ -234,7 +237,7 @@ impl View {
     }
 
     /// The transpose of `rows × cols` stored as rows `rs` apart.
-    fn transposed(rows: usize, cols: usize, rs: usize) -> Self {
+    pub(super) fn transposed(rows: usize, cols: usize, rs: usize) -> Self {
         View {
             rows,
             cols,
@@ -252,7 +255,7 @@ impl View {
 
 /// `dst = [dst +] lhs · rhs` over strided views; does nothing (and says so) when the shapes
 /// disagree or a view reaches outside its slice.
-fn matmul(
+pub(super) fn matmul(
     dst: (&mut [f32], View),
     lhs: (&[f32], View),
     rhs: (&[f32], View),
@@ -502,99 +505,8 @@ impl Upsample {
     }
 }
 
-/// Queries per attention task: a task's scores (this many rows of keys) stay in cache.
-const QUERY_BLOCK: usize = 64;
-
-/// Multi-head scaled dot-product attention: `q` `[b, n, heads·d]` over keys and values
-/// `[b, m, heads·d]` → `[b, n, heads·d]`. On the CPU in blocks of queries, each head's
-/// scores for a block computed, softmaxed and applied at once (never all `n × m` of them), the
-/// heads read and written in place (no transposes).
-pub fn attention_heads(q: &Tensor, k: &Tensor, v: &Tensor, heads: usize) -> Result<Tensor> {
-    let (q, k, v) = (q.contiguous()?, k.contiguous()?, v.contiguous()?);
-    let (b, n, width) = q.dims3()?;
-    let m = k.dim(1)?;
-    if heads == 0
-        || !width.is_multiple_of(heads)
-        || k.dims3()? != (b, m, width)
-        || v.dims3()? != (b, m, width)
-    {
-        candle_core::bail!(
-            "attention: q {:?}, k {:?}, v {:?} for {heads} heads",
-            q.dims(),
-            k.dims(),
-            v.dims()
-        );
-    }
-    let d = width / heads;
-    let scale = (d as f32).powf(-0.5);
-    let out = with_cpu_f32(&q, |qs| {
-        with_cpu_f32(&k, |ks| {
-            with_cpu_f32(&v, |vs| {
-                let mut out = vec![0f32; b * n * width];
-                let fine = out.par_chunks_mut(n * width).enumerate().all(|(bi, out)| {
-                    let (qs, ks, vs) = (
-                        &qs[bi * n * width..],
-                        &ks[bi * m * width..],
-                        &vs[bi * m * width..],
-                    );
-                    out.par_chunks_mut(QUERY_BLOCK * width)
-                        .enumerate()
-                        .all(|(block, out)| {
-                            let rows = out.len() / width;
-                            let qs = &qs[block * QUERY_BLOCK * width..];
-                            let mut scores = vec![0f32; rows * m];
-                            (0..heads).all(|h| {
-                                let at = h * d;
-                                let done = matmul(
-                                    (&mut scores, View::rows(rows, m, m)),
-                                    (&qs[at..], View::rows(rows, d, width)),
-                                    (&ks[at..], View::transposed(d, m, width)),
-                                    false,
-                                    gemm::Parallelism::None,
-                                );
-                                scores.chunks_mut(m).for_each(|row| softmax(row, scale));
-                                done && matmul(
-                                    (&mut out[at..], View::rows(rows, d, width)),
-                                    (&scores, View::rows(rows, m, m)),
-                                    (&vs[at..], View::rows(m, d, width)),
-                                    false,
-                                    gemm::Parallelism::None,
-                                )
-                            })
-                        })
-                });
-                fine.then_some(out)
-            })
-        })
-    })
-    .flatten()
-    .flatten();
-    match out {
-        Some(Some(out)) => Tensor::from_vec(out, (b, n, width), q.device()),
-        Some(None) => candle_core::bail!("attention: the shapes did not fit the kernel"),
-        None => {
-            // other devices: heads as a batch dimension
-            let split = |t: &Tensor, len: usize| {
-                t.reshape((b, len, heads, d))?.transpose(1, 2)?.contiguous()
-            };
-            let (qh, kh, vh) = (split(&q, n)?, split(&k, m)?, split(&v, m)?);
-            let scores = (qh.matmul(&kh.t()?)? * f64::from(scale))?;
-            let mixed = candle_nn::ops::softmax_last_dim(&scores)?.matmul(&vh)?;
-            mixed.transpose(1, 2)?.reshape((b, n, width))
-        }
-    }
-}
-
-/// `row = softmax(row · scale)`, in place.
-fn softmax(row: &mut [f32], scale: f32) {
-    let max = row.iter().fold(f32::NEG_INFINITY, |a, &b| a.max(b));
-    row.iter_mut().for_each(|v| *v = exp((*v - max) * scale));
-    let inv = 1.0 / sum(row);
-    row.iter_mut().for_each(|v| *v *= inv);
-}
-
 /// Σ values, in eight lanes so the loop vectorises.
-fn sum(values: &[f32]) -> f32 {
+pub(super) fn sum(values: &[f32]) -> f32 {
     let mut lanes = [0f32; 8];
     let chunks = values.chunks_exact(8);
     let tail: f32 = chunks.remainder().iter().sum();
@@ -631,37 +543,4 @@ pub fn exp(x: f32) -> f32 {
 #[inline]
 fn silu(x: f32) -> f32 {
     x / (1.0 + exp(-x))
-}
-
-/// diffusers' GEGLU after its projection: the last dimension's first half times the GELU
-/// (exact, erf) of its second half.
-pub fn geglu(projected: &Tensor) -> Result<Tensor> {
-    let projected = projected.contiguous()?;
-    let mut dims = projected.dims().to_vec();
-    let Some(last) = dims.last_mut() else {
-        candle_core::bail!("geglu: a scalar");
-    };
-    let half = *last / 2;
-    *last = half;
-    let out = with_cpu_f32(&projected, |xs| {
-        let mut out = vec![0f32; xs.len() / 2];
-        out.par_chunks_mut(half.max(1) * 64)
-            .zip(xs.par_chunks(2 * half.max(1) * 64))
-            .for_each(|(out, xs)| {
-                for (out, row) in out.chunks_mut(half).zip(xs.chunks(2 * half)) {
-                    let (hidden, gate) = row.split_at(half);
-                    for ((o, &h), &g) in out.iter_mut().zip(hidden).zip(gate) {
-                        *o = h * crate::embed::cpu_bert::kernels::gelu_erf(g);
-                    }
-                }
-            });
-        out
-    });
-    match out {
-        Some(out) => Tensor::from_vec(out, dims, projected.device()),
-        None => {
-            let hidden = projected.narrow(D::Minus1, 0, half)?;
-            hidden * projected.narrow(D::Minus1, half, half)?.gelu_erf()?
-        }
-    }
 }

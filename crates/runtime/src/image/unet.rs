@@ -5,9 +5,10 @@
 //! `ops`' fast convolution, group norm and attention.
 
 use candle_core::{DType, Module, Result, Tensor, D};
-use candle_nn::{LayerNorm, Linear, VarBuilder};
+use candle_nn::{LayerNorm, VarBuilder};
 
-use super::ops::{attention_heads, geglu, Conv2d, GroupNorm, ResnetBlock, Upsample};
+use super::ops::{Conv2d, GroupNorm, ResnetBlock, Upsample};
+use super::tokens::{attention_heads, geglu, Linear};
 
 /// One level of the UNet.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -48,10 +49,10 @@ struct Attention {
 impl Attention {
     fn load(vb: VarBuilder, dim: usize, context: usize, heads: usize) -> Result<Self> {
         Ok(Attention {
-            q: candle_nn::linear_no_bias(dim, dim, vb.pp("to_q"))?,
-            k: candle_nn::linear_no_bias(context, dim, vb.pp("to_k"))?,
-            v: candle_nn::linear_no_bias(context, dim, vb.pp("to_v"))?,
-            out: candle_nn::linear(dim, dim, vb.pp("to_out.0"))?,
+            q: Linear::load(vb.pp("to_q"), dim, dim, false)?,
+            k: Linear::load(vb.pp("to_k"), context, dim, false)?,
+            v: Linear::load(vb.pp("to_v"), context, dim, false)?,
+            out: Linear::load(vb.pp("to_out.0"), dim, dim, true)?,
             heads,
         })
     }
@@ -90,8 +91,8 @@ impl TransformerBlock {
             norm2: norm("norm2")?,
             attn2: Attention::load(vb.pp("attn2"), dim, context, heads)?,
             norm3: norm("norm3")?,
-            geglu: candle_nn::linear(dim, 8 * dim, vb.pp("ff.net.0.proj"))?,
-            ff_out: candle_nn::linear(4 * dim, dim, vb.pp("ff.net.2"))?,
+            geglu: Linear::load(vb.pp("ff.net.0.proj"), dim, 8 * dim, true)?,
+            ff_out: Linear::load(vb.pp("ff.net.2"), 4 * dim, dim, true)?,
         })
     }
 
@@ -125,10 +126,11 @@ impl SpatialTransformer {
     fn load(vb: VarBuilder, c: &UnetConfig, channels: usize, level: &Level) -> Result<Self> {
         let projection = |name: &str| -> Result<Projection> {
             if c.use_linear_projection {
-                Ok(Projection::Linear(candle_nn::linear(
-                    channels,
-                    channels,
+                Ok(Projection::Linear(Linear::load(
                     vb.pp(name),
+                    channels,
+                    channels,
+                    true,
                 )?))
             } else {
                 Ok(Projection::Conv(Conv2d::load(
@@ -299,8 +301,8 @@ impl Unet {
             previous = level.channels;
         }
         Ok(Unet {
-            time_1: candle_nn::linear(first.channels, temb, vb.pp("time_embedding.linear_1"))?,
-            time_2: candle_nn::linear(temb, temb, vb.pp("time_embedding.linear_2"))?,
+            time_1: Linear::load(vb.pp("time_embedding.linear_1"), first.channels, temb, true)?,
+            time_2: Linear::load(vb.pp("time_embedding.linear_2"), temb, temb, true)?,
             conv_in: Conv2d::load(vb.pp("conv_in"), c.in_channels, first.channels, 3, 1, 1)?,
             down,
             mid,

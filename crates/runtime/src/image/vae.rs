@@ -1,10 +1,11 @@
 //! The KL autoencoder's decoder (`vae/` in the diffusers layout): latents → RGB. Only the
 //! decoder is loaded; text-to-image never encodes.
 
-use candle_core::{Module, Result, Tensor};
-use candle_nn::{Linear, VarBuilder};
+use candle_core::{Result, Tensor};
+use candle_nn::VarBuilder;
 
-use super::ops::{attention_heads, Conv2d, GroupNorm, ResnetBlock, Upsample};
+use super::ops::{Conv2d, GroupNorm, ResnetBlock, Upsample};
+use super::tokens::{attention_heads, Linear};
 
 const EPS: f64 = 1e-6;
 
@@ -35,7 +36,7 @@ impl PixelAttention {
         } else {
             ["query", "key", "value", "proj_attn"]
         };
-        let linear = |name: &str| candle_nn::linear(channels, channels, vb.pp(name));
+        let linear = |name: &str| Linear::load(vb.pp(name), channels, channels, true);
         Ok(PixelAttention {
             norm: GroupNorm::load(vb.pp("group_norm"), groups, channels, EPS)?,
             q: linear(names[0])?,
