@@ -5,14 +5,14 @@ mod decode;
 mod error;
 mod fields;
 mod models;
-mod rank;
+mod tasks;
 mod request;
 pub mod responses;
 mod transcription;
 pub mod upstream;
 mod usage;
 
-pub use rank::{ClassifyRequest, ImagesRequest, RerankRequest};
+pub use tasks::{ClassifyRequest, ImagesRequest, RerankRequest};
 pub use transcription::{FormPart, TranscriptionRequest};
 pub use usage::{scan_usage, UsageCounts};
 

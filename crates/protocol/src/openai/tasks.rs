@@ -1,10 +1,10 @@
-//! Bodies of the ranking and image APIs (`POST /v1/images/generations`: `model`, `prompt`, `n`,
-//! `size`, `response_format`, and Workers AI's `seed`, `negative_prompt`, `num_steps`,
-//! `guidance` as extensions); `POST /v1/rerank` in the shape Cohere, Jina, vLLM and TEI share
-//! (`model`, `query`, `documents`, `top_n`, `return_documents`), and the classification body
-//! Workers AI runs turn into (`model`, `input`: a text or texts). Only what routing needs is
-//! read here (the model, and that the required members are there with the right types); the
-//! model that answers checks the rest.
+//! Bodies of the task APIs beyond text: images (`POST /v1/images/generations`: `model`,
+//! `prompt`, `n`, `size`, `response_format`, and Workers AI's `seed`, `negative_prompt`,
+//! `num_steps`, `guidance` as extensions); `POST /v1/rerank` in the shape Cohere, Jina, vLLM
+//! and TEI share (`model`, `query`, `documents`, `top_n`, `return_documents`); and the
+//! classification body Workers AI runs turn into (`model`, `input`: a text or texts). Only what
+//! routing needs is read here (the model, and that the required members are there with the
+//! right types); the model that answers checks the rest.
 
 use serde_json::value::RawValue;
 
