@@ -10,7 +10,7 @@ use std::collections::HashMap;
 
 use candle_core::{DType, Device, Module, Tensor};
 use candle_nn::VarBuilder;
-use switchyard_runtime::image::ops::{Conv2d, GroupNorm};
+use switchyard_runtime::image::ops::{exp, Conv2d, GroupNorm};
 use switchyard_runtime::image::pipeline::gaussian;
 use switchyard_runtime::image::tiny::write_tiny_model;
 use switchyard_runtime::image::tokens::{attention_heads, geglu, Linear};
@@ -113,6 +113,20 @@ fn group_norm_matches_candle_with_and_without_silu() {
     assert!(relative_error(&ours.forward(&x, false).unwrap(), &reference) < 1e-5);
     let silu = candle_nn::ops::silu(&reference).unwrap();
     assert!(relative_error(&ours.forward(&x, true).unwrap(), &silu) < 1e-5);
+}
+
+#[test]
+fn the_vectorising_exp_is_within_a_millionth_of_libm() {
+    let mut worst = 0f32;
+    for i in -8700..8799 {
+        let x = i as f32 / 100.0 + 0.003;
+        let (ours, reference) = (exp(x), x.exp());
+        worst = worst.max(((ours - reference) / reference).abs());
+    }
+    assert!(worst < 1e-6, "worst relative error {worst}");
+    assert_eq!(exp(-1000.0), exp(-87.0), "clamped below");
+    assert!(exp(-1000.0) > 0.0 && exp(-1000.0) < 1e-37);
+    assert!(exp(1000.0).is_finite(), "clamped above");
 }
 
 #[test]

@@ -535,8 +535,10 @@ pub fn exp(x: f32) -> f32 {
     p = p.mul_add(r, 0.5);
     p = p.mul_add(r, 1.0);
     p = p.mul_add(r, 1.0);
-    // n + 127 is 1‥254 after the clamp: a normal number's exponent
-    p * f32::from_bits(((n as i32 + 127) as u32) << 23)
+    // 2ⁿ: n + 127 (1‥254 after the clamp) as the low bits of 2²³ + n + 127, shifted into the
+    // exponent field (a float add and an integer shift: no float-to-int conversion, which
+    // kept the loop from vectorising)
+    p * f32::from_bits((n + (127.0 + 8_388_608.0)).to_bits() << 23)
 }
 
 /// SiLU, x·σ(x).

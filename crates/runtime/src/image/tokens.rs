@@ -108,6 +108,7 @@ pub fn attention_heads(q: &Tensor, k: &Tensor, v: &Tensor, heads: usize) -> Resu
                             let rows = out.len() / width;
                             let qs = &qs[block * QUERY_BLOCK * width..];
                             let mut scores = vec![0f32; rows * m];
+                            let mut sums = vec![0f32; rows];
                             (0..heads).all(|h| {
                                 let at = h * d;
                                 let done = matmul(
@@ -117,14 +118,23 @@ pub fn attention_heads(q: &Tensor, k: &Tensor, v: &Tensor, heads: usize) -> Resu
                                     false,
                                     gemm::Parallelism::None,
                                 );
-                                scores.chunks_mut(m).for_each(|row| softmax(row, scale));
-                                done && matmul(
-                                    (&mut out[at..], View::rows(rows, d, width)),
-                                    (&scores, View::rows(rows, m, m)),
-                                    (&vs[at..], View::rows(m, d, width)),
-                                    false,
-                                    gemm::Parallelism::None,
-                                )
+                                for (row, total) in scores.chunks_mut(m).zip(&mut sums) {
+                                    *total = exp_shifted(row, scale);
+                                }
+                                let done = done
+                                    && matmul(
+                                        (&mut out[at..], View::rows(rows, d, width)),
+                                        (&scores, View::rows(rows, m, m)),
+                                        (&vs[at..], View::rows(m, d, width)),
+                                        false,
+                                        gemm::Parallelism::None,
+                                    );
+                                // the softmax's division, on the d outputs instead of m scores
+                                for (row, total) in out.chunks_mut(width).zip(&sums) {
+                                    let inv = 1.0 / total;
+                                    row[at..at + d].iter_mut().for_each(|v| *v *= inv);
+                                }
+                                done
                             })
                         })
                 });
@@ -150,12 +160,25 @@ pub fn attention_heads(q: &Tensor, k: &Tensor, v: &Tensor, heads: usize) -> Resu
     }
 }
 
-/// `row = softmax(row · scale)`, in place.
-fn softmax(row: &mut [f32], scale: f32) {
-    let max = row.iter().fold(f32::NEG_INFINITY, |a, &b| a.max(b));
-    row.iter_mut().for_each(|v| *v = exp((*v - max) * scale));
-    let inv = 1.0 / sum(row);
-    row.iter_mut().for_each(|v| *v *= inv);
+/// `row = exp((row − max row) · scale)`, in place; returns the row's sum (the softmax's
+/// denominator, applied to the product's outputs).
+fn exp_shifted(row: &mut [f32], scale: f32) -> f32 {
+    let mut lanes = [f32::NEG_INFINITY; 8];
+    let chunks = row.chunks_exact(8);
+    let tail = chunks
+        .remainder()
+        .iter()
+        .fold(f32::NEG_INFINITY, |a, &b| a.max(b));
+    for c in chunks {
+        for (l, &v) in lanes.iter_mut().zip(c) {
+            *l = if v > *l { v } else { *l };
+        }
+    }
+    let max = lanes.iter().fold(tail, |a, &b| a.max(b));
+    let shift = -max * scale;
+    row.iter_mut()
+        .for_each(|v| *v = exp(v.mul_add(scale, shift)));
+    sum(row)
 }
 
 /// diffusers' GEGLU after its projection: the last dimension's first half times the GELU
