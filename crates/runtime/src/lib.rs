@@ -23,6 +23,7 @@ pub mod error;
 pub mod hub;
 pub mod image;
 pub mod llm;
+mod matmul;
 pub mod meter;
 pub mod openai;
 mod queue;

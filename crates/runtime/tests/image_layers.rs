@@ -17,30 +17,18 @@ use switchyard_runtime::image::tokens::{attention_heads, geglu, Linear};
 use switchyard_runtime::image::unet::{Level, Unet, UnetConfig};
 use switchyard_runtime::image::vae::{Decoder, VaeConfig};
 
+/// The largest magnitude in `t`.
+fn max_abs(t: &Tensor) -> f32 {
+    let flat = t.abs().unwrap().flatten_all().unwrap();
+    flat.max(0).unwrap().to_scalar::<f32>().unwrap()
+}
+
 /// The largest difference, relative to the reference's largest magnitude.
 fn relative_error(ours: &Tensor, reference: &Tensor) -> f32 {
     assert_eq!(ours.dims(), reference.dims());
-    let diff = (ours - reference)
-        .unwrap()
-        .abs()
-        .unwrap()
-        .flatten_all()
-        .unwrap()
-        .max(0)
-        .unwrap()
-        .to_scalar::<f32>()
-        .unwrap();
-    let scale = reference
-        .abs()
-        .unwrap()
-        .flatten_all()
-        .unwrap()
-        .max(0)
-        .unwrap()
-        .to_scalar::<f32>()
-        .unwrap();
+    let scale = max_abs(reference);
     assert!(scale > 0.0, "the reference is all zeros");
-    diff / scale
+    max_abs(&(ours - reference).unwrap()) / scale
 }
 
 fn weights(tensors: Vec<(&str, Tensor)>) -> VarBuilder<'static> {

@@ -5,6 +5,8 @@
 
 use rayon::prelude::*;
 
+use crate::matmul::{matmul, parallelism, View};
+
 /// Rows handed to one rayon task (one row is too little work).
 const ROWS_PER_TASK: usize = 8;
 
@@ -108,42 +110,15 @@ impl Linear {
                 out.len()
             ));
         }
-        let threads = rayon::current_num_threads();
-        let parallelism = if threads > 1 {
-            gemm::Parallelism::Rayon(threads)
-        } else {
-            gemm::Parallelism::None
-        };
-        #[expect(
-            unsafe_code,
-            reason = "gemm takes raw pointers and strides; the check above makes sure every slice holds exactly the m×k, k×n and m×n row-major matrices the strides describe"
-        )]
-        // SAFETY: see the reason above; `out` is borrowed mutably, the others shared, and they
-        // are distinct buffers.
-        unsafe {
-            gemm::gemm(
-                m,
-                n,
-                k,
-                out.as_mut_ptr(),
-                1,
-                n as isize,
-                true,
-                x.as_ptr(),
-                1,
-                k as isize,
-                self.weight.as_ptr(),
-                1,
-                n as isize,
-                1.0f32,
-                1.0f32,
-                false,
-                false,
-                false,
-                parallelism,
-            );
-        }
-        Ok(())
+        let done = matmul(
+            (out, View::rows(m, n, n)),
+            (x, View::rows(m, k, k)),
+            (&self.weight, View::rows(k, n, n)),
+            true,
+            parallelism(),
+        );
+        done.then_some(())
+            .ok_or_else(|| "matmul: views outside their slices".into())
     }
 }
 
