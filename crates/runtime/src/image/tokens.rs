@@ -38,10 +38,10 @@ impl Linear {
         let bias = self.bias.as_ref();
         let out = with_cpu_f32(&x, |xs| {
             with_cpu_f32(&self.weight_t, |w| {
-                let mut out = match bias.and_then(|b| with_cpu_f32(b, <[f32]>::to_vec)) {
-                    Some(b) => b.repeat(rows),
-                    None => vec![0f32; rows * outputs],
-                };
+                // each row starts as the bias, which the product adds to
+                let mut out = bias
+                    .and_then(|b| with_cpu_f32(b, |b| b.repeat(rows)))
+                    .unwrap_or_else(|| vec![0f32; rows * outputs]);
                 matmul(
                     (&mut out, View::rows(rows, outputs, outputs)),
                     (xs, View::rows(rows, inputs, inputs)),
